@@ -1,0 +1,251 @@
+"""Typed loader for infra/env.yaml, the single source of truth for every environment.
+
+Read once, validated before any command runs, so a typo fails here with the path of the bad key
+instead of halfway through a deploy.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_FILE = REPO_ROOT / "infra" / "env.yaml"
+
+# AKS keeps roughly the three newest minors in support; versions outside this window are refused
+# before Terraform asks Azure, which would otherwise fail minutes into an apply.
+AKS_SUPPORTED_MINORS = range(31, 36)
+
+DnsName = Annotated[
+    str,
+    Field(pattern=r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$"),
+]
+ResourceName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,78}[a-zA-Z0-9_]$")]
+Guid = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")]
+
+
+class EnvConfigError(Exception):
+    """env.yaml is missing, malformed or names an unknown environment."""
+
+
+class Strict(BaseModel):
+    # Unknown keys are typos until proven otherwise: refuse them, naming their path.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Database(Strict):
+    engine: Literal["sqlite", "postgresql"]
+
+
+class Gunicorn(Strict):
+    workers: int = Field(default=2, ge=1, le=32)
+    threads: int = Field(default=4, ge=1, le=64)
+
+
+class App(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")]
+    image_repository: Annotated[str, Field(pattern=r"^[a-z0-9.:-]+(/[a-z0-9._-]+)+$")]
+    replicas: int = Field(ge=1, le=50)
+    hosts: list[DnsName] = Field(min_length=1)
+    database: Database
+    gunicorn: Gunicorn = Gunicorn()
+
+
+class Kubernetes(Strict):
+    version: Annotated[str, Field(pattern=r"^1\.\d{2}$")]
+    namespace: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+
+    @property
+    def minor(self) -> int:
+        return int(self.version.split(".")[1])
+
+
+class Monitoring(Strict):
+    grafana_host: DnsName
+    prometheus_host: DnsName
+
+
+class Registry(Strict):
+    kind: Literal["local", "acr"]
+    login_server: Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:\d{1,5})?$")]
+
+
+class TerraformState(Strict):
+    resource_group: ResourceName
+    storage_account: Annotated[str, Field(pattern=r"^[a-z0-9]{3,24}$")]
+    container: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])$")]
+
+
+class Subnets(Strict):
+    aks: ipaddress.IPv4Network
+    appgw: ipaddress.IPv4Network
+    private_endpoints: ipaddress.IPv4Network
+    database: ipaddress.IPv4Network
+
+
+class Network(Strict):
+    vnet_cidr: ipaddress.IPv4Network
+    subnets: Subnets
+
+    @model_validator(mode="after")
+    def _subnets_fit_and_do_not_overlap(self) -> Network:
+        named = list(self.subnets.model_dump().items())
+        for name, cidr in named:
+            if not cidr.subnet_of(self.vnet_cidr):
+                raise ValueError(f"subnet {name} ({cidr}) is outside vnet_cidr {self.vnet_cidr}")
+        for (name_a, a), (name_b, b) in itertools.combinations(named, 2):
+            if a.overlaps(b):
+                raise ValueError(f"subnets {name_a} ({a}) and {name_b} ({b}) overlap")
+        return self
+
+
+class NodePool(Strict):
+    vm_size: Annotated[str, Field(pattern=r"^Standard_[A-Za-z0-9_]+$")]
+    min_count: int = Field(ge=1, le=100)
+    max_count: int = Field(ge=1, le=1000)
+    zones: list[Literal["1", "2", "3"]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> NodePool:
+        if self.min_count > self.max_count:
+            raise ValueError(f"min_count {self.min_count} is above max_count {self.max_count}")
+        return self
+
+
+class Aks(Strict):
+    cluster_name: ResourceName
+    kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}(\.\d+)?$")]
+    node_pool: NodePool
+    authorized_ip_ranges: list[ipaddress.IPv4Network] = Field(min_length=1)
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _supported_by_aks(cls, version: str) -> str:
+        minor = int(version.split(".")[1])
+        if minor not in AKS_SUPPORTED_MINORS:
+            low, high = AKS_SUPPORTED_MINORS[0], AKS_SUPPORTED_MINORS[-1]
+            raise ValueError(f"AKS supports 1.{low} to 1.{high}; {version} is out of range")
+        return version
+
+
+class Acr(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9]{5,50}$")]
+    sku: Literal["Basic", "Standard", "Premium"]
+
+
+class KeyVault(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")]
+
+
+class AzureDatabase(Strict):
+    kind: Literal["postgresql", "mssql"]
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")]
+    sku: str
+    storage_mb: int = Field(ge=32768)
+    backup_retention_days: int = Field(ge=7, le=35)
+
+
+class Dns(Strict):
+    zone: DnsName
+
+
+class Azure(Strict):
+    subscription_id: Guid
+    tenant_id: Guid
+    location: Annotated[str, Field(pattern=r"^[a-z0-9]+$")]
+    resource_group: ResourceName
+    state: TerraformState
+    network: Network
+    aks: Aks
+    acr: Acr
+    key_vault: KeyVault
+    database: AzureDatabase
+    dns: Dns
+
+
+class Environment(Strict):
+    app: App
+    kubernetes: Kubernetes
+    monitoring: Monitoring
+    registry: Registry
+    azure: Azure | None = None
+    # Filled in by the loader from the key under `environments:`.
+    name: str = ""
+
+    @property
+    def is_local(self) -> bool:
+        return self.azure is None
+
+    @model_validator(mode="after")
+    def _registry_matches_platform(self) -> Environment:
+        if self.registry.kind == "acr" and self.azure is None:
+            raise ValueError("registry.kind 'acr' needs an azure block")
+        if self.azure is not None and self.registry.kind == "acr":
+            expected = f"{self.azure.acr.name.lower()}.azurecr.io"
+            if self.registry.login_server != expected:
+                raise ValueError(
+                    f"registry.login_server should be {expected} to match azure.acr.name"
+                )
+        if not self.app.image_repository.startswith(self.registry.login_server + "/"):
+            raise ValueError(
+                f"app.image_repository must live in registry {self.registry.login_server}"
+            )
+        return self
+
+
+class EnvFile(Strict):
+    environments: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,15}$")], Environment]
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    lines = [f"{path} is not valid:"]
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = re.sub(r"^Value error, ", "", item["msg"])
+        lines.append(f"  {location}: {message}")
+    lines.append("Fix these keys in env.yaml and run the command again.")
+    return "\n".join(lines)
+
+
+def load_all(path: Path = ENV_FILE) -> dict[str, Environment]:
+    """Parse and validate every environment in env.yaml."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise EnvConfigError(f"{path} not found; it defines the environments to deploy") from exc
+    except yaml.YAMLError as exc:
+        raise EnvConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise EnvConfigError(f"{path} must be a mapping with an 'environments' key")
+    try:
+        parsed = EnvFile.model_validate(raw)
+    except ValidationError as exc:
+        raise EnvConfigError(_describe(exc, path)) from exc
+    return {
+        name: env.model_copy(update={"name": name}) for name, env in parsed.environments.items()
+    }
+
+
+@lru_cache(maxsize=8)
+def _cached(path: Path, mtime_ns: int) -> dict[str, Environment]:
+    return load_all(path)
+
+
+def load(name: str, path: Path = ENV_FILE) -> Environment:
+    """Return one environment, or an error that lists the known ones."""
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError as exc:
+        raise EnvConfigError(f"{path} not found; it defines the environments to deploy") from exc
+    environments = _cached(path, mtime)
+    if name not in environments:
+        known = ", ".join(sorted(environments))
+        raise EnvConfigError(f"unknown environment {name!r}; known environments: {known}")
+    return environments[name]

@@ -1,0 +1,129 @@
+"""Where heavy tools live and how they get there.
+
+Everything slow to build (Go tools, a Kubernetes API server, terraform providers, base images) goes
+into one cache directory outside the clone, so a second run, a second clone and CI on the same
+machine reuse it. Tools come only from package registries: Go modules through `go install`.
+
+    python -m ops.toolchain install kustomize actionlint   # build what is missing
+    python -m ops.toolchain path kustomize                 # print where it is
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess  # nosec B404 - runs the Go toolchain with fixed arguments
+import sys
+from pathlib import Path
+
+CACHE_DIR = Path(os.environ.get("ORDERDESK_CACHE", Path.home() / ".cache" / "orderdesk"))
+BIN_DIR = CACHE_DIR / "bin"
+
+GO_TOOL_LISTS = Path(__file__).resolve().parent.parent / "tools" / "go"
+
+
+def _read_go_tools() -> dict[str, str]:
+    """name -> Go package@version, from tools/go/*.txt. Pinned so every machine builds alike."""
+    tools: dict[str, str] = {}
+    for listing in sorted(GO_TOOL_LISTS.glob("*.txt")):
+        for line in listing.read_text(encoding="utf-8").splitlines():
+            fields = line.split("#", 1)[0].split()
+            if fields:
+                name, package = fields
+                tools[name] = package
+    return tools
+
+
+GO_TOOLS = _read_go_tools()
+
+
+class ToolMissing(Exception):
+    """A tool is neither on PATH nor in the cache."""
+
+
+def in_ci() -> bool:
+    """CI must run every real-component test; a laptop may skip them."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def find(name: str) -> str | None:
+    """Path of a tool: the cache first (pinned versions), then PATH."""
+    cached = BIN_DIR / name
+    if cached.is_file() and os.access(cached, os.X_OK):
+        return str(cached)
+    return shutil.which(name)
+
+
+def require(name: str) -> str:
+    path = find(name)
+    if path is None:
+        hint = (
+            f"run `python -m ops.toolchain install {name}`"
+            if name in GO_TOOLS
+            else "install it (see README, 'Tools')"
+        )
+        raise ToolMissing(f"{name} not found in {BIN_DIR} or on PATH; {hint}")
+    return path
+
+
+def go_env() -> dict[str, str]:
+    """Keep Go's module and build caches inside our one cache directory."""
+    env = dict(os.environ)
+    env.setdefault("GOMODCACHE", str(CACHE_DIR / "go" / "mod"))
+    env.setdefault("GOCACHE", str(CACHE_DIR / "go" / "build"))
+    env["GOBIN"] = str(BIN_DIR)
+    env.setdefault("GOFLAGS", "-buildvcs=false")
+    env.setdefault("CGO_ENABLED", "0")
+    return env
+
+
+def install_go_tool(name: str, *, force: bool = False) -> Path:
+    if name not in GO_TOOLS:
+        known = ", ".join(sorted(GO_TOOLS)) or "(none)"
+        raise ToolMissing(f"unknown tool {name!r}; known Go tools: {known}")
+    target = BIN_DIR / name
+    if target.exists() and not force:
+        return target
+    go = shutil.which("go")
+    if go is None:
+        raise ToolMissing("go not found; install Go (Debian: golang-go) to build " + name)
+    BIN_DIR.mkdir(parents=True, exist_ok=True)
+    subprocess.run([go, "install", GO_TOOLS[name]], env=go_env(), check=True)  # nosec B603
+    # `go install` names the binary after the package path, skipping a major-version suffix.
+    parts = GO_TOOLS[name].split("@")[0].rstrip("/").split("/")
+    built = BIN_DIR / (parts[-2] if re.fullmatch(r"v\d+", parts[-1]) else parts[-1])
+    if built != target and built.exists():
+        built.replace(target)
+    return target
+
+
+def main(argv: list[str]) -> int:
+    usage = "usage: python -m ops.toolchain (install NAME... | path NAME | list)"
+    if not argv:
+        print(usage, file=sys.stderr)
+        return 2
+    command, names = argv[0], argv[1:]
+    try:
+        if command == "install":
+            for name in names or sorted(GO_TOOLS):
+                print(f"{name}: {install_go_tool(name)}")
+        elif command == "path" and len(names) == 1:
+            print(require(names[0]))
+        elif command == "list":
+            for name, package in sorted(GO_TOOLS.items()):
+                print(f"{name}\t{package}\t{find(name) or '-'}")
+        else:
+            print(usage, file=sys.stderr)
+            return 2
+    except ToolMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except subprocess.CalledProcessError as exc:
+        print(f"error: building failed ({exc}); see the go output above", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,21 @@
+"""Orderdesk's tasks: `invoke --list` is the table of contents.
+
+The same commands run on a laptop and in CI. Each area is a collection whose logic lives in the
+`ops` package beside this file; defaults follow invoke's precedence (defaults < invoke.yaml <
+INVOKE_* environment variables < command-line flags).
+"""
+
+from invoke import Collection
+
+from ops import app
+
+ns = Collection()
+ns.add_collection(Collection.from_module(app, name="app"))
+# The everyday entry points, also at the top level.
+ns.add_task(app.up)
+
+ns.configure(
+    {
+        "run": {"echo": True, "pty": False},
+    }
+)
