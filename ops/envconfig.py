@@ -37,7 +37,8 @@ class EnvConfigError(Exception):
 
 class Strict(BaseModel):
     # Unknown keys are typos until proven otherwise: refuse them, naming their path.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # python-re: the DNS name pattern needs a lookahead, which the default Rust engine lacks.
+    model_config = ConfigDict(extra="forbid", frozen=True, regex_engine="python-re")
 
 
 class Database(Strict):
@@ -103,6 +104,12 @@ class Network(Strict):
         for (name_a, a), (name_b, b) in itertools.combinations(named, 2):
             if a.overlaps(b):
                 raise ValueError(f"subnets {name_a} ({a}) and {name_b} ({b}) overlap")
+        # Azure's own minimums: an application gateway v2 needs a /26; Azure CNI gives every pod
+        # an address in the aks subnet, so anything smaller than a /22 runs out on a few nodes.
+        if self.subnets.appgw.prefixlen > 26:
+            raise ValueError(f"subnet appgw ({self.subnets.appgw}) must be a /26 or larger")
+        if self.subnets.aks.prefixlen > 22:
+            raise ValueError(f"subnet aks ({self.subnets.aks}) must be a /22 or larger")
         return self
 
 
@@ -119,11 +126,36 @@ class NodePool(Strict):
         return self
 
 
+def _no_whole_internet(ranges: list[ipaddress.IPv4Network]) -> list[ipaddress.IPv4Network]:
+    if any(cidr.prefixlen == 0 for cidr in ranges):
+        raise ValueError("0.0.0.0/0 lets the whole internet in; list the operators' networks")
+    return ranges
+
+
 class Aks(Strict):
     cluster_name: ResourceName
     kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}(\.\d+)?$")]
     node_pool: NodePool
-    authorized_ip_ranges: list[ipaddress.IPv4Network] = Field(min_length=1)
+    # A private API server has only a VNet address; authorized ranges restrict a public one.
+    private_cluster: bool = True
+    authorized_ip_ranges: list[ipaddress.IPv4Network] = Field(default_factory=list)
+    # Kubernetes services get addresses from here; it must not overlap the VNet.
+    service_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("172.16.0.0/16")
+
+    _authorized_not_everyone = field_validator("authorized_ip_ranges")(_no_whole_internet)
+
+    @model_validator(mode="after")
+    def _ranges_match_exposure(self) -> Aks:
+        if self.private_cluster and self.authorized_ip_ranges:
+            raise ValueError(
+                "authorized_ip_ranges only apply to a public API server: remove them, "
+                "or set private_cluster: false"
+            )
+        if not self.private_cluster and not self.authorized_ip_ranges:
+            raise ValueError(
+                "a public API server (private_cluster: false) needs authorized_ip_ranges"
+            )
+        return self
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -139,9 +171,32 @@ class Acr(Strict):
     name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9]{5,50}$")]
     sku: Literal["Basic", "Standard", "Premium"]
 
+    @field_validator("sku")
+    @classmethod
+    def _private_endpoints_need_premium(cls, sku: str) -> str:
+        if sku != "Premium":
+            raise ValueError(
+                f"sku {sku} cannot disable public access or have a private endpoint; use Premium"
+            )
+        return sku
+
 
 class KeyVault(Strict):
     name: Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")]
+    # Terraform writes the generated secrets through the vault's data plane: list the public
+    # ranges apply runs from, or leave empty (no public access) and apply from inside the VNet.
+    deployer_ip_ranges: list[ipaddress.IPv4Network] = Field(default_factory=list)
+    # Bump to rotate the generated secrets (Django key, card key, database password).
+    secrets_version: int = Field(default=1, ge=1)
+
+    _deployer_not_everyone = field_validator("deployer_ip_ranges")(_no_whole_internet)
+
+    @field_validator("name")
+    @classmethod
+    def _no_double_dash(cls, name: str) -> str:
+        if "--" in name:
+            raise ValueError("Key Vault names may not contain '--'")
+        return name
 
 
 class AzureDatabase(Strict):
@@ -168,6 +223,15 @@ class Azure(Strict):
     key_vault: KeyVault
     database: AzureDatabase
     dns: Dns
+
+    @model_validator(mode="after")
+    def _service_cidr_outside_vnet(self) -> Azure:
+        if self.aks.service_cidr.overlaps(self.network.vnet_cidr):
+            raise ValueError(
+                f"aks.service_cidr ({self.aks.service_cidr}) overlaps network.vnet_cidr "
+                f"({self.network.vnet_cidr}); pick a range outside the VNet"
+            )
+        return self
 
 
 class Environment(Strict):
@@ -197,6 +261,12 @@ class Environment(Strict):
             raise ValueError(
                 f"app.image_repository must live in registry {self.registry.login_server}"
             )
+        if self.azure is not None:
+            zone = self.azure.dns.zone
+            hosts = [*self.app.hosts, self.monitoring.grafana_host, self.monitoring.prometheus_host]
+            outside = [host for host in hosts if host != zone and not host.endswith("." + zone)]
+            if outside:
+                raise ValueError(f"hosts {', '.join(outside)} are outside azure.dns.zone {zone}")
         return self
 
 

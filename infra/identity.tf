@@ -1,0 +1,56 @@
+# Who may do what, in one place: each grant names the narrowest scope that works.
+
+# The app's pods act as this identity through AKS workload identity (no secrets in the pod).
+resource "azurerm_user_assigned_identity" "app" {
+  name                = "id-${local.name}-app"
+  location            = azurerm_resource_group.this.location
+  resource_group_name = azurerm_resource_group.this.name
+  tags                = local.tags
+}
+
+resource "azurerm_federated_identity_credential" "app" {
+  name                      = "aks-${local.app_namespace}-${local.app_service_account}"
+  user_assigned_identity_id = azurerm_user_assigned_identity.app.id
+  audience                  = ["api://AzureADTokenExchange"]
+  issuer                    = module.aks.oidc_issuer_url
+  subject                   = "system:serviceaccount:${local.app_namespace}:${local.app_service_account}"
+}
+
+# The app reads its secrets (mounted by the Key Vault secrets provider) and nothing else.
+resource "azurerm_role_assignment" "app_key_vault_secrets_user" {
+  scope                = module.key_vault.id
+  role_definition_name = "Key Vault Secrets User"
+  principal_id         = azurerm_user_assigned_identity.app.principal_id
+  principal_type       = "ServicePrincipal"
+}
+
+# Nodes pull images with the kubelet identity; no registry password anywhere.
+resource "azurerm_role_assignment" "kubelet_acr_pull" {
+  scope                = module.acr.id
+  role_definition_name = "AcrPull"
+  principal_id         = module.aks.kubelet_identity_object_id
+  principal_type       = "ServicePrincipal"
+}
+
+# The ingress add-on (AGIC) rewrites the gateway, reads the resource group it lives in, and joins
+# the gateway's subnet.
+resource "azurerm_role_assignment" "ingress_gateway_contributor" {
+  scope                = module.app_gateway.id
+  role_definition_name = "Contributor"
+  principal_id         = module.aks.ingress_identity_object_id
+  principal_type       = "ServicePrincipal"
+}
+
+resource "azurerm_role_assignment" "ingress_resource_group_reader" {
+  scope                = azurerm_resource_group.this.id
+  role_definition_name = "Reader"
+  principal_id         = module.aks.ingress_identity_object_id
+  principal_type       = "ServicePrincipal"
+}
+
+resource "azurerm_role_assignment" "ingress_subnet_network_contributor" {
+  scope                = module.network.subnet_ids["appgw"]
+  role_definition_name = "Network Contributor"
+  principal_id         = module.aks.ingress_identity_object_id
+  principal_type       = "ServicePrincipal"
+}

@@ -1,0 +1,25 @@
+locals {
+  # env.yaml is decoded here, once; modules receive typed values and never read files.
+  # ops/envconfig.py validates the same file (with clearer messages) before any tf task runs.
+  environments = yamldecode(file("${path.module}/${var.env_file}")).environments
+  env          = local.environments[var.environment]
+  azure        = local.env.azure
+
+  name = "${local.env.app.name}-${var.environment}"
+
+  tags = {
+    application = local.env.app.name
+    environment = var.environment
+    managed-by  = "terraform"
+  }
+
+  # The pod's Kubernetes service account that may act as the app's Azure identity.
+  app_namespace       = local.env.kubernetes.namespace
+  app_service_account = local.env.app.name
+
+  # Host names the public DNS zone points at the application gateway.
+  public_hosts = toset(concat(
+    local.env.app.hosts,
+    [local.env.monitoring.grafana_host, local.env.monitoring.prometheus_host],
+  ))
+}

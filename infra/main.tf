@@ -1,0 +1,103 @@
+data "azurerm_client_config" "current" {}
+
+resource "azurerm_resource_group" "this" {
+  name     = local.azure.resource_group
+  location = local.azure.location
+  tags     = local.tags
+}
+
+module "network" {
+  source = "./modules/network"
+
+  name                = "vnet-${local.name}"
+  location            = azurerm_resource_group.this.location
+  resource_group_name = azurerm_resource_group.this.name
+  address_space       = local.azure.network.vnet_cidr
+  subnets             = local.azure.network.subnets
+  tags                = local.tags
+}
+
+module "app_gateway" {
+  source = "./modules/app_gateway"
+
+  name                = "agw-${local.name}"
+  location            = azurerm_resource_group.this.location
+  resource_group_name = azurerm_resource_group.this.name
+  subnet_id           = module.network.subnet_ids["appgw"]
+  zones               = local.azure.aks.node_pool.zones
+  tags                = local.tags
+}
+
+module "aks" {
+  source = "./modules/aks"
+
+  name                    = local.azure.aks.cluster_name
+  location                = azurerm_resource_group.this.location
+  resource_group_name     = azurerm_resource_group.this.name
+  tenant_id               = data.azurerm_client_config.current.tenant_id
+  kubernetes_version      = local.azure.aks.kubernetes_version
+  node_subnet_id          = module.network.subnet_ids["aks"]
+  app_gateway_id          = module.app_gateway.id
+  node_pool               = local.azure.aks.node_pool
+  private_cluster_enabled = try(local.azure.aks.private_cluster, true)
+  authorized_ip_ranges    = try(local.azure.aks.authorized_ip_ranges, [])
+  service_cidr            = try(local.azure.aks.service_cidr, "172.16.0.0/16")
+  tags                    = local.tags
+}
+
+module "acr" {
+  source = "./modules/acr"
+
+  name                       = local.azure.acr.name
+  location                   = azurerm_resource_group.this.location
+  resource_group_name        = azurerm_resource_group.this.name
+  sku                        = local.azure.acr.sku
+  private_endpoint_subnet_id = module.network.subnet_ids["private_endpoints"]
+  virtual_network_id         = module.network.virtual_network_id
+  tags                       = local.tags
+}
+
+module "key_vault" {
+  source = "./modules/key_vault"
+
+  name                       = local.azure.key_vault.name
+  location                   = azurerm_resource_group.this.location
+  resource_group_name        = azurerm_resource_group.this.name
+  tenant_id                  = data.azurerm_client_config.current.tenant_id
+  private_endpoint_subnet_id = module.network.subnet_ids["private_endpoints"]
+  virtual_network_id         = module.network.virtual_network_id
+  deployer_ip_ranges         = try(local.azure.key_vault.deployer_ip_ranges, [])
+  secret_names               = toset(keys(local.generated_secrets))
+  secret_values              = local.generated_secrets
+  secrets_version            = try(local.azure.key_vault.secrets_version, 1)
+  tags                       = local.tags
+}
+
+module "database" {
+  source = "./modules/database"
+
+  kind                           = local.azure.database.kind
+  name                           = local.azure.database.name
+  location                       = azurerm_resource_group.this.location
+  resource_group_name            = azurerm_resource_group.this.name
+  tenant_id                      = data.azurerm_client_config.current.tenant_id
+  sku                            = local.azure.database.sku
+  storage_mb                     = local.azure.database.storage_mb
+  backup_retention_days          = local.azure.database.backup_retention_days
+  delegated_subnet_id            = module.network.subnet_ids["database"]
+  private_endpoint_subnet_id     = module.network.subnet_ids["private_endpoints"]
+  virtual_network_id             = module.network.virtual_network_id
+  administrator_password         = local.database_password
+  administrator_password_version = try(local.azure.key_vault.secrets_version, 1)
+  tags                           = local.tags
+}
+
+module "dns" {
+  source = "./modules/dns"
+
+  zone_name           = local.azure.dns.zone
+  resource_group_name = azurerm_resource_group.this.name
+  hosts               = local.public_hosts
+  target_ip           = module.app_gateway.public_ip_address
+  tags                = local.tags
+}

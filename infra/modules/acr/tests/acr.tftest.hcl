@@ -1,0 +1,81 @@
+mock_provider "azurerm" {}
+
+variables {
+  name                       = "acrorderdesktest"
+  location                   = "westeurope"
+  resource_group_name        = "rg-orderdesk-test"
+  private_endpoint_subnet_id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet/subnets/snet-private_endpoints"
+  virtual_network_id         = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet"
+  tags                       = { environment = "test" }
+}
+
+run "registry_has_no_public_access" {
+  command = plan
+
+  assert {
+    condition     = azurerm_container_registry.this.public_network_access_enabled == false
+    error_message = "The registry must not be reachable from the internet."
+  }
+  assert {
+    condition     = azurerm_container_registry.this.network_rule_bypass_option == "None"
+    error_message = "No Azure service may bypass the registry's network rules."
+  }
+}
+
+run "registry_has_no_admin_user_or_anonymous_pull" {
+  command = plan
+
+  assert {
+    condition     = azurerm_container_registry.this.admin_enabled == false && azurerm_container_registry.this.anonymous_pull_enabled == false
+    error_message = "Pulls and pushes must use Entra ID identities, never a shared admin password or anonymous access."
+  }
+}
+
+run "registry_is_reached_through_a_private_endpoint" {
+  command = plan
+
+  assert {
+    condition     = azurerm_private_endpoint.registry.subnet_id == var.private_endpoint_subnet_id && azurerm_private_endpoint.registry.private_service_connection[0].subresource_names == tolist(["registry"])
+    error_message = "The registry needs a private endpoint in the private endpoint subnet."
+  }
+  assert {
+    condition     = azurerm_private_dns_zone.registry.name == "privatelink.azurecr.io" && azurerm_private_dns_zone_virtual_network_link.registry.virtual_network_id == var.virtual_network_id
+    error_message = "Nodes must resolve the registry through the privatelink zone linked to the VNet."
+  }
+}
+
+run "untagged_manifests_are_purged" {
+  command = plan
+
+  assert {
+    condition     = azurerm_container_registry.this.retention_policy_in_days == 7
+    error_message = "Untagged manifests must be purged after the retention period."
+  }
+}
+
+run "rejects_a_registry_name_with_dashes" {
+  command = plan
+
+  variables {
+    name = "acr-orderdesk"
+  }
+  expect_failures = [var.name]
+}
+
+run "rejects_a_sku_without_private_endpoints" {
+  command = plan
+
+  variables {
+    sku = "Standard"
+  }
+  expect_failures = [var.sku]
+}
+
+run "rejects_a_retention_out_of_range" {
+  command = plan
+
+  variables {
+    untagged_retention_days = 400
+  }
+  expect_failures = [var.untagged_retention_days]
+}

@@ -1,0 +1,34 @@
+output "id" {
+  description = "ID of the cluster."
+  value       = azurerm_kubernetes_cluster.this.id
+}
+
+output "name" {
+  description = "Name of the cluster (for az aks get-credentials)."
+  value       = azurerm_kubernetes_cluster.this.name
+}
+
+output "node_resource_group" {
+  description = "Resource group AKS manages for nodes and load balancers."
+  value       = azurerm_kubernetes_cluster.this.node_resource_group
+}
+
+output "oidc_issuer_url" {
+  description = "OIDC issuer that workload identity federated credentials trust."
+  value       = azurerm_kubernetes_cluster.this.oidc_issuer_url
+}
+
+output "kubelet_identity_object_id" {
+  description = "Object ID of the kubelet identity (granted AcrPull on the registry)."
+  value       = azurerm_kubernetes_cluster.this.kubelet_identity[0].object_id
+}
+
+output "ingress_identity_object_id" {
+  description = "Object ID of the application gateway ingress add-on's identity (needs rights on the gateway)."
+  value       = azurerm_kubernetes_cluster.this.ingress_application_gateway[0].ingress_application_gateway_identity[0].object_id
+}
+
+output "private_cluster" {
+  description = "Whether the API server has only a private endpoint."
+  value       = azurerm_kubernetes_cluster.this.private_cluster_enabled
+}

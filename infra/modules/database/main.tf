@@ -1,0 +1,184 @@
+locals {
+  postgresql = var.kind == "postgresql" ? toset(["this"]) : toset([])
+  mssql      = var.kind == "mssql" ? toset(["this"]) : toset([])
+}
+
+# --- PostgreSQL flexible server, injected into the delegated subnet (no public endpoint) ---
+
+resource "azurerm_private_dns_zone" "postgresql" {
+  for_each = local.postgresql
+
+  # A VNet-integrated flexible server needs a zone ending in postgres.database.azure.com.
+  name                = "${var.name}.private.postgres.database.azure.com"
+  resource_group_name = var.resource_group_name
+  tags                = var.tags
+}
+
+resource "azurerm_private_dns_zone_virtual_network_link" "postgresql" {
+  for_each = local.postgresql
+
+  name                  = "link-${var.name}"
+  resource_group_name   = var.resource_group_name
+  private_dns_zone_name = azurerm_private_dns_zone.postgresql[each.key].name
+  virtual_network_id    = var.virtual_network_id
+  registration_enabled  = false
+  tags                  = var.tags
+}
+
+resource "azurerm_postgresql_flexible_server" "this" {
+  for_each = local.postgresql
+
+  name                = var.name
+  location            = var.location
+  resource_group_name = var.resource_group_name
+  version             = var.postgresql_version
+  sku_name            = var.sku
+  storage_mb          = var.storage_mb
+  auto_grow_enabled   = true
+  tags                = var.tags
+
+  delegated_subnet_id           = var.delegated_subnet_id
+  private_dns_zone_id           = azurerm_private_dns_zone.postgresql[each.key].id
+  public_network_access_enabled = false
+
+  backup_retention_days        = var.backup_retention_days
+  geo_redundant_backup_enabled = var.geo_redundant_backup_enabled
+
+  administrator_login               = var.administrator_login
+  administrator_password_wo         = var.administrator_password
+  administrator_password_wo_version = var.administrator_password_version
+
+  authentication {
+    password_auth_enabled         = true
+    active_directory_auth_enabled = true
+    tenant_id                     = var.tenant_id
+  }
+
+  dynamic "high_availability" {
+    for_each = var.high_availability ? [1] : []
+    content {
+      mode = "ZoneRedundant"
+    }
+  }
+
+  lifecycle {
+    # The orders live here: deleting the server must be a deliberate edit, never a plan side effect.
+    prevent_destroy = true
+    # Azure picks the zone when none is given; moving it later would fail.
+    ignore_changes = [zone, high_availability[0].standby_availability_zone]
+  }
+
+  depends_on = [azurerm_private_dns_zone_virtual_network_link.postgresql]
+}
+
+resource "azurerm_postgresql_flexible_server_database" "this" {
+  for_each = local.postgresql
+
+  name      = var.database_name
+  server_id = azurerm_postgresql_flexible_server.this[each.key].id
+  charset   = "UTF8"
+  collation = "en_US.utf8"
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+# Connections without TLS are refused (on by default; pinned so nobody turns it off).
+resource "azurerm_postgresql_flexible_server_configuration" "require_secure_transport" {
+  for_each = local.postgresql
+
+  name      = "require_secure_transport"
+  server_id = azurerm_postgresql_flexible_server.this[each.key].id
+  value     = "on"
+}
+
+resource "azurerm_postgresql_flexible_server_configuration" "log_connections" {
+  for_each = local.postgresql
+
+  name      = "log_connections"
+  server_id = azurerm_postgresql_flexible_server.this[each.key].id
+  value     = "on"
+}
+
+# --- Azure SQL Database, reached through a private endpoint ---
+
+resource "azurerm_mssql_server" "this" {
+  for_each = local.mssql
+
+  name                = var.name
+  location            = var.location
+  resource_group_name = var.resource_group_name
+  version             = "12.0"
+  minimum_tls_version = "1.2"
+  tags                = var.tags
+
+  public_network_access_enabled           = false
+  administrator_login                     = var.administrator_login
+  administrator_login_password_wo         = var.administrator_password
+  administrator_login_password_wo_version = var.administrator_password_version
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+resource "azurerm_mssql_database" "this" {
+  for_each = local.mssql
+
+  name           = var.database_name
+  server_id      = azurerm_mssql_server.this[each.key].id
+  sku_name       = var.sku
+  max_size_gb    = floor(var.storage_mb / 1024)
+  zone_redundant = false
+  tags           = var.tags
+
+  short_term_retention_policy {
+    retention_days = var.backup_retention_days
+  }
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+resource "azurerm_private_dns_zone" "mssql" {
+  for_each = local.mssql
+
+  name                = "privatelink.database.windows.net"
+  resource_group_name = var.resource_group_name
+  tags                = var.tags
+}
+
+resource "azurerm_private_dns_zone_virtual_network_link" "mssql" {
+  for_each = local.mssql
+
+  name                  = "link-${var.name}"
+  resource_group_name   = var.resource_group_name
+  private_dns_zone_name = azurerm_private_dns_zone.mssql[each.key].name
+  virtual_network_id    = var.virtual_network_id
+  registration_enabled  = false
+  tags                  = var.tags
+}
+
+resource "azurerm_private_endpoint" "mssql" {
+  for_each = local.mssql
+
+  name                = "pe-${var.name}"
+  location            = var.location
+  resource_group_name = var.resource_group_name
+  subnet_id           = var.private_endpoint_subnet_id
+  tags                = var.tags
+
+  private_service_connection {
+    name                           = "sql-server"
+    private_connection_resource_id = azurerm_mssql_server.this[each.key].id
+    subresource_names              = ["sqlServer"]
+    is_manual_connection           = false
+  }
+
+  private_dns_zone_group {
+    name                 = "sql-server"
+    private_dns_zone_ids = [azurerm_private_dns_zone.mssql[each.key].id]
+  }
+}

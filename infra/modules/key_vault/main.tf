@@ -1,0 +1,79 @@
+data "azurerm_client_config" "current" {}
+
+resource "azurerm_key_vault" "this" {
+  name                = var.name
+  location            = var.location
+  resource_group_name = var.resource_group_name
+  tenant_id           = var.tenant_id
+  sku_name            = "standard"
+  tags                = var.tags
+
+  # Access is Azure RBAC (roles on the vault), not per-vault access policies.
+  rbac_authorization_enabled = true
+  purge_protection_enabled   = true
+  soft_delete_retention_days = var.soft_delete_retention_days
+
+  public_network_access_enabled = length(var.deployer_ip_ranges) > 0
+  network_acls {
+    default_action = "Deny"
+    bypass         = "AzureServices"
+    ip_rules       = var.deployer_ip_ranges
+  }
+}
+
+resource "azurerm_private_dns_zone" "vault" {
+  name                = "privatelink.vaultcore.azure.net"
+  resource_group_name = var.resource_group_name
+  tags                = var.tags
+}
+
+resource "azurerm_private_dns_zone_virtual_network_link" "vault" {
+  name                  = "link-${var.name}"
+  resource_group_name   = var.resource_group_name
+  private_dns_zone_name = azurerm_private_dns_zone.vault.name
+  virtual_network_id    = var.virtual_network_id
+  registration_enabled  = false
+  tags                  = var.tags
+}
+
+resource "azurerm_private_endpoint" "vault" {
+  name                = "pe-${var.name}"
+  location            = var.location
+  resource_group_name = var.resource_group_name
+  subnet_id           = var.private_endpoint_subnet_id
+  tags                = var.tags
+
+  private_service_connection {
+    name                           = "vault"
+    private_connection_resource_id = azurerm_key_vault.this.id
+    subresource_names              = ["vault"]
+    is_manual_connection           = false
+  }
+
+  private_dns_zone_group {
+    name                 = "vault"
+    private_dns_zone_ids = [azurerm_private_dns_zone.vault.id]
+  }
+}
+
+# Whoever applies writes the secrets, so it needs the data-plane role (RBAC vaults grant nothing
+# to their creator).
+resource "azurerm_role_assignment" "deployer_secrets_officer" {
+  scope                = azurerm_key_vault.this.id
+  role_definition_name = "Key Vault Secrets Officer"
+  principal_id         = data.azurerm_client_config.current.object_id
+}
+
+resource "azurerm_key_vault_secret" "this" {
+  for_each = var.secret_names
+
+  name         = each.key
+  key_vault_id = azurerm_key_vault.this.id
+  content_type = "text/plain"
+  tags         = var.tags
+  # Write-only: the value goes to Key Vault and nowhere else (not the plan, not the state).
+  value_wo         = var.secret_values[each.key]
+  value_wo_version = var.secrets_version
+
+  depends_on = [azurerm_role_assignment.deployer_secrets_officer]
+}

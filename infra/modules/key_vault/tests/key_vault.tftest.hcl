@@ -1,0 +1,160 @@
+mock_provider "azurerm" {
+  mock_data "azurerm_client_config" {
+    defaults = {
+      tenant_id = "11111111-2222-3333-4444-555555555555"
+      object_id = "99999999-8888-7777-6666-555555555555"
+    }
+  }
+}
+
+variables {
+  name                       = "kv-orderdesk-test"
+  location                   = "westeurope"
+  resource_group_name        = "rg-orderdesk-test"
+  tenant_id                  = "11111111-2222-3333-4444-555555555555"
+  private_endpoint_subnet_id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet/subnets/snet-private_endpoints"
+  virtual_network_id         = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet"
+  secret_names               = ["django-secret-key", "card-key"]
+  secret_values              = { "django-secret-key" = "test-value-1", "card-key" = "test-value-2" }
+  tags                       = { environment = "test" }
+}
+
+run "purge_protection_is_on" {
+  command = plan
+
+  assert {
+    condition     = azurerm_key_vault.this.purge_protection_enabled == true
+    error_message = "Purge protection must be on: a deleted vault or secret stays recoverable."
+  }
+  assert {
+    condition     = azurerm_key_vault.this.soft_delete_retention_days == 90
+    error_message = "Soft-deleted items must be kept for 90 days by default."
+  }
+}
+
+run "access_is_azure_rbac" {
+  command = plan
+
+  assert {
+    condition     = azurerm_key_vault.this.rbac_authorization_enabled == true
+    error_message = "The vault must authorise with Azure RBAC, not access policies."
+  }
+}
+
+run "vault_has_no_public_access_without_deployer_ranges" {
+  command = plan
+
+  assert {
+    condition     = azurerm_key_vault.this.public_network_access_enabled == false && azurerm_key_vault.this.network_acls[0].default_action == "Deny"
+    error_message = "With no deployer ranges the vault must be private and deny by default."
+  }
+}
+
+run "deployer_ranges_open_only_the_firewall_for_them" {
+  command = plan
+
+  variables {
+    deployer_ip_ranges = ["203.0.113.0/24"]
+  }
+
+  assert {
+    condition     = azurerm_key_vault.this.network_acls[0].default_action == "Deny" && azurerm_key_vault.this.network_acls[0].ip_rules == toset(["203.0.113.0/24"])
+    error_message = "Deployer ranges must be the only public addresses let through."
+  }
+}
+
+run "vault_is_reached_through_a_private_endpoint" {
+  command = plan
+
+  assert {
+    condition     = azurerm_private_endpoint.vault.private_service_connection[0].subresource_names == tolist(["vault"]) && azurerm_private_dns_zone.vault.name == "privatelink.vaultcore.azure.net"
+    error_message = "The vault needs a private endpoint and its privatelink zone."
+  }
+}
+
+run "secrets_are_write_only" {
+  command = plan
+
+  assert {
+    condition     = toset(keys(azurerm_key_vault_secret.this)) == toset(["django-secret-key", "card-key"])
+    error_message = "One secret per name must be created."
+  }
+  assert {
+    # Write-only values are null in the plan: nothing of the secret is recorded.
+    condition     = alltrue([for secret in azurerm_key_vault_secret.this : secret.value_wo == null && secret.value == null && secret.value_wo_version == 1])
+    error_message = "Secret values must only be sent write-only, versioned by secrets_version."
+  }
+}
+
+run "deployer_may_write_secrets" {
+  command = plan
+
+  assert {
+    condition     = azurerm_role_assignment.deployer_secrets_officer.role_definition_name == "Key Vault Secrets Officer" && azurerm_role_assignment.deployer_secrets_officer.principal_id == "99999999-8888-7777-6666-555555555555"
+    error_message = "Whoever applies needs Key Vault Secrets Officer to write the secrets."
+  }
+}
+
+run "rejects_a_bad_vault_name" {
+  command = plan
+
+  variables {
+    name = "kv--orderdesk"
+  }
+  expect_failures = [var.name]
+}
+
+run "rejects_a_tenant_that_is_not_a_guid" {
+  command = plan
+
+  variables {
+    tenant_id = "not-a-guid"
+  }
+  expect_failures = [var.tenant_id]
+}
+
+run "rejects_the_whole_internet_as_a_deployer_range" {
+  command = plan
+
+  variables {
+    deployer_ip_ranges = ["0.0.0.0/0"]
+  }
+  expect_failures = [var.deployer_ip_ranges]
+}
+
+run "rejects_soft_delete_retention_out_of_range" {
+  command = plan
+
+  variables {
+    soft_delete_retention_days = 3
+  }
+  expect_failures = [var.soft_delete_retention_days]
+}
+
+run "rejects_a_bad_secret_name" {
+  command = plan
+
+  variables {
+    secret_names  = ["django_secret_key"]
+    secret_values = { "django_secret_key" = "x" }
+  }
+  expect_failures = [var.secret_names]
+}
+
+run "rejects_a_secret_without_a_value" {
+  command = plan
+
+  variables {
+    secret_values = { "django-secret-key" = "only-one" }
+  }
+  expect_failures = [var.secret_values]
+}
+
+run "rejects_a_secrets_version_below_one" {
+  command = plan
+
+  variables {
+    secrets_version = 0
+  }
+  expect_failures = [var.secrets_version]
+}

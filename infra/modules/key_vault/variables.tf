@@ -1,0 +1,102 @@
+variable "name" {
+  description = "Globally unique vault name, 3-24 characters."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$", var.name)) && !strcontains(var.name, "--")
+    error_message = "name must be 3-24 letters, digits and single dashes, starting with a letter."
+  }
+}
+
+variable "location" {
+  description = "Azure region, e.g. westeurope."
+  type        = string
+}
+
+variable "resource_group_name" {
+  description = "Resource group that holds the vault."
+  type        = string
+}
+
+variable "tenant_id" {
+  description = "Entra ID tenant that authenticates requests to the vault."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$", var.tenant_id))
+    error_message = "tenant_id must be a lowercase GUID."
+  }
+}
+
+variable "private_endpoint_subnet_id" {
+  description = "Subnet for the vault's private endpoint."
+  type        = string
+}
+
+variable "virtual_network_id" {
+  description = "VNet the privatelink.vaultcore.azure.net zone is linked to."
+  type        = string
+}
+
+variable "deployer_ip_ranges" {
+  description = "Public CIDRs of whoever runs terraform apply (it writes the secrets through the data plane). Empty: the vault has no public access at all and apply must run inside the VNet."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for cidr in var.deployer_ip_ranges : can(cidrhost(cidr, 0)) && !endswith(cidr, "/0")])
+    error_message = "deployer_ip_ranges must be CIDRs narrower than /0, such as 203.0.113.0/24."
+  }
+}
+
+variable "soft_delete_retention_days" {
+  description = "Days a deleted secret (or the vault) stays recoverable."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.soft_delete_retention_days >= 7 && var.soft_delete_retention_days <= 90
+    error_message = "soft_delete_retention_days must be between 7 and 90."
+  }
+}
+
+variable "secret_names" {
+  description = "Names of the secrets to store, e.g. django-secret-key. Values come from secret_values."
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for name in var.secret_names : can(regex("^[a-zA-Z0-9-]{1,127}$", name))])
+    error_message = "Secret names may only contain letters, digits and dashes (at most 127)."
+  }
+}
+
+variable "secret_values" {
+  description = "Secret values by name. Ephemeral: they are sent to Key Vault once per secrets_version and never stored in plan or state."
+  type        = map(string)
+  default     = {}
+  sensitive   = true
+  ephemeral   = true
+
+  validation {
+    condition     = alltrue([for name in var.secret_names : contains(keys(var.secret_values), name)])
+    error_message = "secret_values needs a value for every name in secret_names."
+  }
+}
+
+variable "secrets_version" {
+  description = "Bump to write new secret values (rotation); unchanged, the stored values stay."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.secrets_version >= 1 && floor(var.secrets_version) == var.secrets_version
+    error_message = "secrets_version must be a whole number of at least 1."
+  }
+}
+
+variable "tags" {
+  description = "Tags applied to every resource."
+  type        = map(string)
+  default     = {}
+}

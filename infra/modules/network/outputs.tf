@@ -1,0 +1,19 @@
+output "virtual_network_id" {
+  description = "ID of the virtual network (private DNS zones link to it)."
+  value       = azurerm_virtual_network.this.id
+}
+
+output "virtual_network_name" {
+  description = "Name of the virtual network."
+  value       = azurerm_virtual_network.this.name
+}
+
+output "subnet_ids" {
+  description = "Subnet IDs by role: aks, appgw, private_endpoints, database."
+  value       = { for role, subnet in azurerm_subnet.this : role => subnet.id }
+}
+
+output "network_security_group_ids" {
+  description = "NSG IDs by the subnet role they protect."
+  value       = { for role, nsg in azurerm_network_security_group.this : role => nsg.id }
+}

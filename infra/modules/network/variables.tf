@@ -1,0 +1,92 @@
+variable "name" {
+  description = "Name of the virtual network, e.g. vnet-orderdesk-dev. Subnets and NSGs are named after it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}[a-zA-Z0-9_]$", var.name))
+    error_message = "name must be 2-64 letters, digits, '.', '_' or '-', starting with a letter or digit."
+  }
+}
+
+variable "location" {
+  description = "Azure region, e.g. westeurope."
+  type        = string
+}
+
+variable "resource_group_name" {
+  description = "Resource group that holds the network."
+  type        = string
+}
+
+variable "address_space" {
+  description = "The VNet's IPv4 CIDR; every subnet must lie inside it."
+  type        = string
+
+  validation {
+    condition     = can(cidrhost(var.address_space, 0)) && !strcontains(var.address_space, ":")
+    error_message = "address_space must be an IPv4 CIDR such as 10.10.0.0/16."
+  }
+}
+
+variable "subnets" {
+  description = "IPv4 CIDRs of the four subnets: AKS nodes and pods, the application gateway, private endpoints, and the database (delegated)."
+  type = object({
+    aks               = string
+    appgw             = string
+    private_endpoints = string
+    database          = string
+  })
+
+  validation {
+    condition     = alltrue([for cidr in values(var.subnets) : can(cidrhost(cidr, 0)) && !strcontains(cidr, ":")])
+    error_message = "Every subnet must be an IPv4 CIDR such as 10.10.0.0/20."
+  }
+
+  validation {
+    # Each CIDR as [first, last] address in integer form, compared pairwise. Terraform has no
+    # CIDR-overlap function, so the arithmetic is spelled out.
+    # An unparsable CIDR is reported by the rule above; try() keeps this one quiet about it.
+    condition = try(alltrue(flatten([
+      for a_name, a in var.subnets : [
+        for b_name, b in var.subnets : a_name >= b_name || (
+          sum([for i, octet in split(".", cidrhost(a, 0)) : tonumber(octet) * pow(256, 3 - i)]) + pow(2, 32 - tonumber(split("/", a)[1])) <= sum([for i, octet in split(".", cidrhost(b, 0)) : tonumber(octet) * pow(256, 3 - i)]) ||
+          sum([for i, octet in split(".", cidrhost(b, 0)) : tonumber(octet) * pow(256, 3 - i)]) + pow(2, 32 - tonumber(split("/", b)[1])) <= sum([for i, octet in split(".", cidrhost(a, 0)) : tonumber(octet) * pow(256, 3 - i)])
+        )
+      ]
+    ])), true)
+    error_message = "Subnets must not overlap: give each of aks, appgw, private_endpoints and database its own range."
+  }
+
+  validation {
+    condition = try(alltrue([
+      for cidr in values(var.subnets) :
+      sum([for i, octet in split(".", cidrhost(cidr, 0)) : tonumber(octet) * pow(256, 3 - i)]) >= sum([for i, octet in split(".", cidrhost(var.address_space, 0)) : tonumber(octet) * pow(256, 3 - i)]) &&
+      sum([for i, octet in split(".", cidrhost(cidr, 0)) : tonumber(octet) * pow(256, 3 - i)]) + pow(2, 32 - tonumber(split("/", cidr)[1])) <= sum([for i, octet in split(".", cidrhost(var.address_space, 0)) : tonumber(octet) * pow(256, 3 - i)]) + pow(2, 32 - tonumber(split("/", var.address_space)[1]))
+    ]), true)
+    error_message = "Every subnet must lie inside address_space."
+  }
+
+  validation {
+    # An application gateway v2 needs at least a /26 of its own; AKS with Azure CNI needs room for
+    # max_pods + 1 addresses per node.
+    condition     = try(tonumber(split("/", var.subnets.appgw)[1]) <= 26 && tonumber(split("/", var.subnets.aks)[1]) <= 22, true)
+    error_message = "The appgw subnet must be /26 or larger and the aks subnet /22 or larger."
+  }
+}
+
+variable "app_port" {
+  description = "TCP port the app's pods listen on; the application gateway reaches pods directly (Azure CNI)."
+  type        = number
+  default     = 5000
+
+  validation {
+    condition     = var.app_port >= 1 && var.app_port <= 65535 && floor(var.app_port) == var.app_port
+    error_message = "app_port must be a whole number from 1 to 65535."
+  }
+}
+
+variable "tags" {
+  description = "Tags applied to every resource."
+  type        = map(string)
+  default     = {}
+}

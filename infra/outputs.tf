@@ -1,0 +1,79 @@
+output "environment" {
+  description = "The environment this state belongs to."
+  value       = var.environment
+}
+
+output "resource_group_name" {
+  description = "Resource group of the environment."
+  value       = azurerm_resource_group.this.name
+}
+
+output "registry_login_server" {
+  description = "Registry host images are pushed to and pulled from."
+  value       = module.acr.login_server
+}
+
+output "cluster_name" {
+  description = "AKS cluster name (az aks get-credentials --name)."
+  value       = module.aks.name
+}
+
+output "cluster_private" {
+  description = "Whether the API server is reachable only from inside the VNet."
+  value       = module.aks.private_cluster
+}
+
+output "key_vault_name" {
+  description = "Key Vault the SecretProviderClass reads from."
+  value       = module.key_vault.name
+}
+
+output "key_vault_secret_names" {
+  description = "Secrets in the vault: django-secret-key, card-key, database-password."
+  value       = module.key_vault.secret_names
+}
+
+output "tenant_id" {
+  description = "Entra ID tenant (the SecretProviderClass's tenantId)."
+  value       = data.azurerm_client_config.current.tenant_id
+}
+
+output "workload_identity_client_id" {
+  description = "Client ID of the app's identity (the service account annotation azure.workload.identity/client-id)."
+  value       = azurerm_user_assigned_identity.app.client_id
+}
+
+output "workload_identity_service_account" {
+  description = "namespace/name of the service account the app's identity trusts."
+  value       = "${local.app_namespace}/${local.app_service_account}"
+}
+
+output "database_host" {
+  description = "Private FQDN of the database server."
+  value       = module.database.host
+}
+
+output "database_port" {
+  description = "TCP port of the database."
+  value       = module.database.port
+}
+
+output "database_name" {
+  description = "The app's database."
+  value       = module.database.database_name
+}
+
+output "database_user" {
+  description = "Database user; the password is the Key Vault secret database-password."
+  value       = module.database.administrator_login
+}
+
+output "ingress_public_ip" {
+  description = "Public IP of the application gateway."
+  value       = module.app_gateway.public_ip_address
+}
+
+output "dns_name_servers" {
+  description = "Name servers to delegate the environment's DNS zone to."
+  value       = module.dns.name_servers
+}

@@ -1,0 +1,117 @@
+# The root module planned for each environment of env.yaml, against a mocked azurerm.
+mock_provider "azurerm" {
+  mock_data "azurerm_client_config" {
+    defaults = {
+      tenant_id = "11111111-2222-3333-4444-555555555555"
+      object_id = "99999999-8888-7777-6666-555555555555"
+    }
+  }
+}
+
+run "dev_plans_from_env_yaml" {
+  command = plan
+
+  variables {
+    environment = "dev"
+  }
+
+  assert {
+    condition     = output.cluster_name == "aks-orderdesk-dev" && output.resource_group_name == "rg-orderdesk-dev" && output.key_vault_name == "kv-orderdesk-dev"
+    error_message = "dev must take its names from env.yaml."
+  }
+  assert {
+    condition     = module.network.subnet_ids != null && azurerm_resource_group.this.location == "westeurope"
+    error_message = "dev must be built in the region from env.yaml."
+  }
+}
+
+run "prod_plans_from_env_yaml" {
+  command = plan
+
+  variables {
+    environment = "prod"
+  }
+
+  assert {
+    condition     = output.cluster_name == "aks-orderdesk-prod" && output.database_name == "orderdesk"
+    error_message = "prod must take its names from env.yaml."
+  }
+  assert {
+    condition     = output.cluster_private == true
+    error_message = "prod's API server must be private."
+  }
+}
+
+run "every_resource_group_member_is_tagged_with_its_environment" {
+  command = plan
+
+  variables {
+    environment = "prod"
+  }
+
+  assert {
+    condition     = azurerm_resource_group.this.tags["environment"] == "prod" && azurerm_user_assigned_identity.app.tags["environment"] == "prod"
+    error_message = "Resources must carry the environment tag."
+  }
+}
+
+run "kubelet_may_pull_from_the_registry" {
+  command = plan
+
+  variables {
+    environment = "dev"
+  }
+
+  assert {
+    condition     = azurerm_role_assignment.kubelet_acr_pull.role_definition_name == "AcrPull"
+    error_message = "The kubelet identity needs AcrPull on the registry."
+  }
+}
+
+run "app_identity_reads_key_vault_secrets_through_workload_identity" {
+  command = plan
+
+  variables {
+    environment = "dev"
+  }
+
+  assert {
+    condition     = azurerm_role_assignment.app_key_vault_secrets_user.role_definition_name == "Key Vault Secrets User"
+    error_message = "The app's identity needs Key Vault Secrets User, and nothing more."
+  }
+  assert {
+    condition     = azurerm_federated_identity_credential.app.subject == "system:serviceaccount:orderdesk:orderdesk" && output.workload_identity_service_account == "orderdesk/orderdesk"
+    error_message = "Only the app's service account may act as the app's identity."
+  }
+}
+
+run "app_secrets_are_generated_into_key_vault" {
+  command = plan
+
+  variables {
+    environment = "dev"
+  }
+
+  assert {
+    condition     = output.key_vault_secret_names == ["card-key", "database-password", "django-secret-key"]
+    error_message = "The vault must hold the generated Django key, card key and database password."
+  }
+}
+
+run "rejects_an_unknown_environment" {
+  command = plan
+
+  variables {
+    environment = "staging"
+  }
+  expect_failures = [var.environment]
+}
+
+run "rejects_an_environment_without_an_azure_block" {
+  command = plan
+
+  variables {
+    environment = "local"
+  }
+  expect_failures = [var.environment]
+}
