@@ -1,0 +1,143 @@
+"""The one place that knows how to call Terraform.
+
+python-terraform (unmaintained since 2020) composes the command lines; we run them through the
+invoke Context so they echo, stream, get our environment and can be checked with MockContext.
+We do not use its runner or convenience methods, because of what they do with current Terraform
+(each seen with Terraform 1.15 and python-terraform 0.10.1):
+
+- `Terraform.destroy()` always adds `-force`, removed in Terraform 0.15: it fails with "flag
+  provided but not defined: -force". We destroy by `plan -destroy -out` and applying that plan.
+- `Terraform.plan()` adds `-detailed-exitcode`, so with `raise_on_error=True` a successful plan
+  that has changes (exit code 2) raises TerraformCommandError.
+- Every method merges the instance's `variables` into a temporary `-var-file` on disk, even for
+  `init` and for applying a saved plan; `init()` adds `-reconfigure` unless told not to.
+- `Terraform.cmd()` passes only `os.environ` to the child, not an environment of our own
+  (TF_CLI_CONFIG_FILE, TF_DATA_DIR).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from invoke.context import Context
+from invoke.runners import Result
+from python_terraform import IsFlagged, Terraform
+
+from ops.toolchain import CACHE_DIR, find
+
+# Written by tools/build/terraform: azurerm from the local provider mirror, no checkpoint calls.
+MIRROR_CLI_CONFIG = CACHE_DIR / "terraform" / "terraformrc"
+
+
+class TerraformNotFound(Exception):
+    """No terraform program in the cache or on PATH."""
+
+
+def terraform_program() -> str:
+    program = find("terraform")
+    if program is None:
+        raise TerraformNotFound(
+            "terraform not found in ~/.cache/orderdesk/bin or on PATH; "
+            "run tools/build/terraform (or scripts/bootstrap --system)"
+        )
+    return program
+
+
+def terraform_env(
+    *, data_dir: Path | None = None, use_mirror: bool | None = None
+) -> dict[str, str]:
+    """Environment for a terraform run: no prompts, no phoning home, our CLI config.
+
+    The provider mirror is used when asked, or by default when it exists and the caller has no
+    TF_CLI_CONFIG_FILE of their own (the machine's may name a file that does not exist).
+    """
+    env = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
+    if use_mirror is None:
+        use_mirror = (
+            MIRROR_CLI_CONFIG.is_file()
+            and not Path(os.environ.get("TF_CLI_CONFIG_FILE", "/nonexistent")).is_file()
+        )
+    if use_mirror:
+        env["TF_CLI_CONFIG_FILE"] = str(MIRROR_CLI_CONFIG)
+    if data_dir is not None:
+        env["TF_DATA_DIR"] = str(data_dir)
+    return env
+
+
+@dataclass
+class TerraformCli:
+    """Terraform command lines for one working directory, run through an invoke Context."""
+
+    working_dir: Path
+    program: str = field(default_factory=terraform_program)
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Only the command-line composer is used; see the module docstring for why.
+        self._composer = Terraform(
+            working_dir=str(self.working_dir), terraform_bin_path=self.program
+        )
+
+    def _argv(self, command: str, *args: str, **options: Any) -> list[str]:
+        argv = self._composer.generate_cmd_string(command, *args, **options)
+        return [argv[0], f"-chdir={self.working_dir}", *argv[1:]]
+
+    # Each method returns the argv; run() executes one.
+    def init_argv(self, backend_config: Mapping[str, str] | None = None) -> list[str]:
+        """init; without backend_config the backend is skipped (validation, tests)."""
+        if backend_config is None:
+            return self._argv("init", input=False, no_color=IsFlagged, backend=False)
+        return self._argv(
+            "init",
+            input=False,
+            no_color=IsFlagged,
+            reconfigure=IsFlagged,
+            backend_config=dict(backend_config),
+        )
+
+    def validate_argv(self) -> list[str]:
+        return self._argv("validate", no_color=IsFlagged)
+
+    def plan_argv(
+        self, plan_file: Path, variables: Mapping[str, str], *, destroy: bool = False
+    ) -> list[str]:
+        return self._argv(
+            "plan",
+            input=False,
+            no_color=IsFlagged,
+            lock_timeout="5m",
+            destroy=IsFlagged if destroy else None,
+            # Plain -var=name=value options: a dict would become a temporary -var-file.
+            var=[f"{name}={value}" for name, value in variables.items()],
+            out=str(plan_file),
+        )
+
+    def apply_plan_argv(self, plan_file: Path) -> list[str]:
+        # A saved plan is applied as it is: no variables, no approval prompt.
+        return self._argv(
+            "apply", str(plan_file), input=False, no_color=IsFlagged, lock_timeout="5m", var=None
+        )
+
+    def show_plan_json_argv(self, plan_file: Path) -> list[str]:
+        return self._argv("show", str(plan_file), json=IsFlagged, no_color=IsFlagged)
+
+    def output_json_argv(self) -> list[str]:
+        return self._argv("output", json=IsFlagged, no_color=IsFlagged)
+
+    def run(
+        self, c: Context, argv: Sequence[str], *, hide: bool = False, warn: bool = False
+    ) -> Result:
+        result = c.run(shlex.join(argv), env=dict(self.env), hide=hide, warn=warn, in_stream=False)
+        if result is None:  # only with disown=True, which we never pass
+            raise RuntimeError(f"{argv[0]} did not run")
+        return result
+
+    def run_json(self, c: Context, argv: Sequence[str]) -> Any:
+        result = self.run(c, argv, hide=True)
+        return json.loads(result.stdout)

@@ -1,0 +1,295 @@
+"""`invoke tf.*`: the Azure estate in infra/, one environment of env.yaml at a time.
+
+    invoke tf.bootstrap --env dev     state storage account + container (idempotent)
+    invoke tf.plan --env dev          writes .data/terraform/dev.tfplan
+    invoke tf.apply --env dev         applies exactly that saved plan
+    invoke tf.output --env dev        outputs as JSON (one with --name)
+    invoke tf.destroy --env dev       plan -destroy, typed confirmation (or --yes), apply
+
+Everything that can be checked without Azure is checked first: env.yaml (ops/envconfig.py), the
+environment having an azure block, the subscription id, the terraform program, an `az login`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from invoke.context import Context
+from invoke.exceptions import Exit, UnexpectedExit
+from invoke.tasks import task
+
+from ops import envconfig
+from ops.envconfig import Azure, Environment
+from ops.terraform_cli import TerraformCli, TerraformNotFound, terraform_env
+from ops.toolchain import find
+
+INFRA_DIR = envconfig.REPO_ROOT / "infra"
+ENV_FILE = envconfig.ENV_FILE
+WORK_DIR = envconfig.REPO_ROOT / ".data" / "terraform"
+PLACEHOLDER_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+AZ_INSTALL = "https://learn.microsoft.com/cli/azure/install-azure-cli"
+
+
+def load_azure_environment(name: str) -> tuple[Environment, Azure]:
+    """The named environment and its azure block, or an Exit that says what to fix."""
+    try:
+        environment = envconfig.load(name, ENV_FILE)
+    except envconfig.EnvConfigError as exc:
+        raise Exit(f"tf: {exc}", code=2) from exc
+    if environment.azure is None:
+        raise Exit(
+            f"tf: environment {name!r} has no azure block in infra/env.yaml (it runs locally); "
+            "choose one that deploys to Azure, e.g. --env dev",
+            code=2,
+        )
+    return environment, environment.azure
+
+
+def subscription_id(environment: Environment, azure: Azure) -> str:
+    """ARM_SUBSCRIPTION_ID wins; otherwise env.yaml, unless it still holds the placeholder."""
+    chosen = os.environ.get("ARM_SUBSCRIPTION_ID") or azure.subscription_id
+    if chosen == PLACEHOLDER_SUBSCRIPTION:
+        raise Exit(
+            f"tf: infra/env.yaml has a placeholder subscription_id for {environment.name}; "
+            "export ARM_SUBSCRIPTION_ID=<your subscription id> (or set it in env.yaml)",
+            code=2,
+        )
+    return chosen
+
+
+def require_az_login(c: Context) -> dict[str, Any]:
+    """The signed-in Azure account (`az account show`), or an Exit naming `az login`."""
+    az = find("az")
+    if az is None:
+        raise Exit(
+            f"tf: the Azure CLI (az) is not installed; install it ({AZ_INSTALL}), "
+            "then run `az login`",
+            code=2,
+        )
+    result = c.run(f"{shlex.quote(az)} account show --output json", hide=True, warn=True)
+    if result is None or result.exited != 0:
+        raise Exit(
+            "tf: not logged in to Azure; run `az login` (in CI: azure/login with OIDC) "
+            "and try again",
+            code=2,
+        )
+    account: dict[str, Any] = json.loads(result.stdout)
+    return account
+
+
+def _terraform(environment: Environment, subscription: str) -> TerraformCli:
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        # One data directory per environment: switching --env never reuses another's backend.
+        # Real deployments take azurerm from the registry (signed releases), not the local mirror
+        # that offline validation uses.
+        env = terraform_env(data_dir=WORK_DIR / environment.name / "tfdata", use_mirror=False)
+        env["ARM_SUBSCRIPTION_ID"] = subscription
+        return TerraformCli(INFRA_DIR, env=env)
+    except TerraformNotFound as exc:
+        raise Exit(f"tf: {exc}", code=2) from exc
+
+
+def _backend_config(environment: Environment, azure: Azure, subscription: str) -> dict[str, str]:
+    return {
+        "resource_group_name": azure.state.resource_group,
+        "storage_account_name": azure.state.storage_account,
+        "container_name": azure.state.container,
+        "key": f"{environment.name}.tfstate",
+        "subscription_id": subscription,
+    }
+
+
+def default_plan_file(env: str, *, destroy: bool = False) -> Path:
+    return WORK_DIR / (f"{env}.destroy.tfplan" if destroy else f"{env}.tfplan")
+
+
+def _prepare(c: Context, env: str) -> tuple[Environment, TerraformCli]:
+    """Every offline check, then the login check, then init against the environment's state."""
+    environment, azure = load_azure_environment(env)
+    subscription = subscription_id(environment, azure)
+    terraform = _terraform(environment, subscription)
+    require_az_login(c)
+    terraform.run(c, terraform.init_argv(_backend_config(environment, azure, subscription)))
+    return environment, terraform
+
+
+@task(help={"env": "environment in infra/env.yaml (default dev)"})
+def bootstrap(c: Context, env: str = "dev") -> None:
+    """Create the Terraform state storage (resource group, account, container); idempotent."""
+    environment, azure = load_azure_environment(env)
+    subscription = subscription_id(environment, azure)
+    account = require_az_login(c)
+    az = shlex.quote(find("az") or "az")
+    state = azure.state
+    location = azure.location
+    scope = (
+        f"/subscriptions/{subscription}/resourceGroups/{state.resource_group}"
+        f"/providers/Microsoft.Storage/storageAccounts/{state.storage_account}"
+    )
+    where = f"--subscription {subscription} --output none"
+    c.run(
+        f"{az} group create --name {state.resource_group} --location {location} "
+        f"--tags managed-by=invoke-tf-bootstrap {where}"
+    )
+    # Entra ID only (no shared keys), TLS 1.2, no public blobs; versions and soft delete let a
+    # broken state be rolled back.
+    c.run(
+        f"{az} storage account create --name {state.storage_account} "
+        f"--resource-group {state.resource_group} --location {location} "
+        "--sku Standard_GRS --kind StorageV2 --https-only true --min-tls-version TLS1_2 "
+        f"--allow-blob-public-access false --allow-shared-key-access false {where}"
+    )
+    c.run(
+        f"{az} storage account blob-service-properties update "
+        f"--account-name {state.storage_account} --resource-group {state.resource_group} "
+        "--enable-versioning true --enable-delete-retention true --delete-retention-days 30 "
+        f"--enable-container-delete-retention true --container-delete-retention-days 30 {where}"
+    )
+    principal = _signed_in_object_id(c, az, account)
+    c.run(
+        f"{az} role assignment create --assignee-object-id {principal} "
+        f"--assignee-principal-type {_principal_type(account)} "
+        f"--role 'Storage Blob Data Contributor' --scope {scope} {where}"
+    )
+    c.run(
+        f"{az} storage container create --name {state.container} "
+        f"--account-name {state.storage_account} --auth-mode login {where}"
+    )
+    # The state's prevent_destroy: Azure refuses to delete the account while this lock exists.
+    c.run(
+        f"{az} lock create --name tfstate-cannot-delete --lock-type CanNotDelete "
+        f"--resource-group {state.resource_group} --resource {state.storage_account} "
+        f"--resource-type Microsoft.Storage/storageAccounts {where}"
+    )
+
+
+def _principal_type(account: dict[str, Any]) -> str:
+    return (
+        "ServicePrincipal" if account.get("user", {}).get("type") == "servicePrincipal" else "User"
+    )
+
+
+def _signed_in_object_id(c: Context, az: str, account: dict[str, Any]) -> str:
+    if _principal_type(account) == "ServicePrincipal":
+        client_id = shlex.quote(str(account["user"]["name"]))
+        command = f"{az} ad sp show --id {client_id} --query id --output tsv"
+    else:
+        command = f"{az} ad signed-in-user show --query id --output tsv"
+    result = c.run(command, hide=True)
+    if result is None or not result.stdout.strip():
+        raise Exit("tf: could not find your Entra ID object id; check `az ad signed-in-user show`")
+    return result.stdout.strip()
+
+
+@task(
+    help={
+        "env": "environment in infra/env.yaml (default dev)",
+        "plan_file": "where to write the plan (default .data/terraform/<env>.tfplan)",
+    }
+)
+def plan(c: Context, env: str = "dev", plan_file: str = "") -> None:
+    """Plan the environment into a plan file; tf.apply applies exactly that file."""
+    environment, terraform = _prepare(c, env)
+    target = Path(plan_file) if plan_file else default_plan_file(env)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    terraform.run(c, terraform.plan_argv(target.resolve(), {"environment": environment.name}))
+    print(f"tf: plan saved to {target}; apply it with `invoke tf.apply --env {env}`")
+
+
+def _check_plan_is_for(c: Context, terraform: TerraformCli, plan_path: Path, env: str) -> None:
+    shown = terraform.run_json(c, terraform.show_plan_json_argv(plan_path))
+    planned_for = shown.get("variables", {}).get("environment", {}).get("value")
+    if planned_for != env:
+        raise Exit(
+            f"tf: {plan_path} was planned for environment {planned_for!r}, not {env!r}; "
+            f"run `invoke tf.plan --env {env}` first",
+            code=2,
+        )
+
+
+@task(
+    help={
+        "env": "environment in infra/env.yaml (default dev)",
+        "plan_file": "the saved plan to apply (default .data/terraform/<env>.tfplan)",
+    }
+)
+def apply(c: Context, env: str = "dev", plan_file: str = "") -> None:
+    """Apply the saved plan of tf.plan, and nothing else."""
+    load_azure_environment(env)  # a typo in --env fails before looking for files
+    plan_path = Path(plan_file) if plan_file else default_plan_file(env)
+    if not plan_path.is_file():
+        raise Exit(
+            f"tf: no saved plan at {plan_path}; "
+            f"run `invoke tf.plan --env {env}` and review it first",
+            code=2,
+        )
+    _environment, terraform = _prepare(c, env)
+    plan_path = plan_path.resolve()
+    _check_plan_is_for(c, terraform, plan_path, env)
+    terraform.run(c, terraform.apply_plan_argv(plan_path))
+    # A plan is spent once applied; Terraform would refuse it as stale anyway.
+    plan_path.unlink(missing_ok=True)
+
+
+@task(
+    help={
+        "env": "environment in infra/env.yaml (default dev)",
+        "yes": "skip the typed confirmation (for automation that has its own gate)",
+    }
+)
+def destroy(c: Context, env: str = "dev", yes: bool = False) -> None:
+    """Destroy the environment: plan -destroy, then a typed confirmation (or --yes), then apply.
+
+    The database and its server carry prevent_destroy, so the plan stops there until that line
+    is removed on purpose.
+    """
+    environment, terraform = _prepare(c, env)
+    plan_path = default_plan_file(env, destroy=True).resolve()
+    terraform.run(
+        c, terraform.plan_argv(plan_path, {"environment": environment.name}, destroy=True)
+    )
+    if not yes:
+        if not sys.stdin.isatty():
+            plan_path.unlink(missing_ok=True)
+            raise Exit(
+                "tf: refusing to destroy without a typed confirmation; run it in a terminal "
+                "or pass --yes",
+                code=2,
+            )
+        answer = input(f"Type the environment name ({env}) to destroy everything above: ")
+        if answer.strip() != env:
+            plan_path.unlink(missing_ok=True)
+            raise Exit("tf: not confirmed; nothing was destroyed", code=1)
+    try:
+        terraform.run(c, terraform.apply_plan_argv(plan_path))
+    finally:
+        plan_path.unlink(missing_ok=True)
+
+
+@task(
+    help={
+        "env": "environment in infra/env.yaml (default dev)",
+        "name": "print only this output's value (e.g. registry_login_server)",
+    }
+)
+def output(c: Context, env: str = "dev", name: str = "") -> None:
+    """Print the environment's outputs as JSON, or one output's value."""
+    _environment, terraform = _prepare(c, env)
+    try:
+        outputs = terraform.run_json(c, terraform.output_json_argv())
+    except UnexpectedExit as exc:
+        raise Exit(f"tf: terraform output failed; has {env} been applied?") from exc
+    if not name:
+        print(json.dumps({key: value["value"] for key, value in outputs.items()}, indent=2))
+        return
+    if name not in outputs:
+        known = ", ".join(sorted(outputs)) or "(none: apply first)"
+        raise Exit(f"tf: no output {name!r}; outputs: {known}", code=2)
+    value = outputs[name]["value"]
+    print(value if isinstance(value, str) else json.dumps(value))

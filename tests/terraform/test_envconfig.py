@@ -1,0 +1,150 @@
+"""Bad env.yaml files fail in ops/envconfig.py with a message naming the key, before any cloud call."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops import envconfig
+from ops.envconfig import EnvConfigError
+
+
+def test_the_committed_env_yaml_is_valid() -> None:
+    environments = envconfig.load_all()
+    assert {"local", "dev", "prod"} <= set(environments)
+    assert environments["prod"].azure is not None
+    assert environments["prod"].azure.aks.private_cluster is True
+
+
+def test_malformed_yaml_names_the_file(write_env) -> None:
+    path = write_env("environments:\n  dev: [unclosed\n")
+    with pytest.raises(EnvConfigError, match="is not valid YAML"):
+        envconfig.load_all(path)
+
+
+def test_a_file_that_is_not_a_mapping_is_refused(write_env) -> None:
+    path = write_env("- just\n- a list\n")
+    with pytest.raises(EnvConfigError, match="must be a mapping with an 'environments' key"):
+        envconfig.load_all(path)
+
+
+def test_unknown_environment_lists_the_known_ones(write_env, env_data) -> None:
+    path = write_env(env_data)
+    with pytest.raises(
+        EnvConfigError, match=r"unknown environment 'staging'; known environments: dev, local, prod"
+    ):
+        envconfig.load("staging", path)
+
+
+def test_overlapping_subnets_are_named(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["network"]["subnets"]["database"] = "10.10.15.0/24"
+    with pytest.raises(
+        EnvConfigError,
+        match=r"subnets aks \(10\.10\.0\.0/20\) and database \(10\.10\.15\.0/24\) overlap",
+    ):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_subnet_outside_the_vnet_is_refused(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["network"]["subnets"]["appgw"] = "10.99.0.0/24"
+    with pytest.raises(
+        EnvConfigError, match=r"subnet appgw \(10\.99\.0\.0/24\) is outside vnet_cidr"
+    ):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_application_gateway_subnet_smaller_than_a_26_is_refused(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["network"]["subnets"]["appgw"] = "10.10.16.0/27"
+    with pytest.raises(
+        EnvConfigError, match=r"subnet appgw \(10\.10\.16\.0/27\) must be a /26 or larger"
+    ):
+        envconfig.load_all(write_env(env_data))
+
+
+@pytest.mark.parametrize("version", ["1.29", "1.30.4", "1.36", "1.40"])
+def test_aks_version_out_of_range_is_refused(write_env, env_data, version) -> None:
+    env_data["environments"]["prod"]["azure"]["aks"]["kubernetes_version"] = version
+    with pytest.raises(EnvConfigError) as excinfo:
+        envconfig.load_all(write_env(env_data))
+    message = str(excinfo.value)
+    assert "environments.prod.azure.aks.kubernetes_version" in message
+    assert f"AKS supports 1.31 to 1.35; {version} is out of range" in message
+
+
+def test_aks_version_at_the_edges_of_the_range_is_accepted(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["aks"]["kubernetes_version"] = "1.31"
+    env_data["environments"]["prod"]["azure"]["aks"]["kubernetes_version"] = "1.35.2"
+    environments = envconfig.load_all(write_env(env_data))
+    assert environments["prod"].azure is not None
+    assert environments["prod"].azure.aks.kubernetes_version == "1.35.2"
+
+
+def test_authorized_ranges_on_a_private_cluster_are_refused(write_env, env_data) -> None:
+    env_data["environments"]["prod"]["azure"]["aks"]["authorized_ip_ranges"] = ["203.0.113.0/24"]
+    with pytest.raises(
+        EnvConfigError, match="authorized_ip_ranges only apply to a public API server"
+    ):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_a_public_cluster_needs_authorized_ranges(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["aks"]["authorized_ip_ranges"] = []
+    with pytest.raises(
+        EnvConfigError, match=r"private_cluster: false\) needs authorized_ip_ranges"
+    ):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_the_whole_internet_is_not_an_authorized_range(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["aks"]["authorized_ip_ranges"] = ["0.0.0.0/0"]
+    with pytest.raises(EnvConfigError, match="0.0.0.0/0 lets the whole internet in"):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_the_whole_internet_is_not_a_deployer_range(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["key_vault"]["deployer_ip_ranges"] = ["0.0.0.0/0"]
+    with pytest.raises(EnvConfigError, match="key_vault.deployer_ip_ranges"):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_service_cidr_inside_the_vnet_is_refused(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["aks"]["service_cidr"] = "10.10.128.0/17"
+    with pytest.raises(
+        EnvConfigError, match=r"aks.service_cidr \(10\.10\.128\.0/17\) overlaps network.vnet_cidr"
+    ):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_a_registry_without_private_endpoints_is_refused(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["acr"]["sku"] = "Standard"
+    with pytest.raises(EnvConfigError, match="sku Standard cannot disable public access"):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_a_host_outside_the_dns_zone_is_refused(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["monitoring"]["grafana_host"] = "grafana.example.org"
+    with pytest.raises(
+        EnvConfigError,
+        match="grafana.example.org are outside azure.dns.zone dev.orderdesk.example.com",
+    ):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_a_key_vault_name_with_a_double_dash_is_refused(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["key_vault"]["name"] = "kv--orderdesk"
+    with pytest.raises(EnvConfigError, match="may not contain '--'"):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_rotation_version_must_be_positive(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["key_vault"]["secrets_version"] = 0
+    with pytest.raises(EnvConfigError, match="key_vault.secrets_version"):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_a_typo_in_a_key_is_named_with_its_path(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["aks"]["privat_cluster"] = True
+    with pytest.raises(
+        EnvConfigError,
+        match=r"environments.dev.azure.aks.privat_cluster: Extra inputs are not permitted",
+    ):
+        envconfig.load_all(write_env(env_data))

@@ -1,0 +1,371 @@
+"""Command composition of the tf.* tasks with MockContext, and every refusal before a cloud call.
+
+The commands composed here are run for real, against a real terraform, in test_terraform_cli.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from invoke import MockContext, Result
+from invoke.exceptions import Exit
+
+from ops import tf
+
+SUBSCRIPTION = "12345678-1234-1234-1234-123456789abc"
+ACCOUNT = json.dumps({"id": SUBSCRIPTION, "user": {"name": "ops@example.com", "type": "user"}})
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Plans go to a temp dir; az and terraform are found at fixed fake paths (never run)."""
+    monkeypatch.setattr(tf, "WORK_DIR", tmp_path / "work")
+    tools = {"az": "/opt/az/bin/az", "terraform": "/opt/tf/terraform"}
+    monkeypatch.setattr(tf, "find", tools.get)
+    monkeypatch.setattr("ops.terraform_cli.find", tools.get)
+    monkeypatch.setenv("ARM_SUBSCRIPTION_ID", SUBSCRIPTION)
+    return tmp_path
+
+
+def commands(c: MockContext) -> list[str]:
+    return [call.args[0] for call in c.run.call_args_list]
+
+
+def answers(mapping: dict[str, Result]) -> dict[re.Pattern[str], Result]:
+    """MockContext matches regex keys from the start of the command; ours match anywhere."""
+    return {re.compile(".*" + pattern): result for pattern, result in mapping.items()}
+
+
+def logged_in_context(**extra: Result) -> MockContext:
+    """Logged in as a user; `extra` answers specific commands, everything else succeeds."""
+    return MockContext(
+        run=answers({**extra, "az account show": Result(stdout=ACCOUNT), "": Result()})
+    )
+
+
+# --- refusals before anything runs -------------------------------------------------------------
+
+
+def test_unknown_environment_is_refused_before_any_command() -> None:
+    c = logged_in_context()
+    with pytest.raises(
+        Exit, match="unknown environment 'staging'; known environments: dev, local, prod"
+    ):
+        tf.plan(c, env="staging")
+    assert commands(c) == []
+
+
+def test_local_environment_has_no_azure_block() -> None:
+    c = logged_in_context()
+    with pytest.raises(Exit, match="no azure block"):
+        tf.plan(c, env="local")
+    assert commands(c) == []
+
+
+def test_malformed_env_yaml_is_refused_before_any_command(monkeypatch, tmp_path) -> None:
+    bad = tmp_path / "env.yaml"
+    bad.write_text("environments: {dev: [\n", encoding="utf-8")
+    monkeypatch.setattr(tf, "ENV_FILE", bad)
+    c = logged_in_context()
+    with pytest.raises(Exit, match="is not valid YAML"):
+        tf.plan(c, env="dev")
+    assert commands(c) == []
+
+
+def test_overlapping_cidrs_are_refused_before_any_command(monkeypatch, tmp_path) -> None:
+    text = tf.ENV_FILE.read_text(encoding="utf-8").replace(
+        "database: 10.10.18.0/24", "database: 10.10.1.0/24"
+    )
+    bad = tmp_path / "env.yaml"
+    bad.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(tf, "ENV_FILE", bad)
+    c = logged_in_context()
+    with pytest.raises(
+        Exit, match=r"subnets aks \(10.10.0.0/20\) and database \(10.10.1.0/24\) overlap"
+    ):
+        tf.plan(c, env="dev")
+    assert commands(c) == []
+
+
+def test_placeholder_subscription_asks_for_arm_subscription_id(monkeypatch) -> None:
+    monkeypatch.delenv("ARM_SUBSCRIPTION_ID")
+    c = logged_in_context()
+    with pytest.raises(
+        Exit, match="placeholder subscription_id for dev; export ARM_SUBSCRIPTION_ID"
+    ):
+        tf.plan(c, env="dev")
+    assert commands(c) == []
+
+
+def test_missing_az_says_install_it_and_log_in(monkeypatch) -> None:
+    monkeypatch.setattr(tf, "find", {"terraform": "/opt/tf/terraform"}.get)
+    c = logged_in_context()
+    with pytest.raises(
+        Exit, match=r"Azure CLI \(az\) is not installed; install it .* then run `az login`"
+    ):
+        tf.plan(c, env="dev")
+    assert commands(c) == []
+
+
+def test_missing_login_names_az_login_and_runs_no_terraform() -> None:
+    c = MockContext(
+        run=answers({"az account show": Result(exited=1, stderr="Please run 'az login'")})
+    )
+    with pytest.raises(Exit, match="not logged in to Azure; run `az login`"):
+        tf.plan(c, env="dev")
+    assert commands(c) == ["/opt/az/bin/az account show --output json"]
+
+
+def test_missing_terraform_points_at_the_build_script(monkeypatch) -> None:
+    monkeypatch.setattr("ops.terraform_cli.find", lambda name: None)
+    c = logged_in_context()
+    with pytest.raises(Exit, match="terraform not found .* run tools/build/terraform"):
+        tf.plan(c, env="dev")
+    assert commands(c) == []
+
+
+# --- plan ---------------------------------------------------------------------------------------
+
+
+def test_plan_initialises_the_environments_state_and_writes_a_plan_file(isolated) -> None:
+    c = logged_in_context()
+    tf.plan(c, env="dev")
+    _login, init, plan = commands(c)
+    assert shlex.split(init) == [
+        "/opt/tf/terraform",
+        f"-chdir={tf.INFRA_DIR}",
+        "init",
+        "-input=false",
+        "-no-color",
+        "-reconfigure",
+        "-backend-config=resource_group_name=rg-orderdesk-tfstate",
+        "-backend-config=storage_account_name=storderdesktfdev",
+        "-backend-config=container_name=tfstate",
+        "-backend-config=key=dev.tfstate",
+        f"-backend-config=subscription_id={SUBSCRIPTION}",
+    ]
+    plan_file = isolated / "work" / "dev.tfplan"
+    assert shlex.split(plan) == [
+        "/opt/tf/terraform",
+        f"-chdir={tf.INFRA_DIR}",
+        "plan",
+        "-input=false",
+        "-no-color",
+        "-lock-timeout=5m",
+        "-var=environment=dev",
+        f"-out={plan_file}",
+    ]
+
+
+def test_plan_runs_terraform_with_the_subscription_and_its_own_data_dir(isolated) -> None:
+    c = logged_in_context()
+    tf.plan(c, env="prod")
+    plan_call = c.run.call_args_list[-1]
+    env = plan_call.kwargs["env"]
+    assert env["ARM_SUBSCRIPTION_ID"] == SUBSCRIPTION
+    assert env["TF_DATA_DIR"] == str(isolated / "work" / "prod" / "tfdata")
+    assert env["TF_IN_AUTOMATION"] == "1"
+    # Real deployments use the registry's signed provider, not the offline mirror.
+    assert "TF_CLI_CONFIG_FILE" not in env
+
+
+# --- apply --------------------------------------------------------------------------------------
+
+
+def test_apply_without_a_saved_plan_runs_nothing() -> None:
+    c = logged_in_context()
+    with pytest.raises(Exit, match="no saved plan at .*dev.tfplan; run `invoke tf.plan --env dev`"):
+        tf.apply(c, env="dev")
+    assert commands(c) == []
+
+
+def saved_plan(isolated: Path, env: str, planned_for: str) -> tuple[Path, str]:
+    plan_file = isolated / "work" / f"{env}.tfplan"
+    plan_file.parent.mkdir(parents=True, exist_ok=True)
+    plan_file.write_bytes(b"a saved plan")
+    show = json.dumps({"variables": {"environment": {"value": planned_for}}})
+    return plan_file, show
+
+
+def test_apply_applies_exactly_the_saved_plan(isolated) -> None:
+    plan_file, show = saved_plan(isolated, "dev", "dev")
+    c = logged_in_context(**{r"terraform .* show": Result(stdout=show)})
+    tf.apply(c, env="dev")
+    apply_command = shlex.split(commands(c)[-1])
+    assert apply_command[2:] == [
+        "apply",
+        "-input=false",
+        "-no-color",
+        "-lock-timeout=5m",
+        str(plan_file),
+    ]
+    assert not any(
+        arg.startswith(("-var", "-auto-approve", "-replace", "-target")) for arg in apply_command
+    )
+    assert not plan_file.exists(), "an applied plan is spent and must be removed"
+
+
+def test_apply_refuses_a_plan_made_for_another_environment(isolated) -> None:
+    plan_file, show = saved_plan(isolated, "prod", "dev")
+    c = logged_in_context(**{r"terraform .* show": Result(stdout=show)})
+    with pytest.raises(Exit, match="was planned for environment 'dev', not 'prod'"):
+        tf.apply(c, env="prod")
+    assert not any(" apply " in command for command in commands(c))
+    assert plan_file.exists()
+
+
+# --- destroy ------------------------------------------------------------------------------------
+
+
+def test_destroy_without_a_terminal_or_yes_refuses(monkeypatch) -> None:
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    c = logged_in_context()
+    with pytest.raises(
+        Exit, match="refusing to destroy without a typed confirmation; .* pass --yes"
+    ):
+        tf.destroy(c, env="dev")
+    assert not any(" apply " in command for command in commands(c))
+
+
+def test_destroy_with_the_wrong_answer_destroys_nothing(monkeypatch) -> None:
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "prod")
+    c = logged_in_context()
+    with pytest.raises(Exit, match="not confirmed; nothing was destroyed"):
+        tf.destroy(c, env="dev")
+    assert not any(" apply " in command for command in commands(c))
+
+
+def test_destroy_with_the_typed_name_applies_the_destroy_plan(monkeypatch, isolated) -> None:
+    prompts: list[str] = []
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: prompts.append(prompt) or "dev")
+    c = logged_in_context()
+    tf.destroy(c, env="dev")
+    plan, apply_command = (shlex.split(command) for command in commands(c)[-2:])
+    destroy_plan = str((isolated / "work" / "dev.destroy.tfplan").resolve())
+    assert "-destroy" in plan and f"-out={destroy_plan}" in plan
+    assert apply_command[2] == "apply" and apply_command[-1] == destroy_plan
+    assert prompts == ["Type the environment name (dev) to destroy everything above: "]
+
+
+def test_destroy_with_yes_needs_no_terminal(monkeypatch) -> None:
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    c = logged_in_context()
+    tf.destroy(c, env="dev", yes=True)
+    assert shlex.split(commands(c)[-1])[2] == "apply"
+
+
+# --- output -------------------------------------------------------------------------------------
+
+
+OUTPUTS = json.dumps(
+    {
+        "registry_login_server": {
+            "value": "acrorderdeskdev.azurecr.io",
+            "type": "string",
+            "sensitive": False,
+        },
+        "key_vault_secret_names": {
+            "value": ["card-key"],
+            "type": ["list", "string"],
+            "sensitive": False,
+        },
+    }
+)
+
+
+def test_output_prints_one_value(capsys) -> None:
+    c = logged_in_context(**{r"terraform .* output -json": Result(stdout=OUTPUTS)})
+    tf.output(c, env="dev", name="registry_login_server")
+    assert capsys.readouterr().out == "acrorderdeskdev.azurecr.io\n"
+
+
+def test_output_prints_all_values_as_json(capsys) -> None:
+    c = logged_in_context(**{r"terraform .* output -json": Result(stdout=OUTPUTS)})
+    tf.output(c, env="dev")
+    assert json.loads(capsys.readouterr().out) == {
+        "registry_login_server": "acrorderdeskdev.azurecr.io",
+        "key_vault_secret_names": ["card-key"],
+    }
+
+
+def test_output_names_the_known_outputs_for_a_typo() -> None:
+    c = logged_in_context(**{r"terraform .* output -json": Result(stdout=OUTPUTS)})
+    with pytest.raises(
+        Exit, match="no output 'registry'; outputs: key_vault_secret_names, registry_login_server"
+    ):
+        tf.output(c, env="dev", name="registry")
+
+
+# --- bootstrap ----------------------------------------------------------------------------------
+
+
+def test_bootstrap_creates_locked_entra_only_state_storage() -> None:
+    c = logged_in_context(
+        **{"az ad signed-in-user show": Result(stdout="aaaaaaaa-0000-0000-0000-000000000001\n")}
+    )
+    tf.bootstrap(c, env="dev")
+    run = commands(c)
+    assert all(
+        f"--subscription {SUBSCRIPTION}" in command
+        for command in run[1:]
+        if "signed-in-user" not in command
+    )
+    account = next(command for command in run if "storage account create" in command)
+    for setting in (
+        "--allow-shared-key-access false",
+        "--allow-blob-public-access false",
+        "--min-tls-version TLS1_2",
+        "--https-only true",
+    ):
+        assert setting in account
+    assert any("--enable-versioning true" in command for command in run)
+    role = next(command for command in run if "role assignment create" in command)
+    assert "--assignee-object-id aaaaaaaa-0000-0000-0000-000000000001" in role
+    assert "--assignee-principal-type User" in role and "'Storage Blob Data Contributor'" in role
+    assert role.endswith(
+        f"--scope /subscriptions/{SUBSCRIPTION}/resourceGroups/rg-orderdesk-tfstate/providers/Microsoft.Storage/storageAccounts/storderdesktfdev --subscription {SUBSCRIPTION} --output none"
+    )
+    assert (
+        "storage container create --name tfstate --account-name storderdesktfdev --auth-mode login"
+        in run[-2]
+    )
+    assert "lock create --name tfstate-cannot-delete --lock-type CanNotDelete" in run[-1]
+
+
+def test_bootstrap_as_a_service_principal_looks_up_its_object_id() -> None:
+    account = json.dumps(
+        {
+            "id": SUBSCRIPTION,
+            "user": {"name": "11111111-aaaa-bbbb-cccc-222222222222", "type": "servicePrincipal"},
+        }
+    )
+    c = MockContext(
+        run=answers(
+            {
+                "az account show": Result(stdout=account),
+                "az ad sp show --id 11111111-aaaa-bbbb-cccc-222222222222": Result(
+                    stdout="bbbbbbbb-0000-0000-0000-000000000002\n"
+                ),
+                "": Result(),
+            }
+        )
+    )
+    tf.bootstrap(c, env="prod")
+    role = next(command for command in commands(c) if "role assignment create" in command)
+    assert (
+        "--assignee-object-id bbbbbbbb-0000-0000-0000-000000000002 --assignee-principal-type ServicePrincipal"
+        in role
+    )
+
+
+def test_bootstrap_without_login_creates_nothing() -> None:
+    c = MockContext(run=answers({"az account show": Result(exited=1)}))
+    with pytest.raises(Exit, match="run `az login`"):
+        tf.bootstrap(c, env="dev")
+    assert len(commands(c)) == 1
