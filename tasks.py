@@ -7,8 +7,7 @@ INVOKE_* environment variables < command-line flags).
 
 from invoke import Collection
 
-from ops import app
-from ops import tf
+from ops import app, tf
 
 ns = Collection()
 ns.add_collection(Collection.from_module(app, name="app"))

@@ -1,4 +1,4 @@
-"""Fixtures for the Terraform area: env.yaml variants and a terraform that uses the provider mirror."""
+"""Fixtures for the Terraform area: env.yaml variants to break one key at a time."""
 
 from __future__ import annotations
 
