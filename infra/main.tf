@@ -87,6 +87,7 @@ module "database" {
   delegated_subnet_id            = module.network.subnet_ids["database"]
   private_endpoint_subnet_id     = module.network.subnet_ids["private_endpoints"]
   virtual_network_id             = module.network.virtual_network_id
+  log_analytics_workspace_id     = module.aks.log_analytics_workspace_id
   administrator_password         = local.database_password
   administrator_password_version = try(local.azure.key_vault.secrets_version, 1)
   tags                           = local.tags

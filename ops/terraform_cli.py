@@ -104,6 +104,13 @@ class TerraformCli:
     def validate_argv(self) -> list[str]:
         return self._argv("validate", no_color=IsFlagged)
 
+    def fmt_check_argv(self) -> list[str]:
+        return self._argv("fmt", check=IsFlagged, recursive=IsFlagged, diff=IsFlagged)
+
+    def test_argv(self) -> list[str]:
+        """`terraform test`: the tests/*.tftest.hcl files of the working directory."""
+        return self._argv("test", no_color=IsFlagged)
+
     def plan_argv(
         self, plan_file: Path, variables: Mapping[str, str], *, destroy: bool = False
     ) -> list[str]:

@@ -24,6 +24,9 @@ resource "azurerm_log_analytics_workspace" "this" {
 }
 
 resource "azurerm_kubernetes_cluster" "this" {
+  # checkov:skip=CKV_AZURE_226: The Dsv5 sizes in env.yaml have no local disk to hold an ephemeral OS disk.
+  # checkov:skip=CKV_AZURE_117: Disks use platform-managed keys; customer-managed keys need a key lifecycle this reference does not run.
+  # checkov:skip=CKV_AZURE_232: One autoscaling pool runs system and app pods; a dedicated system pool would double the minimum node count of a small app.
   name                = var.name
   location            = var.location
   resource_group_name = var.resource_group_name

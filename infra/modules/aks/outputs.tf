@@ -28,6 +28,11 @@ output "ingress_identity_object_id" {
   value       = azurerm_kubernetes_cluster.this.ingress_application_gateway[0].ingress_application_gateway_identity[0].object_id
 }
 
+output "log_analytics_workspace_id" {
+  description = "Log Analytics workspace of the cluster; other modules send their logs here too."
+  value       = azurerm_log_analytics_workspace.this.id
+}
+
 output "private_cluster" {
   description = "Whether the API server has only a private endpoint."
   value       = azurerm_kubernetes_cluster.this.private_cluster_enabled

@@ -161,6 +161,11 @@ variable "private_endpoint_subnet_id" {
   }
 }
 
+variable "log_analytics_workspace_id" {
+  description = "Log Analytics workspace that receives the server's logs and audit events."
+  type        = string
+}
+
 variable "virtual_network_id" {
   description = "VNet the database's private DNS zone is linked to."
   type        = string

@@ -1,15 +1,16 @@
 mock_provider "azurerm" {}
 
 variables {
-  name                   = "psql-orderdesk-test"
-  location               = "westeurope"
-  resource_group_name    = "rg-orderdesk-test"
-  tenant_id              = "11111111-2222-3333-4444-555555555555"
-  sku                    = "B_Standard_B1ms"
-  administrator_password = "a-test-password-of-some-length"
-  delegated_subnet_id    = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet/subnets/snet-database"
-  virtual_network_id     = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet"
-  tags                   = { environment = "test" }
+  name                       = "psql-orderdesk-test"
+  location                   = "westeurope"
+  resource_group_name        = "rg-orderdesk-test"
+  tenant_id                  = "11111111-2222-3333-4444-555555555555"
+  sku                        = "B_Standard_B1ms"
+  administrator_password     = "a-test-password-of-some-length"
+  delegated_subnet_id        = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet/subnets/snet-database"
+  virtual_network_id         = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet"
+  log_analytics_workspace_id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.OperationalInsights/workspaces/log"
+  tags                       = { environment = "test" }
 }
 
 run "postgresql_is_the_default_and_the_only_server" {
@@ -65,6 +66,15 @@ run "postgresql_requires_tls" {
   }
 }
 
+run "postgresql_logs_go_to_log_analytics" {
+  command = plan
+
+  assert {
+    condition     = azurerm_monitor_diagnostic_setting.postgresql["this"].log_analytics_workspace_id == var.log_analytics_workspace_id
+    error_message = "Server logs must go to the Log Analytics workspace."
+  }
+}
+
 run "postgresql_high_availability_is_zone_redundant" {
   command = plan
 
@@ -105,6 +115,27 @@ run "mssql_is_the_option" {
   assert {
     condition     = azurerm_mssql_database.this["this"].short_term_retention_policy[0].retention_days == 7
     error_message = "The SQL database must keep point-in-time backups."
+  }
+}
+
+run "mssql_audits_security_events_to_log_analytics" {
+  command = plan
+
+  variables {
+    kind                       = "mssql"
+    name                       = "sql-orderdesk-test"
+    sku                        = "S0"
+    delegated_subnet_id        = null
+    private_endpoint_subnet_id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet/subnets/snet-private_endpoints"
+  }
+
+  assert {
+    condition     = azurerm_mssql_server_extended_auditing_policy.this["this"].log_monitoring_enabled
+    error_message = "SQL auditing must be on."
+  }
+  assert {
+    condition     = [for log in azurerm_monitor_diagnostic_setting.mssql_audit["this"].enabled_log : log.category] == ["SQLSecurityAuditEvents"]
+    error_message = "Audit events must be sent to Log Analytics."
   }
 }
 
