@@ -93,7 +93,8 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env_str("STATIC_ROOT") or DATA_DIR / "static")
+# Only production collects static files (at image build); elsewhere they come from the apps.
+STATIC_ROOT = env_str("STATIC_ROOT") or None
 # Serve straight from the apps' static dirs; production swaps in collected, hashed files.
 WHITENOISE_USE_FINDERS = True
 STORAGES = {
