@@ -6,8 +6,11 @@ The commands composed here are run for real, against a real terraform, in test_t
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from invoke import MockContext, Result
 from invoke.exceptions import Exit
 
 from ops import tf
+from ops.envconfig import REPO_ROOT
 
 SUBSCRIPTION = "12345678-1234-1234-1234-123456789abc"
 ACCOUNT = json.dumps({"id": SUBSCRIPTION, "user": {"name": "ops@example.com", "type": "user"}})
@@ -374,3 +378,39 @@ def test_bootstrap_without_login_creates_nothing() -> None:
     with pytest.raises(Exit, match="run `az login`"):
         tf.bootstrap(c, env="dev")
     assert len(commands(c)) == 1
+
+
+# --- the real command line ----------------------------------------------------------------------
+
+
+def invoke_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`invoke tf.*` as a person types it, in a fresh process with only the given PATH."""
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=REPO_ROOT,
+        env={"PATH": str(Path(sys.executable).parent), "HOME": os.environ["HOME"], **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_invoke_tf_plan_with_an_unknown_environment_says_which_exist() -> None:
+    result = invoke_cli("tf.plan", "--env", "staging")
+    assert result.returncode == 2
+    assert "unknown environment 'staging'; known environments: dev, local, prod" in result.stderr
+
+
+def test_invoke_tf_plan_without_az_says_install_it_and_log_in() -> None:
+    result = invoke_cli("tf.plan", "--env", "dev", ARM_SUBSCRIPTION_ID=SUBSCRIPTION)
+    assert result.returncode == 2
+    assert "the Azure CLI (az) is not installed" in result.stderr
+    assert "`az login`" in result.stderr
+
+
+def test_invoke_lists_the_tf_tasks() -> None:
+    result = invoke_cli("--list")
+    assert result.returncode == 0, result.stderr
+    listed = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")}
+    assert {"tf.bootstrap", "tf.plan", "tf.apply", "tf.destroy", "tf.output"} <= listed
