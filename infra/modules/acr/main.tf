@@ -28,12 +28,11 @@ resource "azurerm_private_dns_zone" "registry" {
 }
 
 resource "azurerm_private_dns_zone_virtual_network_link" "registry" {
-  name                  = "link-${var.name}"
-  resource_group_name   = var.resource_group_name
-  private_dns_zone_name = azurerm_private_dns_zone.registry.name
-  virtual_network_id    = var.virtual_network_id
-  registration_enabled  = false
-  tags                  = var.tags
+  name                 = "link-${var.name}"
+  private_dns_zone_id  = azurerm_private_dns_zone.registry.id
+  virtual_network_id   = var.virtual_network_id
+  registration_enabled = false
+  tags                 = var.tags
 }
 
 resource "azurerm_private_endpoint" "registry" {

@@ -14,6 +14,22 @@ resource "azurerm_role_assignment" "control_plane_subnet" {
   principal_type       = "ServicePrincipal"
 }
 
+# The kubelet's identity is ours too, so it can be granted AcrPull before the first node pulls an
+# image; the control plane needs Managed Identity Operator on it to hand it to the nodes.
+resource "azurerm_user_assigned_identity" "kubelet" {
+  name                = "id-${var.name}-kubelet"
+  location            = var.location
+  resource_group_name = var.resource_group_name
+  tags                = var.tags
+}
+
+resource "azurerm_role_assignment" "control_plane_kubelet_operator" {
+  scope                = azurerm_user_assigned_identity.kubelet.id
+  role_definition_name = "Managed Identity Operator"
+  principal_id         = azurerm_user_assigned_identity.control_plane.principal_id
+  principal_type       = "ServicePrincipal"
+}
+
 resource "azurerm_log_analytics_workspace" "this" {
   name                = "log-${var.name}"
   location            = var.location
@@ -68,6 +84,17 @@ resource "azurerm_kubernetes_cluster" "this" {
     identity_ids = [azurerm_user_assigned_identity.control_plane.id]
   }
 
+  kubelet_identity {
+    client_id                 = azurerm_user_assigned_identity.kubelet.client_id
+    object_id                 = azurerm_user_assigned_identity.kubelet.principal_id
+    user_assigned_identity_id = azurerm_user_assigned_identity.kubelet.id
+  }
+
+  # azurerm 5 requires the block; Manual keeps node pools as declared here (no node auto-provisioning).
+  node_provisioning_profile {
+    mode = "Manual"
+  }
+
   default_node_pool {
     name                        = "system"
     temporary_name_for_rotation = "rotation"
@@ -111,5 +138,8 @@ resource "azurerm_kubernetes_cluster" "this" {
     msi_auth_for_monitoring_enabled = true
   }
 
-  depends_on = [azurerm_role_assignment.control_plane_subnet]
+  depends_on = [
+    azurerm_role_assignment.control_plane_subnet,
+    azurerm_role_assignment.control_plane_kubelet_operator,
+  ]
 }

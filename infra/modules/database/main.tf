@@ -17,12 +17,11 @@ resource "azurerm_private_dns_zone" "postgresql" {
 resource "azurerm_private_dns_zone_virtual_network_link" "postgresql" {
   for_each = local.postgresql
 
-  name                  = "link-${var.name}"
-  resource_group_name   = var.resource_group_name
-  private_dns_zone_name = azurerm_private_dns_zone.postgresql[each.key].name
-  virtual_network_id    = var.virtual_network_id
-  registration_enabled  = false
-  tags                  = var.tags
+  name                 = "link-${var.name}"
+  private_dns_zone_id  = azurerm_private_dns_zone.postgresql[each.key].id
+  virtual_network_id   = var.virtual_network_id
+  registration_enabled = false
+  tags                 = var.tags
 }
 
 resource "azurerm_postgresql_flexible_server" "this" {
@@ -193,12 +192,11 @@ resource "azurerm_private_dns_zone" "mssql" {
 resource "azurerm_private_dns_zone_virtual_network_link" "mssql" {
   for_each = local.mssql
 
-  name                  = "link-${var.name}"
-  resource_group_name   = var.resource_group_name
-  private_dns_zone_name = azurerm_private_dns_zone.mssql[each.key].name
-  virtual_network_id    = var.virtual_network_id
-  registration_enabled  = false
-  tags                  = var.tags
+  name                 = "link-${var.name}"
+  private_dns_zone_id  = azurerm_private_dns_zone.mssql[each.key].id
+  virtual_network_id   = var.virtual_network_id
+  registration_enabled = false
+  tags                 = var.tags
 }
 
 resource "azurerm_private_endpoint" "mssql" {

@@ -48,7 +48,7 @@ variable "subnets" {
     # An unparsable CIDR is reported by the rule above; try() keeps this one quiet about it.
     condition = try(alltrue(flatten([
       for a_name, a in var.subnets : [
-        for b_name, b in var.subnets : a_name >= b_name || (
+        for b_name, b in var.subnets : a_name == b_name || (
           sum([for i, octet in split(".", cidrhost(a, 0)) : tonumber(octet) * pow(256, 3 - i)]) + pow(2, 32 - tonumber(split("/", a)[1])) <= sum([for i, octet in split(".", cidrhost(b, 0)) : tonumber(octet) * pow(256, 3 - i)]) ||
           sum([for i, octet in split(".", cidrhost(b, 0)) : tonumber(octet) * pow(256, 3 - i)]) + pow(2, 32 - tonumber(split("/", b)[1])) <= sum([for i, octet in split(".", cidrhost(a, 0)) : tonumber(octet) * pow(256, 3 - i)])
         )

@@ -1,5 +1,20 @@
 mock_provider "azurerm" {}
 
+# The ingress add-on's identity is created by AKS (computed); give the plan a value for it.
+override_resource {
+  target          = azurerm_kubernetes_cluster.this
+  override_during = plan
+  values = {
+    ingress_application_gateway = {
+      ingress_application_gateway_identity = [{
+        client_id                 = "33333333-0000-0000-0000-000000000001"
+        object_id                 = "33333333-0000-0000-0000-000000000002"
+        user_assigned_identity_id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/mc/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ingressapplicationgateway"
+      }]
+    }
+  }
+}
+
 variables {
   name                = "aks-orderdesk-test"
   location            = "westeurope"
@@ -115,6 +130,19 @@ run "control_plane_uses_a_managed_identity_with_rights_on_its_subnet" {
   assert {
     condition     = azurerm_role_assignment.control_plane_subnet.scope == var.node_subnet_id && azurerm_role_assignment.control_plane_subnet.role_definition_name == "Network Contributor"
     error_message = "The control plane identity needs Network Contributor on the node subnet, and only there."
+  }
+}
+
+run "kubelet_uses_our_identity_handed_over_by_the_control_plane" {
+  command = plan
+
+  assert {
+    condition     = azurerm_role_assignment.control_plane_kubelet_operator.role_definition_name == "Managed Identity Operator"
+    error_message = "The control plane needs Managed Identity Operator on the kubelet identity."
+  }
+  assert {
+    condition     = output.ingress_identity_object_id == "33333333-0000-0000-0000-000000000002"
+    error_message = "The ingress add-on's identity must be exported for its role assignments."
   }
 }
 
