@@ -83,7 +83,6 @@ def require_az_login(c: Context) -> dict[str, Any]:
 
 
 def _terraform(environment: Environment, subscription: str) -> TerraformCli:
-    WORK_DIR.mkdir(parents=True, exist_ok=True)
     try:
         # One data directory per environment: switching --env never reuses another's backend.
         # Real deployments take azurerm from the registry (signed releases), not the local mirror
@@ -251,6 +250,7 @@ def destroy(c: Context, env: str = "dev", yes: bool = False) -> None:
     """
     environment, terraform = _prepare(c, env)
     plan_path = default_plan_file(env, destroy=True).resolve()
+    plan_path.parent.mkdir(parents=True, exist_ok=True)
     terraform.run(
         c, terraform.plan_argv(plan_path, {"environment": environment.name}, destroy=True)
     )
