@@ -1,7 +1,7 @@
 locals {
   # env.yaml is decoded here, once; modules receive typed values and never read files.
   # ops/envconfig.py validates the same file (with clearer messages) before any tf task runs.
-  environments = yamldecode(file("${path.module}/${var.env_file}")).environments
+  environments = yamldecode(file("${path.module}/env.yaml")).environments
   env          = local.environments[var.environment]
   azure        = local.env.azure
 

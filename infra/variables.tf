@@ -12,9 +12,3 @@ variable "environment" {
     error_message = "This environment has no azure block in env.yaml (it runs locally); choose one that deploys to Azure."
   }
 }
-
-variable "env_file" {
-  description = "Path of the environments file, relative to this directory. Tests point it at fixtures."
-  type        = string
-  default     = "env.yaml"
-}
