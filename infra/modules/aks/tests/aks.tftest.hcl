@@ -296,7 +296,7 @@ run "rejects_a_bad_rotation_interval" {
   command = plan
 
   variables {
-    secret_rotation_interval = "two minutes"
+    secret_rotation_interval = "two minutes" # pragma: allowlist secret
   }
   expect_failures = [var.secret_rotation_interval]
 }

@@ -6,7 +6,7 @@ variables {
   resource_group_name        = "rg-orderdesk-test"
   tenant_id                  = "11111111-2222-3333-4444-555555555555"
   sku                        = "B_Standard_B1ms"
-  administrator_password     = "a-test-password-of-some-length"
+  administrator_password     = "a-test-password-of-some-length" # pragma: allowlist secret (a test value)
   delegated_subnet_id        = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet/subnets/snet-database"
   virtual_network_id         = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet"
   log_analytics_workspace_id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.OperationalInsights/workspaces/log"
@@ -233,7 +233,7 @@ run "rejects_a_short_password" {
   command = plan
 
   variables {
-    administrator_password = "short"
+    administrator_password = "short" # pragma: allowlist secret
   }
   expect_failures = [var.administrator_password]
 }
