@@ -66,7 +66,7 @@ def postgres_bindir() -> Path | None:
 def tests(session: nox.Session) -> None:
     """App and integration tests on SQLite, then the app suite again on a throwaway PostgreSQL."""
     install_groups(session, "test")
-    paths = session.posargs or ["app", "tests/app"]
+    paths = session.posargs or ["app", "tests/app", "tests/ops"]
     session.run("pytest", *paths, "-m", "not postgres", env=ci_env())
     if postgres_bindir() is None:
         message = "PostgreSQL server binaries not found (Debian: postgresql)"
