@@ -120,8 +120,16 @@ def main() -> int:
     # Each database gets its own interpreter: Django can be set up once per process.
     if args.db == "both":
         for db in ("sqlite", "postgresql"):
-            argv = [sys.executable, __file__, "--rows", str(args.rows),
-                    "--repeats", str(args.repeats), "--db", db]
+            argv = [
+                sys.executable,
+                __file__,
+                "--rows",
+                str(args.rows),
+                "--repeats",
+                str(args.repeats),
+                "--db",
+                db,
+            ]
             os.spawnv(os.P_WAIT, sys.executable, argv)  # noqa: S606
         return 0
     if args.db == "sqlite":
