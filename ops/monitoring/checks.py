@@ -384,7 +384,9 @@ def _check_dashboard(model: dict[str, Any], known_metrics: set[str]) -> list[str
             for query in queries:
                 ok, output = _promtool_parses([query.expr], Path(tmp))
                 if not ok:
-                    reason = output.splitlines()[-1] if output else "promtool rejected it"
+                    last = output.splitlines()[-1] if output else "promtool rejected it"
+                    # Keep promtool's reason, not the name of our temporary wrapper file.
+                    reason = last.split("could not parse expression: ", 1)[-1]
                     found.append(f"{query.where}: PromQL does not parse: {reason}")
     return found
 
@@ -461,6 +463,8 @@ def check_routes(layout: Layout) -> list[Problem]:
     cases, problem = _load_yaml(layout.route_tests)
     if problem:
         return [problem]
+    if _check_config(layout.alertmanager_config, layout.alertmanager_config):
+        return []  # check_alertmanager reports the broken configuration; no route can be tested
     problems = []
     for index, case in enumerate(cases or [], start=1):
         labels = [f"{key}={value}" for key, value in case["labels"].items()]
@@ -528,7 +532,12 @@ def check_chart(layout: Layout, environments: Iterable[str] | None = None) -> li
 
 def check_generated(layout: Layout) -> list[Problem]:
     problems = []
-    for path, content in render.generated_files(layout).items():
+    try:
+        expected = render.generated_files(layout)
+    except (yaml.YAMLError, KeyError, TypeError) as exc:
+        # The rule file at fault is named by the rule checks; this says what it blocks.
+        return [Problem(layout.generated_dir, f"cannot be rendered from rules/: {exc}")]
+    for path, content in expected.items():
         if not path.exists():
             problems.append(Problem(path, "missing; run `invoke monitoring.render` and commit it"))
         elif path.read_text(encoding="utf-8") != content:

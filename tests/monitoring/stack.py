@@ -1,4 +1,4 @@
-"""Real servers on loopback for the monitoring tests: the app under gunicorn, Prometheus, Alertmanager.
+"""Real servers on loopback for the monitoring tests: the app (gunicorn), Prometheus, Alertmanager.
 
 Every process gets its own session (so its children can be signalled together), logs to a file in
 the test's temporary directory, binds 127.0.0.1 only, and is stopped by `Processes.stop_all` in a
@@ -164,6 +164,7 @@ def start_prometheus(
 
 def start_alertmanager(
     processes: Processes,
+    *,
     name: str,
     binary: str,
     workdir: Path,

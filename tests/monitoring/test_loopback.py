@@ -92,7 +92,12 @@ def loopback(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 LAYOUT, secrets_dir=str(secrets), timing=stack.TEST_TIMING
             )
             stack.start_alertmanager(
-                processes, "alertmanager", alertmanager, workdir / "am", alertmanager_port, config
+                processes,
+                name="alertmanager",
+                binary=alertmanager,
+                workdir=workdir / "am",
+                port=alertmanager_port,
+                config=config,
             )
             rules = stack.rule_copies(LAYOUT, workdir / "rules", LAYOUT.default_rule_files)
             stack.start_prometheus(
@@ -154,6 +159,11 @@ def prometheus_query(base: str, expr: str) -> list[dict[str, Any]]:
     return result
 
 
+def scalar(base: str, expr: str) -> float | None:
+    result = prometheus_query(base, expr)
+    return float(result[0]["value"][1]) if result else None
+
+
 def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.5) -> Any:
     deadline = time.monotonic() + timeout
     value = None
@@ -196,17 +206,9 @@ def test_server_errors_page_oncall_in_teams_and_resolve(loopback: Stack) -> None
     assert statuses[200] == 20, statuses
 
     # Both workers' counters reach Prometheus, summed (PROMETHEUS_MULTIPROC_DIR).
+    errors_seen = 'sum(django_http_responses_total_by_status_total{job="orderdesk", status="500"})'
     wait_until(
-        lambda: (
-            (
-                prometheus_query(
-                    prometheus,
-                    'sum(django_http_responses_total_by_status_total{job="orderdesk", status="500"})',
-                )
-                or [{"value": [0, "0"]}]
-            )[0]["value"][1]
-            == "60"
-        ),
+        lambda: scalar(prometheus, errors_seen) == 60,
         20,
         "Prometheus counting all 60 server errors across both workers",
     )
@@ -381,11 +383,11 @@ def test_legacy_connector_receiver_sends_a_message_card(loopback: Stack) -> None
     assert "msteams_configs" in config["receivers"][1]
     stack.start_alertmanager(
         loopback.processes,
-        "alertmanager-connector",
-        loopback.alertmanager_binary,
-        loopback.workdir / "am-connector",
-        port,
-        config,
+        name="alertmanager-connector",
+        binary=loopback.alertmanager_binary,
+        workdir=loopback.workdir / "am-connector",
+        port=port,
+        config=config,
     )
     send_test_alert(Context(), alertmanager_url=f"http://127.0.0.1:{port}", severity="critical")
     delivery = loopback.sink.wait_for(
