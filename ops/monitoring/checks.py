@@ -29,7 +29,7 @@ import yaml
 
 from ops import toolchain
 from ops.monitoring import render
-from ops.monitoring.dashboards import DATASOURCE
+from ops.monitoring.grafana import DATASOURCE
 from ops.monitoring.layout import (
     ALERT_PREFIX,
     REPO_ROOT,

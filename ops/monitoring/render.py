@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
-from ops.monitoring import dashboards
+from ops.monitoring import grafana
 from ops.monitoring.layout import MONITORING_NAMESPACE, REPO_ROOT, Layout
 
 TeamsFormat = Literal["workflows", "connector"]
@@ -87,8 +87,8 @@ def prometheus_rule(name: str, rule_files: list[Path], layout: Layout) -> dict[s
     }
 
 
-def dashboard_json(dashboard: dashboards.Dashboard) -> str:
-    return json.dumps(dashboards.render(dashboard), indent=2, ensure_ascii=False) + "\n"
+def dashboard_json(dashboard: grafana.Dashboard) -> str:
+    return json.dumps(grafana.render(dashboard), indent=2, ensure_ascii=False) + "\n"
 
 
 def dashboard_configmap(filename: str, content: str) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def dashboard_configmap(filename: str, content: str) -> dict[str, Any]:
 def generated_files(layout: Layout) -> dict[Path, str]:
     """Every file under monitoring/ that is derived from another, with its expected content."""
     files: dict[Path, str] = {}
-    for dashboard in dashboards.DASHBOARDS:
+    for dashboard in grafana.DASHBOARDS:
         files[layout.dashboards_dir / dashboard.filename] = dashboard_json(dashboard)
     generated = layout.generated_dir
     files[generated / "prometheusrule.yaml"] = GENERATED_NOTE.format(source="rules/") + dump_yaml(
@@ -123,7 +123,7 @@ def generated_files(layout: Layout) -> dict[Path, str]:
     # The ConfigMaps carry the JSON as it will be written, not as it is on disk now.
     configmaps = [
         dashboard_configmap(dashboard.filename, dashboard_json(dashboard))
-        for dashboard in dashboards.DASHBOARDS
+        for dashboard in grafana.DASHBOARDS
     ]
     files[generated / "grafana-dashboards.yaml"] = GENERATED_NOTE.format(
         source="dashboards/"
