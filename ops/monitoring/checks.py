@@ -264,7 +264,7 @@ def check_rule_tests(layout: Layout) -> list[Problem]:
 
 
 def recorded_names(layout: Layout) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for path in layout.rule_files:
         data, problem = _load_yaml(path)
         if not problem:
@@ -319,7 +319,7 @@ def _variable_queries(templating: list[dict[str, Any]]) -> tuple[list[DashboardQ
 def _panel_queries(panels: list[dict[str, Any]]) -> tuple[list[DashboardQuery], list[str]]:
     queries: list[DashboardQuery] = []
     found: list[str] = []
-    ids: set[int] = set()
+    ids: set[object] = set()
     for panel in panels:
         panel_id = panel.get("id")
         if panel_id in ids:

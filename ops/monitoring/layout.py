@@ -18,7 +18,7 @@ SEVERITIES = ("critical", "warning", "info")
 # The namespace kube-prometheus-stack, the rules and the dashboards go to.
 MONITORING_NAMESPACE = "monitoring"
 # The Secret Alertmanager reads the Teams webhook URLs from (see alertmanager.yaml).
-TEAMS_SECRET = "alertmanager-teams-webhook"  # noqa: S105 - a Secret's name
+TEAMS_SECRET = "alertmanager-teams-webhook"  # noqa: S105  # nosec B105  # pragma: allowlist secret
 TEAMS_SECRET_KEYS = ("alerts-url", "oncall-url")
 TEAMS_SECRET_MOUNT = f"/etc/alertmanager/secrets/{TEAMS_SECRET}"
 

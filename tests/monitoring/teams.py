@@ -74,8 +74,8 @@ class WebhookSink:
         self._thread.join(timeout=5)
 
     def url(self, path: str) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}{path}"
 
     def received(self) -> list[Delivery]:
         with self._lock:
@@ -97,7 +97,8 @@ class WebhookSink:
 
 def _adaptive_card_schema(version: str) -> dict[str, Any]:
     schema_file = resources.files("adaptive_cards") / "schemas" / f"schema-{version}.json"
-    return json.loads(schema_file.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    schema: dict[str, Any] = json.loads(schema_file.read_text(encoding="utf-8"))
+    return schema
 
 
 def _version(text: str) -> tuple[int, ...]:

@@ -203,7 +203,7 @@ def edit_dashboard(layout: Layout, name: str, edit: object) -> Path:
     return path
 
 
-def first_panel(model: dict) -> dict:  # type: ignore[type-arg]
+def first_panel(model: dict) -> dict:
     return next(panel for panel in model["panels"] if panel["type"] != "row")
 
 
@@ -214,7 +214,7 @@ def test_dashboard_uids_must_be_unique(tree: Layout) -> None:
 
 
 def test_dashboard_panels_must_use_the_datasource_variable(tree: Layout) -> None:
-    def fixed(model: dict) -> None:  # type: ignore[type-arg]
+    def fixed(model: dict) -> None:
         first_panel(model)["datasource"] = {"type": "prometheus", "uid": "P1809F7CD0C75ACF3"}
 
     path = edit_dashboard(tree, "orderdesk-app.json", fixed)
@@ -223,7 +223,7 @@ def test_dashboard_panels_must_use_the_datasource_variable(tree: Layout) -> None
 
 
 def test_dashboard_queries_must_read_recorded_or_known_metrics(tree: Layout) -> None:
-    def typo(model: dict) -> None:  # type: ignore[type-arg]
+    def typo(model: dict) -> None:
         first_panel(model)["targets"][0]["expr"] = (
             'sum(namespace_job:django_requests:rate5m{job="x"})'
         )
@@ -235,7 +235,7 @@ def test_dashboard_queries_must_read_recorded_or_known_metrics(tree: Layout) -> 
 
 
 def test_dashboard_queries_must_use_defined_variables(tree: Layout) -> None:
-    def unknown(model: dict) -> None:  # type: ignore[type-arg]
+    def unknown(model: dict) -> None:
         first_panel(model)["targets"][0]["expr"] = (
             'namespace_job:django_http_requests:rate5m{job="$service"}'
         )
