@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess  # nosec B404 - runs promtool and amtool with fixed arguments
+
+# subprocess runs promtool and amtool, found by ops.toolchain, with arguments built here.
+import subprocess  # nosec B404
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -74,7 +76,7 @@ class ToolTooOld(toolchain.ToolMissing):
 
 
 def _run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603  # nosec B603 - tools from ops.toolchain, arguments built here
+    return subprocess.run(  # noqa: S603  # nosec B603
         args, capture_output=True, text=True, check=False, cwd=cwd, timeout=120
     )
 
