@@ -24,6 +24,11 @@ from typing import Any
 
 import yaml
 
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS_DIR = ROOT / ".github" / "workflows"
+AZURE_PIPELINE = ROOT / "azure-pipelines.yml"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
 # The setup lines a run: block may hold besides `invoke` and `nox`, each matched whole.
 ALLOWED_SETUP_LINES: dict[str, re.Pattern[str]] = {
     "bootstrap": re.compile(r"scripts/bootstrap( --system)?"),
@@ -84,7 +89,7 @@ def load(path: Path) -> dict[str, Any]:
 
 def command_lines(script: str) -> list[str]:
     """The commands of a shell script: continuations joined, blank lines and comments dropped."""
-    joined = re.sub(r"\\\n\s*", " ", script)
+    joined = re.sub(r"\s*\\\n\s*", " ", script)
     lines = []
     for raw in joined.splitlines():
         line = raw.strip()
@@ -247,13 +252,8 @@ def _artifact_steps(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
     return [s for s in _steps(job) if str(s.get("uses", "")).startswith(f"actions/{action}@")]
 
 
-def check_github_workflow(path: Path) -> list[Violation]:
-    """Every rule for a GitHub workflow; the allow-list of run: lines included."""
-    text = path.read_text(encoding="utf-8")
-    doc = load(path)
-    name = path.name
-    found: list[Violation] = []
-
+def _check_top_level(name: str, doc: dict[str, Any]) -> list[Violation]:
+    found = []
     if "permissions" not in doc:
         found.append(
             Violation(name, "top level", "permissions-top", "no top-level permissions: set {}")
@@ -271,65 +271,76 @@ def check_github_workflow(path: Path) -> list[Violation]:
         found.append(
             Violation(name, "top level", "concurrency", "no concurrency group: runs would overlap")
         )
+    return found
 
-    jobs = _jobs(doc)
-    for job_name, job in jobs.items():
-        where = f"job {job_name!r}"
-        permissions = job.get("permissions")
-        if "permissions" not in job:
-            found.append(
-                Violation(name, where, "permissions-job", "no permissions: grant what it needs")
+
+def _check_job_permissions(name: str, where: str, job: dict[str, Any]) -> list[Violation]:
+    found = []
+    permissions = job.get("permissions")
+    if "permissions" not in job:
+        found.append(
+            Violation(name, where, "permissions-job", "no permissions: grant what it needs")
+        )
+    elif not isinstance(permissions, dict):
+        found.append(
+            Violation(
+                name,
+                where,
+                "permissions-job",
+                f"permissions {permissions!r}: name each scope, never read-all/write-all",
             )
-        elif not isinstance(permissions, dict):
-            found.append(
-                Violation(
-                    name,
-                    where,
-                    "permissions-job",
-                    f"permissions {permissions!r}: list scopes one by one, never read-all/write-all",
-                )
+        )
+    logs_in = any(str(s.get("uses", "")).startswith(AZURE_LOGIN) for s in _steps(job))
+    id_token = isinstance(permissions, dict) and permissions.get("id-token") == "write"
+    if id_token and not logs_in:
+        found.append(
+            Violation(
+                name,
+                where,
+                "id-token",
+                "id-token: write without an azure/login step: drop it (least privilege)",
             )
-        logs_in = any(str(s.get("uses", "")).startswith(AZURE_LOGIN) for s in _steps(job))
-        id_token = isinstance(permissions, dict) and permissions.get("id-token") == "write"
-        if id_token and not logs_in:
-            found.append(
-                Violation(
-                    name,
-                    where,
-                    "id-token",
-                    "id-token: write without an azure/login step: drop it (least privilege)",
-                )
+        )
+    if logs_in and not id_token:
+        found.append(
+            Violation(
+                name,
+                where,
+                "id-token",
+                "azure/login (OIDC) without id-token: write: the login would fail",
             )
-        if logs_in and not id_token:
-            found.append(
-                Violation(
-                    name,
-                    where,
-                    "id-token",
-                    "azure/login (OIDC) without id-token: write: the login would fail",
-                )
-            )
-        if "uses" not in job and "timeout-minutes" not in job:
-            found.append(
-                Violation(name, where, "timeout", "no timeout-minutes (the default is 6 hours)")
-            )
-        for index, step in enumerate(_steps(job)):
-            if str(step.get("uses", "")).startswith("actions/checkout@"):
-                persist = (step.get("with") or {}).get("persist-credentials")
-                if persist is not False:
-                    found.append(
-                        Violation(
-                            name,
-                            f"{where} step {_step_name(index, step)!r}",
-                            "persist-credentials",
-                            "checkout without persist-credentials: false leaves the token in "
-                            ".git/config for every later step",
-                        )
+        )
+    return found
+
+
+def _check_job_steps(name: str, where: str, job: dict[str, Any]) -> list[Violation]:
+    found = []
+    if "uses" not in job and "timeout-minutes" not in job:
+        found.append(
+            Violation(name, where, "timeout", "no timeout-minutes (the default is 6 hours)")
+        )
+    for index, step in enumerate(_steps(job)):
+        if str(step.get("uses", "")).startswith("actions/checkout@"):
+            persist = (step.get("with") or {}).get("persist-credentials")
+            if persist is not False:
+                found.append(
+                    Violation(
+                        name,
+                        f"{where} step {_step_name(index, step)!r}",
+                        "persist-credentials",
+                        "checkout without persist-credentials: false leaves the token in "
+                        ".git/config for every later step",
                     )
-        upstream = _upstream(jobs, job_name)
+                )
+    return found
+
+
+def _check_artifacts(name: str, jobs: dict[str, dict[str, Any]]) -> list[Violation]:
+    found = []
+    for job_name, job in jobs.items():
         uploaded_upstream = {
             str((s.get("with") or {}).get("name"))
-            for other in upstream
+            for other in _upstream(jobs, job_name)
             for s in _artifact_steps(jobs[other], "upload-artifact")
         }
         for step in _artifact_steps(job, "download-artifact"):
@@ -338,13 +349,25 @@ def check_github_workflow(path: Path) -> list[Violation]:
                 found.append(
                     Violation(
                         name,
-                        where,
+                        f"job {job_name!r}",
                         "artifact",
                         f"downloads artifact {wanted!r}, which no job it needs uploads",
                     )
                 )
+    return found
 
-    found.extend(check_pinned_actions(path, text))
+
+def check_github_workflow(path: Path) -> list[Violation]:
+    """Every rule for a GitHub workflow; the allow-list of run: lines included."""
+    doc = load(path)
+    name = path.name
+    jobs = _jobs(doc)
+    found = _check_top_level(name, doc)
+    for job_name, job in jobs.items():
+        found.extend(_check_job_permissions(name, f"job {job_name!r}", job))
+        found.extend(_check_job_steps(name, f"job {job_name!r}", job))
+    found.extend(_check_artifacts(name, jobs))
+    found.extend(check_pinned_actions(path))
     found.extend(item for item in github_commands(path, doc) if isinstance(item, Violation))
     return found
 
@@ -395,7 +418,9 @@ def pipeline_commands(path: Path, doc: dict[str, Any] | None = None) -> list[Com
     found: list[Command | Violation] = []
     for stage, job_name, job in pipeline_jobs(doc):
         for index, step in enumerate(pipeline_steps(job)):
-            where = f"stage {stage!r} job {job_name!r} step {step.get('displayName') or index + 1!r}"
+            where = (
+                f"stage {stage!r} job {job_name!r} step {step.get('displayName') or index + 1!r}"
+            )
             forbidden = ADO_FORBIDDEN_SCRIPT_KEYS & set(step)
             if forbidden or str(step.get("task", "")).startswith("PowerShell@"):
                 found.append(
@@ -453,7 +478,7 @@ def check_azure_pipeline(path: Path) -> list[Violation]:
     name = path.name
     found: list[Violation] = []
     published: dict[str, set[str]] = {}
-    for stage, job_name, job in pipeline_jobs(doc):
+    for stage, _job_name, job in pipeline_jobs(doc):
         for step in pipeline_steps(job):
             if step.get("task") == "PublishPipelineArtifact@1":
                 artifact = str((step.get("inputs") or {}).get("artifact"))
@@ -490,7 +515,7 @@ def check_azure_pipeline(path: Path) -> list[Violation]:
                             name,
                             where,
                             "artifact",
-                            f"downloads artifact {wanted!r}, which no stage it depends on publishes",
+                            f"downloads artifact {wanted!r}, which no earlier stage publishes",
                         )
                     )
     found.extend(item for item in pipeline_commands(path, doc) if isinstance(item, Violation))
@@ -523,3 +548,67 @@ def nox_sessions_named(argv: tuple[str, ...]) -> list[str]:
     if unknown:
         raise ValueError(f"nox {' '.join(argv)}: options this check does not know: {unknown}")
     return list(parsed.sessions)
+
+
+def github_workflows() -> list[Path]:
+    return sorted(WORKFLOWS_DIR.glob("*.y*ml"))
+
+
+def check_invoke_calls(calls: Iterable[Command], collection: Any) -> list[Violation]:
+    """Each `invoke` line parses against the collection: the task exists and has those flags."""
+    from invoke.parser import ParseError, Parser
+
+    parser = Parser(contexts=collection.to_contexts())
+    found = []
+    for call in calls:
+        if call.program != "invoke":
+            continue
+        try:
+            parsed = parser.parse_argv(list(call.argv))
+        except ParseError as exc:
+            found.append(
+                Violation(
+                    call.file, call.where, "invoke-task", f"invoke {' '.join(call.argv)}: {exc}"
+                )
+            )
+            continue
+        if len(parsed) != 1:
+            found.append(
+                Violation(
+                    call.file,
+                    call.where,
+                    "invoke-task",
+                    f"invoke {' '.join(call.argv)} runs {len(parsed)} tasks: one task a line",
+                )
+            )
+    return found
+
+
+def check_nox_calls(calls: Iterable[Command], sessions: Iterable[str]) -> list[Violation]:
+    """Each `nox` line names only sessions the noxfile defines."""
+    known = set(sessions)
+    found = []
+    for call in calls:
+        if call.program != "nox":
+            continue
+        try:
+            named = nox_sessions_named(call.argv)
+        except ValueError as exc:
+            found.append(Violation(call.file, call.where, "nox-session", str(exc)))
+            continue
+        if not named:
+            found.append(
+                Violation(call.file, call.where, "nox-session", "nox without -s runs every session")
+            )
+        for session in named:
+            if session not in known:
+                found.append(
+                    Violation(
+                        call.file,
+                        call.where,
+                        "nox-session",
+                        f"nox session {session!r} is not in noxfile.py "
+                        f"(sessions: {', '.join(sorted(known))})",
+                    )
+                )
+    return found
