@@ -170,7 +170,7 @@ def workflows(session: nox.Session) -> None:
         if os.environ.get("CI"):
             session.error(message)
         session.warn(f"Skipping actionlint: {message}")
-    checkov = ("uv", "tool", "run", "--from", CHECKOV, "checkov", "--skip-download", "--compact")
+    checkov = ("uv", "tool", "run", "--from", CHECKOV, "checkov", "--skip-download", "--quiet")
     session.run(
         *checkov,
         "--framework",
