@@ -7,10 +7,12 @@ INVOKE_* environment variables < command-line flags).
 
 from invoke import Collection
 
-from ops import app
+from ops import app, image, sandbox
 
 ns = Collection()
 ns.add_collection(Collection.from_module(app, name="app"))
+ns.add_collection(Collection.from_module(image))
+ns.add_collection(Collection.from_module(sandbox))
 # The everyday entry points, also at the top level.
 ns.add_task(app.up)
 
