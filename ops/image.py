@@ -180,6 +180,10 @@ def build_context(ca_bundle: Path | None) -> IO[bytes]:
     return create_archive(root=str(REPO_ROOT), files=context_files(), extra_files=extra)  # type: ignore[no-any-return]
 
 
+# The classic builder colours a step's stderr; logs and error messages want plain text.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def build_image(
     engine: docker.DockerClient,
     ref: str,
@@ -216,7 +220,7 @@ def build_image(
                     f"docker build failed: {detail.strip()}\n  last build output:\n"
                     + "\n".join("    " + line for line in tail[-15:])
                 )
-            text = chunk.get("stream", "")
+            text = ANSI_ESCAPE.sub("", chunk.get("stream", ""))
             if text:
                 log.write(text)
                 tail.extend(text.rstrip("\n").splitlines())
@@ -559,6 +563,7 @@ def hardened_run_args(
     env: dict[str, str],
     volumes: dict[Path, str] | None = None,
     detach: bool = False,
+    remove: bool = True,
     command: list[str] | None = None,
 ) -> list[str]:
     """`docker run` as production runs it: read-only root, no capabilities, UID 10001.
@@ -568,7 +573,7 @@ def hardened_run_args(
     """
     args = [
         "run",
-        "--rm",
+        *(["--rm"] if remove else []),
         f"--name={name}",
         "--read-only",
         "--tmpfs=/tmp:rw,noexec,nosuid,size=64m",

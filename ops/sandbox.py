@@ -322,12 +322,10 @@ def ensure_base_image(client: docker.DockerClient) -> str:
                 f"building the local base image failed ({BASE_BUILD_SCRIPT} exited "
                 f"{exc.returncode}); see its output above"
             ) from exc
-    with BASE_TARBALL.open("rb") as tarball:
-        client.api.import_image_from_stream(
-            tarball,
-            repository=LOCAL_BASE_IMAGE.split(":", maxsplit=1)[0],
-            tag=LOCAL_BASE_IMAGE.split(":")[1],
-        )
+    repository, tag = LOCAL_BASE_IMAGE.split(":")
+    # From the file path: docker-py then sends a Content-Length; its stream variant claims a
+    # chunked body it does not chunk, and the daemon answers "header line too long".
+    client.api.import_image_from_file(str(BASE_TARBALL), repository=repository, tag=tag)
     client.images.get(LOCAL_BASE_IMAGE)
     return LOCAL_BASE_IMAGE
 

@@ -100,8 +100,9 @@ def served(
         timeout=300,
     )
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    # Kept after exit (removed below) so the test can read the shutdown logs.
     args = image.hardened_run_args(
-        built.ref, name=name, port=port, env=app_env(), volumes=volumes, detach=True
+        built.ref, name=name, port=port, env=app_env(), volumes=volumes, detach=True, remove=False
     )
     mask = shells_masked(engine, built.ref)
     started = docker_cli(engine_url, *args[:-1], *mask, args[-1])
@@ -113,7 +114,7 @@ def served(
             try:
                 if requests.get(f"{base_url}/readyz", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or slow on a busy machine
                 pass
             state = engine.containers.get(name).attrs["State"]
             assert state["Running"], (

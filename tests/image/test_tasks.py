@@ -83,6 +83,8 @@ def test_build_context_holds_the_app_and_lock_but_no_local_state(tmp_path: Path)
     for forbidden in (".git", ".venv", ".data", ".nox", "tests", "infra", "ops"):
         assert not [f for f in files if f == forbidden or f.startswith(forbidden + "/")]
     assert not [f for f in files if "/tests/" in f or f.endswith((".pyc", ".sqlite3", ".env"))]
+    assert "app/orderdesk/settings/test.py" not in files
+    assert "app/orderdesk/settings/production.py" in files
 
     bundle = tmp_path / "ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
