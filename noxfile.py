@@ -15,7 +15,7 @@ import nox
 nox.needs_version = ">=2026.10"
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "security", "tests"]
+nox.options.sessions = ["lint", "typecheck", "security", "tests", "image"]
 
 ROOT = Path(__file__).resolve().parent
 PYTHON = "3.11"
@@ -53,3 +53,11 @@ def typecheck(session: nox.Session) -> None:
     """mypy with django-stubs."""
     install_groups(session, "typecheck")
     session.run("mypy", "app", "ops", "tasks.py", "noxfile.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def image(session: nox.Session) -> None:
+    """Build, scan, run and push the app image on a real Docker engine and local registry."""
+    install_groups(session, "image", "test")
+    # The tests start the sandbox engine and registry (ops/sandbox.py) if they are not running.
+    session.run("pytest", "tests/image", *session.posargs, env=ci_env())

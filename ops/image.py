@@ -177,7 +177,10 @@ def build_context(ca_bundle: Path | None) -> IO[bytes]:
     extra = []
     if ca_bundle is not None:
         extra.append(("build-ca.pem", ca_bundle.read_text(encoding="utf-8")))
-    return create_archive(root=str(REPO_ROOT), files=context_files(), extra_files=extra)  # type: ignore[no-any-return]
+    archive: IO[bytes] = create_archive(
+        root=str(REPO_ROOT), files=context_files(), extra_files=extra
+    )
+    return archive
 
 
 # The classic builder colours a step's stderr; logs and error messages want plain text.
