@@ -41,6 +41,7 @@ BASE_TARBALL = CACHE_DIR / "image" / "base-bookworm-python3.tar"
 BASE_BUILD_SCRIPT = envconfig.REPO_ROOT / "tools" / "build" / "image"
 # Stands in for the official python:3.11-slim-bookworm, which cannot be pulled here.
 LOCAL_BASE_IMAGE = "orderdesk-base:bookworm"
+BASE_STAMP_LABEL = "io.orderdesk.base-tarball"
 
 ENGINE_START_TIMEOUT_S = 30.0
 REGISTRY_START_TIMEOUT_S = 15.0
@@ -307,13 +308,14 @@ def ensure_registry() -> Registry:
 # --- base image -----------------------------------------------------------------------------
 
 
+def _tarball_stamp() -> str:
+    """Identifies one build of the base tarball, so a rebuilt one is imported again."""
+    stat = BASE_TARBALL.stat()
+    return f"{stat.st_size}-{stat.st_mtime_ns}"
+
+
 def ensure_base_image(client: docker.DockerClient) -> str:
-    """Import the debootstrap base into the engine once; build the tarball first if missing."""
-    try:
-        client.images.get(LOCAL_BASE_IMAGE)
-        return LOCAL_BASE_IMAGE
-    except docker.errors.ImageNotFound:
-        pass
+    """Import the debootstrap base into the engine; build the tarball first if it is missing."""
     if not BASE_TARBALL.is_file():
         try:
             subprocess.run([str(BASE_BUILD_SCRIPT)], check=True)  # noqa: S603  # nosec B603
@@ -322,10 +324,22 @@ def ensure_base_image(client: docker.DockerClient) -> str:
                 f"building the local base image failed ({BASE_BUILD_SCRIPT} exited "
                 f"{exc.returncode}); see its output above"
             ) from exc
+    stamp = _tarball_stamp()
+    try:
+        labels = client.images.get(LOCAL_BASE_IMAGE).labels or {}
+        if labels.get(BASE_STAMP_LABEL) == stamp:
+            return LOCAL_BASE_IMAGE
+    except docker.errors.ImageNotFound:
+        pass
     repository, tag = LOCAL_BASE_IMAGE.split(":")
     # From the file path: docker-py then sends a Content-Length; its stream variant claims a
     # chunked body it does not chunk, and the daemon answers "header line too long".
-    client.api.import_image_from_file(str(BASE_TARBALL), repository=repository, tag=tag)
+    client.api.import_image_from_file(
+        str(BASE_TARBALL),
+        repository=repository,
+        tag=tag,
+        changes=[f"LABEL {BASE_STAMP_LABEL}={stamp}", 'CMD ["python3"]'],
+    )
     client.images.get(LOCAL_BASE_IMAGE)
     return LOCAL_BASE_IMAGE
 
