@@ -6,8 +6,8 @@
 Goals (issue 3): <= 80 MB uncompressed on the production base; <= 3 s from `docker run` to a
 200 from /readyz. The official python:3.11-slim-bookworm base cannot be pulled here, so the
 production size is estimated: the layers this Dockerfile adds (measured: they are the same bytes
-on either base, being a venv, the code and static files) plus the base's uncompressed size, which
-is an input (--production-base-mb; the default is the published figure, not a measurement). The local
+on either base, being a venv, the code and static files) plus the base's uncompressed size, an
+input (--production-base-mb; the default is the published figure, not a measurement). The local
 debootstrap base and the whole local image are measured. Results go to bench/results/.
 """
 
