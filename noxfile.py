@@ -8,6 +8,8 @@ laptop without it they skip with the reason, in CI (CI=true) they fail.
 from __future__ import annotations
 
 import os
+import secrets
+import subprocess
 from pathlib import Path
 
 import nox
@@ -53,6 +55,74 @@ def typecheck(session: nox.Session) -> None:
     """mypy with django-stubs."""
     install_groups(session, "typecheck")
     session.run("mypy", "app", "ops", "tasks.py", "noxfile.py", *session.posargs)
+
+
+def postgres_bindir() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """App and integration tests on SQLite, then the app suite again on a throwaway PostgreSQL."""
+    install_groups(session, "test")
+    paths = session.posargs or ["app", "tests/app", "tests/ops"]
+    session.run("pytest", *paths, "-m", "not postgres", env=ci_env())
+    if postgres_bindir() is None:
+        message = "PostgreSQL server binaries not found (Debian: postgresql)"
+        if os.environ.get("CI"):
+            session.error(f"CI must run the PostgreSQL tests: {message}")
+        session.warn(f"Skipping the PostgreSQL pass: {message}")
+        return
+    session.run(
+        "python",
+        "-m",
+        "tests.pgcluster",
+        "run",
+        "--",
+        "pytest",
+        *paths,
+        "-m",
+        "postgres or not (browser or gunicorn)",
+        "-p",
+        "no:cacheprovider",
+        env=ci_env(ORDERDESK_EXPECT_DB="postgresql"),
+    )
+
+
+@nox.session(python=PYTHON)
+def security(session: nox.Session) -> None:
+    """bandit, detect-secrets and Django's deployment checks with production settings."""
+    install_groups(session, "security")
+    session.run("bandit", "-q", "-c", "pyproject.toml", "-r", "app", "ops", "tasks.py")
+    tracked = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+        .stdout.decode()
+        .split("\0")
+    )
+    session.run(
+        "detect-secrets-hook",
+        "--baseline",
+        ".secrets.baseline",
+        *[f for f in tracked if f and (ROOT / f).is_file()],
+    )
+    install_groups(session, "security", "test")
+    session.chdir(ROOT / "app")
+    # A throwaway key of production strength: the check must pass as production would run.
+    session.run(
+        "python",
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env={
+            "DJANGO_SETTINGS_MODULE": "orderdesk.settings.production",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "ORDERDESK_CARD_KEY": secrets.token_urlsafe(32),
+            "DJANGO_ALLOWED_HOSTS": "orderdesk.example.com",
+        },
+    )
 
 
 @nox.session(python=PYTHON)

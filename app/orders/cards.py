@@ -113,20 +113,26 @@ def check_card(raw: str, key: str) -> CheckedCard:
     return CheckedCard(brand=brand, last4=digits[-4:], fingerprint=fingerprint(digits, key))
 
 
-# 12-19 digits, optionally separated by single spaces or dashes, not inside a longer number.
-_CARD_LIKE_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){11,18}(?!\d)")
+# Runs of 12 or more digits, optionally separated by single spaces or dashes.
+_DIGIT_RUN = re.compile(r"\d(?:[ -]?\d){11,}")
 
 
-def _is_card(match: re.Match[str]) -> bool:
-    return luhn_valid(re.sub(r"\D", "", match.group()))
+def _holds_card(match: re.Match[str]) -> bool:
+    """A card number may hide inside a longer run: check every 12-19 digit window of it."""
+    digits = re.sub(r"\D", "", match.group())
+    return any(
+        luhn_valid(digits[start:end])
+        for start in range(len(digits) - MIN_DIGITS + 1)
+        for end in range(start + MIN_DIGITS, min(len(digits), start + MAX_DIGITS) + 1)
+    )
 
 
 def contains_card_number(text: str) -> bool:
     """True when free text holds a Luhn-valid 12-19 digit run: a card typed in the wrong field."""
-    return any(_is_card(match) for match in _CARD_LIKE_RUN.finditer(text))
+    return any(_holds_card(match) for match in _DIGIT_RUN.finditer(text))
 
 
 def redact_card_numbers(text: str) -> str:
-    return _CARD_LIKE_RUN.sub(
-        lambda match: "[REDACTED-PAN]" if _is_card(match) else match.group(), text
+    return _DIGIT_RUN.sub(
+        lambda match: "[REDACTED-PAN]" if _holds_card(match) else match.group(), text
     )

@@ -27,11 +27,32 @@ class NeverRenderValue(forms.TextInput):
         return None
 
 
+class CardSafeWidget(forms.Widget):
+    """Echoes what was typed, unless it holds a card number: that is never sent back."""
+
+    def format_value(self, value: Any) -> str | None:
+        text = super().format_value(value)
+        return None if text and contains_card_number(str(text)) else text
+
+
+class CardSafeTextInput(CardSafeWidget, forms.TextInput):
+    pass
+
+
+class CardSafeNumberInput(CardSafeWidget, forms.NumberInput):
+    pass
+
+
+class CardSafeDateInput(CardSafeWidget, forms.DateInput):
+    pass
+
+
 class CodeField(forms.CharField):
     """A trimmed identifier with a fixed alphabet; upper-cased when the code is case-insensitive."""
 
     def __init__(self, *, pattern: str, hint: str, upper: bool = False, **kwargs: Any) -> None:
         self.upper = upper
+        kwargs.setdefault("widget", CardSafeTextInput)
         super().__init__(
             strip=True,
             validators=[RegexValidator(pattern, message=hint)],
@@ -39,7 +60,7 @@ class CodeField(forms.CharField):
         )
 
     def to_python(self, value: Any) -> str:
-        text = super().to_python(value)
+        text = super().to_python(value) or ""
         return text.upper() if self.upper else text
 
     def validate(self, value: Any) -> None:
@@ -53,7 +74,7 @@ def _date_field(label: str, *, required: bool = True) -> forms.DateField:
         label=label,
         required=required,
         input_formats=["%Y-%m-%d"],
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        widget=CardSafeDateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
     )
 
@@ -84,6 +105,7 @@ class OrderForm(forms.Form):
     quantity = forms.IntegerField(
         min_value=1,
         max_value=MAX_QUANTITY,
+        widget=CardSafeNumberInput,
         error_messages={"invalid": "Enter a whole number."},
     )
     order_date = _date_field("Order date")
@@ -143,12 +165,14 @@ class OrderFilterForm(forms.Form):
     """Filters of the order list. Invalid filters are reported, never silently widened."""
 
     user_id = CodeField(
+        label="User ID",
         required=False,
         max_length=64,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$",
         hint="Use letters, digits and . _ @ - only.",
     )
     store_code = CodeField(
+        label="Store code",
         required=False,
         max_length=16,
         upper=True,

@@ -62,7 +62,8 @@ TEMPLATES = [
 
 def database_from_env(default_sqlite: Path) -> dict[str, Any]:
     """DATABASE_URL (SQLite file by default), with the password optionally from a file."""
-    config: dict[str, Any] = dj_database_url.parse(
+    config: dict[str, Any] = {}
+    config |= dj_database_url.parse(
         env_str("DATABASE_URL") or f"sqlite:///{default_sqlite}",
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
@@ -93,7 +94,8 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env_str("STATIC_ROOT") or DATA_DIR / "static")
+# Only production collects static files (at image build); elsewhere they come from the apps.
+STATIC_ROOT = env_str("STATIC_ROOT") or None
 # Serve straight from the apps' static dirs; production swaps in collected, hashed files.
 WHITENOISE_USE_FINDERS = True
 STORAGES = {

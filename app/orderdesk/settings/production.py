@@ -35,3 +35,4 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = False
+STATIC_ROOT = STATIC_ROOT or str(APP_DIR / "staticfiles")  # noqa: F405

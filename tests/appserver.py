@@ -1,0 +1,115 @@
+"""Run the real app under gunicorn for a test: its own data dir, port and metrics directory."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support import free_port
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+APP_DIR = REPO_ROOT / "app"
+
+
+@dataclass
+class AppServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    data_dir: Path
+    metrics_dir: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=APP_DIR, env=env, check=True, capture_output=True
+    )
+
+
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode} before becoming ready")
+        with (
+            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+            urllib.request.urlopen(f"{url}/readyz", timeout=2) as response,  # noqa: S310
+        ):
+            if response.status == 200:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"{url}/readyz did not answer 200 within {timeout}s")
+
+
+@contextlib.contextmanager
+def run_app(
+    tmp_path: Path,
+    *,
+    workers: int = 2,
+    settings: str = "orderdesk.settings.production",
+    extra_env: dict[str, str] | None = None,
+    wait_ready: bool = True,
+    migrate: bool = True,
+) -> Iterator[AppServer]:
+    """gunicorn with production settings (plain HTTP allowed) on a fresh SQLite file by default."""
+    port = free_port()
+    data_dir = tmp_path / "data"
+    metrics_dir = tmp_path / "metrics"
+    data_dir.mkdir(exist_ok=True)
+    metrics_dir.mkdir(exist_ok=True)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "DJANGO_SETTINGS_MODULE": settings,
+        "DJANGO_SECRET_KEY": "test-" + "k" * 60,  # pragma: allowlist secret
+        "ORDERDESK_CARD_KEY": "test-card-key",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "ORDERDESK_DATA_DIR": str(data_dir),
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": str(workers),
+        "GUNICORN_THREADS": "2",
+        "GUNICORN_GRACEFUL_TIMEOUT": "5",
+    }
+    env.update(extra_env or {})
+    if settings.endswith("production"):
+        env.setdefault("STATIC_ROOT", str(tmp_path / "static"))
+        manage(env, "collectstatic", "--noinput")
+    if migrate:
+        manage(env, "migrate", "--noinput")
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    log_path = tmp_path / "gunicorn.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "orderdesk.wsgi"],
+            cwd=APP_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    server = AppServer(url, process, log_path, data_dir, metrics_dir)
+    try:
+        if wait_ready:
+            wait_until_ready(url, process)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

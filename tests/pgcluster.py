@@ -1,0 +1,134 @@
+"""A throwaway PostgreSQL cluster on 127.0.0.1 for the tests, from Debian's server binaries.
+
+    python -m tests.pgcluster run -- pytest -m "not browser"   # DATABASE_URL set for the command
+
+It never touches the machine's own clusters: its own data directory, socket directory and port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support import free_port
+
+DATABASE = "orderdesk"
+ROLE = "orderdesk"
+
+
+def find_bindir() -> Path | None:
+    """The newest Debian PostgreSQL server (initdb lives off PATH), else initdb on PATH."""
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda path: int(path.parent.parent.name) if path.parent.parent.name.isdigit() else 0,
+    )
+    if candidates:
+        return candidates[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def _as_server_user(base: Path) -> list[str]:
+    """PostgreSQL refuses to run as root: in CI (root) run it as the postgres system user."""
+    if os.geteuid() != 0:
+        return []
+    user = pwd.getpwnam("postgres")
+    for path in [base, *base.rglob("*")]:
+        os.chown(path, user.pw_uid, user.pw_gid)
+    return ["runuser", "-u", "postgres", "--"]
+
+
+@dataclass
+class Cluster:
+    url: str
+    pg_ctl: list[str | Path]
+    options: str
+
+    def start(self) -> None:
+        subprocess.run(
+            [*self.pg_ctl, "-o", self.options, "-w", "start"], check=True, capture_output=True
+        )
+
+    def stop(self) -> None:
+        subprocess.run([*self.pg_ctl, "-m", "fast", "-w", "stop"], check=False, capture_output=True)
+
+
+@contextlib.contextmanager
+def temporary_cluster(bindir: Path | None = None) -> Iterator[Cluster]:
+    bindir = bindir or find_bindir()
+    if bindir is None:
+        raise FileNotFoundError(
+            "PostgreSQL server binaries not found; install Debian's postgresql package"
+        )
+    with tempfile.TemporaryDirectory(prefix="orderdesk-pg-") as temp:
+        base = Path(temp)
+        # The postgres system user (CI runs as root) must reach its data directory.
+        os.chmod(base, 0o755)  # noqa: S103
+        data, sockets, log = base / "data", base / "sockets", base / "server.log"
+        sockets.mkdir()
+        runner = _as_server_user(base)
+        port = free_port()
+        subprocess.run(
+            [*runner, bindir / "initdb", "-D", data, "-U", ROLE, "-A", "trust", "-E", "UTF8"],
+            check=True,
+            capture_output=True,
+        )
+        cluster = Cluster(
+            url=f"postgresql://{ROLE}@127.0.0.1:{port}/{DATABASE}",
+            pg_ctl=[*runner, bindir / "pg_ctl", "-D", data, "-l", log],
+            options=(
+                f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} "
+                # A test cluster can lose everything on a crash: skip the durability work.
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            ),
+        )
+        cluster.start()
+        try:
+            subprocess.run(
+                [
+                    *runner,
+                    bindir / "createdb",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-U",
+                    ROLE,
+                    DATABASE,
+                ],
+                check=True,
+                capture_output=True,
+            )
+            yield cluster
+        finally:
+            cluster.stop()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 3 or argv[:2] != ["run", "--"]:
+        print("usage: python -m tests.pgcluster run -- COMMAND [ARGS...]", file=sys.stderr)
+        return 2
+    try:
+        with temporary_cluster() as cluster:
+            print(f"pgcluster: PostgreSQL ready at {cluster.url}", flush=True)
+            env = {**os.environ, "DATABASE_URL": cluster.url}
+            return subprocess.run(argv[2:], env=env, check=False).returncode
+    except FileNotFoundError as exc:
+        print(f"pgcluster: {exc}", file=sys.stderr)
+        return 3
+    except subprocess.CalledProcessError as exc:
+        detail = (exc.stderr or b"").decode(errors="replace").strip()
+        print(f"pgcluster: could not start PostgreSQL: {detail}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
