@@ -17,7 +17,15 @@ import nox
 nox.needs_version = ">=2026.10"
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "security", "tests", "monitoring", "workflows"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "security",
+    "tests",
+    "image",
+    "monitoring",
+    "workflows",
+]
 
 ROOT = Path(__file__).resolve().parent
 PYTHON = "3.11"
@@ -150,6 +158,8 @@ def monitoring(session: nox.Session) -> None:
     # Fails naming each bad file: rule syntax and policy, promtool tests, dashboards, routes.
     session.run("python", "-m", "ops.monitoring", "check")
     session.run("pytest", "tests/monitoring", *session.posargs, env=ci_env())
+
+
 # Pinned here rather than in uv.lock: checkov's own pins would downgrade packages of other groups,
 # so it runs in an isolated `uv tool` environment (the same pin as the terraform session's).
 CHECKOV = "checkov==3.3.30"
@@ -207,3 +217,11 @@ def workflows(session: nox.Session) -> None:
         *checkov, "--framework", "azure_pipelines", f"--file={AZURE_PIPELINE}", external=True
     )
     session.run("pytest", "tests/workflows", *session.posargs, env=ci_env())
+
+
+@nox.session(python=PYTHON)
+def image(session: nox.Session) -> None:
+    """Build, scan, run and push the app image on a real Docker engine and local registry."""
+    install_groups(session, "image", "test")
+    # The tests start the sandbox engine and registry (ops/sandbox.py) if they are not running.
+    session.run("pytest", "tests/image", *session.posargs, env=ci_env())

@@ -254,8 +254,11 @@ def dns_record_names(environment: Environment) -> list[str]:
     """Relative names in the zone for the app, grafana and prometheus hosts."""
     assert environment.azure is not None  # noqa: S101
     zone = environment.azure.dns.zone
-    hosts = [*environment.app.hosts, environment.monitoring.grafana_host,
-             environment.monitoring.prometheus_host]
+    hosts = [
+        *environment.app.hosts,
+        environment.monitoring.grafana_host,
+        environment.monitoring.prometheus_host,
+    ]
     names = []
     for host in hosts:
         if host == zone:
@@ -296,68 +299,123 @@ def plan(environment: Environment) -> list[Stage]:
     if environment.is_local:
         return [
             Stage("terraform", "Azure infrastructure", skipped="local runs on this machine"),
-            Stage("image", "build, scan and push the app image to 127.0.0.1:5000", (
-                Step("invoke sandbox.start"),
-                Step(f"invoke image.build {env}"),
-                Step(f"invoke image.scan {env}"),
-                Step(f"invoke image.push {env}"),
-            )),
-            Stage("credentials", "the local API server and its kubeconfig", (
-                Step("invoke sandbox.cluster-start"),
-            )),
-            Stage("secrets", "app secrets", skipped=(
-                "local: k8s.apply creates the Secret from .data/local/secrets (generated once)"
-            )),
-            Stage("kubernetes", "apply the local overlay, check it, smoke-test the image", (
-                Step(f"invoke k8s.apply {env}"),
-                Step(f"{kube} get deployment {DEPLOYMENT} (image = pushed digest)",
-                     check_deployment_image),
-                Step("docker run --read-only --cap-drop ALL <pushed digest>; GET /readyz",
-                     local_smoke_test),
-            )),
-            Stage("monitoring", "kube-prometheus-stack", skipped=(
-                "local: the API server runs no Prometheus operator; `nox -s monitoring` proves "
-                "the rules, routes and dashboards against real Prometheus and Alertmanager"
-            )),
+            Stage(
+                "image",
+                "build, scan and push the app image to 127.0.0.1:5000",
+                (
+                    Step("invoke sandbox.start"),
+                    Step(f"invoke image.build {env}"),
+                    Step(f"invoke image.scan {env}"),
+                    Step(f"invoke image.push {env}"),
+                ),
+            ),
+            Stage(
+                "credentials",
+                "the local API server and its kubeconfig",
+                (Step("invoke sandbox.cluster-start"),),
+            ),
+            Stage(
+                "secrets",
+                "app secrets",
+                skipped=(
+                    "local: k8s.apply creates the Secret from .data/local/secrets (generated once)"
+                ),
+            ),
+            Stage(
+                "kubernetes",
+                "apply the local overlay, check it, smoke-test the image",
+                (
+                    Step(f"invoke k8s.apply {env}"),
+                    Step(
+                        f"{kube} get deployment {DEPLOYMENT} (image = pushed digest)",
+                        check_deployment_image,
+                    ),
+                    Step(
+                        "docker run --read-only --cap-drop ALL <pushed digest>; GET /readyz",
+                        local_smoke_test,
+                    ),
+                ),
+            ),
+            Stage(
+                "monitoring",
+                "kube-prometheus-stack",
+                skipped=(
+                    "local: the API server runs no Prometheus operator; `nox -s monitoring` proves "
+                    "the rules, routes and dashboards against real Prometheus and Alertmanager"
+                ),
+            ),
             Stage("dns", "DNS records", skipped="local: *.127.0.0.1.nip.io needs no records"),
         ]
     assert environment.azure is not None  # noqa: S101
     azure = environment.azure
     kubeconfig = STATE_DIR / environment.name / "kubeconfig"
     return [
-        Stage("terraform", "plan, then apply exactly that saved plan", (
-            Step(f"invoke tf.plan {env}"),
-            Step(f"invoke tf.apply {env}"),
-            Step(f"invoke tf.output {env}"),
-        )),
-        Stage("image", f"build, scan and push to {environment.registry.login_server}", (
-            Step(f"invoke image.build {env}"),
-            Step(f"invoke image.scan {env}"),
-            Step(f"invoke image.push {env}"),
-        )),
-        Stage("credentials", f"kubeconfig for the private cluster {azure.aks.cluster_name}", (
-            Step(f"az aks get-credentials --resource-group {azure.resource_group} "
-                 f"--name {azure.aks.cluster_name} --file {kubeconfig} --overwrite-existing"),
-            Step(f"kubelogin convert-kubeconfig --login azurecli --kubeconfig {kubeconfig}"),
-            Step(f"{kube} version"),
-        )),
-        Stage("secrets", f"create missing app secrets in Key Vault {azure.key_vault.name}", (
-            Step(f"az keyvault secret show/set --vault-name {azure.key_vault.name} "
-                 f"({', '.join(APP_SECRETS)}; values never printed)", ensure_key_vault_secrets),
-        )),
-        Stage("kubernetes", "apply, wait for the rollout, smoke-test; roll back on failure", (
-            Step(f"invoke k8s.apply {env}"),
-            Step(f"invoke k8s.rollout {env}"),
-            Step(f"GET https://{environment.app.hosts[0]}/readyz", https_smoke_test),
-        )),
-        Stage("monitoring", "kube-prometheus-stack, dashboards, Teams routing", (
-            Step(f"invoke monitoring.install {env}"),
-        )),
-        Stage("dns", f"records in {azure.dns.zone} for the app, grafana and prometheus", (
-            Step(f"wait for the ingress address; az network dns record-set a add-record "
-                 f"--zone-name {azure.dns.zone} ({', '.join(dns_record_names(environment))})",
-                 point_dns_at_ingress),
-        )),
+        Stage(
+            "terraform",
+            "plan, then apply exactly that saved plan",
+            (
+                Step(f"invoke tf.plan {env}"),
+                Step(f"invoke tf.apply {env}"),
+                Step(f"invoke tf.output {env}"),
+            ),
+        ),
+        Stage(
+            "image",
+            f"build, scan and push to {environment.registry.login_server}",
+            (
+                Step(f"invoke image.build {env}"),
+                Step(f"invoke image.scan {env}"),
+                Step(f"invoke image.push {env}"),
+            ),
+        ),
+        Stage(
+            "credentials",
+            f"kubeconfig for the private cluster {azure.aks.cluster_name}",
+            (
+                Step(
+                    f"az aks get-credentials --resource-group {azure.resource_group} "
+                    f"--name {azure.aks.cluster_name} --file {kubeconfig} --overwrite-existing"
+                ),
+                Step(f"kubelogin convert-kubeconfig --login azurecli --kubeconfig {kubeconfig}"),
+                Step(f"{kube} version"),
+            ),
+        ),
+        Stage(
+            "secrets",
+            f"create missing app secrets in Key Vault {azure.key_vault.name}",
+            (
+                Step(
+                    f"az keyvault secret show/set --vault-name {azure.key_vault.name} "
+                    f"({', '.join(APP_SECRETS)}; values never printed)",
+                    ensure_key_vault_secrets,
+                ),
+            ),
+        ),
+        Stage(
+            "kubernetes",
+            "apply, wait for the rollout, smoke-test; roll back on failure",
+            (
+                Step(f"invoke k8s.apply {env}"),
+                Step(f"invoke k8s.rollout {env}"),
+                Step(f"GET https://{environment.app.hosts[0]}/readyz", https_smoke_test),
+            ),
+        ),
+        Stage(
+            "monitoring",
+            "kube-prometheus-stack, dashboards, Teams routing",
+            (Step(f"invoke monitoring.install {env}"),),
+        ),
+        Stage(
+            "dns",
+            f"records in {azure.dns.zone} for the app, grafana and prometheus",
+            (
+                Step(
+                    f"wait for the ingress address; az network dns record-set a add-record "
+                    f"--zone-name {azure.dns.zone} ({', '.join(dns_record_names(environment))})",
+                    point_dns_at_ingress,
+                ),
+            ),
+        ),
     ]
 
 
@@ -377,7 +435,8 @@ def select(stages: list[Stage], only: str, skip: str) -> list[Stage]:
     if wanted and unwanted:
         raise Exit("deploy: use --only or --skip, not both", code=2)
     return [
-        stage if (not wanted or stage.name in wanted) and stage.name not in unwanted
+        stage
+        if (not wanted or stage.name in wanted) and stage.name not in unwanted
         else Stage(stage.name, stage.summary, skipped=stage.skipped or "not selected")
         for stage in stages
     ]
@@ -512,8 +571,13 @@ def execute(c: Context, environment: Environment, stages: list[Stage], sha: str)
             outcome = "failed"
             if stage.name == "kubernetes" and not environment.is_local:
                 outcome += f"; {roll_back(c, environment)}"
-            record.stages.append({"name": stage.name, "result": outcome,
-                                  "seconds": round(time.monotonic() - started, 1)})
+            record.stages.append(
+                {
+                    "name": stage.name,
+                    "result": outcome,
+                    "seconds": round(time.monotonic() - started, 1),
+                }
+            )
             record.result, record.ended = f"failed at {stage.name}", now()
             path = record.save()
             remaining = ",".join(s.name for s in active[index - 1 :])
@@ -523,8 +587,9 @@ def execute(c: Context, environment: Environment, stages: list[Stage], sha: str)
                 f"--only {remaining}` (every stage is safe to run again). Record: {path}",
                 code=1,
             ) from exc
-        record.stages.append({"name": stage.name, "result": "ok",
-                              "seconds": round(time.monotonic() - started, 1)})
+        record.stages.append(
+            {"name": stage.name, "result": "ok", "seconds": round(time.monotonic() - started, 1)}
+        )
         if stage.name == "image":
             pushed = image_record(environment)
             record.image = pushed.get("reference") or pushed.get("image", "")
@@ -597,7 +662,9 @@ terraform = _stage_task("terraform", "Stage 1: terraform plan, then apply exactl
 image_stage = _stage_task("image", "Stage 2: build, scan and push the image (tag: git SHA).")
 credentials = _stage_task("credentials", "Stage 3: cluster credentials (kubeconfig).")
 secrets_stage = _stage_task("secrets", "Stage 4: create missing app secrets (never printed).")
-kubernetes = _stage_task("kubernetes", "Stage 5: apply, roll out, smoke-test; roll back on failure.")
+kubernetes = _stage_task(
+    "kubernetes", "Stage 5: apply, roll out, smoke-test; roll back on failure."
+)
 monitoring = _stage_task("monitoring", "Stage 6: kube-prometheus-stack, dashboards, Teams routing.")
 dns = _stage_task("dns", "Stage 7: DNS records for the app, grafana and prometheus hosts.")
 
@@ -641,17 +708,29 @@ def destroy(c: Context, env: str, yes: bool = False) -> None:
     invoke = shlex.quote(str(Path(sys.executable).with_name("invoke")))
     if environment.is_local:
         if not yes:
-            answer = input(f"Delete namespace {environment.kubernetes.namespace} from the local "
-                           f"cluster? Type '{env}' to confirm: ")
+            answer = input(
+                f"Delete namespace {environment.kubernetes.namespace} from the local "
+                f"cluster? Type '{env}' to confirm: "
+            )
             if answer.strip() != env:
                 raise Exit("destroy: not confirmed; nothing was deleted", code=1)
-        c.run(f"{kubectl(environment)} delete namespace {environment.kubernetes.namespace} "
-              "--ignore-not-found --wait=false")
+        c.run(
+            f"{kubectl(environment)} delete namespace {environment.kubernetes.namespace} "
+            "--ignore-not-found --wait=false"
+        )
         return
     c.run(f"{invoke} tf.destroy --env {env}" + (" --yes" if yes else ""), pty=not yes)
 
 
 ns = Collection("deploy")
-for _task in (deploy, terraform, image_stage, credentials, secrets_stage, kubernetes, monitoring,
-              dns):
+for _task in (
+    deploy,
+    terraform,
+    image_stage,
+    credentials,
+    secrets_stage,
+    kubernetes,
+    monitoring,
+    dns,
+):
     ns.add_task(_task)
