@@ -21,11 +21,14 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess  # nosec B404 - git, hadolint, checkov, docker with fixed arguments
 import sys
 import tarfile
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -625,6 +628,89 @@ def docker_cli(engine_url: str) -> tuple[str, dict[str, str]]:
     if cli is None:
         raise ImageError("docker CLI not found; install Debian's docker.io")
     return cli, {**os.environ, "DOCKER_HOST": engine_url}
+
+
+def smoke_test(reference: str, timeout_s: float = 60.0) -> None:
+    """Run `reference` the way production does (hardened flags) and wait for /readyz 200.
+
+    SQLite in a throwaway data dir and generated keys: it proves the artifact starts, migrates
+    and serves, not the cluster's wiring. The container is removed whatever happens.
+    """
+    cli, cli_env = docker_cli(sandbox.ensure_engine())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    name = f"orderdesk-smoke-{port}"
+    with tempfile.TemporaryDirectory(prefix="orderdesk-smoke-") as temp:
+        state = Path(temp)
+        secret_files = local_secrets(state / "secrets")
+        data_dir = state / "data"
+        data_dir.mkdir()
+        _give_to_app_user(data_dir, 0o700)
+        _give_to_app_user(state, 0o755)
+        app_env = {
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            "ORDERDESK_DATA_DIR": "/var/lib/orderdesk",
+            **{key: f"/run/secrets/orderdesk/{path.name}" for key, path in secret_files.items()},
+        }
+        volumes = {state / "secrets": "/run/secrets/orderdesk:ro", data_dir: "/var/lib/orderdesk"}
+        migrate = hardened_run_args(
+            reference,
+            name=f"{name}-migrate",
+            port=port,
+            env=app_env,
+            volumes=volumes,
+            command=["python3", "manage.py", "migrate", "--noinput"],
+        )
+        serve = hardened_run_args(
+            reference,
+            name=name,
+            port=port,
+            env=app_env,
+            volumes=volumes,
+            detach=True,
+            remove=False,
+        )
+        try:
+            for args in (migrate, serve):
+                done = subprocess.run(  # noqa: S603  # nosec B603
+                    [cli, *args],
+                    env=cli_env,
+                    capture_output=True,
+                    text=True,
+                    timeout=180,
+                    check=False,
+                )
+                if done.returncode != 0:
+                    raise ImageError(f"`docker {args[0]} {name}` failed: {done.stderr.strip()}")
+            _wait_ready(f"http://127.0.0.1:{port}/readyz", timeout_s, cli, cli_env, name)
+        finally:
+            subprocess.run(  # noqa: S603  # nosec B603
+                [cli, "rm", "--force", name], env=cli_env, capture_output=True, check=False
+            )
+
+
+def _wait_ready(url: str, timeout_s: float, cli: str, cli_env: dict[str, str], name: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310  # nosec B310
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    logs = subprocess.run(  # noqa: S603  # nosec B603
+        [cli, "logs", "--tail=20", name],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    raise ImageError(
+        f"{url} did not answer 200 in {timeout_s:.0f} s; last logs:\n{logs.stdout}{logs.stderr}"
+    )
 
 
 # --- tasks ----------------------------------------------------------------------------------
