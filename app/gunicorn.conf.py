@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 # Inside the container the pod network is the only way in; locally `invoke up` binds 127.0.0.1.
-bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:5000")  # noqa: S104  # nosec B104
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:5000")  # nosec B104
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"

@@ -89,7 +89,7 @@ def install_go_tool(name: str, *, force: bool = False) -> Path:
     if go is None:
         raise ToolMissing("go not found; install Go (Debian: golang-go) to build " + name)
     BIN_DIR.mkdir(parents=True, exist_ok=True)
-    subprocess.run([go, "install", GO_TOOLS[name]], env=go_env(), check=True)  # nosec B603
+    subprocess.run([go, "install", GO_TOOLS[name]], env=go_env(), check=True)  # noqa: S603  # nosec B603
     # `go install` names the binary after the package path, skipping a major-version suffix.
     parts = GO_TOOLS[name].split("@")[0].rstrip("/").split("/")
     built = BIN_DIR / (parts[-2] if re.fullmatch(r"v\d+", parts[-1]) else parts[-1])

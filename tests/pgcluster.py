@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support import free_port
@@ -45,8 +46,23 @@ def _as_server_user(base: Path) -> list[str]:
     return ["runuser", "-u", "postgres", "--"]
 
 
+@dataclass
+class Cluster:
+    url: str
+    pg_ctl: list[str | Path]
+    options: str
+
+    def start(self) -> None:
+        subprocess.run(
+            [*self.pg_ctl, "-o", self.options, "-w", "start"], check=True, capture_output=True
+        )
+
+    def stop(self) -> None:
+        subprocess.run([*self.pg_ctl, "-m", "fast", "-w", "stop"], check=False, capture_output=True)
+
+
 @contextlib.contextmanager
-def temporary_cluster(bindir: Path | None = None) -> Iterator[str]:
+def temporary_cluster(bindir: Path | None = None) -> Iterator[Cluster]:
     bindir = bindir or find_bindir()
     if bindir is None:
         raise FileNotFoundError(
@@ -54,23 +70,27 @@ def temporary_cluster(bindir: Path | None = None) -> Iterator[str]:
         )
     with tempfile.TemporaryDirectory(prefix="orderdesk-pg-") as temp:
         base = Path(temp)
-        os.chmod(base, 0o755)
+        # The postgres system user (CI runs as root) must reach its data directory.
+        os.chmod(base, 0o755)  # noqa: S103
         data, sockets, log = base / "data", base / "sockets", base / "server.log"
         sockets.mkdir()
         runner = _as_server_user(base)
         port = free_port()
-        quiet = {"check": True, "capture_output": True}
         subprocess.run(
             [*runner, bindir / "initdb", "-D", data, "-U", ROLE, "-A", "trust", "-E", "UTF8"],
-            **quiet,
+            check=True,
+            capture_output=True,
         )
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} "
-            # A test cluster can lose everything on a crash: skip the durability work.
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        cluster = Cluster(
+            url=f"postgresql://{ROLE}@127.0.0.1:{port}/{DATABASE}",
+            pg_ctl=[*runner, bindir / "pg_ctl", "-D", data, "-l", log],
+            options=(
+                f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} "
+                # A test cluster can lose everything on a crash: skip the durability work.
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            ),
         )
-        pg_ctl = [*runner, bindir / "pg_ctl", "-D", data, "-l", log]
-        subprocess.run([*pg_ctl, "-o", options, "-w", "start"], **quiet)
+        cluster.start()
         try:
             subprocess.run(
                 [
@@ -84,11 +104,12 @@ def temporary_cluster(bindir: Path | None = None) -> Iterator[str]:
                     ROLE,
                     DATABASE,
                 ],
-                **quiet,
+                check=True,
+                capture_output=True,
             )
-            yield f"postgresql://{ROLE}@127.0.0.1:{port}/{DATABASE}"
+            yield cluster
         finally:
-            subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], check=False, capture_output=True)
+            cluster.stop()
 
 
 def main(argv: list[str]) -> int:
@@ -96,9 +117,10 @@ def main(argv: list[str]) -> int:
         print("usage: python -m tests.pgcluster run -- COMMAND [ARGS...]", file=sys.stderr)
         return 2
     try:
-        with temporary_cluster() as url:
-            print(f"pgcluster: PostgreSQL ready at {url}", flush=True)
-            return subprocess.run(argv[2:], env={**os.environ, "DATABASE_URL": url}).returncode
+        with temporary_cluster() as cluster:
+            print(f"pgcluster: PostgreSQL ready at {cluster.url}", flush=True)
+            env = {**os.environ, "DATABASE_URL": cluster.url}
+            return subprocess.run(argv[2:], env=env, check=False).returncode
     except FileNotFoundError as exc:
         print(f"pgcluster: {exc}", file=sys.stderr)
         return 3

@@ -31,5 +31,5 @@ def readyz(request: HttpRequest) -> HttpResponse:
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus exposition; aggregates every gunicorn worker when PROMETHEUS_MULTIPROC_DIR is set."""
+    """Prometheus exposition; with PROMETHEUS_MULTIPROC_DIR set it sums every gunicorn worker."""
     return ExportToDjangoView(request)

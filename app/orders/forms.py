@@ -60,7 +60,7 @@ class CodeField(forms.CharField):
         )
 
     def to_python(self, value: Any) -> str:
-        text = super().to_python(value)
+        text = super().to_python(value) or ""
         return text.upper() if self.upper else text
 
     def validate(self, value: Any) -> None:

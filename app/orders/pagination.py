@@ -53,19 +53,33 @@ class Page:
     previous_cursor: str | None
 
 
+def newest_first_after(queryset: QuerySet[Order], cursor: Cursor | None) -> QuerySet[Order]:
+    """Orders older than the cursor, newest first: the query behind every forward page."""
+    newest_first = queryset.order_by("-created_at", "-id")
+    if cursor is None:
+        return newest_first
+    # The redundant upper bound lets the database seek straight to the cursor in the index.
+    return newest_first.filter(created_at__lte=cursor.created_at).filter(
+        Q(created_at__lt=cursor.created_at) | Q(id__lt=cursor.id)
+    )
+
+
+def oldest_first_before(queryset: QuerySet[Order], cursor: Cursor) -> QuerySet[Order]:
+    """Orders newer than the cursor, oldest first: the query behind a backward page."""
+    return (
+        queryset.filter(created_at__gte=cursor.created_at)
+        .filter(Q(created_at__gt=cursor.created_at) | Q(id__gt=cursor.id))
+        .order_by("created_at", "id")
+    )
+
+
 def paginate(
     queryset: QuerySet[Order], *, size: int, after: str | None = None, before: str | None = None
 ) -> Page:
     if after and before:
         raise InvalidCursor("a page link cannot go both forwards and backwards")
     if before:
-        cursor = Cursor.decode(before)
-        newer = (
-            queryset.filter(created_at__gte=cursor.created_at)
-            .filter(Q(created_at__gt=cursor.created_at) | Q(id__gt=cursor.id))
-            .order_by("created_at", "id")
-        )
-        rows = list(newer[: size + 1])
+        rows = list(oldest_first_before(queryset, Cursor.decode(before))[: size + 1])
         has_more_newer = len(rows) > size
         orders = list(reversed(rows[:size]))
         return Page(
@@ -73,14 +87,7 @@ def paginate(
             next_cursor=Cursor.of(orders[-1]).encode() if orders else None,
             previous_cursor=Cursor.of(orders[0]).encode() if has_more_newer else None,
         )
-    newest_first = queryset.order_by("-created_at", "-id")
-    if after:
-        cursor = Cursor.decode(after)
-        # The redundant upper bound lets the database seek straight to the cursor in the index.
-        newest_first = newest_first.filter(created_at__lte=cursor.created_at).filter(
-            Q(created_at__lt=cursor.created_at) | Q(id__lt=cursor.id)
-        )
-    rows = list(newest_first[: size + 1])
+    rows = list(newest_first_after(queryset, Cursor.decode(after) if after else None)[: size + 1])
     orders = rows[:size]
     return Page(
         orders=orders,

@@ -62,7 +62,8 @@ TEMPLATES = [
 
 def database_from_env(default_sqlite: Path) -> dict[str, Any]:
     """DATABASE_URL (SQLite file by default), with the password optionally from a file."""
-    config: dict[str, Any] = dj_database_url.parse(
+    config: dict[str, Any] = {}
+    config |= dj_database_url.parse(
         env_str("DATABASE_URL") or f"sqlite:///{default_sqlite}",
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,

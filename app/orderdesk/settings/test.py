@@ -5,7 +5,7 @@ from __future__ import annotations
 from .base import *  # noqa: F403
 from .base import database_from_env
 
-SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789abcdef"  # noqa: S105
+SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789abcdef"  # noqa: S105  # nosec B105  # pragma: allowlist secret
 CARD_FINGERPRINT_KEY = "test-only-card-fingerprint-key"
 # In-memory SQLite unless DATABASE_URL points at a server.
 DATABASES = {"default": database_from_env(default_sqlite=":memory:")}  # type: ignore[arg-type]

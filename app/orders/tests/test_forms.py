@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 def errors_for(data: dict[str, Any]) -> dict[str, list[str]]:
     form = OrderForm(data)
     form.is_valid()
-    return {field: list(messages) for field, messages in form.errors.items()}
+    return {field: [str(m) for m in messages] for field, messages in form.errors.items()}
 
 
 def with_change(valid: dict[str, Any], **changes: Any) -> dict[str, Any]:

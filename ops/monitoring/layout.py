@@ -1,0 +1,100 @@
+"""Where the monitoring sources live, and the few facts every part of ops.monitoring shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+MONITORING_DIR = REPO_ROOT / "monitoring"
+
+# Every alert's runbook_url starts with this; the anchor after it must be a heading of runbooks.md.
+RUNBOOK_BASE = "https://github.com/orderdesk/orderdesk/blob/main/monitoring/runbooks.md"
+ALERT_PREFIX = "Orderdesk"
+SEVERITIES = ("critical", "warning", "info")
+
+# The namespace kube-prometheus-stack, the rules and the dashboards go to.
+MONITORING_NAMESPACE = "monitoring"
+# The Secret Alertmanager reads the Teams webhook URLs from (see alertmanager.yaml).
+TEAMS_SECRET = "alertmanager-teams-webhook"  # noqa: S105  # nosec B105  # pragma: allowlist secret
+TEAMS_SECRET_KEYS = ("alerts-url", "oncall-url")
+TEAMS_SECRET_MOUNT = f"/etc/alertmanager/secrets/{TEAMS_SECRET}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The files of monitoring/, relative to a root so tests can check a modified copy."""
+
+    root: Path = MONITORING_DIR
+
+    @property
+    def rules_dir(self) -> Path:
+        return self.root / "rules"
+
+    @property
+    def rule_files(self) -> list[Path]:
+        return sorted(self.rules_dir.glob("*.yaml"))
+
+    @property
+    def default_rule_files(self) -> list[Path]:
+        """The rule files installed by default: everything but the demo alert."""
+        return [path for path in self.rule_files if ".demo." not in path.name]
+
+    @property
+    def demo_rule_files(self) -> list[Path]:
+        return [path for path in self.rule_files if ".demo." in path.name]
+
+    @property
+    def rule_tests(self) -> list[Path]:
+        return sorted((self.rules_dir / "tests").glob("*.test.yaml"))
+
+    @property
+    def runbooks(self) -> Path:
+        return self.root / "runbooks.md"
+
+    @property
+    def dashboards_dir(self) -> Path:
+        return self.root / "dashboards"
+
+    @property
+    def dashboards(self) -> list[Path]:
+        return sorted(self.dashboards_dir.glob("*.json"))
+
+    @property
+    def alertmanager_config(self) -> Path:
+        return self.root / "alertmanager" / "alertmanager.yaml"
+
+    @property
+    def route_tests(self) -> Path:
+        return self.root / "alertmanager" / "route-tests.yaml"
+
+    @property
+    def chart_dir(self) -> Path:
+        return self.root / "kube-prometheus-stack"
+
+    @property
+    def chart_pin(self) -> Path:
+        return self.chart_dir / "chart.yaml"
+
+    def values_files(self, environment: str) -> list[Path]:
+        return [self.chart_dir / "values.yaml", self.chart_dir / f"values-{environment}.yaml"]
+
+    @property
+    def generated_dir(self) -> Path:
+        return self.root / "generated"
+
+
+@dataclass(frozen=True)
+class ChartPin:
+    repository: str
+    chart: str
+    version: str
+    release: str
+    namespace: str
+
+
+def load_chart_pin(layout: Layout) -> ChartPin:
+    data = yaml.safe_load(layout.chart_pin.read_text(encoding="utf-8"))
+    return ChartPin(**{field: str(data[field]) for field in ChartPin.__dataclass_fields__})

@@ -1,0 +1,408 @@
+"""Local stand-ins for the cloud's container services, shared by every task that needs them.
+
+A Docker engine (Debian's dockerd) on a private socket, and Debian's `docker-registry` on the
+address the `local` environment names in infra/env.yaml (127.0.0.1:5000), both kept under the cache
+directory so they survive a fresh clone and never touch a system-wide engine. The engine runs with
+no bridge and no iptables (the sandbox allows neither): containers use the host or no network.
+
+    invoke sandbox.start     # engine + registry + the local base image; a second call is a no-op
+    invoke sandbox.status
+    invoke sandbox.env       # `eval "$(invoke sandbox.env)"` points the docker CLI at the engine
+    invoke sandbox.stop
+
+Other areas call `ensure_engine()` / `ensure_registry()` rather than the tasks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess  # nosec B404 - starts dockerd and docker-registry with fixed arguments
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+from invoke import Collection, Context, task
+from invoke.exceptions import Exit
+
+from ops import envconfig
+from ops.toolchain import CACHE_DIR, find
+
+SANDBOX_DIR = CACHE_DIR / "sandbox"
+ENGINE_DIR = SANDBOX_DIR / "engine"
+REGISTRY_DIR = SANDBOX_DIR / "registry"
+BASE_TARBALL = CACHE_DIR / "image" / "base-bookworm-python3.tar"
+BASE_BUILD_SCRIPT = envconfig.REPO_ROOT / "tools" / "build" / "image"
+# Stands in for the official python:3.11-slim-bookworm, which cannot be pulled here.
+LOCAL_BASE_IMAGE = "orderdesk-base:bookworm"
+BASE_STAMP_LABEL = "io.orderdesk.base-tarball"
+
+ENGINE_START_TIMEOUT_S = 30.0
+REGISTRY_START_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 30.0
+
+
+class SandboxError(Exception):
+    """A stand-in could not be started or reached; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    root: Path = ENGINE_DIR
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "docker.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.root / "dockerd.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "dockerd.log"
+
+
+@dataclass(frozen=True)
+class Registry:
+    address: str
+    root: Path = REGISTRY_DIR
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}/v2/"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yml"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.root / "registry.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "registry.log"
+
+
+ENGINE = Engine()
+
+
+def local_registry() -> Registry:
+    """The registry of the `local` environment, at the address env.yaml gives it."""
+    return Registry(address=envconfig.load("local").registry.login_server)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def _alive(pidfile: Path) -> int | None:
+    """The pid in pidfile if that process still runs."""
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    # A zombie (our own exited child not yet reaped) is not alive.
+    with contextlib.suppress(FileNotFoundError):
+        if " Z " in Path(f"/proc/{pid}/stat").read_text():
+            return None
+    return pid
+
+
+def _spawn(argv: list[str], log: Path, pidfile: Path) -> int:
+    """Start a long-lived server detached from this process (it outlives the invoke call)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        process = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv, no shell
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    pidfile.write_text(f"{process.pid}\n")
+    return process.pid
+
+
+def _stop(pidfile: Path, what: str) -> bool:
+    pid = _alive(pidfile)
+    if pid is None:
+        pidfile.unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        # Reap it if it is our own child (tests start and stop in one process).
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        if _alive(pidfile) is None:
+            pidfile.unlink(missing_ok=True)
+            return True
+        time.sleep(0.2)
+    raise SandboxError(f"{what} (pid {pid}) did not stop within {STOP_TIMEOUT_S:.0f}s")
+
+
+# --- engine ---------------------------------------------------------------------------------
+
+
+def engine_client(url: str | None = None, timeout: int = 120) -> docker.DockerClient:
+    return docker.DockerClient(base_url=url or ENGINE.url, timeout=timeout)
+
+
+def engine_running(engine: Engine = ENGINE) -> bool:
+    if not engine.socket.exists():
+        return False
+    try:
+        return bool(engine_client(engine.url, timeout=5).ping())
+    except (docker.errors.DockerException, OSError):
+        return False
+
+
+def start_engine(engine: Engine = ENGINE) -> str:
+    """Start dockerd on the private socket unless it already answers; return its URL."""
+    if engine_running(engine):
+        return engine.url
+    dockerd = find("dockerd")
+    if dockerd is None:
+        raise SandboxError(
+            "dockerd not found; install Debian's docker.io, containerd and runc "
+            "(scripts/bootstrap --system, see tools/apt/image.txt)"
+        )
+    if os.geteuid() != 0:
+        raise SandboxError("the sandbox engine needs root (dockerd); run as root or use sudo")
+    (engine.root / "data").mkdir(parents=True, exist_ok=True)
+    (engine.root / "exec").mkdir(parents=True, exist_ok=True)
+    # An empty daemon config of our own, so /etc/docker/daemon.json cannot change this engine.
+    daemon_json = engine.root / "daemon.json"
+    daemon_json.write_text("{}\n")
+    engine.socket.unlink(missing_ok=True)
+    _spawn(
+        [
+            dockerd,
+            f"--config-file={daemon_json}",
+            f"--data-root={engine.root / 'data'}",
+            f"--exec-root={engine.root / 'exec'}",
+            f"--pidfile={engine.root / 'dockerd.self.pid'}",
+            f"--host={engine.url}",
+            "--storage-driver=overlay2",
+            # No bridge, NAT or firewall rules: the sandbox forbids them, and containers here only
+            # ever use the host's loopback or no network at all.
+            "--iptables=false",
+            "--ip6tables=false",
+            "--bridge=none",
+        ],
+        engine.log,
+        engine.pidfile,
+    )
+    deadline = time.monotonic() + ENGINE_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if engine_running(engine):
+            return engine.url
+        if _alive(engine.pidfile) is None:
+            break
+        time.sleep(0.2)
+    raise SandboxError(
+        f"dockerd did not become ready; last lines of {engine.log}:\n" + _tail(engine.log)
+    )
+
+
+def stop_engine(engine: Engine = ENGINE) -> bool:
+    return _stop(engine.pidfile, "dockerd")
+
+
+def ensure_engine() -> str:
+    """URL of the engine to use: $DOCKER_HOST when set (CI runners, laptops), else the sandbox's."""
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    return start_engine()
+
+
+# --- registry -------------------------------------------------------------------------------
+
+
+def registry_running(registry: Registry) -> bool:
+    try:
+        with urllib.request.urlopen(registry.url, timeout=3) as response:  # noqa: S310  # nosec B310
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def registry_config(registry: Registry) -> str:
+    """docker-registry's config: loopback only, no auth, filesystem storage under the cache."""
+    storage = registry.root / "storage"
+    return json.dumps(
+        {
+            "version": 0.1,
+            "log": {"level": "info", "formatter": "text"},
+            "storage": {
+                "filesystem": {"rootdirectory": str(storage)},
+                "delete": {"enabled": True},
+            },
+            "http": {
+                "addr": registry.address,
+                "headers": {"X-Content-Type-Options": ["nosniff"]},
+            },
+        },
+        indent=2,
+    )
+
+
+def start_registry(registry: Registry | None = None) -> Registry:
+    registry = registry or local_registry()
+    if registry_running(registry):
+        return registry
+    binary = find("docker-registry")
+    if binary is None:
+        raise SandboxError(
+            "docker-registry not found; install Debian's docker-registry "
+            "(scripts/bootstrap --system, see tools/apt/image.txt)"
+        )
+    (registry.root / "storage").mkdir(parents=True, exist_ok=True)
+    # JSON is YAML: the config needs no YAML writer. The stock /etc config listens on every
+    # interface with auth; ours listens on loopback only.
+    registry.config.write_text(registry_config(registry) + "\n")
+    _spawn([binary, "serve", str(registry.config)], registry.log, registry.pidfile)
+    deadline = time.monotonic() + REGISTRY_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if registry_running(registry):
+            return registry
+        if _alive(registry.pidfile) is None:
+            break
+        time.sleep(0.2)
+    raise SandboxError(
+        f"docker-registry did not answer on {registry.url}; last lines of {registry.log}:\n"
+        + _tail(registry.log)
+    )
+
+
+def stop_registry(registry: Registry | None = None) -> bool:
+    registry = registry or local_registry()
+    return _stop(registry.pidfile, "docker-registry")
+
+
+def ensure_registry() -> Registry:
+    return start_registry()
+
+
+# --- base image -----------------------------------------------------------------------------
+
+
+def _tarball_stamp() -> str:
+    """Identifies one build of the base tarball, so a rebuilt one is imported again."""
+    stat = BASE_TARBALL.stat()
+    return f"{stat.st_size}-{stat.st_mtime_ns}"
+
+
+def ensure_base_image(client: docker.DockerClient) -> str:
+    """Import the debootstrap base into the engine; build the tarball first if it is missing."""
+    if not BASE_TARBALL.is_file():
+        try:
+            subprocess.run([str(BASE_BUILD_SCRIPT)], check=True)  # noqa: S603  # nosec B603
+        except subprocess.CalledProcessError as exc:
+            raise SandboxError(
+                f"building the local base image failed ({BASE_BUILD_SCRIPT} exited "
+                f"{exc.returncode}); see its output above"
+            ) from exc
+    stamp = _tarball_stamp()
+    try:
+        labels = client.images.get(LOCAL_BASE_IMAGE).labels or {}
+        if labels.get(BASE_STAMP_LABEL) == stamp:
+            return LOCAL_BASE_IMAGE
+    except docker.errors.ImageNotFound:
+        pass
+    repository, tag = LOCAL_BASE_IMAGE.split(":")
+    # From the file path: docker-py then sends a Content-Length; its stream variant claims a
+    # chunked body it does not chunk, and the daemon answers "header line too long".
+    client.api.import_image_from_file(
+        str(BASE_TARBALL),
+        repository=repository,
+        tag=tag,
+        changes=[f"LABEL {BASE_STAMP_LABEL}={stamp}", 'CMD ["python3"]'],
+    )
+    client.images.get(LOCAL_BASE_IMAGE)
+    return LOCAL_BASE_IMAGE
+
+
+# --- tasks ----------------------------------------------------------------------------------
+
+
+def _exit(exc: Exception) -> Exit:
+    return Exit(f"sandbox: {exc}", code=1)
+
+
+@task
+def start(c: Context) -> None:
+    """Start the Docker engine and the local registry, and import the local base image."""
+    try:
+        url = start_engine()
+        registry = start_registry()
+        base = ensure_base_image(engine_client(url))
+    except (SandboxError, envconfig.EnvConfigError) as exc:
+        raise _exit(exc) from exc
+    print(f"engine:     {url}")
+    print(f"registry:   {registry.url}")
+    print(f"base image: {base}")
+
+
+@task
+def stop(c: Context) -> None:
+    """Stop the local registry and the Docker engine (running containers are stopped too)."""
+    try:
+        stopped_registry = stop_registry()
+        stopped_engine = stop_engine()
+    except (SandboxError, envconfig.EnvConfigError) as exc:
+        raise _exit(exc) from exc
+    print(f"registry: {'stopped' if stopped_registry else 'was not running'}")
+    print(f"engine:   {'stopped' if stopped_engine else 'was not running'}")
+
+
+@task
+def status(c: Context) -> None:
+    """Show whether the engine, the registry and the base image are there."""
+    try:
+        registry = local_registry()
+    except envconfig.EnvConfigError as exc:
+        raise _exit(exc) from exc
+    engine_up = engine_running()
+    print(f"engine:     {'running at ' + ENGINE.url if engine_up else 'stopped'}")
+    print(
+        f"registry:   {'running at ' + registry.url if registry_running(registry) else 'stopped'}"
+    )
+    if engine_up:
+        try:
+            engine_client().images.get(LOCAL_BASE_IMAGE)
+            print(f"base image: {LOCAL_BASE_IMAGE}")
+        except docker.errors.ImageNotFound:
+            print("base image: not imported (invoke sandbox.start)")
+    else:
+        print(f"base image: tarball {'cached' if BASE_TARBALL.is_file() else 'not built'}")
+
+
+@task
+def env(c: Context) -> None:
+    """Print `export DOCKER_HOST=...` for the sandbox engine (use with eval)."""
+    print(f"export DOCKER_HOST={ENGINE.url}")
+
+
+ns = Collection("sandbox", start, stop, status, env)

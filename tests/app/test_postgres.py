@@ -1,0 +1,60 @@
+"""PostgreSQL, the production database: readiness follows the server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.appserver import run_app
+from tests.pgcluster import Cluster, find_bindir, temporary_cluster
+from tests.support import need_tool
+
+pytestmark = [pytest.mark.postgres, pytest.mark.gunicorn]
+
+
+@pytest.fixture
+def postgres() -> Iterator[Cluster]:
+    bindir = find_bindir()
+    need_tool(str(bindir / "initdb") if bindir else "initdb", "PostgreSQL server binaries")
+    with temporary_cluster(bindir) as cluster:
+        yield cluster
+
+
+def wait_for_status(url: str, status: int, timeout: float = 20) -> requests.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = requests.get(url, timeout=10)
+        if response.status_code == status or time.monotonic() > deadline:
+            return response
+        time.sleep(0.2)
+
+
+def test_readiness_follows_the_database(tmp_path: Path, postgres: Cluster) -> None:
+    with run_app(tmp_path, extra_env={"DATABASE_URL": postgres.url}) as app:
+        assert requests.get(app.url + "/readyz", timeout=5).json()["database"] == "up"
+        created = requests.post(
+            f"{app.url}/api/orders",
+            json={
+                "user_id": "pg",
+                "store_code": "ST-1",
+                "product_code": "SKU-1",
+                "quantity": 2,
+                "order_date": "2026-01-01",
+                "shipping_date": "2026-01-02",
+                "card_number": "5555 5555 5555 4444",
+            },
+            timeout=5,
+        )
+        assert created.status_code == 201, created.text
+        postgres.stop()
+        down = wait_for_status(app.url + "/readyz", 503)
+        assert down.status_code == 503
+        assert down.elapsed.total_seconds() < 5, "readiness must fail fast, not hang"
+        assert requests.get(app.url + "/healthz", timeout=5).status_code == 200
+        postgres.start()
+        assert wait_for_status(app.url + "/readyz", 200).status_code == 200
+        assert requests.get(app.url + created.json()["url"], timeout=5).ok

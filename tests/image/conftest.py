@@ -1,0 +1,90 @@
+"""Real components for the image tests: the sandbox Docker engine, a registry, the built image.
+
+Each fixture starts what is missing and stops only what it started, so a developer's running
+sandbox (and the deploy tests that share it) is left as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+
+from ops import envconfig, image, sandbox
+from tests.support import need_tool
+
+REPO_ROOT = envconfig.REPO_ROOT
+
+
+@dataclass(frozen=True)
+class Built:
+    ref: str
+    image_id: str
+    environment: envconfig.Environment
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `invoke ...` the way a person does, from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def engine_url() -> Iterator[str]:
+    if os.environ.get("DOCKER_HOST"):
+        yield os.environ["DOCKER_HOST"]
+        return
+    for tool in ("dockerd", "containerd", "runc", "docker"):
+        need_tool(tool, "the image tests build and run on a real Docker engine")
+    was_running = sandbox.engine_running()
+    url = sandbox.start_engine()
+    yield url
+    if not was_running:
+        sandbox.stop_engine()
+
+
+@pytest.fixture(scope="session")
+def engine(engine_url: str) -> docker.DockerClient:
+    return sandbox.engine_client(engine_url, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def local_registry() -> Iterator[sandbox.Registry]:
+    need_tool("docker-registry", "pushes go to Debian's registry on 127.0.0.1")
+    registry = sandbox.local_registry()
+    was_running = sandbox.registry_running(registry)
+    sandbox.start_registry(registry)
+    yield registry
+    if not was_running:
+        sandbox.stop_registry(registry)
+
+
+@pytest.fixture(scope="session")
+def built(engine: docker.DockerClient, engine_url: str) -> Built:
+    """The app's image for `local`, built by the real task (`invoke image.build --env local`)."""
+    if not sandbox.BASE_TARBALL.is_file():
+        need_tool("debootstrap", "the local base image is made with debootstrap")
+    result = invoke("image.build", "--env", "local", env={"DOCKER_HOST": engine_url})
+    assert result.returncode == 0, f"image.build failed:\n{result.stdout[-3000:]}{result.stderr}"
+    environment = envconfig.load("local")
+    ref = image.image_ref(environment)
+    return Built(ref=ref, image_id=str(engine.images.get(ref).id), environment=environment)
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    """Where push records go during a test (never the developer's .data/)."""
+    return tmp_path / "state"

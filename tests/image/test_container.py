@@ -1,0 +1,257 @@
+"""The built image on a real engine: hardened run, the app over HTTP, signals, bad secrets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+
+from ops import image
+from tests.image.conftest import Built
+from tests.support import free_port
+
+pytestmark = pytest.mark.slow
+
+# gunicorn.conf.py's graceful_timeout is 20 s; an idle server must be well inside it.
+GRACE_PERIOD_S = 20
+READY_TIMEOUT_S = 60
+HOST = "orderdesk.test"
+# A Visa test number (passes the Luhn check), never a real card.
+TEST_CARD = "4111 1111 1111 1111"
+
+
+def docker_cli(
+    engine_url: str, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    cli = shutil.which("docker")
+    assert cli is not None, "docker CLI missing (Debian's docker.io)"
+    return subprocess.run(
+        [cli, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"DOCKER_HOST": engine_url, "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+
+
+def secrets_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "secrets"
+    image.local_secrets(directory)
+    return directory
+
+
+def app_env() -> dict[str, str]:
+    return {
+        "DJANGO_ALLOWED_HOSTS": HOST,
+        "DJANGO_SECRET_KEY_FILE": "/run/secrets/orderdesk/django-secret-key",
+        "ORDERDESK_CARD_KEY_FILE": "/run/secrets/orderdesk/card-key",
+        "GUNICORN_WORKERS": "2",
+    }
+
+
+def shells_masked(engine: docker.DockerClient, ref: str) -> list[str]:
+    """Bind /dev/null over every shell in the image: the app must run without one."""
+    found = []
+    for shell in ("/usr/bin/dash", "/usr/bin/bash"):
+        probe = engine.containers.run(
+            ref,
+            ["python3", "-c", f"import os; print(os.path.exists('{shell}'))"],
+            network_mode="none",
+            remove=True,
+            user="10001",
+        )
+        if probe.decode().strip() == "True":
+            found.append(f"--volume=/dev/null:{shell}:ro")
+    assert found, "expected the base to carry a shell to mask"
+    return found
+
+
+@pytest.fixture
+def served(
+    built: Built, engine: docker.DockerClient, engine_url: str, tmp_path: Path
+) -> Iterator[tuple[str, str]]:
+    """The app running hardened: migrate in one container, serve from another; shells masked."""
+    data = tmp_path / "data"
+    data.mkdir()
+    image._give_to_app_user(data, 0o700)
+    volumes = {secrets_dir(tmp_path): "/run/secrets/orderdesk:ro", data: "/var/lib/orderdesk"}
+    port = free_port()
+    name = f"orderdesk-test-{uuid.uuid4().hex[:8]}"
+    migrate = docker_cli(
+        engine_url,
+        *image.hardened_run_args(
+            built.ref,
+            name=name + "-migrate",
+            port=port,
+            env=app_env(),
+            volumes=volumes,
+            command=["python3", "manage.py", "migrate", "--noinput"],
+        ),
+        timeout=300,
+    )
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    # Kept after exit (removed below) so the test can read the shutdown logs.
+    args = image.hardened_run_args(
+        built.ref, name=name, port=port, env=app_env(), volumes=volumes, detach=True, remove=False
+    )
+    mask = shells_masked(engine, built.ref)
+    started = docker_cli(engine_url, *args[:-1], *mask, args[-1])
+    assert started.returncode == 0, started.stderr
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            try:
+                if requests.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:  # not listening yet, or slow on a busy machine
+                pass
+            state = engine.containers.get(name).attrs["State"]
+            assert state["Running"], (
+                "container died:\n" + docker_cli(engine_url, "logs", name).stdout
+            )
+            assert time.monotonic() < deadline, "no /readyz 200 within the timeout"
+            time.sleep(0.2)
+        yield base_url, name
+    finally:
+        docker_cli(engine_url, "rm", "--force", name)
+
+
+def test_hardened_run_flags_are_what_production_uses() -> None:
+    args = image.hardened_run_args("img:1", name="n", port=5001, env={}, detach=True)
+    for flag in (
+        "--read-only",
+        "--cap-drop=ALL",
+        "--user=10001:10001",
+        "--security-opt=no-new-privileges",
+        "--network=host",
+    ):
+        assert flag in args
+    assert any(a.startswith("--tmpfs=/tmp") for a in args)
+    assert "--env=GUNICORN_BIND=127.0.0.1:5001" in args
+    assert args[-1] == "img:1"
+
+
+def test_serves_orders_read_only_and_stops_cleanly_on_sigterm(
+    served: tuple[str, str], engine: docker.DockerClient, engine_url: str
+) -> None:
+    base_url, name = served
+    headers = {"Host": HOST, "X-Forwarded-Proto": "https"}
+    today = dt.date.today()
+    order = {
+        "user_id": "image-test",
+        "store_code": "ST-01",
+        "product_code": "SKU-42",
+        "quantity": 3,
+        "order_date": today.isoformat(),
+        "shipping_date": (today + dt.timedelta(days=1)).isoformat(),
+        "card_number": TEST_CARD,
+    }
+    created = requests.post(f"{base_url}/api/orders", json=order, headers=headers, timeout=10)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["card"]["last4"] == "1111"
+    assert "4111111111111111" not in created.text
+
+    fetched = requests.get(f"{base_url}/api/orders/{body['id']}", headers=headers, timeout=10)
+    assert fetched.status_code == 200
+    assert fetched.json()["product_code"] == "SKU-42"
+    assert fetched.json()["quantity"] == 3
+
+    # Plain HTTP without the proxy header is redirected to HTTPS (production settings are on).
+    plain = requests.get(
+        f"{base_url}/api/orders", headers={"Host": HOST}, timeout=10, allow_redirects=False
+    )
+    assert plain.status_code == 301
+    assert plain.headers["Location"].startswith("https://")
+
+    # The scrape answers any Host (Prometheus uses the pod IP) and aggregates both workers.
+    metrics = requests.get(f"{base_url}/metrics", timeout=10)
+    assert metrics.status_code == 200
+    assert 'orderdesk_orders_created_total{channel="api"} 1.0' in metrics.text
+    assert "django_http_requests_total_by_view_transport_method_total" in metrics.text
+
+    static = requests.get(f"{base_url}/static/orders/app.css", headers=headers, timeout=10)
+    assert static.status_code == 200, "collectstatic output is not served"
+
+    container = engine.containers.get(name)
+    # gunicorn itself is PID 1 (exec form, no shell in between), as UID 10001.
+    pid = container.attrs["State"]["Pid"]
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert any(b"gunicorn" in part for part in cmdline[:2]), cmdline
+    status = Path(f"/proc/{pid}/status").read_text()
+    assert "\nUid:\t10001\t10001\t10001\t10001\n" in status
+    assert "\nCapEff:\t0000000000000000\n" in status
+
+    # The root filesystem is read-only; /tmp and the metrics directory are not.
+    probe = container.exec_run(
+        ["python3", "-c", "import pathlib; pathlib.Path('/app/x').write_text('x')"]
+    )
+    assert probe.exit_code != 0
+    assert b"Read-only file system" in probe.output
+    for writable in ("/tmp", "/run/orderdesk/metrics"):  # noqa: S108 - inside the container
+        ok = container.exec_run(
+            ["python3", "-c", f"import pathlib; pathlib.Path('{writable}/probe').write_text('x')"]
+        )
+        assert ok.exit_code == 0, ok.output
+
+    started = time.monotonic()
+    container.kill(signal="SIGTERM")
+    result = container.wait(timeout=GRACE_PERIOD_S + 5)
+    elapsed = time.monotonic() - started
+    logs = docker_cli(engine_url, "logs", name).stdout
+    assert result["StatusCode"] == 0, logs[-2000:]
+    assert elapsed < GRACE_PERIOD_S, f"took {elapsed:.1f}s to stop"
+    assert "Shutting down" in logs or "Handling signal: term" in logs
+
+
+def test_missing_secret_key_exits_at_once_naming_it(
+    built: Built, engine: docker.DockerClient
+) -> None:
+    started = time.monotonic()
+    container = engine.containers.run(
+        built.ref,
+        environment={"DJANGO_ALLOWED_HOSTS": HOST, "GUNICORN_BIND": f"127.0.0.1:{free_port()}"},
+        network_mode="host",
+        read_only=True,
+        tmpfs={"/tmp": ""},  # noqa: S108 - the container's own tmpfs
+        cap_drop=["ALL"],
+        user="10001",
+        detach=True,
+    )
+    try:
+        result = container.wait(timeout=30)
+        elapsed = time.monotonic() - started
+        logs = container.logs(stdout=True, stderr=True).decode()
+    finally:
+        container.remove(force=True)
+    assert result["StatusCode"] != 0, logs[-2000:]
+    assert "DJANGO_SECRET_KEY is not set" in logs
+    assert elapsed < 15, f"took {elapsed:.1f}s to give up"
+
+
+def test_image_record_is_json_the_render_can_read(tmp_path: Path) -> None:
+    record = image.PushRecord(
+        environment="local",
+        repository="127.0.0.1:5000/orderdesk",
+        tag="abc-local",
+        digest="sha256:" + "0" * 64,
+        git_commit="a" * 40,
+        image_id="sha256:" + "1" * 64,
+        pushed_at="2026-01-01T00:00:00+00:00",
+    )
+    path = tmp_path / "local" / "image.json"
+    image.write_record(path, record)
+    data = json.loads(path.read_text())
+    assert data["reference"] == "127.0.0.1:5000/orderdesk@sha256:" + "0" * 64
+    assert list(path.parent.iterdir()) == [path]

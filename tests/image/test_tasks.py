@@ -1,0 +1,271 @@
+"""The image tasks end to end: push and pull back by digest, scan, and their bad-input paths."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+import yaml
+from invoke import MockContext, Result
+
+from ops import envconfig, image, sandbox
+from tests.image.conftest import Built, invoke
+from tests.support import free_port, need_tool
+
+MANIFEST_TYPES = ",".join(
+    (
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+    )
+)
+
+
+def env_file_with_registry(tmp_path: Path, address: str) -> Path:
+    """A copy of env.yaml whose `local` environment pushes to another registry address."""
+    raw = yaml.safe_load(envconfig.ENV_FILE.read_text())
+    local = raw["environments"]["local"]
+    local["registry"]["login_server"] = address
+    local["app"]["image_repository"] = f"{address}/orderdesk"
+    path = tmp_path / "env.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture
+def readonly_registry(tmp_path: Path) -> Iterator[sandbox.Registry]:
+    """A real docker-registry that answers /v2/ but refuses every upload (maintenance mode)."""
+    need_tool("docker-registry", "pushes go to Debian's registry on 127.0.0.1")
+    registry = sandbox.Registry(address=f"127.0.0.1:{free_port()}", root=tmp_path / "registry")
+    registry.root.mkdir()
+    config = json.loads(sandbox.registry_config(registry))
+    config["storage"]["maintenance"] = {"readonly": {"enabled": True}}
+    registry.config.write_text(json.dumps(config))
+    binary = need_tool("docker-registry")
+    process = subprocess.Popen(
+        [binary, "serve", str(registry.config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while not sandbox.registry_running(registry):
+            assert process.poll() is None, "the read-only registry did not start"
+            assert time.monotonic() < deadline, "the read-only registry did not answer"
+            time.sleep(0.1)
+        yield registry
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_unknown_environment_is_refused_listing_the_known_ones() -> None:
+    for task in ("image.build", "image.scan", "image.push", "image.run"):
+        result = invoke(task, "--env", "staging")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "unknown environment 'staging'; known environments: dev, local, prod" in (
+            result.stderr
+        )
+        assert "Traceback" not in result.stderr
+
+
+def test_build_context_holds_the_app_and_lock_but_no_local_state(tmp_path: Path) -> None:
+    files = image.context_files()
+    assert {"pyproject.toml", "uv.lock", "app/manage.py", "app/gunicorn.conf.py"} <= set(files)
+    for forbidden in (".git", ".venv", ".data", ".nox", "tests", "infra", "ops"):
+        assert not [f for f in files if f == forbidden or f.startswith(forbidden + "/")]
+    assert not [f for f in files if "/tests/" in f or f.endswith((".pyc", ".sqlite3", ".env"))]
+    assert "app/orderdesk/settings/test.py" not in files
+    assert "app/orderdesk/settings/production.py" in files
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    with image.build_context(bundle) as context, tarfile.open(fileobj=context) as archive:
+        names = archive.getnames()
+        assert "build-ca.pem" in names
+        assert "app/Dockerfile" in names
+    with image.build_context(None) as context, tarfile.open(fileobj=context) as archive:
+        assert "build-ca.pem" not in archive.getnames()
+
+
+def test_push_records_the_digest_and_the_registry_serves_it(
+    built: Built,
+    engine: docker.DockerClient,
+    engine_url: str,
+    local_registry: sandbox.Registry,
+    state_dir: Path,
+) -> None:
+    result = invoke(
+        "image.push",
+        "--env",
+        "local",
+        env={"DOCKER_HOST": engine_url, "INVOKE_IMAGE_STATE_DIR": str(state_dir)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    record = json.loads((state_dir / "local" / "image.json").read_text())
+    digest = record["digest"]
+    assert f"digest {digest}" in result.stdout
+    assert record["reference"] == f"{built.environment.app.image_repository}@{digest}"
+    assert record["image_id"] == built.image_id
+    assert built.ref.endswith(":" + record["tag"])
+
+    # The registry's manifest for that digest hashes to the digest, and every blob it names is
+    # there with the bytes its digest promises: the push is complete, not just reported.
+    base = f"http://{local_registry.address}/v2/orderdesk"
+    manifest = requests.get(
+        f"{base}/manifests/{digest}", headers={"Accept": MANIFEST_TYPES}, timeout=30
+    )
+    assert manifest.status_code == 200
+    assert "sha256:" + hashlib.sha256(manifest.content).hexdigest() == digest
+    body = manifest.json()
+    for blob in [body["config"], *body["layers"]]:
+        content = requests.get(f"{base}/blobs/{blob['digest']}", timeout=120).content
+        assert len(content) == blob["size"]
+        assert "sha256:" + hashlib.sha256(content).hexdigest() == blob["digest"]
+
+    pulled = engine.images.pull(record["reference"])
+    assert pulled.id == built.image_id
+
+
+def test_push_to_a_registry_that_is_down_fails_and_records_nothing(
+    built: Built, engine: docker.DockerClient, engine_url: str, tmp_path: Path, state_dir: Path
+) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    env_file = env_file_with_registry(tmp_path, address)
+    tag = built.ref.rsplit(":", 1)[1]
+    engine.images.get(built.ref).tag(f"{address}/orderdesk", tag)
+    previous = state_dir / "local" / "image.json"
+    previous.parent.mkdir(parents=True)
+    previous.write_text('{"digest": "sha256:previous"}\n')
+    try:
+        result = invoke(
+            "image.push",
+            "--env",
+            "local",
+            env={
+                "DOCKER_HOST": engine_url,
+                "INVOKE_IMAGE_ENV_FILE": str(env_file),
+                "INVOKE_IMAGE_STATE_DIR": str(state_dir),
+            },
+        )
+    finally:
+        engine.images.remove(f"{address}/orderdesk:{tag}")
+    assert result.returncode == 1
+    assert f"the registry {address} does not answer" in result.stderr
+    assert "invoke sandbox.start" in result.stderr
+    assert "digest" not in result.stdout
+    assert previous.read_text() == '{"digest": "sha256:previous"}\n'
+
+
+def test_push_refused_midway_is_not_reported_as_done(  # noqa: PLR0917
+    built: Built,
+    engine: docker.DockerClient,
+    engine_url: str,
+    tmp_path: Path,
+    state_dir: Path,
+    readonly_registry: sandbox.Registry,
+) -> None:
+    env_file = env_file_with_registry(tmp_path, readonly_registry.address)
+    tag = built.ref.rsplit(":", 1)[1]
+    engine.images.get(built.ref).tag(f"{readonly_registry.address}/orderdesk", tag)
+    try:
+        result = invoke(
+            "image.push",
+            "--env",
+            "local",
+            env={
+                "DOCKER_HOST": engine_url,
+                "INVOKE_IMAGE_ENV_FILE": str(env_file),
+                "INVOKE_IMAGE_STATE_DIR": str(state_dir),
+            },
+        )
+    finally:
+        engine.images.remove(f"{readonly_registry.address}/orderdesk:{tag}")
+    assert result.returncode == 1, result.stdout
+    assert "pushing" in result.stderr
+    assert "failed" in result.stderr
+    assert "nothing was recorded" in result.stderr
+    assert not (state_dir / "local" / "image.json").exists()
+
+
+def test_scan_passes_on_the_built_image(built: Built, engine_url: str) -> None:
+    result = invoke("image.scan", "--env", "local", env={"DOCKER_HOST": engine_url})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "clean" in result.stdout
+
+
+def test_scan_catches_root_shell_form_dotenv_and_caches(
+    built: Built, engine: docker.DockerClient
+) -> None:
+    """A deliberately bad image derived from the good one: every check must fire."""
+    container = engine.containers.create(built.ref, command=["true"], network_mode="none")
+    payload = io.BytesIO()
+    with tarfile.open(fileobj=payload, mode="w") as archive:
+        for name, text in (
+            ("app/.env", "DJANGO_SECRET_KEY=not-a-real-one\n"),
+            ("root/.cache/pip/http/blob", "cached wheel\n"),
+            ("opt/venv/bin/pip", "#!/bin/sh\n"),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(text)
+            archive.addfile(info, io.BytesIO(text.encode()))
+    container.put_archive("/", payload.getvalue())
+    bad_ref = "orderdesk-scan-negative:test"
+    container.commit(
+        repository=bad_ref.split(":", maxsplit=1)[0],
+        tag="test",
+        changes=[
+            "USER root",
+            'CMD ["/bin/sh", "-c", "gunicorn orderdesk.wsgi"]',
+            "ENV DATABASE_PASSWORD=hunter2",
+        ],
+    )
+    container.remove(force=True)
+    try:
+        failures = "\n".join(image.inspect_image(engine, bad_ref))
+    finally:
+        engine.images.remove(bad_ref, force=True)
+    assert "runs as user 'root'" in failures
+    assert "starts through a shell" in failures
+    assert "DATABASE_PASSWORD" in failures
+    assert "/app/.env" in failures
+    assert "/root/.cache/pip/http/blob" in failures
+    assert "build tool: /opt/venv/bin/pip" in failures
+
+
+def test_scan_of_an_image_not_built_says_how_to_build(engine_url: str, tmp_path: Path) -> None:
+    env_file = env_file_with_registry(tmp_path, "127.0.0.1:5999")
+    result = invoke(
+        "image.scan",
+        "--env",
+        "local",
+        env={"DOCKER_HOST": engine_url, "INVOKE_IMAGE_ENV_FILE": str(env_file)},
+    )
+    assert result.returncode == 1
+    assert "is not built; run `invoke image.build` first" in result.stderr
+
+
+def test_acr_push_logs_in_with_az_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    environment = envconfig.load("dev")
+    monkeypatch.setattr(image.shutil, "which", lambda name: f"/usr/bin/{name}")
+    c = MockContext(run={"az acr login --name acrorderdeskdev": Result(exited=0)})
+    image.registry_login(c, environment)
+    c.run.assert_called_once()  # type: ignore[attr-defined]
+
+    failing = MockContext(run={"az acr login --name acrorderdeskdev": Result(exited=1)})
+    with pytest.raises(image.ImageError, match="az login"):
+        image.registry_login(failing, environment)
+
+
+def test_acr_push_without_az_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(image.shutil, "which", lambda name: None)
+    with pytest.raises(image.ImageError, match="install the Azure CLI"):
+        image.registry_login(MockContext(), envconfig.load("prod"))

@@ -1,0 +1,401 @@
+"""End to end on loopback: the app's errors reach a (stand-in) Teams channel and resolve.
+
+Real processes, all on 127.0.0.1: the app under gunicorn with two workers and production settings,
+Debian's Prometheus scraping it with our recording and alerting rules, Alertmanager (>= 0.28, the
+Go-built one) with our routes, inhibitions and Teams receivers, and a local HTTP server standing in
+for the Teams webhook that records what it receives.
+
+What the test copies change, and nothing else: every alert's `for` is 5s instead of minutes, and
+Alertmanager's group_wait/group_interval are 1s/2s (stack.TEST_FOR, stack.TEST_TIMING). The
+expressions, their 5-minute windows, labels, annotations, routes and receivers are the committed
+ones; the promtool tests in monitoring/rules/tests/ cover the real `for` boundaries.
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from invoke import Context
+
+from ops.monitoring import alerts, render, send_test_alert
+from ops.monitoring.layout import RUNBOOK_BASE, Layout
+from tests.monitoring import stack
+from tests.monitoring.teams import Delivery, WebhookSink, adaptive_card, card_texts, message_card
+from tests.support import free_port, need_tool
+
+pytestmark = [pytest.mark.slow, pytest.mark.gunicorn]
+
+LAYOUT = Layout()
+TEAM_PATH = "/workflows/team"
+ONCALL_PATH = "/workflows/oncall"
+ERROR_SUMMARY = "More than 5% of Orderdesk responses are server errors."
+# Behind the ingress the app sees HTTPS; without this header production settings redirect.
+APP_HEADERS = {"X-Forwarded-Proto": "https"}
+VALID_ORDER = {
+    "user_id": "loopback-user",
+    "store_code": "LDN-01",
+    "product_code": "SKU-1",
+    "quantity": 2,
+    "card_number": "4111 1111 1111 1111",
+}
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    app_url: str
+    prometheus_url: str
+    alertmanager_url: str
+    alertmanager_binary: str
+    app_env: dict[str, str]
+    sink: WebhookSink
+    processes: stack.Processes
+    gunicorn_pid: int
+
+
+@pytest.fixture(scope="module")
+def loopback(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    prometheus = need_tool("prometheus", "Debian package prometheus (tools/apt/monitoring.txt)")
+    alertmanager = need_tool(
+        "alertmanager", "Alertmanager >= 0.28: python -m ops.toolchain install alertmanager"
+    )
+    workdir = tmp_path_factory.mktemp("loopback")
+    processes = stack.Processes(workdir)
+    with WebhookSink() as sink:
+        try:
+            # The webhook URLs live in files, as the mounted Secret does in the cluster.
+            secrets = workdir / "teams-webhook"
+            secrets.mkdir()
+            (secrets / "alerts-url").write_text(sink.url(TEAM_PATH) + "\n")
+            (secrets / "oncall-url").write_text(sink.url(ONCALL_PATH) + "\n")
+
+            # An empty database file: a release whose migrations did not run. Every view that
+            # reads orders fails with a 500 until `migrate` runs.
+            database = workdir / "orderdesk.sqlite3"
+            database.touch()
+            app_port, prometheus_port, alertmanager_port = free_port(), free_port(), free_port()
+            env = stack.app_env(workdir, app_port, database)
+            stack.manage(env, "collectstatic", "--noinput")
+            app = stack.start_app(processes, env, app_port)
+
+            config = render.alertmanager_config(
+                LAYOUT, secrets_dir=str(secrets), timing=stack.TEST_TIMING
+            )
+            stack.start_alertmanager(
+                processes,
+                name="alertmanager",
+                binary=alertmanager,
+                workdir=workdir / "am",
+                port=alertmanager_port,
+                config=config,
+            )
+            rules = stack.rule_copies(LAYOUT, workdir / "rules", LAYOUT.default_rule_files)
+            stack.start_prometheus(
+                processes,
+                prometheus,
+                workdir / "prometheus",
+                prometheus_port,
+                stack.prometheus_config(
+                    app_port=app_port, alertmanager_port=alertmanager_port, rule_files=rules
+                ),
+            )
+            yield Stack(
+                workdir=workdir,
+                app_url=f"http://127.0.0.1:{app_port}",
+                prometheus_url=f"http://127.0.0.1:{prometheus_port}",
+                alertmanager_url=f"http://127.0.0.1:{alertmanager_port}",
+                alertmanager_binary=alertmanager,
+                app_env=env,
+                sink=sink,
+                processes=processes,
+                gunicorn_pid=app.pid,
+            )
+        finally:
+            processes.stop_all()
+
+
+class AppClient:
+    """Bounded bursts of requests, one keep-alive session per thread."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+            self._local.session.headers.update(APP_HEADERS)
+        session: requests.Session = self._local.session
+        return session
+
+    def get(self, path: str) -> int:
+        return self._session().get(self.base + path, timeout=10, allow_redirects=False).status_code
+
+    def burst(self, paths: list[str], concurrency: int = 8) -> Counter[int]:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            return Counter(pool.map(self.get, paths))
+
+    def create_order(self) -> int:
+        today = datetime.datetime.now(datetime.UTC).date().isoformat()
+        payload = {**VALID_ORDER, "order_date": today, "shipping_date": today}
+        response = self._session().post(self.base + "/api/orders", json=payload, timeout=10)
+        return response.status_code
+
+
+def prometheus_query(base: str, expr: str) -> list[dict[str, Any]]:
+    response = requests.get(f"{base}/api/v1/query", params={"query": expr}, timeout=10)
+    response.raise_for_status()
+    result: list[dict[str, Any]] = response.json()["data"]["result"]
+    return result
+
+
+def scalar(base: str, expr: str) -> float | None:
+    result = prometheus_query(base, expr)
+    return float(result[0]["value"][1]) if result else None
+
+
+def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not reached within {timeout:.0f}s (last: {value!r})")
+
+
+def is_card(delivery: Delivery, path: str, title_start: str) -> bool:
+    try:
+        title = delivery.body["attachments"][0]["content"]["body"][0]["text"]
+    except (KeyError, IndexError, TypeError):
+        return False
+    return delivery.path == path and str(title).startswith(title_start)
+
+
+def test_gunicorn_runs_two_workers(loopback: Stack) -> None:
+    workers = wait_until(
+        lambda: len(stack.child_pids(loopback.gunicorn_pid)) == 2 or None,
+        20,
+        "two gunicorn workers",
+    )
+    assert workers
+
+
+def test_server_errors_page_oncall_in_teams_and_resolve(loopback: Stack) -> None:
+    client = AppClient(loopback.app_url)
+    prometheus = loopback.prometheus_url
+
+    # 1. Errors: ten one-second bursts, so the error counter keeps rising after Prometheus has
+    #    first seen it (a counter's first sample is its baseline, not an increase).
+    statuses: Counter[int] = Counter()
+    for _ in range(10):
+        statuses += client.burst(["/api/orders"] * 6 + ["/orders/new"] * 2)
+        time.sleep(1)
+    assert statuses[500] == 60, statuses
+    assert statuses[200] == 20, statuses
+
+    # Both workers' counters reach Prometheus, summed (PROMETHEUS_MULTIPROC_DIR).
+    errors_seen = 'sum(django_http_responses_total_by_status_total{job="orderdesk", status="500"})'
+    wait_until(
+        lambda: scalar(prometheus, errors_seen) == 60,
+        20,
+        "Prometheus counting all 60 server errors across both workers",
+    )
+
+    # 2. The alert fires and reaches the on-call channel as an Adaptive Card.
+    firing = loopback.sink.wait_for(
+        lambda d: is_card(d, ONCALL_PATH, "FIRING: OrderdeskHighErrorRatio"),
+        timeout=90,
+        what="FIRING OrderdeskHighErrorRatio on the on-call channel",
+    )
+    card = adaptive_card(firing.body)
+    title, text = card_texts(card)
+    assert title == "FIRING: OrderdeskHighErrorRatio in orderdesk (1)"
+    assert card["body"][0]["color"] == "Attention"
+    assert f"**{ERROR_SUMMARY}**" in text
+    assert "of the responses of orderdesk in namespace orderdesk were 5xx" in text
+    assert f"[Runbook]({RUNBOOK_BASE}#orderdeskhigherrorratio)" in text
+    assert "Severity: critical" in text
+    firing_alerts = prometheus_query(prometheus, 'ALERTS{alertname="OrderdeskHighErrorRatio"}')
+    assert firing_alerts, "Prometheus shows no OrderdeskHighErrorRatio alert"
+    assert firing_alerts[0]["metric"]["alertstate"] == "firing"
+
+    # 3. The fix: migrations run, orders can be created, errors stop. Healthy traffic dilutes the
+    #    5-minute error ratio below 5%; bounded bursts until the resolved card arrives.
+    stack.manage(loopback.app_env, "migrate", "--noinput")
+    assert [client.create_order() for _ in range(5)] == [201] * 5
+    deadline = time.monotonic() + 120
+    resolved = None
+    while resolved is None and time.monotonic() < deadline:
+        healthy = client.burst(["/api/orders"] * 300)
+        assert set(healthy) == {200}, healthy
+        for delivery in loopback.sink.received():
+            if is_card(delivery, ONCALL_PATH, "RESOLVED: OrderdeskHighErrorRatio"):
+                resolved = delivery
+    assert resolved is not None, "no RESOLVED card within 120 s of the errors stopping"
+    resolved_card = adaptive_card(resolved.body)
+    resolved_title, resolved_text = card_texts(resolved_card)
+    assert resolved_title == "RESOLVED: OrderdeskHighErrorRatio in orderdesk (1)"
+    assert resolved_card["body"][0]["color"] == "Good"
+    assert f"**{ERROR_SUMMARY}**" in resolved_text
+    assert f"[Runbook]({RUNBOOK_BASE}#orderdeskhigherrorratio)" in resolved_text
+
+
+def test_every_app_dashboard_query_returns_data_from_the_real_app(loopback: Stack) -> None:
+    """The app dashboard's panels read series the real app exports (through our recording rules)."""
+    client = AppClient(loopback.app_url)
+    stack.manage(loopback.app_env, "migrate", "--noinput")
+    assert client.create_order() == 201
+    assert set(client.burst(["/api/orders"] * 50)) == {200}
+    dashboard = render.load_yaml(LAYOUT.dashboards_dir / "orderdesk-app.json")
+    queries = {
+        f"{panel['title']} / {target['refId']}": target["expr"]
+        .replace("$namespace", "orderdesk")
+        .replace("$job", "orderdesk")
+        .replace("$__range", "1h")
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+    }
+    assert len(queries) >= 10
+
+    def empty_panels() -> list[str]:
+        return [
+            name
+            for name, expr in queries.items()
+            if not prometheus_query(loopback.prometheus_url, expr)
+        ]
+
+    missing: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        missing = empty_panels()
+        if not missing:
+            break
+        time.sleep(1)
+    assert not missing, f"dashboard panels without data from the real app: {missing}"
+
+
+def test_test_alert_task_reaches_the_team_channel(loopback: Stack) -> None:
+    send_test_alert(Context(), alertmanager_url=loopback.alertmanager_url, minutes=2)
+    delivery = loopback.sink.wait_for(
+        lambda d: is_card(d, TEAM_PATH, f"FIRING: {alerts.TEST_ALERT_NAME}"),
+        timeout=30,
+        what=f"FIRING {alerts.TEST_ALERT_NAME} on the team channel",
+    )
+    _, text = card_texts(adaptive_card(delivery.body))
+    assert "Test alert from invoke monitoring.test-alert" in text
+    assert f"[Runbook]({RUNBOOK_BASE}#orderdesktestalert)" in text
+    assert "Severity: warning" in text
+
+
+def _alert(name: str, severity: str, namespace: str, **labels: str) -> dict[str, Any]:
+    now = datetime.datetime.now(datetime.UTC)
+    return {
+        "labels": {"alertname": name, "severity": severity, "namespace": namespace, **labels},
+        "annotations": {
+            "summary": f"{name} (synthetic)",
+            "description": f"{name} in {namespace}",
+            "runbook_url": f"{RUNBOOK_BASE}#{name.lower()}",
+        },
+        "startsAt": now.isoformat(),
+        "endsAt": (now + datetime.timedelta(minutes=5)).isoformat(),
+    }
+
+
+def test_target_missing_inhibits_the_apps_other_alerts_in_its_namespace(loopback: Stack) -> None:
+    am = loopback.alertmanager_url
+    alerts.post_alerts(
+        am,
+        [
+            _alert("OrderdeskTargetMissing", "critical", "inhibited-ns", job="orderdesk"),
+            _alert("OrderdeskHighLatency", "warning", "inhibited-ns", job="orderdesk"),
+            _alert("OrderdeskHighLatency", "warning", "control-ns", job="orderdesk"),
+        ],
+    )
+    sink = loopback.sink
+    sink.wait_for(
+        lambda d: is_card(d, ONCALL_PATH, "FIRING: OrderdeskTargetMissing in inhibited-ns"),
+        timeout=30,
+        what="the target-missing page",
+    )
+    sink.wait_for(
+        lambda d: is_card(d, TEAM_PATH, "FIRING: OrderdeskHighLatency in control-ns"),
+        timeout=30,
+        what="the latency warning of the namespace whose target is up",
+    )
+    # Two more group intervals: the inhibited card would have been sent by now.
+    time.sleep(5)
+    assert not [
+        d
+        for d in sink.received()
+        if is_card(d, TEAM_PATH, "FIRING: OrderdeskHighLatency in inhibited-ns")
+    ]
+    response = requests.get(
+        f"{am}/api/v2/alerts",
+        params={"filter": ['alertname="OrderdeskHighLatency"', 'namespace="inhibited-ns"']},
+        timeout=10,
+    )
+    response.raise_for_status()
+    (suppressed,) = response.json()
+    assert suppressed["status"]["state"] == "suppressed"
+    assert suppressed["status"]["inhibitedBy"], suppressed["status"]
+
+
+def test_alerts_of_one_name_and_namespace_share_one_card(loopback: Stack) -> None:
+    alerts.post_alerts(
+        loopback.alertmanager_url,
+        [
+            _alert("OrderdeskPodMemoryNearLimit", "warning", "grouping-ns", pod="orderdesk-a"),
+            _alert("OrderdeskPodMemoryNearLimit", "warning", "grouping-ns", pod="orderdesk-b"),
+        ],
+    )
+    delivery = loopback.sink.wait_for(
+        lambda d: is_card(d, TEAM_PATH, "FIRING: OrderdeskPodMemoryNearLimit in grouping-ns"),
+        timeout=30,
+        what="the grouped memory warning",
+    )
+    title, text = card_texts(adaptive_card(delivery.body))
+    assert title.endswith("(2)")
+    assert text.count("**OrderdeskPodMemoryNearLimit (synthetic)**") == 2
+
+
+def test_legacy_connector_receiver_sends_a_message_card(loopback: Stack) -> None:
+    """The `--teams=connector` variant: the same routes through the legacy msteams receiver."""
+    secrets = loopback.workdir / "connector-webhook"
+    secrets.mkdir()
+    (secrets / "alerts-url").write_text(loopback.sink.url("/connector/team"))
+    (secrets / "oncall-url").write_text(loopback.sink.url("/connector/oncall"))
+    port = free_port()
+    config = render.alertmanager_config(
+        LAYOUT, teams="connector", secrets_dir=str(secrets), timing=stack.TEST_TIMING
+    )
+    assert "msteams_configs" in config["receivers"][1]
+    stack.start_alertmanager(
+        loopback.processes,
+        name="alertmanager-connector",
+        binary=loopback.alertmanager_binary,
+        workdir=loopback.workdir / "am-connector",
+        port=port,
+        config=config,
+    )
+    send_test_alert(Context(), alertmanager_url=f"http://127.0.0.1:{port}", severity="critical")
+    delivery = loopback.sink.wait_for(
+        lambda d: d.path == "/connector/oncall" and isinstance(d.body, dict),
+        timeout=30,
+        what="a MessageCard on the legacy connector's on-call URL",
+    )
+    card = message_card(delivery.body)
+    assert card["title"].startswith(f"FIRING: {alerts.TEST_ALERT_NAME}")
+    assert "Test alert from invoke monitoring.test-alert" in card["text"]
+    assert f"[Runbook]({RUNBOOK_BASE}#orderdesktestalert)" in card["text"]

@@ -1,0 +1,183 @@
+"""How the monitoring tasks compose their commands (MockContext), and their errors.
+
+The commands themselves run for real elsewhere: the loopback test sends `test-alert` through a
+real Alertmanager. What cannot run here is helm/kubectl against AKS, so this pins what they get.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from invoke import Context, MockContext, Result
+from invoke.exceptions import Exit
+
+from ops import monitoring
+from ops.monitoring.layout import Layout
+from tests.support import free_port
+
+TEAM_URL = "https://prod-00.westeurope.logic.azure.com/workflows/team-secret-sig"
+ONCALL_URL = "https://prod-00.westeurope.logic.azure.com/workflows/oncall-secret-sig"
+
+
+@pytest.fixture(autouse=True)
+def fake_tools(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(monitoring.toolchain, "require", lambda name: f"/usr/local/bin/{name}")
+    monkeypatch.delenv("TEAMS_WEBHOOK_URL", raising=False)
+    monkeypatch.delenv("TEAMS_ONCALL_WEBHOOK_URL", raising=False)
+
+
+def context(*, teams_secret_exists: bool = True) -> MockContext:
+    return MockContext(
+        run={
+            re.compile(r".* get secret alertmanager-teams-webhook "): Result(
+                exited=0 if teams_secret_exists else 1
+            ),
+            re.compile(r".* get secret grafana-admin "): Result(exited=0),
+            re.compile(r".*"): Result(),
+        }
+    )
+
+
+def commands(c: MockContext) -> list[str]:
+    return [call.args[0] for call in c.run.call_args_list]  # type: ignore[attr-defined]
+
+
+def stdin_of(c: MockContext) -> list[str]:
+    return [
+        call.kwargs["in_stream"].getvalue()
+        for call in c.run.call_args_list  # type: ignore[attr-defined]
+        if isinstance(call.kwargs.get("in_stream"), io.StringIO)
+    ]
+
+
+def test_install_composes_the_whole_installation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    team, oncall = tmp_path / "team", tmp_path / "oncall"
+    team.write_text(TEAM_URL + "\n")
+    oncall.write_text(ONCALL_URL)
+    c = context()
+    monitoring.install(
+        c, env="dev", webhook_url_file=str(team), oncall_webhook_url_file=str(oncall)
+    )
+    run = commands(c)
+    layout = Layout()
+
+    helm = next(cmd for cmd in run if " upgrade --install " in cmd)
+    assert helm.startswith("/usr/local/bin/helm upgrade --install kube-prometheus-stack ")
+    assert "--version 77.11.1 --namespace monitoring" in helm
+    values = re.findall(r"-f (\S+)", helm)
+    assert values[:2] == [str(path) for path in layout.values_files("dev")]
+    assert values[2].endswith("values-generated.yaml")
+    generated = layout.generated_dir
+    kubectl = "/usr/local/bin/kubectl"
+    assert run[-3:] == [
+        f"{kubectl} apply -f {generated / 'prometheusrule.yaml'}",
+        f"{kubectl} delete --ignore-not-found -f {generated / 'prometheusrule-demo.yaml'}",
+        f"{kubectl} apply -f {generated / 'grafana-dashboards.yaml'}",
+    ]
+
+    # The webhook URLs travel only on stdin, into the Secret; never in a command or the output.
+    secret = next(
+        doc
+        for doc in map(yaml.safe_load, stdin_of(c))
+        if doc["metadata"]["name"] == "alertmanager-teams-webhook"
+    )
+    assert secret["stringData"] == {"alerts-url": TEAM_URL, "oncall-url": ONCALL_URL}
+    assert secret["metadata"]["namespace"] == "monitoring"
+    printed = capsys.readouterr()
+    for url in (TEAM_URL, ONCALL_URL):
+        assert not any(url in cmd for cmd in run)
+        assert url not in printed.out + printed.err
+
+
+def test_install_takes_the_urls_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEAMS_WEBHOOK_URL", TEAM_URL)
+    c = context(teams_secret_exists=False)
+    monitoring.install(c, env="local", demo_alerts=True, kube_context="aks-orderdesk-dev")
+    secret = next(
+        doc
+        for doc in map(yaml.safe_load, stdin_of(c))
+        if doc["kind"] == "Secret" and doc["metadata"]["name"] == "alertmanager-teams-webhook"
+    )
+    # Without an on-call URL, critical alerts go to the team channel.
+    assert secret["stringData"] == {"alerts-url": TEAM_URL, "oncall-url": TEAM_URL}
+    run = commands(c)
+    assert any(cmd.endswith("prometheusrule-demo.yaml") and " apply " in cmd for cmd in run)
+    assert all("--context aks-orderdesk-dev" in cmd for cmd in run if "kubectl" in cmd)
+    assert any("--kube-context aks-orderdesk-dev" in cmd for cmd in run if "helm" in cmd)
+
+
+def test_install_keeps_an_existing_secret_when_no_url_is_given() -> None:
+    c = context(teams_secret_exists=True)
+    monitoring.install(c, env="dev")
+    assert not [
+        doc
+        for doc in map(yaml.safe_load, stdin_of(c))
+        if doc["metadata"]["name"] == "alertmanager-teams-webhook"
+    ]
+
+
+def test_install_without_any_webhook_url_says_where_to_put_it() -> None:
+    with pytest.raises(
+        Exit, match="no Teams webhook URL: set TEAMS_WEBHOOK_URL or pass --webhook-url-file"
+    ):
+        monitoring.install(context(teams_secret_exists=False), env="dev")
+
+
+def test_install_refuses_a_plain_http_webhook(tmp_path: Path) -> None:
+    url_file = tmp_path / "url"
+    url_file.write_text("http://example.invalid/hook")
+    with pytest.raises(Exit, match="must start with https://"):
+        monitoring.install(context(), env="dev", webhook_url_file=str(url_file))
+
+
+def test_install_names_an_unreadable_url_file(tmp_path: Path) -> None:
+    with pytest.raises(Exit, match="cannot read the Teams webhook URL file"):
+        monitoring.install(context(), env="dev", webhook_url_file=str(tmp_path / "missing"))
+
+
+def test_install_refuses_unknown_environments_and_formats() -> None:
+    with pytest.raises(Exit, match="unknown environment 'staging'"):
+        monitoring.install(context(), env="staging")
+    with pytest.raises(Exit, match="--teams must be one of workflows, connector"):
+        monitoring.install(context(), env="dev", teams="slack")
+
+
+def test_install_passes_the_connector_variant_and_hosts_to_helm(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    captured: dict[str, Any] = {}
+
+    def run(command: str, **kwargs: Any) -> Result:
+        if " upgrade --install " in command:
+            generated = re.findall(r"-f (\S+)", command)[-1]
+            captured.update(yaml.safe_load(Path(generated).read_text()))
+        return Result(exited=0)
+
+    c = context()
+    monkeypatch.setattr(c, "run", run)
+    monitoring.install(c, env="dev", teams="connector")
+    receivers = captured["alertmanager"]["config"]["receivers"]
+    assert all("msteamsv2_configs" not in receiver for receiver in receivers)
+    assert any("msteams_configs" in receiver for receiver in receivers)
+    assert captured["grafana"]["ingress"]["hosts"] == ["grafana.dev.orderdesk.example.com"]
+    assert captured["prometheus"]["ingress"]["hosts"] == ["prometheus.dev.orderdesk.example.com"]
+
+
+def test_test_alert_explains_how_to_reach_alertmanager() -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(Exit, match="port-forward svc/kube-prometheus-stack-alertmanager 9093"):
+        monitoring.send_test_alert(Context(), alertmanager_url=closed)
+
+
+def test_test_alert_validates_its_arguments() -> None:
+    with pytest.raises(Exit, match="--severity must be critical, warning or info"):
+        monitoring.send_test_alert(Context(), severity="page")
+    with pytest.raises(Exit, match="--minutes must be at least 1"):
+        monitoring.send_test_alert(Context(), minutes=0)

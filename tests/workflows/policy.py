@@ -1,0 +1,614 @@
+"""The project's rules for CI/CD files, as functions that return what breaks them.
+
+The rules (see .github/workflows/README.md): a CI step is `nox -s <session>` or `invoke <task>`
+plus a short, explicit list of setup lines; actions are pinned by commit SHA with a version
+comment; permissions are empty at the top and granted per job; `id-token: write` only where Azure
+is signed into; every job has a timeout; checkouts keep no credentials; an artifact a job
+downloads was uploaded by a job it waits for. The same rules, where they apply, hold for the
+Azure DevOps pipeline.
+
+Each check returns a list of Violation (empty: the file keeps the rules), so a test can show the
+real files pass and that each bad fixture fails for the reason it was made for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import re
+import shlex
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS_DIR = ROOT / ".github" / "workflows"
+AZURE_PIPELINE = ROOT / "azure-pipelines.yml"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# The setup lines a run: block may hold besides `invoke` and `nox`, each matched whole.
+ALLOWED_SETUP_LINES: dict[str, re.Pattern[str]] = {
+    "bootstrap": re.compile(r"scripts/bootstrap( --system)?"),
+    "PATH for GitHub": re.compile(r'echo "\$GITHUB_WORKSPACE/\.venv/bin" >> "\$GITHUB_PATH"'),
+    "PATH for Azure DevOps": re.compile(
+        r'echo "##vso\[task\.prependpath\]\$\(Build\.SourcesDirectory\)/\.venv/bin"'
+    ),
+    # A refusal: a message for the run's summary, then a failure. No variables in the message.
+    "error annotation": re.compile(r'echo "::error::[^"$`\\]*"'),
+    "fail": re.compile(r"exit 1"),
+}
+RUNNERS = {"invoke", "nox"}
+SHELL_OPERATORS = {";", "&&", "||", "|", "&", ">", ">>", "<", "(", ")", "<<"}
+SHA_PIN = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
+VERSION_COMMENT = re.compile(r"#\s*v\d+(\.\d+)*\b")
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>[^\s#]+)(?P<rest>.*)$")
+GITHUB_EXPRESSION = re.compile(r"\$\{\{\s*(?P<expr>.*?)\s*\}\}")
+MATRIX_EXPRESSION = re.compile(r"matrix\.(?P<name>[A-Za-z_][A-Za-z0-9_-]*)")
+AZURE_LOGIN = "azure/login@"
+ADO_TASK = re.compile(r"^[A-Za-z][A-Za-z0-9]*@\d+$")
+ADO_INLINE_SCRIPT_TASKS = {"AzureCLI@2", "Bash@3"}
+ADO_FORBIDDEN_SCRIPT_KEYS = {"powershell", "pwsh"}
+
+
+@dataclass(frozen=True)
+class Violation:
+    file: str
+    where: str
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.where}: {self.message} [{self.rule}]"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command line of a run: block, after matrix values were put in."""
+
+    file: str
+    where: str
+    program: str  # "invoke", "nox", or the name of the allowed setup line
+    argv: tuple[str, ...]
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A workflow or pipeline as data; PyYAML reads the key `on` as True (YAML 1.1), undone here."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a YAML mapping")
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def command_lines(script: str) -> list[str]:
+    """The commands of a shell script: continuations joined, blank lines and comments dropped."""
+    joined = re.sub(r"\s*\\\n\s*", " ", script)
+    lines = []
+    for raw in joined.splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            lines.append(line)
+    return lines
+
+
+def classify(line: str) -> tuple[str, tuple[str, ...]] | str:
+    """(program, argv) for an allowed line, else why the line is not allowed."""
+    for name, pattern in ALLOWED_SETUP_LINES.items():
+        if pattern.fullmatch(line):
+            return name, ()
+    try:
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        tokens = list(lexer)
+    except ValueError as exc:
+        return f"cannot parse {line!r}: {exc}"
+    if not tokens or tokens[0] not in RUNNERS:
+        return (
+            f"{line!r} is neither `invoke`/`nox` nor an allowed setup line "
+            f"({', '.join(ALLOWED_SETUP_LINES)}): move the logic into a task or session"
+        )
+    operators = [token for token in tokens if token in SHELL_OPERATORS]
+    if operators:
+        return f"{line!r} chains shell operators {operators}: one `{tokens[0]}` call a line"
+    if any("$(" in token or "`" in token for token in tokens):
+        return f"{line!r} substitutes a command: pass values through env, computed by a task"
+    return tokens[0], tuple(tokens[1:])
+
+
+# --- GitHub Actions --------------------------------------------------------------------------
+
+
+def _jobs(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    jobs = doc.get("jobs") or {}
+    return {name: job for name, job in jobs.items() if isinstance(job, dict)}
+
+
+def _steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [step for step in job.get("steps") or [] if isinstance(step, dict)]
+
+
+def _step_name(index: int, step: dict[str, Any]) -> str:
+    return str(step.get("name") or step.get("uses") or step.get("id") or f"#{index + 1}")
+
+
+def _matrix_variants(job: dict[str, Any], text: str) -> list[str]:
+    """`text` once per value of each matrix variable it names (its lists only)."""
+    matrix = (job.get("strategy") or {}).get("matrix") or {}
+    names = sorted({m.group("name") for m in MATRIX_EXPRESSION.finditer(text)})
+    value_lists = []
+    for name in names:
+        values = matrix.get(name)
+        if not isinstance(values, list) or not values:
+            return [text]  # left as written: the checks downstream then name the expression
+        value_lists.append([str(v) for v in values])
+    variants = []
+    for combination in itertools.product(*value_lists):
+        values = dict(zip(names, combination, strict=True))
+        variants.append(
+            GITHUB_EXPRESSION.sub(
+                lambda m, values=values: values.get(
+                    m.group("expr").removeprefix("matrix."), m.group(0)
+                ),
+                text,
+            )
+        )
+    return variants
+
+
+def github_commands(path: Path, doc: dict[str, Any] | None = None) -> list[Command | Violation]:
+    """Every command of every run: step, or a Violation for each line that is not allowed."""
+    doc = load(path) if doc is None else doc
+    found: list[Command | Violation] = []
+    for job_name, job in _jobs(doc).items():
+        for index, step in enumerate(_steps(job)):
+            script = step.get("run")
+            if script is None:
+                continue
+            where = f"job {job_name!r} step {_step_name(index, step)!r}"
+            script = str(script)
+            expressions = [m.group("expr") for m in GITHUB_EXPRESSION.finditer(script)]
+            foreign = [e for e in expressions if not MATRIX_EXPRESSION.fullmatch(e)]
+            if foreign:
+                found.append(
+                    Violation(
+                        path.name,
+                        where,
+                        "expression-in-run",
+                        f"run: pastes ${{{{ {foreign[0]} }}}} into the script; pass it through "
+                        "env: and read the variable (an expression is script injection waiting)",
+                    )
+                )
+                continue
+            for variant in _matrix_variants(job, script):
+                for line in command_lines(variant):
+                    result = classify(line)
+                    if isinstance(result, str):
+                        found.append(Violation(path.name, where, "run-allow-list", result))
+                    else:
+                        found.append(Command(path.name, where, result[0], result[1]))
+    return found
+
+
+def _uses_lines(text: str) -> Iterator[tuple[int, str, str]]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = USES_LINE.match(line)
+        if match:
+            yield number, match.group("ref"), match.group("rest")
+
+
+def check_pinned_actions(path: Path, text: str | None = None) -> list[Violation]:
+    """Every `uses:` names a full commit SHA and says which version that is."""
+    text = path.read_text(encoding="utf-8") if text is None else text
+    found = []
+    for number, ref, rest in _uses_lines(text):
+        where = f"line {number}"
+        if ref.startswith("./") or (ref.startswith("docker://") and "@sha256:" in ref):
+            continue
+        if not SHA_PIN.match(ref):
+            found.append(
+                Violation(
+                    path.name,
+                    where,
+                    "pin-sha",
+                    f"{ref} is not pinned to a 40-hex commit SHA (tags and branches move)",
+                )
+            )
+        elif not VERSION_COMMENT.search(rest):
+            found.append(
+                Violation(
+                    path.name,
+                    where,
+                    "pin-comment",
+                    f"{ref} has no version comment (`# vX.Y.Z`): say which release the SHA is",
+                )
+            )
+    return found
+
+
+def _needs(job: dict[str, Any]) -> list[str]:
+    needs = job.get("needs") or []
+    return [needs] if isinstance(needs, str) else list(needs)
+
+
+def _upstream(jobs: dict[str, dict[str, Any]], name: str) -> set[str]:
+    seen: set[str] = set()
+    pending = _needs(jobs[name])
+    while pending:
+        current = pending.pop()
+        if current not in seen and current in jobs:
+            seen.add(current)
+            pending.extend(_needs(jobs[current]))
+    return seen
+
+
+def _artifact_steps(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [s for s in _steps(job) if str(s.get("uses", "")).startswith(f"actions/{action}@")]
+
+
+def _check_top_level(name: str, doc: dict[str, Any]) -> list[Violation]:
+    found = []
+    if "permissions" not in doc:
+        found.append(
+            Violation(name, "top level", "permissions-top", "no top-level permissions: set {}")
+        )
+    elif doc["permissions"] != {}:
+        found.append(
+            Violation(
+                name,
+                "top level",
+                "permissions-top",
+                f"top-level permissions are {doc['permissions']!r}; set {{}} and grant per job",
+            )
+        )
+    if "concurrency" not in doc:
+        found.append(
+            Violation(name, "top level", "concurrency", "no concurrency group: runs would overlap")
+        )
+    return found
+
+
+def _check_job_permissions(name: str, where: str, job: dict[str, Any]) -> list[Violation]:
+    found = []
+    permissions = job.get("permissions")
+    if "permissions" not in job:
+        found.append(
+            Violation(name, where, "permissions-job", "no permissions: grant what it needs")
+        )
+    elif not isinstance(permissions, dict):
+        found.append(
+            Violation(
+                name,
+                where,
+                "permissions-job",
+                f"permissions {permissions!r}: name each scope, never read-all/write-all",
+            )
+        )
+    logs_in = any(str(s.get("uses", "")).startswith(AZURE_LOGIN) for s in _steps(job))
+    id_token = isinstance(permissions, dict) and permissions.get("id-token") == "write"
+    if id_token and not logs_in:
+        found.append(
+            Violation(
+                name,
+                where,
+                "id-token",
+                "id-token: write without an azure/login step: drop it (least privilege)",
+            )
+        )
+    if logs_in and not id_token:
+        found.append(
+            Violation(
+                name,
+                where,
+                "id-token",
+                "azure/login (OIDC) without id-token: write: the login would fail",
+            )
+        )
+    return found
+
+
+def _check_job_steps(name: str, where: str, job: dict[str, Any]) -> list[Violation]:
+    found = []
+    if "uses" not in job and "timeout-minutes" not in job:
+        found.append(
+            Violation(name, where, "timeout", "no timeout-minutes (the default is 6 hours)")
+        )
+    for index, step in enumerate(_steps(job)):
+        if str(step.get("uses", "")).startswith("actions/checkout@"):
+            persist = (step.get("with") or {}).get("persist-credentials")
+            if persist is not False:
+                found.append(
+                    Violation(
+                        name,
+                        f"{where} step {_step_name(index, step)!r}",
+                        "persist-credentials",
+                        "checkout without persist-credentials: false leaves the token in "
+                        ".git/config for every later step",
+                    )
+                )
+    return found
+
+
+def _check_artifacts(name: str, jobs: dict[str, dict[str, Any]]) -> list[Violation]:
+    found = []
+    for job_name, job in jobs.items():
+        uploaded_upstream = {
+            str((s.get("with") or {}).get("name"))
+            for other in _upstream(jobs, job_name)
+            for s in _artifact_steps(jobs[other], "upload-artifact")
+        }
+        for step in _artifact_steps(job, "download-artifact"):
+            wanted = str((step.get("with") or {}).get("name"))
+            if wanted not in uploaded_upstream:
+                found.append(
+                    Violation(
+                        name,
+                        f"job {job_name!r}",
+                        "artifact",
+                        f"downloads artifact {wanted!r}, which no job it needs uploads",
+                    )
+                )
+    return found
+
+
+def check_github_workflow(path: Path) -> list[Violation]:
+    """Every rule for a GitHub workflow; the allow-list of run: lines included."""
+    doc = load(path)
+    name = path.name
+    jobs = _jobs(doc)
+    found = _check_top_level(name, doc)
+    for job_name, job in jobs.items():
+        found.extend(_check_job_permissions(name, f"job {job_name!r}", job))
+        found.extend(_check_job_steps(name, f"job {job_name!r}", job))
+    found.extend(_check_artifacts(name, jobs))
+    found.extend(check_pinned_actions(path))
+    found.extend(item for item in github_commands(path, doc) if isinstance(item, Violation))
+    return found
+
+
+# --- Azure DevOps ----------------------------------------------------------------------------
+
+
+def _walk(node: Any, trail: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    yield trail, node
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _walk(value, (*trail, str(key)))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _walk(value, (*trail, str(index)))
+
+
+def pipeline_jobs(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(stage, job name, job) for every job and deployment job."""
+    for stage in doc.get("stages") or []:
+        for job in stage.get("jobs") or []:
+            yield str(stage.get("stage")), str(job.get("job") or job.get("deployment")), job
+
+
+def pipeline_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """A job's steps, or a deployment job's steps wherever its strategy puts them."""
+    steps = []
+    for trail, node in _walk(job):
+        if trail and trail[-1] == "steps" and isinstance(node, list):
+            steps.extend(step for step in node if isinstance(step, dict))
+    return steps
+
+
+def _pipeline_scripts(step: dict[str, Any]) -> list[str]:
+    if "script" in step or "bash" in step:
+        return [str(step.get("script", step.get("bash")))]
+    task = str(step.get("task", ""))
+    inputs = step.get("inputs") or {}
+    if task in ADO_INLINE_SCRIPT_TASKS and "inlineScript" in inputs:
+        return [str(inputs["inlineScript"])]
+    if task == "Bash@3" and "script" in inputs:
+        return [str(inputs["script"])]
+    return []
+
+
+def pipeline_commands(path: Path, doc: dict[str, Any] | None = None) -> list[Command | Violation]:
+    doc = load(path) if doc is None else doc
+    found: list[Command | Violation] = []
+    for stage, job_name, job in pipeline_jobs(doc):
+        for index, step in enumerate(pipeline_steps(job)):
+            where = (
+                f"stage {stage!r} job {job_name!r} step {step.get('displayName') or index + 1!r}"
+            )
+            forbidden = ADO_FORBIDDEN_SCRIPT_KEYS & set(step)
+            if forbidden or str(step.get("task", "")).startswith("PowerShell@"):
+                found.append(
+                    Violation(
+                        path.name, where, "run-allow-list", "PowerShell steps: call invoke instead"
+                    )
+                )
+            for script in _pipeline_scripts(step):
+                for line in command_lines(script):
+                    if "${{" in line or ("$(" in line and not _is_setup(line)):
+                        found.append(
+                            Violation(
+                                path.name,
+                                where,
+                                "expression-in-run",
+                                f"{line!r} pastes an expression or macro into the script; "
+                                "read an environment variable instead",
+                            )
+                        )
+                        continue
+                    result = classify(line)
+                    if isinstance(result, str):
+                        found.append(Violation(path.name, where, "run-allow-list", result))
+                    else:
+                        found.append(Command(path.name, where, result[0], result[1]))
+    return found
+
+
+def _is_setup(line: str) -> bool:
+    return any(pattern.fullmatch(line) for pattern in ALLOWED_SETUP_LINES.values())
+
+
+def _stage_upstream(doc: dict[str, Any], stage_name: str) -> set[str]:
+    stages = {str(s.get("stage")): s for s in doc.get("stages") or []}
+    order = list(stages)
+    seen: set[str] = set()
+    pending = [stage_name]
+    while pending:
+        current = stages.get(pending.pop())
+        if current is None:
+            continue
+        depends = current.get("dependsOn")
+        if depends is None:  # Azure DevOps: by default a stage depends on the one before it
+            position = order.index(str(current.get("stage")))
+            depends = order[position - 1 : position] if position else []
+        for name in [depends] if isinstance(depends, str) else depends:
+            if name not in seen:
+                seen.add(name)
+                pending.append(name)
+    return seen
+
+
+def check_azure_pipeline(path: Path) -> list[Violation]:
+    doc = load(path)
+    name = path.name
+    found: list[Violation] = []
+    published: dict[str, set[str]] = {}
+    for stage, _job_name, job in pipeline_jobs(doc):
+        for step in pipeline_steps(job):
+            if step.get("task") == "PublishPipelineArtifact@1":
+                artifact = str((step.get("inputs") or {}).get("artifact"))
+                published.setdefault(artifact, set()).add(stage)
+    for stage, job_name, job in pipeline_jobs(doc):
+        where = f"stage {stage!r} job {job_name!r}"
+        if "timeoutInMinutes" not in job:
+            found.append(
+                Violation(name, where, "timeout", "no timeoutInMinutes (the default is 60)")
+            )
+        upstream = _stage_upstream(doc, stage)
+        for step in pipeline_steps(job):
+            if "checkout" in step and str(step.get("persistCredentials", "false")).lower() not in {
+                "false"
+            }:
+                found.append(
+                    Violation(
+                        name,
+                        where,
+                        "persist-credentials",
+                        "checkout with persistCredentials: the token stays for every later step",
+                    )
+                )
+            task = step.get("task")
+            if task is not None and not ADO_TASK.match(str(task)):
+                found.append(
+                    Violation(name, where, "pin-task", f"task {task!r} names no major version")
+                )
+            if task == "DownloadPipelineArtifact@2":
+                wanted = str((step.get("inputs") or {}).get("artifactName"))
+                if not published.get(wanted, set()) & upstream:
+                    found.append(
+                        Violation(
+                            name,
+                            where,
+                            "artifact",
+                            f"downloads artifact {wanted!r}, which no earlier stage publishes",
+                        )
+                    )
+    found.extend(item for item in pipeline_commands(path, doc) if isinstance(item, Violation))
+    return found
+
+
+# --- what the files call ---------------------------------------------------------------------
+
+
+def commands(paths: Iterable[Path]) -> list[Command]:
+    found: list[Command] = []
+    for path in paths:
+        items = (
+            pipeline_commands(path) if path.name == "azure-pipelines.yml" else github_commands(path)
+        )
+        found.extend(item for item in items if isinstance(item, Command))
+    return found
+
+
+def nox_sessions_named(argv: tuple[str, ...]) -> list[str]:
+    """The sessions a `nox` command line runs (-s/--session/--sessions), strictly parsed."""
+    parser = argparse.ArgumentParser(prog="nox", add_help=False, exit_on_error=False)
+    parser.add_argument("-s", "--session", "--sessions", dest="sessions", nargs="+", default=[])
+    parser.add_argument("-P", "--force-python", dest="force_python")
+    parser.add_argument("-p", "--python", dest="python", nargs="+")
+    try:
+        parsed, unknown = parser.parse_known_args(list(argv))
+    except argparse.ArgumentError as exc:
+        raise ValueError(f"nox {' '.join(argv)}: {exc}") from exc
+    if unknown:
+        raise ValueError(f"nox {' '.join(argv)}: options this check does not know: {unknown}")
+    return list(parsed.sessions)
+
+
+def github_workflows() -> list[Path]:
+    return sorted(WORKFLOWS_DIR.glob("*.y*ml"))
+
+
+def check_invoke_calls(calls: Iterable[Command], collection: Any) -> list[Violation]:
+    """Each `invoke` line parses against the collection: the task exists and has those flags."""
+    from invoke.parser import ParseError, Parser
+
+    parser = Parser(contexts=collection.to_contexts())
+    found = []
+    for call in calls:
+        if call.program != "invoke":
+            continue
+        try:
+            parsed = parser.parse_argv(list(call.argv))
+        except ParseError as exc:
+            found.append(
+                Violation(
+                    call.file, call.where, "invoke-task", f"invoke {' '.join(call.argv)}: {exc}"
+                )
+            )
+            continue
+        if len(parsed) != 1:
+            found.append(
+                Violation(
+                    call.file,
+                    call.where,
+                    "invoke-task",
+                    f"invoke {' '.join(call.argv)} runs {len(parsed)} tasks: one task a line",
+                )
+            )
+    return found
+
+
+def check_nox_calls(calls: Iterable[Command], sessions: Iterable[str]) -> list[Violation]:
+    """Each `nox` line names only sessions the noxfile defines."""
+    known = set(sessions)
+    found = []
+    for call in calls:
+        if call.program != "nox":
+            continue
+        try:
+            named = nox_sessions_named(call.argv)
+        except ValueError as exc:
+            found.append(Violation(call.file, call.where, "nox-session", str(exc)))
+            continue
+        if not named:
+            found.append(
+                Violation(call.file, call.where, "nox-session", "nox without -s runs every session")
+            )
+        for session in named:
+            if session not in known:
+                found.append(
+                    Violation(
+                        call.file,
+                        call.where,
+                        "nox-session",
+                        f"nox session {session!r} is not in noxfile.py "
+                        f"(sessions: {', '.join(sorted(known))})",
+                    )
+                )
+    return found

@@ -1,0 +1,43 @@
+"""What the CI/CD files call exists: invoke tasks with those flags, nox sessions by those names.
+
+These read the project as it is. A workflow that names a task not yet in tasks.py fails here
+until that task lands; that is the point: a deploy must not find out at run time.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from tests.workflows import policy
+from tests.workflows.policy import AZURE_PIPELINE, WORKFLOWS_DIR
+
+
+def all_calls() -> list[policy.Command]:
+    return policy.commands([*policy.github_workflows(), AZURE_PIPELINE])
+
+
+def test_the_files_call_invoke_and_nox_at_all() -> None:
+    programs = {c.program for c in all_calls()}
+    assert {"invoke", "nox"} <= programs
+
+
+def test_every_invoke_call_names_a_task_and_flags_it_has(tasks_collection: Any) -> None:
+    problems = policy.check_invoke_calls(all_calls(), tasks_collection)
+    assert not problems, "\n" + "\n".join(map(str, problems))
+
+
+def test_every_nox_call_names_a_session(nox_sessions: set[str]) -> None:
+    problems = policy.check_nox_calls(all_calls(), nox_sessions)
+    assert not problems, "\n" + "\n".join(map(str, problems))
+
+
+def test_ci_runs_every_session_nox_runs_by_default(noxfile: ModuleType) -> None:
+    """A session added to nox.options.sessions but not to ci.yml would never run in CI."""
+    import nox
+
+    in_ci = set()
+    for call in policy.commands([WORKFLOWS_DIR / "ci.yml"]):
+        if call.program == "nox":
+            in_ci.update(policy.nox_sessions_named(call.argv))
+    assert set(nox.options.sessions or []) - in_ci == set()
