@@ -29,7 +29,7 @@ output "key_vault_name" {
 }
 
 output "key_vault_secret_names" {
-  description = "Secrets in the vault: django-secret-key, card-key, database-password."
+  description = "Secrets in the vault: django-secret-key, card-fingerprint-key, database-password."
   value       = module.key_vault.secret_names
 }
 

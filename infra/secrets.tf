@@ -6,8 +6,8 @@ locals {
   database_password = "Od-${uuid()}${uuid()}" # pragma: allowlist secret (generated at apply)
 
   generated_secrets = {
-    "django-secret-key" = "${uuid()}${uuid()}"
-    "card-key"          = "${uuid()}${uuid()}"
-    "database-password" = local.database_password
+    "django-secret-key"    = "${uuid()}${uuid()}"
+    "card-fingerprint-key" = "${uuid()}${uuid()}"
+    "database-password"    = local.database_password
   }
 }

@@ -6,6 +6,7 @@
     invoke tf.output --env dev        outputs as JSON (one with --name)
     invoke tf.destroy --env dev       plan -destroy, typed confirmation (or --yes), apply
 
+The environment is required (positional or --env): infrastructure tasks never pick one for you.
 Everything that can be checked without Azure is checked first: env.yaml (ops/envconfig.py), the
 environment having an azure block, the subscription id, the terraform program, an `az login`.
 """
@@ -118,8 +119,8 @@ def _prepare(c: Context, env: str) -> tuple[Environment, TerraformCli]:
     return environment, terraform
 
 
-@task(help={"env": "environment in infra/env.yaml (default dev)"})
-def bootstrap(c: Context, env: str = "dev") -> None:
+@task(help={"env": "environment in infra/env.yaml, e.g. dev or prod (also positional)"})
+def bootstrap(c: Context, env: str) -> None:
     """Create the Terraform state storage (resource group, account, container); idempotent."""
     environment, azure = load_azure_environment(env)
     subscription = subscription_id(environment, azure)
@@ -188,11 +189,11 @@ def _signed_in_object_id(c: Context, az: str, account: dict[str, Any]) -> str:
 
 @task(
     help={
-        "env": "environment in infra/env.yaml (default dev)",
+        "env": "environment in infra/env.yaml, e.g. dev or prod (also positional)",
         "plan_file": "where to write the plan (default .data/terraform/<env>.tfplan)",
     }
 )
-def plan(c: Context, env: str = "dev", plan_file: str = "") -> None:
+def plan(c: Context, env: str, plan_file: str = "") -> None:
     """Plan the environment into a plan file; tf.apply applies exactly that file."""
     environment, terraform = _prepare(c, env)
     target = Path(plan_file) if plan_file else default_plan_file(env)
@@ -214,11 +215,11 @@ def _check_plan_is_for(c: Context, terraform: TerraformCli, plan_path: Path, env
 
 @task(
     help={
-        "env": "environment in infra/env.yaml (default dev)",
+        "env": "environment in infra/env.yaml, e.g. dev or prod (also positional)",
         "plan_file": "the saved plan to apply (default .data/terraform/<env>.tfplan)",
     }
 )
-def apply(c: Context, env: str = "dev", plan_file: str = "") -> None:
+def apply(c: Context, env: str, plan_file: str = "") -> None:
     """Apply the saved plan of tf.plan, and nothing else."""
     load_azure_environment(env)  # a typo in --env fails before looking for files
     plan_path = Path(plan_file) if plan_file else default_plan_file(env)
@@ -238,11 +239,11 @@ def apply(c: Context, env: str = "dev", plan_file: str = "") -> None:
 
 @task(
     help={
-        "env": "environment in infra/env.yaml (default dev)",
+        "env": "environment in infra/env.yaml, e.g. dev or prod (also positional)",
         "yes": "skip the typed confirmation (for automation that has its own gate)",
     }
 )
-def destroy(c: Context, env: str = "dev", yes: bool = False) -> None:
+def destroy(c: Context, env: str, yes: bool = False) -> None:
     """Destroy the environment: plan -destroy, then a typed confirmation (or --yes), then apply.
 
     The database and its server carry prevent_destroy, so the plan stops there until that line
@@ -274,11 +275,11 @@ def destroy(c: Context, env: str = "dev", yes: bool = False) -> None:
 
 @task(
     help={
-        "env": "environment in infra/env.yaml (default dev)",
+        "env": "environment in infra/env.yaml, e.g. dev or prod (also positional)",
         "name": "print only this output's value (e.g. registry_login_server)",
     }
 )
-def output(c: Context, env: str = "dev", name: str = "") -> None:
+def output(c: Context, env: str, name: str = "") -> None:
     """Print the environment's outputs as JSON, or one output's value."""
     _environment, terraform = _prepare(c, env)
     try:

@@ -112,7 +112,7 @@ run "app_secrets_are_generated_into_key_vault" {
   }
 
   assert {
-    condition     = output.key_vault_secret_names == tolist(["card-key", "database-password", "django-secret-key"])
+    condition     = output.key_vault_secret_names == tolist(["card-fingerprint-key", "database-password", "django-secret-key"])
     error_message = "The vault must hold the generated Django key, card key and database password."
   }
 }

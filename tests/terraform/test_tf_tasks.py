@@ -279,7 +279,7 @@ OUTPUTS = json.dumps(
             "sensitive": False,
         },
         "key_vault_secret_names": {
-            "value": ["card-key"],
+            "value": ["card-fingerprint-key"],
             "type": ["list", "string"],
             "sensitive": False,
         },
@@ -298,7 +298,7 @@ def test_output_prints_all_values_as_json(capsys) -> None:
     tf.output(c, env="dev")
     assert json.loads(capsys.readouterr().out) == {
         "registry_login_server": "acrorderdeskdev.azurecr.io",
-        "key_vault_secret_names": ["card-key"],
+        "key_vault_secret_names": ["card-fingerprint-key"],
     }
 
 
@@ -414,3 +414,15 @@ def test_invoke_lists_the_tf_tasks() -> None:
     assert result.returncode == 0, result.stderr
     listed = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")}
     assert {"tf.bootstrap", "tf.plan", "tf.apply", "tf.destroy", "tf.output"} <= listed
+
+
+def test_invoke_tf_tasks_take_the_environment_positionally_too() -> None:
+    result = invoke_cli("tf.plan", "staging")
+    assert result.returncode == 2
+    assert "unknown environment 'staging'" in result.stderr
+
+
+def test_invoke_tf_tasks_require_an_environment() -> None:
+    result = invoke_cli("tf.apply")
+    assert result.returncode != 0
+    assert "'tf.apply' did not receive required positional arguments: 'env'" in result.stderr

@@ -14,8 +14,8 @@ variables {
   tenant_id                  = "11111111-2222-3333-4444-555555555555"
   private_endpoint_subnet_id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet/subnets/snet-private_endpoints"
   virtual_network_id         = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet"
-  secret_names               = ["django-secret-key", "card-key"]
-  secret_values              = { "django-secret-key" = "test-value-1", "card-key" = "test-value-2" }
+  secret_names               = ["django-secret-key", "card-fingerprint-key"]
+  secret_values              = { "django-secret-key" = "test-value-1", "card-fingerprint-key" = "test-value-2" }
   tags                       = { environment = "test" }
 }
 
@@ -76,7 +76,7 @@ run "secrets_are_write_only" {
   command = plan
 
   assert {
-    condition     = toset(keys(azurerm_key_vault_secret.this)) == toset(["django-secret-key", "card-key"])
+    condition     = toset(keys(azurerm_key_vault_secret.this)) == toset(["django-secret-key", "card-fingerprint-key"])
     error_message = "One secret per name must be created."
   }
   assert {
