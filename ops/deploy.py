@@ -20,6 +20,7 @@ import contextlib
 import datetime
 import json
 import os
+import secrets
 import shlex
 import shutil
 import subprocess  # nosec B404 - git with fixed arguments
@@ -46,8 +47,8 @@ STAGES = ("terraform", "image", "credentials", "secrets", "kubernetes", "monitor
 STATE_DIR = REPO_ROOT / ".data"
 DEPLOYMENT = "orderdesk"
 RECORD_ANNOTATION = "orderdesk.dev/last-deploy"
-# Key Vault secrets the app reads through the CSI driver (manifests/components/keyvault).
-APP_SECRETS = ("django-secret-key", "card-fingerprint-key")
+# Key Vault secrets Terraform generates (infra/secrets.tf); its output lists them too.
+APP_SECRETS = ("django-secret-key", "card-fingerprint-key", "database-password")
 SMOKE_TIMEOUT_S = 120
 INGRESS_WAIT_TRIES, INGRESS_WAIT_SECONDS = 30, 10
 
@@ -73,7 +74,10 @@ class Step:
         if argv[0] == "invoke":
             # The invoke of this interpreter: a venv need not be on PATH (CI calls .venv/bin/...).
             argv[0] = str(Path(sys.executable).with_name("invoke"))
-        c.run(shlex.join(argv), pty=False)
+        result = c.run(shlex.join(argv), pty=False, warn=True)
+        if result is None or not result.ok:
+            code = result.exited if result is not None else "no result"
+            raise StageFailed(f"`{self.command}` exited {code}; its output above says why")
 
 
 @dataclass(frozen=True)
@@ -155,27 +159,50 @@ def kubectl(environment: Environment) -> str:
 # --- Python steps ------------------------------------------------------------------------------
 
 
+def terraform_outputs(environment: Environment) -> dict[str, Any]:
+    """What `invoke tf.output --save` wrote (the credentials stage fetches it)."""
+    path = STATE_DIR / environment.name / "tf-outputs.json"
+    try:
+        outputs: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StageFailed(
+            f"{path} is missing: run `invoke tf.output --env {environment.name} --save`"
+        ) from None
+    return outputs
+
+
 def ensure_key_vault_secrets(c: Context, environment: Environment) -> None:
-    """Create the app's secrets in Key Vault when missing; never read back, never printed."""
+    """Every app secret exists in Key Vault: Terraform generates them; this puts back one that
+    went missing (recovering a soft-deleted one keeps its value). Values are never printed."""
     assert environment.azure is not None  # noqa: S101 - stage only planned for Azure
     vault = environment.azure.key_vault.name
-    for name in APP_SECRETS:
+    names = terraform_outputs(environment).get("key_vault_secret_names") or list(APP_SECRETS)
+    where = f"--vault-name {vault}"
+    for name in names:
         shown = c.run(
-            f"az keyvault secret show --vault-name {vault} --name {name} --query id --output tsv",
+            f"az keyvault secret show {where} --name {name} --query id --output tsv",
             hide=True,
             warn=True,
         )
         if shown is not None and shown.ok:
             console.print(f"  secret {name}: present in {vault}")
             continue
-        import secrets as random_source
-
+        # Purge protection keeps deleted secrets recoverable, and their names taken.
+        deleted = c.run(
+            f"az keyvault secret show-deleted {where} --name {name} --query id --output tsv",
+            hide=True,
+            warn=True,
+        )
+        if deleted is not None and deleted.ok:
+            c.run(f"az keyvault secret recover {where} --name {name} --output none", hide=True)
+            console.print(f"  secret {name}: recovered from soft delete in {vault}")
+            continue
         # The value goes through a 0600 file, never the command line (ps would show it).
         with tempfile.NamedTemporaryFile("w", prefix="orderdesk-", delete=True) as handle:
-            handle.write(random_source.token_urlsafe(50))
+            handle.write(secrets.token_urlsafe(50))
             handle.flush()
             c.run(
-                f"az keyvault secret set --vault-name {vault} --name {name} "
+                f"az keyvault secret set {where} --name {name} "
                 f"--file {shlex.quote(handle.name)} --encoding utf-8 --output none",
                 hide=True,
             )
@@ -259,33 +286,35 @@ def dns_record_names(environment: Environment) -> list[str]:
         environment.monitoring.grafana_host,
         environment.monitoring.prometheus_host,
     ]
-    names = []
-    for host in hosts:
-        if host == zone:
-            names.append("@")
-        elif host.endswith("." + zone):
-            names.append(host.removesuffix("." + zone))
-        else:
-            raise StageFailed(f"host {host} is outside the DNS zone {zone} (infra/env.yaml)")
-    return names
+    return ["@" if host == zone else host.removesuffix("." + zone) for host in hosts]
 
 
-def point_dns_at_ingress(c: Context, environment: Environment) -> None:
+def check_dns_points_at_ingress(c: Context, environment: Environment) -> None:
+    """Terraform owns the records (infra/modules/dns) and the gateway's public IP; this waits for
+    the ingress to get that address, then checks every record answers with it."""
     assert environment.azure is not None  # noqa: S101
     address = wait_for_ingress_address(c, environment)
+    expected = terraform_outputs(environment).get("ingress_public_ip")
+    if expected and address != expected:
+        raise StageFailed(
+            f"the ingress answers at {address}, but Terraform's gateway IP is {expected}; "
+            "check the application gateway ingress controller's configuration"
+        )
     group, zone = environment.azure.resource_group, environment.azure.dns.zone
     for name in dns_record_names(environment):
-        # Replace, not add: the record must hold exactly the ingress address.
-        c.run(
-            f"az network dns record-set a delete --resource-group {group} --zone-name {zone} "
-            f"--name {name} --yes",
+        result = c.run(
+            f"az network dns record-set a show --resource-group {group} --zone-name {zone} "
+            f"--name {name} --query 'ARecords[].ipv4Address' --output tsv",
             hide=True,
             warn=True,
         )
-        c.run(
-            f"az network dns record-set a add-record --resource-group {group} --zone-name {zone} "
-            f"--record-set-name {name} --ipv4-address {address} --ttl 300 --output none"
-        )
+        addresses = result.stdout.split() if result is not None and result.ok else []
+        if address not in addresses:
+            raise StageFailed(
+                f"{name}.{zone} resolves to {', '.join(addresses) or 'nothing'}, not the ingress "
+                f"{address}; Terraform manages the record: run `invoke deploy --env "
+                f"{environment.name} --only terraform,dns`"
+            )
         console.print(f"  dns: {name}.{zone} -> {address}")
 
 
@@ -356,7 +385,6 @@ def plan(environment: Environment) -> list[Stage]:
             (
                 Step(f"invoke tf.plan {env}"),
                 Step(f"invoke tf.apply {env}"),
-                Step(f"invoke tf.output {env}"),
             ),
         ),
         Stage(
@@ -370,8 +398,10 @@ def plan(environment: Environment) -> list[Stage]:
         ),
         Stage(
             "credentials",
-            f"kubeconfig for the private cluster {azure.aks.cluster_name}",
+            f"Terraform outputs and a kubeconfig for {azure.aks.cluster_name}",
             (
+                # Fetched here, not after apply: CI runs this stage in a job of its own.
+                Step(f"invoke tf.output {env} --save"),
                 Step(
                     f"az aks get-credentials --resource-group {azure.resource_group} "
                     f"--name {azure.aks.cluster_name} --file {kubeconfig} --overwrite-existing"
@@ -382,11 +412,11 @@ def plan(environment: Environment) -> list[Stage]:
         ),
         Stage(
             "secrets",
-            f"create missing app secrets in Key Vault {azure.key_vault.name}",
+            f"app secrets present in Key Vault {azure.key_vault.name}",
             (
                 Step(
-                    f"az keyvault secret show/set --vault-name {azure.key_vault.name} "
-                    f"({', '.join(APP_SECRETS)}; values never printed)",
+                    f"az keyvault secret show --vault-name {azure.key_vault.name} (each secret "
+                    "Terraform lists; a missing one is recovered or created, never printed)",
                     ensure_key_vault_secrets,
                 ),
             ),
@@ -410,9 +440,9 @@ def plan(environment: Environment) -> list[Stage]:
             f"records in {azure.dns.zone} for the app, grafana and prometheus",
             (
                 Step(
-                    f"wait for the ingress address; az network dns record-set a add-record "
+                    f"wait for the ingress address; az network dns record-set a show "
                     f"--zone-name {azure.dns.zone} ({', '.join(dns_record_names(environment))})",
-                    point_dns_at_ingress,
+                    check_dns_points_at_ingress,
                 ),
             ),
         ),
@@ -532,9 +562,8 @@ def run_stage(c: Context, stage: Stage, environment: Environment) -> None:
             step.run(c, environment)
         except UnexpectedExit as exc:
             raise StageFailed(f"`{step.command}` exited {exc.result.exited}") from exc
-        except (StageFailed, Exit) as exc:
-            message = exc.message if isinstance(exc, Exit) else str(exc)
-            raise StageFailed(f"`{step.command}`: {message}") from exc
+        except Exit as exc:
+            raise StageFailed(f"`{step.command}`: {exc.message}") from exc
 
 
 def roll_back(c: Context, environment: Environment) -> str:

@@ -105,6 +105,11 @@ def _backend_config(environment: Environment, azure: Azure, subscription: str) -
     }
 
 
+def outputs_file(env: str) -> Path:
+    """Where `tf.output --save` keeps the outputs for the other tasks (k8s.render, deploy)."""
+    return envconfig.REPO_ROOT / ".data" / env / "tf-outputs.json"
+
+
 def default_plan_file(env: str, *, destroy: bool = False) -> Path:
     return WORK_DIR / (f"{env}.destroy.tfplan" if destroy else f"{env}.tfplan")
 
@@ -275,22 +280,31 @@ def destroy(c: Context, env: str, yes: bool = False) -> None:
 
 @task(
     help={
-        "env": "environment in infra/env.yaml, e.g. dev or prod (also positional)",
-        "name": "print only this output's value (e.g. registry_login_server)",
+        "env": "environment in infra/env.yaml",
+        "name": "print only this output's value",
+        "save": "also write .data/<env>/tf-outputs.json, which `invoke k8s.render` reads",
     }
 )
-def output(c: Context, env: str, name: str = "") -> None:
+def output(c: Context, env: str, name: str = "", save: bool = False) -> None:
     """Print the environment's outputs as JSON, or one output's value."""
     _environment, terraform = _prepare(c, env)
     try:
         outputs = terraform.run_json(c, terraform.output_json_argv())
     except UnexpectedExit as exc:
         raise Exit(f"tf: terraform output failed; has {env} been applied?") from exc
+    values = {key: value["value"] for key, value in outputs.items()}
+    if save:
+        path = outputs_file(env)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".tmp")
+        partial.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
+        partial.replace(path)
+        print(f"tf.output --env {env}: wrote {path}", file=sys.stderr)
     if not name:
-        print(json.dumps({key: value["value"] for key, value in outputs.items()}, indent=2))
+        print(json.dumps(values, indent=2))
         return
     if name not in outputs:
         known = ", ".join(sorted(outputs)) or "(none: apply first)"
         raise Exit(f"tf: no output {name!r}; outputs: {known}", code=2)
-    value = outputs[name]["value"]
+    value = values[name]
     print(value if isinstance(value, str) else json.dumps(value))

@@ -37,15 +37,29 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     image_json.parent.mkdir(parents=True)
     reference = f"acrorderdeskprod.azurecr.io/orderdesk@{DIGEST}"
     image_json.write_text(json.dumps({"digest": DIGEST, "reference": reference}))
+    # What `invoke tf.output --env prod --save` writes (mocked here, so written by the fixture).
+    (tmp_path / "prod" / "tf-outputs.json").write_text(
+        json.dumps(
+            {
+                "key_vault_secret_names": [
+                    "django-secret-key",
+                    "card-fingerprint-key",
+                    "database-password",
+                ],
+                "ingress_public_ip": INGRESS_IP,
+            }
+        )
+    )
     return tmp_path
 
 
 def context(failing: str | None = None) -> MockContext:
-    """Every command succeeds, except the one matching `failing` (exit 1)."""
+    """Every command succeeds, except the ones matching `failing` (exit 1)."""
     results: dict[Any, Result] = {}
     if failing:
         results[re.compile(failing)] = Result(exited=1, stderr="boom")
     results[re.compile(r".* get ingress .*")] = Result(stdout=INGRESS_IP)
+    results[re.compile(r"az network dns record-set a show .*")] = Result(stdout=INGRESS_IP + "\n")
     results[re.compile(r".*")] = Result()
     return MockContext(run=results, repeat=True)
 
@@ -55,40 +69,42 @@ def commands(c: MockContext) -> list[str]:
     shortened = []
     for call in c.run.call_args_list:
         command = re.sub(r"^\S*/invoke ", "invoke ", call.args[0])
-        shortened.append(re.sub(r"^/usr/bin/kubectl --kubeconfig=\S+ --namespace=orderdesk "
-                                r"--request-timeout=15s", "kubectl", command))
+        shortened.append(
+            re.sub(
+                r"^/usr/bin/kubectl --kubeconfig=\S+ --namespace=orderdesk "
+                r"--request-timeout=15s",
+                "kubectl",
+                command,
+            )
+        )
     return shortened
 
 
 EXPECTED_PROD = [
     "invoke tf.plan --env prod",
     "invoke tf.apply --env prod",
-    "invoke tf.output --env prod",
     "invoke image.build --env prod",
     "invoke image.scan --env prod",
     "invoke image.push --env prod",
+    "invoke tf.output --env prod --save",
     "az aks get-credentials --resource-group rg-orderdesk-prod --name aks-orderdesk-prod "
     "--file {state}/prod/kubeconfig --overwrite-existing",
     "kubelogin convert-kubeconfig --login azurecli --kubeconfig {state}/prod/kubeconfig",
     "kubectl version",
-    "az keyvault secret show --vault-name kv-orderdesk-prod --name django-secret-key "
-    "--query id --output tsv",
-    "az keyvault secret show --vault-name kv-orderdesk-prod --name card-fingerprint-key "
-    "--query id --output tsv",
+    *[
+        f"az keyvault secret show --vault-name kv-orderdesk-prod --name {name} "
+        "--query id --output tsv"
+        for name in ("django-secret-key", "card-fingerprint-key", "database-password")
+    ],
     "invoke k8s.apply --env prod",
     "invoke k8s.rollout --env prod",
     "invoke monitoring.install --env prod",
     "kubectl get ingress orderdesk --output=jsonpath='{{.status.loadBalancer.ingress[0].ip}}'",
     *[
-        line
+        "az network dns record-set a show --resource-group rg-orderdesk-prod "
+        f"--zone-name orderdesk.example.com --name {name} --query 'ARecords[].ipv4Address' "
+        "--output tsv"
         for name in ("@", "grafana", "prometheus")
-        for line in (
-            "az network dns record-set a delete --resource-group rg-orderdesk-prod "
-            f"--zone-name orderdesk.example.com --name {name} --yes",
-            "az network dns record-set a add-record --resource-group rg-orderdesk-prod "
-            f"--zone-name orderdesk.example.com --record-set-name {name} "
-            f"--ipv4-address {INGRESS_IP} --ttl 300 --output none",
-        )
     ],
 ]
 
@@ -100,8 +116,9 @@ def test_prod_deploy_runs_every_stage_in_order(state: Path) -> None:
     ran = commands(c)
     # The record annotation comes last, after everything else succeeded.
     assert ran[:-1] == expected
-    assert ran[-1].startswith("kubectl annotate deployment orderdesk --overwrite "
-                              "orderdesk.dev/last-deploy=")
+    assert ran[-1].startswith(
+        "kubectl annotate deployment orderdesk --overwrite orderdesk.dev/last-deploy="
+    )
     record = json.loads((state / "prod" / "last-deploy.json").read_text())
     assert record["result"] == "succeeded"
     assert record["git_sha"] == "f" * 40
@@ -112,7 +129,7 @@ def test_prod_deploy_runs_every_stage_in_order(state: Path) -> None:
 def test_missing_key_vault_secrets_are_created_from_a_file_never_the_command_line(
     state: Path,
 ) -> None:
-    c = context(failing=r"az keyvault secret show .*card-fingerprint-key.*")
+    c = context(failing=r"az keyvault secret show(-deleted)? .*card-fingerprint-key.*")
     deploy.deploy(c, env="prod", only="secrets")
     ran = commands(c)
     created = [command for command in ran if "secret set" in command]
@@ -124,6 +141,28 @@ def test_missing_key_vault_secrets_are_created_from_a_file_never_the_command_lin
     )
     set_call = next(call for call in c.run.call_args_list if "secret set" in call.args[0])
     assert set_call.kwargs["hide"] is True
+
+
+def test_a_soft_deleted_secret_is_recovered_not_replaced(state: Path) -> None:
+    c = context(failing=r"az keyvault secret show .*database-password.*")
+    deploy.deploy(c, env="prod", only="secrets")
+    ran = commands(c)
+    recover = (
+        "az keyvault secret recover --vault-name kv-orderdesk-prod --name database-password "
+        "--output none"
+    )
+    assert recover in ran
+    assert not any("secret set" in command for command in ran)
+
+
+def test_dns_pointing_elsewhere_is_refused(state: Path) -> None:
+    c = context(failing=r"az network dns record-set a show .*--name grafana .*")
+    with pytest.raises(
+        Exit,
+        match=r"grafana.orderdesk.example.com resolves to nothing, not the "
+        r"ingress 203.0.113.10; Terraform manages the record",
+    ):
+        deploy.deploy(c, env="prod", only="dns")
 
 
 def test_failed_rollout_rolls_back_and_stops(state: Path) -> None:
@@ -160,9 +199,7 @@ def test_failed_scan_pushes_nothing_and_applies_nothing(state: Path) -> None:
     assert ran[-1] == "invoke image.scan --env prod"
     assert not any("image.push" in command or "k8s.apply" in command for command in ran)
     assert "stage image failed" in str(caught.value.message)
-    assert "--only image,credentials,secrets,kubernetes,monitoring,dns" in str(
-        caught.value.message
-    )
+    assert "--only image,credentials,secrets,kubernetes,monitoring,dns" in str(caught.value.message)
 
 
 def test_ingress_without_an_address_times_out_clearly(state: Path) -> None:
@@ -181,8 +218,12 @@ def test_dry_run_runs_nothing_and_prints_every_command(
     printed = capsys.readouterr().out
     for stage in deploy.STAGES:
         assert re.search(rf"^ \d\. {stage}: ", printed, re.M), stage
-    for command in ("invoke tf.plan --env prod", "invoke image.push --env prod",
-                    "invoke k8s.rollout --env prod", "invoke monitoring.install --env prod"):
+    for command in (
+        "invoke tf.plan --env prod",
+        "invoke image.push --env prod",
+        "invoke k8s.rollout --env prod",
+        "invoke monitoring.install --env prod",
+    ):
         assert f"$ {command}" in printed
     assert "dry run: nothing was run" in printed
 
@@ -205,20 +246,21 @@ def test_dirty_tree_missing_tool_and_login_are_named_before_anything_runs(
 ) -> None:
     from ops import tf
 
-    monkeypatch.setattr(deploy, "git", lambda *a: " M app/orders/views.py" if a[0] == "status"
-                        else "f" * 40)
+    monkeypatch.setattr(
+        deploy, "git", lambda *a: " M app/orders/views.py" if a[0] == "status" else "f" * 40
+    )
     monkeypatch.setattr(deploy, "find", lambda tool: None if tool == "helm" else f"/bin/{tool}")
 
     def logged_out(c: object) -> None:
         raise Exit("tf: not logged in to Azure; run `az login` (in CI: azure/login with OIDC)")
 
     monkeypatch.setattr(tf, "require_az_login", logged_out)
-    c = MockContext()
+    # A bare MockContext raises NotImplementedError on any command: getting Exit proves that
+    # preflight stopped the deploy before anything ran.
     with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="prod")
+        deploy.deploy(MockContext(), env="prod")
     message = str(caught.value.message)
     assert "helm is not installed" in message
     assert "1 uncommitted change(s)" in message
     assert "--allow-dirty" in message
     assert "run `az login`" in message
-    assert c.run.call_args_list == []
