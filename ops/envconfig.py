@@ -37,7 +37,8 @@ class EnvConfigError(Exception):
 
 class Strict(BaseModel):
     # Unknown keys are typos until proven otherwise: refuse them, naming their path.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # python-re: the DNS name pattern needs a lookahead, which the default Rust engine lacks.
+    model_config = ConfigDict(extra="forbid", frozen=True, regex_engine="python-re")
 
 
 class Database(Strict):

@@ -1,0 +1,35 @@
+"""Liveness, readiness and metrics: small views that never touch templates or sessions."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django_prometheus.exports import ExportToDjangoView
+
+logger = logging.getLogger(__name__)
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """The process is alive and serving; no database, so a database outage never restarts pods."""
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> HttpResponse:
+    """Ready when the database answers a trivial query."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        logger.warning("readiness check failed: database unavailable (%s)", type(exc).__name__)
+        # Drop the broken connection so the next probe reconnects instead of reusing it.
+        connection.close_if_unusable_or_obsolete()
+        return JsonResponse({"status": "unavailable", "database": "down"}, status=503)
+    return JsonResponse({"status": "ready", "database": "up"})
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus exposition; aggregates every gunicorn worker when PROMETHEUS_MULTIPROC_DIR is set."""
+    return ExportToDjangoView(request)

@@ -1,0 +1,147 @@
+"""Settings shared by every environment. Values a deployment changes come from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+from .env import env_bool, env_int, env_list, env_secret, env_str
+
+APP_DIR = Path(__file__).resolve().parent.parent.parent
+DATA_DIR = Path(env_str("ORDERDESK_DATA_DIR") or APP_DIR.parent / ".data")
+
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY")
+# HMAC key for card fingerprints; kept apart from SECRET_KEY so either can rotate on its own.
+CARD_FINGERPRINT_KEY = env_secret("ORDERDESK_CARD_KEY")
+
+DEBUG = False
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_prometheus",
+    "orders",
+]
+
+MIDDLEWARE = [
+    # Probes and scrapes come first: they carry pod IPs as Host and must never be redirected.
+    "orderdesk.middleware.InternalEndpointsMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "orderdesk.middleware.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "orderdesk.urls"
+WSGI_APPLICATION = "orderdesk.wsgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def database_from_env(default_sqlite: Path) -> dict[str, Any]:
+    """DATABASE_URL (SQLite file by default), with the password optionally from a file."""
+    config: dict[str, Any] = dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{default_sqlite}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+    password = env_secret("DATABASE_PASSWORD")
+    if password:
+        config["PASSWORD"] = password
+    engine = config["ENGINE"]
+    # django-prometheus' backends time every query: the dashboards' "database time".
+    if engine == "django.db.backends.postgresql":
+        config["ENGINE"] = "django_prometheus.db.backends.postgresql"
+        # Readiness must answer in seconds when the database is gone, not hang on connect.
+        config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
+        if env_bool("DATABASE_REQUIRE_TLS", False):
+            config["OPTIONS"]["sslmode"] = "require"
+    elif engine == "django.db.backends.sqlite3":
+        config["ENGINE"] = "django_prometheus.db.backends.sqlite3"
+        config.setdefault("OPTIONS", {})["timeout"] = 5
+    return config
+
+
+DATABASES = {"default": database_from_env(DATA_DIR / "orderdesk.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or DATA_DIR / "static")
+# Serve straight from the apps' static dirs; production swaps in collected, hashed files.
+WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Messages travel in a signed cookie: the app keeps no server-side sessions.
+MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
+
+# The JSON API and the form accept small payloads only; bigger ones are refused with 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CSRF_COOKIE_HTTPONLY = True
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+ORDERS_PAGE_SIZE = 25
+
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_cards": {"()": "orderdesk.logging.RedactCardNumbers"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json",
+            "filters": ["redact_cards"],
+        },
+    },
+    "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL") or "INFO"},
+    "loggers": {
+        # Django's own handlers would mail admins or print tracebacks with request data.
+        "django": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+    },
+}

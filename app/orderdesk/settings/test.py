@@ -1,0 +1,12 @@
+"""Fast, deterministic settings for the test suite. DATABASE_URL selects PostgreSQL runs."""
+
+from __future__ import annotations
+
+from .base import *  # noqa: F403
+from .base import database_from_env
+
+SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789abcdef"  # noqa: S105
+CARD_FINGERPRINT_KEY = "test-only-card-fingerprint-key"
+# In-memory SQLite unless DATABASE_URL points at a server.
+DATABASES = {"default": database_from_env(default_sqlite=":memory:")}  # type: ignore[arg-type]
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]

@@ -1,0 +1,1 @@
+"""The logic behind tasks.py: one module per area (app, image, tf, k8s, monitoring, ...)."""
