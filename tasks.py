@@ -8,9 +8,11 @@ INVOKE_* environment variables < command-line flags).
 from invoke import Collection
 
 from ops import app
+from ops import k8s
 
 ns = Collection()
 ns.add_collection(Collection.from_module(app, name="app"))
+ns.add_collection(Collection.from_module(k8s, name="k8s"))
 # The everyday entry points, also at the top level.
 ns.add_task(app.up)
 
