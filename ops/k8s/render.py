@@ -145,7 +145,9 @@ def _ipblock_patches(policy: Document, values: RenderValues) -> list[dict[str, A
                     )
                 cidr = str(getattr(azure.network.subnets, subnet_name))
                 operations.append(
-                    _replace(f"/spec/{direction}/{rule_index}/{peer_key}/{peer_index}/ipBlock/cidr", cidr)
+                    _replace(
+                        f"/spec/{direction}/{rule_index}/{peer_key}/{peer_index}/ipBlock/cidr", cidr
+                    )
                 )
     return operations
 

@@ -112,9 +112,7 @@ def _openapi_validator(path: Path) -> Callable[[str, str], Validator | None]:
     swagger = json.loads(path.read_text(encoding="utf-8"))
     definitions = {name: _strict(schema) for name, schema in swagger["definitions"].items()}
     # Both accept a number or a string in YAML (port: 5000 or port: http; cpu: 1 or cpu: 500m).
-    definitions["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {
-        "type": ["string", "integer"]
-    }
+    definitions["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {"type": ["string", "integer"]}
     definitions["io.k8s.apimachinery.pkg.api.resource.Quantity"] = {
         "type": ["string", "integer", "number"]
     }
