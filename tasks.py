@@ -7,8 +7,7 @@ INVOKE_* environment variables < command-line flags).
 
 from invoke import Collection
 
-from ops import app
-from ops import k8s
+from ops import app, k8s
 
 ns = Collection()
 ns.add_collection(Collection.from_module(app, name="app"))

@@ -147,7 +147,7 @@ def render(c: Context, env: str = "local", image: str = "", tf_outputs: str = ""
 
 def _run_scanner(command: list[str], name: str) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(  # nosec B603 - fixed programs, our own file
+        return subprocess.run(  # noqa: S603  # nosec B603 - fixed programs, our own file
             command, capture_output=True, text=True, timeout=300, check=False
         )
     except FileNotFoundError as exc:
@@ -156,7 +156,7 @@ def _run_scanner(command: list[str], name: str) -> subprocess.CompletedProcess[s
 
 @task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP})
 def lint(c: Context, env: str = "local", image: str = "", tf_outputs: str = ""):
-    """Render, validate, then checkov and kube-score: zero findings, exceptions annotated in place."""
+    """Render, validate, then checkov and kube-score: zero findings, exceptions annotated."""
     environment, rendered = render_checked(c, env, image, tf_outputs)
     path = _write(c, rendered)
     checkov = Path(sys.executable).with_name("checkov")
@@ -200,7 +200,7 @@ def lint(c: Context, env: str = "local", image: str = "", tf_outputs: str = ""):
         listing = "\n".join(f"  {problem}" for problem in problems)
         raise Exit(
             f"k8s.lint --env {env}: {len(problems)} finding(s) in {path}:\n{listing}\n"
-            "Fix them, or annotate the resource with the check id and the reason it does not apply.",
+            "Fix them, or annotate the resource with the check id and why it does not apply.",
             code=1,
         )
     print(f"k8s.lint --env {env}: checkov and kube-score found nothing in {path}")

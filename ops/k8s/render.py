@@ -88,7 +88,7 @@ def _relative(path: Path) -> str:
 def kustomize_build(directory: Path) -> list[Document]:
     kustomize = toolchain.require("kustomize")
     try:
-        result = subprocess.run(  # nosec B603 - fixed program and arguments
+        result = subprocess.run(  # noqa: S603  # nosec B603 - fixed program and arguments
             [kustomize, "build", str(directory)],
             capture_output=True,
             text=True,

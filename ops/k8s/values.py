@@ -146,7 +146,7 @@ class RenderValues:
         return list(self.environment.app.hosts)
 
     def config_literals(self) -> dict[str, str]:
-        """Settings merged into the app's ConfigMap (a changed value changes its name: a rollout)."""
+        """Settings merged into the app's ConfigMap (a changed value renames it: a rollout)."""
         app = self.environment.app
         scheme = "http" if self.environment.is_local else "https"
         literals = {

@@ -71,3 +71,19 @@ def pod_templates(rendered: Rendered) -> list[tuple[str, dict]]:
         elif kind == "Pod":
             found.append((f"{kind}/{name}", spec))
     return found
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory):
+    """etcd + kube-apiserver + kube-controller-manager on 127.0.0.1, for the whole session."""
+    from tests.manifests.control_plane import ControlPlane
+
+    binaries = {
+        name: need_tool(name, "the real API server tests (tools/build/manifests)")
+        for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
+    }
+    plane = ControlPlane(binaries, tmp_path_factory.mktemp("control-plane"))
+    try:
+        yield plane.start()
+    finally:
+        plane.stop()

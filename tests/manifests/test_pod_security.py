@@ -40,7 +40,7 @@ SAFE_SYSCTLS = {
 SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 
 
-def restricted_violations(pod: dict[str, Any]) -> list[str]:
+def restricted_violations(pod: dict[str, Any]) -> list[str]:  # noqa: PLR0912 - one rule a branch
     """The `restricted` rules a pod spec breaks (empty: it passes)."""
     problems: list[str] = []
     pod_context = pod.get("securityContext") or {}

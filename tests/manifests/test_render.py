@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ops import envconfig
-from ops.k8s.render import MANIFESTS_DIR, RenderError, Rendered, render
+from ops.k8s.render import MANIFESTS_DIR, Rendered, RenderError, render
 from ops.k8s.validate import SchemaError, validate
 from ops.k8s.values import RenderValues, ValuesError, image_from_record, parse_image
 from tests.manifests.conftest import (
