@@ -15,7 +15,7 @@ import nox
 nox.needs_version = ">=2026.10"
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "security", "tests"]
+nox.options.sessions = ["lint", "typecheck", "security", "tests", "manifests"]
 
 ROOT = Path(__file__).resolve().parent
 PYTHON = "3.11"
@@ -53,3 +53,22 @@ def typecheck(session: nox.Session) -> None:
     """mypy with django-stubs."""
     install_groups(session, "typecheck")
     session.run("mypy", "app", "ops", "tasks.py", "noxfile.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def manifests(session: nox.Session) -> None:
+    """Render, validate and lint every overlay; the k8s tasks against a real API server."""
+    install_groups(session, "manifests", "test")
+    from ops import envconfig
+
+    # Values as CI has them: a pinned sample image and the sample Terraform outputs; the render
+    # state goes to the session's temp dir, never into .data/.
+    state_dir = session.create_tmp()
+    for env in ("local", "dev", "prod"):
+        repository = envconfig.load(env).app.image_repository
+        args = ["--env", env, "--image", f"{repository}:ci@sha256:{'0' * 64}"]
+        outputs = ROOT / "tests" / "manifests" / "data" / f"tf-outputs-{env}.json"
+        if outputs.exists():
+            args += ["--tf-outputs", str(outputs)]
+        session.run("invoke", "k8s.lint", *args, env=ci_env(INVOKE_K8S_STATE_DIR=state_dir))
+    session.run("pytest", "tests/manifests", *session.posargs, env=ci_env())

@@ -47,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
     "kubeconfig": "",
     # Local environments use this context (empty: the current one); cloud ones the AKS cluster's.
     "local_context": "",
+    # Empty means: the kubectl in ~/.cache/orderdesk/bin (1.20, built for the tests), else PATH's.
+    # Deploys to AKS should name a current one (INVOKE_K8S_KUBECTL): 1.20 is outside its skew.
+    "kubectl": "",
     "request_timeout": 10,
     "rollout_timeout": 300,
 }
@@ -116,7 +119,7 @@ def _write(c: Context, rendered: rendering.Rendered, output: str = "") -> Path:
 def _kubectl(c: Context, environment: envconfig.Environment) -> Kubectl:
     settings = _settings(c)
     try:
-        binary = toolchain.require("kubectl")
+        binary = settings["kubectl"] or toolchain.require("kubectl")
     except toolchain.ToolMissing as exc:
         raise Exit(f"{exc} (tools/build/manifests builds one)", code=1) from exc
     context = (
@@ -135,7 +138,9 @@ def _kubectl(c: Context, environment: envconfig.Environment) -> Kubectl:
 
 
 @task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP, "output": "file or -"})
-def render(c: Context, env: str = "local", image: str = "", tf_outputs: str = "", output: str = ""):
+def render(
+    c: Context, env: str = "local", image: str = "", tf_outputs: str = "", output: str = ""
+) -> None:
     """Render and validate an overlay with env.yaml, Terraform and image values (no cluster)."""
     _, rendered = render_checked(c, env, image, tf_outputs)
     if output == "-":
@@ -155,7 +160,7 @@ def _run_scanner(command: list[str], name: str) -> subprocess.CompletedProcess[s
 
 
 @task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP})
-def lint(c: Context, env: str = "local", image: str = "", tf_outputs: str = ""):
+def lint(c: Context, env: str = "local", image: str = "", tf_outputs: str = "") -> None:
     """Render, validate, then checkov and kube-score: zero findings, exceptions annotated."""
     environment, rendered = render_checked(c, env, image, tf_outputs)
     path = _write(c, rendered)
@@ -224,7 +229,7 @@ def _checkov_failures(scan: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 @task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP})
-def diff(c: Context, env: str = "local", image: str = "", tf_outputs: str = ""):
+def diff(c: Context, env: str = "local", image: str = "", tf_outputs: str = "") -> None:
     """Show what apply would change in the cluster (server-side dry run)."""
     environment, rendered = render_checked(c, env, image, tf_outputs)
     path = _write(c, rendered)
@@ -241,7 +246,7 @@ def diff(c: Context, env: str = "local", image: str = "", tf_outputs: str = ""):
 
 
 @task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP})
-def apply(c: Context, env: str = "local", image: str = "", tf_outputs: str = ""):
+def apply(c: Context, env: str = "local", image: str = "", tf_outputs: str = "") -> None:
     """Render, validate, then apply the environment's manifests to its cluster."""
     environment, rendered = render_checked(c, env, image, tf_outputs)
     path = _write(c, rendered)
@@ -254,7 +259,7 @@ def apply(c: Context, env: str = "local", image: str = "", tf_outputs: str = "")
 
 
 @task(help={"env": ENV_HELP, "timeout": "seconds to wait (default: k8s.rollout_timeout)"})
-def rollout(c: Context, env: str = "local", timeout: int = 0):
+def rollout(c: Context, env: str = "local", timeout: int = 0) -> None:
     """Wait for the rollout; on failure print pods, events and logs, then roll back."""
     environment = _environment(env)
     kubectl = _kubectl(c, environment)
@@ -282,7 +287,7 @@ def rollout(c: Context, env: str = "local", timeout: int = 0):
 
 
 @task(help={"env": ENV_HELP, "revision": "revision to return to (default: the previous one)"})
-def rollback(c: Context, env: str = "local", revision: int = 0):
+def rollback(c: Context, env: str = "local", revision: int = 0) -> None:
     """Return the Deployment to an earlier revision (kubectl rollout undo)."""
     environment = _environment(env)
     kubectl = _kubectl(c, environment)
@@ -300,7 +305,7 @@ def rollback(c: Context, env: str = "local", revision: int = 0):
 
 
 @task(help={"env": ENV_HELP})
-def status(c: Context, env: str = "local"):
+def status(c: Context, env: str = "local") -> None:
     """The app's objects in the cluster and the Deployment's revisions."""
     environment = _environment(env)
     kubectl = _kubectl(c, environment)
