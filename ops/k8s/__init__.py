@@ -241,6 +241,9 @@ def diff(c: Context, env: str = "local", image: str = "", tf_outputs: str = "") 
         print(f"k8s.diff --env {env}: the cluster matches the manifests")
     elif result.exited == 1:
         print(f"k8s.diff --env {env}: apply would make the changes above")
+    elif f'namespaces "{environment.kubernetes.namespace}" not found' in result.stderr:
+        print(f"k8s.diff --env {env}: namespace {environment.kubernetes.namespace} does not exist")
+        print("apply would create every object in the manifests")
     else:
         raise Exit(f"kubectl diff failed: {result.stderr.strip()}", code=1)
 

@@ -294,7 +294,7 @@ def test_a_refused_connection_fails_fast(control_plane, state_dir, tmp_path):
     assert result.returncode == 1
     assert time.monotonic() - started < 30
     assert "cannot reach the Kubernetes API server" in result.stderr
-    assert "connection refused" in result.stderr
+    assert "refused" in result.stderr
 
 
 def test_a_server_that_never_answers_times_out_in_seconds(control_plane, state_dir, tmp_path):
