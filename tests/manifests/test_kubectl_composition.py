@@ -104,7 +104,7 @@ def test_local_uses_the_configured_context_and_kubeconfig():
     )
     k8s.status(c, env="local")
     assert commands(c)[0] == (
-        "/opt/bin/kubectl --request-timeout=3s --kubeconfig=/tmp/kubeconfig "
+        "/opt/bin/kubectl --request-timeout=3s --kubeconfig=/home/me/kubeconfig "
         "--context=kind-laptop get --raw /version"
     )
 
@@ -120,3 +120,15 @@ def test_an_unreachable_cloud_cluster_names_the_fix():
         "az aks get-credentials --resource-group rg-orderdesk-prod --name aks-orderdesk-prod"
         in (message)
     )
+
+
+def test_a_cluster_of_another_version_is_refused():
+    from ops import envconfig
+    from ops.k8s.cluster import Kubectl
+
+    c = mock({r"get --raw /version": Result(stdout='{"major": "1", "minor": "31+"}')})
+    kubectl = Kubectl(c, binary="kubectl", environment=envconfig.load("local"))
+    with pytest.raises(
+        Exit, match=r"runs Kubernetes 1.31, but env.yaml says local.kubernetes.version"
+    ):
+        kubectl.require_version()
