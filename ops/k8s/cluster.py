@@ -151,3 +151,5 @@ class Kubectl:
         if not logs.ok:
             reason = (logs.stderr.strip().splitlines() or ["no output"])[-1]
             print(f"(no logs: {reason})")
+        elif not logs.stdout.strip():
+            print("(no logs: no container has started; the pods and events above say why)")

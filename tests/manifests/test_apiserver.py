@@ -229,6 +229,7 @@ def test_a_rollout_that_never_gets_ready_reports_and_rolls_back(
     assert "--- events" in output
     assert "ScalingReplicaSet" in output
     assert "--- logs" in output
+    assert "(no logs: no container has started" in output
     assert "rolled back to the previous revision" in output
     deployment = apps.read_namespaced_deployment("orderdesk", NAMESPACE)
     assert deployment.spec.template.spec.containers[0].image == sample_image("local", DIGEST_A)
