@@ -55,7 +55,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 ENV_HELP = "environment in infra/env.yaml (local, dev, prod)"
-IMAGE_HELP = "image <repository>:<tag>@sha256:<digest> (default: .data/<env>/image.json)"
+IMAGE_HELP = (
+    "image <repository>:<tag>@sha256:<digest>, or :<tag>@sha256:<digest> for env.yaml's "
+    "repository (default: .data/<env>/image.json)"
+)
 TF_HELP = "Terraform outputs JSON (default: .data/<env>/tf-outputs.json; unused for local)"
 
 
@@ -87,6 +90,8 @@ def render_checked(
     environment = _environment(env)
     state = _state_dir(c) / environment.name
     try:
+        if image.startswith((":", "@")):
+            image = environment.app.image_repository + image
         pinned = parse_image(image) if image else image_from_record(state / "image.json")
         outputs: dict[str, Any] = {}
         if not environment.is_local:

@@ -23,7 +23,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from ops.envconfig import REPO_ROOT
-from ops.k8s.render import MANIFESTS_DIR, render
+from ops.k8s.render import MANIFESTS_DIR, display_path, render
 from tests.manifests.conftest import (
     DIGEST_A,
     DIGEST_B,
@@ -271,7 +271,7 @@ def test_a_broken_overlay_stops_before_the_cluster(
         INVOKE_K8S_MANIFESTS_DIR=str(manifests),
     )
     assert result.returncode == 1
-    assert f"{deployment_file}: Deployment/orderdesk: " in result.stderr
+    assert f"{display_path(deployment_file)}: Deployment/orderdesk: " in result.stderr
     assert "spec.template.spec.containers[0].startupProbe.periodSeconds" in result.stderr
     assert "nothing was sent to a cluster" in result.stderr
     assert "kubectl" not in result.stdout, "no kubectl command may run"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ops import envconfig
-from ops.k8s.render import MANIFESTS_DIR, Rendered, RenderError, render
+from ops.k8s.render import MANIFESTS_DIR, Rendered, RenderError, display_path, render
 from ops.k8s.validate import SchemaError, validate
 from ops.k8s.values import RenderValues, ValuesError, image_from_record, parse_image
 from tests.manifests.conftest import (
@@ -200,7 +200,7 @@ def test_a_field_the_api_does_not_know_is_named_with_its_file(kustomize, manifes
     rendered = render(sample_values("prod"), manifests_copy)
     problems = [str(problem) for problem in validate(rendered, "1.33")]
     assert len(problems) == 1
-    assert problems[0].startswith(f"{deployment}: Deployment/orderdesk: ")
+    assert problems[0].startswith(f"{display_path(deployment)}: Deployment/orderdesk: ")
     assert "spec.template.spec.containers[0].ports[0].containerPort" in problems[0]
 
 
@@ -210,7 +210,7 @@ def test_an_unknown_field_is_refused_strictly(kustomize, manifests_copy):
     rendered = render(sample_values("dev"), manifests_copy)
     problems = validate(rendered, "1.33")
     assert {problem.origin for problem in problems} == {
-        str(manifests_copy / "components" / "ingress-tls" / "ingress.yaml")
+        display_path(manifests_copy / "components" / "ingress-tls" / "ingress.yaml")
     }
     messages = {(problem.path, problem.message) for problem in problems}
     assert messages == {
@@ -255,7 +255,9 @@ def test_a_placeholder_left_behind_is_named(kustomize, manifests_copy):
     )
     with pytest.raises(RenderError) as failure:
         render(sample_values("local"), manifests_copy)
-    assert f"{service}: Service/orderdesk: metadata.annotations.owner" in str(failure.value)
+    assert f"{display_path(service)}: Service/orderdesk: metadata.annotations.owner" in str(
+        failure.value
+    )
 
 
 def test_a_broken_overlay_file_is_named_by_kustomize(kustomize, manifests_copy):
