@@ -23,7 +23,9 @@ from tests.manifests.conftest import (
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_every_overlay_renders_valid_for_its_kubernetes_version(rendered_overlays, env):
+def test_every_overlay_renders_valid_for_its_kubernetes_version(rendered_overlays, env, request):
+    if env == "local":
+        request.getfixturevalue("openapi_120")
     rendered = rendered_overlays[env]
     version = envconfig.load(env).kubernetes.version
     assert validate(rendered, version) == []
@@ -230,7 +232,7 @@ def test_a_custom_resource_is_checked_against_its_schema(kustomize, manifests_co
     assert problem.path == "spec.privateKey.algorithm"
 
 
-def test_kinds_the_target_version_does_not_serve_are_refused(rendered_overlays):
+def test_kinds_the_target_version_does_not_serve_are_refused(rendered_overlays, openapi_120):
     """Validated for 1.20 (the test API server), the prod overlay's HPA v2 and PDB v1 fail."""
     problems = validate(rendered_overlays["prod"], "1.20")
     refused = {problem.object for problem in problems}
@@ -277,3 +279,43 @@ def test_the_crd_schemas_note_their_source():
     for schema_file in (MANIFESTS_DIR / "schemas").rglob("*.json"):
         schema = json.loads(schema_file.read_text())
         assert "Written for Orderdesk from" in schema["$comment"], schema_file
+
+
+PROMETHEUS_RULE = {
+    "apiVersion": "monitoring.coreos.com/v1",
+    "kind": "PrometheusRule",
+    "metadata": {"name": "orderdesk", "namespace": "orderdesk"},
+    "spec": {
+        "groups": [
+            {
+                "name": "orderdesk.rules",
+                "rules": [
+                    {"record": "job:up:sum", "expr": "sum by (job) (up)"},
+                    {
+                        "alert": "OrderdeskTargetMissing",
+                        "expr": "up == 0",
+                        "for": "5m",
+                        "labels": {"severity": "critical"},
+                        "annotations": {"summary": "A target is down."},
+                    },
+                ],
+            }
+        ]
+    },
+}
+
+
+def test_prometheus_rules_are_checked_against_their_schema():
+    import copy
+
+    good = Rendered("test", [copy.deepcopy(PROMETHEUS_RULE)])
+    assert validate(good, "1.33") == []
+    broken = copy.deepcopy(PROMETHEUS_RULE)
+    rule = broken["spec"]["groups"][0]["rules"][1]
+    rule["record"] = "also:a:record"
+    rule["for"] = "five minutes"
+    problems = {
+        (p.path, p.message.split(" ")[0]) for p in validate(Rendered("t", [broken]), "1.33")
+    }
+    assert ("spec.groups[0].rules[1].for", "'five") in problems
+    assert any(path == "spec.groups[0].rules[1]" for path, _ in problems)

@@ -43,7 +43,7 @@ def test_render_reads_the_image_record_and_terraform_outputs(kustomize, tmp_path
     assert "config.kubernetes.io/origin" not in written.read_text()
 
 
-def test_render_to_stdout(kustomize, tmp_path):
+def test_render_to_stdout(kustomize, openapi_120, tmp_path):
     result = run_invoke(
         "k8s.render",
         "--env",
@@ -82,7 +82,7 @@ def test_render_errors_name_the_fix(tmp_path, args, message):
 
 
 @pytest.mark.slow
-def test_lint_finds_a_weakened_pod(kustomize, tmp_path):
+def test_lint_finds_a_weakened_pod(kustomize, openapi_120, tmp_path):
     checkov = shutil.which("checkov", path=str(Path(sys.executable).parent))
     assert checkov, "checkov is part of the manifests dependency group"
     manifests = tmp_path / "manifests"
