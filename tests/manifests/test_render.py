@@ -117,7 +117,9 @@ def test_cloud_values_come_from_env_yaml_and_terraform(rendered_overlays, env):
         "csi": {
             "driver": "secrets-store.csi.k8s.io",
             "readOnly": True,
-            "volumeAttributes": {"secretProviderClass": "orderdesk-keyvault"},
+            "volumeAttributes": {
+                "secretProviderClass": "orderdesk-keyvault"
+            },  # pragma: allowlist secret
         },
     }
 
