@@ -26,6 +26,7 @@ nox.options.sessions = [
     "monitoring",
     "workflows",
     "terraform",
+    "manifests",
 ]
 
 ROOT = Path(__file__).resolve().parent
@@ -273,3 +274,19 @@ def terraform(session: nox.Session) -> None:
         "--quiet",
         external=True,
     )
+
+
+@nox.session(python=PYTHON)
+def manifests(session: nox.Session) -> None:
+    """Render, validate and lint every overlay; the k8s tasks against a real API server."""
+    install_groups(session, "manifests", "test")
+    # Values as CI has them: a pinned sample image in each env's repository and the sample
+    # Terraform outputs; the rendered files go to the session's temp dir, never into .data/.
+    state_dir = session.create_tmp()
+    for env in ("local", "dev", "prod"):
+        args = ["--env", env, "--image", f":ci@sha256:{'0' * 64}"]
+        outputs = ROOT / "tests" / "manifests" / "data" / f"tf-outputs-{env}.json"
+        if outputs.exists():
+            args += ["--tf-outputs", str(outputs)]
+        session.run("invoke", "k8s.lint", *args, env=ci_env(INVOKE_K8S_STATE_DIR=state_dir))
+    session.run("pytest", "tests/manifests", *session.posargs, env=ci_env())

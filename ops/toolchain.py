@@ -38,6 +38,17 @@ def _read_go_tools() -> dict[str, str]:
 GO_TOOLS = _read_go_tools()
 
 
+# checkov runs isolated (`uv tool run`): locking it with the project would pull packaging, pytest
+# and kubernetes down for every dependency group. noxfile.py pins the same version.
+CHECKOV = "checkov==3.3.30"
+
+
+def checkov_command() -> list[str]:
+    """checkov at the pinned version, from uv's tool cache (installed on first use)."""
+    uv = Path(sys.executable).with_name("uv")
+    return [str(uv) if uv.exists() else "uv", "tool", "run", "--from", CHECKOV, "checkov"]
+
+
 class ToolMissing(Exception):
     """A tool is neither on PATH nor in the cache."""
 

@@ -1,0 +1,325 @@
+"""Kubernetes tasks: render the overlays with their values, check them, and roll them out.
+
+    invoke k8s.render  --env prod [--image REF] [--tf-outputs FILE] [--output FILE|-]
+    invoke k8s.lint    --env prod        # render + checkov + kube-score
+    invoke k8s.diff    --env prod        # what apply would change (server-side dry run)
+    invoke k8s.apply   --env prod
+    invoke k8s.rollout --env prod        # wait; on failure: events, logs, roll back
+    invoke k8s.rollback --env prod [--revision N]
+    invoke k8s.status  --env prod
+
+Every task that touches a cluster renders and validates first: a broken overlay stops before any
+request is sent. Values come from infra/env.yaml, the Terraform outputs
+(.data/<env>/tf-outputs.json, written by `invoke tf.output`) and the pushed image
+(.data/<env>/image.json, written by `invoke image.push`).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess  # nosec B404 - runs checkov and kube-score with fixed arguments
+import sys
+from pathlib import Path
+from typing import Any
+
+from invoke import Collection, task
+from invoke.context import Context
+from invoke.exceptions import Exit
+
+from ops import envconfig, toolchain
+from ops.envconfig import REPO_ROOT
+from ops.k8s import render as rendering
+from ops.k8s.cluster import DEPLOYMENT, SELECTOR, STATUS_KINDS, Kubectl
+from ops.k8s.validate import SchemaError, validate
+from ops.k8s.values import (
+    RenderValues,
+    ValuesError,
+    image_from_record,
+    load_tf_outputs,
+    parse_image,
+)
+
+DEFAULTS: dict[str, Any] = {
+    # Empty means: the repository's manifests/ and .data/ (tests point them elsewhere).
+    "manifests_dir": "",
+    "state_dir": "",
+    # Empty means: KUBECONFIG or ~/.kube/config, as kubectl decides.
+    "kubeconfig": "",
+    # Local environments use this context (empty: the current one); cloud ones the AKS cluster's.
+    "local_context": "",
+    # Empty means: the kubectl in ~/.cache/orderdesk/bin (1.20, built for the tests), else PATH's.
+    # Deploys to AKS should name a current one (INVOKE_K8S_KUBECTL): 1.20 is outside its skew.
+    "kubectl": "",
+    "request_timeout": 10,
+    "rollout_timeout": 300,
+}
+
+ENV_HELP = "environment in infra/env.yaml (local, dev, prod)"
+IMAGE_HELP = (
+    "image <repository>:<tag>@sha256:<digest>, or :<tag>@sha256:<digest> for env.yaml's "
+    "repository (default: .data/<env>/image.json)"
+)
+TF_HELP = "Terraform outputs JSON (default: .data/<env>/tf-outputs.json; unused for local)"
+
+
+def _settings(c: Context) -> dict[str, Any]:
+    configured = dict(DEFAULTS)
+    configured.update(c.config.get("k8s", {}) or {})
+    return configured
+
+
+def _state_dir(c: Context) -> Path:
+    return Path(_settings(c)["state_dir"] or REPO_ROOT / ".data")
+
+
+def _manifests_dir(c: Context) -> Path:
+    return Path(_settings(c)["manifests_dir"] or rendering.MANIFESTS_DIR)
+
+
+def _environment(env: str) -> envconfig.Environment:
+    try:
+        return envconfig.load(env)
+    except envconfig.EnvConfigError as exc:
+        raise Exit(str(exc), code=1) from exc
+
+
+def render_checked(
+    c: Context, env: str, image: str = "", tf_outputs: str = ""
+) -> tuple[envconfig.Environment, rendering.Rendered]:
+    """Render the environment's overlay and validate it; any problem is an Exit naming the file."""
+    environment = _environment(env)
+    state = _state_dir(c) / environment.name
+    try:
+        if image.startswith((":", "@")):
+            image = environment.app.image_repository + image
+        pinned = parse_image(image) if image else image_from_record(state / "image.json")
+        outputs: dict[str, Any] = {}
+        if not environment.is_local:
+            outputs = load_tf_outputs(Path(tf_outputs) if tf_outputs else state / "tf-outputs.json")
+        values = RenderValues.gather(environment, pinned, outputs)
+        rendered = rendering.render(values, _manifests_dir(c))
+        problems = validate(rendered, environment.kubernetes.version)
+    except toolchain.ToolMissing as exc:
+        raise Exit(f"{exc}", code=1) from exc
+    except (ValuesError, rendering.RenderError, SchemaError) as exc:
+        raise Exit(f"k8s.render --env {env}: {exc}", code=1) from exc
+    if problems:
+        listing = "\n".join(f"  {problem}" for problem in problems)
+        raise Exit(
+            f"k8s.render --env {env}: the rendered manifests are not valid for Kubernetes "
+            f"{environment.kubernetes.version}:\n{listing}\nFix these fields in the files named; "
+            "nothing was sent to a cluster.",
+            code=1,
+        )
+    return environment, rendered
+
+
+def _write(c: Context, rendered: rendering.Rendered, output: str = "") -> Path:
+    path = Path(output) if output else _state_dir(c) / rendered.environment / "manifests.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(rendered.yaml(), encoding="utf-8")
+    return path
+
+
+def _kubectl(c: Context, environment: envconfig.Environment) -> Kubectl:
+    settings = _settings(c)
+    try:
+        binary = settings["kubectl"] or toolchain.require("kubectl")
+    except toolchain.ToolMissing as exc:
+        raise Exit(f"{exc} (tools/build/manifests builds one)", code=1) from exc
+    context = (
+        environment.azure.aks.cluster_name
+        if environment.azure is not None
+        else settings["local_context"] or None
+    )
+    return Kubectl(
+        c,
+        binary=binary,
+        environment=environment,
+        kubeconfig=settings["kubeconfig"] or None,
+        context=context,
+        request_timeout=int(settings["request_timeout"]),
+    )
+
+
+@task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP, "output": "file or -"})
+def render(
+    c: Context, env: str = "local", image: str = "", tf_outputs: str = "", output: str = ""
+) -> None:
+    """Render and validate an overlay with env.yaml, Terraform and image values (no cluster)."""
+    _, rendered = render_checked(c, env, image, tf_outputs)
+    if output == "-":
+        sys.stdout.write(rendered.yaml())
+        return
+    path = _write(c, rendered, output)
+    print(f"rendered {len(rendered.documents)} objects for {env} into {path}")
+
+
+def _run_scanner(command: list[str], name: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(  # noqa: S603  # nosec B603 - fixed programs, our own file
+            command, capture_output=True, text=True, timeout=300, check=False
+        )
+    except FileNotFoundError as exc:
+        raise Exit(f"{name} is not installed; run scripts/bootstrap --system", code=1) from exc
+
+
+@task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP})
+def lint(c: Context, env: str = "local", image: str = "", tf_outputs: str = "") -> None:
+    """Render, validate, then checkov and kube-score: zero findings, exceptions annotated."""
+    environment, rendered = render_checked(c, env, image, tf_outputs)
+    path = _write(c, rendered)
+    scan = _run_scanner(
+        [
+            *toolchain.checkov_command(),
+            "--file",
+            str(path),
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "--output",
+            "json",
+            "--quiet",
+        ],
+        "checkov",
+    )
+    failures = _checkov_failures(scan)
+    try:
+        kube_score = toolchain.require("kube-score")
+    except toolchain.ToolMissing as exc:
+        raise Exit(str(exc), code=1) from exc
+    score = _run_scanner(
+        [
+            kube_score,
+            "score",
+            "--output-format=ci",
+            f"--kubernetes-version=v{environment.kubernetes.version}",
+            "--exit-one-on-warning",
+            str(path),
+        ],
+        "kube-score",
+    )
+    findings = [
+        line for line in score.stdout.splitlines() if line.startswith(("[CRITICAL]", "[WARNING]"))
+    ]
+    if score.returncode != 0 and not findings:
+        findings = [score.stderr.strip() or score.stdout.strip()]
+    problems = [f"checkov {item}" for item in failures] + [f"kube-score {f}" for f in findings]
+    if problems:
+        listing = "\n".join(f"  {problem}" for problem in problems)
+        raise Exit(
+            f"k8s.lint --env {env}: {len(problems)} finding(s) in {path}:\n{listing}\n"
+            "Fix them, or annotate the resource with the check id and why it does not apply.",
+            code=1,
+        )
+    print(f"k8s.lint --env {env}: checkov and kube-score found nothing in {path}")
+
+
+def _checkov_failures(scan: subprocess.CompletedProcess[str]) -> list[str]:
+    try:
+        report = json.loads(scan.stdout or "[]")
+    except json.JSONDecodeError as exc:
+        raise Exit(f"checkov failed: {scan.stderr.strip() or scan.stdout[:500]}", code=1) from exc
+    reports = report if isinstance(report, list) else [report]
+    failures = []
+    for item in reports:
+        if not isinstance(item, dict):
+            continue
+        for check in item.get("results", {}).get("failed_checks", []):
+            failures.append(f"{check['check_id']} {check['resource']}: {check['check_name']}")
+    if scan.returncode not in (0, 1) or (scan.returncode == 1 and not failures):
+        raise Exit(f"checkov failed ({scan.returncode}): {scan.stderr.strip()[-500:]}", code=1)
+    return failures
+
+
+@task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP})
+def diff(c: Context, env: str = "local", image: str = "", tf_outputs: str = "") -> None:
+    """Show what apply would change in the cluster (server-side dry run)."""
+    environment, rendered = render_checked(c, env, image, tf_outputs)
+    path = _write(c, rendered)
+    kubectl = _kubectl(c, environment)
+    kubectl.require_version()
+    result = kubectl.run("diff", f"--filename={path}", warn=True, namespaced=False)
+    # kubectl diff: 0 no differences, 1 differences (printed above), anything else failed.
+    if result.exited == 0:
+        print(f"k8s.diff --env {env}: the cluster matches the manifests")
+    elif result.exited == 1:
+        print(f"k8s.diff --env {env}: apply would make the changes above")
+    elif f'namespaces "{environment.kubernetes.namespace}" not found' in result.stderr:
+        print(f"k8s.diff --env {env}: namespace {environment.kubernetes.namespace} does not exist")
+        print("apply would create every object in the manifests")
+    else:
+        raise Exit(f"kubectl diff failed: {result.stderr.strip()}", code=1)
+
+
+@task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP})
+def apply(c: Context, env: str = "local", image: str = "", tf_outputs: str = "") -> None:
+    """Render, validate, then apply the environment's manifests to its cluster."""
+    environment, rendered = render_checked(c, env, image, tf_outputs)
+    path = _write(c, rendered)
+    kubectl = _kubectl(c, environment)
+    kubectl.require_version()
+    kubectl.run("apply", f"--filename={path}", namespaced=False)
+    if environment.is_local:
+        kubectl.ensure_local_secret(_state_dir(c))
+    print(f"k8s.apply --env {env}: applied {path}; `invoke k8s.rollout --env {env}` waits for it")
+
+
+@task(help={"env": ENV_HELP, "timeout": "seconds to wait (default: k8s.rollout_timeout)"})
+def rollout(c: Context, env: str = "local", timeout: int = 0) -> None:
+    """Wait for the rollout; on failure print pods, events and logs, then roll back."""
+    environment = _environment(env)
+    kubectl = _kubectl(c, environment)
+    kubectl.server_minor()
+    seconds = int(timeout or _settings(c)["rollout_timeout"])
+    status = kubectl.run(
+        "rollout", "status", DEPLOYMENT, f"--timeout={seconds}s", warn=True, timeout=seconds + 30
+    )
+    if status.ok:
+        print(f"k8s.rollout --env {env}: {DEPLOYMENT} is up to date")
+        return
+    print(f"k8s.rollout --env {env}: {DEPLOYMENT} did not finish in {seconds} s", file=sys.stderr)
+    kubectl.print_failure_report()
+    undo = kubectl.run("rollout", "undo", DEPLOYMENT, warn=True)
+    outcome = (
+        "rolled back to the previous revision"
+        if undo.ok
+        else f"could not roll back ({undo.stderr.strip()})"
+    )
+    raise Exit(
+        f"k8s.rollout --env {env}: the rollout failed and was {outcome}; "
+        "the pods, events and logs above say why.",
+        code=1,
+    )
+
+
+@task(help={"env": ENV_HELP, "revision": "revision to return to (default: the previous one)"})
+def rollback(c: Context, env: str = "local", revision: int = 0) -> None:
+    """Return the Deployment to an earlier revision (kubectl rollout undo)."""
+    environment = _environment(env)
+    kubectl = _kubectl(c, environment)
+    kubectl.server_minor()
+    args = ["rollout", "undo", DEPLOYMENT]
+    if revision:
+        args.append(f"--to-revision={revision}")
+    result = kubectl.run(*args, warn=True)
+    if not result.ok:
+        raise Exit(
+            f"k8s.rollback --env {env}: {result.stderr.strip()}; "
+            f"`invoke k8s.status --env {env}` lists the revisions",
+            code=1,
+        )
+
+
+@task(help={"env": ENV_HELP})
+def status(c: Context, env: str = "local") -> None:
+    """The app's objects in the cluster and the Deployment's revisions."""
+    environment = _environment(env)
+    kubectl = _kubectl(c, environment)
+    kubectl.server_minor()
+    kubectl.run("get", STATUS_KINDS, f"--selector={SELECTOR}", "--output=wide")
+    kubectl.run("rollout", "history", DEPLOYMENT)
+
+
+ns = Collection("k8s", render, lint, diff, apply, rollout, rollback, status)
+ns.configure({"k8s": DEFAULTS})

@@ -1,0 +1,156 @@
+"""kubectl, the way the k8s tasks drive it: one context per environment, timeouts on every call.
+
+Every call carries --request-timeout and a hard timeout of its own, so an unreachable or hanging
+API server fails in seconds with the reason, never hangs a deploy. Cloud environments always use
+the context named after their AKS cluster (what `az aks get-credentials` creates), so a deploy to
+prod can never land in whatever context happens to be current.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from invoke.context import Context
+from invoke.exceptions import CommandTimedOut, Exit
+from invoke.runners import Result
+
+from ops import envconfig
+
+APP = "orderdesk"
+DEPLOYMENT = f"deployment/{APP}"
+SELECTOR = f"app.kubernetes.io/name={APP}"
+LOCAL_SECRET = f"{APP}-secrets"
+# File names inside the Secret = the file names the *_FILE settings point at (base/).
+LOCAL_SECRET_FILES = ("django-secret-key", "card-fingerprint-key")
+# What `k8s.status` lists: kinds every supported server version serves.
+STATUS_KINDS = "deployment,replicaset,pod,service,ingress,horizontalpodautoscaler"
+
+
+@dataclass
+class Kubectl:
+    c: Context
+    binary: str
+    environment: envconfig.Environment
+    kubeconfig: str | None = None
+    context: str | None = None
+    request_timeout: int = 10
+
+    @property
+    def namespace(self) -> str:
+        return self.environment.kubernetes.namespace
+
+    def command(self, *args: str, namespaced: bool = True) -> str:
+        words = [self.binary, f"--request-timeout={self.request_timeout}s"]
+        if self.kubeconfig:
+            words.append(f"--kubeconfig={self.kubeconfig}")
+        if self.context:
+            words.append(f"--context={self.context}")
+        if namespaced:
+            words.append(f"--namespace={self.namespace}")
+        return shlex.join([*words, *args])
+
+    def run(
+        self,
+        *args: str,
+        hide: bool | str = False,
+        warn: bool = False,
+        timeout: int | None = None,
+        namespaced: bool = True,
+    ) -> Result:
+        """One kubectl call; a hang past its timeout becomes an Exit naming the cluster."""
+        command = self.command(*args, namespaced=namespaced)
+        try:
+            result = self.c.run(
+                command, hide=hide, warn=warn, timeout=timeout or self.request_timeout + 10
+            )
+        except CommandTimedOut as exc:
+            raise Exit(
+                f"kubectl {args[0]} got no answer in {exc.timeout} s from {self.where()}; "
+                "check the cluster is up and reachable",
+                code=1,
+            ) from exc
+        if result is None:  # only for disowned runs, which these never are
+            raise Exit(f"kubectl {args[0]} returned no result", code=1)
+        return result
+
+    def where(self) -> str:
+        return f"context {self.context}" if self.context else "the current kubeconfig context"
+
+    def server_minor(self) -> str:
+        """Reach the API server (fast) and return its major.minor version."""
+        result = self.run("get", "--raw", "/version", hide=True, warn=True, namespaced=False)
+        if not result.ok:
+            reason = (result.stderr.strip().splitlines() or ["no answer"])[-1]
+            fix = (
+                f"`az aks get-credentials --resource-group {self.environment.azure.resource_group} "
+                f"--name {self.environment.azure.aks.cluster_name}`"
+                if self.environment.azure
+                else "start the local cluster (or point KUBECONFIG at it)"
+            )
+            raise Exit(
+                f"cannot reach the Kubernetes API server ({self.where()}) within "
+                f"{self.request_timeout} s: {reason}\nCheck the cluster is up, then {fix}.",
+                code=1,
+            )
+        try:
+            version = json.loads(result.stdout)
+            major, minor = str(version["major"]), str(version["minor"]).rstrip("+")
+        except (ValueError, KeyError) as exc:
+            raise Exit(f"{self.where()} answered /version with {result.stdout!r}", code=1) from exc
+        return f"{major}.{minor}"
+
+    def require_version(self) -> None:
+        """The manifests were validated for env.yaml's version; refuse any other cluster."""
+        expected = self.environment.kubernetes.version
+        actual = self.server_minor()
+        if actual != expected:
+            raise Exit(
+                f"the cluster ({self.where()}) runs Kubernetes {actual}, but env.yaml says "
+                f"{self.environment.name}.kubernetes.version is {expected}: the manifests were "
+                "validated for that. Point at the right cluster, or update env.yaml.",
+                code=1,
+            )
+
+    def ensure_local_secret(self, state_dir: Path) -> None:
+        """Local clusters only: the app's secrets as a Secret, from files generated once."""
+        exists = self.run("get", "secret", LOCAL_SECRET, "--output=name", hide=True, warn=True)
+        if exists.ok:
+            return
+        if "NotFound" not in exists.stderr and "not found" not in exists.stderr:
+            raise Exit(f"cannot read Secret {LOCAL_SECRET}: {exists.stderr.strip()}", code=1)
+        directory = state_dir / self.environment.name / "secrets"
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        sources = []
+        for name in LOCAL_SECRET_FILES:
+            path = directory / name
+            if not path.exists():
+                path.touch(mode=0o600)
+                path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+            sources.append(f"--from-file={name}={path}")
+        self.run("create", "secret", "generic", LOCAL_SECRET, *sources, hide="stdout")
+
+    def print_failure_report(self) -> None:
+        """What someone needs to see when a rollout fails: pods, events, logs."""
+        print(f"--- pods ({SELECTOR})")
+        self.run("get", "pods", f"--selector={SELECTOR}", "--output=wide", warn=True)
+        print("--- events (oldest first)")
+        self.run("get", "events", "--sort-by=.lastTimestamp", warn=True)
+        print("--- logs (last 50 lines of each container)")
+        logs = self.run(
+            "logs",
+            f"--selector={SELECTOR}",
+            "--all-containers=true",
+            "--prefix=true",
+            "--tail=50",
+            warn=True,
+            hide="stderr",
+        )
+        if not logs.ok:
+            reason = (logs.stderr.strip().splitlines() or ["no output"])[-1]
+            print(f"(no logs: {reason})")
+        elif not logs.stdout.strip():
+            print("(no logs: no container has started; the pods and events above say why)")

@@ -1,0 +1,325 @@
+"""The k8s tasks against a real kube-apiserver (1.20, built from Debian's source package).
+
+`invoke k8s.*` runs as a subprocess, exactly as a person or CI runs it, with KUBECONFIG pointing at
+the test control plane. The tests run in order: apply, re-apply, diff, dry run, a failed rollout
+and its rollback, then the bad-input cases.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from ops.envconfig import REPO_ROOT
+from ops.k8s.render import MANIFESTS_DIR, display_path, render
+from tests.manifests.conftest import (
+    DIGEST_A,
+    DIGEST_B,
+    sample_image,
+    sample_values,
+    write_image_record,
+)
+from tests.manifests.control_plane import ControlPlane
+from tests.support import free_port
+
+pytestmark = pytest.mark.slow
+NAMESPACE = "orderdesk"
+# Kinds a 1.20 server serves; the prod overlay's HPA (autoscaling/v2), PDB (policy/v1) and custom
+# resources (no CRDs installed) are left out of its dry run.
+CORE_KINDS = {"Namespace", "ServiceAccount", "ConfigMap", "Service", "Deployment", "NetworkPolicy"}
+CORE_KINDS |= {"Ingress"}
+
+
+def run_invoke(
+    plane: ControlPlane, state_dir: Path, *args: str, timeout: int = 180, **env: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=REPO_ROOT,
+        env=plane.environ(INVOKE_K8S_STATE_DIR=str(state_dir), **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("state")
+    write_image_record(directory, "local", DIGEST_A)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def api(control_plane: ControlPlane) -> Iterator[k8s_client.ApiClient]:
+    api_client = k8s_config.new_client_from_config(config_file=str(control_plane.kubeconfig))
+    yield api_client
+    api_client.close()
+
+
+@pytest.fixture(scope="module")
+def first_apply(control_plane, state_dir) -> subprocess.CompletedProcess[str]:
+    result = run_invoke(control_plane, state_dir, "k8s.apply", "--env", "local")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def resource_versions(api: k8s_client.ApiClient) -> dict[str, str]:
+    core, apps = k8s_client.CoreV1Api(api), k8s_client.AppsV1Api(api)
+    objects = {
+        "namespace": core.read_namespace(NAMESPACE),
+        "serviceaccount": core.read_namespaced_service_account("orderdesk", NAMESPACE),
+        "service": core.read_namespaced_service("orderdesk", NAMESPACE),
+        "deployment": apps.read_namespaced_deployment("orderdesk", NAMESPACE),
+        "secret": core.read_namespaced_secret("orderdesk-secrets", NAMESPACE),
+    }
+    for config_map in core.list_namespaced_config_map(NAMESPACE).items:
+        objects[f"configmap/{config_map.metadata.name}"] = config_map
+    return {name: item.metadata.resource_version for name, item in objects.items()}
+
+
+def test_apply_creates_the_local_overlay(first_apply, api):
+    apps, core = k8s_client.AppsV1Api(api), k8s_client.CoreV1Api(api)
+    deployment = apps.read_namespaced_deployment("orderdesk", NAMESPACE)
+    pod = deployment.spec.template.spec
+    [web] = pod.containers
+    [migrate] = pod.init_containers
+    assert web.image == migrate.image == sample_image("local", DIGEST_A)
+    assert migrate.command == ["python", "manage.py", "migrate", "--noinput"]
+    assert web.ports[0].container_port == 5000
+    assert (web.readiness_probe.http_get.path, web.readiness_probe.http_get.port) == (
+        "/readyz",
+        "http",
+    )
+    assert web.startup_probe.http_get.path == "/readyz"
+    assert web.liveness_probe.http_get.path == "/healthz"
+    assert web.lifecycle.pre_stop._exec.command == ["sleep", "10"]
+    for container in (web, migrate):
+        context = container.security_context
+        assert context.run_as_user == 10001
+        assert context.run_as_non_root is True
+        assert context.read_only_root_filesystem is True
+        assert context.allow_privilege_escalation is False
+        assert context.capabilities.drop == ["ALL"]
+        assert context.seccomp_profile.type == "RuntimeDefault"
+    assert pod.security_context.run_as_user == 10001
+    assert pod.automount_service_account_token is False
+    assert deployment.spec.strategy.rolling_update.max_unavailable == 0
+    mounts = {mount.name: mount.mount_path for mount in web.volume_mounts}
+    assert mounts == {
+        "tmp": "/tmp",  # noqa: S108 - the path inside the container
+        "metrics": "/var/run/orderdesk/metrics",
+        "secrets": "/mnt/secrets",
+        "data": "/var/lib/orderdesk",
+    }
+    labels = core.read_namespace(NAMESPACE).metadata.labels
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    # The local Secret holds generated values that never appear in the output.
+    secret = core.read_namespaced_secret("orderdesk-secrets", NAMESPACE)
+    assert set(secret.data) == {"django-secret-key", "card-fingerprint-key"}
+    for value in secret.data.values():
+        decoded = base64.b64decode(value).decode()
+        assert len(decoded) >= 48
+        assert decoded not in first_apply.stdout + first_apply.stderr
+    # The controller manager took over: a ReplicaSet for revision 1, its pod Pending (no kubelet).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        sets = apps.list_namespaced_replica_set(NAMESPACE).items
+        if sets:
+            break
+        time.sleep(0.5)
+    assert sets
+    assert sets[0].metadata.annotations["deployment.kubernetes.io/revision"] == "1"
+
+
+def test_a_second_apply_changes_nothing(first_apply, control_plane, state_dir, api):
+    before = resource_versions(api)
+    again = run_invoke(control_plane, state_dir, "k8s.apply", "--env", "local")
+    assert again.returncode == 0, again.stderr
+    assert resource_versions(api) == before
+    applied = re.findall(r"^[a-z.]+/\S+ (\w+)$", again.stdout, flags=re.MULTILINE)
+    assert applied == ["unchanged"] * 5, again.stdout
+
+
+def test_diff_shows_a_changed_replica_count(first_apply, control_plane, state_dir, api):
+    same = run_invoke(control_plane, state_dir, "k8s.diff", "--env", "local")
+    assert same.returncode == 0, same.stderr
+    assert "the cluster matches the manifests" in same.stdout
+    apps = k8s_client.AppsV1Api(api)
+    apps.patch_namespaced_deployment_scale("orderdesk", NAMESPACE, {"spec": {"replicas": 3}})
+    changed = run_invoke(control_plane, state_dir, "k8s.diff", "--env", "local")
+    assert changed.returncode == 0, changed.stderr
+    lines = changed.stdout.splitlines()
+    assert "-  replicas: 3" in lines, changed.stdout
+    assert "+  replicas: 1" in lines, changed.stdout
+    assert "apply would make the changes above" in changed.stdout
+    # Diff is a dry run: the cluster keeps its 3 until apply.
+    assert apps.read_namespaced_deployment("orderdesk", NAMESPACE).spec.replicas == 3
+    restored = run_invoke(control_plane, state_dir, "k8s.apply", "--env", "local")
+    assert restored.returncode == 0, restored.stderr
+    assert apps.read_namespaced_deployment("orderdesk", NAMESPACE).spec.replicas == 1
+
+
+def test_the_prod_overlay_core_objects_pass_a_server_side_dry_run(
+    first_apply, control_plane, api, tmp_path
+):
+    rendered = render(sample_values("prod"))
+    core = [d for d in rendered.documents if d["kind"] in CORE_KINDS]
+    assert {d["kind"] for d in core} == CORE_KINDS
+    manifest = tmp_path / "prod-core.yaml"
+    manifest.write_text(yaml.safe_dump_all(core, sort_keys=False))
+    result = subprocess.run(
+        [
+            control_plane.binaries["kubectl"],
+            f"--kubeconfig={control_plane.kubeconfig}",
+            "--request-timeout=20s",
+            "apply",
+            "--dry-run=server",
+            f"--filename={manifest}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("(server dry run)") == len(core), result.stdout
+    # Nothing was stored.
+    networking = k8s_client.NetworkingV1Api(api)
+    names = [p.metadata.name for p in networking.list_namespaced_network_policy(NAMESPACE).items]
+    assert names == []
+
+
+def test_a_rollout_that_never_gets_ready_reports_and_rolls_back(
+    first_apply, control_plane, state_dir, api
+):
+    apps = k8s_client.AppsV1Api(api)
+    write_image_record(state_dir, "local", DIGEST_B)
+    try:
+        applied = run_invoke(control_plane, state_dir, "k8s.apply", "--env", "local")
+        assert applied.returncode == 0, applied.stderr
+        image = apps.read_namespaced_deployment("orderdesk", NAMESPACE)
+        assert image.spec.template.spec.containers[0].image.endswith(DIGEST_B)
+        started = time.monotonic()
+        rollout = run_invoke(
+            control_plane, state_dir, "k8s.rollout", "--env", "local", "--timeout", "5"
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        write_image_record(state_dir, "local", DIGEST_A)
+    output = rollout.stdout + rollout.stderr
+    assert rollout.returncode == 1, output
+    assert elapsed < 60
+    assert "did not finish in 5 s" in output
+    assert "--- pods" in output
+    assert "Pending" in output
+    assert "--- events" in output
+    assert "ScalingReplicaSet" in output
+    assert "--- logs" in output
+    assert "(no logs: no container has started" in output
+    assert "rolled back to the previous revision" in output
+    deployment = apps.read_namespaced_deployment("orderdesk", NAMESPACE)
+    assert deployment.spec.template.spec.containers[0].image == sample_image("local", DIGEST_A)
+
+
+def test_rollback_and_status(first_apply, control_plane, state_dir, api):
+    apps = k8s_client.AppsV1Api(api)
+    back = run_invoke(control_plane, state_dir, "k8s.rollback", "--env", "local")
+    assert back.returncode == 0, back.stderr
+    deployment = apps.read_namespaced_deployment("orderdesk", NAMESPACE)
+    assert deployment.spec.template.spec.containers[0].image.endswith(DIGEST_B)
+    status = run_invoke(control_plane, state_dir, "k8s.status", "--env", "local")
+    assert status.returncode == 0, status.stderr
+    assert "deployment.apps/orderdesk" in status.stdout
+    assert "REVISION" in status.stdout
+    missing = run_invoke(
+        control_plane, state_dir, "k8s.rollback", "--env", "local", "--revision", "99"
+    )
+    assert missing.returncode == 1
+    assert "k8s.rollback --env local:" in missing.stderr
+
+
+def test_a_broken_overlay_stops_before_the_cluster(
+    first_apply, control_plane, state_dir, api, tmp_path
+):
+    manifests = tmp_path / "manifests"
+    shutil.copytree(MANIFESTS_DIR, manifests)
+    deployment_file = manifests / "base" / "deployment.yaml"
+    deployment_file.write_text(
+        deployment_file.read_text().replace("periodSeconds: 5", "periodSeconds: soon")
+    )
+    before = resource_versions(api)
+    result = run_invoke(
+        control_plane,
+        state_dir,
+        "k8s.apply",
+        "--env",
+        "local",
+        INVOKE_K8S_MANIFESTS_DIR=str(manifests),
+    )
+    assert result.returncode == 1
+    assert f"{display_path(deployment_file)}: Deployment/orderdesk: " in result.stderr
+    assert "spec.template.spec.containers[0].startupProbe.periodSeconds" in result.stderr
+    assert "nothing was sent to a cluster" in result.stderr
+    assert "kubectl" not in result.stdout, "no kubectl command may run"
+    assert resource_versions(api) == before
+
+
+def _kubeconfig_for(plane: ControlPlane, server: str, directory: Path) -> Path:
+    config = yaml.safe_load(plane.kubeconfig.read_text())
+    config["clusters"][0]["cluster"]["server"] = server
+    path = directory / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_refused_connection_fails_fast(control_plane, state_dir, tmp_path):
+    kubeconfig = _kubeconfig_for(control_plane, f"https://127.0.0.1:{free_port()}", tmp_path)
+    started = time.monotonic()
+    result = run_invoke(
+        control_plane, state_dir, "k8s.apply", "--env", "local", KUBECONFIG=str(kubeconfig)
+    )
+    assert result.returncode == 1
+    assert time.monotonic() - started < 30
+    assert "cannot reach the Kubernetes API server" in result.stderr
+    assert "refused" in result.stderr
+
+
+def test_a_server_that_never_answers_times_out_in_seconds(control_plane, state_dir, tmp_path):
+    # A socket that completes TCP handshakes (the kernel's backlog) but never answers TLS.
+    silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    try:
+        port = silent.getsockname()[1]
+        kubeconfig = _kubeconfig_for(control_plane, f"https://127.0.0.1:{port}", tmp_path)
+        started = time.monotonic()
+        result = run_invoke(
+            control_plane,
+            state_dir,
+            "k8s.status",
+            "--env",
+            "local",
+            KUBECONFIG=str(kubeconfig),
+            INVOKE_K8S_REQUEST_TIMEOUT="3",
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    assert result.returncode == 1
+    assert elapsed < 20, f"took {elapsed:.1f} s"
+    assert "cannot reach the Kubernetes API server" in result.stderr
+    assert "within 3 s" in result.stderr

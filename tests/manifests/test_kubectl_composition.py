@@ -1,0 +1,134 @@
+"""How the k8s tasks compose kubectl calls (MockContext); test_apiserver.py proves the rest."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from invoke import Config, MockContext, Result
+from invoke.exceptions import Exit
+
+from ops import k8s, toolchain
+
+VERSION_120 = Result(stdout='{"major": "1", "minor": "20", "gitVersion": "v1.20.2"}')
+
+
+def mock(runs: dict[str, Result], **settings) -> MockContext:
+    config = Config(overrides={"k8s": dict(k8s.DEFAULTS, **settings)})
+    patterns = {re.compile(".*" + pattern): result for pattern, result in runs.items()}
+    return MockContext(config=config, run=patterns, repeat=True)
+
+
+@pytest.fixture(autouse=True)
+def fake_kubectl(monkeypatch):
+    monkeypatch.setattr(toolchain, "require", lambda name: f"/opt/bin/{name}")
+
+
+def commands(c: MockContext) -> list[str]:
+    return [call.args[0] for call in c.run.call_args_list]
+
+
+def test_a_successful_rollout_waits_with_a_timeout_and_does_not_roll_back():
+    c = mock({r"get --raw /version": VERSION_120, r"rollout status": Result(exited=0)})
+    k8s.rollout(c, env="local", timeout=42)
+    ran = commands(c)
+    assert ran[-1] == (
+        "/opt/bin/kubectl --request-timeout=10s --namespace=orderdesk "
+        "rollout status deployment/orderdesk --timeout=42s"
+    )
+    assert not any("undo" in command for command in ran)
+
+
+def test_a_failed_rollout_reports_then_rolls_back():
+    c = mock(
+        {
+            r"get --raw /version": VERSION_120,
+            r"rollout status": Result(exited=1, stderr="timed out waiting"),
+            r"get pods": Result(),
+            r"get events": Result(),
+            r" logs ": Result(exited=1, stderr="container web is waiting to start"),
+            r"rollout undo": Result(),
+        }
+    )
+    with pytest.raises(Exit, match=r"rollout failed and was rolled back to the previous revision"):
+        k8s.rollout(c, env="local", timeout=5)
+    steps = [
+        " ".join(cmd.split("--namespace=orderdesk ")[1].split()[:2]) for cmd in commands(c)[1:]
+    ]
+    assert steps == [
+        "rollout status",
+        "get pods",
+        "get events",
+        "logs --selector=app.kubernetes.io/name=orderdesk",
+        "rollout undo",
+    ]
+
+
+def test_a_failed_rollback_is_reported():
+    c = mock(
+        {
+            r"get --raw /version": VERSION_120,
+            r"rollout status": Result(exited=1),
+            r"get pods": Result(),
+            r"get events": Result(),
+            r" logs ": Result(),
+            r"rollout undo": Result(exited=1, stderr='error: no rollout history found for "x"'),
+        }
+    )
+    with pytest.raises(Exit, match=r"could not roll back \(error: no rollout history found"):
+        k8s.rollout(c, env="local", timeout=5)
+
+
+def test_rollback_to_a_revision():
+    c = mock({r"get --raw /version": VERSION_120, r"rollout undo": Result()})
+    k8s.rollback(c, env="local", revision=3)
+    assert commands(c)[-1].endswith("rollout undo deployment/orderdesk --to-revision=3")
+
+
+def test_cloud_environments_always_use_their_aks_context():
+    c = mock(
+        {r"get --raw /version": Result(stdout='{"major": "1", "minor": "33"}'), r".": Result()},
+        local_context="kind-laptop",
+    )
+    k8s.status(c, env="prod")
+    for command in commands(c):
+        assert "--context=aks-orderdesk-prod" in command
+
+
+def test_local_uses_the_configured_context_and_kubeconfig():
+    c = mock(
+        {r"get --raw /version": VERSION_120, r".": Result()},
+        local_context="kind-laptop",
+        kubeconfig="/home/me/kubeconfig",
+        request_timeout=3,
+    )
+    k8s.status(c, env="local")
+    assert commands(c)[0] == (
+        "/opt/bin/kubectl --request-timeout=3s --kubeconfig=/home/me/kubeconfig "
+        "--context=kind-laptop get --raw /version"
+    )
+
+
+def test_an_unreachable_cloud_cluster_names_the_fix():
+    c = mock({r"get --raw /version": Result(exited=1, stderr="dial tcp: i/o timeout")})
+    with pytest.raises(Exit) as failure:
+        k8s.status(c, env="prod")
+    message = str(failure.value.message)
+    assert "cannot reach the Kubernetes API server (context aks-orderdesk-prod)" in message
+    assert "dial tcp: i/o timeout" in message
+    assert (
+        "az aks get-credentials --resource-group rg-orderdesk-prod --name aks-orderdesk-prod"
+        in (message)
+    )
+
+
+def test_a_cluster_of_another_version_is_refused():
+    from ops import envconfig
+    from ops.k8s.cluster import Kubectl
+
+    c = mock({r"get --raw /version": Result(stdout='{"major": "1", "minor": "31+"}')})
+    kubectl = Kubectl(c, binary="kubectl", environment=envconfig.load("local"))
+    with pytest.raises(
+        Exit, match=r"runs Kubernetes 1.31, but env.yaml says local.kubernetes.version"
+    ):
+        kubectl.require_version()
