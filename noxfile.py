@@ -27,6 +27,7 @@ nox.options.sessions = [
     "workflows",
     "terraform",
     "manifests",
+    "deploy",
 ]
 
 ROOT = Path(__file__).resolve().parent
@@ -290,3 +291,10 @@ def manifests(session: nox.Session) -> None:
             args += ["--tf-outputs", str(outputs)]
         session.run("invoke", "k8s.lint", *args, env=ci_env(INVOKE_K8S_STATE_DIR=state_dir))
     session.run("pytest", "tests/manifests", *session.posargs, env=ci_env())
+
+
+@nox.session(python=PYTHON)
+def deploy(session: nox.Session) -> None:
+    """invoke deploy: Azure command sequences (MockContext), then a real local deploy, twice."""
+    install_groups(session, "test", "image", "manifests")
+    session.run("pytest", "tests/deploy", *session.posargs, env=ci_env())

@@ -248,7 +248,7 @@ def check_deployment_image(c: Context, environment: Environment) -> None:
     """The Deployment in the cluster now names the pushed digest."""
     record = image_record(environment)
     digest = record["digest"]
-    jsonpath = "{.spec.template.spec.containers[?(@.name=='app')].image}"
+    jsonpath = "{.spec.template.spec.containers[?(@.name=='web')].image}"
     query = f"get deployment {DEPLOYMENT} --output=jsonpath={shlex.quote(jsonpath)}"
     result = c.run(f"{kubectl(environment)} {query}", hide=True)
     deployed = result.stdout.strip() if result is not None else ""
@@ -619,10 +619,10 @@ def execute(c: Context, environment: Environment, stages: list[Stage], sha: str)
         record.stages.append(
             {"name": stage.name, "result": "ok", "seconds": round(time.monotonic() - started, 1)}
         )
-        if stage.name == "image":
-            pushed = image_record(environment)
-            record.image = pushed.get("reference") or pushed.get("image", "")
     record.result, record.ended = "succeeded", now()
+    # The image the manifests name: pushed now, or by the deploy before (--only kubernetes).
+    with contextlib.suppress(StageFailed):
+        record.image = image_record(environment)["reference"]
     if any(stage.name == "kubernetes" for stage in active):
         annotate(c, environment, record)
     path = record.save()

@@ -121,6 +121,13 @@ def _write(c: Context, rendered: rendering.Rendered, output: str = "") -> Path:
     return path
 
 
+def _written_kubeconfig(c: Context, environment: envconfig.Environment) -> str | None:
+    """The kubeconfig `invoke deploy.credentials` wrote for this environment, if any; else
+    kubectl's own choice (KUBECONFIG or ~/.kube/config)."""
+    path = _state_dir(c) / environment.name / "kubeconfig"
+    return str(path) if path.is_file() else None
+
+
 def _kubectl(c: Context, environment: envconfig.Environment) -> Kubectl:
     settings = _settings(c)
     try:
@@ -136,7 +143,7 @@ def _kubectl(c: Context, environment: envconfig.Environment) -> Kubectl:
         c,
         binary=binary,
         environment=environment,
-        kubeconfig=settings["kubeconfig"] or None,
+        kubeconfig=settings["kubeconfig"] or _written_kubeconfig(c, environment),
         context=context,
         request_timeout=int(settings["request_timeout"]),
     )

@@ -24,6 +24,7 @@ from kubernetes import config as k8s_config
 
 from ops.envconfig import REPO_ROOT
 from ops.k8s.render import MANIFESTS_DIR, display_path, render
+from ops.localcluster import ControlPlane
 from tests.manifests.conftest import (
     DIGEST_A,
     DIGEST_B,
@@ -31,7 +32,6 @@ from tests.manifests.conftest import (
     sample_values,
     write_image_record,
 )
-from tests.manifests.control_plane import ControlPlane
 from tests.support import free_port
 
 pytestmark = pytest.mark.slow

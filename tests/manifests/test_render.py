@@ -185,7 +185,9 @@ def test_missing_terraform_outputs_are_named():
 
 
 def test_terraform_outputs_of_another_environment_are_refused():
-    outputs = dict(sample_values("dev").tf_outputs, registry_login_server="acrorderdeskprod.azurecr.io")
+    outputs = dict(
+        sample_values("dev").tf_outputs, registry_login_server="acrorderdeskprod.azurecr.io"
+    )
     with pytest.raises(ValuesError, match=r"not env.yaml's acrorderdeskdev.azurecr.io"):
         RenderValues.gather(envconfig.load("dev"), parse_image(sample_image("dev")), outputs)
 

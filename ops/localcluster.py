@@ -3,14 +3,24 @@
 Built from Debian's kubernetes source package by tools/build/manifests (etcd from Debian). There is
 no kubelet: pods are created by the controllers and stay Pending, which is exactly what a rollout
 that never becomes ready looks like.
+
+The tests start throwaway ones (ControlPlane.start / stop). `invoke deploy --env local` uses a
+long-lived one under ~/.cache/orderdesk/sandbox/cluster (ensure_running), so a second deploy finds
+the objects of the first:
+
+    invoke sandbox.cluster-start     # start, or reuse the running one; kubeconfig in .data/local
+    invoke sandbox.cluster-stop
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import os
-import subprocess
+import signal
+import socket
+import subprocess  # nosec B404 - starts etcd and the control plane with fixed arguments
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -23,10 +33,21 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from invoke import Context, task
+from invoke.exceptions import Exit
 
-from tests.support import free_port
+from ops.envconfig import REPO_ROOT
+from ops.toolchain import CACHE_DIR, find
 
 READY_TIMEOUT_SECONDS = 90
+CLUSTER_DIR = CACHE_DIR / "sandbox" / "cluster"
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
@@ -58,7 +79,8 @@ def _certificate(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
+        # Long enough for the kept local cluster; the tests' clusters live for minutes.
+        .not_valid_after(now + dt.timedelta(days=365))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     if usage:
@@ -76,6 +98,8 @@ class Pki:
 
     def __post_init__(self) -> None:
         d = self.directory
+        if (d / "sa.pub").exists():
+            return  # a kept cluster restarts with the identities etcd already knows
         d.mkdir(parents=True, exist_ok=True)
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "orderdesk-test-ca")])
@@ -136,7 +160,7 @@ class ControlPlane:
 
     def _start(self, name: str, args: list[str]) -> None:
         log = (self.directory / f"{name}.log").open("wb")
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # noqa: S603  # nosec B603 - our cached binaries
             [self.binaries[name], *args],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -173,8 +197,11 @@ class ControlPlane:
             f"{name} not ready after {READY_TIMEOUT_SECONDS} s ({last}):\n{self.log_tail(name)}"
         )
 
-    def start(self) -> ControlPlane:
-        etcd_client, etcd_peer, api_port, cm_port = (free_port() for _ in range(4))
+    def start(self, ports: dict[str, int] | None = None) -> ControlPlane:
+        # A kept cluster restarts on the ports etcd's data and the kubeconfig remember.
+        self.ports = ports or {name: free_port() for name in ("etcd", "peer", "api", "cm")}
+        etcd_client, etcd_peer = self.ports["etcd"], self.ports["peer"]
+        api_port, cm_port = self.ports["api"], self.ports["cm"]
         etcd_url = f"http://127.0.0.1:{etcd_client}"
         self._start(
             "etcd",
@@ -289,3 +316,103 @@ class ControlPlane:
         env.pop("KUBECONFIG", None)
         env.update({"KUBECONFIG": str(self.kubeconfig)}, **extra)
         return env
+
+
+# --- the kept local cluster ----------------------------------------------------------------------
+
+
+class ClusterError(Exception):
+    """The local cluster cannot start; the message says what to do."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_state(directory: Path) -> dict[str, object]:
+    try:
+        state: dict[str, object] = json.loads((directory / "state.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return state
+
+
+def running(directory: Path = CLUSTER_DIR) -> bool:
+    pids = _read_state(directory).get("pids") or {}
+    return bool(pids) and all(_alive(int(pid)) for pid in pids.values())  # type: ignore[union-attr]
+
+
+def stop_cluster(directory: Path = CLUSTER_DIR) -> bool:
+    """Stop a kept cluster; its data stays for the next start. True when one was running."""
+    pids = {k: int(v) for k, v in (_read_state(directory).get("pids") or {}).items()}  # type: ignore[union-attr]
+    stopped = False
+    for pid in reversed(list(pids.values())):
+        if _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            stopped = True
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in pids.values():
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    return stopped
+
+
+def ensure_running(directory: Path = CLUSTER_DIR) -> Path:
+    """Start the kept cluster unless it runs already; return its kubeconfig."""
+    kubeconfig = directory / "kubeconfig"
+    if running(directory) and kubeconfig.exists():
+        return kubeconfig
+    stop_cluster(directory)  # leftovers of a half-dead one
+    binaries = {name: find(name) for name in (*BINARIES, "kubectl")}
+    missing = sorted(name for name, path in binaries.items() if path is None)
+    if missing:
+        raise ClusterError(
+            f"{', '.join(missing)} not found; `scripts/bootstrap --system` builds the control "
+            "plane (tools/build/manifests) and installs etcd"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    ports = _read_state(directory).get("ports")
+    plane = ControlPlane({k: str(v) for k, v in binaries.items()}, directory)
+    try:
+        plane.start(ports=ports if isinstance(ports, dict) else None)
+    except RuntimeError as exc:
+        plane.stop()
+        raise ClusterError(str(exc)) from exc
+    state = {
+        "server": plane.server,
+        "ports": plane.ports,
+        "pids": {name: process.pid for name, process in plane.processes},
+    }
+    (directory / "state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
+    return plane.kubeconfig
+
+
+LOCAL_KUBECONFIG = REPO_ROOT / ".data" / "local" / "kubeconfig"
+
+
+@task
+def cluster_start(c: Context) -> None:
+    """Start the local Kubernetes control plane (or reuse it); kubeconfig in .data/local."""
+    try:
+        kubeconfig = ensure_running()
+    except ClusterError as exc:
+        raise Exit(f"sandbox.cluster-start: {exc}", code=1) from exc
+    LOCAL_KUBECONFIG.parent.mkdir(parents=True, exist_ok=True)
+    LOCAL_KUBECONFIG.write_text(kubeconfig.read_text(encoding="utf-8"), encoding="utf-8")
+    LOCAL_KUBECONFIG.chmod(0o600)
+    server = _read_state(CLUSTER_DIR).get("server")
+    print(f"cluster: {server} (no kubelet: pods stay Pending); kubeconfig {LOCAL_KUBECONFIG}")
+
+
+@task
+def cluster_stop(c: Context) -> None:
+    """Stop the local control plane (its etcd data is kept for the next start)."""
+    print("cluster: stopped" if stop_cluster() else "cluster: was not running")
