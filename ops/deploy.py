@@ -40,7 +40,7 @@ from invoke.exceptions import Exit, UnexpectedExit
 from rich.console import Console
 
 from ops import envconfig
-from ops.envconfig import REPO_ROOT, Environment
+from ops.envconfig import REPO_ROOT, Azure, Environment
 from ops.toolchain import find
 
 STAGES = ("terraform", "image", "credentials", "secrets", "kubernetes", "monitoring", "dns")
@@ -116,6 +116,13 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
+def azure_of(environment: Environment) -> Azure:
+    """The azure block of an environment a cloud-only step was planned for."""
+    if environment.azure is None:
+        raise StageFailed(f"{environment.name} has no azure block in infra/env.yaml")
+    return environment.azure
+
+
 def load_environment(name: str) -> Environment:
     try:
         return envconfig.load(name)
@@ -174,8 +181,7 @@ def terraform_outputs(environment: Environment) -> dict[str, Any]:
 def ensure_key_vault_secrets(c: Context, environment: Environment) -> None:
     """Every app secret exists in Key Vault: Terraform generates them; this puts back one that
     went missing (recovering a soft-deleted one keeps its value). Values are never printed."""
-    assert environment.azure is not None  # noqa: S101 - stage only planned for Azure
-    vault = environment.azure.key_vault.name
+    vault = azure_of(environment).key_vault.name
     names = terraform_outputs(environment).get("key_vault_secret_names") or list(APP_SECRETS)
     where = f"--vault-name {vault}"
     for name in names:
@@ -279,8 +285,7 @@ def wait_for_ingress_address(c: Context, environment: Environment) -> str:
 
 def dns_record_names(environment: Environment) -> list[str]:
     """Relative names in the zone for the app, grafana and prometheus hosts."""
-    assert environment.azure is not None  # noqa: S101
-    zone = environment.azure.dns.zone
+    zone = azure_of(environment).dns.zone
     hosts = [
         *environment.app.hosts,
         environment.monitoring.grafana_host,
@@ -292,7 +297,7 @@ def dns_record_names(environment: Environment) -> list[str]:
 def check_dns_points_at_ingress(c: Context, environment: Environment) -> None:
     """Terraform owns the records (infra/modules/dns) and the gateway's public IP; this waits for
     the ingress to get that address, then checks every record answers with it."""
-    assert environment.azure is not None  # noqa: S101
+    azure = azure_of(environment)
     address = wait_for_ingress_address(c, environment)
     expected = terraform_outputs(environment).get("ingress_public_ip")
     if expected and address != expected:
@@ -300,7 +305,7 @@ def check_dns_points_at_ingress(c: Context, environment: Environment) -> None:
             f"the ingress answers at {address}, but Terraform's gateway IP is {expected}; "
             "check the application gateway ingress controller's configuration"
         )
-    group, zone = environment.azure.resource_group, environment.azure.dns.zone
+    group, zone = azure.resource_group, azure.dns.zone
     for name in dns_record_names(environment):
         result = c.run(
             f"az network dns record-set a show --resource-group {group} --zone-name {zone} "
@@ -375,8 +380,7 @@ def plan(environment: Environment) -> list[Stage]:
             ),
             Stage("dns", "DNS records", skipped="local: *.127.0.0.1.nip.io needs no records"),
         ]
-    assert environment.azure is not None  # noqa: S101
-    azure = environment.azure
+    azure = azure_of(environment)
     kubeconfig = STATE_DIR / environment.name / "kubeconfig"
     return [
         Stage(

@@ -25,6 +25,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 import urllib3
@@ -335,22 +336,26 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _read_state(directory: Path) -> dict[str, object]:
+def _read_state(directory: Path) -> dict[str, Any]:
     try:
-        state: dict[str, object] = json.loads((directory / "state.json").read_text())
+        state: dict[str, Any] = json.loads((directory / "state.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
     return state
 
 
+def _pids(directory: Path) -> dict[str, int]:
+    return {name: int(pid) for name, pid in (_read_state(directory).get("pids") or {}).items()}
+
+
 def running(directory: Path = CLUSTER_DIR) -> bool:
-    pids = _read_state(directory).get("pids") or {}
-    return bool(pids) and all(_alive(int(pid)) for pid in pids.values())  # type: ignore[union-attr]
+    pids = _pids(directory)
+    return bool(pids) and all(_alive(pid) for pid in pids.values())
 
 
 def stop_cluster(directory: Path = CLUSTER_DIR) -> bool:
     """Stop a kept cluster; its data stays for the next start. True when one was running."""
-    pids = {k: int(v) for k, v in (_read_state(directory).get("pids") or {}).items()}  # type: ignore[union-attr]
+    pids = _pids(directory)
     stopped = False
     for pid in reversed(list(pids.values())):
         if _alive(pid):
@@ -398,7 +403,7 @@ def ensure_running(directory: Path = CLUSTER_DIR) -> Path:
 LOCAL_KUBECONFIG = REPO_ROOT / ".data" / "local" / "kubeconfig"
 
 
-@task
+@task()
 def cluster_start(c: Context) -> None:
     """Start the local Kubernetes control plane (or reuse it); kubeconfig in .data/local."""
     try:
@@ -412,7 +417,7 @@ def cluster_start(c: Context) -> None:
     print(f"cluster: {server} (no kubelet: pods stay Pending); kubeconfig {LOCAL_KUBECONFIG}")
 
 
-@task
+@task()
 def cluster_stop(c: Context) -> None:
     """Stop the local control plane (its etcd data is kept for the next start)."""
     print("cluster: stopped" if stop_cluster() else "cluster: was not running")

@@ -118,7 +118,7 @@ def test_cloud_values_come_from_env_yaml_and_terraform(rendered_overlays, env):
             "driver": "secrets-store.csi.k8s.io",
             "readOnly": True,
             "volumeAttributes": {
-                "secretProviderClass": "orderdesk-keyvault"
+                "secretProviderClass": "orderdesk-keyvault"  # pragma: allowlist secret
             },  # pragma: allowlist secret
         },
     }
