@@ -20,8 +20,19 @@ def mock(runs: dict[str, Result], **settings) -> MockContext:
 
 
 @pytest.fixture(autouse=True)
-def fake_kubectl(monkeypatch):
+def fake_kubectl(monkeypatch, tmp_path):
     monkeypatch.setattr(toolchain, "require", lambda name: f"/opt/bin/{name}")
+    # An empty state dir: no kubeconfig from a deploy on this machine leaks into the commands.
+    monkeypatch.setitem(k8s.DEFAULTS, "state_dir", str(tmp_path))
+
+
+def test_the_kubeconfig_deploy_credentials_wrote_is_used(tmp_path):
+    kubeconfig = tmp_path / "local" / "kubeconfig"
+    kubeconfig.parent.mkdir()
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    c = mock({r"get --raw /version": VERSION_120, r"rollout status": Result(exited=0)})
+    k8s.rollout(c, env="local", timeout=42)
+    assert f"--kubeconfig={kubeconfig}" in commands(c)[-1]
 
 
 def commands(c: MockContext) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ops import toolchain
 from ops.envconfig import REPO_ROOT
 from ops.k8s.render import MANIFESTS_DIR
 from tests.manifests.conftest import DATA, DIGEST_B, sample_image, write_image_record
@@ -83,8 +84,8 @@ def test_render_errors_name_the_fix(tmp_path, args, message):
 
 @pytest.mark.slow
 def test_lint_finds_a_weakened_pod(kustomize, openapi_120, tmp_path):
-    checkov = shutil.which("checkov", path=str(Path(sys.executable).parent))
-    assert checkov, "checkov is part of the manifests dependency group"
+    runner = toolchain.checkov_command()[0]
+    assert Path(runner).exists() or shutil.which(runner), "uv runs the pinned checkov"
     manifests = tmp_path / "manifests"
     shutil.copytree(MANIFESTS_DIR, manifests)
     deployment = manifests / "base" / "deployment.yaml"
