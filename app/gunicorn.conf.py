@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from orderdesk.logconfig import json_stdout_logging
+
 # Inside the container the pod network is the only way in; locally `invoke up` binds 127.0.0.1.
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:5000")  # nosec B104
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
@@ -24,31 +26,9 @@ worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR") or None
 accesslog = "-"
 errorlog = "-"
 logger_class = "orderdesk.gunicorn_logging.JsonLogger"
-logconfig_dict: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"redact_cards": {"()": "orderdesk.logging.RedactCardNumbers"}},
-    "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-        }
-    },
-    "handlers": {
-        "stdout": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
-            "formatter": "json",
-            "filters": ["redact_cards"],
-        }
-    },
-    "root": {"handlers": ["stdout"], "level": "INFO"},
-    "loggers": {
-        "gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
-        "gunicorn.access": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
-    },
-}
+logconfig_dict = json_stdout_logging(
+    "INFO", {"gunicorn.error": {"level": "INFO"}, "gunicorn.access": {"level": "INFO"}}
+)
 
 
 def on_starting(server: Any) -> None:

@@ -139,16 +139,19 @@ def git(*args: str) -> str:
     ).stdout.strip()
 
 
-def image_record(environment: Environment) -> dict[str, Any]:
-    path = STATE_DIR / environment.name / "image.json"
+def read_state(environment: Environment, name: str, produced_by: str) -> dict[str, Any]:
+    """A JSON file another task left in .data/<env>/, or a StageFailed naming that task."""
+    path = STATE_DIR / environment.name / name
     try:
-        record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise StageFailed(
-            f"{path} is missing: run the image stage first (`invoke deploy.image --env "
-            f"{environment.name}`)"
-        ) from None
-    return record
+        raise StageFailed(f"{path} is missing: run `{produced_by}` first") from None
+    return data
+
+
+def image_record(environment: Environment) -> dict[str, Any]:
+    """What `invoke image.push` recorded: the pushed reference and digest."""
+    return read_state(environment, "image.json", f"invoke deploy.image --env {environment.name}")
 
 
 def kubectl(environment: Environment) -> str:
@@ -168,14 +171,9 @@ def kubectl(environment: Environment) -> str:
 
 def terraform_outputs(environment: Environment) -> dict[str, Any]:
     """What `invoke tf.output --save` wrote (the credentials stage fetches it)."""
-    path = STATE_DIR / environment.name / "tf-outputs.json"
-    try:
-        outputs: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StageFailed(
-            f"{path} is missing: run `invoke tf.output --env {environment.name} --save`"
-        ) from None
-    return outputs
+    return read_state(
+        environment, "tf-outputs.json", f"invoke tf.output --env {environment.name} --save"
+    )
 
 
 def ensure_key_vault_secrets(c: Context, environment: Environment) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 
 import dj_database_url
 
+from orderdesk.logconfig import json_stdout_logging
+
 from .env import env_bool, env_int, env_list, env_secret, env_str
 
 APP_DIR = Path(__file__).resolve().parent.parent.parent
@@ -122,28 +124,5 @@ CONTENT_SECURITY_POLICY = (
 
 ORDERS_PAGE_SIZE = 25
 
-LOGGING: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"redact_cards": {"()": "orderdesk.logging.RedactCardNumbers"}},
-    "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-        },
-    },
-    "handlers": {
-        "stdout": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
-            "formatter": "json",
-            "filters": ["redact_cards"],
-        },
-    },
-    "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL") or "INFO"},
-    "loggers": {
-        # Django's own handlers would mail admins or print tracebacks with request data.
-        "django": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
-    },
-}
+# Django's own handlers would mail admins or print tracebacks with request data.
+LOGGING = json_stdout_logging(env_str("LOG_LEVEL") or "INFO", {"django": {"level": "INFO"}})

@@ -11,6 +11,19 @@ from django.utils import timezone
 from orders.cards import fingerprint
 from orders.models import Order
 
+# The form's and the API's field names: part of the product's contract, so spelled out here
+# rather than read back from OrderForm (which would make the tests agree with any rename).
+REQUIRED_ORDER_FIELDS = (
+    "user_id",
+    "store_code",
+    "product_code",
+    "quantity",
+    "order_date",
+    "shipping_date",
+    "card_number",
+)
+ORDER_FIELDS = (*REQUIRED_ORDER_FIELDS, "delivery_date")
+
 
 class OrderFactory(factory.django.DjangoModelFactory):
     class Meta:

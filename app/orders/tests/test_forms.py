@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from orders.forms import OrderForm
+from orders.tests.factories import REQUIRED_ORDER_FIELDS
 
 pytestmark = pytest.mark.django_db
 
@@ -26,18 +27,7 @@ def test_valid_order_passes(valid_order: dict[str, Any]) -> None:
     assert errors_for(valid_order) == {}
 
 
-@pytest.mark.parametrize(
-    "field",
-    [
-        "user_id",
-        "store_code",
-        "product_code",
-        "quantity",
-        "order_date",
-        "shipping_date",
-        "card_number",
-    ],
-)
+@pytest.mark.parametrize("field", REQUIRED_ORDER_FIELDS)
 def test_required_fields(valid_order: dict[str, Any], field: str) -> None:
     assert errors_for(with_change(valid_order, **{field: ""}))[field] == ["This field is required."]
 

@@ -19,19 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orders.cards import luhn_valid
+from orders.tests.factories import ORDER_FIELDS
 
 pytestmark = pytest.mark.django_db
 
-FIELDS = [
-    "user_id",
-    "store_code",
-    "product_code",
-    "quantity",
-    "order_date",
-    "shipping_date",
-    "delivery_date",
-    "card_number",
-]
+FIELDS = list(ORDER_FIELDS)
 FUZZ = settings(
     max_examples=120,
     deadline=None,
