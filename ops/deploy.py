@@ -559,9 +559,12 @@ def stage_progress(stage: Stage, index: int, total: int) -> Iterator[None]:
 
 
 def run_stage(c: Context, stage: Stage, environment: Environment) -> None:
-    for step in stage.steps:
+    for number, step in enumerate(stage.steps, 1):
+        # A spinner on a terminal while the step runs (its output scrolls above); plain in CI.
+        label = f"{stage.name} {number}/{len(stage.steps)}: {step.command[:80]}"
         try:
-            step.run(c, environment)
+            with console.status(label, spinner="dots"):
+                step.run(c, environment)
         except UnexpectedExit as exc:
             raise StageFailed(f"`{step.command}` exited {exc.result.exited}") from exc
         except Exit as exc:
