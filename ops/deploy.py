@@ -477,32 +477,51 @@ def select(stages: list[Stage], only: str, skip: str) -> list[Stage]:
 # --- preflight ---------------------------------------------------------------------------------
 
 
-def required_tools(environment: Environment) -> dict[str, str]:
-    """Tool -> how to get it, for the stages this environment runs."""
-    cache_hint = "scripts/bootstrap --system"
-    if environment.is_local:
-        return {
-            "dockerd": f"Debian docker.io ({cache_hint})",
-            "docker-registry": f"Debian docker-registry ({cache_hint})",
-            "kube-apiserver": f"built from Debian's kubernetes source ({cache_hint})",
-            "etcd": f"Debian etcd-server ({cache_hint})",
-            "kubectl": cache_hint,
-            "kustomize": "python -m ops.toolchain install kustomize",
+def required_tools(environment: Environment, stages: list[Stage]) -> dict[str, str]:
+    """Tool -> how to get it, for the stages that will run (CI jobs run a few stages each)."""
+    bootstrap = "scripts/bootstrap --system"
+    kustomize = "python -m ops.toolchain install kustomize"
+    # tool: (how to get it, the stages that call it)
+    needs: dict[str, tuple[str, set[str]]] = (
+        {
+            "dockerd": (f"Debian docker.io ({bootstrap})", {"image", "kubernetes"}),
+            "docker-registry": (f"Debian docker-registry ({bootstrap})", {"image"}),
+            "kube-apiserver": (
+                f"built from Debian's kubernetes source ({bootstrap})",
+                {"credentials"},
+            ),
+            "etcd": (f"Debian etcd-server ({bootstrap})", {"credentials"}),
+            "kubectl": (bootstrap, {"credentials", "kubernetes"}),
+            "kustomize": (kustomize, {"kubernetes"}),
         }
-    return {
-        "terraform": cache_hint,
-        "az": "https://learn.microsoft.com/cli/azure/install-azure-cli",
-        "kubelogin": "https://azure.github.io/kubelogin/install.html",
-        "kubectl": "az aks install-cli",
-        "kustomize": "python -m ops.toolchain install kustomize",
-        "helm": "https://helm.sh/docs/intro/install/",
-    }
+        if environment.is_local
+        else {
+            "terraform": (bootstrap, {"terraform", "credentials"}),
+            "az": (
+                "https://learn.microsoft.com/cli/azure/install-azure-cli",
+                {"image", "credentials", "secrets", "dns"},
+            ),
+            "kubelogin": ("https://azure.github.io/kubelogin/install.html", {"credentials"}),
+            "kubectl": ("az aks install-cli", {"credentials", "kubernetes", "monitoring", "dns"}),
+            "kustomize": (kustomize, {"kubernetes"}),
+            "helm": ("https://helm.sh/docs/intro/install/", {"monitoring"}),
+        }
+    )
+    running = {stage.name for stage in stages if not stage.skipped}
+    return {tool: how for tool, (how, used_by) in needs.items() if used_by & running}
 
 
-def preflight(c: Context, environment: Environment, *, allow_dirty: bool, dry_run: bool) -> str:
+def preflight(
+    c: Context,
+    environment: Environment,
+    stages: list[Stage],
+    *,
+    allow_dirty: bool,
+    dry_run: bool,
+) -> str:
     """Check everything that can fail before anything is changed; return the git SHA."""
     problems: list[str] = []
-    for tool, how in required_tools(environment).items():
+    for tool, how in required_tools(environment, stages).items():
         if find(tool) is None:
             problems.append(f"{tool} is not installed ({how})")
     sha = git("rev-parse", "HEAD")
@@ -558,7 +577,7 @@ def stage_progress(stage: Stage, index: int, total: int) -> Iterator[None]:
     console.print(f"[green]✓[/] {stage.name} in {time.monotonic() - started:.1f} s")
 
 
-def run_stage(c: Context, stage: Stage, environment: Environment) -> None:
+def run_steps(c: Context, stage: Stage, environment: Environment) -> None:
     for number, step in enumerate(stage.steps, 1):
         # A spinner on a terminal while the step runs (its output scrolls above); plain in CI.
         label = f"{stage.name} {number}/{len(stage.steps)}: {step.command[:80]}"
@@ -571,7 +590,19 @@ def run_stage(c: Context, stage: Stage, environment: Environment) -> None:
             raise StageFailed(f"`{step.command}`: {exc.message}") from exc
 
 
+def run_stage(c: Context, stage: Stage, environment: Environment) -> None:
+    """Run a stage's steps; a failed cluster rollout or smoke test rolls the Deployment back,
+    whether the stage runs inside `invoke deploy` or alone as `invoke deploy.kubernetes`."""
+    try:
+        run_steps(c, stage, environment)
+    except StageFailed as exc:
+        if stage.name == "kubernetes" and not environment.is_local:
+            raise StageFailed(f"{exc}; {roll_back(c, environment)}") from exc
+        raise
+
+
 def roll_back(c: Context, environment: Environment) -> str:
+    console.print(f"[red]rolling back[/] {DEPLOYMENT} in {environment.name}")
     result = c.run(
         f"{Path(sys.executable).with_name('invoke')} k8s.rollback --env {environment.name}",
         warn=True,
@@ -602,13 +633,10 @@ def execute(c: Context, environment: Environment, stages: list[Stage], sha: str)
             with stage_progress(stage, index, len(active)):
                 run_stage(c, stage, environment)
         except StageFailed as exc:
-            outcome = "failed"
-            if stage.name == "kubernetes" and not environment.is_local:
-                outcome += f"; {roll_back(c, environment)}"
             record.stages.append(
                 {
                     "name": stage.name,
-                    "result": outcome,
+                    "result": "failed",
                     "seconds": round(time.monotonic() - started, 1),
                 }
             )
@@ -616,7 +644,7 @@ def execute(c: Context, environment: Environment, stages: list[Stage], sha: str)
             path = record.save()
             remaining = ",".join(s.name for s in active[index - 1 :])
             raise Exit(
-                f"deploy --env {environment.name}: stage {stage.name} {outcome}: {exc}\n"
+                f"deploy --env {environment.name}: stage {stage.name} failed: {exc}\n"
                 f"Fix the cause, then resume with `invoke deploy --env {environment.name} "
                 f"--only {remaining}` (every stage is safe to run again). Record: {path}",
                 code=1,
@@ -675,7 +703,7 @@ def deploy(  # noqa: PLR0917 - invoke maps each parameter to a flag
     """Deploy an environment: preflight, summary, then every stage in order."""
     environment = load_environment(env)
     stages = select(plan(environment), only, skip)
-    sha = preflight(c, environment, allow_dirty=allow_dirty, dry_run=dry_run)
+    sha = preflight(c, environment, stages, allow_dirty=allow_dirty, dry_run=dry_run)
     describe(stages, environment, sha)
     if dry_run:
         console.print("dry run: nothing was run")

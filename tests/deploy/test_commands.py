@@ -173,7 +173,8 @@ def test_failed_rollout_rolls_back_and_stops(state: Path) -> None:
     assert ran[-2:] == ["invoke k8s.rollout --env prod", "invoke k8s.rollback --env prod"]
     assert "invoke monitoring.install --env prod" not in ran
     message = str(caught.value.message)
-    assert "stage kubernetes failed; rolled back" in message
+    assert "stage kubernetes failed: `invoke k8s.rollout --env prod` exited 1" in message
+    assert message.splitlines()[0].endswith("; rolled back")
     assert "--only kubernetes,monitoring,dns" in message
     record = json.loads((state / "prod" / "last-deploy.json").read_text())
     assert record["result"] == "failed at kubernetes"
@@ -189,6 +190,24 @@ def test_failed_smoke_test_rolls_back(state: Path, monkeypatch: pytest.MonkeyPat
     with pytest.raises(Exit, match="answered 503"):
         deploy.deploy(c, env="prod", only="kubernetes")
     assert commands(c)[-1] == "invoke k8s.rollback --env prod"
+
+
+def test_the_kubernetes_stage_alone_rolls_back_too(state: Path) -> None:
+    """CI runs stages as jobs: the rollback must not depend on the full deploy running them."""
+    c = context(failing=r".*invoke k8s\.rollout --env prod$")
+    with pytest.raises(Exit, match=r"deploy\.kubernetes --env prod: .*; rolled back"):
+        deploy.kubernetes(c, env="prod")
+    assert commands(c)[-1] == "invoke k8s.rollback --env prod"
+
+
+def test_preflight_asks_only_for_the_tools_of_the_chosen_stages(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    absent = {"terraform", "helm", "kubelogin"}
+    monkeypatch.setattr(deploy, "find", lambda tool: None if tool in absent else f"/bin/{tool}")
+    deploy.deploy(context(), env="prod", only="image,secrets")  # needs none of them
+    with pytest.raises(Exit, match=r"helm is not installed"):
+        deploy.deploy(context(), env="prod", only="monitoring")
 
 
 def test_failed_scan_pushes_nothing_and_applies_nothing(state: Path) -> None:
