@@ -1,4 +1,14 @@
 locals {
+  # The last word of every subnet that the internet has no business reaching.
+  deny_all_inbound = {
+    priority                   = 4096
+    access                     = "Deny"
+    protocol                   = "*"
+    source_address_prefix      = "*"
+    destination_address_prefix = "*"
+    destination_port_ranges    = ["0-65535"]
+  }
+
   # Inbound rules per subnet, written out so a reviewer sees every allowed path. Anything not
   # listed falls through to the explicit DenyAllInbound (or, for aks, DenyInternetInbound).
   inbound_rules = {
@@ -60,14 +70,7 @@ locals {
         destination_address_prefix = var.subnets.private_endpoints
         destination_port_ranges    = ["443", "1433"]
       }
-      DenyAllInbound = {
-        priority                   = 4096
-        access                     = "Deny"
-        protocol                   = "*"
-        source_address_prefix      = "*"
-        destination_address_prefix = "*"
-        destination_port_ranges    = ["0-65535"]
-      }
+      DenyAllInbound = local.deny_all_inbound
     }
     database = {
       AllowAksToPostgres = {
@@ -87,14 +90,7 @@ locals {
         destination_address_prefix = var.subnets.database
         destination_port_ranges    = ["5432", "6432"]
       }
-      DenyAllInbound = {
-        priority                   = 4096
-        access                     = "Deny"
-        protocol                   = "*"
-        source_address_prefix      = "*"
-        destination_address_prefix = "*"
-        destination_port_ranges    = ["0-65535"]
-      }
+      DenyAllInbound = local.deny_all_inbound
     }
   }
 }
