@@ -622,6 +622,32 @@ def docker_cli(engine_url: str) -> tuple[str, dict[str, str]]:
     return cli, {**os.environ, "DOCKER_HOST": engine_url}
 
 
+def local_run_args(
+    ref: str, *, name: str, port: int, state: Path, data_dir: Path, detach: bool = False
+) -> tuple[list[str], list[str]]:
+    """`docker run` arguments that migrate, then serve, `ref` as production runs it: keys from
+    state/secrets mounted as files, SQLite in data_dir (the image's ORDERDESK_DATA_DIR)."""
+    secret_files = local_secrets(state / "secrets")
+    app_env = {
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        **{key: f"/run/secrets/orderdesk/{path.name}" for key, path in secret_files.items()},
+    }
+    volumes = {state / "secrets": "/run/secrets/orderdesk:ro", data_dir: "/var/lib/orderdesk"}
+    migrate = hardened_run_args(
+        ref,
+        name=f"{name}-migrate",
+        port=port,
+        env=app_env,
+        volumes=volumes,
+        command=["python3", "manage.py", "migrate", "--noinput"],
+    )
+    serve = hardened_run_args(
+        ref, name=name, port=port, env=app_env, volumes=volumes, detach=detach, remove=not detach
+    )
+    return migrate, serve
+
+
 def smoke_test(reference: str, timeout_s: float = 60.0) -> None:
     """Run `reference` the way production does (hardened flags) and wait for /readyz 200.
 
@@ -635,34 +661,12 @@ def smoke_test(reference: str, timeout_s: float = 60.0) -> None:
     name = f"orderdesk-smoke-{port}"
     with tempfile.TemporaryDirectory(prefix="orderdesk-smoke-") as temp:
         state = Path(temp)
-        secret_files = local_secrets(state / "secrets")
         data_dir = state / "data"
         data_dir.mkdir()
         _give_to_app_user(data_dir, 0o700)
         _give_to_app_user(state, 0o755)
-        app_env = {
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DJANGO_SECURE_SSL_REDIRECT": "false",
-            "ORDERDESK_DATA_DIR": "/var/lib/orderdesk",
-            **{key: f"/run/secrets/orderdesk/{path.name}" for key, path in secret_files.items()},
-        }
-        volumes = {state / "secrets": "/run/secrets/orderdesk:ro", data_dir: "/var/lib/orderdesk"}
-        migrate = hardened_run_args(
-            reference,
-            name=f"{name}-migrate",
-            port=port,
-            env=app_env,
-            volumes=volumes,
-            command=["python3", "manage.py", "migrate", "--noinput"],
-        )
-        serve = hardened_run_args(
-            reference,
-            name=name,
-            port=port,
-            env=app_env,
-            volumes=volumes,
-            detach=True,
-            remove=False,
+        migrate, serve = local_run_args(
+            reference, name=name, port=port, state=state, data_dir=data_dir, detach=True
         )
         try:
             for args in (migrate, serve):
@@ -822,28 +826,14 @@ def run(c: Context, env: str = "local", port: int = 8000) -> None:
             ) from exc
         cli, cli_env = docker_cli(sandbox.ensure_engine())
         state = Path(setting(c, "state_dir")) / environment.name
-        secret_files = local_secrets(state / "secrets")
         data_dir = state / "container-data"
         data_dir.mkdir(parents=True, exist_ok=True)
         _give_to_app_user(data_dir, 0o700)
+        migrate, serve = local_run_args(
+            ref, name=f"orderdesk-{environment.name}", port=port, state=state, data_dir=data_dir
+        )
     except ImageError as exc:
         raise _fail(exc) from exc
-    app_env = {
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        **{name: f"/run/secrets/orderdesk/{path.name}" for name, path in secret_files.items()},
-    }
-    volumes = {state / "secrets": "/run/secrets/orderdesk:ro", data_dir: "/var/lib/orderdesk"}
-    name = f"orderdesk-{environment.name}"
-    migrate = hardened_run_args(
-        ref,
-        name=f"{name}-migrate",
-        port=port,
-        env=app_env,
-        volumes=volumes,
-        command=["python3", "manage.py", "migrate", "--noinput"],
-    )
-    serve = hardened_run_args(ref, name=name, port=port, env=app_env, volumes=volumes)
     c.run(" ".join([cli, *migrate]), env=cli_env)
     print(f"serving http://127.0.0.1:{port}/ (Ctrl-C stops it)")
     c.run(" ".join([cli, *serve]), env=cli_env, pty=True)

@@ -239,13 +239,22 @@ def _checkov_failures(scan: subprocess.CompletedProcess[str]) -> list[str]:
     return failures
 
 
-@task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP})
-def diff(c: Context, env: str = "local", image: str = "", tf_outputs: str = "") -> None:
-    """Show what apply would change in the cluster (server-side dry run)."""
+def _ready_to_send(
+    c: Context, env: str, image: str, tf_outputs: str
+) -> tuple[envconfig.Environment, Path, Kubectl]:
+    """Render and validate, write the manifests, and check the cluster's version: all before
+    diff or apply sends anything."""
     environment, rendered = render_checked(c, env, image, tf_outputs)
     path = _write(c, rendered)
     kubectl = _kubectl(c, environment)
     kubectl.require_version()
+    return environment, path, kubectl
+
+
+@task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP})
+def diff(c: Context, env: str = "local", image: str = "", tf_outputs: str = "") -> None:
+    """Show what apply would change in the cluster (server-side dry run)."""
+    environment, path, kubectl = _ready_to_send(c, env, image, tf_outputs)
     result = kubectl.run("diff", f"--filename={path}", warn=True, namespaced=False)
     # kubectl diff: 0 no differences, 1 differences (printed above), anything else failed.
     if result.exited == 0:
@@ -262,10 +271,7 @@ def diff(c: Context, env: str = "local", image: str = "", tf_outputs: str = "") 
 @task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP})
 def apply(c: Context, env: str = "local", image: str = "", tf_outputs: str = "") -> None:
     """Render, validate, then apply the environment's manifests to its cluster."""
-    environment, rendered = render_checked(c, env, image, tf_outputs)
-    path = _write(c, rendered)
-    kubectl = _kubectl(c, environment)
-    kubectl.require_version()
+    environment, path, kubectl = _ready_to_send(c, env, image, tf_outputs)
     kubectl.run("apply", f"--filename={path}", namespaced=False)
     if environment.is_local:
         kubectl.ensure_local_secret(_state_dir(c))
