@@ -95,11 +95,11 @@ class Page:
 
     @property
     def summary(self) -> str:
-        """Where the reader is: "Orders 26–50 of about 1,000,000"."""
+        """Where the reader is, e.g. "Orders 26-50 of about 1,000,000" (with an en dash)."""
         of_total = f" of {self.total}" if self.total is not None else ""
         if self.start is None:
             return f"{len(self.orders)} orders{of_total}"
-        return f"Orders {self.start:,}–{self.end:,}{of_total}"
+        return f"Orders {self.start:,}\N{EN DASH}{self.end:,}{of_total}"
 
 
 def newest_first_after(queryset: QuerySet[Order], cursor: Cursor | None) -> QuerySet[Order]:

@@ -61,4 +61,3 @@ def rows(orders: list[Order]) -> list[Row]:
 def _minute(moment: datetime.datetime) -> str:
     # Stored in UTC (USE_TZ) and shown in UTC, the site's only time zone.
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M")
-
