@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -280,6 +281,14 @@ def run(args: argparse.Namespace, db: str, database_url: str, workdir: Path) -> 
     report(db, args.rows, apps)
 
 
+def postgres_cache() -> Path:
+    """Where the seeded cluster is kept: as root the server runs as postgres, which cannot
+    enter /root, so the cluster lives in that user's home instead."""
+    if os.geteuid() == 0:
+        return Path(pwd.getpwnam("postgres").pw_dir) / "orderdesk-bench"
+    return CACHE
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -304,7 +313,7 @@ def main() -> int:
                 run(args, db, f"sqlite:///{CACHE / f'sqlite-{args.rows}.sqlite3'}", workdir)
                 continue
             try:
-                with cluster_at(CACHE / f"postgresql-{args.rows}") as cluster:
+                with cluster_at(postgres_cache() / f"postgresql-{args.rows}") as cluster:
                     run(args, db, cluster.url, workdir)
             except FileNotFoundError as exc:
                 print(f"PostgreSQL skipped: {exc}")
