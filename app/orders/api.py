@@ -67,7 +67,8 @@ def error(status: int, message: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
 
-def serialise(order: Order) -> dict[str, Any]:
+def serialise(order: Any) -> dict[str, Any]:
+    """An order (or a named tuple of queries.SHOWN_COLUMNS) as the API shows it."""
     return {
         "id": str(order.id),
         "user_id": order.user_id,

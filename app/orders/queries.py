@@ -18,6 +18,21 @@ from .pagination import Page, count, paginate
 # Filters match a prefix of these columns in any case, through an index on UPPER(column)
 # (migration 0002: text_pattern_ops on PostgreSQL, a plain expression index on SQLite).
 PREFIX_FILTERS = ("user_id", "store_code")
+# What the list and the API show: everything but the card fingerprint. Rows come back as named
+# tuples, which cost a fraction of model instances to build.
+SHOWN_COLUMNS = (
+    "id",
+    "created_at",
+    "user_id",
+    "store_code",
+    "product_code",
+    "quantity",
+    "order_date",
+    "shipping_date",
+    "delivery_date",
+    "card_brand",
+    "card_last4",
+)
 
 
 def starting_with(queryset: QuerySet[Order], column: str, prefix: str) -> QuerySet[Order]:
@@ -65,7 +80,7 @@ def listing(params: Mapping[str, str]) -> Listing:
         return Listing(filters, None)
     queryset = filtered_orders(filters)
     page = paginate(
-        queryset,
+        queryset.values_list(*SHOWN_COLUMNS, named=True),
         size=settings.ORDERS_PAGE_SIZE,
         after=params.get("after"),
         before=params.get("before"),
