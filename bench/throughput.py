@@ -28,9 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO_ROOT / "bench"
 sys.path.insert(0, str(REPO_ROOT))
 
+from tests.appserver import wait_until_ready  # noqa: E402
 from tests.pgcluster import cluster_at  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
@@ -137,21 +136,6 @@ def deep_cursor_query(app: App) -> str:
     return "after=" + urllib.parse.quote(cursor)
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited ({process.returncode}):\n{log.read_text()[-3000:]}")
-        with (
-            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
-            urllib.request.urlopen(f"{url}/readyz", timeout=2) as response,  # noqa: S310
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not become ready in 60 s")
-
-
 @contextlib.contextmanager
 def serving(app: App, workdir: Path, workers: int) -> Iterator[App]:
     port = free_port()
@@ -173,7 +157,10 @@ def serving(app: App, workdir: Path, workers: int) -> Iterator[App]:
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_ready(app.url, app.process, log)
+        try:
+            wait_until_ready(app.url, app.process, timeout=60)
+        except (RuntimeError, TimeoutError) as exc:
+            raise SystemExit(f"{exc}:\n{log.read_text()[-3000:]}") from None
         yield app
     finally:
         app.process.send_signal(signal.SIGTERM)
