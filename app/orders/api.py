@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import uuid
@@ -19,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 
 from .forms import OrderForm
+from .links import order_link
 from .metrics import ORDERS_CREATED
 from .models import Order
 from .pagination import InvalidCursor
@@ -84,17 +84,8 @@ def serialise(order: Any) -> dict[str, Any]:
     }
 
 
-@functools.cache
-def _detail_url_template() -> str:
-    # One reversal per process instead of one per order (they were a tenth of a list request).
-    return reverse("api-order-detail", args=[_PLACEHOLDER_ID]).replace(str(_PLACEHOLDER_ID), "{}")
-
-
-_PLACEHOLDER_ID = uuid.UUID(int=0)
-
-
 def order_url(order_id: uuid.UUID) -> str:
-    return _detail_url_template().format(order_id)
+    return order_link("api-order-detail", order_id)
 
 
 def type_errors(payload: dict[str, Any]) -> dict[str, list[str]]:

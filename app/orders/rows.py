@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from django.urls import reverse
 
+from .links import order_link
 from .models import masked_card
 
 
@@ -37,14 +38,12 @@ def rows(orders: list[Any]) -> list[Row]:
     """Rows of a page (orders, or named tuples of queries.SHOWN_COLUMNS), ready to print."""
     if not orders:
         return []
-    placeholder = "00000000-0000-0000-0000-000000000000"
-    detail = reverse("order-detail", args=[placeholder])
     listing = reverse("order-list")
     return [
         Row(
             id=str(order.id),
             short_id=order.id.hex[:8],
-            url=detail.replace(placeholder, str(order.id)),
+            url=order_link("order-detail", order.id),
             created=_minute(order.created_at),
             user_id=order.user_id,
             user_url=f"{listing}?user_id={quote(order.user_id)}",
