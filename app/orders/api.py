@@ -147,7 +147,7 @@ def create_order(request: HttpRequest) -> JsonResponse:
 
 def list_orders(request: HttpRequest) -> JsonResponse:
     try:
-        found = listing(request.GET)
+        found = listing(request.GET, with_total=False)
     except InvalidCursor as exc:
         return error(400, f"The cursor is not valid: {exc}. Start again without it.")
     if found.page is None:
