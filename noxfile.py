@@ -291,7 +291,7 @@ def manifests(session: nox.Session) -> None:
         outputs = ROOT / "tests" / "manifests" / "data" / f"tf-outputs-{env}.json"
         if outputs.exists():
             args += ["--tf-outputs", str(outputs)]
-        session.run("invoke", "k8s.lint", *args, env=ci_env(INVOKE_K8S_STATE_DIR=state_dir))
+        session.run("invoke", "k8s.lint", *args, env=ci_env(INVOKE_STATE_DIR=state_dir))
     session.run("pytest", "tests/manifests", *session.posargs, env=ci_env())
 
 

@@ -14,6 +14,7 @@ __all__ = ["free_port", "in_ci", "need", "need_tool"]
 
 def need(reason: str) -> None:
     """Something this test needs is missing: skip on a laptop, fail in CI (ops.core.ci)."""
+    __tracebackhide__ = True
     skip_or_fail(reason, skip=pytest.skip, fail=pytest.fail)
 
 
@@ -23,6 +24,7 @@ def need_tool(name: str, why: str = "") -> str:
     CI installs every tool the tests use (scripts/bootstrap --system), so a missing one there is
     a broken setup, never a reason to pass quietly.
     """
+    __tracebackhide__ = True
     path = find(name)
     if path is None:
         need(f"{name} is not installed{': ' + why if why else ''} (scripts/bootstrap --system)")
