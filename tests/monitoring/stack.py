@@ -12,15 +12,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import requests
 import yaml
 
+from ops.core import web
+from ops.core.wait import NotYet, wait_until
 from ops.monitoring import render
 from ops.monitoring.layout import REPO_ROOT, Layout
 
@@ -83,19 +83,19 @@ class Processes:
 
 def wait_http(url: str, timeout: float, process: subprocess.Popen[bytes], what: str) -> None:
     """Poll url until it answers 200; fail early if the process died."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"{what} exited with {process.returncode} before it was ready")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError) as exc:
-            last = str(exc)
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not ready at {url} after {timeout:.0f}s ({last})")
+            status = web.get(url, timeout=2).status_code
+        except requests.RequestException as exc:
+            raise NotYet(str(exc)) from exc
+        if status != 200:
+            raise NotYet(f"HTTP {status}")
+        return True
+
+    wait_until(ready, what=f"{what} ready at {url}", timeout=timeout, interval=0.2)
 
 
 def rule_copies(
