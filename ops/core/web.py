@@ -33,7 +33,7 @@ def wait_for_status(
 
     def answered() -> requests.Response:
         try:
-            response = get(url, timeout=max(1.0, min(10.0, interval * 2)), verify=verify)
+            response = get(url, timeout=max(2.0, min(10.0, interval * 2)), verify=verify)
         except requests.RequestException as exc:
             raise NotYet(_short(exc)) from exc
         if response.status_code != status:

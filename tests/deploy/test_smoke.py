@@ -103,15 +103,17 @@ def test_a_server_that_never_gets_ready_fails_with_its_last_answer(
     with pytest.raises(
         Exit,
         match=r"^smoke test: https://localhost:\d+/readyz answering 200: "
-        r"not after 0.5 s \(HTTP 503\)$",
+        r"not after 2 s \(HTTP 503\)$",
     ):
-        checks.https_smoke_test(context(ca_bundle, timeout=0.5), served_at(https_server.port))
+        checks.https_smoke_test(context(ca_bundle, timeout=2), served_at(https_server.port))
     assert len(https_server.paths) >= 2
 
 
 def test_a_certificate_from_an_untrusted_ca_is_refused(https_server: Server) -> None:
     # No bundle: requests trusts only the public CAs, as it would against the real ingress.
-    with pytest.raises(Exit, match=r"\(TLS: certificate verify failed: unable to get local issuer certificate\)$") as caught:
+    with pytest.raises(
+        Exit, match=r"\(TLS: certificate verify failed: unable to get local issuer certificate\)$"
+    ) as caught:
         checks.https_smoke_test(context(None, timeout=0.3), served_at(https_server.port))
     assert caught.value.code == 1
     assert https_server.paths == []

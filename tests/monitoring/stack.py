@@ -16,13 +16,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import requests
 import yaml
 
-from ops.core import web
-from ops.core.wait import NotYet, wait_until
 from ops.monitoring import render
 from ops.monitoring.layout import REPO_ROOT, Layout
+from tests.support import wait_for_http
 
 APP_DIR = REPO_ROOT / "app"
 # The only changes the loopback copies make: `for` durations and Alertmanager's waits, so a run
@@ -79,23 +77,6 @@ class Processes:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=5)
         self.running.clear()
-
-
-def wait_http(url: str, timeout: float, process: subprocess.Popen[bytes], what: str) -> None:
-    """Poll url until it answers 200; fail early if the process died."""
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"{what} exited with {process.returncode} before it was ready")
-        try:
-            status = web.get(url, timeout=2).status_code
-        except requests.RequestException as exc:
-            raise NotYet(str(exc)) from exc
-        if status != 200:
-            raise NotYet(f"HTTP {status}")
-        return True
-
-    wait_until(ready, what=f"{what} ready at {url}", timeout=timeout, interval=0.2)
 
 
 def rule_copies(
@@ -158,7 +139,7 @@ def start_prometheus(
             "--log.level=warn",
         ],
     )
-    wait_http(f"http://127.0.0.1:{port}/-/ready", 30, process, "Prometheus")
+    wait_for_http(f"http://127.0.0.1:{port}/-/ready", process, "Prometheus")
     return process
 
 
@@ -186,7 +167,7 @@ def start_alertmanager(
             "--log.level=info",
         ],
     )
-    wait_http(f"http://127.0.0.1:{port}/-/ready", 30, process, f"Alertmanager ({name})")
+    wait_for_http(f"http://127.0.0.1:{port}/-/ready", process, f"Alertmanager ({name})")
     return process
 
 
@@ -224,7 +205,7 @@ def start_app(processes: Processes, env: dict[str, str], port: int) -> subproces
         env=env,
         cwd=APP_DIR,
     )
-    wait_http(f"http://127.0.0.1:{port}/healthz", 30, process, "gunicorn (the app)")
+    wait_for_http(f"http://127.0.0.1:{port}/healthz", process, "gunicorn (the app)")
     return process
 
 
