@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from invoke import Task, task
+from invoke import Collection, Task, task
 from invoke.context import Context
 from invoke.exceptions import Exit
 
@@ -151,3 +151,6 @@ def up(  # noqa: PLR0917 - invoke maps each parameter to a flag
             f"{PYTHON} -m gunicorn -c gunicorn.conf.py orderdesk.wsgi:application",
             env=local_env(**env),
         )
+
+
+ns = Collection("app", seed, migrate, up)
