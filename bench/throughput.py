@@ -37,9 +37,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO_ROOT / "bench"
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.appserver import wait_until_ready  # noqa: E402
+from ops.core.wait import WaitTimeout  # noqa: E402
 from tests.pgcluster import cluster_at  # noqa: E402
-from tests.support import free_port  # noqa: E402
+from tests.support import free_port, wait_for_http  # noqa: E402
 
 CACHE = Path(os.environ.get("ORDERDESK_CACHE", Path.home() / ".cache" / "orderdesk")) / "bench"
 PAGE_SIZE = 25
@@ -158,8 +158,8 @@ def serving(app: App, workdir: Path, workers: int) -> Iterator[App]:
         )
     try:
         try:
-            wait_until_ready(app.url, app.process, timeout=60)
-        except (RuntimeError, TimeoutError) as exc:
+            wait_for_http(f"{app.url}/readyz", app.process, "gunicorn", timeout=60)
+        except (AssertionError, WaitTimeout) as exc:
             raise SystemExit(f"{exc}:\n{log.read_text()[-3000:]}") from None
         yield app
     finally:
