@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 from invoke import Collection, Context, MockContext, Result
@@ -12,7 +10,7 @@ from invoke.exceptions import Exit
 
 import tasks
 from ops import app
-from ops.envconfig import REPO_ROOT
+from tests.support import invoke as invoke_cli
 
 
 def all_tasks(collection: Collection, prefix: str = "") -> dict[str, object]:
@@ -61,17 +59,6 @@ def test_up_migrates_seeds_then_serves_on_loopback() -> None:
 def test_up_refuses_bad_flags(kwargs: dict, message: str) -> None:
     with pytest.raises(Exit, match=message):
         app.up(Context(), **kwargs)
-
-
-def invoke_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_invoke_list_reads_as_a_table_of_contents() -> None:
