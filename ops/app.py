@@ -9,10 +9,12 @@ from invoke import Collection, task
 from invoke.context import Context
 from invoke.exceptions import Exit
 
+from ops.core.state import DEFAULT_ROOT
 from ops.envconfig import REPO_ROOT
 
 APP_DIR = REPO_ROOT / "app"
-DATA_DIR = REPO_ROOT / ".data"
+# The local SQLite database and metrics live beside the environments' state.
+DATA_DIR = DEFAULT_ROOT
 PYTHON = shlex.quote(sys.executable)
 
 
