@@ -54,7 +54,8 @@ def install_groups(session: nox.Session, *groups: str) -> None:
 # data file of its own in build/coverage/ (pytest-cov replaces the file it is given), and
 # `nox -s quality` combines them.
 COVERAGE_DIR = ROOT / "build" / "coverage"
-PYTEST = ("pytest", "--cov", "--cov-report=")
+# The floor applies to all sessions together (quality), never to one alone.
+PYTEST = ("pytest", "--cov", "--cov-report=", "--cov-fail-under=0")
 
 
 def ci_env(**extra: str) -> dict[str, str]:
@@ -327,7 +328,9 @@ def quality(session: nox.Session) -> None:
         )
     env = {"COVERAGE_FILE": str(COVERAGE_DIR / ".coverage")}
     session.run("coverage", "combine", "--quiet", env=env)
-    session.run("coverage", "html", "--quiet", "--title=Orderdesk: app/ and ops/", env=env)
+    # The report first, whatever the figure (the floor is checked once, below).
+    html = ("coverage", "html", "--quiet", "--fail-under=0", "--title=Orderdesk: app/ and ops/")
+    session.run(*html, env=env)
     session.log(f"coverage report: {COVERAGE_DIR / 'html' / 'index.html'}")
     # Fails below [tool.coverage.report] fail_under, the floor; prints the figure either way.
     session.run("coverage", "report", env=env)
