@@ -82,6 +82,33 @@ def tf_outputs(c: Context, environment: Environment) -> dict[str, Any]:
         raise Exit(str(exc), code=1) from exc
 
 
+# Key Vault answers a missing secret (and a missing deleted one) with 404 and error code
+# SecretNotFound, which az prints as "(SecretNotFound) ..."; any other failure (firewall,
+# permission, throttling) says nothing about whether the secret exists.
+NOT_FOUND_CODE = "(SecretNotFound)"
+
+
+def secret_exists(c: Context, command: str, environment: Environment, name: str) -> bool:
+    """Whether `az keyvault secret show[-deleted]` found the secret: True, or False only on a
+    confirmed "not found"; any other failure is an Exit, so nothing is created over a secret
+    that may exist (a regenerated database password would no longer match PostgreSQL)."""
+    vault = environments.require_azure(environment).key_vault.name
+    result = c.run(command, hide=True, warn=True)
+    if result is not None and result.ok:
+        return True
+    stderr = (result.stderr if result is not None else "").strip()
+    if NOT_FOUND_CODE in stderr:
+        return False
+    reason = stderr.splitlines()[0] if stderr else "no error message"
+    raise Exit(
+        f"cannot tell whether secret {name} exists in Key Vault {vault} ({reason}); nothing was "
+        "created or changed. Check the vault's firewall admits this machine and that the "
+        "identity may read secrets, then run "
+        f"`invoke azure.secrets --env {environment.name}` again",
+        code=1,
+    )
+
+
 def ensure_key_vault_secrets(c: Context, environment: Environment) -> None:
     """Every app secret exists in Key Vault: Terraform generates them; this puts back one that
     went missing (recovering a soft-deleted one keeps its value). Values are never printed."""
@@ -92,21 +119,15 @@ def ensure_key_vault_secrets(c: Context, environment: Environment) -> None:
     where = f"--vault-name {vault}"
     program = az()
     for name in names:
-        shown = c.run(
-            f"{program} keyvault secret show {where} --name {name} --query id --output tsv",
-            hide=True,
-            warn=True,
-        )
-        if shown is not None and shown.ok:
+        shown = f"{program} keyvault secret show {where} --name {name} --query id --output tsv"
+        if secret_exists(c, shown, environment, name):
             print(f"  secret {name}: present in {vault}")
             continue
         # Purge protection keeps deleted secrets recoverable, and their names taken.
-        deleted = c.run(
-            f"{program} keyvault secret show-deleted {where} --name {name} --query id --output tsv",
-            hide=True,
-            warn=True,
+        deleted = (
+            f"{program} keyvault secret show-deleted {where} --name {name} --query id --output tsv"
         )
-        if deleted is not None and deleted.ok:
+        if secret_exists(c, deleted, environment, name):
             c.run(
                 f"{program} keyvault secret recover {where} --name {name} --output none", hide=True
             )

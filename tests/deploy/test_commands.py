@@ -33,14 +33,21 @@ ACCOUNT = json.dumps(
     {"id": SUBSCRIPTION, "name": "Orderdesk", "user": {"name": "ops", "type": "user"}}
 )
 SECRETS = ["django-secret-key", "card-fingerprint-key", "database-password"]
+# What az prints for Key Vault's 404 (the error code SecretNotFound).
+SECRET_NOT_FOUND = (
+    "ERROR: (SecretNotFound) A secret with (name/id) card-fingerprint-key was not found in this "
+    "key vault. If you recently deleted this secret you may be able to recover it using the "
+    "correct recovery command."
+)
 
 
 class FakeShell:
     """c.run for a MockContext: answers by regex, fails like invoke (UnexpectedExit unless warn),
     and does what the faked programs would leave behind (a plan file, a kubeconfig)."""
 
-    def __init__(self, failing: str | None = None) -> None:
+    def __init__(self, failing: str | None = None, stderr: str = "boom") -> None:
         self.failing = re.compile(failing) if failing else None
+        self.stderr = stderr
         self.log: list[str] = []
         self.answers: list[tuple[re.Pattern[str], str]] = [
             (re.compile(r".*/az account show "), ACCOUNT),
@@ -57,7 +64,7 @@ class FakeShell:
     def __call__(self, command: str, **kwargs: Any) -> Result:
         self.log.append(command)
         if self.failing and self.failing.search(command):
-            result = Result(command=command, exited=1, stderr="boom")
+            result = Result(command=command, exited=1, stderr=self.stderr)
             if not kwargs.get("warn"):
                 raise UnexpectedExit(result)
             return result
@@ -110,9 +117,9 @@ def fake_image_task(name: str, state_dir: Path) -> Callable[..., None]:
     return task
 
 
-def context(state: Path, failing: str | None = None) -> MockContext:
+def context(state: Path, failing: str | None = None, stderr: str = "boom") -> MockContext:
     c = MockContext(config=Config(overrides={"state_dir": str(state)}))
-    c.run = Mock(side_effect=FakeShell(failing))  # type: ignore[method-assign]
+    c.run = Mock(side_effect=FakeShell(failing, stderr))  # type: ignore[method-assign]
     return c
 
 
@@ -247,7 +254,11 @@ def test_missing_key_vault_secrets_are_created_from_a_file_never_the_command_lin
     state: Path,
 ) -> None:
     previous_deploy(state)
-    c = context(state, failing=r"az keyvault secret show(-deleted)? .*card-fingerprint-key.*")
+    c = context(
+        state,
+        failing=r".*az keyvault secret show(-deleted)? .*card-fingerprint-key.*",
+        stderr=SECRET_NOT_FOUND,
+    )
     deploy.deploy(c, env="prod", only="secrets")
     created = [command for command in commands(c, state) if "secret set" in command]
     assert len(created) == 1
@@ -262,7 +273,9 @@ def test_missing_key_vault_secrets_are_created_from_a_file_never_the_command_lin
 
 def test_a_soft_deleted_secret_is_recovered_not_replaced(state: Path) -> None:
     previous_deploy(state)
-    c = context(state, failing=r".*az keyvault secret show .*database-password.*")
+    c = context(
+        state, failing=r".*az keyvault secret show .*database-password.*", stderr=SECRET_NOT_FOUND
+    )
     deploy.deploy(c, env="prod", only="secrets")
     ran = commands(c, state)
     recover = (
@@ -271,6 +284,51 @@ def test_a_soft_deleted_secret_is_recovered_not_replaced(state: Path) -> None:
     )
     assert recover in ran
     assert not any("secret set" in command for command in ran)
+
+
+# Key Vault's "not found" is HTTP 404 with error code SecretNotFound (seen in
+# Azure/azure-sdk-for-js#25489); a firewall (403 ForbiddenByFirewall), a missing role (403) or
+# throttling (429) says nothing about whether the secret exists.
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "ERROR: (Forbidden) Client address is not authorized and caller is not a trusted service."
+        "\nCode: Forbidden\nInner error: {'code': 'ForbiddenByFirewall'}",
+        "ERROR: (Forbidden) Caller is not authorized to perform action on resource.\n"
+        "Code: Forbidden\nInner error: {'code': 'ForbiddenByRbac'}",
+        "ERROR: (Throttled) Request was not allowed because of throttling.",
+        "",
+    ],
+)
+@pytest.mark.parametrize("read", ["show", "show-deleted"])
+def test_only_secret_not_found_creates_a_key_vault_secret(
+    state: Path, stderr: str, read: str
+) -> None:
+    previous_deploy(state)
+    c = context(state)
+    shell = c.run.side_effect  # type: ignore[attr-defined]
+    failures = {"show": SECRET_NOT_FOUND if read == "show-deleted" else stderr, read: stderr}
+
+    def answer(command: str, **kwargs: Any) -> Result:
+        found = re.search(
+            r"az keyvault secret (show|show-deleted) .*--name database-password ", command
+        )
+        if found and found.group(1) in failures:
+            shell.log.append(command)
+            return Result(command=command, exited=1, stderr=failures[found.group(1)])
+        return shell(command, **kwargs)
+
+    c.run.side_effect = answer  # type: ignore[attr-defined]
+    with pytest.raises(
+        Exit,
+        match=r"cannot tell whether secret database-password exists in Key Vault "
+        r"kv-orderdesk-prod .*nothing was created or changed",
+    ) as caught:
+        deploy.deploy(c, env="prod", only="secrets")
+    ran = commands(c, state)
+    assert any(f"secret {read} " in command for command in ran)
+    assert not any(" secret set " in command or " secret recover " in command for command in ran)
+    assert "stage secrets failed" in str(caught.value.message)
 
 
 def test_dns_pointing_elsewhere_is_refused(state: Path) -> None:
