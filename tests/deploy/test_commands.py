@@ -32,6 +32,7 @@ SUBSCRIPTION = "12345678-1234-1234-1234-123456789abc"
 ACCOUNT = json.dumps(
     {"id": SUBSCRIPTION, "name": "Orderdesk", "user": {"name": "ops", "type": "user"}}
 )
+TEAMS_WEBHOOK_URL = "https://teams.example.invalid/workflows/alerts"
 SECRETS = ["django-secret-key", "card-fingerprint-key", "database-password"]
 # What az prints for Key Vault's 404 (the error code SecretNotFound).
 SECRET_NOT_FOUND = (
@@ -100,6 +101,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(git, "changes", lambda *a, **k: [])
     monkeypatch.setattr(tf, "WORK_DIR", tmp_path / "terraform")
     monkeypatch.setenv("ARM_SUBSCRIPTION_ID", SUBSCRIPTION)
+    monkeypatch.setenv("TEAMS_WEBHOOK_URL", TEAMS_WEBHOOK_URL)
     monkeypatch.setattr(checks, "https_smoke_test", lambda c, environment: None)
     monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
     assert real_find is not find
@@ -187,7 +189,7 @@ EXPECTED_PROD = [
     rf"{KUBECTL} --namespace=orderdesk rollout status deployment/orderdesk --timeout=300s",
     # monitoring: the namespace, secrets, the chart, rules and dashboards
     rf"{KUBECTL} apply -f -",
-    rf"{KUBECTL} --namespace=monitoring get secret alertmanager-teams-webhook --output=name",
+    rf"{KUBECTL} apply -f -",
     rf"{KUBECTL} --namespace=monitoring get secret grafana-admin --output=name",
     re.escape("helm --kubeconfig={state}/prod/kubeconfig --kube-context=aks-orderdesk-prod ")
     + r"upgrade --install kube-prometheus-stack .* --wait --timeout 10m",
@@ -487,6 +489,38 @@ def test_dirty_tree_missing_tool_and_login_are_named_before_anything_runs(
     assert "1 uncommitted change(s)" in message
     assert "--allow-dirty" in message
     assert "run `az login`" in message
+
+
+# The webhook URL is a CI secret: GitHub exposes secrets to a step only through the secrets
+# context, and Azure Pipelines maps secret variables into a step's env only explicitly
+# (learn.microsoft.com/azure/devops/pipelines/process/variables#secret-variables).
+def test_a_missing_teams_webhook_secret_fails_in_preflight_before_any_change(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TEAMS_WEBHOOK_URL")
+    c = context(state)
+    with pytest.raises(
+        Exit, match=r"preflight failed:\n  - TEAMS_WEBHOOK_URL is not set"
+    ) as caught:
+        deploy.deploy(c, env="prod")
+    assert caught.value.code == 2
+    assert commands(c, state) == ["az account show --output json"]
+    monkeypatch.setenv("TEAMS_WEBHOOK_URL", "$(TEAMS_WEBHOOK_URL)")
+    with pytest.raises(Exit, match=r"TEAMS_WEBHOOK_URL is not set"):
+        deploy.deploy(context(state), env="prod", preflight_only=True)
+    monkeypatch.setenv("TEAMS_WEBHOOK_URL", "http://teams.example.invalid/plain")
+    with pytest.raises(Exit, match=r"TEAMS_WEBHOOK_URL does not start with https://"):
+        deploy.deploy(context(state), env="prod", preflight_only=True)
+    # Only the monitoring stage needs it: a job that runs other stages goes on without it.
+    monkeypatch.delenv("TEAMS_WEBHOOK_URL")
+    deploy.deploy(context(state), env="prod", only="image")
+
+
+def test_preflight_only_changes_nothing(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    c = context(state)
+    deploy.deploy(c, env="prod", preflight_only=True)
+    assert commands(c, state) == ["az account show --output json"]
+    assert "preflight: deploy --env prod can start" in capsys.readouterr().out
 
 
 def test_outside_a_git_checkout_preflight_says_so(

@@ -275,3 +275,57 @@ def test_azure_pipeline_carries_the_plan_to_the_apply_stage() -> None:
     assert download["inputs"]["artifactName"] == publish["inputs"]["artifact"]
     assert publish["inputs"]["targetPath"] == ".data/terraform/$(DEPLOY_ENV).tfplan"
     assert download["inputs"]["targetPath"] == "$(Build.SourcesDirectory)/.data/terraform"
+
+
+# --- the Teams webhook secret (issue 14, item 12) -----------------------------------------------
+
+
+# GitHub hands a secret to a step only through the secrets context; Azure Pipelines maps a secret
+# variable into a script's environment only through the step's env
+# (learn.microsoft.com/azure/devops/pipelines/process/variables#secret-variables).
+def test_the_teams_webhook_url_comes_from_a_ci_secret_in_every_deploying_file() -> None:
+    github = WORKFLOWS_DIR / "deploy.yml"
+    for path, rendered in (
+        (github, "${{ secrets.TEAMS_WEBHOOK_URL }}"),
+        (AZURE_PIPELINE, "$(TEAMS_WEBHOOK_URL)"),
+    ):
+        text = path.read_text(encoding="utf-8")
+        assert text.count(f"TEAMS_WEBHOOK_URL: {rendered}") >= 2, path.name
+        invokes = [c.argv for c in policy.commands([path]) if c.program == "invoke"]
+        assert sum(policy.deploy_needs_webhook(argv) for argv in invokes) >= 2, path.name
+        assert any("--preflight-only" in argv for argv in invokes), path.name
+
+
+@pytest.mark.parametrize(
+    ("path", "line", "why"),
+    [
+        (
+            WORKFLOWS_DIR / "deploy.yml",
+            "          TEAMS_WEBHOOK_URL: ${{ secrets.TEAMS_WEBHOOK_URL }}\n",
+            "without TEAMS_WEBHOOK_URL",
+        ),
+        (
+            AZURE_PIPELINE,
+            "                    TEAMS_WEBHOOK_URL: $(TEAMS_WEBHOOK_URL)\n",
+            "without TEAMS_WEBHOOK_URL",
+        ),
+        (
+            WORKFLOWS_DIR / "deploy.yml",
+            '        run: invoke deploy --env "$DEPLOY_ENV" --preflight-only\n',
+            "changes something before any preflight",
+        ),
+    ],
+    ids=["github-env", "azure-devops-env", "github-no-preflight"],
+)
+def test_a_missing_teams_webhook_fails_in_preflight_not_halfway(
+    tmp_path: Path, path: Path, line: str, why: str
+) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert line in text
+    broken = tmp_path / path.name
+    replacement = "        run: invoke tf.plan --help\n" if "preflight" in line else ""
+    broken.write_text(text.replace(line, replacement), encoding="utf-8")
+    check = policy.check_azure_pipeline if path == AZURE_PIPELINE else policy.check_github_workflow
+    violations = [v for v in check(broken) if v.rule == "teams-webhook"]
+    assert violations
+    assert all(why in v.message for v in violations), [str(v) for v in violations]
