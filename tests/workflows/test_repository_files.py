@@ -153,12 +153,19 @@ def test_the_apply_job_applies_exactly_the_plan_the_plan_job_uploaded() -> None:
     assert not any("tf.plan" in str(run) for run in steps)
 
 
-def test_the_gate_is_after_the_plan_and_before_every_change() -> None:
+# "Jobs that reference an environment configured with required reviewers will wait for an
+# approval before starting" (docs.github.com/actions/managing-workflow-runs/reviewing-deployments).
+def test_one_approval_per_deploy_only_the_apply_job_names_the_gated_environment() -> None:
     jobs = workflow("deploy.yml")["jobs"]
     expression = "${{ inputs.environment || 'dev' }}"
-    assert jobs["plan"]["environment"] == {"name": f"{expression}-plan"}
-    for name in ("apply", "image", "kubernetes"):
-        assert jobs[name]["environment"] == {"name": expression}, name
+    named = {name: job.get("environment") for name, job in jobs.items()}
+    gated = [name for name, environment in named.items() if environment == {"name": expression}]
+    assert gated == ["apply"]
+    assert named["plan"] == {"name": f"{expression}-plan"}
+    # The later jobs change things too: they wait for the approved apply.
+    for name in ("image", "kubernetes"):
+        assert named[name] == {"name": f"{expression}-deploy"}, name
+        assert "apply" in policy._upstream(jobs, name), name
 
 
 def test_every_deploy_job_signs_in_with_oidc_from_variables() -> None:
@@ -252,9 +259,13 @@ def test_azure_pipeline_gates_every_change_behind_an_environment() -> None:
     assert any(v != "Azure Pipelines" for v in parameters["kubernetesPool"]["values"])
     jobs = {job_name: job for _, job_name, job in policy.pipeline_jobs(pipeline)}
     assert list(jobs) == ["plan", "apply", "image", "kubernetes"]
-    assert "deployment" not in jobs["plan"]
-    for name in ("apply", "image", "kubernetes"):
-        assert jobs[name]["environment"] == "orderdesk-${{ parameters.environment }}", name
+    # Checks run before every stage that uses the resource
+    # (learn.microsoft.com/azure/devops/pipelines/process/approvals): one stage names it.
+    assert [name for name, job in jobs.items() if "environment" in job] == ["apply"]
+    assert jobs["apply"]["environment"] == "orderdesk-${{ parameters.environment }}"
+    stages = [stage for stage, _, _ in policy.pipeline_jobs(pipeline)]
+    for stage in stages[2:]:
+        assert "terraform_apply" in policy._stage_upstream(pipeline, stage), stage
     pool = jobs["kubernetes"]["pool"]
     assert any(re.search(r"parameters\.kubernetesPool", str(key)) for key in pool)
 
@@ -306,7 +317,7 @@ def test_the_teams_webhook_url_comes_from_a_ci_secret_in_every_deploying_file() 
         ),
         (
             AZURE_PIPELINE,
-            "                    TEAMS_WEBHOOK_URL: $(TEAMS_WEBHOOK_URL)\n",
+            "              TEAMS_WEBHOOK_URL: $(TEAMS_WEBHOOK_URL)\n",
             "without TEAMS_WEBHOOK_URL",
         ),
         (
