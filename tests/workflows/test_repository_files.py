@@ -340,3 +340,23 @@ def test_a_missing_teams_webhook_fails_in_preflight_not_halfway(
     violations = [v for v in check(broken) if v.rule == "teams-webhook"]
     assert violations
     assert all(why in v.message for v in violations), [str(v) for v in violations]
+
+
+# --- current runtimes (issue 14, item 17) -------------------------------------------------------
+
+# Azure/login's tag v3.0.1 (this commit) has `runs.using: node24` in action.yml; v2.3.0
+# (a457da9e) ran on node20, which GitHub stops running (Azure/login#577).
+AZURE_LOGIN_NODE24 = "azure/login@f5d393ae46f8fde4be8b75f32e3fc50e654ad0ca"
+
+
+def test_azure_login_is_pinned_to_a_node24_release() -> None:
+    pins = [
+        (path.name, ref + rest)
+        for path in policy.github_workflows()
+        for _, ref, rest in policy._uses_lines(path.read_text(encoding="utf-8"))
+        if ref.lower().startswith("azure/login@")
+    ]
+    assert len(pins) >= 5, pins  # four deploy jobs and destroy
+    for name, pin in pins:
+        assert pin.startswith(AZURE_LOGIN_NODE24), (name, pin)
+        assert pin.endswith("# v3.0.1"), (name, pin)
