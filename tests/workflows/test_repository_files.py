@@ -252,6 +252,32 @@ def test_azure_pipeline_signs_in_through_workload_identity_service_connections()
     assert checked >= 4, "expected an invoke step in each deploy job"
 
 
+# The azurerm provider and backend sign in as ARM_CLIENT_ID through the service connection named
+# by ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID (ado_pipeline_service_connection_id, hashicorp/
+# terraform-provider-azurerm's provider schema), not through the AzureCLI@2 task's connection.
+def test_azure_pipeline_plan_stage_uses_the_plan_connection_for_the_cli_and_terraform_alike() -> (
+    None
+):
+    pipeline = load(AZURE_PIPELINE)
+    identity = {
+        "ARM_CLIENT_ID": "AZURE_CLIENT_ID",
+        "ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID": "SERVICE_CONNECTION_ID",
+    }
+    checked = 0
+    for stage, _, job in policy.pipeline_jobs(pipeline):
+        for step in policy.pipeline_steps(job):
+            if step.get("task") != "AzureCLI@2":
+                continue
+            checked += 1
+            plan = stage == "terraform_plan"
+            connection = step["inputs"]["azureSubscription"]
+            assert connection.endswith("-plan") == plan, (stage, connection)
+            for variable, source in identity.items():
+                expected = f"$(PLAN_{source})" if plan else f"$({source})"
+                assert step["env"][variable] == expected, (stage, variable)
+    assert checked >= 5
+
+
 def test_azure_pipeline_gates_every_change_behind_an_environment() -> None:
     pipeline = load(AZURE_PIPELINE)
     parameters = {p["name"]: p for p in pipeline["parameters"]}
