@@ -38,7 +38,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 # The setup lines a run: block may hold besides `invoke` and `nox`, each matched whole.
 ALLOWED_SETUP_LINES: dict[str, re.Pattern[str]] = {
-    "bootstrap": re.compile(r"scripts/bootstrap( --system)?"),
+    "bootstrap": re.compile(r"scripts/bootstrap( --system| --deploy)?"),
     "PATH for GitHub": re.compile(r'echo "\$GITHUB_WORKSPACE/\.venv/bin" >> "\$GITHUB_PATH"'),
     "PATH for Azure DevOps": re.compile(
         r'echo "##vso\[task\.prependpath\]\$\(Build\.SourcesDirectory\)/\.venv/bin"'

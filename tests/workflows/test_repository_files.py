@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ops import envconfig
+from tests.support import need_tool
 from tests.workflows import policy
 from tests.workflows.policy import AZURE_PIPELINE, WORKFLOWS_DIR, load
 
@@ -71,6 +74,10 @@ def test_one_pin_per_action_everywhere() -> None:
         "actions/upload-artifact",
         "actions/download-artifact",
         "azure/login",
+        "hashicorp/setup-terraform",
+        "azure/setup-kubectl",
+        "azure/use-kubelogin",
+        "azure/setup-helm",
     }
     assert {action: len(found) for action, found in pins.items()} == dict.fromkeys(pins, 1)
 
@@ -386,3 +393,77 @@ def test_azure_login_is_pinned_to_a_node24_release() -> None:
     for name, pin in pins:
         assert pin.startswith(AZURE_LOGIN_NODE24), (name, pin)
         assert pin.endswith("# v3.0.1"), (name, pin)
+
+
+# --- deploy jobs install only what deploying needs (issue 14, item 14) ----------------------------
+
+# Each setup action's tag was checked in the action's own repository: hashicorp/setup-terraform
+# v4.0.1, azure/setup-kubectl v5.1.0, azure/use-kubelogin v1.3 and azure/setup-helm v5.0.1 all
+# have `runs.using: node24` in action.yml at these commits. Hosted runners lack kubelogin, which
+# AKS with Entra ID needs (learn.microsoft.com .../kubelogin-installer-v0: "installs kubelogin").
+DEPLOY_SETUP_ACTIONS = {
+    "hashicorp/setup-terraform@dfe3c3f87815947d99a8997f908cb6525fc44e9e": "# v4.0.1",
+    "azure/setup-kubectl@829323503d1be3d00ca8346e5391ca0b07a9ab0d": "# v5.1.0",
+    "azure/use-kubelogin@0ce7c36141aa27d4934872cf00b0120804c98a29": "# v1.3",
+    "azure/setup-helm@9bc31f4ebc9c6b171d7bfbaa5d006ae7abdb4310": "# v5.0.1",
+}
+
+
+def deploy_jobs() -> list[tuple[str, dict[str, Any]]]:
+    """Every job that signs in to Azure: deploy.yml's four and destroy.yml's one."""
+    found = [
+        (f"{name}:{job_name}", job)
+        for name in ("deploy.yml", "destroy.yml")
+        for job_name, job in workflow(name)["jobs"].items()
+        if steps_using(job, "azure/login")
+    ]
+    assert len(found) == 5
+    return found
+
+
+def test_deploy_jobs_install_only_what_deploying_needs_never_the_test_stand_ins() -> None:
+    for where, job in deploy_jobs():
+        bootstraps = [
+            str(step["run"]) for step in job["steps"] if "scripts/bootstrap" in str(step.get("run"))
+        ]
+        assert bootstraps == ["scripts/bootstrap --deploy"], where
+        used = {str(step.get("uses")) for step in job["steps"] if "uses" in step}
+        assert set(DEPLOY_SETUP_ACTIONS) <= used, where
+        # The terraform wrapper would rewrite stdout that tf.plan/tf.output parse.
+        (terraform,) = steps_using(job, "hashicorp/setup-terraform")
+        assert terraform["with"]["terraform_wrapper"] is False, where
+        for action in ("azure/setup-kubectl", "azure/use-kubelogin", "azure/setup-helm"):
+            (step,) = steps_using(job, action)
+            assert re.fullmatch(r"v\d+\.\d+\.\d+", next(iter(step["with"].values()))), where
+    for path in (WORKFLOWS_DIR / "deploy.yml", WORKFLOWS_DIR / "destroy.yml"):
+        pins = {ref: rest.strip() for _, ref, rest in policy._uses_lines(path.read_text())}
+        for ref, version in DEPLOY_SETUP_ACTIONS.items():
+            assert pins[ref] == version, (path.name, ref)
+
+
+def test_the_deploy_profile_installs_no_debian_package_and_builds_no_stand_in(
+    tmp_path: Path,
+) -> None:
+    """scripts/bootstrap --deploy, run for real with recording stand-ins for apt and sudo."""
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    calls = tmp_path / "calls"
+    for program in ("apt-get", "dpkg-query", "sudo", "go"):
+        shim = shims / program
+        shim.write_text(f'#!/bin/sh\necho "{program} $*" >> {calls}\nexit 1\n')
+        shim.chmod(0o755)
+    kustomize = need_tool("kustomize", "the deploy profile installs it into the shared cache")
+    env = {**os.environ, "PATH": f"{shims}:{os.environ['PATH']}"}
+    result = subprocess.run(
+        [str(policy.ROOT / "scripts" / "bootstrap"), "--deploy"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not calls.exists(), calls.read_text()
+    assert f"kustomize: {kustomize}" in result.stdout
+    assert "tools/build" not in result.stdout
+    assert "Debian packages" not in result.stdout
