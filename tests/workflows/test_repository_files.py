@@ -467,3 +467,24 @@ def test_the_deploy_profile_installs_no_debian_package_and_builds_no_stand_in(
     assert f"kustomize: {kustomize}" in result.stdout
     assert "tools/build" not in result.stdout
     assert "Debian packages" not in result.stdout
+
+
+# KubeloginInstaller@0, KubectlInstaller@0 and HelmInstaller@1 are built-in tasks
+# (learn.microsoft.com/azure/devops/pipelines/tasks/reference/kubelogin-installer-v0 and siblings).
+def test_azure_pipeline_deploy_jobs_install_only_what_deploying_needs() -> None:
+    pipeline = load(AZURE_PIPELINE)
+    installers = {
+        "TerraformInstaller@1": "terraformVersion",
+        "KubectlInstaller@0": "kubectlVersion",
+        "KubeloginInstaller@0": "kubeloginVersion",
+        "HelmInstaller@1": "helmVersionToInstall",
+    }
+    jobs = list(policy.pipeline_jobs(pipeline))
+    assert len(jobs) == 4
+    for stage, _, job in jobs:
+        steps = policy.pipeline_steps(job)
+        scripts = [str(step["script"]) for step in steps if "bootstrap" in str(step.get("script"))]
+        assert scripts == ["scripts/bootstrap --deploy"], stage
+        for task, version_input in installers.items():
+            (step,) = [step for step in steps if step.get("task") == task]
+            assert re.fullmatch(r"\d+\.\d+\.\d+", str(step["inputs"][version_input])), stage
