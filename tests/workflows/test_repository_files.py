@@ -88,8 +88,7 @@ def test_one_pin_per_action_everywhere() -> None:
 def test_ci_runs_the_app_tests_on_every_supported_python() -> None:
     tests = workflow("ci.yml")["jobs"]["tests"]
     assert tests["strategy"]["matrix"]["python"] == ["3.11", "3.12", "3.13"]
-    setup = steps_using(tests, "actions/setup-python")[0]
-    assert setup["with"]["python-version"] == "${{ matrix.python }}"
+    assert tests["container"]["image"] == "python:${{ matrix.python }}-bookworm"
     calls = [
         c for c in policy.github_commands(WORKFLOWS_DIR / "ci.yml") if isinstance(c, policy.Command)
     ]
@@ -99,9 +98,31 @@ def test_ci_runs_the_app_tests_on_every_supported_python() -> None:
 
 def test_ci_tool_sessions_run_on_the_project_python() -> None:
     jobs = workflow("ci.yml")["jobs"]
-    for name in ("checks", "areas", "toolchain"):
-        (setup,) = steps_using(jobs[name], "actions/setup-python")
-        assert setup["with"]["python-version"] == "3.11", name
+    (setup,) = steps_using(jobs["checks"], "actions/setup-python")
+    assert setup["with"]["python-version"] == "3.11"
+    for name in ("areas", "toolchain"):
+        assert jobs[name]["container"]["image"] == "python:3.11-bookworm", name
+
+
+# GitHub can run a job in a container (jobs.<id>.container); Docker's own image documentation
+# says "--privileged is required for Docker-in-Docker to function properly"
+# (docker-library/docs, docker/content.md).
+def test_ci_jobs_that_need_debian_packages_run_in_a_debian_bookworm_container() -> None:
+    jobs = workflow("ci.yml")["jobs"]
+    system = [
+        name
+        for name, job in jobs.items()
+        if any("--system" in str(step.get("run", "")) for step in job["steps"])
+    ]
+    assert sorted(system) == ["areas", "tests", "toolchain"]
+    for name in system:
+        container = jobs[name]["container"]
+        assert re.fullmatch(r"python:[^:]+-bookworm", container["image"]), name
+        assert "--privileged" in container["options"].split(), name
+        # The image's Python is the one: setup-python's builds are for Ubuntu, not Debian.
+        assert not steps_using(jobs[name], "actions/setup-python"), name
+    for name in set(jobs) - set(system):
+        assert "container" not in jobs[name], name
 
 
 def test_ci_caches_uv_and_the_built_tools() -> None:
@@ -474,7 +495,6 @@ def test_the_deploy_profile_installs_no_debian_package_and_builds_no_stand_in(
 def test_azure_pipeline_deploy_jobs_install_only_what_deploying_needs() -> None:
     pipeline = load(AZURE_PIPELINE)
     installers = {
-        "TerraformInstaller@1": "terraformVersion",
         "KubectlInstaller@0": "kubectlVersion",
         "KubeloginInstaller@0": "kubeloginVersion",
         "HelmInstaller@1": "helmVersionToInstall",
