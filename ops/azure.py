@@ -56,18 +56,43 @@ def require_login(c: Context) -> dict[str, Any]:
     return account
 
 
-def login_problem(c: Context) -> str:
+def signed_in_account() -> dict[str, Any]:
+    """az's signed-in subscription (id, name, tenantId, user), read in process through
+    azure-cli-core's profile in AZURE_CONFIG_DIR (default ~/.azure), as `az account show` reads it;
+    an Exit naming `az login` when nobody is signed in."""
+    from azure.cli.core import AzCli
+    from azure.cli.core._environment import get_config_dir
+    from azure.cli.core._profile import Profile
+    from knack.util import CLIError
+
+    cli = AzCli(cli_name="az", config_dir=get_config_dir(), config_env_var_prefix="AZURE")
+    try:
+        return dict(Profile(cli_ctx=cli).get_subscription())
+    except CLIError as exc:
+        raise Exit(
+            f"not logged in to Azure ({exc}); run `az login` (in CI: azure/login with OIDC) and "
+            "try again",
+            code=BAD_INPUT,
+        ) from exc
+
+
+def login_problem() -> str:
     """What is wrong with the Azure login for a deploy, or "" (preflight lists it)."""
     try:
-        account = require_login(c)
+        account = signed_in_account()
     except Exit as exc:
         return str(exc.message)
-    expected = os.environ.get("ARM_SUBSCRIPTION_ID")
-    if expected and account.get("id") != expected:
-        return (
-            f"az is logged in to subscription {account.get('name')!r}, not ARM_SUBSCRIPTION_ID; "
-            f"run `az account set --subscription {expected}`"
-        )
+    for variable, key, what in (
+        ("ARM_SUBSCRIPTION_ID", "id", "subscription"),
+        ("ARM_TENANT_ID", "tenantId", "tenant"),
+    ):
+        expected = os.environ.get(variable)
+        if expected and account.get(key) != expected:
+            return (
+                f"az is signed in to {what} {account.get(key)} ({account.get('name')!r}), not "
+                f"{variable}={expected}; sign in to the environment's {what} (`az login "
+                "--tenant ...`, then `az account set --subscription ...`)"
+            )
     return ""
 
 

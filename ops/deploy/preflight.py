@@ -96,7 +96,7 @@ def problems(
     if webhook:
         found.append(webhook)
     if environment.azure is not None and check_login and toolchain.find("az") is not None:
-        login = azure.login_problem(c)
+        login = azure.login_problem()
         if login:
             found.append(login)
     return sha, found

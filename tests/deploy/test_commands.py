@@ -33,6 +33,7 @@ ACCOUNT = json.dumps(
     {"id": SUBSCRIPTION, "name": "Orderdesk", "user": {"name": "ops", "type": "user"}}
 )
 TEAMS_WEBHOOK_URL = "https://teams.example.invalid/workflows/alerts"
+TENANT = "87654321-4321-4321-4321-cba987654321"
 SECRETS = ["django-secret-key", "card-fingerprint-key", "database-password"]
 # What az prints for Key Vault's 404 (the error code SecretNotFound).
 SECRET_NOT_FOUND = (
@@ -84,6 +85,28 @@ def tf_outputs() -> dict[str, Any]:
     return outputs
 
 
+def signed_in(config_dir: Path, subscription: str = SUBSCRIPTION) -> Path:
+    """A throwaway AZURE_CONFIG_DIR as `az login` leaves it (azureProfile.json, with the BOM az
+    writes); an empty one is "not logged in"."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    profile = {
+        "installationId": "00000000-0000-0000-0000-000000000000",
+        "subscriptions": [
+            {
+                "id": subscription,
+                "name": "Orderdesk",
+                "state": "Enabled",
+                "user": {"name": "ops", "type": "servicePrincipal"},
+                "isDefault": True,
+                "tenantId": TENANT,
+                "environmentName": "AzureCloud",
+            }
+        ],
+    }
+    (config_dir / "azureProfile.json").write_text(json.dumps(profile), encoding="utf-8-sig")
+    return config_dir
+
+
 @pytest.fixture
 def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every tool present, a clean checkout, logged in; the image tasks replaced by fakes that
@@ -102,6 +125,8 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(tf, "WORK_DIR", tmp_path / "terraform")
     monkeypatch.setenv("ARM_SUBSCRIPTION_ID", SUBSCRIPTION)
     monkeypatch.setenv("TEAMS_WEBHOOK_URL", TEAMS_WEBHOOK_URL)
+    monkeypatch.setenv("ARM_TENANT_ID", TENANT)
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(signed_in(tmp_path / "azure")))
     monkeypatch.setattr(checks, "https_smoke_test", lambda c, environment: None)
     monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
     assert real_find is not find
@@ -150,8 +175,7 @@ def literal(command: str) -> str:
 
 # Regular expressions, each matching one whole command, in order.
 EXPECTED_PROD = [
-    # preflight
-    literal("az account show --output json"),
+    # preflight reads the signed-in account in process (no command)
     # terraform: tf.plan, tf.apply
     literal("az account show --output json"),
     rf"{TERRAFORM} init .*-backend-config=key=prod.tfstate.*",
@@ -479,15 +503,17 @@ def test_dirty_tree_missing_tool_and_login_are_named_before_anything_runs(
     monkeypatch.setattr(git, "changes", lambda *a, **k: [" M app/orders/views.py"])
     present = toolchain.find
     monkeypatch.setattr(toolchain, "find", lambda tool: None if tool == "helm" else present(tool))
-    c = context(state, failing=r".*/az account show ")
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(state / "nobody-signed-in"))
+    c = context(state)
     with pytest.raises(Exit) as caught:
         deploy.deploy(c, env="prod")
-    # Only the login check ran: preflight stopped the deploy before anything else.
-    assert commands(c, state) == ["az account show --output json"]
+    # Preflight stopped the deploy before anything ran.
+    assert commands(c, state) == []
     message = str(caught.value.message)
     assert "helm is not installed" in message
     assert "1 uncommitted change(s)" in message
     assert "--allow-dirty" in message
+    assert "not logged in to Azure" in message
     assert "run `az login`" in message
 
 
@@ -504,7 +530,7 @@ def test_a_missing_teams_webhook_secret_fails_in_preflight_before_any_change(
     ) as caught:
         deploy.deploy(c, env="prod")
     assert caught.value.code == 2
-    assert commands(c, state) == ["az account show --output json"]
+    assert commands(c, state) == []
     monkeypatch.setenv("TEAMS_WEBHOOK_URL", "$(TEAMS_WEBHOOK_URL)")
     with pytest.raises(Exit, match=r"TEAMS_WEBHOOK_URL is not set"):
         deploy.deploy(context(state), env="prod", preflight_only=True)
@@ -519,7 +545,7 @@ def test_a_missing_teams_webhook_secret_fails_in_preflight_before_any_change(
 def test_preflight_only_changes_nothing(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
     c = context(state)
     deploy.deploy(c, env="prod", preflight_only=True)
-    assert commands(c, state) == ["az account show --output json"]
+    assert commands(c, state) == []
     assert "preflight: deploy --env prod can start" in capsys.readouterr().out
 
 
@@ -566,3 +592,20 @@ def test_status_of_an_unreachable_cluster_names_the_fix(state: Path) -> None:
         Exit, match=r"(?s)cannot reach the Kubernetes API server .*--only credentials"
     ):
         deploy.status(c, env="prod")
+
+
+# azure-cli-core's Profile reads az's azureProfile.json from AZURE_CONFIG_DIR
+# (azure/cli/core/_environment.py get_config_dir, _profile.py get_subscription).
+def test_preflight_reads_the_signed_in_subscription_and_tenant_through_azure_cli_core(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = azure.signed_in_account()
+    assert (account["id"], account["tenantId"]) == (SUBSCRIPTION, TENANT)
+    other = "99999999-1234-1234-1234-123456789abc"
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(signed_in(state / "other", other)))
+    with pytest.raises(Exit, match=rf"signed in to subscription {other} .*ARM_SUBSCRIPTION_ID"):
+        deploy.deploy(context(state), env="prod", preflight_only=True)
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(signed_in(state / "same")))
+    monkeypatch.setenv("ARM_TENANT_ID", "11111111-2222-3333-4444-555555555555")
+    with pytest.raises(Exit, match=r"signed in to tenant 87654321-.* not ARM_TENANT_ID"):
+        deploy.deploy(context(state), env="prod", preflight_only=True)

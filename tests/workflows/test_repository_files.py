@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -474,13 +477,20 @@ def test_the_deploy_profile_installs_no_debian_package_and_builds_no_stand_in(
         shim.write_text(f'#!/bin/sh\necho "{program} $*" >> {calls}\nexit 1\n')
         shim.chmod(0o755)
     kustomize = need_tool("kustomize", "the deploy profile installs it into the shared cache")
+    # A copy of what bootstrap reads, so the checkout's own .venv keeps no deploy-only az.
+    checkout = tmp_path / "checkout"
+    for name in ("scripts", "ops", "tools"):
+        shutil.copytree(policy.ROOT / name, checkout / name)
+    for name in ("pyproject.toml", "uv.lock"):
+        shutil.copy2(policy.ROOT / name, checkout / name)
     env = {**os.environ, "PATH": f"{shims}:{os.environ['PATH']}"}
+    env.pop("VIRTUAL_ENV", None)
     result = subprocess.run(
-        [str(policy.ROOT / "scripts" / "bootstrap"), "--deploy"],
+        [str(checkout / "scripts" / "bootstrap"), "--deploy"],
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=480,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -488,6 +498,31 @@ def test_the_deploy_profile_installs_no_debian_package_and_builds_no_stand_in(
     assert f"kustomize: {kustomize}" in result.stdout
     assert "tools/build" not in result.stdout
     assert "Debian packages" not in result.stdout
+    # The locked Azure CLI, the release whose core preflight reads the profile with.
+    installed = subprocess.run(
+        [str(checkout / ".venv" / "bin" / "az"), "version", "--output", "json"],
+        env={**env, "AZURE_CONFIG_DIR": str(tmp_path / "azure")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    versions = json.loads(installed.stdout)
+    assert versions["azure-cli"] == versions["azure-cli-core"] == locked_version("azure-cli")
+
+
+def locked_version(package: str) -> str:
+    lock = tomllib.loads((policy.ROOT / "uv.lock").read_text(encoding="utf-8"))
+    (version,) = [p["version"] for p in lock["package"] if p["name"] == package]
+    return str(version)
+
+
+def test_the_azure_cli_is_locked_in_its_own_group_at_the_core_preflight_reads_with() -> None:
+    project = tomllib.loads((policy.ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    groups = project["dependency-groups"]
+    assert groups["azure"] == [f"azure-cli=={locked_version('azure-cli')}"]
+    assert f"azure-cli-core=={locked_version('azure-cli-core')}" in groups["ops"]
+    assert locked_version("azure-cli") == locked_version("azure-cli-core")
 
 
 # KubeloginInstaller@0, KubectlInstaller@0 and HelmInstaller@1 are built-in tasks
