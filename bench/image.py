@@ -30,7 +30,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ops import envconfig, image, sandbox  # noqa: E402
+from ops import envconfig, sandbox  # noqa: E402
+from ops.image import common, run  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
 GOAL_SIZE_MB = 80.0
@@ -60,7 +61,7 @@ def time_to_ready(engine_url: str, ref: str, secrets: Path) -> float:
         raise SystemExit("docker CLI not found; install Debian's docker.io")
     port = free_port()
     name = f"orderdesk-bench-{uuid.uuid4().hex[:8]}"
-    args = image.hardened_run_args(
+    args = run.hardened_run_args(
         ref,
         name=name,
         port=port,
@@ -104,7 +105,7 @@ def main() -> int:
 
     engine_url = sandbox.ensure_engine()
     environment = envconfig.load("local")
-    ref = image.image_ref(environment)
+    ref = common.image_ref(environment)
     engine = sandbox.engine_client(engine_url)
     try:
         total = int(engine.images.get(ref).attrs["Size"])
@@ -115,7 +116,7 @@ def main() -> int:
     production_estimate = options.production_base_mb + megabytes(added)
 
     secrets = ROOT / ".data" / "bench" / "secrets"
-    image.local_secrets(secrets)
+    run.local_secrets(secrets)
     timings = [time_to_ready(engine_url, ref, secrets) for _ in range(options.runs)]
 
     results = {

@@ -16,7 +16,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from ops import envconfig, image, sandbox
+from ops import envconfig, sandbox
+from ops.image import common
 from tests.support import need_tool
 
 REPO_ROOT = envconfig.REPO_ROOT
@@ -80,7 +81,7 @@ def built(engine: docker.DockerClient, engine_url: str) -> Built:
     result = invoke("image.build", "--env", "local", env={"DOCKER_HOST": engine_url})
     assert result.returncode == 0, f"image.build failed:\n{result.stdout[-3000:]}{result.stderr}"
     environment = envconfig.load("local")
-    ref = image.image_ref(environment)
+    ref = common.image_ref(environment)
     return Built(ref=ref, image_id=str(engine.images.get(ref).id), environment=environment)
 
 

@@ -15,7 +15,7 @@ import docker
 import pytest
 import requests
 
-from ops import image
+from ops.image import registry, run
 from tests.image.conftest import Built
 from tests.support import free_port
 
@@ -46,7 +46,7 @@ def docker_cli(
 
 def secrets_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "secrets"
-    image.local_secrets(directory)
+    run.local_secrets(directory)
     return directory
 
 
@@ -83,13 +83,13 @@ def served(
     """The app running hardened: migrate in one container, serve from another; shells masked."""
     data = tmp_path / "data"
     data.mkdir()
-    image._give_to_app_user(data, 0o700)
+    run.give_to_app_user(data, 0o700)
     volumes = {secrets_dir(tmp_path): "/run/secrets/orderdesk:ro", data: "/var/lib/orderdesk"}
     port = free_port()
     name = f"orderdesk-test-{uuid.uuid4().hex[:8]}"
     migrate = docker_cli(
         engine_url,
-        *image.hardened_run_args(
+        *run.hardened_run_args(
             built.ref,
             name=name + "-migrate",
             port=port,
@@ -101,7 +101,7 @@ def served(
     )
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
     # Kept after exit (removed below) so the test can read the shutdown logs.
-    args = image.hardened_run_args(
+    args = run.hardened_run_args(
         built.ref, name=name, port=port, env=app_env(), volumes=volumes, detach=True, remove=False
     )
     mask = shells_masked(engine, built.ref)
@@ -128,7 +128,7 @@ def served(
 
 
 def test_hardened_run_flags_are_what_production_uses() -> None:
-    args = image.hardened_run_args("img:1", name="n", port=5001, env={}, detach=True)
+    args = run.hardened_run_args("img:1", name="n", port=5001, env={}, detach=True)
     for flag in (
         "--read-only",
         "--cap-drop=ALL",
@@ -241,7 +241,7 @@ def test_missing_secret_key_exits_at_once_naming_it(
 
 
 def test_image_record_is_json_the_render_can_read(tmp_path: Path) -> None:
-    record = image.PushRecord(
+    record = registry.PushRecord(
         environment="local",
         repository="127.0.0.1:5000/orderdesk",
         tag="abc-local",
@@ -251,7 +251,7 @@ def test_image_record_is_json_the_render_can_read(tmp_path: Path) -> None:
         pushed_at="2026-01-01T00:00:00+00:00",
     )
     path = tmp_path / "local" / "image.json"
-    image.write_record(path, record)
+    registry.write_record(path, record)
     data = json.loads(path.read_text())
     assert data["reference"] == "127.0.0.1:5000/orderdesk@sha256:" + "0" * 64
     assert list(path.parent.iterdir()) == [path]

@@ -17,7 +17,8 @@ import requests
 import yaml
 from invoke import MockContext, Result
 
-from ops import envconfig, image, sandbox
+from ops import envconfig, sandbox
+from ops.image import build, common, registry, scan
 from tests.image.conftest import Built, invoke
 from tests.support import free_port, need_tool
 
@@ -78,7 +79,7 @@ def test_unknown_environment_is_refused_listing_the_known_ones() -> None:
 
 
 def test_build_context_holds_the_app_and_lock_but_no_local_state(tmp_path: Path) -> None:
-    files = image.context_files()
+    files = build.context_files()
     assert {"pyproject.toml", "uv.lock", "app/manage.py", "app/gunicorn.conf.py"} <= set(files)
     for forbidden in (".git", ".venv", ".data", ".nox", "tests", "infra", "ops"):
         assert not [f for f in files if f == forbidden or f.startswith(forbidden + "/")]
@@ -88,11 +89,11 @@ def test_build_context_holds_the_app_and_lock_but_no_local_state(tmp_path: Path)
 
     bundle = tmp_path / "ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
-    with image.build_context(bundle) as context, tarfile.open(fileobj=context) as archive:
+    with build.build_context(bundle) as context, tarfile.open(fileobj=context) as archive:
         names = archive.getnames()
         assert "build-ca.pem" in names
         assert "app/Dockerfile" in names
-    with image.build_context(None) as context, tarfile.open(fileobj=context) as archive:
+    with build.build_context(None) as context, tarfile.open(fileobj=context) as archive:
         assert "build-ca.pem" not in archive.getnames()
 
 
@@ -230,7 +231,7 @@ def test_scan_catches_root_shell_form_dotenv_and_caches(
     )
     container.remove(force=True)
     try:
-        failures = "\n".join(image.inspect_image(engine, bad_ref))
+        failures = "\n".join(scan.inspect_image(engine, bad_ref))
     finally:
         engine.images.remove(bad_ref, force=True)
     assert "runs as user 'root'" in failures
@@ -255,17 +256,17 @@ def test_scan_of_an_image_not_built_says_how_to_build(engine_url: str, tmp_path:
 
 def test_acr_push_logs_in_with_az_first(monkeypatch: pytest.MonkeyPatch) -> None:
     environment = envconfig.load("dev")
-    monkeypatch.setattr(image.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(registry.shutil, "which", lambda name: f"/usr/bin/{name}")
     c = MockContext(run={"az acr login --name acrorderdeskdev": Result(exited=0)})
-    image.registry_login(c, environment)
+    registry.registry_login(c, environment)
     c.run.assert_called_once()  # type: ignore[attr-defined]
 
     failing = MockContext(run={"az acr login --name acrorderdeskdev": Result(exited=1)})
-    with pytest.raises(image.ImageError, match="az login"):
-        image.registry_login(failing, environment)
+    with pytest.raises(common.ImageError, match="az login"):
+        registry.registry_login(failing, environment)
 
 
 def test_acr_push_without_az_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(image.shutil, "which", lambda name: None)
-    with pytest.raises(image.ImageError, match="install the Azure CLI"):
-        image.registry_login(MockContext(), envconfig.load("prod"))
+    monkeypatch.setattr(registry.shutil, "which", lambda name: None)
+    with pytest.raises(common.ImageError, match="install the Azure CLI"):
+        registry.registry_login(MockContext(), envconfig.load("prod"))
