@@ -203,17 +203,23 @@ def test_scan_passes_on_the_built_image(built: Built, engine_url: str) -> None:
     assert "clean" in result.stdout
 
 
-def test_scan_catches_root_shell_form_dotenv_and_caches(
+def test_scan_catches_root_shell_form_and_every_kind_of_forbidden_file(
     built: Built, engine: docker.DockerClient
 ) -> None:
     """A deliberately bad image derived from the good one: every check must fire."""
-    container = engine.containers.create(built.ref, command=["true"], network_mode="none")
+    container = engine.containers.create(built.ref, command=["never-run"], network_mode="none")
     payload = io.BytesIO()
     with tarfile.open(fileobj=payload, mode="w") as archive:
         for name, text in (
             ("app/.env", "DJANGO_SECRET_KEY=not-a-real-one\n"),
             ("root/.cache/pip/http/blob", "cached wheel\n"),
             ("opt/venv/bin/pip", "#!/bin/sh\n"),
+            ("usr/bin/dash", "not really a shell\n"),
+            ("usr/bin/apt-get", "not really apt\n"),
+            ("usr/bin/gcc-14", "not really a compiler\n"),
+            ("usr/bin/ls", "not really ls\n"),
+            ("app/orderdesk/settings/__pycache__/test.cpython-313.pyc", "bytecode\n"),
+            ("app/signing.key", "not a real key\n"),
         ):
             info = tarfile.TarInfo(name)
             info.size = len(text)
@@ -237,9 +243,19 @@ def test_scan_catches_root_shell_form_dotenv_and_caches(
     assert "runs as user 'root'" in failures
     assert "starts through a shell" in failures
     assert "DATABASE_PASSWORD" in failures
-    assert "/app/.env" in failures
-    assert "/root/.cache/pip/http/blob" in failures
-    assert "build tool: /opt/venv/bin/pip" in failures
+    for expected in (
+        "an env file: /app/.env",
+        "a package cache or build leftover: /root/.cache/pip/http/blob",
+        "a package manager: /opt/venv/bin/pip",
+        "a shell: /usr/bin/dash",
+        "a package manager: /usr/bin/apt-get",
+        "a compiler or linker: /usr/bin/gcc-14",
+        "coreutils: /usr/bin/ls",
+        "test settings (a fixed, test-only key): "
+        "/app/orderdesk/settings/__pycache__/test.cpython-313.pyc",
+        "a key or credential file: /app/signing.key",
+    ):
+        assert f"carries {expected}" in failures, failures
 
 
 def test_scan_of_an_image_not_built_says_how_to_build(engine_url: str, tmp_path: Path) -> None:
@@ -270,3 +286,31 @@ def test_acr_push_without_az_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(registry.shutil, "which", lambda name: None)
     with pytest.raises(common.ImageError, match="install the Azure CLI"):
         registry.registry_login(MockContext(), envconfig.load("prod"))
+
+
+@pytest.mark.parametrize(
+    ("path", "what"),
+    [
+        ("bin/sh", "a shell"),
+        ("usr/bin/bash", "a shell"),
+        ("usr/bin/busybox", "a shell"),
+        ("usr/bin/dpkg", "a package manager"),
+        ("opt/venv/bin/pip3.13", "a package manager"),
+        ("usr/bin/x86_64-linux-gnu-gcc-14", "a compiler or linker"),
+        ("usr/bin/cat", "coreutils"),
+        ("app/orderdesk/settings/test.py", "test settings (a fixed, test-only key)"),
+        ("app/.env.production", "an env file"),
+        ("root/.ssh/id_ed25519", "a key or credential file"),
+        ("app/tls.key", "a key or credential file"),
+        ("app/.git/config", "local state or VCS data"),
+        ("var/lib/orderdesk/db.sqlite3", "local state or VCS data"),
+        # What the runtime needs stays allowed.
+        ("usr/bin/python3.13", None),
+        ("opt/venv/bin/gunicorn", None),
+        ("etc/ssl/certs/ca-certificates.crt", None),
+        ("app/orderdesk/settings/production.py", None),
+        ("opt/venv/lib/python3.13/site-packages/django/core/management/base.py", None),
+    ],
+)
+def test_forbidden_files_are_named_by_what_they_are(path: str, what: str | None) -> None:
+    assert scan.forbidden_file(path) == what
