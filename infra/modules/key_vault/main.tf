@@ -77,3 +77,25 @@ resource "azurerm_key_vault_secret" "this" {
 
   depends_on = [azurerm_role_assignment.deployer_secrets_officer]
 }
+
+# The key that signs the app's images (`invoke image.sign`, cosign's azurekms:// provider): an
+# EC P-256 key whose private half never leaves the vault. Creating keys takes the crypto role;
+# it also lets the same identity sign in CI and verify before deploy.
+resource "azurerm_role_assignment" "deployer_crypto_officer" {
+  scope                = azurerm_key_vault.this.id
+  role_definition_name = "Key Vault Crypto Officer"
+  principal_id         = data.azurerm_client_config.current.object_id
+}
+
+resource "azurerm_key_vault_key" "image_signing" {
+  # checkov:skip=CKV_AZURE_40: An expiry would stop every deploy on that date; rotate by renaming the key (image.signing_key_name) and signing again.
+  # checkov:skip=CKV_AZURE_112: HSM-backed keys need the premium SKU; the vault is standard and the key signs only image digests.
+  name         = var.image_signing_key_name
+  key_vault_id = azurerm_key_vault.this.id
+  key_type     = "EC"
+  curve        = "P-256"
+  key_opts     = ["sign", "verify"]
+  tags         = var.tags
+
+  depends_on = [azurerm_role_assignment.deployer_crypto_officer]
+}

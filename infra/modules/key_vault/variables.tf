@@ -100,3 +100,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "image_signing_key_name" {
+  description = "Name of the key that signs the app's images; ops/image/common.py's signing_key_name says the same."
+  type        = string
+  default     = "image-signing"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9-]{1,127}$", var.image_signing_key_name))
+    error_message = "image_signing_key_name may hold only letters, digits and dashes (1-127)."
+  }
+}

@@ -158,3 +158,20 @@ run "rejects_a_secrets_version_below_one" {
   }
   expect_failures = [var.secrets_version]
 }
+
+run "image_signing_key_is_an_ec_p256_key_for_sign_and_verify_only" {
+  command = plan
+
+  assert {
+    condition     = azurerm_key_vault_key.image_signing.key_type == "EC" && azurerm_key_vault_key.image_signing.curve == "P-256"
+    error_message = "The image signing key must be EC P-256 (cosign's azurekms provider signs ECDSA)."
+  }
+  assert {
+    condition     = toset(azurerm_key_vault_key.image_signing.key_opts) == toset(["sign", "verify"])
+    error_message = "The image signing key may only sign and verify."
+  }
+  assert {
+    condition     = output.image_signing_key_uri == "azurekms://kv-orderdesk-test.vault.azure.net/image-signing"
+    error_message = "The key's URI must be the one `invoke image.sign` passes to cosign."
+  }
+}
