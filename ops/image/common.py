@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess  # nosec B404 - git with fixed arguments
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,9 @@ from invoke import Context
 from invoke.exceptions import Exit
 
 from ops import envconfig, sandbox
+from ops.core import environments
+from ops.core import git as core_git
+from ops.core.state import EnvState
 
 REPO_ROOT = envconfig.REPO_ROOT
 DOCKERFILE = REPO_ROOT / "app" / "Dockerfile"
@@ -25,8 +26,6 @@ CONTEXT_PATHS = ("app", "pyproject.toml", "uv.lock", ".dockerignore")
 
 DEFAULTS: dict[str, Any] = {
     "env_file": str(envconfig.ENV_FILE),
-    # Where push records live: <state_dir>/<env>/image.json (the k8s render reads it).
-    "state_dir": str(REPO_ROOT / ".data"),
     # The sandbox engine has no bridge network; builds reach PyPI through the host's network.
     "build_network": "host",
     # PEM bundle the build trusts for PyPI; empty: the one the host's pip trusts, if any.
@@ -48,25 +47,15 @@ def setting(c: Context | None, key: str) -> Any:
 
 
 def load_env(c: Context | None, name: str) -> envconfig.Environment:
-    try:
-        return envconfig.load(name, Path(setting(c, "env_file")))
-    except envconfig.EnvConfigError as exc:
-        raise ImageError(str(exc)) from exc
+    """The environment, or ops.core's one Exit (code 2) naming the known ones."""
+    return environments.load(name, Path(setting(c, "env_file")))
 
 
 def git(*args: str) -> str:
-    executable = shutil.which("git")
-    if executable is None:
-        raise ImageError("git not found; the image tag is the commit SHA, so install git")
-    result = subprocess.run(  # noqa: S603  # nosec B603 - fixed git arguments
-        [executable, "-C", str(REPO_ROOT), *args], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise ImageError(
-            f"`git {' '.join(args)}` failed: {result.stderr.strip()}; "
-            "build from a git checkout (the tag is the commit SHA)"
-        )
-    return result.stdout.strip()
+    try:
+        return core_git.git(*args)
+    except core_git.GitError as exc:
+        raise ImageError(str(exc)) from exc
 
 
 def image_tag(environment: envconfig.Environment) -> str:
@@ -81,12 +70,12 @@ def image_ref(environment: envconfig.Environment, tag: str | None = None) -> str
 
 
 def state_path(c: Context | None, environment: envconfig.Environment, name: str) -> Path:
-    """<state_dir>/<env>/<name>: the image's record, SBOM and (local) signing keys."""
-    return Path(setting(c, "state_dir")) / environment.name / name
+    """<state_dir>/<env>/<name> (ops.core.state): the SBOM and (local) signing keys."""
+    return EnvState.of(environment.name, c).directory / name
 
 
 def record_path(c: Context | None, environment: envconfig.Environment) -> Path:
-    return state_path(c, environment, "image.json")
+    return EnvState.of(environment.name, c).image_record
 
 
 def client() -> docker.DockerClient:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import docker
 import docker.errors
 from invoke import Context
 
 from ops import envconfig, sandbox
+from ops.core.state import StateMissing, read_json, write_json
 from ops.image.common import ImageError
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -38,9 +37,8 @@ class PushRecord:
     def reference(self) -> str:
         return f"{self.repository}@{self.digest}"
 
-    def as_json(self) -> str:
-        data = dict(asdict(self), reference=self.reference)
-        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+    def as_dict(self) -> dict[str, Any]:
+        return dict(asdict(self), reference=self.reference)
 
 
 def registry_login(c: Context, environment: envconfig.Environment) -> None:
@@ -102,31 +100,16 @@ def push_image(engine: docker.DockerClient, ref: str, log: IO[str] = sys.stdout)
 
 
 def write_record(path: Path, record: PushRecord) -> None:
-    write_atomically(path, record.as_json())
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write so that a reader never sees half a file, and a failure leaves the old one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", delete=False, encoding="utf-8"
-    ) as handle:
-        handle.write(text)
-    Path(handle.name).replace(path)
+    """Atomically: a reader (deploy, the render) never sees half a record."""
+    write_json(path, record.as_dict())
 
 
 def read_record(path: Path, env: str) -> PushRecord:
     """The push record, or an error naming the task that writes it."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ImageError(
-            f"no push record {path}; run `invoke image.push --env {env}` first"
-        ) from exc
-    except json.JSONDecodeError as exc:
-        raise ImageError(
-            f"{path} is not JSON ({exc}); run `invoke image.push --env {env}` again"
-        ) from exc
+        data = read_json(path, f"invoke image.push --env {env}")
+    except StateMissing as exc:
+        raise ImageError(f"no push record: {exc}") from exc
     known = {field.name for field in fields(PushRecord)}
     try:
         record = PushRecord(**{key: value for key, value in data.items() if key in known})

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import socket
 import subprocess  # nosec B404 - the docker CLI with fixed arguments
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from ops import sandbox
+from ops.core.state import ensure_secret_files
+from ops.core.wait import WaitTimeout
+from ops.core.web import wait_for_status
 from ops.image.common import APP_UID, ImageError
 
 
@@ -56,15 +55,10 @@ def hardened_run_args(
 
 
 def local_secrets(directory: Path) -> dict[str, Path]:
-    """Throwaway keys for running the image locally, mounted as files like Key Vault's CSI."""
-    directory.mkdir(parents=True, exist_ok=True)
-    files = {
-        "DJANGO_SECRET_KEY_FILE": directory / "django-secret-key",
-        "ORDERDESK_CARD_KEY_FILE": directory / "card-key",
-    }
+    """The local keys (ops.core.state, made once), readable by the app user as Key Vault's CSI
+    mount makes them: variable -> file."""
+    files = ensure_secret_files(directory)
     for path in files.values():
-        if not path.exists():
-            path.write_text(secrets.token_urlsafe(48) + "\n", encoding="utf-8")
         give_to_app_user(path, 0o400)
     give_to_app_user(directory, 0o500)
     return files
@@ -144,30 +138,19 @@ def smoke_test(reference: str, timeout_s: float = 60.0) -> None:
                 )
                 if done.returncode != 0:
                     raise ImageError(f"`docker {args[0]} {name}` failed: {done.stderr.strip()}")
-            _wait_ready(f"http://127.0.0.1:{port}/readyz", timeout_s, cli, cli_env, name)
+            url = f"http://127.0.0.1:{port}/readyz"
+            try:
+                wait_for_status(url, timeout=timeout_s, interval=0.2)
+            except WaitTimeout as exc:
+                logs = subprocess.run(  # noqa: S603  # nosec B603
+                    [cli, "logs", "--tail=20", name],
+                    env=cli_env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                raise ImageError(f"{exc}; last logs:\n{logs.stdout}{logs.stderr}") from exc
         finally:
             subprocess.run(  # noqa: S603  # nosec B603
                 [cli, "rm", "--force", name], env=cli_env, capture_output=True, check=False
             )
-
-
-def _wait_ready(url: str, timeout_s: float, cli: str, cli_env: dict[str, str], name: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310  # nosec B310
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    logs = subprocess.run(  # noqa: S603  # nosec B603
-        [cli, "logs", "--tail=20", name],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    raise ImageError(
-        f"{url} did not answer 200 in {timeout_s:.0f} s; last logs:\n{logs.stdout}{logs.stderr}"
-    )

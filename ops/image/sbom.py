@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ops import envconfig, toolchain
+from ops.core.state import write_json
 from ops.image.common import ImageError
-from ops.image.registry import PushRecord, write_atomically, write_record
+from ops.image.registry import PushRecord, write_record
 
 SBOM_FILE = "sbom.spdx.json"
 # cosign's predicate type for an SPDX JSON document (`cosign attest --type spdxjson`).
@@ -60,12 +61,13 @@ def generate(environment: envconfig.Environment, record: PushRecord, path: Path)
             f"syft could not inventory {record.digest}: {done.stderr.strip()[-800:]}; "
             "check that the registry serves it (`invoke image.push` again)"
         )
-    text = partial.read_text(encoding="utf-8")
+    document = json.loads(partial.read_text(encoding="utf-8"))
     partial.unlink()
-    if not describes(json.loads(text), record.digest):
+    if not describes(document, record.digest):
         raise ImageError(f"syft's SBOM does not name {record.digest}; nothing was recorded")
-    write_atomically(path, text)
-    updated = replace(record, sbom=path.name, sbom_sha256=hashlib.sha256(text.encode()).hexdigest())
+    write_json(path, document)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    updated = replace(record, sbom=path.name, sbom_sha256=digest)
     write_record(path.parent / "image.json", updated)
     return updated
 

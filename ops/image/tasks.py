@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from pathlib import Path
 
 import docker.errors
 from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 
 from ops import envconfig, sandbox
+from ops.core import environments
+from ops.core.state import EnvState
 from ops.image import (
     base,
     registry,
@@ -44,7 +45,7 @@ from ops.image.common import (
     state_path,
 )
 
-ENV_HELP = "environment from infra/env.yaml (local, dev, prod)"
+ENV_HELP = environments.ENV_HELP
 
 
 @task(
@@ -240,7 +241,7 @@ def run(c: Context, env: str = "local", port: int = 8000) -> None:
                 f"image {ref} is not built; run `invoke image.build --env {env}`"
             ) from exc
         cli, cli_env = runner.docker_cli(sandbox.ensure_engine())
-        state = Path(setting(c, "state_dir")) / environment.name
+        state = EnvState.of(environment.name, c).directory
         data_dir = state_path(c, environment, "container-data")
         data_dir.mkdir(parents=True, exist_ok=True)
         runner.give_to_app_user(data_dir, 0o700)

@@ -55,7 +55,7 @@ def app_env() -> dict[str, str]:
     return {
         "DJANGO_ALLOWED_HOSTS": HOST,
         "DJANGO_SECRET_KEY_FILE": "/run/secrets/orderdesk/django-secret-key",
-        "ORDERDESK_CARD_KEY_FILE": "/run/secrets/orderdesk/card-key",
+        "ORDERDESK_CARD_KEY_FILE": "/run/secrets/orderdesk/card-fingerprint-key",
         "GUNICORN_WORKERS": "2",
     }
 

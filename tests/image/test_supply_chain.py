@@ -59,7 +59,7 @@ class Pushed:
             env={
                 "DOCKER_HOST": self.engine_url,
                 "INVOKE_IMAGE_ENV_FILE": str(self.env_file),
-                "INVOKE_IMAGE_STATE_DIR": str(self.state_dir),
+                "INVOKE_STATE_DIR": str(self.state_dir),
             },
         )
         return result.returncode, result.stdout, result.stderr
@@ -255,7 +255,7 @@ def test_a_registry_that_lost_the_sbom_is_refused(fresh: Pushed) -> None:
 
 
 def test_verify_without_a_push_record_says_which_task_writes_it(tmp_path: Path) -> None:
-    result = invoke("image.verify", "--env", "local", env={"INVOKE_IMAGE_STATE_DIR": str(tmp_path)})
+    result = invoke("image.verify", "--env", "local", env={"INVOKE_STATE_DIR": str(tmp_path)})
     assert result.returncode == 1
     assert "no push record" in result.stderr
     assert "invoke image.push --env local" in result.stderr
@@ -281,7 +281,7 @@ def test_a_digest_that_is_not_sha256_is_refused_before_any_call(tmp_path: Path) 
         "local",
         "--digest",
         "latest",
-        env={"INVOKE_IMAGE_STATE_DIR": str(tmp_path)},
+        env={"INVOKE_STATE_DIR": str(tmp_path)},
     )
     assert result.returncode == 1
     assert "'latest' is not a sha256 digest" in result.stderr

@@ -18,6 +18,7 @@ import yaml
 from invoke import MockContext, Result
 
 from ops import envconfig, sandbox
+from ops.core import environments
 from ops.image import build, common, registry, scan
 from tests.image.conftest import Built, invoke
 from tests.support import free_port, need_tool
@@ -69,9 +70,11 @@ def readonly_registry(tmp_path: Path) -> Iterator[sandbox.Registry]:
 
 
 def test_unknown_environment_is_refused_listing_the_known_ones() -> None:
-    for task in ("image.build", "image.scan", "image.push", "image.run"):
-        result = invoke(task, "--env", "staging")
-        assert result.returncode == 1, result.stdout + result.stderr
+    tasks = ("build", "scan", "push", "sbom", "sign", "verify", "run")
+    for task in tasks:
+        result = invoke(f"image.{task}", "--env", "staging")
+        # ops.core.environments: one exit code for bad input from every task.
+        assert result.returncode == environments.BAD_INPUT, result.stdout + result.stderr
         assert "unknown environment 'staging'; known environments: dev, local, prod" in (
             result.stderr
         )
@@ -108,7 +111,7 @@ def test_push_records_the_digest_and_the_registry_serves_it(
         "image.push",
         "--env",
         "local",
-        env={"DOCKER_HOST": engine_url, "INVOKE_IMAGE_STATE_DIR": str(state_dir)},
+        env={"DOCKER_HOST": engine_url, "INVOKE_STATE_DIR": str(state_dir)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     record = json.loads((state_dir / "local" / "image.json").read_text())
@@ -154,7 +157,7 @@ def test_push_to_a_registry_that_is_down_fails_and_records_nothing(
             env={
                 "DOCKER_HOST": engine_url,
                 "INVOKE_IMAGE_ENV_FILE": str(env_file),
-                "INVOKE_IMAGE_STATE_DIR": str(state_dir),
+                "INVOKE_STATE_DIR": str(state_dir),
             },
         )
     finally:
@@ -185,7 +188,7 @@ def test_push_refused_midway_is_not_reported_as_done(  # noqa: PLR0917
             env={
                 "DOCKER_HOST": engine_url,
                 "INVOKE_IMAGE_ENV_FILE": str(env_file),
-                "INVOKE_IMAGE_STATE_DIR": str(state_dir),
+                "INVOKE_STATE_DIR": str(state_dir),
             },
         )
     finally:
