@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ops import envconfig, sandbox  # noqa: E402
+from ops.core.state import SECRET_FILES  # noqa: E402
 from ops.image import base, build, common, registry, run, sbom, sign, tasks  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
@@ -60,8 +61,7 @@ def time_to_ready(engine_url: str, ref: str, secrets: Path) -> float:
         port=port,
         env={
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "DJANGO_SECRET_KEY_FILE": "/run/secrets/orderdesk/django-secret-key",
-            "ORDERDESK_CARD_KEY_FILE": "/run/secrets/orderdesk/card-key",
+            **{key: f"/run/secrets/orderdesk/{name}" for key, name in SECRET_FILES.items()},
             "DATABASE_URL": "sqlite:////tmp/orderdesk.sqlite3",
         },
         volumes={secrets: "/run/secrets/orderdesk:ro"},
