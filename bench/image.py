@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from ops import envconfig, sandbox  # noqa: E402
 from ops.core.state import SECRET_FILES  # noqa: E402
-from ops.image import base, build, common, registry, run, sbom, sign, tasks  # noqa: E402
+from ops.image import base, builder, common, inventory, registry, runner, signing, tasks  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
 GOAL_SIZE_MB = 80.0
@@ -55,7 +55,7 @@ def time_to_ready(engine_url: str, ref: str, secrets: Path) -> float:
         raise SystemExit("docker CLI not found; install Debian's docker.io")
     port = free_port()
     name = f"orderdesk-bench-{uuid.uuid4().hex[:8]}"
-    args = run.hardened_run_args(
+    args = runner.hardened_run_args(
         ref,
         name=name,
         port=port,
@@ -98,7 +98,7 @@ def time_builds(
         # build with the cache primes it, then the warm one is timed.
         for label, nocache in (("cold", True), ("prime", False), ("warm", False)):
             started = time.monotonic()
-            context = build.build_context(build.build_ca_bundle(None))
+            context = builder.build_context(builder.build_ca_bundle(None))
             try:
                 for chunk in engine.api.build(
                     fileobj=context,
@@ -147,18 +147,18 @@ def time_supply_chain(
         )
         registry.write_record(state / "image.json", record)
         context = Context(Config(overrides={"state_dir": temp}))
-        key = sign.signing_key(context, bench_env)  # made outside the timings
+        key = signing.signing_key(context, bench_env)  # made outside the timings
 
         started = time.monotonic()
-        record = sbom.generate(bench_env, record, state / sbom.SBOM_FILE)
+        record = inventory.generate(bench_env, record, state / inventory.SBOM_FILE)
         sbom_s = time.monotonic() - started
 
         started = time.monotonic()
-        sign.sign(bench_env, key, record, state / sbom.SBOM_FILE)
+        signing.sign(bench_env, key, record, state / inventory.SBOM_FILE)
         sign_s = time.monotonic() - started
 
         started = time.monotonic()
-        sign.verify(bench_env, key, record.reference, record.digest, state / sbom.SBOM_FILE)
+        signing.verify(bench_env, key, record.reference, record.digest, state / inventory.SBOM_FILE)
         verify_s = time.monotonic() - started
 
         # What deploy runs: the tag check and the verification, from the record.
@@ -203,7 +203,7 @@ def main() -> int:
     production_estimate = production_base_mb + megabytes(added)
 
     secrets = ROOT / ".data" / "bench" / "secrets"
-    run.local_secrets(secrets)
+    runner.local_secrets(secrets)
     timings = [time_to_ready(engine_url, ref, secrets) for _ in range(options.runs)]
 
     results: dict[str, object] = {

@@ -7,15 +7,28 @@
     invoke image.verify --env local    # what deploy checks before it applies anything
     invoke image.run    --env local    # the hardened `docker run` the tests use, on 127.0.0.1
 
-Modules: common (settings, names, engine), base (base images and local stand-ins), build, registry
-(push + the record), scan, run, sbom, sign; tasks holds the invoke collection. The engine is
-$DOCKER_HOST when set, else the sandbox engine (`invoke sandbox.start`). The push record is what the
-Kubernetes render reads to pin the image by digest; it is written only after the registry confirms
-the digest.
+Modules: common (settings, names, engine), base (base images and local stand-ins), builder,
+registry (push + the record), checks (scan), runner, inventory (SBOM), signing; tasks holds the
+invoke collection, whose tasks are also attributes here (deploy calls them in process).
+The engine is $DOCKER_HOST when set, else the sandbox engine (`invoke sandbox.start`). The push
+record is what the Kubernetes render reads to pin the image by digest; it is written only after
+the registry confirms the digest.
 """
 
 from ops.image.common import ImageError
-from ops.image.run import smoke_test
-from ops.image.tasks import ns, verify_pushed
+from ops.image.runner import smoke_test
+from ops.image.tasks import build, ns, push, run, sbom, scan, sign, verify, verify_pushed
 
-__all__ = ["ImageError", "ns", "smoke_test", "verify_pushed"]
+__all__ = [
+    "ImageError",
+    "build",
+    "ns",
+    "push",
+    "run",
+    "sbom",
+    "scan",
+    "sign",
+    "smoke_test",
+    "verify",
+    "verify_pushed",
+]

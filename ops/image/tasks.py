@@ -13,23 +13,7 @@ from invoke.exceptions import Exit
 from ops import envconfig, sandbox
 from ops.core import environments
 from ops.core.state import EnvState
-from ops.image import (
-    base,
-    registry,
-)
-from ops.image import (
-    build as builder,
-)
-from ops.image import (
-    run as runner,
-)
-from ops.image import (
-    sbom as inventory,
-)
-from ops.image import (
-    scan as checks,
-)
-from ops.image import sign as signer
+from ops.image import base, builder, checks, inventory, registry, runner, signing
 from ops.image.common import (
     APP_UID,
     DEFAULTS,
@@ -167,8 +151,8 @@ def sign(c: Context, env: str = "local") -> None:
         sbom_path = path.with_name(inventory.SBOM_FILE)
         if not record.sbom or not sbom_path.is_file():
             record = inventory.generate(environment, record, sbom_path)
-        key = signer.signing_key(c, environment)
-        signer.sign(environment, key, record, sbom_path)
+        key = signing.signing_key(c, environment)
+        signing.sign(environment, key, record, sbom_path)
     except ImageError as exc:
         raise fail(exc) from exc
     print(f"signed {record.reference}\nsbom attached (key {key.verify})")
@@ -196,9 +180,9 @@ def verify_pushed(
                 f"{record.digest}: the image was changed after it was pushed and signed; "
                 f"build, push and sign again (`invoke image.push --env {environment.name}`)"
             )
-    signer.verify(
+    signing.verify(
         environment,
-        signer.signing_key(c, environment),
+        signing.signing_key(c, environment),
         f"{record.repository}@{digest}",
         digest,
         path.with_name(inventory.SBOM_FILE) if digest == record.digest else None,

@@ -16,7 +16,7 @@ import docker.errors
 import pytest
 import requests
 
-from ops.image import registry, run
+from ops.image import registry, runner
 from tests.image.conftest import Built
 from tests.support import free_port
 
@@ -47,7 +47,7 @@ def docker_cli(
 
 def secrets_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "secrets"
-    run.local_secrets(directory)
+    runner.local_secrets(directory)
     return directory
 
 
@@ -74,13 +74,13 @@ def served(
     """The app running hardened: migrate in one container, serve from another."""
     data = tmp_path / "data"
     data.mkdir()
-    run.give_to_app_user(data, 0o700)
+    runner.give_to_app_user(data, 0o700)
     volumes = {secrets_dir(tmp_path): "/run/secrets/orderdesk:ro", data: "/var/lib/orderdesk"}
     port = free_port()
     name = f"orderdesk-test-{uuid.uuid4().hex[:8]}"
     migrate = docker_cli(
         engine_url,
-        *run.hardened_run_args(
+        *runner.hardened_run_args(
             built.ref,
             name=name + "-migrate",
             port=port,
@@ -92,7 +92,7 @@ def served(
     )
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
     # Kept after exit (removed below) so the test can read the shutdown logs.
-    args = run.hardened_run_args(
+    args = runner.hardened_run_args(
         built.ref, name=name, port=port, env=app_env(), volumes=volumes, detach=True, remove=False
     )
     started = docker_cli(engine_url, *args)
@@ -150,7 +150,7 @@ def test_the_venv_runs_on_the_base_images_own_python(
 
 
 def test_hardened_run_flags_are_what_production_uses() -> None:
-    args = run.hardened_run_args("img:1", name="n", port=5001, env={}, detach=True)
+    args = runner.hardened_run_args("img:1", name="n", port=5001, env={}, detach=True)
     for flag in (
         "--read-only",
         "--cap-drop=ALL",

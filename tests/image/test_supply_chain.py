@@ -21,7 +21,7 @@ import requests
 import yaml
 
 from ops import envconfig, sandbox
-from ops.image import registry, sbom, sign
+from ops.image import inventory, registry, signing
 from tests.image.conftest import Built, invoke
 from tests.support import need_tool
 
@@ -118,7 +118,7 @@ def fresh(
     """A new repository holding the image, unsigned, with the same key and SBOM at hand."""
     pushed = push_copy(built, engine, engine_url, tmp_path, f"sc-{uuid.uuid4().hex[:8]}")
     source = first_signed.state_dir / "local"
-    for name in ("cosign.key", "cosign.pub", sbom.SBOM_FILE):
+    for name in ("cosign.key", "cosign.pub", inventory.SBOM_FILE):
         shutil.copy2(source / name, pushed.state_dir / "local" / name)
     record = pushed.record()
     record.update({k: first_signed.record()[k] for k in ("sbom", "sbom_sha256")})
@@ -138,11 +138,14 @@ def test_sign_makes_a_local_key_pair_and_an_sbom_kept_with_the_record(
     record = first_signed.record()
     document = json.loads((state / record["sbom"]).read_text())
     assert document["spdxVersion"].startswith("SPDX-")
-    assert sbom.describes(document, record["digest"])
+    assert inventory.describes(document, record["digest"])
     names = {package["name"] for package in document["packages"]}
     # The locked runtime dependencies in the venv, and the Python the distroless base carries.
     assert {"django", "gunicorn", "whitenoise", "psycopg"} <= {n.lower() for n in names}
-    assert any(name.startswith("python3.13") for name in names), sorted(names)[:40]
+    versions = {package["name"]: package.get("versionInfo", "") for package in document["packages"]}
+    assert versions.get("python", "").startswith("3.13."), sorted(versions.items())
+    # The Debian packages of the base, from its dpkg status.d (distroless keeps one per package).
+    assert "libssl3t64" in names, sorted(names)
     assert "pytest" not in {n.lower() for n in names}
 
 
@@ -292,7 +295,7 @@ def test_azure_environments_sign_with_their_key_vault_key() -> None:
     # (sigstore/sigstore pkg/signature/kms/azure README).
     environment = envconfig.load("dev")
     assert environment.azure is not None
-    key = sign.signing_key(None, environment)
+    key = signing.signing_key(None, environment)
     vault = environment.azure.key_vault.name
     assert key.sign == key.verify == f"azurekms://{vault}.vault.azure.net/image-signing"
     assert key.env == {}

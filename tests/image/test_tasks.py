@@ -19,7 +19,7 @@ from invoke import MockContext, Result
 
 from ops import envconfig, sandbox
 from ops.core import environments
-from ops.image import build, common, registry, scan
+from ops.image import builder, checks, common, registry
 from tests.image.conftest import Built, invoke
 from tests.support import free_port, need_tool
 
@@ -82,7 +82,7 @@ def test_unknown_environment_is_refused_listing_the_known_ones() -> None:
 
 
 def test_build_context_holds_the_app_and_lock_but_no_local_state(tmp_path: Path) -> None:
-    files = build.context_files()
+    files = builder.context_files()
     assert {"pyproject.toml", "uv.lock", "app/manage.py", "app/gunicorn.conf.py"} <= set(files)
     for forbidden in (".git", ".venv", ".data", ".nox", "tests", "infra", "ops"):
         assert not [f for f in files if f == forbidden or f.startswith(forbidden + "/")]
@@ -92,11 +92,11 @@ def test_build_context_holds_the_app_and_lock_but_no_local_state(tmp_path: Path)
 
     bundle = tmp_path / "ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
-    with build.build_context(bundle) as context, tarfile.open(fileobj=context) as archive:
+    with builder.build_context(bundle) as context, tarfile.open(fileobj=context) as archive:
         names = archive.getnames()
         assert "build-ca.pem" in names
         assert "app/Dockerfile" in names
-    with build.build_context(None) as context, tarfile.open(fileobj=context) as archive:
+    with builder.build_context(None) as context, tarfile.open(fileobj=context) as archive:
         assert "build-ca.pem" not in archive.getnames()
 
 
@@ -240,7 +240,7 @@ def test_scan_catches_root_shell_form_and_every_kind_of_forbidden_file(
     )
     container.remove(force=True)
     try:
-        failures = "\n".join(scan.inspect_image(engine, bad_ref))
+        failures = "\n".join(checks.inspect_image(engine, bad_ref))
     finally:
         engine.images.remove(bad_ref, force=True)
     assert "runs as user 'root'" in failures
@@ -316,4 +316,4 @@ def test_acr_push_without_az_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> N
     ],
 )
 def test_forbidden_files_are_named_by_what_they_are(path: str, what: str | None) -> None:
-    assert scan.forbidden_file(path) == what
+    assert checks.forbidden_file(path) == what

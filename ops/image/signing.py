@@ -21,8 +21,8 @@ from invoke import Context
 
 from ops import envconfig
 from ops.image.common import ImageError, setting, state_path
+from ops.image.inventory import SBOM_TYPE, describes, tool
 from ops.image.registry import PushRecord
-from ops.image.sbom import SBOM_TYPE, describes, tool
 
 LOCAL_KEY_PREFIX = "cosign"
 
