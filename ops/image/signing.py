@@ -22,7 +22,7 @@ from invoke import Context
 from ops import envconfig
 from ops.image.common import ImageError, setting, state_path
 from ops.image.inventory import SBOM_TYPE, describes, tool
-from ops.image.registry import PushRecord
+from ops.image.registry import DIGEST, PushRecord
 
 LOCAL_KEY_PREFIX = "cosign"
 
@@ -36,7 +36,11 @@ class SigningKey:
     env: dict[str, str]
 
 
-def signing_key(c: Context | None, environment: envconfig.Environment) -> SigningKey:
+def signing_key(
+    c: Context | None, environment: envconfig.Environment, *, create: bool = True
+) -> SigningKey:
+    """The environment's key; the local pair is made on first use when `create` (sign), and
+    its absence is an error otherwise (verify: a new key could only say "not signed")."""
     if environment.azure is not None:
         vault = environment.azure.key_vault.name
         uri = f"azurekms://{vault}.vault.azure.net/{setting(c, 'signing_key_name')}"
@@ -45,6 +49,11 @@ def signing_key(c: Context | None, environment: envconfig.Environment) -> Signin
     public = private.with_suffix(".pub")
     # A throwaway key for one machine's sandbox: its password protects nothing a file mode does not.
     env = {"COSIGN_PASSWORD": ""}
+    if not create and not public.is_file():
+        raise ImageError(
+            f"no local signing key {public}; sign first: "
+            f"`invoke image.sign --env {environment.name}`"
+        )
     if not private.is_file() or not public.is_file():
         private.parent.mkdir(parents=True, exist_ok=True)
         for stale in (private, public):
@@ -140,6 +149,20 @@ def verify(
                 f"run `invoke image.sign --env {environment.name}` again"
             )
     return dict(document)
+
+
+def served_digest(environment: envconfig.Environment, key: SigningKey, ref: str) -> str:
+    """The digest the registry serves for repo:tag, asked with cosign's own registry access
+    (no Docker engine needed where deploy runs)."""
+    done = _cosign(
+        ["triangulate", "--type", "digest", *_registry_flags(environment), ref],
+        key.env,
+        what=f"looking up {ref} in the registry",
+    )
+    digest = done.stdout.strip().rsplit("@", 1)[-1]
+    if not DIGEST.fullmatch(digest):
+        raise ImageError(f"the registry gave no digest for {ref} ({done.stdout.strip()!r})")
+    return digest
 
 
 def _why(exc: ImageError) -> str:

@@ -172,8 +172,9 @@ def verify_pushed(
     digest = digest or record.digest
     if not registry.DIGEST.fullmatch(digest):
         raise ImageError(f"{digest!r} is not a sha256 digest (sha256:<64 hex>)")
+    key = signing.signing_key(c, environment, create=False)
     if digest == record.digest:
-        served = registry.registry_digest(client(), f"{record.repository}:{record.tag}")
+        served = signing.served_digest(environment, key, f"{record.repository}:{record.tag}")
         if served != record.digest:
             raise ImageError(
                 f"{record.repository}:{record.tag} now points to {served}, not the signed "
@@ -182,7 +183,7 @@ def verify_pushed(
             )
     signing.verify(
         environment,
-        signing.signing_key(c, environment),
+        key,
         f"{record.repository}@{digest}",
         digest,
         path.with_name(inventory.SBOM_FILE) if digest == record.digest else None,

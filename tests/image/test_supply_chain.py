@@ -14,13 +14,16 @@ import tarfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from unittest.mock import Mock
 
 import docker
 import pytest
 import requests
 import yaml
+from invoke import Config, MockContext
+from invoke.exceptions import Exit
 
-from ops import envconfig, sandbox
+from ops import deploy, envconfig, sandbox
 from ops.image import inventory, registry, signing
 from tests.image.conftest import Built, invoke
 from tests.support import need_tool
@@ -300,3 +303,23 @@ def test_azure_environments_sign_with_their_key_vault_key() -> None:
     vault = environment.azure.key_vault.name
     assert key.sign == key.verify == f"azurekms://{vault}.vault.azure.net/image-signing"
     assert key.env == {}
+
+
+def test_deploy_refuses_an_unsigned_digest_before_applying_anything(fresh: Pushed) -> None:
+    """The real deploy task, kubernetes stage only: image.verify runs first, for real."""
+    c = MockContext(
+        config=Config(
+            overrides={
+                "state_dir": str(fresh.state_dir),
+                "image": {"env_file": str(fresh.env_file)},
+            }
+        )
+    )
+    c.run = Mock()  # type: ignore[method-assign]
+    digest = fresh.record()["digest"]
+    with pytest.raises(Exit) as caught:
+        deploy.deploy(c, env="local", only="kubernetes", allow_dirty=True)
+    message = str(caught.value.message)
+    assert "stage kubernetes failed: `invoke image.verify --env local`" in message
+    assert f"{digest} is not signed by" in message
+    c.run.assert_not_called()  # type: ignore[attr-defined]
