@@ -322,4 +322,4 @@ def test_deploy_refuses_an_unsigned_digest_before_applying_anything(fresh: Pushe
     message = str(caught.value.message)
     assert "stage kubernetes failed: `invoke image.verify --env local`" in message
     assert f"{digest} is not signed by" in message
-    c.run.assert_not_called()  # type: ignore[attr-defined]
+    c.run.assert_not_called()
