@@ -3,7 +3,7 @@
 Production builds on the Dockerfile's defaults: BUILD_IMAGE (debian:13-slim, where uv resolves the
 venv) and BASE_IMAGE (gcr.io/distroless/python3-debian13, what runs), both pinned by digest. No
 public image can be pulled on our machines, so `local` builds on stand-ins of the same shape made
-from Debian's packages by tools/build/image-stand-ins and imported here (docs/image.md says how
+from Debian's packages by tools/build/image and imported here (docs/image.md says how
 they differ).
 """
 
@@ -20,7 +20,7 @@ from ops import envconfig
 from ops.image.common import REPO_ROOT, ImageError
 from ops.toolchain import CACHE_DIR
 
-STAND_IN_SCRIPT = REPO_ROOT / "tools" / "build" / "image-stand-ins"
+STAND_IN_SCRIPT = REPO_ROOT / "tools" / "build" / "image"
 STAMP_LABEL = "io.orderdesk.stand-in-tarball"
 
 
