@@ -110,6 +110,8 @@ def tests(session: nox.Session) -> None:
     install_groups(session, "test")
     paths = session.posargs or ["app", "tests/app", "tests/ops"]
     session.run("pytest", *paths, "-m", "not postgres", env=ci_env())
+    # tests/app/test_browser.py: every page at 1280 and 390 px, kept as the run's artifacts.
+    session.log(f"screenshots: {ROOT / 'build' / 'screenshots'}")
     if postgres_bindir() is None:
         reason = "PostgreSQL server binaries not found (Debian: postgresql) for the second pass"
         missing_in_ci_fails(session, reason, skip=False)
