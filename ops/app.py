@@ -15,6 +15,7 @@ from invoke import Collection, Task, task
 from invoke.context import Context
 from invoke.exceptions import Exit
 
+from ops.core.state import DEFAULT_ROOT
 from ops.core.wait import WaitTimeout, wait_until
 from ops.envconfig import REPO_ROOT
 
@@ -25,8 +26,9 @@ ALL_INTERFACES = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104  # nosec B1
 
 
 def data_dir() -> Path:
-    """The local database, secrets and metrics: .data/, or ORDERDESK_DATA_DIR (tests use that)."""
-    return Path(os.environ.get("ORDERDESK_DATA_DIR") or REPO_ROOT / ".data")
+    """The local database, secrets and metrics: the state root (.data/), or ORDERDESK_DATA_DIR
+    (tests use that)."""
+    return Path(os.environ.get("ORDERDESK_DATA_DIR") or DEFAULT_ROOT)
 
 
 def local_env(**extra: str) -> dict[str, str]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +12,8 @@ from invoke.exceptions import Exit
 
 import tasks
 from ops import app
-from ops.envconfig import REPO_ROOT
 from tests.support import free_port
+from tests.support import invoke as invoke_cli
 
 
 def all_tasks(collection: Collection, prefix: str = "") -> dict[str, object]:
@@ -87,17 +85,6 @@ def test_up_help_keeps_minus_h_and_host_takes_minus_capital_h() -> None:
 def test_up_refuses_bad_flags(kwargs: dict, message: str) -> None:
     with pytest.raises(Exit, match=message):
         app.up(Context(), **kwargs)
-
-
-def invoke_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_invoke_list_reads_as_a_table_of_contents() -> None:
