@@ -211,6 +211,43 @@ class Dns(Strict):
     zone: DnsName
 
 
+# The evaluation windows an Azure metric alert offers above its one-minute frequency (there is no
+# 10-minute window). Kept in step with infra/modules/alerts/variables.tf by a test.
+AlertWindow = Literal["PT5M", "PT15M", "PT30M", "PT1H"]
+
+
+class MetricAlarm(Strict):
+    """One Azure Monitor alarm; a key left out keeps the alerts module's default.
+
+    The defaults (80 %, PT5M, severity 2; pods: 0, PT15M, 2) are written once, in
+    infra/modules/alerts/variables.tf: None here means "the module decides".
+    """
+
+    threshold: float | None = Field(default=None, ge=0)
+    window: AlertWindow | None = None
+    # Azure Monitor severities: 0 critical, 1 error, 2 warning, 3 informational, 4 verbose.
+    severity: int | None = Field(default=None, ge=0, le=4)
+
+
+class Alerts(Strict):
+    """Azure Monitor alarms on the cluster, outside it (they fire when Prometheus cannot)."""
+
+    node_cpu: MetricAlarm = MetricAlarm()
+    node_memory: MetricAlarm = MetricAlarm()
+    pods_failed_or_pending: MetricAlarm = MetricAlarm()
+
+    @model_validator(mode="after")
+    def _thresholds_fit_their_unit(self) -> Alerts:
+        for name in ("node_cpu", "node_memory"):
+            threshold = getattr(self, name).threshold
+            if threshold is not None and not 0 < threshold < 100:
+                raise ValueError(f"{name}.threshold is a percentage: give one between 0 and 100")
+        pods = self.pods_failed_or_pending.threshold
+        if pods is not None and pods != int(pods):
+            raise ValueError("pods_failed_or_pending.threshold is a pod count: give a whole number")
+        return self
+
+
 class Azure(Strict):
     subscription_id: Guid
     tenant_id: Guid
@@ -223,6 +260,7 @@ class Azure(Strict):
     key_vault: KeyVault
     database: AzureDatabase
     dns: Dns
+    alerts: Alerts = Alerts()
 
     @model_validator(mode="after")
     def _service_cidr_outside_vnet(self) -> Azure:
