@@ -102,3 +102,19 @@ module "dns" {
   target_ip           = module.app_gateway.public_ip_address
   tags                = local.tags
 }
+
+# Azure Monitor alarms outside the cluster, to the Teams channel Alertmanager posts to; thresholds
+# from env.yaml's azure.alerts, the module's defaults for anything left out.
+module "alerts" {
+  source = "./modules/alerts"
+
+  name                = local.name
+  short_name          = substr("od-${var.environment}", 0, 12)
+  location            = azurerm_resource_group.this.location
+  resource_group_name = azurerm_resource_group.this.name
+  cluster_id          = module.aks.id
+  teams_webhook_url   = var.teams_webhook_url
+  runbook_url         = local.runbook_url
+  alerts              = try(local.azure.alerts, null)
+  tags                = local.tags
+}

@@ -24,6 +24,13 @@ pytestmark = pytest.mark.slow
 
 INFRA = REPO_ROOT / "infra"
 MODULES = sorted(path.name for path in (INFRA / "modules").iterdir() if path.is_dir())
+EXAMPLES = sorted(
+    str(path.relative_to(INFRA / "modules"))
+    for path in (INFRA / "modules").glob("*/examples/*")
+    if path.is_dir()
+)
+# A Teams URL for plans; never a real one. The secrecy tests use their own, unique one.
+TEST_TEAMS_URL = "https://example.invalid/workflows/teams-test"  # pragma: allowlist secret
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +108,74 @@ def test_terraform_test_runs_every_run_block(terraform: str, infra_copy: Path, m
     assert f"{expected} passed, 0 failed" in output, output
 
 
+def test_every_module_has_an_example() -> None:
+    assert EXAMPLES
+    assert {example.split("/")[0] for example in EXAMPLES} == set(MODULES)
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_examples_validate_against_the_azurerm_schema(
+    terraform: str, infra_copy: Path, example: str
+) -> None:
+    terraform_cli = initialised(terraform, infra_copy / "modules" / example)
+    code, output = run(terraform_cli, terraform_cli.validate_argv())
+    assert code == 0, output
+    assert "The configuration is valid" in output
+
+
+# --- the Teams URL is a secret: no plan output may show it ---------------------------------------
+
+SECRET_URL = "https://example.invalid/workflows/never-print-d41c7e"  # pragma: allowlist secret
+
+
+def test_no_plan_output_contains_the_teams_url(terraform: str, infra_copy: Path) -> None:
+    """dev's whole plan, every resource rendered by `terraform test -verbose`, hides the URL."""
+    root = infra_copy.parent / "secret-url"
+    if root.exists():
+        shutil.rmtree(root)
+    shutil.copytree(infra_copy, root, ignore=shutil.ignore_patterns(".terraform", "tests"))
+    environments = (INFRA / "tests" / "environments.tftest.hcl").read_text(encoding="utf-8")
+    # The mocks and overrides the root's own tests plan with, then one plan of dev.
+    setup = environments[: environments.index('\nrun "')]
+    assert "mock_provider" in setup
+    (root / "tests").mkdir()
+    (root / "tests" / "secret.tftest.hcl").write_text(
+        re.sub(r'teams_webhook_url = "[^"]+"', f'teams_webhook_url = "{SECRET_URL}"', setup)
+        + '\nrun "plan_dev" {\n  command = plan\n  variables {\n    environment = "dev"\n  }\n}\n',
+        encoding="utf-8",
+    )
+    terraform_cli = initialised(terraform, root)
+    code, output = run(terraform_cli, [*terraform_cli.test_argv(), "-verbose"])
+    assert code == 0, output
+    assert "module.alerts.azurerm_monitor_action_group.this will be created" in output, output
+    assert "(sensitive value)" in output
+    assert SECRET_URL not in output
+    assert "never-print" not in output
+
+
+def test_a_rejected_teams_url_is_not_printed_either(terraform: str, infra_copy: Path) -> None:
+    module = infra_copy.parent / "secret-url-module"
+    if module.exists():
+        shutil.rmtree(module)
+    shutil.copytree(
+        infra_copy / "modules" / "alerts", module, ignore=shutil.ignore_patterns(".terraform")
+    )
+    bad_url = SECRET_URL.replace("https://", "http://")
+    test_file = module / "tests" / "alerts.tftest.hcl"
+    text = test_file.read_text(encoding="utf-8")
+    setup = text[: text.index('\nrun "')]
+    test_file.write_text(
+        setup + f'\nrun "plan" {{\n  command = plan\n  variables {{\n'
+        f'    teams_webhook_url = "{bad_url}"\n  }}\n}}\n',
+        encoding="utf-8",
+    )
+    terraform_cli = initialised(terraform, module)
+    code, output = run(terraform_cli, [*terraform_cli.test_argv(), "-verbose"])
+    assert code != 0
+    assert "teams_webhook_url must be the https URL" in re.sub(r"\s+", " ", output), output
+    assert "never-print" not in output
+
+
 def bad_environment(infra_copy: Path, tmp_name: str, old: str, new: str) -> Path:
     """A copy of the root with one env.yaml value broken and a test that plans dev with it."""
     root = infra_copy.parent / tmp_name
@@ -116,7 +191,8 @@ def bad_environment(infra_copy: Path, tmp_name: str, old: str, new: str) -> Path
         '  mock_data "azurerm_client_config" {\n'
         '    defaults = { tenant_id = "11111111-2222-3333-4444-555555555555" }\n'
         "  }\n}\n"
-        'run "plan_dev" {\n  command = plan\n  variables {\n    environment = "dev"\n  }\n}\n',
+        'run "plan_dev" {\n  command = plan\n  variables {\n    environment = "dev"\n'
+        f'    teams_webhook_url = "{TEST_TEAMS_URL}"\n  }}\n}}\n',
         encoding="utf-8",
     )
     return root
