@@ -202,3 +202,16 @@ def test_alert_windows_match_the_terraform_module() -> None:
     assert rule, "the window rule in modules/alerts/variables.tf changed shape"
     windows = re.findall(r'"([^"]+)"', rule.group(1))
     assert windows == list(get_args(envconfig.AlertWindow))
+
+
+def test_private_cluster_must_be_stated(write_env, env_data) -> None:
+    # No second default beside the aks module's: env.yaml says whether the API server is private.
+    del env_data["environments"]["prod"]["azure"]["aks"]["private_cluster"]
+    with pytest.raises(EnvConfigError, match=r"prod\.azure\.aks\.private_cluster: Field required"):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_a_left_out_service_cidr_is_the_network_modules_to_choose() -> None:
+    dev = envconfig.load("dev").azure
+    assert dev is not None
+    assert dev.aks.service_cidr is None

@@ -1,4 +1,15 @@
 locals {
+  # Every CIDR of the address plan as its first and last address in integer form, computed once
+  # for the overlap and containment rules in variables.tf (Terraform has no CIDR-overlap
+  # function). An unparsable CIDR becomes null; the shape rules report it.
+  address_plan = merge(var.subnets, { address_space = var.address_space, service_cidr = var.service_cidr })
+  ranges = {
+    for name, cidr in local.address_plan : name => try({
+      first = sum([for i, octet in split(".", cidrhost(cidr, 0)) : tonumber(octet) * pow(256, 3 - i)])
+      size  = pow(2, 32 - tonumber(split("/", cidr)[1]))
+    }, null)
+  }
+
   # The last word of every subnet that the internet has no business reaching.
   deny_all_inbound = {
     priority                   = 4096

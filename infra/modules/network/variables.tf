@@ -43,15 +43,10 @@ variable "subnets" {
   }
 
   validation {
-    # Each CIDR as [first, last] address in integer form, compared pairwise. Terraform has no
-    # CIDR-overlap function, so the arithmetic is spelled out.
     # An unparsable CIDR is reported by the rule above; try() keeps this one quiet about it.
     condition = try(alltrue(flatten([
-      for a_name, a in var.subnets : [
-        for b_name, b in var.subnets : a_name == b_name || (
-          sum([for i, octet in split(".", cidrhost(a, 0)) : tonumber(octet) * pow(256, 3 - i)]) + pow(2, 32 - tonumber(split("/", a)[1])) <= sum([for i, octet in split(".", cidrhost(b, 0)) : tonumber(octet) * pow(256, 3 - i)]) ||
-          sum([for i, octet in split(".", cidrhost(b, 0)) : tonumber(octet) * pow(256, 3 - i)]) + pow(2, 32 - tonumber(split("/", b)[1])) <= sum([for i, octet in split(".", cidrhost(a, 0)) : tonumber(octet) * pow(256, 3 - i)])
-        )
+      for a in keys(var.subnets) : [
+        for b in keys(var.subnets) : a == b || local.ranges[a].first + local.ranges[a].size <= local.ranges[b].first || local.ranges[b].first + local.ranges[b].size <= local.ranges[a].first
       ]
     ])), true)
     error_message = "Subnets must not overlap: give each of aks, appgw, private_endpoints and database its own range."
@@ -59,9 +54,7 @@ variable "subnets" {
 
   validation {
     condition = try(alltrue([
-      for cidr in values(var.subnets) :
-      sum([for i, octet in split(".", cidrhost(cidr, 0)) : tonumber(octet) * pow(256, 3 - i)]) >= sum([for i, octet in split(".", cidrhost(var.address_space, 0)) : tonumber(octet) * pow(256, 3 - i)]) &&
-      sum([for i, octet in split(".", cidrhost(cidr, 0)) : tonumber(octet) * pow(256, 3 - i)]) + pow(2, 32 - tonumber(split("/", cidr)[1])) <= sum([for i, octet in split(".", cidrhost(var.address_space, 0)) : tonumber(octet) * pow(256, 3 - i)]) + pow(2, 32 - tonumber(split("/", var.address_space)[1]))
+      for name in keys(var.subnets) : local.ranges[name].first >= local.ranges.address_space.first && local.ranges[name].first + local.ranges[name].size <= local.ranges.address_space.first + local.ranges.address_space.size
     ]), true)
     error_message = "Every subnet must lie inside address_space."
   }
@@ -71,6 +64,23 @@ variable "subnets" {
     # max_pods + 1 addresses per node.
     condition     = try(tonumber(split("/", var.subnets.appgw)[1]) <= 26 && tonumber(split("/", var.subnets.aks)[1]) <= 22, true)
     error_message = "The appgw subnet must be /26 or larger and the aks subnet /22 or larger."
+  }
+}
+
+variable "service_cidr" {
+  description = "The cluster's Kubernetes service range: part of the address plan, outside the VNet (and anything peered with it). The aks module takes it from the output of the same name."
+  type        = string
+  default     = "172.16.0.0/16"
+  nullable    = false
+
+  validation {
+    condition     = can(cidrhost(var.service_cidr, 10)) && !strcontains(var.service_cidr, ":")
+    error_message = "service_cidr must be an IPv4 CIDR with room for the cluster DNS address (.10), such as 172.16.0.0/16."
+  }
+
+  validation {
+    condition     = try(local.ranges.service_cidr.first + local.ranges.service_cidr.size <= local.ranges.address_space.first || local.ranges.address_space.first + local.ranges.address_space.size <= local.ranges.service_cidr.first, true)
+    error_message = "service_cidr must not overlap address_space: Kubernetes services would shadow addresses of the VNet."
   }
 }
 

@@ -215,3 +215,30 @@ run "rejects_an_invalid_app_port" {
   }
   expect_failures = [var.app_port]
 }
+
+run "service_range_defaults_outside_the_vnet" {
+  command = plan
+
+  assert {
+    condition     = output.service_cidr == "172.16.0.0/16"
+    error_message = "Without a service_cidr the address plan must give AKS 172.16.0.0/16."
+  }
+}
+
+run "rejects_a_service_range_inside_the_vnet" {
+  command = plan
+
+  variables {
+    service_cidr = "10.10.128.0/20"
+  }
+  expect_failures = [var.service_cidr]
+}
+
+run "rejects_a_service_range_that_is_not_a_cidr" {
+  command = plan
+
+  variables {
+    service_cidr = "172.16.0.0"
+  }
+  expect_failures = [var.service_cidr]
+}
