@@ -137,10 +137,13 @@ class Aks(Strict):
     kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}(\.\d+)?$")]
     node_pool: NodePool
     # A private API server has only a VNet address; authorized ranges restrict a public one.
-    private_cluster: bool = True
+    # Required, so the choice is written in env.yaml and not as a second default beside the aks
+    # module's.
+    private_cluster: bool
     authorized_ip_ranges: list[ipaddress.IPv4Network] = Field(default_factory=list)
-    # Kubernetes services get addresses from here; it must not overlap the VNet.
-    service_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("172.16.0.0/16")
+    # Kubernetes services get addresses from here; it must not overlap the VNet. None: the default
+    # of infra/modules/network (written there once), which checks the overlap itself.
+    service_cidr: ipaddress.IPv4Network | None = None
 
     _authorized_not_everyone = field_validator("authorized_ip_ranges")(_no_whole_internet)
 
@@ -186,8 +189,9 @@ class KeyVault(Strict):
     # Terraform writes the generated secrets through the vault's data plane: list the public
     # ranges apply runs from, or leave empty (no public access) and apply from inside the VNet.
     deployer_ip_ranges: list[ipaddress.IPv4Network] = Field(default_factory=list)
-    # Bump to rotate the generated secrets (Django key, card key, database password).
-    secrets_version: int = Field(default=1, ge=1)
+    # Bump to rotate the generated secrets (Django key, card key, database password). Required:
+    # the modules' write-only versions default to 1 and env.yaml says which one is in force.
+    secrets_version: int = Field(ge=1)
 
     _deployer_not_everyone = field_validator("deployer_ip_ranges")(_no_whole_internet)
 
@@ -264,7 +268,9 @@ class Azure(Strict):
 
     @model_validator(mode="after")
     def _service_cidr_outside_vnet(self) -> Azure:
-        if self.aks.service_cidr.overlaps(self.network.vnet_cidr):
+        if self.aks.service_cidr is not None and self.aks.service_cidr.overlaps(
+            self.network.vnet_cidr
+        ):
             raise ValueError(
                 f"aks.service_cidr ({self.aks.service_cidr}) overlaps network.vnet_cidr "
                 f"({self.network.vnet_cidr}); pick a range outside the VNet"
