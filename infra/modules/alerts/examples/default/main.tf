@@ -15,12 +15,6 @@ provider "azurerm" {
   features {}
 }
 
-variable "teams_webhook_url" {
-  description = "Teams workflow URL; pass it as TF_VAR_teams_webhook_url, never in a file."
-  type        = string
-  sensitive   = true
-}
-
 module "alerts" {
   source = "../.."
 
@@ -31,9 +25,4 @@ module "alerts" {
   cluster_id          = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-example/providers/Microsoft.ContainerService/managedClusters/aks-orderdesk-example"
   teams_webhook_url   = var.teams_webhook_url
   runbook_url         = "https://github.com/orderdesk/orderdesk/blob/main/monitoring/runbooks.md"
-}
-
-output "action_group_id" {
-  description = "The action group that posts to Teams."
-  value       = module.alerts.action_group_id
 }
