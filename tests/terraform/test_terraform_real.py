@@ -36,7 +36,9 @@ TEST_TEAMS_URL = "https://example.invalid/workflows/teams-test"  # pragma: allow
 def terraform() -> str:
     program = need_tool("terraform", "tools/build/terraform installs it")
     if not MIRROR_CLI_CONFIG.is_file():
-        need(f"{MIRROR_CLI_CONFIG} is missing: tools/build/terraform builds the azurerm mirror")
+        need(f"{MIRROR_CLI_CONFIG} is missing: tools/build/terraform builds the provider mirror")
+    if "hashicorp/random" not in MIRROR_CLI_CONFIG.read_text(encoding="utf-8"):
+        need(f"{MIRROR_CLI_CONFIG} predates the random provider: run tools/build/terraform again")
     return program
 
 
@@ -66,6 +68,8 @@ def initialised(terraform: str, directory: Path) -> TerraformCli:
     code, output = run(terraform_cli, terraform_cli.init_argv())
     assert code == 0, output
     assert "hashicorp/azurerm v5.2.0" in output, "init must install azurerm from the local mirror"
+    if "hashicorp/random" in output:
+        assert "hashicorp/random v3.9.0" in output, "init must install random from the local mirror"
     return terraform_cli
 
 
