@@ -43,23 +43,6 @@ variable "subnets" {
   }
 
   validation {
-    # An unparsable CIDR is reported by the rule above; try() keeps this one quiet about it.
-    condition = try(alltrue(flatten([
-      for a in keys(var.subnets) : [
-        for b in keys(var.subnets) : a == b || local.ranges[a].first + local.ranges[a].size <= local.ranges[b].first || local.ranges[b].first + local.ranges[b].size <= local.ranges[a].first
-      ]
-    ])), true)
-    error_message = "Subnets must not overlap: give each of aks, appgw, private_endpoints and database its own range."
-  }
-
-  validation {
-    condition = try(alltrue([
-      for name in keys(var.subnets) : local.ranges[name].first >= local.ranges.address_space.first && local.ranges[name].first + local.ranges[name].size <= local.ranges.address_space.first + local.ranges.address_space.size
-    ]), true)
-    error_message = "Every subnet must lie inside address_space."
-  }
-
-  validation {
     # An application gateway v2 needs at least a /26 of its own; AKS with Azure CNI needs room for
     # max_pods + 1 addresses per node.
     condition     = try(tonumber(split("/", var.subnets.appgw)[1]) <= 26 && tonumber(split("/", var.subnets.aks)[1]) <= 22, true)
@@ -76,11 +59,6 @@ variable "service_cidr" {
   validation {
     condition     = can(cidrhost(var.service_cidr, 10)) && !strcontains(var.service_cidr, ":")
     error_message = "service_cidr must be an IPv4 CIDR with room for the cluster DNS address (.10), such as 172.16.0.0/16."
-  }
-
-  validation {
-    condition     = try(local.ranges.service_cidr.first + local.ranges.service_cidr.size <= local.ranges.address_space.first || local.ranges.address_space.first + local.ranges.address_space.size <= local.ranges.service_cidr.first, true)
-    error_message = "service_cidr must not overlap address_space: Kubernetes services would shadow addresses of the VNet."
   }
 }
 

@@ -176,7 +176,7 @@ run "rejects_overlapping_subnets" {
       database          = "10.10.15.0/24"
     }
   }
-  expect_failures = [var.subnets]
+  expect_failures = [azurerm_virtual_network.this]
 }
 
 run "rejects_a_subnet_outside_the_vnet" {
@@ -190,7 +190,7 @@ run "rejects_a_subnet_outside_the_vnet" {
       database          = "10.11.0.0/24"
     }
   }
-  expect_failures = [var.subnets]
+  expect_failures = [azurerm_virtual_network.this]
 }
 
 run "rejects_an_application_gateway_subnet_smaller_than_a_26" {
@@ -231,7 +231,7 @@ run "rejects_a_service_range_inside_the_vnet" {
   variables {
     service_cidr = "10.10.128.0/20"
   }
-  expect_failures = [var.service_cidr]
+  expect_failures = [azurerm_virtual_network.this]
 }
 
 run "rejects_a_service_range_that_is_not_a_cidr" {
