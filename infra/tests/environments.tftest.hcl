@@ -12,11 +12,13 @@ variables {
   teams_webhook_url = "https://example.invalid/workflows/teams-root-test" # pragma: allowlist secret (test value)
 }
 
-# The ingress add-on's identity is created by AKS (computed); give the plan a value for it.
+# The ingress add-on's identity is created by AKS (computed); give the plan a value for it, and an
+# ID of the shape Azure gives (the alerts module checks that its scope is an AKS cluster).
 override_resource {
   target          = module.aks.azurerm_kubernetes_cluster.this
   override_during = plan
   values = {
+    id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk/providers/Microsoft.ContainerService/managedClusters/aks-orderdesk"
     ingress_application_gateway = {
       ingress_application_gateway_identity = [{
         client_id                 = "33333333-0000-0000-0000-000000000001"

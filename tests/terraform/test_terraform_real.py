@@ -123,6 +123,27 @@ def test_examples_validate_against_the_azurerm_schema(
 SECRET_URL = "https://example.invalid/workflows/never-print-d41c7e"  # pragma: allowlist secret
 
 
+def with_url_from_the_environment(test_file_text: str, url: str) -> tuple[str, dict[str, str]]:
+    """A test file's mocks and overrides, without its Teams URL: it comes from TF_VAR_, as in use.
+
+    A value written in a .tf or .tftest.hcl file is echoed as source in any error about that line,
+    so the URL is never put in a file at all.
+    """
+    setup = test_file_text[: test_file_text.index('\nrun "')]
+    assert "mock_provider" in setup
+    without_url = re.sub(r"\n *teams_webhook_url *= *\"[^\"]*\"[^\n]*", "", setup)
+    assert "teams_webhook_url" not in without_url
+    env = {**terraform_env(use_mirror=True), "TF_VAR_teams_webhook_url": url}
+    return without_url + "\n", env
+
+
+def initialised_with(terraform: str, directory: Path, env: dict[str, str]) -> TerraformCli:
+    terraform_cli = TerraformCli(directory, program=terraform, env=env)
+    code, output = run(terraform_cli, terraform_cli.init_argv())
+    assert code == 0, output
+    return terraform_cli
+
+
 def test_no_plan_output_contains_the_teams_url(terraform: str, infra_copy: Path) -> None:
     """dev's whole plan, every resource rendered by `terraform test -verbose`, hides the URL."""
     root = infra_copy.parent / "secret-url"
@@ -130,21 +151,18 @@ def test_no_plan_output_contains_the_teams_url(terraform: str, infra_copy: Path)
         shutil.rmtree(root)
     shutil.copytree(infra_copy, root, ignore=shutil.ignore_patterns(".terraform", "tests"))
     environments = (INFRA / "tests" / "environments.tftest.hcl").read_text(encoding="utf-8")
-    # The mocks and overrides the root's own tests plan with, then one plan of dev.
-    setup = environments[: environments.index('\nrun "')]
-    assert "mock_provider" in setup
+    setup, env = with_url_from_the_environment(environments, SECRET_URL)
     (root / "tests").mkdir()
     (root / "tests" / "secret.tftest.hcl").write_text(
-        re.sub(r'teams_webhook_url = "[^"]+"', f'teams_webhook_url = "{SECRET_URL}"', setup)
-        + '\nrun "plan_dev" {\n  command = plan\n  variables {\n    environment = "dev"\n  }\n}\n',
+        setup + 'run "plan_dev" {\n  command = plan\n  variables {\n    environment = "dev"\n'
+        "  }\n}\n",
         encoding="utf-8",
     )
-    terraform_cli = initialised(terraform, root)
+    terraform_cli = initialised_with(terraform, root, env)
     code, output = run(terraform_cli, [*terraform_cli.test_argv(), "-verbose"])
     assert code == 0, output
     assert "module.alerts.azurerm_monitor_action_group.this will be created" in output, output
     assert "(sensitive value)" in output
-    assert SECRET_URL not in output
     assert "never-print" not in output
 
 
@@ -155,16 +173,12 @@ def test_a_rejected_teams_url_is_not_printed_either(terraform: str, infra_copy: 
     shutil.copytree(
         infra_copy / "modules" / "alerts", module, ignore=shutil.ignore_patterns(".terraform")
     )
-    bad_url = SECRET_URL.replace("https://", "http://")
     test_file = module / "tests" / "alerts.tftest.hcl"
-    text = test_file.read_text(encoding="utf-8")
-    setup = text[: text.index('\nrun "')]
-    test_file.write_text(
-        setup + f'\nrun "plan" {{\n  command = plan\n  variables {{\n'
-        f'    teams_webhook_url = "{bad_url}"\n  }}\n}}\n',
-        encoding="utf-8",
+    setup, env = with_url_from_the_environment(
+        test_file.read_text(encoding="utf-8"), SECRET_URL.replace("https://", "http://")
     )
-    terraform_cli = initialised(terraform, module)
+    test_file.write_text(setup + 'run "plan" {\n  command = plan\n}\n', encoding="utf-8")
+    terraform_cli = initialised_with(terraform, module, env)
     code, output = run(terraform_cli, [*terraform_cli.test_argv(), "-verbose"])
     assert code != 0
     assert "teams_webhook_url must be the https URL" in re.sub(r"\s+", " ", output), output
