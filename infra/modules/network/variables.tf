@@ -58,7 +58,7 @@ variable "service_cidr" {
 
   validation {
     condition     = can(cidrhost(var.service_cidr, 10)) && !strcontains(var.service_cidr, ":")
-    error_message = "service_cidr must be an IPv4 CIDR with room for the cluster DNS address (.10), such as 172.16.0.0/16."
+    error_message = "service_cidr must be an IPv4 CIDR with room for the cluster DNS address (.10), such as 172.20.0.0/16."
   }
 }
 

@@ -30,7 +30,7 @@ module "aks" {
   kubernetes_version      = "1.33"
   node_subnet_id          = "${local.vnet_id}/subnets/snet-aks"
   app_gateway_id          = "${local.resource_group}/providers/Microsoft.Network/applicationGateways/agw-orderdesk-example"
-  service_cidr            = "172.16.0.0/16"
+  service_cidr            = "172.20.0.0/16"
   private_cluster_enabled = true
   node_pool = {
     vm_size   = "Standard_D2s_v5"
