@@ -2,7 +2,7 @@
 
     .data/<env>/image.json          invoke image.push: the pushed reference and digest
     .data/<env>/tf-outputs.json     invoke tf.output --save: Terraform's outputs
-    .data/<env>/kubeconfig          invoke deploy.credentials (or sandbox.cluster-start)
+    .data/<env>/kubeconfig          invoke deploy's credentials stage (or sandbox.cluster-start)
     .data/<env>/manifests.yaml      invoke k8s.render: what apply sends
     .data/<env>/secrets/<name>      local environments: the app's keys, generated once
     .data/<env>/last-deploy.json    invoke deploy: the last record (deploys/ keeps them all)
@@ -30,7 +30,7 @@ DEFAULT_ROOT = REPO_ROOT / ".data"
 # The app reads each key from the file its *_FILE variable names; the file names are the Key Vault
 # secret names (manifests/components/keyvault) so a local Secret and the CSI mount look alike.
 SECRET_FILES = {
-    "DJANGO_SECRET_KEY_FILE": "django-secret-key",
+    "DJANGO_SECRET_KEY_FILE": "django-secret-key",  # nosec B105 - a file name, not a secret
     "ORDERDESK_CARD_KEY_FILE": "card-fingerprint-key",
 }
 # Every secret Terraform generates in Key Vault (infra/secrets.tf): the app's, and the database's.

@@ -10,11 +10,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from ops.core.wait import wait_until
 from ops.envconfig import REPO_ROOT
 from tests.support import need_tool
 
@@ -78,10 +78,12 @@ def test_local_deploy_end_to_end_then_again_without_changes(tools: None) -> None
     assert start.returncode == 0, start.stdout + start.stderr
     destroyed = invoke("destroy", "--env", "local", "--yes")
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
-    deadline = time.monotonic() + 60
-    while "orderdesk" in kubectl("get", "namespaces", "--output=name"):
-        assert time.monotonic() < deadline, "namespace orderdesk was not deleted"
-        time.sleep(1)
+    wait_until(
+        lambda: "orderdesk" not in kubectl("get", "namespaces", "--output=name"),
+        what="namespace orderdesk deleted",
+        timeout=60,
+        interval=1,
+    )
 
     first = invoke("deploy", "--env", "local", "--allow-dirty")
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]

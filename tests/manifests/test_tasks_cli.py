@@ -5,29 +5,19 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from ops import toolchain
-from ops.envconfig import REPO_ROOT
 from ops.k8s.render import MANIFESTS_DIR
 from tests.manifests.conftest import DATA, DIGEST_B, sample_image, write_image_record
+from tests.support import invoke
 
 
 def run_invoke(*args: str, state_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "INVOKE_K8S_STATE_DIR": str(state_dir), **env}
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=REPO_ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return invoke(*args, env={**os.environ, "INVOKE_STATE_DIR": str(state_dir), **env})
 
 
 def test_render_reads_the_image_record_and_terraform_outputs(kustomize, tmp_path):
@@ -61,23 +51,25 @@ def test_render_to_stdout(kustomize, openapi_120, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "code"),
     [
         (
             ["--env", "staging"],
             "unknown environment 'staging'; known environments: dev, local, prod",
+            2,
         ),
-        (["--env", "local"], "no image record at"),
-        (["--env", "prod", "--image", "x"], "is not <repository>[:<tag>]@sha256:<64 hex>"),
+        (["--env", "local"], "no image record at", 1),
+        (["--env", "prod", "--image", "x"], "is not <repository>[:<tag>]@sha256:<64 hex>", 1),
         (
             ["--env", "prod", "--image", sample_image("prod")],
             "no Terraform outputs at",
+            1,
         ),
     ],
 )
-def test_render_errors_name_the_fix(tmp_path, args, message):
+def test_render_errors_name_the_fix(tmp_path, args, message, code):
     result = run_invoke("k8s.render", *args, state_dir=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == code
     assert message in result.stderr
     assert "Traceback" not in result.stderr
 

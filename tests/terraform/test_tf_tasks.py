@@ -18,7 +18,7 @@ from invoke import MockContext, Result
 from invoke.exceptions import Exit
 
 from ops import tf
-from ops.envconfig import REPO_ROOT
+from tests.support import invoke
 
 SUBSCRIPTION = "12345678-1234-1234-1234-123456789abc"
 ACCOUNT = json.dumps({"id": SUBSCRIPTION, "user": {"name": "ops@example.com", "type": "user"}})
@@ -29,7 +29,7 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Plans go to a temp dir; az and terraform are found at fixed fake paths (never run)."""
     monkeypatch.setattr(tf, "WORK_DIR", tmp_path / "work")
     tools = {"az": "/opt/az/bin/az", "terraform": "/opt/tf/terraform"}
-    monkeypatch.setattr(tf, "find", tools.get)
+    monkeypatch.setattr("ops.azure.find", tools.get)
     monkeypatch.setattr("ops.terraform_cli.find", tools.get)
     monkeypatch.setenv("ARM_SUBSCRIPTION_ID", SUBSCRIPTION)
     return tmp_path
@@ -106,7 +106,7 @@ def test_placeholder_subscription_asks_for_arm_subscription_id(monkeypatch) -> N
 
 
 def test_missing_az_says_install_it_and_log_in(monkeypatch) -> None:
-    monkeypatch.setattr(tf, "find", {"terraform": "/opt/tf/terraform"}.get)
+    monkeypatch.setattr("ops.azure.find", {"terraform": "/opt/tf/terraform"}.get)
     c = logged_in_context()
     with pytest.raises(
         Exit, match=r"Azure CLI \(az\) is not installed; install it .* then run `az login`"
@@ -385,15 +385,8 @@ def test_bootstrap_without_login_creates_nothing() -> None:
 
 def invoke_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """`invoke tf.*` as a person types it, in a fresh process with only the given PATH."""
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=REPO_ROOT,
-        env={"PATH": str(Path(sys.executable).parent), "HOME": os.environ["HOME"], **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    path = {"PATH": str(Path(sys.executable).parent), "HOME": os.environ["HOME"]}
+    return invoke(*args, env={**path, **env}, timeout=60)
 
 
 def test_invoke_tf_plan_with_an_unknown_environment_says_which_exist() -> None:
