@@ -260,7 +260,7 @@ def image(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def terraform(session: nox.Session) -> None:
-    """Terraform: fmt, validate and test against the real azurerm and random providers, tflint, checkov."""
+    """Terraform: fmt, validate and test against the real providers (mirror), tflint, checkov."""
     program = CACHE / "bin" / "terraform"
     cli_config = CACHE / "terraform" / "terraformrc"
     tflint = CACHE / "bin" / "tflint"
