@@ -42,6 +42,7 @@ variable "deployer_ip_ranges" {
   description = "Public CIDRs of whoever runs terraform apply (it writes the secrets through the data plane). Empty: the vault has no public access at all and apply must run inside the VNet."
   type        = list(string)
   default     = []
+  nullable    = false
 
   validation {
     condition     = alltrue([for cidr in var.deployer_ip_ranges : can(cidrhost(cidr, 0)) && !endswith(cidr, "/0")])

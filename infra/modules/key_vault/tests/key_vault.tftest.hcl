@@ -67,7 +67,7 @@ run "vault_is_reached_through_a_private_endpoint" {
   command = plan
 
   assert {
-    condition     = azurerm_private_endpoint.vault.private_service_connection[0].subresource_names == tolist(["vault"]) && azurerm_private_dns_zone.vault.name == "privatelink.vaultcore.azure.net"
+    condition     = module.private_endpoint.subresource_names == tolist(["vault"]) && module.private_endpoint.private_dns_zone_name == "privatelink.vaultcore.azure.net" && module.private_endpoint.subnet_id == var.private_endpoint_subnet_id
     error_message = "The vault needs a private endpoint and its privatelink zone."
   }
 }
