@@ -175,3 +175,12 @@ run "image_signing_key_is_an_ec_p256_key_for_sign_and_verify_only" {
     error_message = "The key's URI must be the one `invoke image.sign` passes to cosign."
   }
 }
+
+run "rejects_a_bad_image_signing_key_name" {
+  command = plan
+
+  variables {
+    image_signing_key_name = "image_signing"
+  }
+  expect_failures = [var.image_signing_key_name]
+}
