@@ -97,6 +97,7 @@ def local_plan(environment: Environment) -> list[Stage]:
                 invoke_step("image", image, "build", env=name),
                 invoke_step("image", image, "scan", env=name),
                 invoke_step("image", image, "push", env=name),
+                invoke_step("image", image, "sign", env=name),
             ),
         ),
         Stage(
@@ -111,8 +112,10 @@ def local_plan(environment: Environment) -> list[Stage]:
         ),
         Stage(
             "kubernetes",
-            "apply the local overlay, check it, smoke-test the image",
+            "verify the image, apply the local overlay, check it, smoke-test the image",
             (
+                # First: a digest that does not verify never reaches the cluster.
+                invoke_step("image", image, "verify", env=name),
                 invoke_step("k8s", k8s, "apply", env=name),
                 check_step(
                     f"kubectl get deployment {checks.DEPLOYMENT} (image = pushed digest)",
@@ -161,6 +164,7 @@ def azure_plan(c: Context, environment: Environment) -> list[Stage]:
                 invoke_step("image", image, "build", env=name),
                 invoke_step("image", image, "scan", env=name),
                 invoke_step("image", image, "push", env=name),
+                invoke_step("image", image, "sign", env=name),
             ),
         ),
         Stage(
@@ -181,8 +185,9 @@ def azure_plan(c: Context, environment: Environment) -> list[Stage]:
         ),
         Stage(
             "kubernetes",
-            "apply, wait for the rollout, smoke-test; roll back on failure",
+            "verify the image, apply, wait for the rollout, smoke-test; roll back on failure",
             (
+                invoke_step("image", image, "verify", env=name),
                 invoke_step("k8s", k8s, "apply", env=name),
                 invoke_step("k8s", k8s, "rollout", env=name),
                 replace(

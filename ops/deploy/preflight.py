@@ -16,6 +16,7 @@ from ops.envconfig import Environment
 
 BOOTSTRAP = "scripts/bootstrap --system"
 KUSTOMIZE = "python -m ops.toolchain install kustomize"
+SUPPLY_CHAIN = "python -m ops.toolchain install cosign syft"
 
 # tool: (how to get it, the stages that call it)
 LOCAL_TOOLS: dict[str, tuple[str, set[str]]] = {
@@ -25,6 +26,8 @@ LOCAL_TOOLS: dict[str, tuple[str, set[str]]] = {
     "etcd": (f"Debian etcd-server ({BOOTSTRAP})", {"credentials"}),
     "kubectl": (BOOTSTRAP, {"credentials", "kubernetes"}),
     "kustomize": (KUSTOMIZE, {"kubernetes"}),
+    "syft": (SUPPLY_CHAIN, {"image"}),
+    "cosign": (SUPPLY_CHAIN, {"image", "kubernetes"}),
 }
 AZURE_TOOLS: dict[str, tuple[str, set[str]]] = {
     "terraform": (BOOTSTRAP, {"terraform", "credentials"}),
@@ -33,6 +36,8 @@ AZURE_TOOLS: dict[str, tuple[str, set[str]]] = {
     "kubectl": ("az aks install-cli", {"credentials", "kubernetes", "monitoring", "dns"}),
     "kustomize": (KUSTOMIZE, {"kubernetes"}),
     "helm": ("https://helm.sh/docs/intro/install/", {"monitoring"}),
+    "syft": (SUPPLY_CHAIN, {"image"}),
+    "cosign": (SUPPLY_CHAIN, {"image", "kubernetes"}),
 }
 
 

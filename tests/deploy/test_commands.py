@@ -130,14 +130,16 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(checks, "https_smoke_test", lambda c, environment: None)
     monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
     assert real_find is not find
-    for name in ("build", "scan", "push"):
+    for name in ("build", "scan", "push", "sign", "verify"):
         monkeypatch.setattr(image, name, fake_image_task(name, tmp_path))
     return tmp_path
 
 
 def fake_image_task(name: str, state_dir: Path) -> Callable[..., None]:
+    tool = "cosign" if name in {"sign", "verify"} else "Docker SDK"
+
     def task(c: MockContext, env: str) -> None:
-        c.run(f"<image.{name} --env {env}: Docker SDK>")
+        c.run(f"<image.{name} --env {env}: {tool}>")
         if name == "push":
             write_image_record(state_dir, env, DIGEST)
 
@@ -188,6 +190,7 @@ EXPECTED_PROD = [
     literal("<image.build --env prod: Docker SDK>"),
     literal("<image.scan --env prod: Docker SDK>"),
     literal("<image.push --env prod: Docker SDK>"),
+    literal("<image.sign --env prod: cosign>"),
     # credentials
     literal("az account show --output json"),
     rf"{TERRAFORM} init .*",
@@ -206,7 +209,8 @@ EXPECTED_PROD = [
         )
         for name in SECRETS
     ],
-    # kubernetes: k8s.apply, k8s.rollout (the smoke test is faked)
+    # kubernetes: image.verify first, then k8s.apply, k8s.rollout (the smoke test is faked)
+    literal("<image.verify --env prod: cosign>"),
     rf"{KUBECTL} get --raw /version",
     rf"{KUBECTL} apply --filename={re.escape('{state}/prod/manifests.yaml')}",
     rf"{KUBECTL} get --raw /version",
@@ -447,6 +451,26 @@ def test_failed_scan_pushes_nothing_and_applies_nothing(
         message
     )
     assert "--only image,credentials,secrets,kubernetes,monitoring,dns" in message
+
+
+def test_a_digest_that_does_not_verify_is_refused_before_anything_is_applied(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    previous_deploy(state)
+
+    def unsigned(c: MockContext, env: str) -> None:
+        c.run(f"<image.verify --env {env}: cosign>")
+        raise Exit(f"image: {DIGEST} is not signed by azurekms://kv/image-signing: no signatures")
+
+    monkeypatch.setattr(image, "verify", unsigned)
+    c = context(state)
+    with pytest.raises(Exit) as caught:
+        deploy.deploy(c, env="prod", only="kubernetes")
+    assert commands(c, state)[-1] == "<image.verify --env prod: cosign>"
+    assert not any("apply" in command or "rollout" in command for command in commands(c, state))
+    message = str(caught.value.message)
+    assert f"stage kubernetes failed: `invoke image.verify --env prod`: image: {DIGEST}" in message
+    assert "is not signed" in message
 
 
 def test_ingress_without_an_address_times_out_clearly(state: Path) -> None:
