@@ -484,7 +484,9 @@ def test_the_deploy_profile_installs_no_debian_package_and_builds_no_stand_in(
     for name in ("pyproject.toml", "uv.lock"):
         shutil.copy2(policy.ROOT / name, checkout / name)
     env = {**os.environ, "PATH": f"{shims}:{os.environ['PATH']}"}
-    env.pop("VIRTUAL_ENV", None)
+    # Run as a person would, outside nox: its venv and uv's project environment are not ours.
+    for variable in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):
+        env.pop(variable, None)
     result = subprocess.run(
         [str(checkout / "scripts" / "bootstrap"), "--deploy"],
         env=env,
