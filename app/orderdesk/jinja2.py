@@ -9,12 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.templatetags.static import static
-from django.urls import reverse
 from jinja2 import Environment, StrictUndefined
 
-
-def url(name: str, *args: Any) -> str:
-    return reverse(name, args=args)
+from orders.links import url
 
 
 def environment(**options: Any) -> Environment:

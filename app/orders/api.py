@@ -13,12 +13,11 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 
 from .forms import OrderForm
-from .links import order_link
+from .links import order_link, url
 from .metrics import ORDERS_CREATED
 from .models import Order
 from .pagination import InvalidCursor
@@ -159,7 +158,7 @@ def list_orders(request: HttpRequest) -> JsonResponse:
     def link(direction: str, cursor: str | None) -> str | None:
         if cursor is None:
             return None
-        return f"{reverse('api-orders')}?{urlencode(found.active_filters | {direction: cursor})}"
+        return f"{url('api-orders')}?{urlencode(found.active_filters | {direction: cursor})}"
 
     return JsonResponse(
         {

@@ -1,20 +1,29 @@
-"""Links to one order, reversed once per process instead of once per row (a list shows 25)."""
+"""Reversed URLs, cached: the list page reverses ~30 per request, each costing a resolver walk."""
 
 from __future__ import annotations
 
 import functools
 import uuid
+from typing import Any
 
-from django.urls import reverse
+from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 _PLACEHOLDER = uuid.UUID(int=0)
+_PLACEHOLDER_TEXT = str(_PLACEHOLDER)
 
 
-@functools.cache
-def _template(route: str) -> str:
-    return reverse(route, args=[_PLACEHOLDER]).replace(str(_PLACEHOLDER), "{}")
+def url(name: str, *args: Any) -> str:
+    """reverse(name, args=args), remembered per script prefix and URLconf (tests swap both)."""
+    return _reversed(get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF, name, args)
+
+
+@functools.lru_cache(maxsize=256)
+def _reversed(prefix: str, urlconf: Any, name: str, args: tuple[Any, ...]) -> str:
+    # reverse() reads the same prefix and URLconf as the key: they are this thread's current ones.
+    return reverse(name, args=args)
 
 
 def order_link(route: str, order_id: uuid.UUID) -> str:
     """The path of `route` (a URL name taking an order id) for this order."""
-    return _template(route).format(order_id)
+    return url(route, _PLACEHOLDER).replace(_PLACEHOLDER_TEXT, str(order_id))

@@ -13,10 +13,9 @@ import datetime
 from typing import Any
 from urllib.parse import quote
 
-from django.urls import reverse
 from markupsafe import Markup, escape
 
-from .links import order_link
+from .links import order_link, url
 from .models import masked_card
 
 
@@ -24,7 +23,7 @@ def rows(orders: list[Any]) -> list[Markup]:
     """<tr> elements of a page (orders, or named tuples of queries.SHOWN_COLUMNS)."""
     if not orders:
         return []
-    listing = reverse("order-list")
+    listing = url("order-list")
     return [_row(order, listing) for order in orders]
 
 
