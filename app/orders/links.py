@@ -9,8 +9,9 @@ from typing import Any
 from django.conf import settings
 from django.urls import get_script_prefix, get_urlconf, reverse
 
-_PLACEHOLDER = uuid.UUID(int=0)
-_PLACEHOLDER_TEXT = str(_PLACEHOLDER)
+# An id no order has, to reverse a route once and fill in each order's id by replacing it.
+PLACEHOLDER = uuid.UUID(int=0)
+PLACEHOLDER_TEXT = str(PLACEHOLDER)
 
 
 def url(name: str, *args: Any) -> str:
@@ -26,4 +27,4 @@ def _reversed(prefix: str, urlconf: Any, name: str, args: tuple[Any, ...]) -> st
 
 def order_link(route: str, order_id: uuid.UUID) -> str:
     """The path of `route` (a URL name taking an order id) for this order."""
-    return url(route, _PLACEHOLDER).replace(_PLACEHOLDER_TEXT, str(order_id))
+    return url(route, PLACEHOLDER).replace(PLACEHOLDER_TEXT, str(order_id))

@@ -10,12 +10,13 @@ ISO dates, integers, and query values through urllib's quote (which escapes & < 
 from __future__ import annotations
 
 import datetime
+import functools
 from typing import Any
 from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
-from .links import order_link, url
+from .links import PLACEHOLDER, PLACEHOLDER_TEXT, order_link, url
 from .models import masked_card
 
 
@@ -24,21 +25,21 @@ def rows(orders: list[Any]) -> list[Markup]:
     if not orders:
         return []
     listing = url("order-list")
-    return [_row(order, listing) for order in orders]
+    detail = order_link("order-detail", PLACEHOLDER)
+    return [_row(order, listing, detail) for order in orders]
 
 
-def _row(order: Any, listing: str) -> Markup:
+def _row(order: Any, listing: str, detail: str) -> Markup:
     order_id = order.id
-    user_id = order.user_id
-    store_code = order.store_code
+    text_id = str(order_id)
     card = escape(masked_card(order.card_brand, order.card_last4))
     return Markup(
         "<tr>"
-        f'<td><a href="{order_link("order-detail", order_id)}" aria-label="Order {order_id}">'
+        f'<td><a href="{detail.replace(PLACEHOLDER_TEXT, text_id)}" aria-label="Order {text_id}">'
         f"<code>{order_id.hex[:8]}</code></a></td>"
         f"<td>{_minute(order.created_at)}</td>"
-        f'<td><a href="{listing}?user_id={quote(user_id)}">{escape(user_id)}</a></td>'
-        f'<td><a href="{listing}?store_code={quote(store_code)}">{escape(store_code)}</a></td>'
+        f"{_filter_cell(listing, 'user_id', order.user_id)}"
+        f"{_filter_cell(listing, 'store_code', order.store_code)}"
         f"<td>{escape(order.product_code)}</td>"
         f'<td class="num">{int(order.quantity)}</td>'
         f"<td>{order.order_date.isoformat()}</td>"
@@ -46,6 +47,12 @@ def _row(order: Any, listing: str) -> Markup:
         f"<td>{card}</td>"
         "</tr>\n"
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _filter_cell(listing: str, column: str, value: str) -> str:
+    """A cell linking to the list filtered by its value; users and stores recur on every page."""
+    return f'<td><a href="{listing}?{column}={quote(value)}">{escape(value)}</a></td>'
 
 
 def _minute(moment: datetime.datetime) -> str:
