@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import get_template
 from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
+from markupsafe import Markup
 
-from .forms import OrderForm
+from .forms import OrderFilterForm, OrderForm
 from .metrics import ORDERS_CREATED
 from .models import Order
 from .pagination import InvalidCursor
@@ -33,11 +37,38 @@ def order_list(request: HttpRequest) -> HttpResponse:
         {
             "page": found.page,
             "filters": found.filters,
+            "filter_fields": filter_fields(found.filters),
             "active_filters": found.active_filters,
             "rows": rows(found.page.orders) if found.page else [],
             "filter_query": urlencode(found.active_filters),
         },
     )
+
+
+def filter_fields(filters: OrderFilterForm) -> Markup:
+    """The filter form's fields as HTML; a valid form's are the same for the same values.
+
+    Widgets cost a template render each (a sixth of a list request), and almost every request
+    shows the same empty or valid filters: those are rendered once. A form with errors renders
+    afresh, and nothing but these two code prefixes is ever a cache key.
+    """
+    if filters.errors:
+        return _render_fields(filters)
+    values = tuple((field.name, field.value()) for field in filters)
+    return _valid_fields(values, filters.prefix, filters.auto_id)
+
+
+@functools.lru_cache(maxsize=256)
+def _valid_fields(values: tuple[tuple[str, Any], ...], prefix: str | None, auto_id: Any) -> Markup:
+    return _render_fields(
+        OrderFilterForm(dict(values), prefix=prefix, auto_id=auto_id),
+    )
+
+
+def _render_fields(filters: OrderFilterForm) -> Markup:
+    field_html = get_template("orders/field.html")
+    # Safe: Jinja2 rendered (and escaped) it with autoescape on.
+    return Markup("".join(field_html.render({"field": field}) for field in filters))  # noqa: S704
 
 
 @sensitive_post_parameters("card_number")

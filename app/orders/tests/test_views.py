@@ -7,8 +7,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from orders.forms import OrderFilterForm
 from orders.models import Order
 from orders.tests.factories import ORDER_FIELDS
+from orders.views import _render_fields, _valid_fields, filter_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +164,20 @@ def test_detail_page_and_404(client: Client, order_factory: Any) -> None:
     assert "Visa •••• 4242" in client.get(f"/orders/{order.id}").content.decode()
     assert client.get("/orders/00000000-0000-4000-8000-000000000000").status_code == 404
     assert client.get("/orders/not-a-uuid").status_code == 404
+
+
+def test_filter_fields_render_once_per_valid_value_and_afresh_with_errors() -> None:
+    _valid_fields.cache_clear()
+    valid = OrderFilterForm({"user_id": "ab"})
+    assert valid.is_valid()
+    first = filter_fields(valid)
+    assert first == _render_fields(valid)
+    assert 'value="ab"' in first
+    assert filter_fields(OrderFilterForm({"user_id": "ab"})) == first
+    assert _valid_fields.cache_info().hits == 1
+    invalid = OrderFilterForm({"user_id": "no spaces allowed!"})
+    assert not invalid.is_valid()
+    shown = filter_fields(invalid)
+    assert 'aria-invalid="true"' in shown
+    assert 'class="error"' in shown
+    assert _valid_fields.cache_info().currsize == 1
