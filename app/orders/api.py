@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 
 from .forms import OrderForm
-from .links import order_link, url
+from .links import order_link, order_links, url
 from .metrics import ORDERS_CREATED
 from .models import Order
 from .pagination import InvalidCursor
@@ -66,8 +66,11 @@ def error(status: int, message: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
 
-def serialise(order: Any) -> dict[str, Any]:
-    """An order (or a named tuple of queries.SHOWN_COLUMNS) as the API shows it."""
+def serialise(order: Any, link: Callable[[uuid.UUID], str] | None = None) -> dict[str, Any]:
+    """An order (or a named tuple of queries.SHOWN_COLUMNS) as the API shows it.
+
+    `link` makes its URL; a list passes order_links' so the route is looked up once per page.
+    """
     return {
         "id": str(order.id),
         "user_id": order.user_id,
@@ -79,7 +82,7 @@ def serialise(order: Any) -> dict[str, Any]:
         "delivery_date": order.delivery_date.isoformat() if order.delivery_date else None,
         "card": {"brand": order.card_brand, "last4": order.card_last4},
         "created_at": order.created_at.isoformat(),
-        "url": order_url(order.id),
+        "url": (link or order_url)(order.id),
     }
 
 
@@ -154,6 +157,7 @@ def list_orders(request: HttpRequest) -> JsonResponse:
         field_errors = {field: [str(m) for m in msgs] for field, msgs in errors}
         return error(400, "The filters are not valid.", errors=field_errors)
     page = found.page
+    detail = order_links("api-order-detail")
 
     def link(direction: str, cursor: str | None) -> str | None:
         if cursor is None:
@@ -162,7 +166,7 @@ def list_orders(request: HttpRequest) -> JsonResponse:
 
     return JsonResponse(
         {
-            "results": [serialise(order) for order in page.orders],
+            "results": [serialise(order, detail) for order in page.orders],
             "next": link("after", page.next_cursor),
             "previous": link("before", page.previous_cursor),
         }

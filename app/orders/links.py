@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.urls import get_script_prefix, get_urlconf, reverse
 
-# An id no order has, to reverse a route once and fill in each order's id by replacing it.
-PLACEHOLDER = uuid.UUID(int=0)
-PLACEHOLDER_TEXT = str(PLACEHOLDER)
+# An id no order has: a route is reversed once for it, then each order's id replaces it.
+_PLACEHOLDER = uuid.UUID(int=0)
+_PLACEHOLDER_TEXT = str(_PLACEHOLDER)
 
 
 def url(name: str, *args: Any) -> str:
@@ -27,4 +28,10 @@ def _reversed(prefix: str, urlconf: Any, name: str, args: tuple[Any, ...]) -> st
 
 def order_link(route: str, order_id: uuid.UUID) -> str:
     """The path of `route` (a URL name taking an order id) for this order."""
-    return url(route, PLACEHOLDER).replace(PLACEHOLDER_TEXT, str(order_id))
+    return order_links(route)(order_id)
+
+
+def order_links(route: str) -> Callable[[uuid.UUID], str]:
+    """order_link for a page of orders: the route is looked up once, not once per order."""
+    template = url(route, _PLACEHOLDER)
+    return lambda order_id: template.replace(_PLACEHOLDER_TEXT, str(order_id))

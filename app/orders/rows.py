@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import datetime
 import functools
+import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
-from .links import PLACEHOLDER, PLACEHOLDER_TEXT, order_link, url
+from .links import order_links, url
 from .models import masked_card
 
 
@@ -25,17 +27,17 @@ def rows(orders: list[Any]) -> list[Markup]:
     if not orders:
         return []
     listing = url("order-list")
-    detail = order_link("order-detail", PLACEHOLDER)
+    detail = order_links("order-detail")
     return [_row(order, listing, detail) for order in orders]
 
 
-def _row(order: Any, listing: str, detail: str) -> Markup:
+def _row(order: Any, listing: str, detail: Callable[[uuid.UUID], str]) -> Markup:
     order_id = order.id
     text_id = str(order_id)
     card = escape(masked_card(order.card_brand, order.card_last4))
     return Markup(
         "<tr>"
-        f'<td><a href="{detail.replace(PLACEHOLDER_TEXT, text_id)}" aria-label="Order {text_id}">'
+        f'<td><a href="{detail(order_id)}" aria-label="Order {text_id}">'
         f"<code>{order_id.hex[:8]}</code></a></td>"
         f"<td>{_minute(order.created_at)}</td>"
         f"{_filter_cell(listing, 'user_id', order.user_id)}"
