@@ -58,6 +58,7 @@ def run(database_url: str, rows: int, repeats: int, label: str) -> None:
     from orders.models import Order
     from orders.pagination import Cursor, Page
     from orders.rows import rows as table_rows
+    from orders.views import filter_fields
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
@@ -90,6 +91,7 @@ def run(database_url: str, rows: int, repeats: int, label: str) -> None:
                 {
                     "page": Page(orders, None, None, start=page.start_index()),
                     "filters": OrderFilterForm(),
+                    "filter_fields": filter_fields(OrderFilterForm()),
                     "active_filters": {},
                     "rows": table_rows(orders),
                     "filter_query": "",
