@@ -35,7 +35,8 @@ def _row(order: Any, listing: str, detail: Callable[[uuid.UUID], str]) -> Markup
     order_id = order.id
     text_id = str(order_id)
     card = escape(masked_card(order.card_brand, order.card_last4))
-    return Markup(
+    # Safe: every interpolated value is escaped here or holds no HTML (module docstring).
+    return Markup(  # noqa: S704  # nosec B704 - typed values escaped above
         "<tr>"
         f'<td><a href="{detail(order_id)}" aria-label="Order {text_id}">'
         f"<code>{order_id.hex[:8]}</code></a></td>"

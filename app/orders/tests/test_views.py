@@ -181,3 +181,15 @@ def test_filter_fields_render_once_per_valid_value_and_afresh_with_errors() -> N
     assert 'aria-invalid="true"' in shown
     assert 'class="error"' in shown
     assert _valid_fields.cache_info().currsize == 1
+
+
+def test_list_rows_escape_stored_values(client: Client, order_factory: Any) -> None:
+    # Rows are pre-escaped HTML (orders/rows.py): values stored by any route must stay text.
+    order_factory(user_id='u<b>"x', store_code="S&T'", product_code="<i>p</i>")
+    html = client.get(reverse("order-list")).content.decode()
+    assert "<i>p</i>" not in html
+    assert "&lt;i&gt;p&lt;/i&gt;" in html
+    assert "u&lt;b&gt;&#34;x" in html
+    assert 'href="/?user_id=u%3Cb%3E%22x"' in html
+    assert "S&amp;T&#39;" in html
+    assert 'href="/?store_code=S%26T%27"' in html
