@@ -7,7 +7,7 @@ INVOKE_* environment variables < command-line flags).
 
 from invoke import Collection
 
-from ops import app, deploy, image, k8s, localcluster, monitoring, sandbox, tf
+from ops import app, deploy, image, k8s, monitoring, sandbox, tf
 
 ns = Collection()
 ns.add_collection(Collection.from_module(app, name="app"))
@@ -15,10 +15,7 @@ ns.add_collection(Collection.from_module(tf, name="tf"))
 ns.add_collection(Collection.from_module(image))
 ns.add_collection(Collection.from_module(k8s, name="k8s"))
 ns.add_collection(Collection.from_module(monitoring, name="monitoring"))
-sandbox_tasks = Collection.from_module(sandbox)
-sandbox_tasks.add_task(localcluster.cluster_start)
-sandbox_tasks.add_task(localcluster.cluster_stop)
-ns.add_collection(sandbox_tasks)
+ns.add_collection(sandbox.ns)
 ns.add_collection(deploy.ns)
 # The everyday entry points, also at the top level.
 ns.add_task(app.up)

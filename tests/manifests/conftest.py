@@ -91,7 +91,7 @@ def pod_templates(rendered: Rendered) -> list[tuple[str, dict]]:
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory):
     """etcd + kube-apiserver + kube-controller-manager on 127.0.0.1, for the whole session."""
-    from ops.localcluster import ControlPlane
+    from ops.sandbox.controlplane import ControlPlane
 
     binaries = {
         name: need_tool(name, "the real API server tests (tools/build/manifests)")

@@ -24,7 +24,7 @@ from kubernetes import config as k8s_config
 
 from ops.envconfig import REPO_ROOT
 from ops.k8s.render import MANIFESTS_DIR, display_path, render
-from ops.localcluster import ControlPlane
+from ops.sandbox.controlplane import ControlPlane
 from tests.manifests.conftest import (
     DIGEST_A,
     DIGEST_B,
