@@ -54,21 +54,6 @@ def kustomize() -> str:
 
 
 @pytest.fixture(scope="session")
-def openapi_120() -> Path:
-    """The 1.20 OpenAPI document tools/build/manifests saves (schemas for the local overlay)."""
-    from ops.k8s.validate import OPENAPI_CACHE
-    from ops.toolchain import in_ci
-
-    path = OPENAPI_CACHE / "1.20" / "swagger.json"
-    if not path.is_file():
-        reason = f"{path} is missing (tools/build/manifests saves it)"
-        if in_ci():
-            pytest.fail(f"CI must run this test, but {reason}")
-        pytest.skip(reason)
-    return path
-
-
-@pytest.fixture(scope="session")
 def rendered_overlays(kustomize: str) -> dict[str, Rendered]:
     return {env: render(sample_values(env)) for env in ENVIRONMENTS}
 
@@ -94,7 +79,7 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory):
     from ops.sandbox.controlplane import ControlPlane
 
     binaries = {
-        name: need_tool(name, "the real API server tests (tools/build/manifests)")
+        name: need_tool(name, "the real API server tests (tools/build/kubernetes)")
         for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
     }
     plane = ControlPlane(binaries, tmp_path_factory.mktemp("control-plane"))
