@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import socket
+from typing import NoReturn
 
 import pytest
 
 from ops.toolchain import find, in_ci
 
 
-def need_tool(name: str, why: str = "") -> str:
-    """Path of a tool; on a laptop without it the test skips, in CI it fails.
+def unavailable(reason: str) -> NoReturn:
+    """A real component the test needs is missing: skip on a laptop, fail in CI.
 
     CI installs every tool the tests use (scripts/bootstrap --system), so a missing one there is
     a broken setup, never a reason to pass quietly.
     """
+    if in_ci():
+        pytest.fail(f"CI must run this test, but {reason}")
+    pytest.skip(reason)
+
+
+def need_tool(name: str, why: str = "") -> str:
+    """Path of a tool; on a laptop without it the test skips, in CI it fails."""
     path = find(name)
     if path is None:
-        reason = f"{name} is not installed{': ' + why if why else ''} (scripts/bootstrap --system)"
-        if in_ci():
-            pytest.fail(f"CI must run this test, but {reason}")
-        pytest.skip(reason)
+        unavailable(
+            f"{name} is not installed{': ' + why if why else ''} (scripts/bootstrap --system)"
+        )
     return path
 
 

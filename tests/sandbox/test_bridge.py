@@ -1,0 +1,122 @@
+"""The loopback bridges between the host and a network namespace, for real (needs root)."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from ops.envconfig import REPO_ROOT
+from tests.support import free_port, unavailable
+
+
+@pytest.fixture
+def namespace() -> Iterator[int]:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        unavailable("the bridge test needs root and unshare (util-linux)")
+    holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
+    try:
+        deadline = time.monotonic() + 5
+        while os.readlink(f"/proc/{holder.pid}/ns/net") == os.readlink("/proc/self/ns/net"):
+            assert time.monotonic() < deadline, "unshare did not make a namespace"
+            time.sleep(0.05)
+        subprocess.run(
+            ["nsenter", f"--net=/proc/{holder.pid}/ns/net", "ip", "link", "set", "lo", "up"],
+            check=True,
+        )
+        yield holder.pid
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+
+
+class _Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"from the host"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_both_directions_and_nothing_outside_loopback(namespace: int) -> None:
+    host_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    threading.Thread(target=host_server.serve_forever, daemon=True).start()
+    host_port = host_server.server_address[1]
+    into_node = free_port()
+    netns = f"/proc/{namespace}/ns/net"
+    in_node_server = subprocess.Popen(
+        [
+            "nsenter",
+            f"--net={netns}",
+            sys.executable,
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            "8080",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    bridge = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ops.sandbox.bridge",
+            netns,
+            f"host:127.0.0.1:{into_node}=node:127.0.0.1:8080",
+            f"node:127.0.0.1:{host_port}=host:127.0.0.1:{host_port}",
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert bridge.stdout is not None
+        assert bridge.stdout.readline().strip() == "bridge: ready"
+        # host -> node: the namespace's own loopback server.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                answer = requests.get(f"http://127.0.0.1:{into_node}/", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "the node's server never answered"
+                time.sleep(0.2)
+        assert answer.status_code == 200
+        assert "Directory listing" in answer.text
+        # node -> host: a client inside the namespace reaches the host's loopback server.
+        fetched = subprocess.run(
+            ["nsenter", f"--net={netns}", "curl", "-sf", f"http://127.0.0.1:{host_port}/"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert fetched.stdout == "from the host", fetched.stderr
+        # The bridge's host-side socket is on the loopback only.
+        listening = subprocess.run(
+            ["ss", "-ltnpH"], capture_output=True, text=True, check=True
+        ).stdout
+        mine = [line for line in listening.splitlines() if f"pid={bridge.pid}," in line]
+        assert mine, listening
+        assert all(line.split()[3].startswith("127.0.0.1:") for line in mine), mine
+    finally:
+        bridge.kill()
+        in_node_server.kill()
+        bridge.wait()
+        in_node_server.wait()
+        host_server.shutdown()
