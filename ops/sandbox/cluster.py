@@ -653,6 +653,7 @@ def start(layout: Layout = Layout(), progress: Callable[[str], None] = print) ->
         state = read_state(layout)
         progress(f"cluster: already running ({state['server']})")
         return state
+    bins = binaries()
     leftovers = stale_state(layout)
     if leftovers:
         raise ClusterError(
@@ -664,9 +665,7 @@ def start(layout: Layout = Layout(), progress: Callable[[str], None] = print) ->
         raise ClusterError(
             "the local cluster needs root (namespaces, mounts, cgroups); run as root"
         )
-    bins = binaries()
     registry = envconfig.load("local").registry.login_server
-    previous = read_state(layout)
     layout.root.mkdir(parents=True, exist_ok=True)
     port_file = layout.root / "api-port"
     api_port = int(port_file.read_text()) if port_file.is_file() else _free_port()
@@ -677,7 +676,6 @@ def start(layout: Layout = Layout(), progress: Callable[[str], None] = print) ->
             "to let the next start pick a free port"
         )
     port_file.write_text(str(api_port))
-    del previous
     # A fresh kubelet directory each start: the old pods' volumes died with the old namespace.
     shutil.rmtree(layout.kubelet_root, ignore_errors=True)
     shutil.rmtree(layout.logs, ignore_errors=True)
