@@ -156,7 +156,7 @@ def image_record(environment: Environment) -> dict[str, Any]:
 
 def kubectl(environment: Environment) -> str:
     """The kubectl command line deploy uses for its own checks (the k8s tasks pick the same)."""
-    # The cached kubectl is 1.20, built for the local API server; AKS needs a current one.
+    # Local: the kubectl built at the local cluster's version; CI runners bring their own for AKS.
     default = find("kubectl") if environment.is_local else shutil.which("kubectl")
     binary = os.environ.get("INVOKE_K8S_KUBECTL") or default or "kubectl"
     kubeconfig = STATE_DIR / environment.name / "kubeconfig"

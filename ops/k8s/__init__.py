@@ -47,8 +47,8 @@ DEFAULTS: dict[str, Any] = {
     "kubeconfig": "",
     # Local environments use this context (empty: the current one); cloud ones the AKS cluster's.
     "local_context": "",
-    # Empty means: the kubectl in ~/.cache/orderdesk/bin (1.20, built for the tests), else PATH's.
-    # Deploys to AKS should name a current one (INVOKE_K8S_KUBECTL): 1.20 is outside its skew.
+    # Empty means: the kubectl in ~/.cache/orderdesk/bin (built by tools/build/kubernetes at the
+    # version every environment runs), else PATH's.
     "kubectl": "",
     "request_timeout": 10,
     "rollout_timeout": 300,
@@ -133,7 +133,7 @@ def _kubectl(c: Context, environment: envconfig.Environment) -> Kubectl:
     try:
         binary = settings["kubectl"] or toolchain.require("kubectl")
     except toolchain.ToolMissing as exc:
-        raise Exit(f"{exc} (tools/build/manifests builds one)", code=1) from exc
+        raise Exit(f"{exc} (tools/build/kubernetes builds one)", code=1) from exc
     context = (
         environment.azure.aks.cluster_name
         if environment.azure is not None
@@ -293,16 +293,36 @@ def rollout(c: Context, env: str = "local", timeout: int = 0) -> None:
         return
     print(f"k8s.rollout --env {env}: {DEPLOYMENT} did not finish in {seconds} s", file=sys.stderr)
     kubectl.print_failure_report()
-    undo = kubectl.run("rollout", "undo", DEPLOYMENT, warn=True)
-    outcome = (
-        "rolled back to the previous revision"
-        if undo.ok
-        else f"could not roll back ({undo.stderr.strip()})"
+    raise RolledBack(
+        f"k8s.rollout --env {env}: the rollout failed and was {roll_back_once(kubectl)}", code=1
     )
-    raise Exit(
-        f"k8s.rollout --env {env}: the rollout failed and was {outcome}; "
-        "the pods, events and logs above say why.",
-        code=1,
+
+
+class RolledBack(Exit):
+    """A failed rollout, already rolled back: callers must not roll back again."""
+
+
+def roll_back_once(kubectl: Kubectl) -> str:
+    """Undo a failed rollout to the last healthy revision, once; say what runs now and why the
+    new revision failed."""
+    revisions = kubectl.replica_sets()
+    failed = revisions[0] if revisions else None
+    healthy = kubectl.last_healthy_revision()
+    why = kubectl.failure_reason(failed["name"]) if failed else "no ReplicaSet was created"
+    if failed is None or healthy is None:
+        return (
+            f"not rolled back: no earlier revision has ready pods to return to. The new revision "
+            f"failed with {why}"
+        )
+    undo = kubectl.run(
+        "rollout", "undo", DEPLOYMENT, f"--to-revision={healthy['revision']}", warn=True
+    )
+    if not undo.ok:
+        return f"could not be rolled back ({undo.stderr.strip()}); it failed with {why}"
+    return (
+        f"rolled back to revision {healthy['revision']} ({healthy['image']}), which is running "
+        f"now. Revision {failed['revision']} ({failed['image']}) failed with {why}; the pods, "
+        "events and logs above say more."
     )
 
 

@@ -13,6 +13,7 @@ import secrets
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from invoke.context import Context
 from invoke.exceptions import CommandTimedOut, Exit
@@ -132,6 +133,64 @@ class Kubectl:
                 path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
             sources.append(f"--from-file={name}={path}")
         self.run("create", "secret", "generic", LOCAL_SECRET, *sources, hide="stdout")
+
+    def replica_sets(self) -> list[dict[str, Any]]:
+        """The Deployment's revisions, newest first: revision, ReplicaSet, image, ready pods."""
+        listing = self.run(
+            "get", "replicasets", f"--selector={SELECTOR}", "--output=json", hide=True
+        )
+        found = []
+        for item in json.loads(listing.stdout)["items"]:
+            owners = item["metadata"].get("ownerReferences", [])
+            if not any(o["kind"] == "Deployment" and o["name"] == APP for o in owners):
+                continue
+            annotations = item["metadata"].get("annotations", {})
+            containers = item["spec"]["template"]["spec"]["containers"]
+            found.append(
+                {
+                    "revision": int(annotations.get("deployment.kubernetes.io/revision", 0)),
+                    "name": item["metadata"]["name"],
+                    "image": containers[0]["image"],
+                    "ready": int(item["status"].get("readyReplicas") or 0),
+                }
+            )
+        return sorted(found, key=lambda rs: rs["revision"], reverse=True)
+
+    def last_healthy_revision(self) -> dict[str, Any] | None:
+        """The newest older revision that still has ready pods: what served before this rollout
+        (maxUnavailable 0 keeps them up). `rollout undo` alone would return to the previous
+        revision, which may be another failed one."""
+        revisions = self.replica_sets()
+        if not revisions:
+            return None
+        current = revisions[0]["revision"]
+        for candidate in revisions[1:]:
+            if candidate["revision"] < current and candidate["ready"] > 0:
+                return candidate
+        return None
+
+    def failure_reason(self, replica_set: str) -> str:
+        """The last warning about the new revision's pods: a failing probe, a crash, a pull."""
+        events = self.run(
+            "get",
+            "events",
+            "--field-selector=type=Warning",
+            "--sort-by=.lastTimestamp",
+            "--output=json",
+            hide=True,
+            warn=True,
+        )
+        if not events.ok or not events.stdout.strip():
+            return "no events could be read"
+        warnings = [
+            event
+            for event in json.loads(events.stdout)["items"]
+            if event["involvedObject"].get("name", "").startswith(replica_set)
+        ]
+        if not warnings:
+            return "no warning events (the pods and logs above say why)"
+        last = warnings[-1]
+        return f"{last['reason']}: {last['message'].strip()}"
 
     def print_failure_report(self) -> None:
         """What someone needs to see when a rollout fails: pods, events, logs."""
