@@ -58,6 +58,11 @@ console = Console(highlight=False, soft_wrap=True)
 class StageFailed(Exception):
     """A step failed; the message names the step and what to do."""
 
+    def __init__(self, message: str, *, rolled_back: bool = False) -> None:
+        super().__init__(message)
+        # The step undid its own change (k8s.rollout does): nothing is left to roll back.
+        self.rolled_back = rolled_back
+
 
 @dataclass(frozen=True)
 class Step:
@@ -65,6 +70,8 @@ class Step:
 
     command: str
     action: Callable[[Context, Environment], None] | None = None
+    # A failure of this step has already been rolled back by the step itself (k8s.rollout).
+    rolls_back: bool = False
 
     def run(self, c: Context, environment: Environment) -> None:
         if self.action is not None:
@@ -77,7 +84,10 @@ class Step:
         result = c.run(shlex.join(argv), pty=False, warn=True)
         if result is None or not result.ok:
             code = result.exited if result is not None else "no result"
-            raise StageFailed(f"`{self.command}` exited {code}; its output above says why")
+            raise StageFailed(
+                f"`{self.command}` exited {code}; its output above says why",
+                rolled_back=self.rolls_back,
+            )
 
 
 @dataclass(frozen=True)
@@ -231,21 +241,38 @@ def https_smoke_test(c: Context, environment: Environment) -> None:
     raise StageFailed(f"smoke test: {url} did not answer 200 in {SMOKE_TIMEOUT_S} s ({last_error})")
 
 
-def local_smoke_test(c: Context, environment: Environment) -> None:
-    """The exact image the manifests name, pulled back by digest and run hardened, gets ready.
+def service_smoke_test(c: Context, environment: Environment) -> None:
+    """GET /readyz through the Service's ClusterIP from inside the local node, as a pod would.
 
-    The local API server has no kubelet, so no pod starts there; running the same digest on the
-    local engine is the closest honest check of what the cluster would run.
+    Polled: right after a rollout, kube-proxy may not have written the Service's rules yet.
     """
-    from ops import image
+    import requests
 
-    record = image_record(environment)
-    reference = record["reference"] if "reference" in record else record["image"]
+    from ops.sandbox import bridge, cluster
+
+    jsonpath = "{.spec.clusterIP}:{.spec.ports[0].port}"
+    query = f"get service {DEPLOYMENT} --output=jsonpath={shlex.quote(jsonpath)}"
+    result = c.run(f"{kubectl(environment)} {query}", hide=True)
+    address = result.stdout.strip() if result is not None else ""
+    url = f"http://{address}/readyz"
+    last_error = "no answer"
+    deadline = time.monotonic() + SMOKE_TIMEOUT_S
     try:
-        image.smoke_test(reference)
-    except image.ImageError as exc:
-        raise StageFailed(f"smoke test of {reference}: {exc}") from exc
-    console.print(f"  smoke test: {reference} became ready under the hardened run flags")
+        with cluster.node_network() as netns:
+            while time.monotonic() < deadline:
+                try:
+                    with bridge.entered(netns):
+                        answer = requests.get(url, timeout=5)
+                    if answer.status_code == 200:
+                        console.print(f"  smoke test: {url} (Service {DEPLOYMENT}) answered 200")
+                        return
+                    last_error = f"HTTP {answer.status_code}"
+                except requests.RequestException as exc:
+                    last_error = str(exc)
+                time.sleep(1)
+    except cluster.ClusterError as exc:
+        raise StageFailed(f"smoke test: {exc}") from exc
+    raise StageFailed(f"smoke test: {url} did not answer 200 in {SMOKE_TIMEOUT_S} s ({last_error})")
 
 
 def check_deployment_image(c: Context, environment: Environment) -> None:
@@ -343,7 +370,7 @@ def plan(environment: Environment) -> list[Stage]:
             ),
             Stage(
                 "credentials",
-                "the local API server and its kubeconfig",
+                "the local cluster and its kubeconfig",
                 (Step("invoke sandbox.cluster-start"),),
             ),
             Stage(
@@ -355,16 +382,17 @@ def plan(environment: Environment) -> list[Stage]:
             ),
             Stage(
                 "kubernetes",
-                "apply the local overlay, check it, smoke-test the image",
+                "apply, wait for the rollout, smoke-test through the Service; roll back on failure",
                 (
                     Step(f"invoke k8s.apply {env}"),
+                    Step(f"invoke k8s.rollout {env}", rolls_back=True),
                     Step(
                         f"{kube} get deployment {DEPLOYMENT} (image = pushed digest)",
                         check_deployment_image,
                     ),
                     Step(
-                        "docker run --read-only --cap-drop ALL <pushed digest>; GET /readyz",
-                        local_smoke_test,
+                        f"GET http://<service {DEPLOYMENT} ClusterIP>/readyz inside the node",
+                        service_smoke_test,
                     ),
                 ),
             ),
@@ -428,7 +456,7 @@ def plan(environment: Environment) -> list[Stage]:
             "apply, wait for the rollout, smoke-test; roll back on failure",
             (
                 Step(f"invoke k8s.apply {env}"),
-                Step(f"invoke k8s.rollout {env}"),
+                Step(f"invoke k8s.rollout {env}", rolls_back=True),
                 Step(f"GET https://{environment.app.hosts[0]}/readyz", https_smoke_test),
             ),
         ),
@@ -585,19 +613,24 @@ def run_steps(c: Context, stage: Stage, environment: Environment) -> None:
             with console.status(label, spinner="dots"):
                 step.run(c, environment)
         except UnexpectedExit as exc:
-            raise StageFailed(f"`{step.command}` exited {exc.result.exited}") from exc
+            raise StageFailed(
+                f"`{step.command}` exited {exc.result.exited}", rolled_back=step.rolls_back
+            ) from exc
         except Exit as exc:
-            raise StageFailed(f"`{step.command}`: {exc.message}") from exc
+            raise StageFailed(
+                f"`{step.command}`: {exc.message}", rolled_back=step.rolls_back
+            ) from exc
 
 
 def run_stage(c: Context, stage: Stage, environment: Environment) -> None:
-    """Run a stage's steps; a failed cluster rollout or smoke test rolls the Deployment back,
-    whether the stage runs inside `invoke deploy` or alone as `invoke deploy.kubernetes`."""
+    """Run a stage's steps; a failed cluster rollout or smoke test rolls the Deployment back
+    exactly once (k8s.rollout undoes its own failure), whether the stage runs inside
+    `invoke deploy` or alone as `invoke deploy.kubernetes`."""
     try:
         run_steps(c, stage, environment)
     except StageFailed as exc:
-        if stage.name == "kubernetes" and not environment.is_local:
-            raise StageFailed(f"{exc}; {roll_back(c, environment)}") from exc
+        if stage.name == "kubernetes" and not exc.rolled_back:
+            raise StageFailed(f"{exc}; {roll_back(c, environment)}", rolled_back=True) from exc
         raise
 
 

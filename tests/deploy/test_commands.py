@@ -165,16 +165,17 @@ def test_dns_pointing_elsewhere_is_refused(state: Path) -> None:
         deploy.deploy(c, env="prod", only="dns")
 
 
-def test_failed_rollout_rolls_back_and_stops(state: Path) -> None:
+def test_failed_rollout_is_rolled_back_once_and_stops(state: Path) -> None:
+    """k8s.rollout undoes its own failure; a second undo would flip back to the failed revision."""
     c = context(failing=r".*invoke k8s\.rollout --env prod$")
     with pytest.raises(Exit) as caught:
         deploy.deploy(c, env="prod")
     ran = commands(c)
-    assert ran[-2:] == ["invoke k8s.rollout --env prod", "invoke k8s.rollback --env prod"]
+    assert ran[-1] == "invoke k8s.rollout --env prod"
+    assert "invoke k8s.rollback --env prod" not in ran
     assert "invoke monitoring.install --env prod" not in ran
     message = str(caught.value.message)
     assert "stage kubernetes failed: `invoke k8s.rollout --env prod` exited 1" in message
-    assert message.splitlines()[0].endswith("; rolled back")
     assert "--only kubernetes,monitoring,dns" in message
     record = json.loads((state / "prod" / "last-deploy.json").read_text())
     assert record["result"] == "failed at kubernetes"
@@ -192,12 +193,18 @@ def test_failed_smoke_test_rolls_back(state: Path, monkeypatch: pytest.MonkeyPat
     assert commands(c)[-1] == "invoke k8s.rollback --env prod"
 
 
-def test_the_kubernetes_stage_alone_rolls_back_too(state: Path) -> None:
+def test_the_kubernetes_stage_alone_rolls_back_too(state: Path, monkeypatch) -> None:
     """CI runs stages as jobs: the rollback must not depend on the full deploy running them."""
-    c = context(failing=r".*invoke k8s\.rollout --env prod$")
+
+    def unhealthy(c: object, environment: object) -> None:
+        raise deploy.StageFailed("https://orderdesk.example.com/readyz answered 503")
+
+    monkeypatch.setattr(deploy, "https_smoke_test", unhealthy)
+    c = context()
     with pytest.raises(Exit, match=r"deploy\.kubernetes --env prod: .*; rolled back"):
         deploy.kubernetes(c, env="prod")
     assert commands(c)[-1] == "invoke k8s.rollback --env prod"
+    assert sum("k8s.rollback" in command for command in commands(c)) == 1
 
 
 def test_preflight_asks_only_for_the_tools_of_the_chosen_stages(
