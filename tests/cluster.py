@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ops import envconfig
 from ops.sandbox import cluster
 from tests.support import unavailable
 
@@ -76,3 +78,42 @@ def in_node(*argv: str, timeout: int = 120, **kwargs: Any) -> subprocess.Complet
 
 def images_dir() -> Path:
     return cluster.IMAGES_DIR
+
+
+class Load:
+    """tests/load.py inside the node, against a URL only the node can reach (a ClusterIP)."""
+
+    def __init__(self, url: str, stop_file: Path, threads: int = 4) -> None:
+        self.url, self.stop_file, self.threads = url, stop_file, threads
+        self.result: dict[str, Any] = {}
+
+    def __enter__(self) -> Load:
+        self.stop_file.unlink(missing_ok=True)
+        with cluster.node_network() as netns:
+            self.process = subprocess.Popen(
+                [
+                    "nsenter",
+                    f"--net={netns}",
+                    "--",
+                    sys.executable,
+                    "-m",
+                    "tests.load",
+                    self.url,
+                    str(self.stop_file),
+                    str(self.threads),
+                ],
+                cwd=envconfig.REPO_ROOT,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop_file.touch()
+        out, _ = self.process.communicate(timeout=60)
+        self.result = json.loads(out.strip().splitlines()[-1])
+
+
+def service_url(name: str = "orderdesk", namespace: str = "orderdesk", path: str = "/") -> str:
+    service = kubectl_json("--namespace", namespace, "get", "service", name)
+    return f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}{path}"
