@@ -1,7 +1,7 @@
 """Benchmark: the local Kubernetes cluster, from build to a rolling update under load.
 
     .venv/bin/python bench/cluster.py               # start, deploy cold/warm, rolling update
-    .venv/bin/python bench/cluster.py --cold-build  # first rebuild the binaries from nothing (~20 min)
+    .venv/bin/python bench/cluster.py --cold-build  # rebuild the binaries from nothing (~20 min)
 
 - cold build of tools/build/kubernetes: wall time, CPU time (user + system) and peak memory of the
   largest child (the Go compiler or linker), with an empty Go build cache (modules stay cached);
@@ -100,14 +100,16 @@ def rolling_update() -> None:
         fileobj=io.BytesIO(dockerfile.encode()), tag=f"{record['repository']}:{tag}", rm=True
     )
     digest = image.push_image(engine, f"{record['repository']}:{tag}", log=io.StringIO())
-    with tempfile.TemporaryDirectory() as scratch:
-        with Load(service_url(path="/readyz"), Path(scratch) / "stop") as load:
-            time.sleep(3)
-            started = time.perf_counter()
-            invoke("k8s.apply", "--env", "local", "--image", f":{tag}@{digest}")
-            invoke("k8s.rollout", "--env", "local")
-            duration = time.perf_counter() - started
-            time.sleep(15)  # the old pod's preStop and drain
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        Load(service_url(path="/readyz"), Path(scratch) / "stop") as load,
+    ):
+        time.sleep(3)
+        started = time.perf_counter()
+        invoke("k8s.apply", "--env", "local", "--image", f":{tag}@{digest}")
+        invoke("k8s.rollout", "--env", "local")
+        duration = time.perf_counter() - started
+        time.sleep(15)  # the old pod's preStop and drain
     result = load.result
     print(
         f"rolling update: {duration:.1f} s (apply + rollout), requests served {result['ok']}, "
