@@ -38,6 +38,7 @@ from ops.k8s.values import (
     load_tf_outputs,
     parse_image,
 )
+from ops.sandbox import cluster as local_cluster
 
 DEFAULTS: dict[str, Any] = {
     # Empty means: the repository's manifests/ and .data/ (tests point them elsewhere).
@@ -134,6 +135,12 @@ def _kubectl(c: Context, environment: envconfig.Environment) -> Kubectl:
         binary = settings["kubectl"] or toolchain.require("kubectl")
     except toolchain.ToolMissing as exc:
         raise Exit(f"{exc} (tools/build/kubernetes builds one)", code=1) from exc
+    kubeconfig = settings["kubeconfig"] or _written_kubeconfig(c, environment)
+    if environment.is_local and kubeconfig == str(local_cluster.LOCAL_KUBECONFIG):
+        try:
+            local_cluster.verify_kubeconfig(local_cluster.LOCAL_KUBECONFIG)
+        except local_cluster.ClusterError as exc:
+            raise Exit(f"k8s --env {environment.name}: {exc}", code=1) from exc
     context = (
         environment.azure.aks.cluster_name
         if environment.azure is not None
@@ -143,7 +150,7 @@ def _kubectl(c: Context, environment: envconfig.Environment) -> Kubectl:
         c,
         binary=binary,
         environment=environment,
-        kubeconfig=settings["kubeconfig"] or _written_kubeconfig(c, environment),
+        kubeconfig=kubeconfig,
         context=context,
         request_timeout=int(settings["request_timeout"]),
     )
