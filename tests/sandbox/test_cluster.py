@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ops import envconfig
 from ops.sandbox import cluster, engine
@@ -199,3 +200,20 @@ def test_a_missing_binary_names_the_build(tmp_path, monkeypatch) -> None:
     assert f"kube-apiserver {cluster.KUBERNETES_VERSION}" in message
     assert "run tools/build/kubernetes" in message
     assert not (tmp_path / "node" / "state.json").exists()
+
+
+def test_a_local_kubeconfig_pointing_elsewhere_is_refused_before_kubectl_runs(
+    local_cluster,
+) -> None:
+    original = cluster.LOCAL_KUBECONFIG.read_text()
+    config = yaml.safe_load(original)
+    config["clusters"][0]["cluster"]["server"] = "https://aks-orderdesk-prod.example:443"
+    cluster.LOCAL_KUBECONFIG.write_text(yaml.safe_dump(config))
+    try:
+        refused = invoke("k8s.status", "--env", "local")
+    finally:
+        cluster.publish_kubeconfig()
+    assert refused.returncode == 1
+    assert "refusing to act on another cluster" in refused.stderr
+    assert "kubectl" not in refused.stdout
+    assert cluster.LOCAL_KUBECONFIG.read_text() == original
