@@ -54,31 +54,31 @@ def ci_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def missing_in_ci_fails(session: nox.Session, reason: str, *, skip: bool = True) -> None:
-    """A tool the session needs is missing: CI must run everything, so fail there; on a laptop
-    skip the session (or, with skip=False, only warn and go on without that step)."""
-    if in_ci():
-        session.error(f"CI must run this, but {reason}")
-    if skip:
-        session.skip(reason)
-    session.warn(f"Skipping a step: {reason}")
-
-
-def _load_toolchain() -> ModuleType:
-    """ops/toolchain.py by path (stdlib only): nox itself runs outside the project's venv."""
-    spec = importlib.util.spec_from_file_location("_toolchain", ROOT / "ops" / "toolchain.py")
+def _load_by_path(name: str, relative: str) -> ModuleType:
+    """A stdlib-only module of ops/ by path: nox itself runs outside the project's venv."""
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {ROOT / 'ops' / 'toolchain.py'}")
+        raise RuntimeError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-toolchain = _load_toolchain()
+toolchain = _load_by_path("_toolchain", "ops/toolchain.py")
+ci = _load_by_path("_ci", "ops/core/ci.py")
+
+
+def missing_in_ci_fails(session: nox.Session, reason: str, *, skip: bool = True) -> None:
+    """A tool the session needs is missing: CI must run everything, so fail there; on a laptop
+    skip the session (or, with skip=False, only warn and go on without that step)."""
+    ci.skip_or_fail(
+        reason,
+        skip=session.skip if skip else lambda why: session.warn(f"Skipping a step: {why}"),
+        fail=session.error,
+    )
+
+
 CACHE = Path(toolchain.CACHE_DIR)
 # checkov runs from uv's tool cache at this pin (see ops/toolchain.py for why it is not locked).
 CHECKOV: str = toolchain.CHECKOV

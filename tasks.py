@@ -25,5 +25,7 @@ ns.add_task(deploy.destroy)
 ns.configure(
     {
         "run": {"echo": True, "pty": False},
+        # Where tasks keep per-environment state (ops/core/state.py); empty: .data/ here.
+        "state_dir": "",
     }
 )

@@ -53,11 +53,6 @@ class ToolMissing(Exception):
     """A tool is neither on PATH nor in the cache."""
 
 
-def in_ci() -> bool:
-    """CI must run every real-component test; a laptop may skip them."""
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
 def find(name: str) -> str | None:
     """Path of a tool: the cache first (pinned versions), then PATH."""
     cached = BIN_DIR / name

@@ -19,16 +19,17 @@ import pytest
 
 from ops import envconfig
 from ops.sandbox import cluster
-from tests.support import unavailable
+from tests.support import need
 
 
 def require_cluster_build() -> dict[str, str]:
     if os.geteuid() != 0:
-        unavailable("the local cluster needs root (namespaces, mounts, cgroups)")
+        need("the local cluster needs root (namespaces, mounts, cgroups)")
     try:
         return cluster.binaries()
     except cluster.ClusterError as exc:
-        unavailable(str(exc))
+        need(str(exc))
+        raise AssertionError("unreachable: need() skips or fails") from exc
 
 
 @pytest.fixture(scope="session")

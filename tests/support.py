@@ -3,31 +3,26 @@
 from __future__ import annotations
 
 import socket
-from typing import NoReturn
 
 import pytest
 
-from ops.toolchain import find, in_ci
+from ops.core.ci import in_ci, skip_or_fail
+from ops.toolchain import find
+
+__all__ = ["free_port", "in_ci", "need", "need_tool"]
 
 
-def unavailable(reason: str) -> NoReturn:
-    """A real component the test needs is missing: skip on a laptop, fail in CI.
-
-    CI installs every tool the tests use (scripts/bootstrap --system), so a missing one there is
-    a broken setup, never a reason to pass quietly.
-    """
-    if in_ci():
-        pytest.fail(f"CI must run this test, but {reason}")
-    pytest.skip(reason)
+def need(reason: str) -> None:
+    """Something this test needs is missing: skip on a laptop, fail in CI (ops.core.ci)."""
+    skip_or_fail(reason, skip=pytest.skip, fail=pytest.fail)
 
 
 def need_tool(name: str, why: str = "") -> str:
     """Path of a tool; on a laptop without it the test skips, in CI it fails."""
     path = find(name)
     if path is None:
-        unavailable(
-            f"{name} is not installed{': ' + why if why else ''} (scripts/bootstrap --system)"
-        )
+        need(f"{name} is not installed{': ' + why if why else ''} (scripts/bootstrap --system)")
+        raise AssertionError("unreachable: need() skips or fails")  # pragma: no cover
     return path
 
 

@@ -16,13 +16,13 @@ import pytest
 import requests
 
 from ops.envconfig import REPO_ROOT
-from tests.support import free_port, unavailable
+from tests.support import free_port, need
 
 
 @pytest.fixture
 def namespace() -> Iterator[int]:
     if os.geteuid() != 0 or shutil.which("unshare") is None:
-        unavailable("the bridge test needs root and unshare (util-linux)")
+        need("the bridge test needs root and unshare (util-linux)")
     holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
     try:
         deadline = time.monotonic() + 5

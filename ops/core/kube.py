@@ -1,0 +1,120 @@
+"""kubectl and helm command lines for one environment: its kubeconfig, context and namespace.
+
+The only place such a command line is put together, so no task can talk to whatever cluster
+happens to be current on a laptop. Cloud environments always use the context named after their
+AKS cluster (what `az aks get-credentials` writes); every environment uses the kubeconfig that
+`invoke deploy.credentials` (or `sandbox.cluster-start`) wrote to .data/<env>/kubeconfig, unless
+`k8s.kubeconfig` names another.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+
+from ops import toolchain
+from ops.core.state import EnvState
+from ops.envconfig import Environment
+
+# invoke settings `k8s.*` that decide where kubectl and helm act (INVOKE_K8S_KUBECONFIG, ...).
+DEFAULTS: dict[str, Any] = {
+    # Empty: .data/<env>/kubeconfig when it exists, else kubectl's own (KUBECONFIG, ~/.kube/config).
+    "kubeconfig": "",
+    # The context for local environments (empty: the kubeconfig's current one); cloud ones
+    # always use their AKS cluster's name.
+    "local_context": "",
+    # Empty: ~/.cache/orderdesk/bin, else PATH.
+    "kubectl": "",
+    "helm": "",
+    "request_timeout": 10,
+}
+
+
+def settings(c: Context) -> dict[str, Any]:
+    """DEFAULTS overlaid with invoke's `k8s` config (any other keys of it pass through)."""
+    configured = dict(DEFAULTS)
+    configured.update(c.config.get("k8s", {}) or {})
+    return configured
+
+
+def _program(configured: str, name: str) -> str:
+    if configured:
+        return configured
+    try:
+        return toolchain.require(name)
+    except toolchain.ToolMissing as exc:
+        raise Exit(str(exc), code=1) from exc
+
+
+@dataclass(frozen=True)
+class KubeTarget:
+    """Where kubectl and helm act for one environment."""
+
+    environment: Environment
+    kubeconfig: str | None
+    context: str | None
+    request_timeout: int = 10
+    kubectl_program: str = ""
+    helm_program: str = ""
+
+    @property
+    def namespace(self) -> str:
+        return self.environment.kubernetes.namespace
+
+    def where(self) -> str:
+        context = f"context {self.context}" if self.context else "the current context"
+        return f"{context} of {self.kubeconfig or 'the default kubeconfig'}"
+
+    def kubectl_argv(self, *args: str, namespace: str | None = "") -> list[str]:
+        """kubectl with the target's flags; namespace "" is the app's, None none (cluster-wide)."""
+        words = [
+            _program(self.kubectl_program, "kubectl"),
+            f"--request-timeout={self.request_timeout}s",
+        ]
+        if self.kubeconfig:
+            words.append(f"--kubeconfig={self.kubeconfig}")
+        if self.context:
+            words.append(f"--context={self.context}")
+        if namespace is not None:
+            words.append(f"--namespace={namespace or self.namespace}")
+        return [*words, *args]
+
+    def kubectl(self, *args: str, namespace: str | None = "") -> str:
+        return shlex.join(self.kubectl_argv(*args, namespace=namespace))
+
+    def helm(self, *args: str) -> str:
+        """helm with the same kubeconfig and context as kubectl (helm has no request timeout)."""
+        words = [_program(self.helm_program, "helm")]
+        if self.kubeconfig:
+            words.append(f"--kubeconfig={self.kubeconfig}")
+        if self.context:
+            words.append(f"--kube-context={self.context}")
+        return shlex.join([*words, *args])
+
+
+def target(c: Context, environment: Environment, *, context: str = "") -> KubeTarget:
+    """The environment's cluster as the settings describe it; `context` (a command-line choice)
+    overrides the default one."""
+    configured = settings(c)
+    if context:
+        chosen_context: str | None = context
+    elif environment.azure is not None:
+        chosen_context = environment.azure.aks.cluster_name
+    else:
+        chosen_context = configured["local_context"] or None
+    kubeconfig = configured["kubeconfig"]
+    if not kubeconfig:
+        written = EnvState.of(environment.name, c).kubeconfig
+        kubeconfig = str(written) if written.is_file() else ""
+    return KubeTarget(
+        environment=environment,
+        kubeconfig=kubeconfig or None,
+        context=chosen_context,
+        request_timeout=int(configured["request_timeout"]),
+        kubectl_program=configured["kubectl"],
+        helm_program=configured["helm"],
+    )

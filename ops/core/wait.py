@@ -1,0 +1,77 @@
+"""Waiting for something to become true, always bounded, on tenacity."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import tenacity
+
+T = TypeVar("T")
+
+
+class NotYet(Exception):
+    """Raised by a check to say "not yet, because ..."; the last reason ends up in WaitTimeout."""
+
+
+class WaitTimeout(Exception):
+    """The check never passed in time; the message says what was awaited and the last reason."""
+
+
+def _sleep(seconds: float) -> None:
+    # Looked up at call time so tests can replace time.sleep.
+    time.sleep(seconds)
+
+
+def wait_until(
+    check: Callable[[], T | None],
+    *,
+    what: str,
+    timeout: float,
+    interval: float,
+    errors: tuple[type[BaseException], ...] = (),
+    progress: Callable[[int, int, str], None] | None = None,
+) -> T:
+    """Call `check` every `interval` seconds until it returns a true value, and return it.
+
+    `check` says "not yet" by returning something false or raising NotYet (or one of `errors`).
+    The wait ends after `timeout` seconds or timeout/interval attempts, whichever comes first, so
+    it stays bounded even when the clock does not move (tests). `progress(attempt, attempts,
+    reason)` is told of every failed attempt before the pause.
+    """
+    attempts = max(1, math.ceil(timeout / interval))
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        if progress is not None:
+            progress(state.attempt_number, attempts, _reason(state))
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(timeout) | tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_fixed(interval),
+        retry=(
+            tenacity.retry_if_result(lambda value: not value)
+            | tenacity.retry_if_exception_type((NotYet, *errors))
+        ),
+        sleep=_sleep,
+        before_sleep=before_sleep,
+    )
+    try:
+        result = retrying(check)
+    except tenacity.RetryError as exc:
+        state = tenacity.RetryCallState(retrying, fn=None, args=(), kwargs={})
+        state.outcome = exc.last_attempt
+        raise WaitTimeout(f"{what}: not after {timeout:g} s ({_reason(state)})") from None
+    assert result  # noqa: S101 - tenacity retries every false result  # nosec B101
+    return result
+
+
+def _reason(state: tenacity.RetryCallState) -> str:
+    outcome = state.outcome
+    if outcome is None:
+        return "no attempt"
+    if outcome.failed:
+        error = outcome.exception()
+        return str(error) or type(error).__name__
+    return f"got {outcome.result()!r}"
