@@ -237,6 +237,8 @@ def _spawn(layout: Layout, name: str, argv: list[str]) -> int:
     with layout.log(name).open("ab") as out:
         process = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv, no shell
             argv,
+            # The bridge runs as `python -m ops.sandbox.bridge`, whatever directory invoke ran in.
+            cwd=envconfig.REPO_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -353,6 +355,9 @@ ip link set odnode up
 ip link set odpeer up
 ip route add default via {NODE_PEER_IP} dev odnode src {NODE_IP} 2>/dev/null || true
 sysctl -qw net.ipv4.ip_forward=1
+# A pod reaching a Service whose backend sits on the same bridge (CoreDNS): the reply must pass
+# iptables to be un-NATed.
+sysctl -qw net.bridge.bridge-nf-call-iptables=1
 """
         self.run_inside("sh", "-c", script)
         self.say(f"namespace ready (node IP {NODE_IP} on a veth inside it)")
