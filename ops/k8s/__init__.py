@@ -318,7 +318,7 @@ def roll_back_once(kubectl: Kubectl) -> str:
     why = kubectl.failure_reason(failed["name"]) if failed else "no ReplicaSet was created"
     if failed is None or healthy is None:
         return (
-            f"not rolled back: no earlier revision has ready pods to return to. The new revision "
+            f"not rolled back: there is no earlier revision to return to. The new revision "
             f"failed with {why}"
         )
     undo = kubectl.run(

@@ -163,11 +163,13 @@ class Kubectl:
         revisions = self.replica_sets()
         if not revisions:
             return None
-        current = revisions[0]["revision"]
-        for candidate in revisions[1:]:
-            if candidate["revision"] < current and candidate["ready"] > 0:
+        older = [rs for rs in revisions[1:] if rs["revision"] < revisions[0]["revision"]]
+        for candidate in older:
+            if candidate["ready"] > 0:
                 return candidate
-        return None
+        # No older revision has ready pods (scaled to zero, or a cluster with no node): the
+        # previous one is the best left.
+        return older[0] if older else None
 
     def failure_reason(self, replica_set: str) -> str:
         """The last warning about the new revision's pods: a failing probe, a crash, a pull."""
