@@ -185,7 +185,7 @@ AZURE_PIPELINE = "azure-pipelines.yml"
 
 @nox.session(python=PYTHON)
 def workflows(session: nox.Session) -> None:
-    """CI/CD files: schemas, actionlint with shellcheck, checkov, and the workflow policy tests."""
+    """CI/CD files: schemas, actionlint + shellcheck, zizmor, checkov, Orderdesk's policy tests."""
     install_groups(session, "test", "workflows")
     workflow_files = sorted(
         str(path.relative_to(ROOT)) for path in (ROOT / ".github" / "workflows").glob("*.y*ml")
@@ -219,6 +219,9 @@ def workflows(session: nox.Session) -> None:
     else:
         reason = f"{actionlint} is missing (python -m ops.toolchain install actionlint)"
         missing_in_ci_fails(session, reason, skip=False)
+    # Generic Actions security (pinning, permissions, persisted credentials, injection); the
+    # pedantic persona also wants every permission explained. Offline: no GitHub API calls.
+    session.run("zizmor", "--offline", "--persona=pedantic", *workflow_files)
     checkov = (*toolchain.checkov_command(), "--skip-download", "--quiet")
     session.run(
         *checkov,
@@ -291,7 +294,7 @@ def manifests(session: nox.Session) -> None:
         outputs = ROOT / "tests" / "manifests" / "data" / f"tf-outputs-{env}.json"
         if outputs.exists():
             args += ["--tf-outputs", str(outputs)]
-        session.run("invoke", "k8s.lint", *args, env=ci_env(INVOKE_K8S_STATE_DIR=state_dir))
+        session.run("invoke", "k8s.lint", *args, env=ci_env(INVOKE_STATE_DIR=state_dir))
     session.run("pytest", "tests/manifests", *session.posargs, env=ci_env())
 
 

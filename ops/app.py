@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from invoke import task
+from invoke import Collection, task
 from invoke.context import Context
 from invoke.exceptions import Exit
 
@@ -77,3 +77,6 @@ def up(
                 PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
             ),
         )
+
+
+ns = Collection("app", seed, migrate, up)

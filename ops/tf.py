@@ -20,35 +20,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from invoke import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit, UnexpectedExit
 from invoke.tasks import task
 
 from ops import envconfig
+from ops.azure import az, require_login
+from ops.core import environments, state
+from ops.core.environments import BAD_INPUT
 from ops.envconfig import Azure, Environment
 from ops.terraform_cli import TerraformCli, TerraformNotFound, terraform_env
-from ops.toolchain import find
 
 INFRA_DIR = envconfig.REPO_ROOT / "infra"
 ENV_FILE = envconfig.ENV_FILE
 WORK_DIR = envconfig.REPO_ROOT / ".data" / "terraform"
 PLACEHOLDER_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-AZ_INSTALL = "https://learn.microsoft.com/cli/azure/install-azure-cli"
+ENV_HELP = "environment in infra/env.yaml, e.g. dev or prod (also positional)"
 
 
 def load_azure_environment(name: str) -> tuple[Environment, Azure]:
     """The named environment and its azure block, or an Exit that says what to fix."""
-    try:
-        environment = envconfig.load(name, ENV_FILE)
-    except envconfig.EnvConfigError as exc:
-        raise Exit(f"tf: {exc}", code=2) from exc
-    if environment.azure is None:
-        raise Exit(
-            f"tf: environment {name!r} has no azure block in infra/env.yaml (it runs locally); "
-            "choose one that deploys to Azure, e.g. --env dev",
-            code=2,
-        )
-    return environment, environment.azure
+    environment = environments.load(name, ENV_FILE)
+    return environment, environments.require_azure(environment)
 
 
 def subscription_id(environment: Environment, azure: Azure) -> str:
@@ -58,29 +52,9 @@ def subscription_id(environment: Environment, azure: Azure) -> str:
         raise Exit(
             f"tf: infra/env.yaml has a placeholder subscription_id for {environment.name}; "
             "export ARM_SUBSCRIPTION_ID=<your subscription id> (or set it in env.yaml)",
-            code=2,
+            code=BAD_INPUT,
         )
     return chosen
-
-
-def require_az_login(c: Context) -> dict[str, Any]:
-    """The signed-in Azure account (`az account show`), or an Exit naming `az login`."""
-    az = find("az")
-    if az is None:
-        raise Exit(
-            f"tf: the Azure CLI (az) is not installed; install it ({AZ_INSTALL}), "
-            "then run `az login`",
-            code=2,
-        )
-    result = c.run(f"{shlex.quote(az)} account show --output json", hide=True, warn=True)
-    if result is None or result.exited != 0:
-        raise Exit(
-            "tf: not logged in to Azure; run `az login` (in CI: azure/login with OIDC) "
-            "and try again",
-            code=2,
-        )
-    account: dict[str, Any] = json.loads(result.stdout)
-    return account
 
 
 def _terraform(environment: Environment, subscription: str) -> TerraformCli:
@@ -92,7 +66,7 @@ def _terraform(environment: Environment, subscription: str) -> TerraformCli:
         env["ARM_SUBSCRIPTION_ID"] = subscription
         return TerraformCli(INFRA_DIR, env=env)
     except TerraformNotFound as exc:
-        raise Exit(f"tf: {exc}", code=2) from exc
+        raise Exit(f"tf: {exc}", code=BAD_INPUT) from exc
 
 
 def _backend_config(environment: Environment, azure: Azure, subscription: str) -> dict[str, str]:
@@ -105,11 +79,6 @@ def _backend_config(environment: Environment, azure: Azure, subscription: str) -
     }
 
 
-def outputs_file(env: str) -> Path:
-    """Where `tf.output --save` keeps the outputs for the other tasks (k8s.render, deploy)."""
-    return envconfig.REPO_ROOT / ".data" / env / "tf-outputs.json"
-
-
 def default_plan_file(env: str, *, destroy: bool = False) -> Path:
     return WORK_DIR / (f"{env}.destroy.tfplan" if destroy else f"{env}.tfplan")
 
@@ -119,57 +88,57 @@ def _prepare(c: Context, env: str) -> tuple[Environment, TerraformCli]:
     environment, azure = load_azure_environment(env)
     subscription = subscription_id(environment, azure)
     terraform = _terraform(environment, subscription)
-    require_az_login(c)
+    require_login(c)
     terraform.run(c, terraform.init_argv(_backend_config(environment, azure, subscription)))
     return environment, terraform
 
 
-@task(help={"env": "environment in infra/env.yaml, e.g. dev or prod (also positional)"})
+@task(help={"env": ENV_HELP})
 def bootstrap(c: Context, env: str) -> None:
     """Create the Terraform state storage (resource group, account, container); idempotent."""
     environment, azure = load_azure_environment(env)
     subscription = subscription_id(environment, azure)
-    account = require_az_login(c)
-    az = shlex.quote(find("az") or "az")
-    state = azure.state
+    account = require_login(c)
+    program = az()
+    storage = azure.state
     location = azure.location
     scope = (
-        f"/subscriptions/{subscription}/resourceGroups/{state.resource_group}"
-        f"/providers/Microsoft.Storage/storageAccounts/{state.storage_account}"
+        f"/subscriptions/{subscription}/resourceGroups/{storage.resource_group}"
+        f"/providers/Microsoft.Storage/storageAccounts/{storage.storage_account}"
     )
     where = f"--subscription {subscription} --output none"
     c.run(
-        f"{az} group create --name {state.resource_group} --location {location} "
+        f"{program} group create --name {storage.resource_group} --location {location} "
         f"--tags managed-by=invoke-tf-bootstrap {where}"
     )
     # Entra ID only (no shared keys), TLS 1.2, no public blobs; versions and soft delete let a
     # broken state be rolled back.
     c.run(
-        f"{az} storage account create --name {state.storage_account} "
-        f"--resource-group {state.resource_group} --location {location} "
+        f"{program} storage account create --name {storage.storage_account} "
+        f"--resource-group {storage.resource_group} --location {location} "
         "--sku Standard_GRS --kind StorageV2 --https-only true --min-tls-version TLS1_2 "
         f"--allow-blob-public-access false --allow-shared-key-access false {where}"
     )
     c.run(
-        f"{az} storage account blob-service-properties update "
-        f"--account-name {state.storage_account} --resource-group {state.resource_group} "
+        f"{program} storage account blob-service-properties update "
+        f"--account-name {storage.storage_account} --resource-group {storage.resource_group} "
         "--enable-versioning true --enable-delete-retention true --delete-retention-days 30 "
         f"--enable-container-delete-retention true --container-delete-retention-days 30 {where}"
     )
-    principal = _signed_in_object_id(c, az, account)
+    principal = _signed_in_object_id(c, program, account)
     c.run(
-        f"{az} role assignment create --assignee-object-id {principal} "
+        f"{program} role assignment create --assignee-object-id {principal} "
         f"--assignee-principal-type {_principal_type(account)} "
         f"--role 'Storage Blob Data Contributor' --scope {scope} {where}"
     )
     c.run(
-        f"{az} storage container create --name {state.container} "
-        f"--account-name {state.storage_account} --auth-mode login {where}"
+        f"{program} storage container create --name {storage.container} "
+        f"--account-name {storage.storage_account} --auth-mode login {where}"
     )
     # The state's prevent_destroy: Azure refuses to delete the account while this lock exists.
     c.run(
-        f"{az} lock create --name tfstate-cannot-delete --lock-type CanNotDelete "
-        f"--resource-group {state.resource_group} --resource {state.storage_account} "
+        f"{program} lock create --name tfstate-cannot-delete --lock-type CanNotDelete "
+        f"--resource-group {storage.resource_group} --resource {storage.storage_account} "
         f"--resource-type Microsoft.Storage/storageAccounts {where}"
     )
 
@@ -194,7 +163,7 @@ def _signed_in_object_id(c: Context, az: str, account: dict[str, Any]) -> str:
 
 @task(
     help={
-        "env": "environment in infra/env.yaml, e.g. dev or prod (also positional)",
+        "env": ENV_HELP,
         "plan_file": "where to write the plan (default .data/terraform/<env>.tfplan)",
     }
 )
@@ -214,13 +183,13 @@ def _check_plan_is_for(c: Context, terraform: TerraformCli, plan_path: Path, env
         raise Exit(
             f"tf: {plan_path} was planned for environment {planned_for!r}, not {env!r}; "
             f"run `invoke tf.plan --env {env}` first",
-            code=2,
+            code=BAD_INPUT,
         )
 
 
 @task(
     help={
-        "env": "environment in infra/env.yaml, e.g. dev or prod (also positional)",
+        "env": ENV_HELP,
         "plan_file": "the saved plan to apply (default .data/terraform/<env>.tfplan)",
     }
 )
@@ -232,7 +201,7 @@ def apply(c: Context, env: str, plan_file: str = "") -> None:
         raise Exit(
             f"tf: no saved plan at {plan_path}; "
             f"run `invoke tf.plan --env {env}` and review it first",
-            code=2,
+            code=BAD_INPUT,
         )
     _environment, terraform = _prepare(c, env)
     plan_path = plan_path.resolve()
@@ -244,7 +213,7 @@ def apply(c: Context, env: str, plan_file: str = "") -> None:
 
 @task(
     help={
-        "env": "environment in infra/env.yaml, e.g. dev or prod (also positional)",
+        "env": ENV_HELP,
         "yes": "skip the typed confirmation (for automation that has its own gate)",
     }
 )
@@ -266,7 +235,7 @@ def destroy(c: Context, env: str, yes: bool = False) -> None:
             raise Exit(
                 "tf: refusing to destroy without a typed confirmation; run it in a terminal "
                 "or pass --yes",
-                code=2,
+                code=BAD_INPUT,
             )
         answer = input(f"Type the environment name ({env}) to destroy everything above: ")
         if answer.strip() != env:
@@ -294,17 +263,16 @@ def output(c: Context, env: str, name: str = "", save: bool = False) -> None:
         raise Exit(f"tf: terraform output failed; has {env} been applied?") from exc
     values = {key: value["value"] for key, value in outputs.items()}
     if save:
-        path = outputs_file(env)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".tmp")
-        partial.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
-        partial.replace(path)
+        path = state.write_json(state.EnvState.of(env, c).tf_outputs, values)
         print(f"tf.output --env {env}: wrote {path}", file=sys.stderr)
     if not name:
         print(json.dumps(values, indent=2))
         return
     if name not in outputs:
         known = ", ".join(sorted(outputs)) or "(none: apply first)"
-        raise Exit(f"tf: no output {name!r}; outputs: {known}", code=2)
+        raise Exit(f"tf: no output {name!r}; outputs: {known}", code=BAD_INPUT)
     value = values[name]
     print(value if isinstance(value, str) else json.dumps(value))
+
+
+ns = Collection("tf", bootstrap, plan, apply, destroy, output)

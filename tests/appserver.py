@@ -7,14 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support import free_port
+from tests.support import free_port, wait_for_http
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = REPO_ROOT / "app"
@@ -36,21 +33,6 @@ def manage(env: dict[str, str], *args: str) -> None:
     subprocess.run(
         [sys.executable, "manage.py", *args], cwd=APP_DIR, env=env, check=True, capture_output=True
     )
-
-
-def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode} before becoming ready")
-        with (
-            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
-            urllib.request.urlopen(f"{url}/readyz", timeout=2) as response,  # noqa: S310
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"{url}/readyz did not answer 200 within {timeout}s")
 
 
 @contextlib.contextmanager
@@ -103,7 +85,7 @@ def run_app(
     server = AppServer(url, process, log_path, data_dir, metrics_dir)
     try:
         if wait_ready:
-            wait_until_ready(url, process)
+            wait_for_http(f"{url}/readyz", process, "gunicorn")
         yield server
     finally:
         if process.poll() is None:

@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 
 import pytest
+import requests
 
+from ops.core import web
 from ops.core.ci import in_ci, skip_or_fail
+from ops.core.wait import NotYet, wait_until
 from ops.toolchain import find
 
-__all__ = ["free_port", "in_ci", "need", "need_tool"]
+__all__ = ["free_port", "in_ci", "need", "need_tool", "wait_for_http"]
 
 
 def need(reason: str) -> None:
     """Something this test needs is missing: skip on a laptop, fail in CI (ops.core.ci)."""
+    __tracebackhide__ = True
     skip_or_fail(reason, skip=pytest.skip, fail=pytest.fail)
 
 
 def need_tool(name: str, why: str = "") -> str:
-    """Path of a tool; on a laptop without it the test skips, in CI it fails."""
+    """Path of a tool; on a laptop without it the test skips, in CI it fails.
+
+    CI installs every tool the tests use (scripts/bootstrap --system), so a missing one there is
+    a broken setup, never a reason to pass quietly.
+    """
+    __tracebackhide__ = True
     path = find(name)
     if path is None:
         need(f"{name} is not installed{': ' + why if why else ''} (scripts/bootstrap --system)")
@@ -31,3 +41,22 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_for_http(
+    url: str, process: subprocess.Popen[bytes], what: str, timeout: float = 30.0
+) -> None:
+    """Poll a server the test started until `url` answers 200; fail at once if it exits."""
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"{what} exited with {process.returncode} before it was ready")
+        try:
+            status = web.get(url, timeout=2).status_code
+        except requests.RequestException as exc:
+            raise NotYet(str(exc)) from exc
+        if status != 200:
+            raise NotYet(f"HTTP {status}")
+        return True
+
+    wait_until(ready, what=f"{what} ready at {url}", timeout=timeout, interval=0.1)

@@ -25,6 +25,8 @@ def skip_or_fail(reason: str, *, skip: Callable[[str], Any], fail: Callable[[str
     pytest passes pytest.skip/pytest.fail, nox session.skip (or session.warn to go on without a
     step) and session.error. Both normally raise; if they return, so does this.
     """
+    # pytest reports a skip at the first frame without this: the test that needed the tool.
+    __tracebackhide__ = True
     if in_ci():
         fail(CI_PREFIX + reason)
     else:

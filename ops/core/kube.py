@@ -3,7 +3,7 @@
 The only place such a command line is put together, so no task can talk to whatever cluster
 happens to be current on a laptop. Cloud environments always use the context named after their
 AKS cluster (what `az aks get-credentials` writes); every environment uses the kubeconfig that
-`invoke deploy.credentials` (or `sandbox.cluster-start`) wrote to .data/<env>/kubeconfig, unless
+the deploy's credentials stage (or `sandbox.cluster-start`) wrote to .data/<env>/kubeconfig, unless
 `k8s.kubeconfig` names another.
 """
 

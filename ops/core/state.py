@@ -2,7 +2,7 @@
 
     .data/<env>/image.json          invoke image.push: the pushed reference and digest
     .data/<env>/tf-outputs.json     invoke tf.output --save: Terraform's outputs
-    .data/<env>/kubeconfig          invoke deploy.credentials (or sandbox.cluster-start)
+    .data/<env>/kubeconfig          invoke deploy's credentials stage (or sandbox.cluster-start)
     .data/<env>/manifests.yaml      invoke k8s.render: what apply sends
     .data/<env>/secrets/<name>      local environments: the app's keys, generated once
     .data/<env>/last-deploy.json    invoke deploy: the last record (deploys/ keeps them all)

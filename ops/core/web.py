@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import requests
 
 from ops.core.wait import NotYet, wait_until
 
-# A CA bundle file, True (the system's), or False (never: only the tests' own servers).
+# A CA bundle file, or True: the public CAs requests trusts (certifi, or REQUESTS_CA_BUNDLE).
 Verify = bool | str
 
 
@@ -31,7 +33,7 @@ def wait_for_status(
 
     def answered() -> requests.Response:
         try:
-            response = get(url, timeout=max(1.0, min(10.0, interval * 2)), verify=verify)
+            response = get(url, timeout=max(2.0, min(10.0, interval * 2)), verify=verify)
         except requests.RequestException as exc:
             raise NotYet(_short(exc)) from exc
         if response.status_code != status:
@@ -46,7 +48,8 @@ def wait_for_status(
 def _short(error: requests.RequestException) -> str:
     """The innermost reason, without urllib3's pool and object addresses."""
     if isinstance(error, requests.exceptions.SSLError):
-        return f"TLS: {str(error.__context__ or error).split('(Caused by ', 1)[-1][:200]}"
+        verify = re.search(r"certificate verify failed: [^(']+", str(error))
+        return f"TLS: {verify.group(0).strip() if verify else str(error)[-200:]}"
     if isinstance(error, requests.exceptions.ConnectionError):
         return "connection failed: " + str(error).rsplit(":", 1)[-1].strip(" ')")[:200]
     if isinstance(error, requests.exceptions.Timeout):

@@ -6,7 +6,6 @@
     invoke k8s.apply   --env prod
     invoke k8s.rollout --env prod        # wait; on failure: events, logs, roll back
     invoke k8s.rollback --env prod [--revision N]
-    invoke k8s.status  --env prod
 
 Every task that touches a cluster renders and validates first: a broken overlay stops before any
 request is sent. Values come from infra/env.yaml, the Terraform outputs
@@ -27,9 +26,10 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops import envconfig, toolchain
-from ops.envconfig import REPO_ROOT
+from ops.core import environments, kube, state
+from ops.core.environments import ENV_HELP
 from ops.k8s import render as rendering
-from ops.k8s.cluster import DEPLOYMENT, SELECTOR, STATUS_KINDS, Kubectl
+from ops.k8s.cluster import DEPLOYMENT, Kubectl, RolloutFailed
 from ops.k8s.validate import SchemaError, validate
 from ops.k8s.values import (
     RenderValues,
@@ -41,21 +41,13 @@ from ops.k8s.values import (
 from ops.sandbox import cluster as local_cluster
 
 DEFAULTS: dict[str, Any] = {
-    # Empty means: the repository's manifests/ and .data/ (tests point them elsewhere).
+    # Where kubectl and helm act: kubeconfig, local_context, kubectl, helm, request_timeout.
+    **kube.DEFAULTS,
+    # Empty means: the repository's manifests/ (tests point it elsewhere).
     "manifests_dir": "",
-    "state_dir": "",
-    # Empty means: KUBECONFIG or ~/.kube/config, as kubectl decides.
-    "kubeconfig": "",
-    # Local environments use this context (empty: the current one); cloud ones the AKS cluster's.
-    "local_context": "",
-    # Empty means: the kubectl in ~/.cache/orderdesk/bin (built by tools/build/kubernetes at the
-    # version every environment runs), else PATH's.
-    "kubectl": "",
-    "request_timeout": 10,
     "rollout_timeout": 300,
 }
 
-ENV_HELP = "environment in infra/env.yaml (local, dev, prod)"
 IMAGE_HELP = (
     "image <repository>:<tag>@sha256:<digest>, or :<tag>@sha256:<digest> for env.yaml's "
     "repository (default: .data/<env>/image.json)"
@@ -64,39 +56,26 @@ TF_HELP = "Terraform outputs JSON (default: .data/<env>/tf-outputs.json; unused 
 
 
 def _settings(c: Context) -> dict[str, Any]:
-    configured = dict(DEFAULTS)
-    configured.update(c.config.get("k8s", {}) or {})
-    return configured
-
-
-def _state_dir(c: Context) -> Path:
-    return Path(_settings(c)["state_dir"] or REPO_ROOT / ".data")
+    return {**DEFAULTS, **kube.settings(c)}
 
 
 def _manifests_dir(c: Context) -> Path:
     return Path(_settings(c)["manifests_dir"] or rendering.MANIFESTS_DIR)
 
 
-def _environment(env: str) -> envconfig.Environment:
-    try:
-        return envconfig.load(env)
-    except envconfig.EnvConfigError as exc:
-        raise Exit(str(exc), code=1) from exc
-
-
 def render_checked(
     c: Context, env: str, image: str = "", tf_outputs: str = ""
 ) -> tuple[envconfig.Environment, rendering.Rendered]:
     """Render the environment's overlay and validate it; any problem is an Exit naming the file."""
-    environment = _environment(env)
-    state = _state_dir(c) / environment.name
+    environment = environments.load(env)
+    files = state.EnvState.of(environment.name, c)
     try:
         if image.startswith((":", "@")):
             image = environment.app.image_repository + image
-        pinned = parse_image(image) if image else image_from_record(state / "image.json")
+        pinned = parse_image(image) if image else image_from_record(files.image_record)
         outputs: dict[str, Any] = {}
         if not environment.is_local:
-            outputs = load_tf_outputs(Path(tf_outputs) if tf_outputs else state / "tf-outputs.json")
+            outputs = load_tf_outputs(Path(tf_outputs) if tf_outputs else files.tf_outputs)
         values = RenderValues.gather(environment, pinned, outputs)
         rendered = rendering.render(values, _manifests_dir(c))
         problems = validate(rendered, environment.kubernetes.version)
@@ -116,44 +95,20 @@ def render_checked(
 
 
 def _write(c: Context, rendered: rendering.Rendered, output: str = "") -> Path:
-    path = Path(output) if output else _state_dir(c) / rendered.environment / "manifests.yaml"
+    path = Path(output) if output else state.EnvState.of(rendered.environment, c).manifests
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(rendered.yaml(), encoding="utf-8")
     return path
 
 
-def _written_kubeconfig(c: Context, environment: envconfig.Environment) -> str | None:
-    """The kubeconfig `invoke deploy.credentials` wrote for this environment, if any; else
-    kubectl's own choice (KUBECONFIG or ~/.kube/config)."""
-    path = _state_dir(c) / environment.name / "kubeconfig"
-    return str(path) if path.is_file() else None
-
-
 def _kubectl(c: Context, environment: envconfig.Environment) -> Kubectl:
-    settings = _settings(c)
-    try:
-        binary = settings["kubectl"] or toolchain.require("kubectl")
-    except toolchain.ToolMissing as exc:
-        raise Exit(f"{exc} (tools/build/kubernetes builds one)", code=1) from exc
-    kubeconfig = settings["kubeconfig"] or _written_kubeconfig(c, environment)
-    if environment.is_local and kubeconfig == str(local_cluster.LOCAL_KUBECONFIG):
+    target = kube.target(c, environment)
+    if environment.is_local and target.kubeconfig == str(local_cluster.LOCAL_KUBECONFIG):
         try:
             local_cluster.verify_kubeconfig(local_cluster.LOCAL_KUBECONFIG)
         except local_cluster.ClusterError as exc:
             raise Exit(f"k8s --env {environment.name}: {exc}", code=1) from exc
-    context = (
-        environment.azure.aks.cluster_name
-        if environment.azure is not None
-        else settings["local_context"] or None
-    )
-    return Kubectl(
-        c,
-        binary=binary,
-        environment=environment,
-        kubeconfig=kubeconfig,
-        context=context,
-        request_timeout=int(settings["request_timeout"]),
-    )
+    return Kubectl(c, target)
 
 
 @task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP, "output": "file or -"})
@@ -281,14 +236,14 @@ def apply(c: Context, env: str = "local", image: str = "", tf_outputs: str = "")
     environment, path, kubectl = _ready_to_send(c, env, image, tf_outputs)
     kubectl.run("apply", f"--filename={path}", namespaced=False)
     if environment.is_local:
-        kubectl.ensure_local_secret(_state_dir(c))
+        kubectl.ensure_local_secret(state.EnvState.of(environment.name, c).secrets)
     print(f"k8s.apply --env {env}: applied {path}; `invoke k8s.rollout --env {env}` waits for it")
 
 
 @task(help={"env": ENV_HELP, "timeout": "seconds to wait (default: k8s.rollout_timeout)"})
 def rollout(c: Context, env: str = "local", timeout: int = 0) -> None:
     """Wait for the rollout; on failure print pods, events and logs, then roll back."""
-    environment = _environment(env)
+    environment = environments.load(env)
     kubectl = _kubectl(c, environment)
     kubectl.server_minor()
     seconds = int(timeout or _settings(c)["rollout_timeout"])
@@ -300,13 +255,9 @@ def rollout(c: Context, env: str = "local", timeout: int = 0) -> None:
         return
     print(f"k8s.rollout --env {env}: {DEPLOYMENT} did not finish in {seconds} s", file=sys.stderr)
     kubectl.print_failure_report()
-    raise RolledBack(
+    raise RolloutFailed(
         f"k8s.rollout --env {env}: the rollout failed and was {roll_back_once(kubectl)}", code=1
     )
-
-
-class RolledBack(Exit):
-    """A failed rollout, already rolled back: callers must not roll back again."""
 
 
 def roll_back_once(kubectl: Kubectl) -> str:
@@ -336,7 +287,7 @@ def roll_back_once(kubectl: Kubectl) -> str:
 @task(help={"env": ENV_HELP, "revision": "revision to return to (default: the previous one)"})
 def rollback(c: Context, env: str = "local", revision: int = 0) -> None:
     """Return the Deployment to an earlier revision (kubectl rollout undo)."""
-    environment = _environment(env)
+    environment = environments.load(env)
     kubectl = _kubectl(c, environment)
     kubectl.server_minor()
     args = ["rollout", "undo", DEPLOYMENT]
@@ -346,20 +297,10 @@ def rollback(c: Context, env: str = "local", revision: int = 0) -> None:
     if not result.ok:
         raise Exit(
             f"k8s.rollback --env {env}: {result.stderr.strip()}; "
-            f"`invoke k8s.status --env {env}` lists the revisions",
+            f"`invoke status --env {env}` lists the revisions",
             code=1,
         )
 
 
-@task(help={"env": ENV_HELP})
-def status(c: Context, env: str = "local") -> None:
-    """The app's objects in the cluster and the Deployment's revisions."""
-    environment = _environment(env)
-    kubectl = _kubectl(c, environment)
-    kubectl.server_minor()
-    kubectl.run("get", STATUS_KINDS, f"--selector={SELECTOR}", "--output=wide")
-    kubectl.run("rollout", "history", DEPLOYMENT)
-
-
-ns = Collection("k8s", render, lint, diff, apply, rollout, rollback, status)
+ns = Collection("k8s", render, lint, diff, apply, rollout, rollback)
 ns.configure({"k8s": DEFAULTS})

@@ -9,8 +9,6 @@ prod can never land in whatever context happens to be current.
 from __future__ import annotations
 
 import json
-import secrets
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,39 +18,38 @@ from invoke.exceptions import CommandTimedOut, Exit
 from invoke.runners import Result
 
 from ops import envconfig
+from ops.core.kube import KubeTarget
+from ops.core.state import ensure_secret_files
 
 APP = "orderdesk"
 DEPLOYMENT = f"deployment/{APP}"
 SELECTOR = f"app.kubernetes.io/name={APP}"
 LOCAL_SECRET = f"{APP}-secrets"
-# File names inside the Secret = the file names the *_FILE settings point at (base/).
-LOCAL_SECRET_FILES = ("django-secret-key", "card-fingerprint-key")
-# What `k8s.status` lists: kinds every supported server version serves.
+# What `invoke status` lists: kinds every supported server version serves.
 STATUS_KINDS = "deployment,replicaset,pod,service,ingress,horizontalpodautoscaler"
+
+
+class RolloutFailed(Exit):
+    """The rollout failed and `rollout undo` has already run: callers must not undo again."""
 
 
 @dataclass
 class Kubectl:
+    """kubectl calls against one environment's cluster (ops.core.kube composes each line)."""
+
     c: Context
-    binary: str
-    environment: envconfig.Environment
-    kubeconfig: str | None = None
-    context: str | None = None
-    request_timeout: int = 10
+    target: KubeTarget
 
     @property
-    def namespace(self) -> str:
-        return self.environment.kubernetes.namespace
+    def environment(self) -> envconfig.Environment:
+        return self.target.environment
+
+    @property
+    def request_timeout(self) -> int:
+        return self.target.request_timeout
 
     def command(self, *args: str, namespaced: bool = True) -> str:
-        words = [self.binary, f"--request-timeout={self.request_timeout}s"]
-        if self.kubeconfig:
-            words.append(f"--kubeconfig={self.kubeconfig}")
-        if self.context:
-            words.append(f"--context={self.context}")
-        if namespaced:
-            words.append(f"--namespace={self.namespace}")
-        return shlex.join([*words, *args])
+        return self.target.kubectl(*args, namespace="" if namespaced else None)
 
     def run(
         self,
@@ -79,7 +76,8 @@ class Kubectl:
         return result
 
     def where(self) -> str:
-        return f"context {self.context}" if self.context else "the current kubeconfig context"
+        context = self.target.context
+        return f"context {context}" if context else "the current kubeconfig context"
 
     def server_minor(self) -> str:
         """Reach the API server (fast) and return its major.minor version."""
@@ -116,22 +114,15 @@ class Kubectl:
                 code=1,
             )
 
-    def ensure_local_secret(self, state_dir: Path) -> None:
+    def ensure_local_secret(self, secrets_dir: Path) -> None:
         """Local clusters only: the app's secrets as a Secret, from files generated once."""
         exists = self.run("get", "secret", LOCAL_SECRET, "--output=name", hide=True, warn=True)
         if exists.ok:
             return
         if "NotFound" not in exists.stderr and "not found" not in exists.stderr:
             raise Exit(f"cannot read Secret {LOCAL_SECRET}: {exists.stderr.strip()}", code=1)
-        directory = state_dir / self.environment.name / "secrets"
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        sources = []
-        for name in LOCAL_SECRET_FILES:
-            path = directory / name
-            if not path.exists():
-                path.touch(mode=0o600)
-                path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
-            sources.append(f"--from-file={name}={path}")
+        files = ensure_secret_files(secrets_dir)
+        sources = [f"--from-file={path.name}={path}" for path in files.values()]
         self.run("create", "secret", "generic", LOCAL_SECRET, *sources, hide="stdout")
 
     def replica_sets(self) -> list[dict[str, Any]]:
@@ -140,7 +131,7 @@ class Kubectl:
             "get", "replicasets", f"--selector={SELECTOR}", "--output=json", hide=True
         )
         found = []
-        for item in json.loads(listing.stdout)["items"]:
+        for item in json.loads(listing.stdout or '{"items": []}')["items"]:
             owners = item["metadata"].get("ownerReferences", [])
             if not any(o["kind"] == "Deployment" and o["name"] == APP for o in owners):
                 continue
@@ -193,6 +184,11 @@ class Kubectl:
             return "no warning events (the pods and logs above say why)"
         last = warnings[-1]
         return f"{last['reason']}: {last['message'].strip()}"
+
+    def print_status(self) -> None:
+        """The app's objects and the Deployment's revisions."""
+        self.run("get", STATUS_KINDS, f"--selector={SELECTOR}", "--output=wide")
+        self.run("rollout", "history", DEPLOYMENT)
 
     def print_failure_report(self) -> None:
         """What someone needs to see when a rollout fails: pods, events, logs."""

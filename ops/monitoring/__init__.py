@@ -6,7 +6,8 @@
     invoke monitoring.install --env dev    chart, Teams secret, rules and dashboards
     invoke monitoring.test-alert           a synthetic alert through Alertmanager to Teams
 
-Install needs `helm` and `kubectl` pointed at the cluster (`--kube-context`). The Teams webhook URLs
+Install runs `helm` and `kubectl` against the environment's cluster: its kubeconfig and context
+(ops/core/kube.py; `--kube-context` overrides the context). The Teams webhook URLs
 come from files (`--webhook-url-file`, `--oncall-webhook-url-file`) or the environment
 (TEAMS_WEBHOOK_URL, TEAMS_ONCALL_WEBHOOK_URL); they go into a Secret through stdin and are never
 printed, written to disk or committed.
@@ -17,16 +18,17 @@ from __future__ import annotations
 import io
 import os
 import secrets
-import shlex
 import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from invoke import Context, task
+from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 
 from ops import toolchain
+from ops.core import environments, kube
+from ops.core.environments import ENV_HELP
 from ops.monitoring import alerts, checks, render
 from ops.monitoring.layout import (
     MONITORING_NAMESPACE,
@@ -37,6 +39,7 @@ from ops.monitoring.layout import (
 )
 
 if TYPE_CHECKING:
+    from ops.core.kube import KubeTarget
     from ops.envconfig import Environment
 
 # The Secret holding Grafana's ingress certificate (cert-manager or the ingress add-on fills it).
@@ -46,29 +49,22 @@ TEAMS_FORMATS = ("workflows", "connector")
 GRAFANA_ADMIN_SECRET = "grafana-admin"  # noqa: S105  # nosec B105  # pragma: allowlist secret
 
 
-def _require(tool: str) -> str:
-    try:
-        return toolchain.require(tool)
-    except toolchain.ToolMissing as exc:
-        raise Exit(f"{exc}") from exc
-
-
-def _kubectl(kube_context: str | None) -> str:
-    command = shlex.quote(_require("kubectl"))
-    return f"{command} --context {shlex.quote(kube_context)}" if kube_context else command
-
-
-def _apply_stdin(c: Context, kubectl: str, manifest: str) -> None:
+def _apply_stdin(c: Context, cluster: KubeTarget, manifest: str) -> None:
     """kubectl apply a manifest given on stdin, so secret values never reach a file or the log."""
-    c.run(f"{kubectl} apply -f -", in_stream=io.StringIO(manifest), hide="out")
+    command = cluster.kubectl("apply", "-f", "-", namespace=None)
+    c.run(command, in_stream=io.StringIO(manifest), hide="out")
 
 
-def _secret_exists(c: Context, kubectl: str, name: str) -> bool:
-    result = c.run(
-        f"{kubectl} -n {MONITORING_NAMESPACE} get secret {name} -o name",
-        warn=True,
-        hide=True,
+def _apply_file(c: Context, cluster: KubeTarget, path: Path, *, delete: bool = False) -> None:
+    verb = ("delete", "--ignore-not-found") if delete else ("apply",)
+    c.run(cluster.kubectl(*verb, "-f", str(path), namespace=None))
+
+
+def _secret_exists(c: Context, cluster: KubeTarget, name: str) -> bool:
+    command = cluster.kubectl(
+        "get", "secret", name, "--output=name", namespace=MONITORING_NAMESPACE
     )
+    result = c.run(command, warn=True, hide=True)
     return result is not None and result.ok
 
 
@@ -146,23 +142,25 @@ def render_files(c: Context) -> None:
 
 @task(
     help={
-        "apply": "also kubectl apply the dashboards' ConfigMaps",
-        "kube_context": "kubectl context",
+        "apply": "also kubectl apply the dashboards' ConfigMaps to the environment's cluster",
+        "env": ENV_HELP + "; with --apply",
+        "kube_context": "kubectl context (default: the environment's)",
     }
 )
-def dashboards(c: Context, apply: bool = False, kube_context: str = "") -> None:
+def dashboards(c: Context, apply: bool = False, env: str = "local", kube_context: str = "") -> None:
     """Render the Grafana dashboards (JSON, sidecar ConfigMaps); --apply loads them into Grafana."""
     layout = Layout()
     render.write_generated(layout)
     problems = checks.check_dashboards(layout)
-    _problems_or_exit(problems, "Fix ops/monitoring/dashboards.py and run the task again.")
+    _problems_or_exit(problems, "Fix ops/monitoring/grafana.py and run the task again.")
     configmaps = layout.generated_dir / "grafana-dashboards.yaml"
     print(
         f"dashboards: {', '.join(p.name for p in layout.dashboards)} -> "
         f"{render.repo_relative(configmaps)}"
     )
     if apply:
-        c.run(f"{_kubectl(kube_context or None)} apply -f {shlex.quote(str(configmaps))}")
+        cluster = kube.target(c, environments.load(env), context=kube_context)
+        _apply_file(c, cluster, configmaps)
 
 
 @task(
@@ -174,8 +172,8 @@ def dashboards(c: Context, apply: bool = False, kube_context: str = "") -> None:
             "file holding the on-call channel's URL "
             "(else $TEAMS_ONCALL_WEBHOOK_URL, else the team channel's)"
         ),
-        "demo_alerts": "also install the seed's low-threshold demo alert",
-        "kube_context": "kubectl/helm context",
+        "demo_alerts": "also install the demo alert (fires at a low threshold, to try the route)",
+        "kube_context": "kubectl/helm context (default: the environment's)",
     }
 )
 def install(  # noqa: PLR0917 - invoke maps each parameter to a command-line flag
@@ -190,41 +188,32 @@ def install(  # noqa: PLR0917 - invoke maps each parameter to a command-line fla
     """Install kube-prometheus-stack (pinned), the Teams webhook Secret, rules and dashboards."""
     if teams not in TEAMS_FORMATS:
         raise Exit(f"--teams must be one of {', '.join(TEAMS_FORMATS)}; got {teams!r}")
-    # Imported here: the other tasks work from monitoring/ alone, without the typed env loader.
-    from ops import envconfig
-
-    try:
-        environment = envconfig.load(env)
-    except envconfig.EnvConfigError as exc:
-        raise Exit(str(exc)) from exc
+    environment = environments.load(env)
     layout = Layout()
     _problems_or_exit(checks.check_generated(layout), "")
     pin = load_chart_pin(layout)
-    kubectl = _kubectl(kube_context or None)
-    helm = shlex.quote(_require("helm"))
-    if kube_context:
-        helm += f" --kube-context {shlex.quote(kube_context)}"
+    cluster = kube.target(c, environment, context=kube_context)
 
     namespace = render.dump_yaml(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MONITORING_NAMESPACE}}
     )
-    _apply_stdin(c, kubectl, namespace)
+    _apply_stdin(c, cluster, namespace)
 
     alerts_url = _read_url(webhook_url_file, "TEAMS_WEBHOOK_URL")
     oncall_url = _read_url(oncall_webhook_url_file, "TEAMS_ONCALL_WEBHOOK_URL") or alerts_url
     if alerts_url and oncall_url:
-        _apply_stdin(c, kubectl, teams_secret_manifest(alerts_url, oncall_url))
-    elif not _secret_exists(c, kubectl, TEAMS_SECRET):
+        _apply_stdin(c, cluster, teams_secret_manifest(alerts_url, oncall_url))
+    elif not _secret_exists(c, cluster, TEAMS_SECRET):
         raise Exit(
             f"no Teams webhook URL: set TEAMS_WEBHOOK_URL or pass --webhook-url-file (the secret "
             f"{MONITORING_NAMESPACE}/{TEAMS_SECRET} does not exist yet); see monitoring/README.md"
         )
 
-    if not _secret_exists(c, kubectl, GRAFANA_ADMIN_SECRET):
+    if not _secret_exists(c, cluster, GRAFANA_ADMIN_SECRET):
         password = secrets.token_urlsafe(24)
         _apply_stdin(
             c,
-            kubectl,
+            cluster,
             render.dump_yaml(
                 {
                     "apiVersion": "v1",
@@ -241,24 +230,35 @@ def install(  # noqa: PLR0917 - invoke maps each parameter to a command-line fla
         values = render.alertmanager_values(layout, teams=teams)  # type: ignore[arg-type]
         values.update(install_values(environment))
         generated_values.write_text(render.dump_yaml(values), encoding="utf-8")
-        value_args = " ".join(
-            f"-f {shlex.quote(str(path))}" for path in [*layout.values_files(env), generated_values]
-        )
+        value_args = [
+            arg
+            for path in [*layout.values_files(env), generated_values]
+            for arg in ("-f", str(path))
+        ]
         c.run(
-            f"{helm} upgrade --install {pin.release} {pin.chart} "
-            f"--repo {shlex.quote(pin.repository)} "
-            f"--version {pin.version} --namespace {pin.namespace} --create-namespace "
-            f"{value_args} --wait --timeout 10m"
+            cluster.helm(
+                "upgrade",
+                "--install",
+                pin.release,
+                pin.chart,
+                "--repo",
+                pin.repository,
+                "--version",
+                pin.version,
+                "--namespace",
+                pin.namespace,
+                "--create-namespace",
+                *value_args,
+                "--wait",
+                "--timeout",
+                "10m",
+            )
         )
 
     generated = layout.generated_dir
-    c.run(f"{kubectl} apply -f {shlex.quote(str(generated / 'prometheusrule.yaml'))}")
-    demo = shlex.quote(str(generated / "prometheusrule-demo.yaml"))
-    if demo_alerts:
-        c.run(f"{kubectl} apply -f {demo}")
-    else:
-        c.run(f"{kubectl} delete --ignore-not-found -f {demo}")
-    c.run(f"{kubectl} apply -f {shlex.quote(str(generated / 'grafana-dashboards.yaml'))}")
+    _apply_file(c, cluster, generated / "prometheusrule.yaml")
+    _apply_file(c, cluster, generated / "prometheusrule-demo.yaml", delete=not demo_alerts)
+    _apply_file(c, cluster, generated / "grafana-dashboards.yaml")
     print(
         f"monitoring: kube-prometheus-stack {pin.version} installed in {pin.namespace} for {env}; "
         f"Grafana at https://{environment.monitoring.grafana_host} (admin password: kubectl -n "
@@ -302,3 +302,6 @@ def send_test_alert(
         f"sent {alerts.TEST_ALERT_NAME} ({severity}) to {alertmanager_url}; it reaches Teams after "
         f"the route's group_wait and resolves in {minutes} min"
     )
+
+
+ns = Collection("monitoring", check, render_files, dashboards, install, send_test_alert)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import requests
+
+from ops.core import web
 from ops.monitoring.layout import RUNBOOK_BASE
 
 TEST_ALERT_NAME = "OrderdeskTestAlert"
@@ -53,18 +53,12 @@ def post_alerts(alertmanager_url: str, alerts: list[dict[str, Any]], timeout: fl
     url = alertmanager_url.rstrip("/") + "/api/v2/alerts"
     if not url.startswith(("http://", "https://")):
         raise AlertmanagerUnreachable(f"{alertmanager_url!r} is not an http(s) URL")
-    request = urllib.request.Request(  # noqa: S310 - scheme checked above
-        url,
-        data=json.dumps(alerts).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310  # nosec B310
-            if response.status != 200:
-                raise AlertmanagerUnreachable(f"{url} answered HTTP {response.status}")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")[:300]
-        raise AlertmanagerUnreachable(f"{url} refused the alert: HTTP {exc.code} {detail}") from exc
-    except (urllib.error.URLError, OSError) as exc:
+        response = web.post_json(url, alerts, timeout=timeout)
+    except requests.RequestException as exc:
         raise AlertmanagerUnreachable(f"cannot reach {url}: {exc}") from exc
+    if response.status_code != 200:
+        detail = response.text[:300]
+        raise AlertmanagerUnreachable(
+            f"{url} refused the alert: HTTP {response.status_code} {detail}"
+        )

@@ -34,7 +34,9 @@ def app(tmp_path: Path) -> Iterator[AppServer]:
 @pytest.fixture
 def page(tmp_path: Path) -> Iterator[object]:
     chromium = need_tool("chromium", "the browser test drives Debian's Chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    # playwright is in the test group: a failed import is a broken setup, never a skip.
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         try:

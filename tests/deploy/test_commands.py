@@ -1,124 +1,240 @@
 """The exact command sequence of Azure deploys, with invoke's MockContext (no Azure here).
 
-The local deploy runs for real in test_local.py; these pin what an Azure deploy would run, in
-which order, and what happens when a stage fails midway.
+Deploy calls the other areas' tasks in this process, so the fake shell below sees every real
+command they run: terraform, az, kubectl, helm. Only what does not go through the shell is
+replaced: the image tasks (the Docker SDK; tests/image runs them for real) and the HTTPS smoke
+test (test_smoke.py runs it against a real HTTPS server). The local deploy runs for real in
+test_local.py.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest.mock import Mock
 
 import pytest
-from invoke import MockContext, Result
-from invoke.exceptions import Exit
+from invoke import Config, MockContext, Result
+from invoke.exceptions import Exit, UnexpectedExit
 
-from ops import deploy
+from ops import azure, deploy, image, tf, toolchain
+from ops.core import git
+from ops.deploy import checks
+from tests.manifests.conftest import DATA, write_image_record
+from tests.support import need_tool
 
 DIGEST = "sha256:" + "a" * 64
 INGRESS_IP = "203.0.113.10"
+SUBSCRIPTION = "12345678-1234-1234-1234-123456789abc"
+ACCOUNT = json.dumps(
+    {"id": SUBSCRIPTION, "name": "Orderdesk", "user": {"name": "ops", "type": "user"}}
+)
+SECRETS = ["django-secret-key", "card-fingerprint-key", "database-password"]
+# The Deployment's history during a failed rollout: revision 2 has no ready pod, 1 still serves.
+REVISIONS = json.dumps(
+    {
+        "items": [
+            {
+                "metadata": {
+                    "name": f"orderdesk-{revision}",
+                    "annotations": {"deployment.kubernetes.io/revision": str(revision)},
+                    "ownerReferences": [{"kind": "Deployment", "name": "orderdesk"}],
+                },
+                "spec": {
+                    "template": {"spec": {"containers": [{"image": f"r/orderdesk:{revision}"}]}}
+                },
+                "status": {"readyReplicas": ready},
+            }
+            for revision, ready in ((1, 4), (2, 0))
+        ]
+    }
+)
+
+
+class FakeShell:
+    """c.run for a MockContext: answers by regex, fails like invoke (UnexpectedExit unless warn),
+    and does what the faked programs would leave behind (a plan file, a kubeconfig)."""
+
+    def __init__(self, failing: str | None = None) -> None:
+        self.failing = re.compile(failing) if failing else None
+        self.log: list[str] = []
+        self.answers: list[tuple[re.Pattern[str], str]] = [
+            (re.compile(r".*/az account show "), ACCOUNT),
+            (
+                re.compile(r".* show -json "),
+                json.dumps({"variables": {"environment": {"value": "prod"}}}),
+            ),
+            (re.compile(r".* output -json"), json.dumps(tf_outputs())),
+            (re.compile(r".* get --raw /version"), '{"major": "1", "minor": "36"}'),
+            (re.compile(r".* get ingress orderdesk "), INGRESS_IP),
+            (re.compile(r".* get replicasets "), REVISIONS),
+            (re.compile(r".*/az network dns record-set a show "), INGRESS_IP + "\n"),
+        ]
+
+    def __call__(self, command: str, **kwargs: Any) -> Result:
+        self.log.append(command)
+        if self.failing and self.failing.search(command):
+            result = Result(command=command, exited=1, stderr="boom")
+            if not kwargs.get("warn"):
+                raise UnexpectedExit(result)
+            return result
+        for flag in ("-out", "--file"):
+            written = re.search(rf" {flag}[= ](\S+)", command)
+            if written and ("plan" in command or "get-credentials" in command):
+                Path(written.group(1)).write_text("written by a faked program\n")
+        stdout = next((text for pattern, text in self.answers if pattern.match(command)), "")
+        return Result(command=command, stdout=stdout)
+
+
+def tf_outputs() -> dict[str, Any]:
+    outputs = json.loads((DATA / "tf-outputs-prod.json").read_text())
+    outputs["key_vault_secret_names"] = {"value": SECRETS}
+    outputs["ingress_public_ip"] = {"value": INGRESS_IP}
+    return outputs
 
 
 @pytest.fixture
 def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A clean tree, every tool present, logged in, and the image record the push would write."""
-    monkeypatch.setattr(deploy, "STATE_DIR", tmp_path)
-    monkeypatch.setattr(deploy, "find", lambda tool: f"/usr/bin/{tool}")
-    monkeypatch.setattr(deploy.shutil, "which", lambda tool: f"/usr/bin/{tool}")
-    monkeypatch.setattr(deploy, "git", lambda *args: "" if args[0] == "status" else "f" * 40)
-    monkeypatch.setattr(deploy, "https_smoke_test", lambda c, e: None)
-    monkeypatch.setattr(deploy.time, "sleep", lambda seconds: None)
-    from ops import tf
+    """Every tool present, a clean checkout, logged in; the image tasks replaced by fakes that
+    leave what image.push leaves (image.json)."""
+    real_find = toolchain.find
+    kustomize = need_tool("kustomize", "k8s.apply renders the overlay for real")
 
-    monkeypatch.setattr(tf, "require_az_login", lambda c: {"id": "sub", "name": "Orderdesk"})
-    image_json = tmp_path / "prod" / "image.json"
-    image_json.parent.mkdir(parents=True)
-    reference = f"acrorderdeskprod.azurecr.io/orderdesk@{DIGEST}"
-    image_json.write_text(json.dumps({"digest": DIGEST, "reference": reference}))
-    # What `invoke tf.output --env prod --save` writes (mocked here, so written by the fixture).
-    (tmp_path / "prod" / "tf-outputs.json").write_text(
-        json.dumps(
-            {
-                "key_vault_secret_names": [
-                    "django-secret-key",
-                    "card-fingerprint-key",
-                    "database-password",
-                ],
-                "ingress_public_ip": INGRESS_IP,
-            }
-        )
-    )
+    def find(tool: str) -> str | None:
+        return kustomize if tool == "kustomize" else f"/usr/bin/{tool}"
+
+    monkeypatch.setattr(toolchain, "find", find)
+    monkeypatch.setattr(azure, "find", find)
+    monkeypatch.setattr("ops.terraform_cli.find", find)
+    monkeypatch.setattr(git, "head", lambda *a, **k: "f" * 40)
+    monkeypatch.setattr(git, "changes", lambda *a, **k: [])
+    monkeypatch.setattr(tf, "WORK_DIR", tmp_path / "terraform")
+    monkeypatch.setenv("ARM_SUBSCRIPTION_ID", SUBSCRIPTION)
+    monkeypatch.setattr(checks, "https_smoke_test", lambda c, environment: None)
+    monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
+    assert real_find is not find
+    for name in ("build", "scan", "push"):
+        monkeypatch.setattr(image, name, fake_image_task(name, tmp_path))
     return tmp_path
 
 
-def context(failing: str | None = None) -> MockContext:
-    """Every command succeeds, except the ones matching `failing` (exit 1)."""
-    results: dict[Any, Result] = {}
-    if failing:
-        results[re.compile(failing)] = Result(exited=1, stderr="boom")
-    results[re.compile(r".* get ingress .*")] = Result(stdout=INGRESS_IP)
-    results[re.compile(r"az network dns record-set a show .*")] = Result(stdout=INGRESS_IP + "\n")
-    results[re.compile(r".*")] = Result()
-    return MockContext(run=results, repeat=True)
+def fake_image_task(name: str, state_dir: Path) -> Callable[..., None]:
+    def task(c: MockContext, env: str) -> None:
+        c.run(f"<image.{name} --env {env}: Docker SDK>")
+        if name == "push":
+            write_image_record(state_dir, env, DIGEST)
+
+    return task
 
 
-def commands(c: MockContext) -> list[str]:
-    """The commands run, with the interpreter's invoke path shortened to `invoke`."""
+def context(state: Path, failing: str | None = None) -> MockContext:
+    c = MockContext(config=Config(overrides={"state_dir": str(state)}))
+    c.run = Mock(side_effect=FakeShell(failing))  # type: ignore[method-assign]
+    return c
+
+
+def commands(c: MockContext, state: Path) -> list[str]:
+    """The commands run, shortened: program paths to names, the state dir to {state}."""
     shortened = []
-    for call in c.run.call_args_list:
-        command = re.sub(r"^\S*/invoke ", "invoke ", call.args[0])
-        shortened.append(
-            re.sub(
-                r"^/usr/bin/kubectl --kubeconfig=\S+ --namespace=orderdesk "
-                r"--request-timeout=15s",
-                "kubectl",
-                command,
-            )
-        )
+    for call in c.run.call_args_list:  # type: ignore[attr-defined]
+        command = call.args[0].replace(str(state), "{state}")
+        command = re.sub(r"(^|\s)/usr/bin/(\w+)", r"\1\2", command)
+        command = re.sub(r"^\S*/kustomize", "kustomize", command)
+        shortened.append(command)
     return shortened
 
 
+KUBECTL = re.escape(
+    "kubectl --request-timeout=10s --kubeconfig={state}/prod/kubeconfig "
+    "--context=aks-orderdesk-prod"
+)
+TERRAFORM = r"terraform -chdir=\S+/infra"
+PLAN = re.escape("{state}/terraform/prod.tfplan")
+
+
+def literal(command: str) -> str:
+    return re.escape(command)
+
+
+# Regular expressions, each matching one whole command, in order.
 EXPECTED_PROD = [
-    "invoke tf.plan --env prod",
-    "invoke tf.apply --env prod",
-    "invoke image.build --env prod",
-    "invoke image.scan --env prod",
-    "invoke image.push --env prod",
-    "invoke tf.output --env prod --save",
-    "az aks get-credentials --resource-group rg-orderdesk-prod --name aks-orderdesk-prod "
-    "--file {state}/prod/kubeconfig --overwrite-existing",
-    "kubelogin convert-kubeconfig --login azurecli --kubeconfig {state}/prod/kubeconfig",
-    "kubectl version",
+    # preflight
+    literal("az account show --output json"),
+    # terraform: tf.plan, tf.apply
+    literal("az account show --output json"),
+    rf"{TERRAFORM} init .*-backend-config=key=prod.tfstate.*",
+    rf"{TERRAFORM} plan .*-var=environment=prod -out={PLAN}",
+    literal("az account show --output json"),
+    rf"{TERRAFORM} init .*",
+    rf"{TERRAFORM} show -json -no-color {PLAN}",
+    rf"{TERRAFORM} apply .*{PLAN}",
+    # image
+    literal("<image.build --env prod: Docker SDK>"),
+    literal("<image.scan --env prod: Docker SDK>"),
+    literal("<image.push --env prod: Docker SDK>"),
+    # credentials
+    literal("az account show --output json"),
+    rf"{TERRAFORM} init .*",
+    rf"{TERRAFORM} output -json -no-color",
+    literal(
+        "az aks get-credentials --resource-group rg-orderdesk-prod --name aks-orderdesk-prod "
+        "--file {state}/prod/kubeconfig --overwrite-existing"
+    ),
+    literal("kubelogin convert-kubeconfig --login azurecli --kubeconfig {state}/prod/kubeconfig"),
+    rf"{KUBECTL} version",
+    # secrets
     *[
-        f"az keyvault secret show --vault-name kv-orderdesk-prod --name {name} "
-        "--query id --output tsv"
-        for name in ("django-secret-key", "card-fingerprint-key", "database-password")
+        literal(
+            f"az keyvault secret show --vault-name kv-orderdesk-prod --name {name} "
+            "--query id --output tsv"
+        )
+        for name in SECRETS
     ],
-    "invoke k8s.apply --env prod",
-    "invoke k8s.rollout --env prod",
-    "invoke monitoring.install --env prod",
-    "kubectl get ingress orderdesk --output=jsonpath='{{.status.loadBalancer.ingress[0].ip}}'",
+    # kubernetes: k8s.apply, k8s.rollout (the smoke test is faked)
+    rf"{KUBECTL} get --raw /version",
+    rf"{KUBECTL} apply --filename={re.escape('{state}/prod/manifests.yaml')}",
+    rf"{KUBECTL} get --raw /version",
+    rf"{KUBECTL} --namespace=orderdesk rollout status deployment/orderdesk --timeout=300s",
+    # monitoring: the namespace, secrets, the chart, rules and dashboards
+    rf"{KUBECTL} apply -f -",
+    rf"{KUBECTL} --namespace=monitoring get secret alertmanager-teams-webhook --output=name",
+    rf"{KUBECTL} --namespace=monitoring get secret grafana-admin --output=name",
+    re.escape("helm --kubeconfig={state}/prod/kubeconfig --kube-context=aks-orderdesk-prod ")
+    + r"upgrade --install kube-prometheus-stack .* --wait --timeout 10m",
+    rf"{KUBECTL} apply -f \S+/prometheusrule\.yaml",
+    rf"{KUBECTL} delete --ignore-not-found -f \S+/prometheusrule-demo\.yaml",
+    rf"{KUBECTL} apply -f \S+/grafana-dashboards\.yaml",
+    # dns
+    rf"{KUBECTL} --namespace=orderdesk get ingress orderdesk "
+    + literal("'--output=jsonpath={.status.loadBalancer.ingress[0].ip}'"),
     *[
-        "az network dns record-set a show --resource-group rg-orderdesk-prod "
-        f"--zone-name orderdesk.example.com --name {name} --query 'ARecords[].ipv4Address' "
-        "--output tsv"
+        literal(
+            "az network dns record-set a show --resource-group rg-orderdesk-prod "
+            f"--zone-name orderdesk.example.com --name {name} --query 'ARecords[].ipv4Address' "
+            "--output tsv"
+        )
         for name in ("@", "grafana", "prometheus")
     ],
+    # the record, on the Deployment
+    rf"{KUBECTL} --namespace=orderdesk annotate deployment orderdesk --overwrite "
+    r"'orderdesk\.dev/last-deploy=\{.*\}'",
 ]
 
 
+def matches(expected: list[str], ran: list[str]) -> None:
+    assert len(ran) == len(expected), "\n".join(ran)
+    for pattern, command in zip(expected, ran, strict=True):
+        assert re.fullmatch(pattern, command), f"{command!r} !~ {pattern!r}"
+
+
 def test_prod_deploy_runs_every_stage_in_order(state: Path) -> None:
-    c = context()
+    c = context(state)
     deploy.deploy(c, env="prod")
-    expected = [line.format(state=state) for line in EXPECTED_PROD]
-    ran = commands(c)
-    # The record annotation comes last, after everything else succeeded.
-    assert ran[:-1] == expected
-    assert ran[-1].startswith(
-        "kubectl annotate deployment orderdesk --overwrite orderdesk.dev/last-deploy="
-    )
+    ran = commands(c, state)
+    matches(EXPECTED_PROD, ran)
     record = json.loads((state / "prod" / "last-deploy.json").read_text())
     assert record["result"] == "succeeded"
     assert record["git_sha"] == "f" * 40
@@ -126,13 +242,34 @@ def test_prod_deploy_runs_every_stage_in_order(state: Path) -> None:
     assert [s["name"] for s in record["stages"]] == list(deploy.STAGES)
 
 
+def test_every_cluster_command_names_the_environments_kubeconfig_and_context(state: Path) -> None:
+    """kubectl and helm never act on whatever cluster is current on the machine."""
+    write_image_record(state, "prod", DIGEST)
+    c = context(state)
+    deploy.deploy(c, env="prod", only="credentials,kubernetes,monitoring,dns")
+    cluster_calls = [cmd for cmd in commands(c, state) if cmd.startswith(("kubectl", "helm"))]
+    assert len(cluster_calls) >= 10
+    assert any(command.startswith("helm") for command in cluster_calls)
+    for command in cluster_calls:
+        assert "--kubeconfig={state}/prod/kubeconfig" in command, command
+        assert re.search(r"--(kube-)?context=aks-orderdesk-prod ", command), command
+
+
+def previous_deploy(state: Path) -> None:
+    """What earlier stages left: the pushed image and the saved Terraform outputs."""
+    write_image_record(state, "prod", DIGEST)
+    outputs = {name: item["value"] for name, item in tf_outputs().items()}
+    (state / "prod" / "tf-outputs.json").write_text(json.dumps(outputs))
+    (state / "prod" / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")
+
+
 def test_missing_key_vault_secrets_are_created_from_a_file_never_the_command_line(
     state: Path,
 ) -> None:
-    c = context(failing=r"az keyvault secret show(-deleted)? .*card-fingerprint-key.*")
+    previous_deploy(state)
+    c = context(state, failing=r"az keyvault secret show(-deleted)? .*card-fingerprint-key.*")
     deploy.deploy(c, env="prod", only="secrets")
-    ran = commands(c)
-    created = [command for command in ran if "secret set" in command]
+    created = [command for command in commands(c, state) if "secret set" in command]
     assert len(created) == 1
     assert re.fullmatch(
         r"az keyvault secret set --vault-name kv-orderdesk-prod --name card-fingerprint-key "
@@ -144,9 +281,10 @@ def test_missing_key_vault_secrets_are_created_from_a_file_never_the_command_lin
 
 
 def test_a_soft_deleted_secret_is_recovered_not_replaced(state: Path) -> None:
-    c = context(failing=r"az keyvault secret show .*database-password.*")
+    previous_deploy(state)
+    c = context(state, failing=r".*az keyvault secret show .*database-password.*")
     deploy.deploy(c, env="prod", only="secrets")
-    ran = commands(c)
+    ran = commands(c, state)
     recover = (
         "az keyvault secret recover --vault-name kv-orderdesk-prod --name database-password "
         "--output none"
@@ -156,7 +294,8 @@ def test_a_soft_deleted_secret_is_recovered_not_replaced(state: Path) -> None:
 
 
 def test_dns_pointing_elsewhere_is_refused(state: Path) -> None:
-    c = context(failing=r"az network dns record-set a show .*--name grafana .*")
+    previous_deploy(state)
+    c = context(state, failing=r".*az network dns record-set a show .*--name grafana ")
     with pytest.raises(
         Exit,
         match=r"grafana.orderdesk.example.com resolves to nothing, not the "
@@ -165,82 +304,103 @@ def test_dns_pointing_elsewhere_is_refused(state: Path) -> None:
         deploy.deploy(c, env="prod", only="dns")
 
 
+def undo_count(c: MockContext, state: Path) -> int:
+    return sum(" rollout undo " in command for command in commands(c, state))
+
+
 def test_failed_rollout_is_rolled_back_once_and_stops(state: Path) -> None:
-    """k8s.rollout undoes its own failure; a second undo would flip back to the failed revision."""
-    c = context(failing=r".*invoke k8s\.rollout --env prod$")
+    """k8s.rollout undoes a failed rollout itself; a second undo would return to the failed
+    revision (and still report "rolled back")."""
+    previous_deploy(state)
+    c = context(state, failing=r".* rollout status ")
     with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="prod")
-    ran = commands(c)
-    assert ran[-1] == "invoke k8s.rollout --env prod"
-    assert "invoke k8s.rollback --env prod" not in ran
-    assert "invoke monitoring.install --env prod" not in ran
+        deploy.deploy(c, env="prod", only="kubernetes,monitoring,dns")
+    ran = commands(c, state)
+    assert undo_count(c, state) == 1
+    assert ran[-1].endswith("rollout undo deployment/orderdesk --to-revision=1")
+    assert not any("helm" in command for command in ran)
     message = str(caught.value.message)
-    assert "stage kubernetes failed: `invoke k8s.rollout --env prod` exited 1" in message
+    assert "stage kubernetes failed: `invoke k8s.rollout --env prod`" in message
+    assert "the rollout failed and was rolled back to revision 1 (r/orderdesk:1)" in message
     assert "--only kubernetes,monitoring,dns" in message
     record = json.loads((state / "prod" / "last-deploy.json").read_text())
     assert record["result"] == "failed at kubernetes"
 
 
-def test_failed_smoke_test_rolls_back(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_smoke_test_rolls_back_once(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def unhealthy(c: object, environment: object) -> None:
-        raise deploy.StageFailed("https://orderdesk.example.com/readyz answered 503")
+        raise Exit(
+            "smoke test: https://orderdesk.example.com/readyz answering 200: not after 120 s"
+        )
 
-    monkeypatch.setattr(deploy, "https_smoke_test", unhealthy)
-    # The plan captured the function when built, so rebuild it after the patch.
-    c = context()
-    with pytest.raises(Exit, match="answered 503"):
+    monkeypatch.setattr(checks, "https_smoke_test", unhealthy)
+    previous_deploy(state)
+    c = context(state)
+    with pytest.raises(Exit, match=r"not after 120 s; rolled back to the previous revision"):
         deploy.deploy(c, env="prod", only="kubernetes")
-    assert commands(c)[-1] == "invoke k8s.rollback --env prod"
+    assert undo_count(c, state) == 1
+    assert commands(c, state)[-1].endswith("rollout undo deployment/orderdesk")
 
 
-def test_the_kubernetes_stage_alone_rolls_back_too(state: Path, monkeypatch) -> None:
-    """CI runs stages as jobs: the rollback must not depend on the full deploy running them."""
-
-    def unhealthy(c: object, environment: object) -> None:
-        raise deploy.StageFailed("https://orderdesk.example.com/readyz answered 503")
-
-    monkeypatch.setattr(deploy, "https_smoke_test", unhealthy)
-    c = context()
-    with pytest.raises(Exit, match=r"deploy\.kubernetes --env prod: .*; rolled back"):
-        deploy.kubernetes(c, env="prod")
-    assert commands(c)[-1] == "invoke k8s.rollback --env prod"
-    assert sum("k8s.rollback" in command for command in commands(c)) == 1
+def test_a_failed_apply_rolls_nothing_back(state: Path) -> None:
+    """Nothing new was rolled out, so an undo would replace the healthy revision."""
+    previous_deploy(state)
+    c = context(state, failing=r".* apply --filename=")
+    with pytest.raises(Exit, match=r"`invoke k8s.apply --env prod`"):
+        deploy.deploy(c, env="prod", only="kubernetes")
+    assert undo_count(c, state) == 0
 
 
 def test_preflight_asks_only_for_the_tools_of_the_chosen_stages(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    previous_deploy(state)
     absent = {"terraform", "helm", "kubelogin"}
-    monkeypatch.setattr(deploy, "find", lambda tool: None if tool in absent else f"/bin/{tool}")
-    deploy.deploy(context(), env="prod", only="image,secrets")  # needs none of them
-    with pytest.raises(Exit, match=r"helm is not installed"):
-        deploy.deploy(context(), env="prod", only="monitoring")
+    present = toolchain.find
+    monkeypatch.setattr(toolchain, "find", lambda tool: None if tool in absent else present(tool))
+    deploy.deploy(context(state), env="prod", only="image,secrets")  # needs none of them
+    with pytest.raises(Exit, match=r"helm is not installed") as caught:
+        deploy.deploy(context(state), env="prod", only="monitoring")
+    assert caught.value.code == 2
 
 
-def test_failed_scan_pushes_nothing_and_applies_nothing(state: Path) -> None:
-    c = context(failing=r".*invoke image\.scan --env prod$")
+def test_failed_scan_pushes_nothing_and_applies_nothing(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def vulnerable(c: MockContext, env: str) -> None:
+        c.run(f"<image.scan --env {env}: Docker SDK>")
+        raise Exit("image: hadolint found DL3002")
+
+    monkeypatch.setattr(image, "scan", vulnerable)
+    c = context(state)
     with pytest.raises(Exit) as caught:
         deploy.deploy(c, env="prod")
-    ran = commands(c)
-    assert ran[-1] == "invoke image.scan --env prod"
-    assert not any("image.push" in command or "k8s.apply" in command for command in ran)
-    assert "stage image failed" in str(caught.value.message)
-    assert "--only image,credentials,secrets,kubernetes,monitoring,dns" in str(caught.value.message)
+    ran = commands(c, state)
+    assert ran[-1] == "<image.scan --env prod: Docker SDK>"
+    assert not any("image.push" in command or "apply --filename" in command for command in ran)
+    message = str(caught.value.message)
+    assert "stage image failed: `invoke image.scan --env prod`: image: hadolint found DL3002" in (
+        message
+    )
+    assert "--only image,credentials,secrets,kubernetes,monitoring,dns" in message
 
 
 def test_ingress_without_an_address_times_out_clearly(state: Path) -> None:
-    c = MockContext(run={re.compile(r".*"): Result()}, repeat=True)
+    previous_deploy(state)
+    c = context(state)
+    c.run.side_effect.answers.insert(0, (re.compile(r".* get ingress "), ""))  # type: ignore[attr-defined]
     with pytest.raises(Exit, match=r"the ingress has no address after 300 s"):
         deploy.deploy(c, env="prod", only="dns")
-    polls = [command for command in commands(c) if "get ingress" in command]
-    assert len(polls) == deploy.INGRESS_WAIT_TRIES
+    polls = [command for command in commands(c, state) if "get ingress" in command]
+    assert len(polls) == azure.INGRESS_TIMEOUT_S // azure.INGRESS_INTERVAL_S
 
 
 def test_dry_run_runs_nothing_and_prints_every_command(
     state: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    c = MockContext()  # any c.run would raise NotImplementedError
+    c = context(state)
     deploy.deploy(c, env="prod", dry_run=True)
+    assert c.run.call_args_list == []  # type: ignore[attr-defined]
     printed = capsys.readouterr().out
     for stage in deploy.STAGES:
         assert re.search(rf"^ \d\. {stage}: ", printed, re.M), stage
@@ -249,8 +409,12 @@ def test_dry_run_runs_nothing_and_prints_every_command(
         "invoke image.push --env prod",
         "invoke k8s.rollout --env prod",
         "invoke monitoring.install --env prod",
+        "invoke azure.dns --env prod",
     ):
         assert f"$ {command}" in printed
+    # A check is not a command line: it is shown as what it checks.
+    assert "check: HTTPS GET https://orderdesk.example.com/readyz until 200" in printed
+    assert "$ GET" not in printed
     assert "dry run: nothing was run" in printed
 
 
@@ -258,35 +422,41 @@ def test_dry_run_runs_nothing_and_prints_every_command(
     ("kwargs", "message"),
     [
         ({"env": "qa"}, "unknown environment 'qa'; known environments: dev, local, prod"),
+        ({}, "no environment chosen; pass --env NAME (known environments: dev, local, prod)"),
         ({"env": "prod", "only": "terraform,helm"}, "--only names unknown stage(s) helm"),
         ({"env": "prod", "only": "image", "skip": "dns"}, "use --only or --skip, not both"),
     ],
 )
 def test_bad_arguments(state: Path, kwargs: dict[str, str], message: str) -> None:
-    with pytest.raises(Exit, match=re.escape(message)):
+    with pytest.raises(Exit, match=re.escape(message)) as caught:
         deploy.deploy(MockContext(), **kwargs)
+    assert caught.value.code == 2
 
 
 def test_dirty_tree_missing_tool_and_login_are_named_before_anything_runs(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ops import tf
-
-    monkeypatch.setattr(
-        deploy, "git", lambda *a: " M app/orders/views.py" if a[0] == "status" else "f" * 40
-    )
-    monkeypatch.setattr(deploy, "find", lambda tool: None if tool == "helm" else f"/bin/{tool}")
-
-    def logged_out(c: object) -> None:
-        raise Exit("tf: not logged in to Azure; run `az login` (in CI: azure/login with OIDC)")
-
-    monkeypatch.setattr(tf, "require_az_login", logged_out)
-    # A bare MockContext raises NotImplementedError on any command: getting Exit proves that
-    # preflight stopped the deploy before anything ran.
+    monkeypatch.setattr(git, "changes", lambda *a, **k: [" M app/orders/views.py"])
+    present = toolchain.find
+    monkeypatch.setattr(toolchain, "find", lambda tool: None if tool == "helm" else present(tool))
+    c = context(state, failing=r".*/az account show ")
     with pytest.raises(Exit) as caught:
-        deploy.deploy(MockContext(), env="prod")
+        deploy.deploy(c, env="prod")
+    # Only the login check ran: preflight stopped the deploy before anything else.
+    assert commands(c, state) == ["az account show --output json"]
     message = str(caught.value.message)
     assert "helm is not installed" in message
     assert "1 uncommitted change(s)" in message
     assert "--allow-dirty" in message
     assert "run `az login`" in message
+
+
+def test_outside_a_git_checkout_preflight_says_so(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_checkout(*args: object, **kwargs: object) -> str:
+        raise git.GitError("`git rev-parse` failed; run from a git checkout of Orderdesk")
+
+    monkeypatch.setattr(git, "head", no_checkout)
+    with pytest.raises(Exit, match=r"preflight failed:\n  - `git rev-parse` failed; run from"):
+        deploy.deploy(context(state), env="prod", only="secrets")

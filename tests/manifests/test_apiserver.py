@@ -48,7 +48,7 @@ def run_invoke(
     return subprocess.run(
         [sys.executable, "-m", "invoke", *args],
         cwd=REPO_ROOT,
-        env=plane.environ(INVOKE_K8S_STATE_DIR=str(state_dir), **env),
+        env=plane.environ(INVOKE_STATE_DIR=str(state_dir), **env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -242,7 +242,7 @@ def test_rollback_and_status(first_apply, control_plane, state_dir, api):
     assert back.returncode == 0, back.stderr
     deployment = apps.read_namespaced_deployment("orderdesk", NAMESPACE)
     assert deployment.spec.template.spec.containers[0].image.endswith(DIGEST_B)
-    status = run_invoke(control_plane, state_dir, "k8s.status", "--env", "local")
+    status = run_invoke(control_plane, state_dir, "status", "--env", "local")
     assert status.returncode == 0, status.stderr
     assert "deployment.apps/orderdesk" in status.stdout
     assert "REVISION" in status.stdout
@@ -311,7 +311,7 @@ def test_a_server_that_never_answers_times_out_in_seconds(control_plane, state_d
         result = run_invoke(
             control_plane,
             state_dir,
-            "k8s.status",
+            "status",
             "--env",
             "local",
             KUBECONFIG=str(kubeconfig),

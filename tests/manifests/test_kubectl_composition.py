@@ -10,6 +10,8 @@ from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit
 
 from ops import k8s, toolchain
+from ops.core import kube, state
+from ops.k8s.cluster import RolloutFailed
 
 VERSION = Result(stdout='{"major": "1", "minor": "36", "gitVersion": "v1.36.3"}')
 
@@ -63,7 +65,7 @@ def mock(runs: dict[str, Result], **settings) -> MockContext:
 def fake_kubectl(monkeypatch, tmp_path):
     monkeypatch.setattr(toolchain, "require", lambda name: f"/opt/bin/{name}")
     # An empty state dir: no kubeconfig from a deploy on this machine leaks into the commands.
-    monkeypatch.setitem(k8s.DEFAULTS, "state_dir", str(tmp_path))
+    monkeypatch.setattr(state, "DEFAULT_ROOT", tmp_path)
 
 
 def test_the_kubeconfig_deploy_credentials_wrote_is_used(tmp_path):
@@ -103,7 +105,7 @@ def test_a_failed_rollout_reports_then_rolls_back_once_to_the_last_healthy_revis
             r"rollout undo": Result(),
         }
     )
-    with pytest.raises(k8s.RolledBack) as failed:
+    with pytest.raises(RolloutFailed) as failed:
         k8s.rollout(c, env="local", timeout=5)
     message = str(failed.value.message)
     # Not revision 2 (the "previous" one `rollout undo` would pick): it never served.
@@ -155,8 +157,10 @@ def test_cloud_environments_always_use_their_aks_context():
         {r"get --raw /version": Result(stdout='{"major": "1", "minor": "33"}'), r".": Result()},
         local_context="kind-laptop",
     )
-    k8s.status(c, env="prod")
-    for command in commands(c):
+    k8s.rollback(c, env="prod")
+    ran = commands(c)
+    assert len(ran) == 2
+    for command in ran:
         assert "--context=aks-orderdesk-prod" in command
 
 
@@ -167,7 +171,7 @@ def test_local_uses_the_configured_context_and_kubeconfig():
         kubeconfig="/home/me/kubeconfig",
         request_timeout=3,
     )
-    k8s.status(c, env="local")
+    k8s.rollback(c, env="local")
     assert commands(c)[0] == (
         "/opt/bin/kubectl --request-timeout=3s --kubeconfig=/home/me/kubeconfig "
         "--context=kind-laptop get --raw /version"
@@ -177,7 +181,7 @@ def test_local_uses_the_configured_context_and_kubeconfig():
 def test_an_unreachable_cloud_cluster_names_the_fix():
     c = mock({r"get --raw /version": Result(exited=1, stderr="dial tcp: i/o timeout")})
     with pytest.raises(Exit) as failure:
-        k8s.status(c, env="prod")
+        k8s.rollback(c, env="prod")
     message = str(failure.value.message)
     assert "cannot reach the Kubernetes API server (context aks-orderdesk-prod)" in message
     assert "dial tcp: i/o timeout" in message
@@ -192,7 +196,7 @@ def test_a_cluster_of_another_version_is_refused():
     from ops.k8s.cluster import Kubectl
 
     c = mock({r"get --raw /version": Result(stdout='{"major": "1", "minor": "31+"}')})
-    kubectl = Kubectl(c, binary="kubectl", environment=envconfig.load("local"))
+    kubectl = Kubectl(c, kube.target(c, envconfig.load("local")))
     with pytest.raises(
         Exit, match=r"runs Kubernetes 1.31, but env.yaml says local.kubernetes.version"
     ):

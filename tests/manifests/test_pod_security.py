@@ -124,10 +124,14 @@ def test_the_namespace_enforces_restricted(rendered_overlays: dict[str, Rendered
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_pods_run_as_the_app_user_without_a_token(rendered_overlays: dict[str, Rendered], env):
-    for _, pod in pod_templates(rendered_overlays[env]):
+    templates = pod_templates(rendered_overlays[env])
+    assert templates, f"{env} renders no workload"
+    for _, pod in templates:
         assert pod["securityContext"]["runAsUser"] == 10001
         assert pod["automountServiceAccountToken"] is False
-        for container in pod["containers"] + pod.get("initContainers", []):
+        containers = pod["containers"] + pod.get("initContainers", [])
+        assert containers
+        for container in containers:
             assert container["securityContext"]["readOnlyRootFilesystem"] is True
 
 

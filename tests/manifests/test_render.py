@@ -33,8 +33,12 @@ def test_every_overlay_renders_valid_for_its_kubernetes_version(rendered_overlay
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_container_runs_the_pinned_image(rendered_overlays, env):
     expected = sample_image(env)
-    for _, pod in pod_templates(rendered_overlays[env]):
-        for container in pod["containers"] + pod.get("initContainers", []):
+    templates = pod_templates(rendered_overlays[env])
+    assert templates, f"{env} renders no workload"
+    for _, pod in templates:
+        containers = pod["containers"] + pod.get("initContainers", [])
+        assert containers
+        for container in containers:
             assert container["image"] == expected
             assert container["image"].endswith("@" + DIGEST_A)
 
@@ -58,9 +62,10 @@ def test_settings_come_from_env_yaml(rendered_overlays, env):
     assert data["DJANGO_ALLOWED_HOSTS"] == ",".join(environment.app.hosts)
     assert data["GUNICORN_WORKERS"] == str(environment.app.gunicorn.workers)
     assert data["DJANGO_SETTINGS_MODULE"] == "orderdesk.settings.production"
-    for document in rendered.documents:
-        if document["kind"] not in {"Namespace", "ClusterIssuer"}:
-            assert document["metadata"]["namespace"] == environment.kubernetes.namespace
+    namespaced = [d for d in rendered.documents if d["kind"] not in {"Namespace", "ClusterIssuer"}]
+    assert len(namespaced) >= 4
+    for document in namespaced:
+        assert document["metadata"]["namespace"] == environment.kubernetes.namespace
 
 
 def test_local_runs_sqlite_with_a_fixed_replica_count(rendered_overlays):
@@ -278,7 +283,9 @@ def test_an_environment_without_overlay_is_refused(manifests_copy):
 
 
 def test_the_crd_schemas_note_their_source():
-    for schema_file in (MANIFESTS_DIR / "schemas").rglob("*.json"):
+    schema_files = sorted((MANIFESTS_DIR / "schemas").rglob("*.json"))
+    assert schema_files
+    for schema_file in schema_files:
         schema = json.loads(schema_file.read_text())
         assert "Written for Orderdesk from" in schema["$comment"], schema_file
 

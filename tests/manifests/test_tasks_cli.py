@@ -18,7 +18,7 @@ from tests.manifests.conftest import DATA, DIGEST_B, sample_image, write_image_r
 
 
 def run_invoke(*args: str, state_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "INVOKE_K8S_STATE_DIR": str(state_dir), **env}
+    environ = {**os.environ, "INVOKE_STATE_DIR": str(state_dir), **env}
     return subprocess.run(
         [sys.executable, "-m", "invoke", *args],
         cwd=REPO_ROOT,
@@ -61,23 +61,25 @@ def test_render_to_stdout(kustomize, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "code"),
     [
         (
             ["--env", "staging"],
             "unknown environment 'staging'; known environments: dev, local, prod",
+            2,
         ),
-        (["--env", "local"], "no image record at"),
-        (["--env", "prod", "--image", "x"], "is not <repository>[:<tag>]@sha256:<64 hex>"),
+        (["--env", "local"], "no image record at", 1),
+        (["--env", "prod", "--image", "x"], "is not <repository>[:<tag>]@sha256:<64 hex>", 1),
         (
             ["--env", "prod", "--image", sample_image("prod")],
             "no Terraform outputs at",
+            1,
         ),
     ],
 )
-def test_render_errors_name_the_fix(tmp_path, args, message):
+def test_render_errors_name_the_fix(tmp_path, args, message, code):
     result = run_invoke("k8s.render", *args, state_dir=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == code
     assert message in result.stderr
     assert "Traceback" not in result.stderr
 

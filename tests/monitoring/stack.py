@@ -12,9 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ import yaml
 
 from ops.monitoring import render
 from ops.monitoring.layout import REPO_ROOT, Layout
+from tests.support import wait_for_http
 
 APP_DIR = REPO_ROOT / "app"
 # The only changes the loopback copies make: `for` durations and Alertmanager's waits, so a run
@@ -79,23 +77,6 @@ class Processes:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=5)
         self.running.clear()
-
-
-def wait_http(url: str, timeout: float, process: subprocess.Popen[bytes], what: str) -> None:
-    """Poll url until it answers 200; fail early if the process died."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{what} exited with {process.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError) as exc:
-            last = str(exc)
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not ready at {url} after {timeout:.0f}s ({last})")
 
 
 def rule_copies(
@@ -158,7 +139,7 @@ def start_prometheus(
             "--log.level=warn",
         ],
     )
-    wait_http(f"http://127.0.0.1:{port}/-/ready", 30, process, "Prometheus")
+    wait_for_http(f"http://127.0.0.1:{port}/-/ready", process, "Prometheus")
     return process
 
 
@@ -186,7 +167,7 @@ def start_alertmanager(
             "--log.level=info",
         ],
     )
-    wait_http(f"http://127.0.0.1:{port}/-/ready", 30, process, f"Alertmanager ({name})")
+    wait_for_http(f"http://127.0.0.1:{port}/-/ready", process, f"Alertmanager ({name})")
     return process
 
 
@@ -224,7 +205,7 @@ def start_app(processes: Processes, env: dict[str, str], port: int) -> subproces
         env=env,
         cwd=APP_DIR,
     )
-    wait_http(f"http://127.0.0.1:{port}/healthz", 30, process, "gunicorn (the app)")
+    wait_for_http(f"http://127.0.0.1:{port}/healthz", process, "gunicorn (the app)")
     return process
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +22,8 @@ from typing import Any
 
 from adaptive_cards.validation import MicrosoftTeams
 from jsonschema import Draft6Validator
+
+from ops.core.wait import NotYet, wait_until
 
 ADAPTIVE_CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 
@@ -85,14 +86,15 @@ class WebhookSink:
         self, predicate: Callable[[Delivery], bool], timeout: float, what: str
     ) -> Delivery:
         """The first delivery matching predicate; fails after timeout, listing what did arrive."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for delivery in self.received():
-                if predicate(delivery):
-                    return delivery
-            time.sleep(0.25)
-        seen = [(d.path, title_of(d.body)) for d in self.received()]
-        raise AssertionError(f"no Teams message {what} within {timeout:.0f}s; received: {seen}")
+
+        def arrived() -> Delivery:
+            found = next((d for d in self.received() if predicate(d)), None)
+            if found is None:
+                seen = [(d.path, title_of(d.body)) for d in self.received()]
+                raise NotYet(f"received: {seen}")
+            return found
+
+        return wait_until(arrived, what=f"Teams message {what}", timeout=timeout, interval=0.25)
 
 
 def _adaptive_card_schema(version: str) -> dict[str, Any]:

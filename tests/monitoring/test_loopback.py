@@ -27,6 +27,7 @@ import pytest
 import requests
 from invoke import Context
 
+from ops.core.wait import NotYet, wait_until
 from ops.monitoring import alerts, render, send_test_alert
 from ops.monitoring.layout import RUNBOOK_BASE, Layout
 from tests.monitoring import stack
@@ -164,17 +165,6 @@ def scalar(base: str, expr: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
-def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not reached within {timeout:.0f}s (last: {value!r})")
-
-
 def is_card(delivery: Delivery, path: str, title_start: str) -> bool:
     try:
         title = delivery.body["attachments"][0]["content"]["body"][0]["text"]
@@ -185,9 +175,10 @@ def is_card(delivery: Delivery, path: str, title_start: str) -> bool:
 
 def test_gunicorn_runs_two_workers(loopback: Stack) -> None:
     workers = wait_until(
-        lambda: len(stack.child_pids(loopback.gunicorn_pid)) == 2 or None,
-        20,
-        "two gunicorn workers",
+        lambda: len(stack.child_pids(loopback.gunicorn_pid)) == 2,
+        what="two gunicorn workers",
+        timeout=20,
+        interval=0.5,
     )
     assert workers
 
@@ -209,8 +200,9 @@ def test_server_errors_page_oncall_in_teams_and_resolve(loopback: Stack) -> None
     errors_seen = 'sum(django_http_responses_total_by_status_total{job="orderdesk", status="500"})'
     wait_until(
         lambda: scalar(prometheus, errors_seen) == 60,
-        20,
-        "Prometheus counting all 60 server errors across both workers",
+        what="Prometheus counting all 60 server errors across both workers",
+        timeout=20,
+        interval=0.5,
     )
 
     # 2. The alert fires and reaches the on-call channel as an Adaptive Card.
@@ -235,15 +227,25 @@ def test_server_errors_page_oncall_in_teams_and_resolve(loopback: Stack) -> None
     #    5-minute error ratio below 5%; bounded bursts until the resolved card arrives.
     stack.manage(loopback.app_env, "migrate", "--noinput")
     assert [client.create_order() for _ in range(5)] == [201] * 5
-    deadline = time.monotonic() + 120
-    resolved = None
-    while resolved is None and time.monotonic() < deadline:
+
+    def resolved_after_a_healthy_burst() -> Any:
         healthy = client.burst(["/api/orders"] * 300)
         assert set(healthy) == {200}, healthy
-        for delivery in loopback.sink.received():
-            if is_card(delivery, ONCALL_PATH, "RESOLVED: OrderdeskHighErrorRatio"):
-                resolved = delivery
-    assert resolved is not None, "no RESOLVED card within 120 s of the errors stopping"
+        return next(
+            (
+                delivery
+                for delivery in loopback.sink.received()
+                if is_card(delivery, ONCALL_PATH, "RESOLVED: OrderdeskHighErrorRatio")
+            ),
+            None,
+        )
+
+    resolved = wait_until(
+        resolved_after_a_healthy_burst,
+        what="a RESOLVED card after the errors stopped",
+        timeout=120,
+        interval=0.1,
+    )
     resolved_card = adaptive_card(resolved.body)
     resolved_title, resolved_text = card_texts(resolved_card)
     assert resolved_title == "RESOLVED: OrderdeskHighErrorRatio in orderdesk (1)"
@@ -276,14 +278,13 @@ def test_every_app_dashboard_query_returns_data_from_the_real_app(loopback: Stac
             if not prometheus_query(loopback.prometheus_url, expr)
         ]
 
-    missing: list[str] = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def every_panel_has_data() -> bool:
         missing = empty_panels()
-        if not missing:
-            break
-        time.sleep(1)
-    assert not missing, f"dashboard panels without data from the real app: {missing}"
+        if missing:
+            raise NotYet(f"dashboard panels without data from the real app: {missing}")
+        return True
+
+    assert wait_until(every_panel_has_data, what="data in every panel", timeout=30, interval=1)
 
 
 def test_test_alert_task_reaches_the_team_channel(loopback: Stack) -> None:

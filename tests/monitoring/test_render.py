@@ -66,9 +66,11 @@ def test_the_sidecar_settings_match_the_configmaps() -> None:
 
 
 def test_dashboards_are_laid_out_on_grafanas_24_column_grid() -> None:
+    assert grafana.DASHBOARDS
     for dashboard in grafana.DASHBOARDS:
         model = grafana.render(dashboard)
         ids = [panel["id"] for panel in model["panels"]]
+        assert ids, dashboard
         assert len(ids) == len(set(ids))
         for panel in model["panels"]:
             grid = panel["gridPos"]
@@ -93,6 +95,7 @@ def test_the_connector_variant_swaps_only_the_receiver_kind() -> None:
     connector = render.alertmanager_config(LAYOUT, teams="connector")
     assert connector["route"] == workflows["route"]
     assert connector["inhibit_rules"] == workflows["inhibit_rules"]
+    assert workflows["receivers"]
     for before, after in zip(workflows["receivers"], connector["receivers"], strict=True):
         assert before.get("msteamsv2_configs") == after.get("msteams_configs")
         assert "msteamsv2_configs" not in after

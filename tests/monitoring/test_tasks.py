@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from invoke import Context, MockContext, Result
+from invoke import Config, Context, MockContext, Result
 from invoke.exceptions import Exit
 
 from ops import monitoring
@@ -31,15 +31,30 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TEAMS_ONCALL_WEBHOOK_URL", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the deploy's credentials stage leaves: a kubeconfig per environment."""
+    root = tmp_path_factory.mktemp("state")
+    for env in ("local", "dev", "prod"):
+        (root / env).mkdir()
+        (root / env / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")
+    STATE["root"] = root
+    return root
+
+
+STATE: dict[str, Path] = {}
+
+
 def context(*, teams_secret_exists: bool = True) -> MockContext:
     return MockContext(
+        config=Config(overrides={"state_dir": str(STATE["root"])}),
         run={
             re.compile(r".* get secret alertmanager-teams-webhook "): Result(
                 exited=0 if teams_secret_exists else 1
             ),
             re.compile(r".* get secret grafana-admin "): Result(exited=0),
             re.compile(r".*"): Result(),
-        }
+        },
     )
 
 
@@ -68,14 +83,27 @@ def test_install_composes_the_whole_installation(
     run = commands(c)
     layout = Layout()
 
+    # Every helm and kubectl call acts on dev's cluster: its kubeconfig and AKS context, never
+    # whatever context is current on the machine (a bug the deploy once had).
+    kubeconfig = STATE["root"] / "dev" / "kubeconfig"
+    assert len(run) >= 5
+    for command in run:
+        assert f"--kubeconfig={kubeconfig}" in command, command
+        assert re.search(r"--(kube-)?context=aks-orderdesk-dev\b", command), command
     helm = next(cmd for cmd in run if " upgrade --install " in cmd)
-    assert helm.startswith("/usr/local/bin/helm upgrade --install kube-prometheus-stack ")
+    assert helm.startswith(
+        f"/usr/local/bin/helm --kubeconfig={kubeconfig} --kube-context=aks-orderdesk-dev "
+        "upgrade --install kube-prometheus-stack "
+    )
     assert "--version 77.11.1 --namespace monitoring" in helm
     values = re.findall(r"-f (\S+)", helm)
     assert values[:2] == [str(path) for path in layout.values_files("dev")]
     assert values[2].endswith("values-generated.yaml")
     generated = layout.generated_dir
-    kubectl = "/usr/local/bin/kubectl"
+    kubectl = (
+        f"/usr/local/bin/kubectl --request-timeout=10s --kubeconfig={kubeconfig} "
+        "--context=aks-orderdesk-dev"
+    )
     assert run[-3:] == [
         f"{kubectl} apply -f {generated / 'prometheusrule.yaml'}",
         f"{kubectl} delete --ignore-not-found -f {generated / 'prometheusrule-demo.yaml'}",
@@ -109,8 +137,12 @@ def test_install_takes_the_urls_from_the_environment(monkeypatch: pytest.MonkeyP
     assert secret["stringData"] == {"alerts-url": TEAM_URL, "oncall-url": TEAM_URL}
     run = commands(c)
     assert any(cmd.endswith("prometheusrule-demo.yaml") and " apply " in cmd for cmd in run)
-    assert all("--context aks-orderdesk-dev" in cmd for cmd in run if "kubectl" in cmd)
-    assert any("--kube-context aks-orderdesk-dev" in cmd for cmd in run if "helm" in cmd)
+    kubectl_calls = [cmd for cmd in run if "/kubectl " in cmd]
+    helm_calls = [cmd for cmd in run if "/helm " in cmd]
+    assert kubectl_calls
+    assert helm_calls
+    assert all("--context=aks-orderdesk-dev" in cmd for cmd in kubectl_calls)
+    assert all("--kube-context=aks-orderdesk-dev" in cmd for cmd in helm_calls)
 
 
 def test_install_keeps_an_existing_secret_when_no_url_is_given() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 from invoke import Collection, Context, MockContext, Result
@@ -10,6 +12,7 @@ from invoke.exceptions import Exit
 
 import tasks
 from ops import app
+from ops.envconfig import REPO_ROOT
 
 
 def all_tasks(collection: Collection, prefix: str = "") -> dict[str, object]:
@@ -58,3 +61,51 @@ def test_up_migrates_seeds_then_serves_on_loopback() -> None:
 def test_up_refuses_bad_flags(kwargs: dict, message: str) -> None:
     with pytest.raises(Exit, match=message):
         app.up(Context(), **kwargs)
+
+
+def invoke_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_invoke_list_reads_as_a_table_of_contents() -> None:
+    listed = invoke_cli("--list")
+    assert listed.returncode == 0, listed.stderr
+    names = [  # a task's line is indented by two; its wrapped help by more
+        line.split()[0] for line in listed.stdout.splitlines() if re.match(r"  \S", line)
+    ]
+    assert names
+    # The everyday entry points first, by their own names; then one collection per area.
+    assert names[:4] == ["deploy", "destroy", "status", "up"]
+    assert not any(name.startswith("deploy.") for name in names)
+    assert [name for name in names if name.split(".")[-1] == "status"] == [
+        "status",
+        "sandbox.status",
+    ]
+    areas = {name.split(".")[0] for name in names if "." in name}
+    assert areas == {"app", "azure", "image", "k8s", "monitoring", "sandbox", "tf"}
+
+
+def test_deploy_without_an_environment_lists_the_environments() -> None:
+    result = invoke_cli("deploy")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "no environment chosen; pass --env NAME (known environments: dev, local, prod)"
+    )
+
+
+@pytest.mark.parametrize(
+    "task", ["deploy", "status", "k8s.render", "monitoring.install", "tf.plan"]
+)
+def test_every_task_refuses_an_unknown_environment_the_same_way(task: str) -> None:
+    result = invoke_cli(task, "--env", "staging")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().endswith(
+        "unknown environment 'staging'; known environments: dev, local, prod"
+    )

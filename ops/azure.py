@@ -1,0 +1,231 @@
+"""`invoke azure.*`: what deploy asks of Azure outside Terraform, through the az CLI.
+
+    invoke azure.account --env dev     who az is logged in as, in which subscription
+    invoke azure.secrets --env dev     every app secret present in Key Vault (values never shown)
+    invoke azure.dns --env dev         the DNS records answer with the ingress's address
+
+Terraform creates the estate (infra/); these only check it and repair what can go missing
+between applies. Every command is `az ... --output ...` through invoke, so a MockContext test
+sees each one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as token
+import shlex
+import tempfile
+from typing import Any
+
+from invoke import Collection, task
+from invoke.context import Context
+from invoke.exceptions import Exit
+
+from ops.core import environments, kube, state
+from ops.core.environments import BAD_INPUT, ENV_HELP
+from ops.core.wait import NotYet, WaitTimeout, wait_until
+from ops.envconfig import Environment
+from ops.toolchain import find
+
+AZ_INSTALL = "https://learn.microsoft.com/cli/azure/install-azure-cli"
+INGRESS = "orderdesk"
+INGRESS_TIMEOUT_S, INGRESS_INTERVAL_S = 300, 10
+
+
+def az() -> str:
+    """The az program, quoted for a command line, or an Exit saying how to install it."""
+    program = find("az")
+    if program is None:
+        raise Exit(
+            f"the Azure CLI (az) is not installed; install it ({AZ_INSTALL}), then run `az login`",
+            code=BAD_INPUT,
+        )
+    return shlex.quote(program)
+
+
+def require_login(c: Context) -> dict[str, Any]:
+    """The signed-in account (`az account show`), or an Exit naming `az login`."""
+    result = c.run(f"{az()} account show --output json", hide=True, warn=True)
+    if result is None or result.exited != 0:
+        raise Exit(
+            "not logged in to Azure; run `az login` (in CI: azure/login with OIDC) and try again",
+            code=BAD_INPUT,
+        )
+    account: dict[str, Any] = json.loads(result.stdout)
+    return account
+
+
+def login_problem(c: Context) -> str:
+    """What is wrong with the Azure login for a deploy, or "" (preflight lists it)."""
+    try:
+        account = require_login(c)
+    except Exit as exc:
+        return str(exc.message)
+    expected = os.environ.get("ARM_SUBSCRIPTION_ID")
+    if expected and account.get("id") != expected:
+        return (
+            f"az is logged in to subscription {account.get('name')!r}, not ARM_SUBSCRIPTION_ID; "
+            f"run `az account set --subscription {expected}`"
+        )
+    return ""
+
+
+def tf_outputs(c: Context, environment: Environment) -> dict[str, Any]:
+    """What `invoke tf.output --save` wrote; an Exit naming that command if it has not run."""
+    try:
+        return state.read_json(
+            state.EnvState.of(environment.name, c).tf_outputs,
+            f"invoke tf.output --env {environment.name} --save",
+        )
+    except state.StateMissing as exc:
+        raise Exit(str(exc), code=1) from exc
+
+
+def ensure_key_vault_secrets(c: Context, environment: Environment) -> None:
+    """Every app secret exists in Key Vault: Terraform generates them; this puts back one that
+    went missing (recovering a soft-deleted one keeps its value). Values are never printed."""
+    vault = environments.require_azure(environment).key_vault.name
+    names = tf_outputs(c, environment).get("key_vault_secret_names") or list(
+        state.KEY_VAULT_SECRETS
+    )
+    where = f"--vault-name {vault}"
+    program = az()
+    for name in names:
+        shown = c.run(
+            f"{program} keyvault secret show {where} --name {name} --query id --output tsv",
+            hide=True,
+            warn=True,
+        )
+        if shown is not None and shown.ok:
+            print(f"  secret {name}: present in {vault}")
+            continue
+        # Purge protection keeps deleted secrets recoverable, and their names taken.
+        deleted = c.run(
+            f"{program} keyvault secret show-deleted {where} --name {name} --query id --output tsv",
+            hide=True,
+            warn=True,
+        )
+        if deleted is not None and deleted.ok:
+            c.run(
+                f"{program} keyvault secret recover {where} --name {name} --output none", hide=True
+            )
+            print(f"  secret {name}: recovered from soft delete in {vault}")
+            continue
+        # The value goes through a 0600 file, never the command line (ps would show it).
+        with tempfile.NamedTemporaryFile("w", prefix="orderdesk-", delete=True) as handle:
+            handle.write(token.token_urlsafe(50))
+            handle.flush()
+            c.run(
+                f"{program} keyvault secret set {where} --name {name} "
+                f"--file {shlex.quote(handle.name)} --encoding utf-8 --output none",
+                hide=True,
+            )
+        print(f"  secret {name}: created in {vault} (value not shown)")
+
+
+def dns_record_names(environment: Environment) -> list[str]:
+    """Relative names in the zone for the app, grafana and prometheus hosts."""
+    zone = environments.require_azure(environment).dns.zone
+    hosts = [
+        *environment.app.hosts,
+        environment.monitoring.grafana_host,
+        environment.monitoring.prometheus_host,
+    ]
+    return ["@" if host == zone else host.removesuffix("." + zone) for host in hosts]
+
+
+def ingress_address(c: Context, environment: Environment) -> str:
+    """The ingress's public address, waiting (bounded) for the gateway to assign it."""
+    jsonpath = "{.status.loadBalancer.ingress[0].ip}"
+    command = kube.target(c, environment).kubectl(
+        "get", "ingress", INGRESS, f"--output=jsonpath={jsonpath}"
+    )
+
+    def assigned() -> str:
+        result = c.run(command, hide=True, warn=True)
+        address = result.stdout.strip() if result is not None and result.ok else ""
+        if not address:
+            raise NotYet("no address yet")
+        return address
+
+    try:
+        return wait_until(
+            assigned,
+            what="the ingress address",
+            timeout=INGRESS_TIMEOUT_S,
+            interval=INGRESS_INTERVAL_S,
+            progress=lambda attempt, attempts, _: print(
+                f"  ingress address: not yet ({attempt}/{attempts})"
+            ),
+        )
+    except WaitTimeout as exc:
+        raise Exit(
+            f"the ingress has no address after {INGRESS_TIMEOUT_S} s ({exc}); check the "
+            f"application gateway (`kubectl describe ingress {INGRESS}`), then run `invoke "
+            f"azure.dns --env {environment.name}`",
+            code=1,
+        ) from exc
+
+
+def check_dns_points_at_ingress(c: Context, environment: Environment) -> None:
+    """Terraform owns the records (infra/modules/dns) and the gateway's public IP; this waits for
+    the ingress to get that address, then checks every record answers with it."""
+    azure = environments.require_azure(environment)
+    address = ingress_address(c, environment)
+    expected = tf_outputs(c, environment).get("ingress_public_ip")
+    if expected and address != expected:
+        raise Exit(
+            f"the ingress answers at {address}, but Terraform's gateway IP is {expected}; "
+            "check the application gateway ingress controller's configuration",
+            code=1,
+        )
+    group, zone = azure.resource_group, azure.dns.zone
+    program = az()
+    for name in dns_record_names(environment):
+        result = c.run(
+            f"{program} network dns record-set a show --resource-group {group} "
+            f"--zone-name {zone} --name {name} --query 'ARecords[].ipv4Address' --output tsv",
+            hide=True,
+            warn=True,
+        )
+        addresses = result.stdout.split() if result is not None and result.ok else []
+        if address not in addresses:
+            raise Exit(
+                f"{name}.{zone} resolves to {', '.join(addresses) or 'nothing'}, not the ingress "
+                f"{address}; Terraform manages the record: run `invoke deploy --env "
+                f"{environment.name} --only terraform,dns`",
+                code=1,
+            )
+        print(f"  dns: {name}.{zone} -> {address}")
+
+
+@task(help={"env": ENV_HELP})
+def account(c: Context, env: str = "") -> None:
+    """Show the Azure account az is logged in to, and whether it is the environment's."""
+    environment = environments.load(env)
+    subscription = environments.require_azure(environment).subscription_id
+    signed_in = require_login(c)
+    print(f"az: {signed_in.get('user', {}).get('name')} in {signed_in.get('name')!r}")
+    expected = os.environ.get("ARM_SUBSCRIPTION_ID") or subscription
+    if signed_in.get("id") != expected:
+        raise Exit(
+            f"az uses subscription {signed_in.get('id')}, not {env}'s {expected}; "
+            f"run `az account set --subscription {expected}`",
+            code=1,
+        )
+
+
+@task(help={"env": ENV_HELP})
+def secrets(c: Context, env: str = "") -> None:
+    """Make sure every app secret exists in Key Vault (create or recover; never printed)."""
+    ensure_key_vault_secrets(c, environments.load(env))
+
+
+@task(help={"env": ENV_HELP})
+def dns(c: Context, env: str = "") -> None:
+    """Check the app, grafana and prometheus records answer with the ingress's address."""
+    check_dns_points_at_ingress(c, environments.load(env))
+
+
+ns = Collection("azure", account, secrets, dns)

@@ -1,0 +1,131 @@
+"""`invoke deploy --env E`: one command from a laptop (or CI) to a running, monitored cluster.
+
+    invoke deploy --env prod --dry-run        every step, in order; runs none
+    invoke deploy --env dev                   preflight, summary, then the stages below
+    invoke deploy --env dev --only kubernetes,monitoring
+    invoke status --env dev                   what is deployed, its health, the last deploy
+    invoke destroy --env dev                  guarded: plan -destroy, confirm, apply
+
+Stages, in order: terraform -> image -> credentials -> secrets -> kubernetes -> monitoring -> dns.
+A stage is a short list of steps (plan.py); most steps are the other areas' tasks (`tf.plan`,
+`image.push`, `k8s.apply`, ...), called in this process with the same context, so what deploy
+runs is exactly what a person or a workflow can run by hand, and a test with invoke's MockContext
+sees every command. Every stage is idempotent: after a failure, fix the cause and run the same
+command again (or `--only` the stages that are left).
+
+    plan.py       the stages and steps, as data
+    runner.py     running them: progress, the deploy record, one rollback
+    preflight.py  tools, git and Azure login, checked before anything changes
+    checks.py     deploy's own checks: the pushed digest runs, the app answers over HTTPS
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from invoke import task
+from invoke.context import Context
+from invoke.exceptions import Exit
+
+from ops import tf
+from ops.core import environments, kube, state
+from ops.core.environments import ENV_HELP
+from ops.deploy import checks, plan, preflight, runner
+from ops.k8s.cluster import Kubectl
+
+STAGES = plan.STAGES
+
+
+@task(
+    name="deploy",
+    help={
+        "env": ENV_HELP,
+        "dry_run": "print every step in order; run none (needs no Azure login)",
+        "only": f"comma-separated stages to run ({', '.join(STAGES)})",
+        "skip": "comma-separated stages to leave out",
+        "allow_dirty": "deploy a working tree with uncommitted changes",
+    },
+)
+def deploy(  # noqa: PLR0917 - invoke maps each parameter to a flag
+    c: Context,
+    env: str = "",
+    dry_run: bool = False,
+    only: str = "",
+    skip: str = "",
+    allow_dirty: bool = False,
+) -> None:
+    """Deploy an environment: preflight, summary, then every stage in order."""
+    environment = environments.load(env)
+    stages = plan.select(plan.plan(c, environment), only, skip)
+    sha = preflight.preflight(c, environment, stages, allow_dirty=allow_dirty, dry_run=dry_run)
+    runner.describe(stages, environment, sha)
+    if dry_run:
+        runner.console.print("dry run: nothing was run")
+        return
+    runner.execute(c, environment, stages, sha)
+
+
+@task(help={"env": ENV_HELP})
+def status(c: Context, env: str = "") -> None:
+    """What is deployed to an environment: the last deploy, the Deployment, objects, revisions."""
+    environment = environments.load(env)
+    latest = state.EnvState.of(environment.name, c).last_deploy
+    try:
+        record = state.read_json(latest, f"invoke deploy --env {environment.name}")
+    except state.StateMissing:
+        print(f"last deploy: none recorded in {latest}")
+    else:
+        print(
+            f"last deploy: {record['result']} at {record.get('ended') or record['started']} "
+            f"(git {record['git_sha'][:12]}, image {record.get('image') or '-'})"
+        )
+    kubectl = Kubectl(c, kube.target(c, environment))
+    result = kubectl.run(
+        "get", "deployment", checks.DEPLOYMENT, "--output=json", hide=True, warn=True
+    )
+    if not result.ok:
+        print(
+            f"cluster: not reachable or nothing deployed ({result.stderr.strip() or 'no answer'})"
+        )
+        return
+    deployment = json.loads(result.stdout)
+    spec, observed = deployment["spec"], deployment.get("status", {})
+    image = spec["template"]["spec"]["containers"][0]["image"]
+    print(
+        f"deployment {checks.DEPLOYMENT}: image {image}; replicas "
+        f"{observed.get('readyReplicas', 0)}/{spec.get('replicas', 0)} ready, "
+        f"{observed.get('updatedReplicas', 0)} up to date"
+    )
+    annotation = deployment["metadata"].get("annotations", {}).get(runner.RECORD_ANNOTATION)
+    if annotation:
+        print(f"annotation {runner.RECORD_ANNOTATION}: {annotation}")
+    kubectl.print_status()
+
+
+@task(help={"env": ENV_HELP, "yes": "skip the typed confirmation (CI, after its own gate)"})
+def destroy(c: Context, env: str = "", yes: bool = False) -> None:
+    """Tear an environment down (guarded: plan -destroy, typed confirmation, then apply)."""
+    environment = environments.load(env)
+    if not environment.is_local:
+        tf.destroy(c, env=environment.name, yes=yes)
+        return
+    namespace = environment.kubernetes.namespace
+    if not yes:
+        if not sys.stdin.isatty():
+            raise Exit("destroy: refusing without a typed confirmation; pass --yes", code=2)
+        answer = input(
+            f"Delete namespace {namespace} from the local cluster? Type '{env}' to confirm: "
+        )
+        if answer.strip() != env:
+            raise Exit("destroy: not confirmed; nothing was deleted", code=1)
+    kube_target = kube.target(c, environment)
+    c.run(
+        kube_target.kubectl(
+            "delete", "namespace", namespace, "--ignore-not-found", "--wait=false", namespace=None
+        )
+    )
+
+
+# The everyday entry points: tasks.py puts them at the top of `invoke --list`.
+tasks = (deploy, status, destroy)

@@ -1,0 +1,101 @@
+"""Everything that can be checked before a deploy changes anything, reported all at once."""
+
+from __future__ import annotations
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+
+from ops import azure, toolchain
+from ops.core import git
+from ops.core.environments import BAD_INPUT
+from ops.deploy.plan import Stage
+from ops.deploy.runner import console
+from ops.envconfig import Environment
+
+BOOTSTRAP = "scripts/bootstrap --system"
+KUSTOMIZE = "python -m ops.toolchain install kustomize"
+
+# tool: (how to get it, the stages that call it)
+LOCAL_TOOLS: dict[str, tuple[str, set[str]]] = {
+    "dockerd": (f"Debian docker.io ({BOOTSTRAP})", {"image", "kubernetes"}),
+    "docker-registry": (f"Debian docker-registry ({BOOTSTRAP})", {"image"}),
+    # The local cluster: its Kubernetes binaries at env.yaml's version, Debian's runtime.
+    "kube-apiserver": (f"tools/build/kubernetes ({BOOTSTRAP})", {"credentials"}),
+    "kubelet": (f"tools/build/kubernetes ({BOOTSTRAP})", {"credentials"}),
+    "etcd": (f"Debian etcd-server ({BOOTSTRAP})", {"credentials"}),
+    "containerd": (f"Debian containerd ({BOOTSTRAP})", {"credentials"}),
+    "kubectl": (f"tools/build/kubernetes ({BOOTSTRAP})", {"credentials", "kubernetes"}),
+    "kustomize": (KUSTOMIZE, {"kubernetes"}),
+}
+AZURE_TOOLS: dict[str, tuple[str, set[str]]] = {
+    "terraform": (BOOTSTRAP, {"terraform", "credentials"}),
+    "az": (azure.AZ_INSTALL, {"image", "credentials", "secrets", "dns"}),
+    "kubelogin": ("https://azure.github.io/kubelogin/install.html", {"credentials"}),
+    "kubectl": ("az aks install-cli", {"credentials", "kubernetes", "monitoring", "dns"}),
+    "kustomize": (KUSTOMIZE, {"kubernetes"}),
+    "helm": ("https://helm.sh/docs/intro/install/", {"monitoring"}),
+}
+
+
+def required_tools(environment: Environment, stages: list[Stage]) -> dict[str, str]:
+    """Tool -> how to get it, for the stages that will run (CI jobs run a few stages each)."""
+    needs = LOCAL_TOOLS if environment.is_local else AZURE_TOOLS
+    running = {stage.name for stage in stages if not stage.skipped}
+    return {tool: how for tool, (how, used_by) in needs.items() if used_by & running}
+
+
+def problems(
+    c: Context,
+    environment: Environment,
+    stages: list[Stage],
+    *,
+    allow_dirty: bool,
+    check_login: bool,
+) -> tuple[str, list[str]]:
+    """The commit to deploy, and every problem that would stop the deploy."""
+    found = [
+        f"{tool} is not installed ({how})"
+        for tool, how in required_tools(environment, stages).items()
+        if toolchain.find(tool) is None
+    ]
+    sha = "0" * 40
+    try:
+        sha = git.head()
+        dirty = git.changes()
+    except git.GitError as exc:
+        found.append(str(exc))
+    else:
+        if dirty and not allow_dirty:
+            found.append(
+                f"the working tree has {len(dirty)} uncommitted change(s): the image is tagged "
+                "with the git SHA, so commit or stash them, or pass --allow-dirty"
+            )
+    if environment.azure is not None and check_login and toolchain.find("az") is not None:
+        login = azure.login_problem(c)
+        if login:
+            found.append(login)
+    return sha, found
+
+
+def preflight(
+    c: Context,
+    environment: Environment,
+    stages: list[Stage],
+    *,
+    allow_dirty: bool,
+    dry_run: bool,
+) -> str:
+    """Check everything that can fail before anything is changed; return the git SHA.
+
+    A dry run lists the problems and goes on (it needs no Azure login); a real run stops.
+    """
+    sha, found = problems(c, environment, stages, allow_dirty=allow_dirty, check_login=not dry_run)
+    if found:
+        listing = "\n".join(f"  - {problem}" for problem in found)
+        if dry_run:
+            console.print(f"preflight would stop a real deploy:\n{listing}")
+        else:
+            raise Exit(
+                f"deploy --env {environment.name}: preflight failed:\n{listing}", code=BAD_INPUT
+            )
+    return sha
