@@ -38,7 +38,6 @@ from ops.k8s.values import (
     load_tf_outputs,
     parse_image,
 )
-from ops.sandbox import cluster as local_cluster
 
 DEFAULTS: dict[str, Any] = {
     # Where kubectl and helm act: kubeconfig, local_context, kubectl, helm, request_timeout.
@@ -102,13 +101,7 @@ def _write(c: Context, rendered: rendering.Rendered, output: str = "") -> Path:
 
 
 def _kubectl(c: Context, environment: envconfig.Environment) -> Kubectl:
-    target = kube.target(c, environment)
-    if environment.is_local and target.kubeconfig == str(local_cluster.LOCAL_KUBECONFIG):
-        try:
-            local_cluster.verify_kubeconfig(local_cluster.LOCAL_KUBECONFIG)
-        except local_cluster.ClusterError as exc:
-            raise Exit(f"k8s --env {environment.name}: {exc}", code=1) from exc
-    return Kubectl(c, target)
+    return Kubectl(c, kube.target(c, environment))
 
 
 @task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP, "output": "file or -"})
