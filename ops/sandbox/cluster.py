@@ -35,6 +35,7 @@ from invoke import Context, task
 from invoke.exceptions import Exit
 
 from ops import envconfig
+from ops.core.wait import WaitTimeout, wait_until
 from ops.sandbox.pki import Pki, kubeconfig
 from ops.toolchain import CACHE_DIR
 
@@ -288,23 +289,28 @@ class Node:
         _write_state(self.layout, self.state)
 
     def wait_for(self, name: str, check: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             pid = self.state["pids"].get(name)
             if pid is not None and not _alive(int(pid)):
                 raise ClusterError(
                     f"{name} exited while starting; last lines of {self.layout.log(name)}:\n"
                     + tail(self.layout.log(name))
                 )
-            with contextlib.suppress(subprocess.SubprocessError, OSError):
-                if check():
-                    self.say(what)
-                    return
-            time.sleep(0.3)
-        raise ClusterError(
-            f"{name} not ready after {READY_TIMEOUT_S:.0f} s; last lines of "
-            f"{self.layout.log(name)}:\n{tail(self.layout.log(name))}"
-        )
+            return check()
+
+        try:
+            wait_until(
+                ready,
+                what=what,
+                timeout=READY_TIMEOUT_S,
+                interval=0.3,
+                errors=(subprocess.SubprocessError, OSError),
+            )
+        except WaitTimeout as exc:
+            raise ClusterError(
+                f"{exc}; last lines of {self.layout.log(name)}:\n{tail(self.layout.log(name))}"
+            ) from exc
+        self.say(what)
 
     def probe_inside(self, *argv: str) -> bool:
         return (
@@ -332,11 +338,13 @@ class Node:
             ],
             in_node=False,
         )
-        deadline = time.monotonic() + 5
-        while Path(f"/proc/{self.holder}/ns/net").exists() and time.monotonic() < deadline:
-            if os.readlink(f"/proc/{self.holder}/ns/net") != os.readlink("/proc/self/ns/net"):
-                break
-            time.sleep(0.05)
+        # unshare has made its namespaces once its network one differs from ours.
+        wait_until(
+            lambda: os.readlink(f"/proc/{self.holder}/ns/net") != os.readlink("/proc/self/ns/net"),
+            what="unshare's namespaces",
+            timeout=5,
+            interval=0.05,
+        )
         self.state["netns_inode"] = os.stat(f"/proc/{self.holder}/ns/net").st_ino
         self.state["mntns_inode"] = os.stat(f"/proc/{self.holder}/ns/mnt").st_ino
         node_logs = layout.root / "var-log"
@@ -759,12 +767,14 @@ def _kill(pids: list[int], sig: int) -> None:
 
 
 def _wait_gone(pids: list[int], timeout: float) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        remaining = [pid for pid in pids if _alive(pid)]
-        if not remaining:
-            return []
-        time.sleep(0.1)
+    """The pids still alive after up to `timeout` seconds."""
+    with contextlib.suppress(WaitTimeout):
+        wait_until(
+            lambda: not any(_alive(pid) for pid in pids),
+            what="processes to exit",
+            timeout=timeout,
+            interval=0.1,
+        )
     return [pid for pid in pids if _alive(pid)]
 
 

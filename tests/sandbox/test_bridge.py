@@ -9,12 +9,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import requests
 
+from ops.core.wait import wait_until
+from ops.core.web import wait_for_status
 from ops.envconfig import REPO_ROOT
 from tests.support import free_port, need
 
@@ -25,10 +25,12 @@ def namespace() -> Iterator[int]:
         need("the bridge test needs root and unshare (util-linux)")
     holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
     try:
-        deadline = time.monotonic() + 5
-        while os.readlink(f"/proc/{holder.pid}/ns/net") == os.readlink("/proc/self/ns/net"):
-            assert time.monotonic() < deadline, "unshare did not make a namespace"
-            time.sleep(0.05)
+        wait_until(
+            lambda: os.readlink(f"/proc/{holder.pid}/ns/net") != os.readlink("/proc/self/ns/net"),
+            what="unshare's network namespace",
+            timeout=5,
+            interval=0.05,
+        )
         subprocess.run(
             ["nsenter", f"--net=/proc/{holder.pid}/ns/net", "ip", "link", "set", "lo", "up"],
             check=True,
@@ -88,15 +90,7 @@ def test_both_directions_and_nothing_outside_loopback(namespace: int) -> None:
         assert bridge.stdout is not None
         assert bridge.stdout.readline().strip() == "bridge: ready"
         # host -> node: the namespace's own loopback server.
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                answer = requests.get(f"http://127.0.0.1:{into_node}/", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "the node's server never answered"
-                time.sleep(0.2)
-        assert answer.status_code == 200
+        answer = wait_for_status(f"http://127.0.0.1:{into_node}/", timeout=10, interval=0.2)
         assert "Directory listing" in answer.text
         # node -> host: a client inside the namespace reaches the host's loopback server.
         fetched = subprocess.run(
