@@ -423,6 +423,9 @@ sysctl -qw net.bridge.bridge-nf-call-iptables=1
                 f"--client-ca-file={pki.path('ca.crt')}",
                 f"--kubelet-client-certificate={pki.path('admin.crt')}",
                 f"--kubelet-client-key={pki.path('admin.key')}",
+                # The node's name resolves nowhere (no DNS for nodes in the namespace): logs, exec
+                # and port-forward reach the kubelet by its IP.
+                "--kubelet-preferred-address-types=InternalIP",
                 f"--service-account-key-file={pki.path('sa.pub')}",
                 f"--service-account-signing-key-file={pki.path('sa.key')}",
                 "--service-account-issuer=https://kubernetes.default.svc",
