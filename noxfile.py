@@ -32,6 +32,8 @@ nox.options.sessions = [
     "terraform",
     "manifests",
     "deploy",
+    # Last: it combines the coverage the sessions above measured.
+    "quality",
 ]
 
 
@@ -48,8 +50,18 @@ def install_groups(session: nox.Session, *groups: str) -> None:
     )
 
 
+# Every test session measures coverage of app/ and ops/ (pyproject's [tool.coverage.run]) into a
+# data file of its own in build/coverage/ (pytest-cov replaces the file it is given), and
+# `nox -s quality` combines them.
+COVERAGE_DIR = ROOT / "build" / "coverage"
+# The floor applies to all sessions together (quality), never to one alone.
+PYTEST = ("pytest", "--cov", "--cov-report=", "--cov-fail-under=0")
+
+
 def ci_env(**extra: str) -> dict[str, str]:
-    env = {"CI": os.environ.get("CI", "")}
+    """The environment of a test run: CI passed through, and a data file for its coverage."""
+    coverage_file = COVERAGE_DIR / f".coverage.{secrets.token_hex(6)}"
+    env = {"CI": os.environ.get("CI", ""), "COVERAGE_FILE": str(coverage_file)}
     env.update(extra)
     return env
 
@@ -109,7 +121,9 @@ def tests(session: nox.Session) -> None:
     """App and integration tests on SQLite, then the app suite again on a throwaway PostgreSQL."""
     install_groups(session, "test")
     paths = session.posargs or ["app", "tests/app", "tests/ops"]
-    session.run("pytest", *paths, "-m", "not postgres", env=ci_env())
+    session.run(*PYTEST, *paths, "-m", "not postgres", env=ci_env())
+    # tests/app/test_browser.py: every page at 1280 and 390 px, kept as the run's artifacts.
+    session.log(f"screenshots: {ROOT / 'build' / 'screenshots'}")
     if postgres_bindir() is None:
         reason = "PostgreSQL server binaries not found (Debian: postgresql) for the second pass"
         missing_in_ci_fails(session, reason, skip=False)
@@ -120,7 +134,7 @@ def tests(session: nox.Session) -> None:
         "tests.pgcluster",
         "run",
         "--",
-        "pytest",
+        *PYTEST,
         *paths,
         "-m",
         "postgres or not (browser or gunicorn)",
@@ -177,7 +191,7 @@ def monitoring(session: nox.Session) -> None:
     install_groups(session, "monitoring")
     # Fails naming each bad file: rule syntax and policy, promtool tests, dashboards, routes.
     session.run("python", "-m", "ops.monitoring", "check")
-    session.run("pytest", "tests/monitoring", *session.posargs, env=ci_env())
+    session.run(*PYTEST, "tests/monitoring", *session.posargs, env=ci_env())
 
 
 AZURE_PIPELINE = "azure-pipelines.yml"
@@ -233,7 +247,7 @@ def workflows(session: nox.Session) -> None:
     session.run(
         *checkov, "--framework", "azure_pipelines", f"--file={AZURE_PIPELINE}", external=True
     )
-    session.run("pytest", "tests/workflows", *session.posargs, env=ci_env())
+    session.run(*PYTEST, "tests/workflows", *session.posargs, env=ci_env())
 
 
 @nox.session(python=PYTHON)
@@ -241,7 +255,7 @@ def image(session: nox.Session) -> None:
     """Build, scan, run and push the app image on a real Docker engine and local registry."""
     install_groups(session, "image", "test")
     # The tests start the sandbox engine and registry (ops/sandbox.py) if they are not running.
-    session.run("pytest", "tests/image", *session.posargs, env=ci_env())
+    session.run(*PYTEST, "tests/image", *session.posargs, env=ci_env())
 
 
 @nox.session(python=PYTHON)
@@ -260,7 +274,7 @@ def terraform(session: nox.Session) -> None:
     )
     # validate + terraform test of the root and every module, plans of dev and prod, bad env.yaml
     # files, the tf.* tasks' commands: all in the area's pytest suite.
-    session.run("pytest", "tests/terraform", *session.posargs, env=env)
+    session.run(*PYTEST, "tests/terraform", *session.posargs, env=env)
     session.run(
         str(tflint),
         "--chdir=infra",
@@ -295,7 +309,7 @@ def manifests(session: nox.Session) -> None:
         if outputs.exists():
             args += ["--tf-outputs", str(outputs)]
         session.run("invoke", "k8s.lint", *args, env=ci_env(INVOKE_STATE_DIR=state_dir))
-    session.run("pytest", "tests/manifests", *session.posargs, env=ci_env())
+    session.run(*PYTEST, "tests/manifests", *session.posargs, env=ci_env())
 
 
 @nox.session(python=PYTHON)
@@ -304,4 +318,27 @@ def deploy(session: nox.Session) -> None:
     (tools/build/kubernetes) and real local deploys: rollouts, rollback, zero-downtime updates."""
     install_groups(session, "test", "image", "manifests")
     paths = session.posargs or ["tests/sandbox", "tests/deploy"]
-    session.run("pytest", *paths, env=ci_env())
+    session.run(*PYTEST, *paths, env=ci_env())
+
+
+@nox.session(python=PYTHON)
+def quality(session: nox.Session) -> None:
+    """Quality gate: coverage of app/ and ops/ over all test sessions, complexity, duplication."""
+    install_groups(session, "quality", "lint")
+    if not list(COVERAGE_DIR.glob(".coverage.*")):
+        session.error(
+            f"Usage: run the test sessions first (`nox` runs them all, then this); {COVERAGE_DIR} "
+            "holds no new coverage data"
+        )
+    env = {"COVERAGE_FILE": str(COVERAGE_DIR / ".coverage")}
+    session.run("coverage", "combine", "--quiet", env=env)
+    # The report first, whatever the figure (the floor is checked once, below).
+    html = ("coverage", "html", "--quiet", "--fail-under=0", "--title=Orderdesk: app/ and ops/")
+    session.run(*html, env=env)
+    session.log(f"coverage report: {COVERAGE_DIR / 'html' / 'index.html'}")
+    # Fails below [tool.coverage.report] fail_under, the floor; prints the figure either way.
+    session.run("coverage", "report", env=env)
+    # The complexity cap ([tool.ruff.lint.mccabe] max-complexity) over every Python file.
+    session.run("ruff", "check", "--select=C90", ".")
+    # Blocks of [tool.pylint.similarities] min-similarity-lines or more written twice.
+    session.run("pylint", "--recursive=y", "--disable=all", "--enable=duplicate-code", "app", "ops")

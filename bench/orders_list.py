@@ -54,8 +54,10 @@ def run(database_url: str, rows: int, repeats: int, label: str) -> None:
     from django.shortcuts import render
     from django.test import Client, RequestFactory
 
+    from orders.forms import OrderFilterForm
     from orders.models import Order
     from orders.pagination import Cursor, Page
+    from orders.rows import rows as table_rows
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
@@ -81,10 +83,17 @@ def run(database_url: str, rows: int, repeats: int, label: str) -> None:
         def fetch() -> int:
             paginator = Paginator(Order.objects.order_by("-created_at", "-id"), size)
             page = paginator.page(number)  # COUNT(*) then OFFSET (number - 1) * size
+            orders = list(page.object_list)
             response = render(
                 factory.get("/"),
                 "orders/list.html",
-                {"page": Page(list(page.object_list), None, None), "filters": None},
+                {
+                    "page": Page(orders, None, None, start=page.start_index()),
+                    "filters": OrderFilterForm(),
+                    "active_filters": {},
+                    "rows": table_rows(orders),
+                    "filter_query": "",
+                },
             )
             return response.status_code
 

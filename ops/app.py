@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import shlex
+import socket
 import sys
+import threading
+from pathlib import Path
+from typing import Any
 
-from invoke import Collection, task
+from invoke import Collection, Task, task
 from invoke.context import Context
 from invoke.exceptions import Exit
 
+from ops.core.state import DEFAULT_ROOT
+from ops.core.wait import WaitTimeout, wait_until
 from ops.envconfig import REPO_ROOT
 
 APP_DIR = REPO_ROOT / "app"
-DATA_DIR = REPO_ROOT / ".data"
 PYTHON = shlex.quote(sys.executable)
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+ALL_INTERFACES = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104  # nosec B104 - named, not bound
+
+
+def data_dir() -> Path:
+    """The local database, secrets and metrics: the state root (.data/), or ORDERDESK_DATA_DIR
+    (tests use that)."""
+    return Path(os.environ.get("ORDERDESK_DATA_DIR") or DEFAULT_ROOT)
 
 
 def local_env(**extra: str) -> dict[str, str]:
     env = {
         "DJANGO_SETTINGS_MODULE": "orderdesk.settings.local",
-        "ORDERDESK_DATA_DIR": str(DATA_DIR),
+        "ORDERDESK_DATA_DIR": str(data_dir()),
     }
     env.update(extra)
     return env
@@ -44,38 +59,99 @@ def migrate(c: Context) -> None:
     manage(c, "migrate --noinput")
 
 
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail before migrating or seeding when another server already holds the port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As gunicorn binds: a port left in TIME_WAIT by a stopped server is free to take.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise Exit(f"port {port} is in use; try --port {port + 1}") from None
+            if exc.errno == errno.EACCES:
+                raise Exit(f"port {port} needs privileges; try --port 8000") from None
+            raise Exit(f"cannot listen on {host}:{port} ({exc.strerror}); check --host") from None
+
+
+def announce_when_listening(host: str, port: int, url: str, timeout: float = 120.0) -> None:
+    """Print the URL once the server accepts connections, not before (nothing to click yet)."""
+    target = ALL_INTERFACES.get(host, host)
+
+    def accepts() -> bool:
+        with socket.create_connection((target, port), timeout=1):
+            return True
+
+    try:
+        wait_until(
+            accepts, what=f"{url} listening", timeout=timeout, interval=0.2, errors=(OSError,)
+        )
+    except WaitTimeout:
+        return  # gunicorn's own log says why it did not start
+    print(f"Orderdesk: {url}  (Ctrl+C stops it)", flush=True)
+
+
+class HostTask(Task):
+    """A task whose --host takes -H, so that -h stays invoke's --help."""
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Any]:
+        arguments = super().get_arguments(ignore_unknown_help)
+        for argument in arguments:
+            if argument.name == "host":
+                argument.names = ("host", "H")
+        return arguments
+
+
 @task(
+    klass=HostTask,
     help={
         "host": "address to bind (default 127.0.0.1: only this machine)",
         "port": "port to serve on",
         "workers": "gunicorn worker processes",
         "seed_count": "demo orders to create when the database is empty (0: none)",
-    }
+        "debug": "Django's debug pages instead of the app's own 404/400/500 pages",
+    },
 )
-def up(
-    c: Context, host: str = "127.0.0.1", port: int = 8000, workers: int = 2, seed_count: int = 200
+def up(  # noqa: PLR0917 - invoke maps each parameter to a flag
+    c: Context,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 2,
+    seed_count: int = 200,
+    debug: bool = False,
 ) -> None:
     """Migrate, seed a demo set when empty, and serve the app with gunicorn on SQLite."""
     if not 0 < port < 65536:
         raise Exit(f"--port {port} is not a TCP port; use 1-65535")
     if workers < 1:
         raise Exit("--workers must be at least 1")
-    DATA_DIR.mkdir(exist_ok=True)
+    ensure_port_free(host, port)
+    data_dir().mkdir(parents=True, exist_ok=True)
     migrate(c)
     if seed_count:
         seed(c, count=seed_count, if_empty=True)
-    # Several workers share one set of metrics through this directory (gunicorn empties it).
-    metrics_dir = DATA_DIR / "metrics"
-    metrics_dir.mkdir(exist_ok=True)
-    print(f"Orderdesk: http://{host}:{port}/  (Ctrl+C stops it)")
+    # Several workers share one set of metrics through this directory; one per port, so a
+    # second instance never touches the first one's files (gunicorn.conf.py also locks it).
+    metrics_dir = data_dir() / "metrics" / str(port)
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        "GUNICORN_BIND": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "GUNICORN_WORKERS": str(workers),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "DJANGO_DEBUG": "true" if debug else "false",
+    }
+    if host not in LOOPBACK:
+        # Reached by another name than localhost: all interfaces answer whatever they are called.
+        env["DJANGO_ALLOWED_HOSTS"] = "*" if host in ALL_INTERFACES else host
+    shown = f"[{host}]" if ":" in host else host
+    threading.Thread(
+        target=announce_when_listening, args=(host, port, f"http://{shown}:{port}/"), daemon=True
+    ).start()
     with c.cd(str(APP_DIR)):
         c.run(
             f"{PYTHON} -m gunicorn -c gunicorn.conf.py orderdesk.wsgi:application",
-            env=local_env(
-                GUNICORN_BIND=f"{host}:{port}",
-                GUNICORN_WORKERS=str(workers),
-                PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-            ),
+            env=local_env(**env),
         )
 
 

@@ -34,7 +34,8 @@ from ops.terraform_cli import TerraformCli, TerraformNotFound, terraform_env
 
 INFRA_DIR = envconfig.REPO_ROOT / "infra"
 ENV_FILE = envconfig.ENV_FILE
-WORK_DIR = envconfig.REPO_ROOT / ".data" / "terraform"
+# Plans and terraform data directories, beside the per-environment state.
+WORK_DIR = state.DEFAULT_ROOT / "terraform"
 PLACEHOLDER_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 ENV_HELP = "environment in infra/env.yaml, e.g. dev or prod (also positional)"
 

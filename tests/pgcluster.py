@@ -63,35 +63,47 @@ class Cluster:
 
 @contextlib.contextmanager
 def temporary_cluster(bindir: Path | None = None) -> Iterator[Cluster]:
+    with (
+        tempfile.TemporaryDirectory(prefix="orderdesk-pg-") as temp,
+        cluster_at(Path(temp), bindir) as cluster,
+    ):
+        yield cluster
+
+
+@contextlib.contextmanager
+def cluster_at(base: Path, bindir: Path | None = None) -> Iterator[Cluster]:
+    """A cluster kept in BASE: created on first use, reused (data and all) by later runs."""
     bindir = bindir or find_bindir()
     if bindir is None:
         raise FileNotFoundError(
             "PostgreSQL server binaries not found; install Debian's postgresql package"
         )
-    with tempfile.TemporaryDirectory(prefix="orderdesk-pg-") as temp:
-        base = Path(temp)
-        # The postgres system user (CI runs as root) must reach its data directory.
-        os.chmod(base, 0o755)  # noqa: S103
-        data, sockets, log = base / "data", base / "sockets", base / "server.log"
-        sockets.mkdir()
-        runner = _as_server_user(base)
-        port = free_port()
+    base.mkdir(parents=True, exist_ok=True)
+    # The postgres system user (CI runs as root) must reach its data directory.
+    os.chmod(base, 0o755)  # noqa: S103
+    data, sockets, log = base / "data", base / "sockets", base / "server.log"
+    sockets.mkdir(exist_ok=True)
+    runner = _as_server_user(base)
+    port = free_port()
+    fresh = not (data / "PG_VERSION").exists()
+    if fresh:
         subprocess.run(
             [*runner, bindir / "initdb", "-D", data, "-U", ROLE, "-A", "trust", "-E", "UTF8"],
             check=True,
             capture_output=True,
         )
-        cluster = Cluster(
-            url=f"postgresql://{ROLE}@127.0.0.1:{port}/{DATABASE}",
-            pg_ctl=[*runner, bindir / "pg_ctl", "-D", data, "-l", log],
-            options=(
-                f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} "
-                # A test cluster can lose everything on a crash: skip the durability work.
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            ),
-        )
-        cluster.start()
-        try:
+    cluster = Cluster(
+        url=f"postgresql://{ROLE}@127.0.0.1:{port}/{DATABASE}",
+        pg_ctl=[*runner, bindir / "pg_ctl", "-D", data, "-l", log],
+        options=(
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} "
+            # A test cluster can lose everything on a crash: skip the durability work.
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        ),
+    )
+    cluster.start()
+    try:
+        if fresh:
             subprocess.run(
                 [
                     *runner,
@@ -107,9 +119,9 @@ def temporary_cluster(bindir: Path | None = None) -> Iterator[Cluster]:
                 check=True,
                 capture_output=True,
             )
-            yield cluster
-        finally:
-            cluster.stop()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def main(argv: list[str]) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
+from collections.abc import Mapping
 
 import pytest
 import requests
@@ -11,9 +13,10 @@ import requests
 from ops.core import web
 from ops.core.ci import in_ci, skip_or_fail
 from ops.core.wait import NotYet, wait_until
+from ops.envconfig import REPO_ROOT
 from ops.toolchain import find
 
-__all__ = ["free_port", "in_ci", "need", "need_tool", "wait_for_http"]
+__all__ = ["free_port", "in_ci", "invoke", "need", "need_tool", "wait_for_http"]
 
 
 def need(reason: str) -> None:
@@ -60,3 +63,21 @@ def wait_for_http(
         return True
 
     wait_until(ready, what=f"{what} ready at {url}", timeout=timeout, interval=0.1)
+
+
+def invoke(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`invoke ...` as a person types it, from the repository root, in a process of its own.
+
+    `env` is the whole environment of that process (default: this one's).
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=REPO_ROOT,
+        env=dict(env) if env is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+from django import forms
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -15,23 +17,58 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 
-from .forms import OrderFilterForm, OrderForm
+from .forms import OrderForm
+from .links import order_link
 from .metrics import ORDERS_CREATED
 from .models import Order
-from .pagination import InvalidCursor, paginate
-from .queries import filtered_orders
+from .pagination import InvalidCursor
+from .queries import listing
 
-TEXT_FIELDS = ("user_id", "store_code", "product_code", "card_number")
-DATE_FIELDS = ("order_date", "shipping_date")
-REQUIRED_FIELDS = (*TEXT_FIELDS, "quantity", *DATE_FIELDS)
-ALLOWED_FIELDS = frozenset((*REQUIRED_FIELDS, "delivery_date"))
+# The API accepts exactly the form's fields, judged by the form's own field types.
+ORDER_FIELDS = OrderForm.base_fields
+ALLOWED_FIELDS = frozenset(ORDER_FIELDS)
+# Python refuses to convert longer digit strings (sys.int_info.default_max_str_digits).
+MAX_INT_DIGITS = sys.get_int_max_str_digits() or 4300
+
+
+class HugeNumber:
+    """A JSON number with more digits than Python converts; the field it sits in is refused."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+class DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _parse_int(text: str) -> int | HugeNumber:
+    digits = len(text.lstrip("-"))
+    return HugeNumber(digits) if digits > MAX_INT_DIGITS else int(text)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def parse_json(body: bytes) -> Any:
+    """json.loads that refuses duplicated keys and never raises on a very long number."""
+    return json.loads(body, parse_int=_parse_int, object_pairs_hook=_unique_keys)
 
 
 def error(status: int, message: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
 
-def serialise(order: Order) -> dict[str, Any]:
+def serialise(order: Any) -> dict[str, Any]:
+    """An order (or a named tuple of queries.SHOWN_COLUMNS) as the API shows it."""
     return {
         "id": str(order.id),
         "user_id": order.user_id,
@@ -43,21 +80,28 @@ def serialise(order: Order) -> dict[str, Any]:
         "delivery_date": order.delivery_date.isoformat() if order.delivery_date else None,
         "card": {"brand": order.card_brand, "last4": order.card_last4},
         "created_at": order.created_at.isoformat(),
-        "url": reverse("api-order-detail", args=[order.id]),
+        "url": order_url(order.id),
     }
+
+
+def order_url(order_id: uuid.UUID) -> str:
+    return order_link("api-order-detail", order_id)
 
 
 def type_errors(payload: dict[str, Any]) -> dict[str, list[str]]:
     """JSON types the form cannot judge: it would read 5 and "5" alike, or str(None) as text."""
     errors: dict[str, list[str]] = {}
-    for name in TEXT_FIELDS + DATE_FIELDS:
-        if name in payload and not isinstance(payload[name], str):
-            errors[name] = ["Must be a string."]
-    if "delivery_date" in payload and not isinstance(payload["delivery_date"], str | None):
-        errors["delivery_date"] = ["Must be a string or null."]
-    quantity = payload.get("quantity")
-    if "quantity" in payload and (isinstance(quantity, bool) or not isinstance(quantity, int)):
-        errors["quantity"] = ["Must be a whole number."]
+    for name, value in payload.items():
+        field = ORDER_FIELDS[name]
+        if isinstance(value, HugeNumber):
+            errors[name] = [f"This number has {value.digits:,} digits; no order field takes that."]
+        elif isinstance(field, forms.IntegerField):
+            if isinstance(value, bool) or not isinstance(value, int):
+                errors[name] = ["Must be a whole number."]
+        elif value is None and not field.required:
+            continue
+        elif not isinstance(value, str):
+            errors[name] = ["Must be a string." if field.required else "Must be a string or null."]
     return errors
 
 
@@ -71,7 +115,11 @@ def create_order(request: HttpRequest) -> JsonResponse:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return error(413, f"The request body is larger than {limit} bytes.")
     try:
-        payload = json.loads(body)
+        payload = parse_json(body)
+    except DuplicateKey as exc:
+        # Only the order's own field names are echoed: any other key could hold anything.
+        named = f'"{exc.key}"' if exc.key in ALLOWED_FIELDS else "a key"
+        return error(400, f"The request body names {named} twice; send each field once.")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
         return error(400, f"The request body is not valid JSON ({reason}).")
@@ -93,30 +141,25 @@ def create_order(request: HttpRequest) -> JsonResponse:
     order = form.save()
     ORDERS_CREATED.labels(channel="api").inc()
     response = JsonResponse(serialise(order), status=201)
-    response["Location"] = reverse("api-order-detail", args=[order.id])
+    response["Location"] = order_url(order.id)
     return response
 
 
 def list_orders(request: HttpRequest) -> JsonResponse:
-    filters = OrderFilterForm(request.GET)
-    if not filters.is_valid():
-        field_errors = {field: [str(m) for m in msgs] for field, msgs in filters.errors.items()}
-        return error(400, "The filters are not valid.", errors=field_errors)
     try:
-        page = paginate(
-            filtered_orders(filters),
-            size=settings.ORDERS_PAGE_SIZE,
-            after=request.GET.get("after"),
-            before=request.GET.get("before"),
-        )
+        found = listing(request.GET, with_total=False)
     except InvalidCursor as exc:
         return error(400, f"The cursor is not valid: {exc}. Start again without it.")
+    if found.page is None:
+        errors = found.filters.errors.items()
+        field_errors = {field: [str(m) for m in msgs] for field, msgs in errors}
+        return error(400, "The filters are not valid.", errors=field_errors)
+    page = found.page
 
     def link(direction: str, cursor: str | None) -> str | None:
         if cursor is None:
             return None
-        query = {k: v for k, v in filters.cleaned_data.items() if v} | {direction: cursor}
-        return f"{reverse('api-orders')}?{urlencode(query)}"
+        return f"{reverse('api-orders')}?{urlencode(found.active_filters | {direction: cursor})}"
 
     return JsonResponse(
         {
@@ -155,3 +198,9 @@ def order_detail(request: HttpRequest, order_id: uuid.UUID) -> JsonResponse:
     if order is None:
         return error(404, "No order with this id.")
     return JsonResponse(serialise(order))
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Any other /api/ path, or an order id that is not a UUID: JSON, like the rest of the API."""
+    return error(404, "No such API path; the API serves /api/orders and /api/orders/<uuid>.")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -69,8 +71,23 @@ class CodeField(forms.CharField):
             raise forms.ValidationError(CARD_IN_WRONG_FIELD, code="card_in_wrong_field")
 
 
+class RealDateField(forms.DateField):
+    """A YYYY-MM-DD date that tells a mistyped format apart from a day the calendar lacks."""
+
+    def to_python(self, value: Any) -> datetime.date | None:
+        try:
+            return super().to_python(value)
+        except forms.ValidationError:
+            text = str(value).strip()
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+                raise forms.ValidationError(
+                    f"{text} is not a real date: check the day and the month.", code="not_a_date"
+                ) from None
+            raise
+
+
 def _date_field(label: str, *, required: bool = True) -> forms.DateField:
-    return forms.DateField(
+    return RealDateField(
         label=label,
         required=required,
         input_formats=["%Y-%m-%d"],
@@ -79,29 +96,49 @@ def _date_field(label: str, *, required: bool = True) -> forms.DateField:
     )
 
 
+@dataclass(frozen=True)
+class Code:
+    """The shape of one kind of code, shared by the order form and the list filters."""
+
+    pattern: str
+    hint: str
+    max_length: int
+    upper: bool = False
+
+    def field(self, label: str, **kwargs: Any) -> CodeField:
+        return CodeField(
+            label=label,
+            pattern=self.pattern,
+            hint=self.hint,
+            upper=self.upper,
+            max_length=self.max_length,
+            **kwargs,
+        )
+
+
+USER_ID = Code(
+    pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$",
+    hint="Use letters, digits and . _ @ - only, starting with a letter or digit.",
+    max_length=64,
+)
+STORE_CODE = Code(
+    pattern=r"^[A-Z0-9][A-Z0-9-]*$",
+    hint="Use letters, digits and dashes only, starting with a letter or digit.",
+    max_length=16,
+    upper=True,
+)
+PRODUCT_CODE = Code(
+    pattern=r"^[A-Z0-9][A-Z0-9._-]*$",
+    hint="Use letters, digits and . _ - only, starting with a letter or digit.",
+    max_length=32,
+    upper=True,
+)
+
+
 class OrderForm(forms.Form):
-    user_id = CodeField(
-        label="User ID",
-        max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$",
-        hint="Use letters, digits and . _ @ - only, starting with a letter or digit.",
-    )
-    store_code = CodeField(
-        label="Store code",
-        min_length=2,
-        max_length=16,
-        upper=True,
-        pattern=r"^[A-Z0-9][A-Z0-9-]*$",
-        hint="Use letters, digits and dashes only, starting with a letter or digit.",
-    )
-    product_code = CodeField(
-        label="Product code",
-        min_length=2,
-        max_length=32,
-        upper=True,
-        pattern=r"^[A-Z0-9][A-Z0-9._-]*$",
-        hint="Use letters, digits and . _ - only, starting with a letter or digit.",
-    )
+    user_id = USER_ID.field("User ID")
+    store_code = STORE_CODE.field("Store code", min_length=2)
+    product_code = PRODUCT_CODE.field("Product code", min_length=2)
     quantity = forms.IntegerField(
         min_value=1,
         max_value=MAX_QUANTITY,
@@ -117,6 +154,13 @@ class OrderForm(forms.Form):
         strip=True,
         widget=NeverRenderValue(attrs={"autocomplete": "cc-number", "inputmode": "numeric"}),
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Render-time limits so the date picker offers only days the rules accept.
+        self.fields["order_date"].widget.attrs.update(
+            min=EARLIEST_ORDER_DATE.isoformat(), max=timezone.localdate().isoformat()
+        )
 
     def clean_order_date(self) -> datetime.date:
         value: datetime.date = self.cleaned_data["order_date"]
@@ -162,20 +206,10 @@ class OrderForm(forms.Form):
 
 
 class OrderFilterForm(forms.Form):
-    """Filters of the order list. Invalid filters are reported, never silently widened."""
+    """Filters of the order list: a prefix of either code, in any case.
 
-    user_id = CodeField(
-        label="User ID",
-        required=False,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$",
-        hint="Use letters, digits and . _ @ - only.",
-    )
-    store_code = CodeField(
-        label="Store code",
-        required=False,
-        max_length=16,
-        upper=True,
-        pattern=r"^[A-Z0-9][A-Z0-9-]*$",
-        hint="Use letters, digits and dashes only.",
-    )
+    Invalid filters are reported, never silently widened.
+    """
+
+    user_id = USER_ID.field("User ID starts with", required=False)
+    store_code = STORE_CODE.field("Store code starts with", required=False)

@@ -55,4 +55,8 @@ class Order(models.Model):
 
     @property
     def masked_card(self) -> str:
-        return f"{self.card_brand} •••• {self.card_last4}"
+        return masked_card(self.card_brand, self.card_last4)
+
+
+def masked_card(brand: str, last4: str) -> str:
+    return f"{brand} •••• {last4}"

@@ -1,7 +1,8 @@
-"""Keyset (cursor) pagination over (created_at, id), newest first.
+"""Keyset (cursor) pagination over (created_at, id), newest first, with an honest total.
 
 Page N costs the same as page 1: each page starts from an index position instead of skipping N*25
-rows (OFFSET), and no request counts the whole table.
+rows (OFFSET), the last page is the oldest-first end of the same index, and no request counts
+the whole table: a count stops at COUNT_CAP rows, and beyond it the database's own estimate is used.
 """
 
 from __future__ import annotations
@@ -9,15 +10,18 @@ from __future__ import annotations
 import datetime
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any
 
 from django.core import signing
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from .models import Order
 
-Direction = Literal["after", "before"]
 _SALT = "orders.cursor.v1"
+Rows = QuerySet[Order, Any]
+# Counting more rows than this per request costs more than the page itself.
+COUNT_CAP = 10_000
 
 
 class InvalidCursor(ValueError):
@@ -28,32 +32,80 @@ class InvalidCursor(ValueError):
 class Cursor:
     created_at: datetime.datetime
     id: uuid.UUID
+    # 1-based place of this order in the newest-first list, when the walk that reached it knows.
+    position: int | None = None
 
     def encode(self) -> str:
         # Signed so a hand-edited cursor is refused rather than producing an odd page.
-        return signing.dumps([self.created_at.isoformat(), self.id.hex], salt=_SALT, compress=True)
+        fields = [self.created_at.isoformat(), self.id.hex, self.position]
+        return signing.dumps(fields, salt=_SALT, compress=True)
 
     @classmethod
     def decode(cls, token: str) -> Cursor:
         try:
-            created_at, order_id = signing.loads(token, salt=_SALT)
-            return cls(datetime.datetime.fromisoformat(created_at), uuid.UUID(hex=order_id))
+            created_at, order_id, *rest = signing.loads(token, salt=_SALT)
+            position = rest[0] if rest else None
+            if position is not None and (not isinstance(position, int) or position < 1):
+                raise ValueError("position")
+            return cls(
+                datetime.datetime.fromisoformat(created_at), uuid.UUID(hex=order_id), position
+            )
         except (signing.BadSignature, ValueError, TypeError) as exc:
             raise InvalidCursor("this page link is invalid or out of date") from exc
 
     @classmethod
-    def of(cls, order: Order) -> Cursor:
-        return cls(order.created_at, order.id)
+    def of(cls, order: Any, position: int | None = None) -> Cursor:
+        return cls(order.created_at, order.id, position)
+
+
+@dataclass(frozen=True)
+class Total:
+    """How many orders the list holds: exact, at least `value` (capped), or an estimate."""
+
+    value: int
+    kind: str = "exact"  # "exact" | "at least" | "about"
+
+    @property
+    def exact(self) -> bool:
+        return self.kind == "exact"
+
+    def __str__(self) -> str:
+        if self.kind == "at least":
+            return f"{self.value:,}+"
+        if self.kind == "about":
+            return f"about {self.value:,}"
+        return f"{self.value:,}"
 
 
 @dataclass(frozen=True)
 class Page:
-    orders: list[Order]
+    # Orders, or named tuples with at least created_at and id (queries.SHOWN_COLUMNS).
+    orders: list[Any]
     next_cursor: str | None
     previous_cursor: str | None
+    # 1-based place of the first order shown, or None when the walk that led here cannot know.
+    start: int | None = None
+    total: Total | None = None
+    is_last: bool = False
+
+    @property
+    def end(self) -> int | None:
+        return None if self.start is None else self.start + len(self.orders) - 1
+
+    @property
+    def is_first(self) -> bool:
+        return self.start == 1
+
+    @property
+    def summary(self) -> str:
+        """Where the reader is, e.g. "Orders 26-50 of about 1,000,000" (with an en dash)."""
+        of_total = f" of {self.total}" if self.total is not None else ""
+        if self.start is None:
+            return f"{len(self.orders)} orders{of_total}"
+        return f"Orders {self.start:,}\N{EN DASH}{self.end:,}{of_total}"
 
 
-def newest_first_after(queryset: QuerySet[Order], cursor: Cursor | None) -> QuerySet[Order]:
+def newest_first_after(queryset: Rows, cursor: Cursor | None) -> Rows:
     """Orders older than the cursor, newest first: the query behind every forward page."""
     newest_first = queryset.order_by("-created_at", "-id")
     if cursor is None:
@@ -64,33 +116,96 @@ def newest_first_after(queryset: QuerySet[Order], cursor: Cursor | None) -> Quer
     )
 
 
-def oldest_first_before(queryset: QuerySet[Order], cursor: Cursor) -> QuerySet[Order]:
-    """Orders newer than the cursor, oldest first: the query behind a backward page."""
-    return (
-        queryset.filter(created_at__gte=cursor.created_at)
-        .filter(Q(created_at__gt=cursor.created_at) | Q(id__gt=cursor.id))
-        .order_by("created_at", "id")
+def oldest_first_before(queryset: Rows, cursor: Cursor | None) -> Rows:
+    """Orders newer than the cursor, oldest first: the query behind a backward or last page."""
+    oldest_first = queryset.order_by("created_at", "id")
+    if cursor is None:
+        return oldest_first
+    return oldest_first.filter(created_at__gte=cursor.created_at).filter(
+        Q(created_at__gt=cursor.created_at) | Q(id__gt=cursor.id)
     )
 
 
+def estimated_table_rows() -> int | None:
+    """The database's own cheap idea of the table's size, or None when it has none.
+
+    PostgreSQL: the planner's estimate (reltuples scaled to the table's current size, as the
+    planner does). SQLite: the span of rowids — the app never deletes orders, so it is exact
+    until someone does, and each deletion makes it over-count by one row.
+    """
+    table = Order._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT CASE WHEN c.reltuples < 0 THEN NULL WHEN c.relpages = 0 THEN 0"
+                " ELSE c.reltuples / c.relpages"
+                " * (pg_relation_size(c.oid) / current_setting('block_size')::int) END::bigint"
+                " FROM pg_class c WHERE c.oid = %s::regclass",
+                [table],
+            )
+        elif connection.vendor == "sqlite":
+            # Two subqueries: SQLite answers a lone max(rowid) or min(rowid) from the b-tree's
+            # ends, but scans the whole table for both in one SELECT.
+            ends = f'(SELECT max(rowid) FROM "{table}") - (SELECT min(rowid) FROM "{table}")'  # noqa: S608
+            cursor.execute(f"SELECT {ends} + 1")  # nosec B608 - the model's own table name
+        else:
+            return None
+        row = cursor.fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def count(queryset: QuerySet[Order], *, filtered: bool) -> Total:
+    """Exact when that is cheap; otherwise "10,000+" for a filter, or the table's estimate."""
+    if not filtered:
+        estimate = estimated_table_rows()
+        if estimate is not None and estimate > COUNT_CAP:
+            return Total(estimate, "about")
+    counted = queryset.order_by()[: COUNT_CAP + 1].count()
+    if counted > COUNT_CAP:
+        return Total(COUNT_CAP, "at least")
+    return Total(counted)
+
+
 def paginate(
-    queryset: QuerySet[Order], *, size: int, after: str | None = None, before: str | None = None
+    queryset: Rows,
+    *,
+    size: int,
+    after: str | None = None,
+    before: str | None = None,
+    last: bool = False,
+    total: Total | None = None,
 ) -> Page:
-    if after and before:
-        raise InvalidCursor("a page link cannot go both forwards and backwards")
-    if before:
-        rows = list(oldest_first_before(queryset, Cursor.decode(before))[: size + 1])
+    if sum(map(bool, (after, before, last))) > 1:
+        raise InvalidCursor("a page link can only go one way: after, before or last")
+    if before or last:
+        cursor = Cursor.decode(before) if before else None
+        rows = list(oldest_first_before(queryset, cursor)[: size + 1])
         has_more_newer = len(rows) > size
         orders = list(reversed(rows[:size]))
-        return Page(
-            orders=orders,
-            next_cursor=Cursor.of(orders[-1]).encode() if orders else None,
-            previous_cursor=Cursor.of(orders[0]).encode() if has_more_newer else None,
-        )
-    rows = list(newest_first_after(queryset, Cursor.decode(after) if after else None)[: size + 1])
-    orders = rows[:size]
+        if cursor is not None and cursor.position is not None:
+            start: int | None = cursor.position - len(orders)
+        elif last and total is not None and total.exact:
+            start = total.value - len(orders) + 1
+        else:
+            start = None
+        if not has_more_newer:
+            start = 1
+        return _page(orders, start, has_newer=has_more_newer, has_older=not last, total=total)
+    cursor = Cursor.decode(after) if after else None
+    rows = list(newest_first_after(queryset, cursor)[: size + 1])
+    start = 1 if cursor is None else (cursor.position + 1 if cursor.position else None)
+    return _page(rows[:size], start, has_newer=bool(after), has_older=len(rows) > size, total=total)
+
+
+def _page(
+    orders: list[Any], start: int | None, *, has_newer: bool, has_older: bool, total: Total | None
+) -> Page:
+    end = None if start is None else start + len(orders) - 1
     return Page(
         orders=orders,
-        next_cursor=Cursor.of(orders[-1]).encode() if len(rows) > size else None,
-        previous_cursor=Cursor.of(orders[0]).encode() if after and orders else None,
+        next_cursor=Cursor.of(orders[-1], end).encode() if orders and has_older else None,
+        previous_cursor=Cursor.of(orders[0], start).encode() if orders and has_newer else None,
+        start=start,
+        total=total,
+        is_last=not has_older,
     )

@@ -1,11 +1,52 @@
-"""Query building shared by the HTML list and the JSON API."""
+"""Filtering and paging, once: the HTML list and the JSON API both read a page through listing()."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
 from django.db.models import QuerySet
+from django.db.models.functions import Upper
 
 from .forms import OrderFilterForm
 from .models import Order
+from .pagination import Page, count, paginate
+
+# Filters match a prefix of these columns in any case, through an index on UPPER(column)
+# (migration 0002: text_pattern_ops on PostgreSQL, a plain expression index on SQLite).
+PREFIX_FILTERS = ("user_id", "store_code")
+# What the list and the API show: everything but the card fingerprint. Rows come back as named
+# tuples, which cost a fraction of model instances to build.
+SHOWN_COLUMNS = (
+    "id",
+    "created_at",
+    "user_id",
+    "store_code",
+    "product_code",
+    "quantity",
+    "order_date",
+    "shipping_date",
+    "delivery_date",
+    "card_brand",
+    "card_last4",
+)
+
+
+def starting_with(queryset: QuerySet[Order], column: str, prefix: str) -> QuerySet[Order]:
+    """Rows whose column starts with prefix, ignoring case, through the UPPER(column) index."""
+    key = f"{column}_upper"
+    queryset = queryset.alias(**{key: Upper(column)})
+    prefix = prefix.upper()
+    if connection.vendor == "postgresql":
+        # LIKE 'P%' on text_pattern_ops: byte order, whatever the database's collation.
+        return queryset.filter(**{f"{key}__startswith": prefix})
+    # SQLite uses an index for LIKE only on plain columns: a range on the expression instead.
+    # The filter alphabet is ASCII, so the next prefix is the last character plus one.
+    upper_bound = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return queryset.filter(**{f"{key}__gte": prefix, f"{key}__lt": upper_bound})
 
 
 def filtered_orders(filters: OrderFilterForm) -> QuerySet[Order]:
@@ -13,8 +54,39 @@ def filtered_orders(filters: OrderFilterForm) -> QuerySet[Order]:
     if not filters.is_valid():
         return Order.objects.none()
     queryset = Order.objects.all()
-    if filters.cleaned_data.get("user_id"):
-        queryset = queryset.filter(user_id=filters.cleaned_data["user_id"])
-    if filters.cleaned_data.get("store_code"):
-        queryset = queryset.filter(store_code=filters.cleaned_data["store_code"])
+    for column in PREFIX_FILTERS:
+        if value := filters.cleaned_data.get(column):
+            queryset = starting_with(queryset, column, value)
     return queryset
+
+
+@dataclass(frozen=True)
+class Listing:
+    filters: OrderFilterForm
+    page: Page | None
+
+    @property
+    def active_filters(self) -> dict[str, Any]:
+        return {k: v for k, v in (self.filters.cleaned_data or {}).items() if v}
+
+
+def listing(params: Mapping[str, str], *, with_total: bool = True) -> Listing:
+    """One page of the filtered list; no page when the filters are invalid.
+
+    with_total=False skips counting (the API does not show a total, and it costs a query).
+
+    Raises InvalidCursor for a page link that was tampered with or has gone stale.
+    """
+    filters = OrderFilterForm(params)
+    if not filters.is_valid():
+        return Listing(filters, None)
+    queryset = filtered_orders(filters)
+    page = paginate(
+        queryset.values_list(*SHOWN_COLUMNS, named=True),
+        size=settings.ORDERS_PAGE_SIZE,
+        after=params.get("after"),
+        before=params.get("before"),
+        last=params.get("page") == "last",
+        total=count(queryset, filtered=any(filters.cleaned_data.values())) if with_total else None,
+    )
+    return Listing(filters, page)

@@ -3,39 +3,40 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .forms import OrderFilterForm, OrderForm
+from .forms import OrderForm
 from .metrics import ORDERS_CREATED
 from .models import Order
-from .pagination import InvalidCursor, paginate
-from .queries import filtered_orders
+from .pagination import InvalidCursor
+from .queries import listing
+from .rows import rows
 
 
 @require_GET
 def order_list(request: HttpRequest) -> HttpResponse:
-    filters = OrderFilterForm(request.GET)
-    queryset = filtered_orders(filters)
     try:
-        page = paginate(
-            queryset,
-            size=settings.ORDERS_PAGE_SIZE,
-            after=request.GET.get("after"),
-            before=request.GET.get("before"),
-        )
+        found = listing(request.GET)
     except InvalidCursor as exc:
         return render(request, "orders/bad_page.html", {"reason": str(exc)}, status=400)
-    active_filters = {k: v for k, v in (filters.cleaned_data or {}).items() if v}
     return render(
         request,
         "orders/list.html",
-        {"page": page, "filters": filters, "active_filters": active_filters},
+        {
+            "page": found.page,
+            "filters": found.filters,
+            "active_filters": found.active_filters,
+            "rows": rows(found.page.orders) if found.page else [],
+            "filter_query": urlencode(found.active_filters),
+        },
     )
 
 
@@ -49,8 +50,14 @@ def order_create(request: HttpRequest) -> HttpResponse:
             ORDERS_CREATED.labels(channel="form").inc()
             messages.success(
                 request,
-                f"Order created: {order.quantity} x {order.product_code} for {order.user_id}, "
-                f"paid with {order.masked_card}.",
+                format_html(
+                    'Order created: <a href="{}">{} x {} for {}</a>, paid with {}.',
+                    reverse("order-detail", args=[order.id]),
+                    order.quantity,
+                    order.product_code,
+                    order.user_id,
+                    order.masked_card,
+                ),
             )
             return redirect("order-list")
         status = 400

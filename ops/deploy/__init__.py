@@ -81,13 +81,13 @@ def status(c: Context, env: str = "") -> None:
             f"(git {record['git_sha'][:12]}, image {record.get('image') or '-'})"
         )
     kubectl = Kubectl(c, kube.target(c, environment))
+    kubectl.server_minor()  # unreachable: an Exit naming the fix
     result = kubectl.run(
         "get", "deployment", checks.DEPLOYMENT, "--output=json", hide=True, warn=True
     )
     if not result.ok:
-        print(
-            f"cluster: not reachable or nothing deployed ({result.stderr.strip() or 'no answer'})"
-        )
+        reason = (result.stderr.strip().splitlines() or ["no answer"])[-1]
+        print(f"deployment {checks.DEPLOYMENT}: none ({reason})")
         return
     deployment = json.loads(result.stdout)
     spec, observed = deployment["spec"], deployment.get("status", {})

@@ -85,8 +85,9 @@ class Kubectl:
         if not result.ok:
             reason = (result.stderr.strip().splitlines() or ["no answer"])[-1]
             fix = (
-                f"`az aks get-credentials --resource-group {self.environment.azure.resource_group} "
-                f"--name {self.environment.azure.aks.cluster_name}`"
+                f"`invoke deploy --env {self.environment.name} --only credentials` (or `az aks "
+                f"get-credentials --resource-group {self.environment.azure.resource_group} "
+                f"--name {self.environment.azure.aks.cluster_name}`)"
                 if self.environment.azure
                 else "start the local cluster (or point KUBECONFIG at it)"
             )

@@ -153,64 +153,85 @@ def _ipblock_patches(policy: Document, values: RenderValues) -> list[dict[str, A
     return operations
 
 
+Operations = list[dict[str, Any]]
+Kinds = set[tuple[str, str]]
+
+
+def _deployment(document: Document, values: RenderValues, kinds: Kinds) -> Operations:
+    # An HPA owns the replica count when there is one.
+    if object_key(document)[1] != APP or ("HorizontalPodAutoscaler", APP) in kinds:
+        return []
+    return [_replace("/spec/replicas", values.environment.app.replicas)]
+
+
+def _autoscaler(document: Document, values: RenderValues, kinds: Kinds) -> Operations:
+    # The environment's count is the floor; three times that absorbs a burst.
+    replicas = values.environment.app.replicas
+    return [
+        _replace("/spec/minReplicas", replicas),
+        _replace("/spec/maxReplicas", max(3 * replicas, replicas + 1)),
+    ]
+
+
+def _ingress(document: Document, values: RenderValues, kinds: Kinds) -> Operations:
+    spec = document.get("spec") or {}
+    template = (spec.get("rules") or [{}])[0]
+    operations = [_replace("/spec/rules", [{**template, "host": host} for host in values.hosts])]
+    if spec.get("tls"):
+        operations.append(_replace("/spec/tls/0/hosts", values.hosts))
+    return operations
+
+
+def _certificate(document: Document, values: RenderValues, kinds: Kinds) -> Operations:
+    return [_replace("/spec/dnsNames", values.hosts)]
+
+
+def _secret_provider(document: Document, values: RenderValues, kinds: Kinds) -> Operations:
+    return [
+        _replace("/spec/parameters/keyvaultName", values.output("key_vault_name")),
+        _replace("/spec/parameters/tenantId", values.output("tenant_id")),
+        _replace("/spec/parameters/clientID", values.output("workload_identity_client_id")),
+    ]
+
+
+def _service_account(document: Document, values: RenderValues, kinds: Kinds) -> Operations:
+    annotations = document["metadata"].get("annotations") or {}
+    if "azure.workload.identity/client-id" not in annotations:
+        return []
+    path = "/metadata/annotations/azure.workload.identity~1client-id"
+    return [_replace(path, values.output("workload_identity_client_id"))]
+
+
+def _network_policy(document: Document, values: RenderValues, kinds: Kinds) -> Operations:
+    return _ipblock_patches(document, values)
+
+
+# kind -> the operations that put the environment's values into an object of that kind.
+VALUE_OPERATIONS = {
+    "Deployment": _deployment,
+    "HorizontalPodAutoscaler": _autoscaler,
+    "Ingress": _ingress,
+    "Certificate": _certificate,
+    "SecretProviderClass": _secret_provider,
+    "ServiceAccount": _service_account,
+    "NetworkPolicy": _network_policy,
+}
+
+
 def value_patches(documents: list[Document], values: RenderValues) -> list[dict[str, Any]]:
     """JSON patches (kustomize `patches:`) that put the values into the objects the overlay has."""
-    environment = values.environment
-    replicas = environment.app.replicas
     kinds = {object_key(document) for document in documents}
     patches: list[dict[str, Any]] = []
-
-    def add(document: Document, operations: list[dict[str, Any]]) -> None:
+    for document in documents:
+        operations_for = VALUE_OPERATIONS.get(document["kind"])
+        operations = operations_for(document, values, kinds) if operations_for else []
         if not operations:
-            return
+            continue
         group = document["apiVersion"].rpartition("/")[0]
         target = {"kind": document["kind"], "name": document["metadata"]["name"]}
         if group:
             target["group"] = group
         patches.append({"target": target, "patch": yaml.safe_dump(operations, sort_keys=False)})
-
-    for document in documents:
-        kind, name = object_key(document)
-        spec = document.get("spec") or {}
-        if kind == "Deployment" and name == APP and ("HorizontalPodAutoscaler", APP) not in kinds:
-            add(document, [_replace("/spec/replicas", replicas)])
-        elif kind == "HorizontalPodAutoscaler":
-            # The environment's count is the floor; three times that absorbs a burst.
-            add(
-                document,
-                [
-                    _replace("/spec/minReplicas", replicas),
-                    _replace("/spec/maxReplicas", max(3 * replicas, replicas + 1)),
-                ],
-            )
-        elif kind == "Ingress":
-            template = (spec.get("rules") or [{}])[0]
-            rules = [{**template, "host": host} for host in values.hosts]
-            operations = [_replace("/spec/rules", rules)]
-            if spec.get("tls"):
-                operations.append(_replace("/spec/tls/0/hosts", values.hosts))
-            add(document, operations)
-        elif kind == "Certificate":
-            add(document, [_replace("/spec/dnsNames", values.hosts)])
-        elif kind == "SecretProviderClass":
-            add(
-                document,
-                [
-                    _replace("/spec/parameters/keyvaultName", values.output("key_vault_name")),
-                    _replace("/spec/parameters/tenantId", values.output("tenant_id")),
-                    _replace(
-                        "/spec/parameters/clientID", values.output("workload_identity_client_id")
-                    ),
-                ],
-            )
-        elif kind == "ServiceAccount":
-            annotations = document["metadata"].get("annotations") or {}
-            if "azure.workload.identity/client-id" in annotations:
-                client_id = values.output("workload_identity_client_id")
-                path = "/metadata/annotations/azure.workload.identity~1client-id"
-                add(document, [_replace(path, client_id)])
-        elif kind == "NetworkPolicy":
-            add(document, _ipblock_patches(document, values))
     return patches
 
 

@@ -166,27 +166,32 @@ def alertmanager_config(
     """
     config = copy.deepcopy(load_yaml(layout.alertmanager_config))
     for receiver in config.get("receivers", []):
-        entries = receiver.get("msteamsv2_configs")
-        if entries is None:
-            continue
-        for entry in entries:
-            if secrets_dir is not None and "webhook_url_file" in entry:
-                entry["webhook_url_file"] = str(
-                    Path(secrets_dir) / Path(entry["webhook_url_file"]).name
-                )
-        if teams == "connector":
-            receiver["msteams_configs"] = receiver.pop("msteamsv2_configs")
+        if "msteamsv2_configs" in receiver:
+            _adapt_teams_receiver(receiver, teams, secrets_dir)
     if timing:
-
-        def retime(route: dict[str, Any], top: bool) -> None:
-            for key in ("group_wait", "group_interval", "repeat_interval"):
-                if top or key in route:
-                    route[key] = timing[key]
-            for child in route.get("routes", []):
-                retime(child, False)
-
-        retime(config["route"], True)
+        _retime(config["route"], timing, top=True)
     return config
+
+
+def _adapt_teams_receiver(
+    receiver: dict[str, Any], teams: TeamsFormat, secrets_dir: str | None
+) -> None:
+    if secrets_dir is not None:
+        for entry in receiver["msteamsv2_configs"]:
+            if "webhook_url_file" in entry:
+                name = Path(entry["webhook_url_file"]).name
+                entry["webhook_url_file"] = str(Path(secrets_dir) / name)
+    if teams == "connector":
+        receiver["msteams_configs"] = receiver.pop("msteamsv2_configs")
+
+
+def _retime(route: dict[str, Any], timing: dict[str, str], *, top: bool) -> None:
+    """The route's waits (all of them at the top, those it sets below), then its children's."""
+    for key in ("group_wait", "group_interval", "repeat_interval"):
+        if top or key in route:
+            route[key] = timing[key]
+    for child in route.get("routes", []):
+        _retime(child, timing, top=False)
 
 
 def alertmanager_values(layout: Layout, *, teams: TeamsFormat = "workflows") -> dict[str, Any]:

@@ -460,3 +460,37 @@ def test_outside_a_git_checkout_preflight_says_so(
     monkeypatch.setattr(git, "head", no_checkout)
     with pytest.raises(Exit, match=r"preflight failed:\n  - `git rev-parse` failed; run from"):
         deploy.deploy(context(state), env="prod", only="secrets")
+
+
+def test_status_shows_the_last_deploy_the_deployment_and_its_revisions(
+    state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    previous_deploy(state)
+    record = {"result": "succeeded", "started": "s", "ended": "e", "git_sha": "f" * 40}
+    (state / "prod" / "last-deploy.json").write_text(json.dumps({**record, "image": "img"}))
+    deployment = {
+        "metadata": {"annotations": {"orderdesk.dev/last-deploy": '{"result":"succeeded"}'}},
+        "spec": {"replicas": 3, "template": {"spec": {"containers": [{"image": "img"}]}}},
+        "status": {"readyReplicas": 3, "updatedReplicas": 3},
+    }
+    c = context(state)
+    shell = c.run.side_effect  # type: ignore[attr-defined]
+    shell.answers.insert(0, (re.compile(r".* get deployment orderdesk "), json.dumps(deployment)))
+    deploy.status(c, env="prod")
+    printed = capsys.readouterr().out
+    assert f"last deploy: succeeded at e (git {'f' * 12}, image img)" in printed
+    assert "deployment orderdesk: image img; replicas 3/3 ready, 3 up to date" in printed
+    ran = commands(c, state)
+    assert ran[-2].endswith(
+        "get deployment,replicaset,pod,service,ingress,horizontalpodautoscaler "
+        "--selector=app.kubernetes.io/name=orderdesk --output=wide"
+    )
+    assert ran[-1].endswith("rollout history deployment/orderdesk")
+
+
+def test_status_of_an_unreachable_cluster_names_the_fix(state: Path) -> None:
+    c = context(state, failing=r".* get --raw /version")
+    with pytest.raises(
+        Exit, match=r"(?s)cannot reach the Kubernetes API server .*--only credentials"
+    ):
+        deploy.status(c, env="prod")

@@ -40,7 +40,7 @@ SAFE_SYSCTLS = {
 SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 
 
-def restricted_violations(pod: dict[str, Any]) -> list[str]:  # noqa: PLR0912 - one rule a branch
+def restricted_violations(pod: dict[str, Any]) -> list[str]:
     """The `restricted` rules a pod spec breaks (empty: it passes)."""
     problems: list[str] = []
     pod_context = pod.get("securityContext") or {}
@@ -55,35 +55,38 @@ def restricted_violations(pod: dict[str, Any]) -> list[str]:  # noqa: PLR0912 - 
         if sysctl["name"] not in SAFE_SYSCTLS:
             problems.append(f"sysctl {sysctl['name']} is not in the safe set")
     problems += _context_violations("pod", pod_context)
-    containers = [
-        *(pod.get("initContainers") or []),
-        *(pod.get("containers") or []),
-        *(pod.get("ephemeralContainers") or []),
+    for kind in ("initContainers", "containers", "ephemeralContainers"):
+        for container in pod.get(kind) or []:
+            problems += _container_violations(container, pod_context)
+    return problems
+
+
+def _container_violations(container: dict[str, Any], pod_context: dict[str, Any]) -> list[str]:
+    name = f"container {container['name']}"
+    context = container.get("securityContext") or {}
+    problems = _context_violations(name, context)
+    if context.get("privileged"):
+        problems.append(f"{name} is privileged")
+    if context.get("allowPrivilegeEscalation") is not False:
+        problems.append(f"{name} does not set allowPrivilegeEscalation: false")
+    if context.get("procMount", "Default") != "Default":
+        problems.append(f"{name} has procMount {context['procMount']}")
+    capabilities = context.get("capabilities") or {}
+    if "ALL" not in (capabilities.get("drop") or []):
+        problems.append(f"{name} does not drop ALL capabilities")
+    if set(capabilities.get("add") or []) - {"NET_BIND_SERVICE"}:
+        problems.append(f"{name} adds capabilities {capabilities['add']}")
+    problems += [
+        f"{name} uses hostPort {port['hostPort']}"
+        for port in container.get("ports") or []
+        if port.get("hostPort")
     ]
-    for container in containers:
-        name = f"container {container['name']}"
-        context = container.get("securityContext") or {}
-        problems += _context_violations(name, context)
-        if context.get("privileged"):
-            problems.append(f"{name} is privileged")
-        if context.get("allowPrivilegeEscalation") is not False:
-            problems.append(f"{name} does not set allowPrivilegeEscalation: false")
-        if context.get("procMount", "Default") != "Default":
-            problems.append(f"{name} has procMount {context['procMount']}")
-        capabilities = context.get("capabilities") or {}
-        if "ALL" not in (capabilities.get("drop") or []):
-            problems.append(f"{name} does not drop ALL capabilities")
-        if set(capabilities.get("add") or []) - {"NET_BIND_SERVICE"}:
-            problems.append(f"{name} adds capabilities {capabilities['add']}")
-        for port in container.get("ports") or []:
-            if port.get("hostPort"):
-                problems.append(f"{name} uses hostPort {port['hostPort']}")
-        # runAsNonRoot and seccomp may come from the pod or the container (the container wins).
-        if context.get("runAsNonRoot", pod_context.get("runAsNonRoot")) is not True:
-            problems.append(f"{name} may run as root (runAsNonRoot is not true)")
-        seccomp = context.get("seccompProfile") or pod_context.get("seccompProfile") or {}
-        if seccomp.get("type") not in {"RuntimeDefault", "Localhost"}:
-            problems.append(f"{name} has no RuntimeDefault/Localhost seccomp profile")
+    # runAsNonRoot and seccomp may come from the pod or the container (the container wins).
+    if context.get("runAsNonRoot", pod_context.get("runAsNonRoot")) is not True:
+        problems.append(f"{name} may run as root (runAsNonRoot is not true)")
+    seccomp = context.get("seccompProfile") or pod_context.get("seccompProfile") or {}
+    if seccomp.get("type") not in {"RuntimeDefault", "Localhost"}:
+        problems.append(f"{name} has no RuntimeDefault/Localhost seccomp profile")
     return problems
 
 

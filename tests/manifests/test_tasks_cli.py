@@ -5,29 +5,19 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from ops import toolchain
-from ops.envconfig import REPO_ROOT
 from ops.k8s.render import MANIFESTS_DIR
 from tests.manifests.conftest import DATA, DIGEST_B, sample_image, write_image_record
+from tests.support import invoke
 
 
 def run_invoke(*args: str, state_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "INVOKE_STATE_DIR": str(state_dir), **env}
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=REPO_ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return invoke(*args, env={**os.environ, "INVOKE_STATE_DIR": str(state_dir), **env})
 
 
 def test_render_reads_the_image_record_and_terraform_outputs(kustomize, tmp_path):

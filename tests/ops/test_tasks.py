@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
+import socket
+from pathlib import Path
 
 import pytest
 from invoke import Collection, Context, MockContext, Result
@@ -12,7 +12,8 @@ from invoke.exceptions import Exit
 
 import tasks
 from ops import app
-from ops.envconfig import REPO_ROOT
+from tests.support import free_port
+from tests.support import invoke as invoke_cli
 
 
 def all_tasks(collection: Collection, prefix: str = "") -> dict[str, object]:
@@ -29,7 +30,11 @@ def test_every_task_has_a_description() -> None:
     assert missing == []
 
 
-def test_up_migrates_seeds_then_serves_on_loopback() -> None:
+def test_up_migrates_seeds_then_serves_on_loopback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORDERDESK_DATA_DIR", str(tmp_path))
+    port = free_port()
     context = MockContext(
         run={
             re.compile(r".*manage.py migrate --noinput$"): Result(),
@@ -38,7 +43,7 @@ def test_up_migrates_seeds_then_serves_on_loopback() -> None:
         },
         repeat=False,
     )
-    app.up(context)
+    app.up(context, port=port)
     commands = [call.args[0] for call in context.run.call_args_list]
     assert [c.split(" ", 1)[1] for c in commands] == [
         "manage.py migrate --noinput",
@@ -46,9 +51,28 @@ def test_up_migrates_seeds_then_serves_on_loopback() -> None:
         "-m gunicorn -c gunicorn.conf.py orderdesk.wsgi:application",
     ]
     serve_env = context.run.call_args_list[-1].kwargs["env"]
-    assert serve_env["GUNICORN_BIND"] == "127.0.0.1:8000"
+    assert serve_env["GUNICORN_BIND"] == f"127.0.0.1:{port}"
     assert serve_env["DJANGO_SETTINGS_MODULE"] == "orderdesk.settings.local"
-    assert serve_env["PROMETHEUS_MULTIPROC_DIR"].endswith(".data/metrics")
+    # One metrics directory per port: a second instance never shares (or empties) it.
+    assert serve_env["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path / "metrics" / str(port))
+    assert serve_env["DJANGO_DEBUG"] == "false"
+
+
+def test_up_checks_the_port_before_migrating() -> None:
+    context = MockContext(run={}, repeat=False)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(Exit, match=f"port {port} is in use; try --port {port + 1}"):
+            app.up(context, port=port)
+    assert context.run.call_args_list == []  # nothing migrated or seeded
+
+
+def test_up_help_keeps_minus_h_and_host_takes_minus_capital_h() -> None:
+    arguments = {a.name: a.names for a in app.up.get_arguments()}
+    assert arguments["host"] == ("host", "H")
+    assert not any("h" in names for names in arguments.values())
 
 
 @pytest.mark.parametrize(
@@ -61,17 +85,6 @@ def test_up_migrates_seeds_then_serves_on_loopback() -> None:
 def test_up_refuses_bad_flags(kwargs: dict, message: str) -> None:
     with pytest.raises(Exit, match=message):
         app.up(Context(), **kwargs)
-
-
-def invoke_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_invoke_list_reads_as_a_table_of_contents() -> None:

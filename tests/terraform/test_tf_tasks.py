@@ -18,7 +18,7 @@ from invoke import MockContext, Result
 from invoke.exceptions import Exit
 
 from ops import tf
-from ops.envconfig import REPO_ROOT
+from tests.support import invoke
 
 SUBSCRIPTION = "12345678-1234-1234-1234-123456789abc"
 ACCOUNT = json.dumps({"id": SUBSCRIPTION, "user": {"name": "ops@example.com", "type": "user"}})
@@ -385,15 +385,8 @@ def test_bootstrap_without_login_creates_nothing() -> None:
 
 def invoke_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """`invoke tf.*` as a person types it, in a fresh process with only the given PATH."""
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=REPO_ROOT,
-        env={"PATH": str(Path(sys.executable).parent), "HOME": os.environ["HOME"], **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    path = {"PATH": str(Path(sys.executable).parent), "HOME": os.environ["HOME"]}
+    return invoke(*args, env={**path, **env}, timeout=60)
 
 
 def test_invoke_tf_plan_with_an_unknown_environment_says_which_exist() -> None:

@@ -18,6 +18,7 @@ real files pass and that each bad fixture fails for the reason it was made for.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import itertools
 import re
 import shlex
@@ -274,6 +275,12 @@ def _check_timeout(name: str, where: str, job: dict[str, Any]) -> list[Violation
     return []
 
 
+def _artifact_matches(wanted: str, uploaded: str) -> bool:
+    """A download's name (or `pattern:` glob) against an upload's name, whose ${{ }} parts (matrix
+    values) stand for some value."""
+    return wanted == uploaded or fnmatch.fnmatchcase(GITHUB_EXPRESSION.sub("x", uploaded), wanted)
+
+
 def _check_artifacts(name: str, jobs: dict[str, dict[str, Any]]) -> list[Violation]:
     found = []
     for job_name, job in jobs.items():
@@ -283,8 +290,9 @@ def _check_artifacts(name: str, jobs: dict[str, dict[str, Any]]) -> list[Violati
             for s in _artifact_steps(jobs[other], "upload-artifact")
         }
         for step in _artifact_steps(job, "download-artifact"):
-            wanted = str((step.get("with") or {}).get("name"))
-            if wanted not in uploaded_upstream:
+            given = step.get("with") or {}
+            wanted = str(given.get("name") or given.get("pattern"))
+            if not any(_artifact_matches(wanted, name) for name in uploaded_upstream):
                 found.append(
                     Violation(
                         name,
@@ -412,6 +420,36 @@ def _stage_upstream(doc: dict[str, Any], stage_name: str) -> set[str]:
     return seen
 
 
+def _pipeline_step_violations(
+    name: str, where: str, step: dict[str, Any], published: dict[str, set[str]], upstream: set[str]
+) -> list[Violation]:
+    found = []
+    if "checkout" in step and str(step.get("persistCredentials", "false")).lower() != "false":
+        found.append(
+            Violation(
+                name,
+                where,
+                "persist-credentials",
+                "checkout with persistCredentials: the token stays for every later step",
+            )
+        )
+    task = step.get("task")
+    if task is not None and not ADO_TASK.match(str(task)):
+        found.append(Violation(name, where, "pin-task", f"task {task!r} names no major version"))
+    if task == "DownloadPipelineArtifact@2":
+        wanted = str((step.get("inputs") or {}).get("artifactName"))
+        if not published.get(wanted, set()) & upstream:
+            found.append(
+                Violation(
+                    name,
+                    where,
+                    "artifact",
+                    f"downloads artifact {wanted!r}, which no earlier stage publishes",
+                )
+            )
+    return found
+
+
 def check_azure_pipeline(path: Path) -> list[Violation]:
     doc = load(path)
     name = path.name
@@ -430,33 +468,7 @@ def check_azure_pipeline(path: Path) -> list[Violation]:
             )
         upstream = _stage_upstream(doc, stage)
         for step in pipeline_steps(job):
-            if "checkout" in step and str(step.get("persistCredentials", "false")).lower() not in {
-                "false"
-            }:
-                found.append(
-                    Violation(
-                        name,
-                        where,
-                        "persist-credentials",
-                        "checkout with persistCredentials: the token stays for every later step",
-                    )
-                )
-            task = step.get("task")
-            if task is not None and not ADO_TASK.match(str(task)):
-                found.append(
-                    Violation(name, where, "pin-task", f"task {task!r} names no major version")
-                )
-            if task == "DownloadPipelineArtifact@2":
-                wanted = str((step.get("inputs") or {}).get("artifactName"))
-                if not published.get(wanted, set()) & upstream:
-                    found.append(
-                        Violation(
-                            name,
-                            where,
-                            "artifact",
-                            f"downloads artifact {wanted!r}, which no earlier stage publishes",
-                        )
-                    )
+            found += _pipeline_step_violations(name, where, step, published, upstream)
     found.extend(item for item in pipeline_commands(path, doc) if isinstance(item, Violation))
     return found
 

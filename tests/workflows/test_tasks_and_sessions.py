@@ -6,6 +6,7 @@ until that task lands; that is the point: a deploy must not find out at run time
 
 from __future__ import annotations
 
+import re
 from types import ModuleType
 from typing import Any
 
@@ -41,3 +42,16 @@ def test_ci_runs_every_session_nox_runs_by_default(noxfile: ModuleType) -> None:
         if call.program == "nox":
             in_ci.update(policy.nox_sessions_named(call.argv))
     assert set(nox.options.sessions or []) - in_ci == set()
+
+
+def test_every_pytest_run_of_nox_measures_coverage(noxfile: ModuleType) -> None:
+    """The quality gate's floor holds over all sessions: a session that ran pytest without
+    --cov would quietly leave its tests out of the figure."""
+    source = (policy.ROOT / "noxfile.py").read_text(encoding="utf-8")
+    runs = re.findall(r"session\.run\(\s*([^,)]+)", source)
+    pytest_runs = [first for first in runs if "pytest" in first.lower() or first == "*PYTEST"]
+    assert len(pytest_runs) >= 7, runs
+    assert set(pytest_runs) == {"*PYTEST"}, pytest_runs
+    assert "--cov" in noxfile.PYTEST
+    # The pgcluster pass runs pytest inside a wrapper: it gets the same arguments.
+    assert re.search(r'"run",\s*"--",\s*\*PYTEST,', source)

@@ -7,20 +7,19 @@ from typing import Any
 
 import dj_database_url
 
-from orderdesk.logconfig import json_stdout_logging
-
-from .env import env_bool, env_int, env_list, env_secret, env_str
+from orderdesk.environment import flag, names, secret, text, whole_number
+from orderdesk.logs import json_stdout_logging
 
 APP_DIR = Path(__file__).resolve().parent.parent.parent
-DATA_DIR = Path(env_str("ORDERDESK_DATA_DIR") or APP_DIR.parent / ".data")
+DATA_DIR = Path(text("ORDERDESK_DATA_DIR") or APP_DIR.parent / ".data")
 
-SECRET_KEY = env_secret("DJANGO_SECRET_KEY")
+SECRET_KEY = secret("DJANGO_SECRET_KEY")
 # HMAC key for card fingerprints; kept apart from SECRET_KEY so either can rotate on its own.
-CARD_FINGERPRINT_KEY = env_secret("ORDERDESK_CARD_KEY")
+CARD_FINGERPRINT_KEY = secret("ORDERDESK_CARD_KEY")
 
 DEBUG = False
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+ALLOWED_HOSTS = names("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = names("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.messages",
@@ -43,16 +42,21 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
+# Widgets render through Jinja2 too: Django's engine cost more than the rest of the list page.
+FORM_RENDERER = "django.forms.renderers.Jinja2"
+
 ROOT_URLCONF = "orderdesk.urls"
 WSGI_APPLICATION = "orderdesk.wsgi.application"
 APPEND_SLASH = False
 
 TEMPLATES = [
     {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        # Pages live in each app's jinja2/ folder; see orderdesk/jinja2.py for why Jinja2.
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
         "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
+            "environment": "orderdesk.jinja2.environment",
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.messages.context_processors.messages",
@@ -66,11 +70,11 @@ def database_from_env(default_sqlite: Path) -> dict[str, Any]:
     """DATABASE_URL (SQLite file by default), with the password optionally from a file."""
     config: dict[str, Any] = {}
     config |= dj_database_url.parse(
-        env_str("DATABASE_URL") or f"sqlite:///{default_sqlite}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        text("DATABASE_URL") or f"sqlite:///{default_sqlite}",
+        conn_max_age=whole_number("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
-    password = env_secret("DATABASE_PASSWORD")
+    password = secret("DATABASE_PASSWORD")
     if password:
         config["PASSWORD"] = password
     engine = config["ENGINE"]
@@ -79,7 +83,7 @@ def database_from_env(default_sqlite: Path) -> dict[str, Any]:
         config["ENGINE"] = "django_prometheus.db.backends.postgresql"
         # Readiness must answer in seconds when the database is gone, not hang on connect.
         config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
-        if env_bool("DATABASE_REQUIRE_TLS", False):
+        if flag("DATABASE_REQUIRE_TLS", False):
             config["OPTIONS"]["sslmode"] = "require"
     elif engine == "django.db.backends.sqlite3":
         config["ENGINE"] = "django_prometheus.db.backends.sqlite3"
@@ -97,7 +101,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 # Only production collects static files (at image build); elsewhere they come from the apps.
-STATIC_ROOT = env_str("STATIC_ROOT") or None
+STATIC_ROOT = text("STATIC_ROOT") or None
 # Serve straight from the apps' static dirs; production swaps in collected, hashed files.
 WHITENOISE_USE_FINDERS = True
 STORAGES = {
@@ -125,4 +129,4 @@ CONTENT_SECURITY_POLICY = (
 ORDERS_PAGE_SIZE = 25
 
 # Django's own handlers would mail admins or print tracebacks with request data.
-LOGGING = json_stdout_logging(env_str("LOG_LEVEL") or "INFO", {"django": {"level": "INFO"}})
+LOGGING = json_stdout_logging(text("LOG_LEVEL") or "INFO", {"django": {"level": "INFO"}})

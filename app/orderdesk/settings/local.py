@@ -5,9 +5,10 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from orderdesk.environment import flag
+
 from .base import *  # noqa: F403
 from .base import DATA_DIR
-from .env import env_bool
 
 
 def _local_secret(name: str) -> str:
@@ -20,6 +21,6 @@ def _local_secret(name: str) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+DEBUG = flag("DJANGO_DEBUG", True)
 SECRET_KEY = SECRET_KEY or _local_secret("secret_key")  # noqa: F405
 CARD_FINGERPRINT_KEY = CARD_FINGERPRINT_KEY or _local_secret("card_key")  # noqa: F405

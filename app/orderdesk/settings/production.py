@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 
+from orderdesk.environment import flag, names, secret, whole_number
+
 from .base import *  # noqa: F403
-from .env import env_bool, env_int, env_list, require_secret
 
 DEBUG = False
-SECRET_KEY = require_secret("DJANGO_SECRET_KEY", "production needs Django's signing key")
-CARD_FINGERPRINT_KEY = require_secret(
-    "ORDERDESK_CARD_KEY", "production needs the HMAC key for card fingerprints"
+SECRET_KEY = secret("DJANGO_SECRET_KEY", required_for="production needs Django's signing key")
+CARD_FINGERPRINT_KEY = secret(
+    "ORDERDESK_CARD_KEY", required_for="production needs the HMAC key for card fingerprints"
 )
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
+ALLOWED_HOSTS = names("DJANGO_ALLOWED_HOSTS")
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured(
         "DJANGO_ALLOWED_HOSTS is not set: list the app's host names, comma-separated"
@@ -20,10 +21,10 @@ if not ALLOWED_HOSTS:
 
 # TLS ends at the ingress (application gateway), which tells us the scheme it saw.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+SECURE_SSL_REDIRECT = flag("DJANGO_SECURE_SSL_REDIRECT", True)
 # Probes and Prometheus speak plain HTTP to the pod.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
-SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000)
+SECURE_HSTS_SECONDS = whole_number("DJANGO_SECURE_HSTS_SECONDS", 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True

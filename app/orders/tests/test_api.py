@@ -127,3 +127,53 @@ def test_list_bad_filter_and_bad_cursor_are_400(client: Client) -> None:
     assert client.get("/api/orders", {"store_code": "!"}).status_code == 400
     assert client.get("/api/orders", {"after": "x"}).status_code == 400
     assert client.get("/api/orders", {"after": "x", "before": "y"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api",
+        "/api/",
+        "/api/nothing-here",
+        "/api/orders/not-a-uuid",
+        "/api/orders/00000000-0000-4000-8000-00000000000",
+        "/api/orders/",
+    ],
+)
+def test_every_api_path_answers_json(client: Client, path: str) -> None:
+    for response in (client.get(path), client.post(path, "{}", content_type="application/json")):
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
+        assert "/api/orders" in response.json()["error"]
+
+
+def test_405_names_the_allowed_methods(client: Client, order_factory: Any) -> None:
+    response = client.patch("/api/orders")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, POST"
+    assert response.json()["error"]
+
+
+def test_a_number_too_long_for_python_is_a_400_naming_the_field(
+    client: Client, valid_order: dict[str, Any]
+) -> None:
+    body = json.dumps(valid_order).replace('"quantity": 3', '"quantity": ' + "9" * 5000)
+    response = post(client, body)
+    assert response.status_code == 400
+    assert response.json()["errors"]["quantity"] == [
+        "This number has 5,000 digits; no order field takes that."
+    ]
+
+
+def test_a_duplicated_key_is_a_400_naming_it(client: Client, valid_order: dict[str, Any]) -> None:
+    body = json.dumps(valid_order)[:-1] + ', "quantity": 4}'
+    response = post(client, body)
+    assert response.status_code == 400
+    assert '"quantity" twice' in response.json()["error"]
+    assert Order.objects.count() == 0
+
+
+def test_a_duplicated_unknown_key_is_not_echoed(client: Client) -> None:
+    response = post(client, '{"4111111111111111": 1, "4111111111111111": 2}')
+    assert response.status_code == 400
+    assert "4111111111111111" not in response.content.decode()

@@ -10,7 +10,8 @@ from django.core.management import call_command
 from django.db import connection
 
 from orders.models import Order
-from orders.pagination import Cursor, newest_first_after, paginate
+from orders.pagination import COUNT_CAP, Cursor, count, newest_first_after, paginate
+from orders.queries import starting_with
 from tests.support import need
 
 
@@ -43,3 +44,65 @@ def test_deep_keyset_page_seeks_the_index(postgres_only: None, order_factory: An
     assert "order_newest_idx" in plan, plan
     assert "Seq Scan" not in plan, plan
     assert "Sort" not in plan, plan
+
+
+# transaction=True: the table is emptied (TRUNCATE) afterwards, so PostgreSQL's size estimate
+# does not carry the 20,000 rolled-back rows into the next test.
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("column", "prefix"), [("user_id", "USER-0001"), ("store_code", "st-01")])
+def test_prefix_filter_in_any_case_uses_its_index(
+    postgres_only: None, column: str, prefix: str
+) -> None:
+    call_command("seed_orders", 20_000, seed=3, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE orders_order")
+    queryset = starting_with(Order.objects.all(), column, prefix)
+    # Finding the matches (what the capped count does) goes through the UPPER(column) index.
+    matches = queryset.order_by().explain()
+    print(matches)  # the EXPLAIN, for the person reading the test log
+    index = {"user_id": "order_user_upper_idx", "store_code": "order_store_upper_idx"}[column]
+    assert index in matches, matches
+    assert "Seq Scan" not in matches, matches
+    # A page of them: the planner may walk the newest-first index instead, never the table.
+    page = queryset.order_by("-created_at", "-id")[:26].explain()
+    print(page)
+    assert "Index Scan" in page, page
+    assert "Seq Scan" not in page, page
+    expected = Order.objects.filter(**{f"{column}__istartswith": prefix}).count()
+    assert expected > 0
+    assert queryset.count() == expected
+
+
+@pytest.mark.django_db
+def test_prefix_filter_in_any_case_uses_its_index_on_sqlite(order_factory: Any) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("the PostgreSQL variant above covers PostgreSQL")
+    order_factory.create_batch(5, user_id="Alice")
+    queryset = starting_with(Order.objects.all(), "user_id", "ali")
+    assert "order_user_upper_idx" in queryset.order_by("-created_at")[:26].explain()
+    assert queryset.count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unfiltered_total_is_the_databases_estimate_within_one_percent() -> None:
+    rows = 12_000  # above COUNT_CAP, so the list shows the estimate, not a count
+    assert rows > COUNT_CAP
+    call_command("seed_orders", rows, seed=5, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    with connection.cursor() as cursor:
+        # PostgreSQL's estimate comes from statistics, as autovacuum would leave them.
+        cursor.execute("ANALYZE orders_order" if connection.vendor == "postgresql" else "SELECT 1")
+    total = count(Order.objects.all(), filtered=False)
+    exact = Order.objects.count()
+    assert total.kind == "about"
+    assert abs(total.value - exact) <= exact / 100, (total, exact)
+    assert str(total) == f"about {total.value:,}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_filtered_total_is_exact_up_to_the_cap_then_says_so(order_factory: Any) -> None:
+    order_factory.create_batch(3, user_id="carol")
+    assert str(count(starting_with(Order.objects.all(), "user_id", "car"), filtered=True)) == "3"
+    call_command("seed_orders", COUNT_CAP + 5, seed=9, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    wide = starting_with(Order.objects.all(), "store_code", "st")
+    assert str(count(wide, filtered=True)) == f"{COUNT_CAP:,}+"

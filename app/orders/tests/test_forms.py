@@ -66,7 +66,20 @@ def test_order_date_earliest(valid_order: dict[str, Any], order_date: str, ok: b
     assert ("order_date" not in errors_for(data)) is ok
 
 
-@pytest.mark.parametrize("raw", ["2026-02-30", "21/11/2026", "yesterday", "2026-1-1x"])
+@pytest.mark.parametrize("raw", ["2024-02-30", "2025-13-01", "2025-04-31"])
+def test_an_impossible_date_is_not_a_real_date(valid_order: dict[str, Any], raw: str) -> None:
+    assert errors_for(with_change(valid_order, order_date=raw))["order_date"] == [
+        f"{raw} is not a real date: check the day and the month."
+    ]
+
+
+def test_order_date_picker_offers_no_future_day(today: datetime.date) -> None:
+    html = str(OrderForm()["order_date"])
+    assert f'max="{today.isoformat()}"' in html
+    assert 'min="2000-01-01"' in html
+
+
+@pytest.mark.parametrize("raw", ["21/11/2026", "yesterday", "2026-1-1x"])
 def test_dates_must_be_iso(valid_order: dict[str, Any], raw: str) -> None:
     assert errors_for(with_change(valid_order, order_date=raw))["order_date"] == [
         "Enter a date as YYYY-MM-DD."

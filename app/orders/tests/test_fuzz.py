@@ -133,7 +133,7 @@ def test_form_never_500s_and_never_leaks_a_card_number(
 @FUZZ
 @given(
     query=st.dictionaries(
-        st.sampled_from(["user_id", "store_code", "after", "before"]),
+        st.sampled_from(["user_id", "store_code", "after", "before", "page"]),
         st.text(max_size=60),
         max_size=4,
     )
@@ -141,3 +141,37 @@ def test_form_never_500s_and_never_leaks_a_card_number(
 def test_list_never_500s(client: Client, query: dict[str, str]) -> None:
     assert client.get("/", query).status_code in {200, 400}
     assert client.get("/api/orders", query).status_code in {200, 400}
+
+
+def raw_bodies() -> st.SearchStrategy[bytes]:
+    """What a client can really send: bytes, broken JSON, JSON of any shape, near-valid orders."""
+    today = datetime.date.today()
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=12), children, max_size=4)
+        ),
+        max_leaves=12,
+    )
+    orders_as_text = payloads().map(lambda p: json.dumps(p, default=str))
+    return st.one_of(
+        st.binary(max_size=300),
+        st.text(max_size=300).map(str.encode),
+        json_values.map(lambda v: json.dumps(v).encode()),
+        orders_as_text.map(str.encode),
+        # Edits of a near-valid order: cut short, a number grown huge, a key repeated.
+        st.tuples(orders_as_text, st.integers(0, 400)).map(lambda t: t[0][: t[1]].encode()),
+        st.integers(1, 6000).map(lambda n: ('{"quantity": ' + "7" * n + "}").encode()),
+        st.sampled_from(FIELDS).map(lambda f: f'{{"{f}": 1, "{f}": 2}}'.encode()),
+        plausible(today).map(lambda v: json.dumps(v, default=str).encode()),
+    )
+
+
+@FUZZ
+@given(body=raw_bodies(), content_type=st.sampled_from(["application/json", "text/plain"]))
+def test_api_never_5xx_on_a_raw_body(client: Client, body: bytes, content_type: str) -> None:
+    response = client.generic("POST", "/api/orders", body, content_type=content_type)
+    assert response.status_code < 500, response.content
+    assert response.status_code in {201, 400, 413, 415}
+    assert response["Content-Type"] == "application/json"

@@ -1,0 +1,140 @@
+"""`invoke up` as a developer runs it, twice: the second never harms the first."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.appserver import APP_DIR, REPO_ROOT
+from tests.support import free_port
+
+pytestmark = pytest.mark.gunicorn
+
+
+def up_env(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    # HOME is where gunicorn would put its control socket (~/.gunicorn/gunicorn.ctl).
+    return env | {"ORDERDESK_DATA_DIR": str(tmp_path / "data"), "HOME": str(home)}
+
+
+@contextmanager
+def invoke_up(tmp_path: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "up", "--seed-count", "3", "--workers", "1", *args],
+        cwd=REPO_ROOT,
+        env=up_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def read_until(process: subprocess.Popen[str], text: str, timeout: float = 90) -> list[str]:
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise AssertionError(f"invoke up ended before printing {text!r}:\n{''.join(lines)}")
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"no {text!r} within {timeout}s:\n{''.join(lines)}")
+
+
+def test_second_up_on_the_same_port_stops_before_touching_anything(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with invoke_up(tmp_path, "--port", str(port)) as first:
+        lines = read_until(first, f"Orderdesk: {url}")
+        # The URL is printed once the server answers, not before.
+        assert requests.get(url, timeout=10).status_code == 200
+        assert sum(url in line for line in lines) == 1
+        metrics_dir = tmp_path / "data" / "metrics" / str(port)
+        before = sorted(p.name for p in metrics_dir.glob("*.db"))
+        assert before, "the first instance wrote no metrics: nothing to protect"
+
+        second = subprocess.run(
+            [sys.executable, "-m", "invoke", "up", "--port", str(port)],
+            cwd=REPO_ROOT,
+            env=up_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode != 0
+        assert f"port {port} is in use; try --port" in second.stderr
+        assert "migrat" not in second.stdout.lower()
+        assert sorted(p.name for p in metrics_dir.glob("*.db")) == before
+        assert requests.get(url, timeout=10).status_code == 200
+
+        # The app's own pages, not Django's debug pages, unless --debug is given.
+        missing = requests.get(url + "no-such-page", timeout=10)
+        assert missing.status_code == 404
+        assert "There is nothing at this address." in missing.text
+    assert not (tmp_path / "home" / ".gunicorn").exists(), "gunicorn made a control socket"
+
+
+def test_gunicorn_refuses_a_metrics_directory_another_instance_uses(tmp_path: Path) -> None:
+    port = free_port()
+    with invoke_up(tmp_path, "--port", str(port)) as first:
+        read_until(first, f"http://127.0.0.1:{port}/")
+        requests.get(f"http://127.0.0.1:{port}/", timeout=10)
+        metrics_dir = tmp_path / "data" / "metrics" / str(port)
+        before = sorted(p.name for p in metrics_dir.glob("*.db"))
+        assert before
+        intruder = subprocess.run(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "orderdesk.wsgi"],
+            cwd=APP_DIR,
+            env=up_env(tmp_path)
+            | {
+                "DJANGO_SETTINGS_MODULE": "orderdesk.settings.local",
+                "GUNICORN_BIND": f"127.0.0.1:{free_port()}",
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert intruder.returncode != 0
+        assert "is in use by another running gunicorn" in intruder.stdout + intruder.stderr
+        assert sorted(p.name for p in metrics_dir.glob("*.db")) == before
+
+
+def test_gunicorn_names_a_bad_setting(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--check-config", "x:y"],
+        cwd=APP_DIR,
+        env=up_env(tmp_path) | {"GUNICORN_WORKERS": "two"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "GUNICORN_WORKERS='two' is not a whole number of at least 1" in result.stderr
