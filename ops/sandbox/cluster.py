@@ -56,6 +56,8 @@ CLUSTER_DNS = "10.96.0.10"
 API_PORT_IN_NODE = 6443
 CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 PAUSE_IMAGE = f"localhost/orderdesk-cluster/pause:{PAUSE_VERSION}"
+# The Go tools tools/build/kubernetes packs as node images (tools/go/cluster.txt pins them).
+ADDON_VERSIONS = {"coredns": "v1.14.7", "metrics-server": "v0.8.0"}
 
 READY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 20.0
@@ -560,11 +562,16 @@ state = "/run/containerd"
         self.start_process("containerd", [self.bins["containerd"], f"--config={config}"])
         ctr = [self.bins["ctr"], f"--address={CONTAINERD_SOCKET}", "--namespace=k8s.io"]
         self.wait_for("containerd", lambda: self.probe_inside(*ctr, "version"), "containerd ready")
-        for image in ("pause", "coredns", "metrics-server"):
-            self.run_inside(
-                *ctr, "images", "import", "--no-unpack", str(IMAGES_DIR / f"{image}.tar")
-            )
-        self.say("node images imported (pause, coredns, metrics-server)")
+        # containerd's image store outlives the node: import only what a first start lacks.
+        present = self.run_inside(*ctr, "images", "list", "--quiet").split()
+        for image, version in (
+            ("pause", PAUSE_VERSION),
+            ("coredns", ADDON_VERSIONS["coredns"]),
+            ("metrics-server", ADDON_VERSIONS["metrics-server"]),
+        ):
+            if f"localhost/orderdesk-cluster/{image}:{version}" not in present:
+                self.run_inside(*ctr, "images", "import", str(IMAGES_DIR / f"{image}.tar"))
+        self.say("node images present (pause, coredns, metrics-server)")
 
     def kubelet(self) -> None:
         root = self.layout.root

@@ -38,3 +38,4 @@ def test_the_addon_images_are_the_pinned_go_tools() -> None:
     for name in ("coredns", "metrics-server"):
         [version] = re.findall(rf"^{name}\s+\S+@(v[\d.]+)$", tools, re.MULTILINE)
         assert f"localhost/orderdesk-cluster/{name}:{version}" in addons
+        assert cluster.ADDON_VERSIONS[name] == version
