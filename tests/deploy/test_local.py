@@ -149,6 +149,23 @@ def test_first_deploy_runs_the_pushed_digest_then_a_second_changes_nothing(deplo
     assert "last deploy: succeeded" in status.stdout
 
 
+def test_pods_resolve_service_names_through_coredns(deployed) -> None:
+    [pod] = kubectl_json(NS, "get", "pods", "--selector=app.kubernetes.io/name=orderdesk")["items"]
+    resolved = kubectl(
+        NS,
+        "exec",
+        pod["metadata"]["name"],
+        "-c",
+        "web",
+        "--",
+        "python3",
+        "-c",
+        "import socket; print(socket.gethostbyname('orderdesk'))",
+    )
+    service = kubectl_json(NS, "get", "service", "orderdesk")
+    assert resolved.stdout.strip() == service["spec"]["clusterIP"]
+
+
 def test_a_rolling_update_under_load_fails_no_request(deployed, tmp_path: Path) -> None:
     new = variant("rolling", 'LABEL io.orderdesk.test="rolling update"')
     with Load(service_url(path="/readyz"), tmp_path / "stop") as load:
