@@ -210,7 +210,7 @@ def test_a_local_kubeconfig_pointing_elsewhere_is_refused_before_kubectl_runs(
     config["clusters"][0]["cluster"]["server"] = "https://aks-orderdesk-prod.example:443"
     cluster.LOCAL_KUBECONFIG.write_text(yaml.safe_dump(config))
     try:
-        refused = invoke("k8s.status", "--env", "local")
+        refused = invoke("status", "--env", "local")
     finally:
         cluster.publish_kubeconfig()
     assert refused.returncode == 1
