@@ -31,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from ops import image, sandbox  # noqa: E402
+from ops.core.wait import wait_until  # noqa: E402
 from ops.sandbox import cluster  # noqa: E402
 
 INVOKE = str(Path(sys.executable).with_name("invoke"))
@@ -82,6 +83,26 @@ def start_to_ready() -> None:
 def deploys() -> None:
     invoke("sandbox.start")
     invoke("destroy", "--env", "local", "--yes")
+    # destroy deletes the namespace without waiting; a deploy into a terminating one fails.
+    wait_until(
+        lambda: (
+            subprocess.run(
+                [
+                    cluster.kubectl_path(),
+                    f"--kubeconfig={cluster.LOCAL_KUBECONFIG}",
+                    "get",
+                    "namespace",
+                    "orderdesk",
+                ],
+                capture_output=True,
+                check=False,
+            ).returncode
+            != 0
+        ),
+        what="namespace orderdesk deleted",
+        timeout=180,
+        interval=2,
+    )
     cluster.stop(progress=lambda _m: None)
     cold, _ = invoke("deploy", "--env", "local", "--allow-dirty")
     warm, _ = invoke("deploy", "--env", "local", "--allow-dirty")
@@ -124,11 +145,13 @@ def rolling_update() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold-build", action="store_true", help="rebuild the binaries first")
+    parser.add_argument("--skip-start", action="store_true", help="leave out start to Ready")
     args = parser.parse_args()
     if args.cold_build:
         cluster.stop(progress=lambda _m: None)
         cold_build()
-    start_to_ready()
+    if not args.skip_start:
+        start_to_ready()
     deploys()
     rolling_update()
     return 0
