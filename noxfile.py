@@ -260,7 +260,7 @@ def image(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def terraform(session: nox.Session) -> None:
-    """Terraform: fmt, validate and test against the real azurerm provider, tflint, checkov."""
+    """Terraform: fmt, validate and test against the real providers (mirror), tflint, checkov."""
     program = CACHE / "bin" / "terraform"
     cli_config = CACHE / "terraform" / "terraformrc"
     tflint = CACHE / "bin" / "tflint"
@@ -272,8 +272,9 @@ def terraform(session: nox.Session) -> None:
     session.run(
         str(program), "fmt", "-check", "-recursive", "-diff", "infra", external=True, env=env
     )
-    # validate + terraform test of the root and every module, plans of dev and prod, bad env.yaml
-    # files, the tf.* tasks' commands: all in the area's pytest suite.
+    # validate + terraform test of the root, every module and its examples, plans of dev and prod,
+    # bad env.yaml files, the Teams URL absent from plan output, the tf.* tasks' commands: all in
+    # the area's pytest suite.
     session.run(*PYTEST, "tests/terraform", *session.posargs, env=env)
     session.run(
         str(tflint),

@@ -22,4 +22,8 @@ locals {
     local.env.app.hosts,
     [local.env.monitoring.grafana_host, local.env.monitoring.prometheus_host],
   ))
+
+  # Alert descriptions link here (#<alert name in lower case>); the same base as the Prometheus
+  # alerts' runbook_url (ops/monitoring/layout.py RUNBOOK_BASE, kept equal by a test).
+  runbook_url = "https://github.com/orderdesk/orderdesk/blob/main/monitoring/runbooks.md"
 }

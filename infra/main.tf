@@ -6,6 +6,8 @@ resource "azurerm_resource_group" "this" {
   tags     = local.tags
 }
 
+# Optional env.yaml keys are passed as null when absent: the module's default applies (nullable =
+# false), so each default is written once, in the module that owns it.
 module "network" {
   source = "./modules/network"
 
@@ -14,6 +16,7 @@ module "network" {
   resource_group_name = azurerm_resource_group.this.name
   address_space       = local.azure.network.vnet_cidr
   subnets             = local.azure.network.subnets
+  service_cidr        = try(local.azure.aks.service_cidr, null)
   tags                = local.tags
 }
 
@@ -39,9 +42,9 @@ module "aks" {
   node_subnet_id          = module.network.subnet_ids["aks"]
   app_gateway_id          = module.app_gateway.id
   node_pool               = local.azure.aks.node_pool
-  private_cluster_enabled = try(local.azure.aks.private_cluster, true)
-  authorized_ip_ranges    = try(local.azure.aks.authorized_ip_ranges, [])
-  service_cidr            = try(local.azure.aks.service_cidr, "172.16.0.0/16")
+  private_cluster_enabled = local.azure.aks.private_cluster
+  authorized_ip_ranges    = try(local.azure.aks.authorized_ip_ranges, null)
+  service_cidr            = module.network.service_cidr
   tags                    = local.tags
 }
 
@@ -66,10 +69,10 @@ module "key_vault" {
   tenant_id                  = data.azurerm_client_config.current.tenant_id
   private_endpoint_subnet_id = module.network.subnet_ids["private_endpoints"]
   virtual_network_id         = module.network.virtual_network_id
-  deployer_ip_ranges         = try(local.azure.key_vault.deployer_ip_ranges, [])
-  secret_names               = toset(keys(local.generated_secrets))
+  deployer_ip_ranges         = try(local.azure.key_vault.deployer_ip_ranges, null)
+  secret_names               = local.app_secret_names
   secret_values              = local.generated_secrets
-  secrets_version            = try(local.azure.key_vault.secrets_version, 1)
+  secrets_version            = local.azure.key_vault.secrets_version
   tags                       = local.tags
 }
 
@@ -88,8 +91,8 @@ module "database" {
   private_endpoint_subnet_id     = module.network.subnet_ids["private_endpoints"]
   virtual_network_id             = module.network.virtual_network_id
   log_analytics_workspace_id     = module.aks.log_analytics_workspace_id
-  administrator_password         = local.database_password
-  administrator_password_version = try(local.azure.key_vault.secrets_version, 1)
+  administrator_password         = local.generated_secrets["database-password"]
+  administrator_password_version = local.azure.key_vault.secrets_version
   tags                           = local.tags
 }
 
@@ -100,5 +103,21 @@ module "dns" {
   resource_group_name = azurerm_resource_group.this.name
   hosts               = local.public_hosts
   target_ip           = module.app_gateway.public_ip_address
+  tags                = local.tags
+}
+
+# Azure Monitor alarms outside the cluster, to the Teams channel Alertmanager posts to; thresholds
+# from env.yaml's azure.alerts, the module's defaults for anything left out.
+module "alerts" {
+  source = "./modules/alerts"
+
+  name                = local.name
+  short_name          = substr("od-${var.environment}", 0, 12)
+  location            = azurerm_resource_group.this.location
+  resource_group_name = azurerm_resource_group.this.name
+  cluster_id          = module.aks.id
+  teams_webhook_url   = var.teams_webhook_url
+  runbook_url         = local.runbook_url
+  alerts              = try(local.azure.alerts, null)
   tags                = local.tags
 }

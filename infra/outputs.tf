@@ -77,3 +77,8 @@ output "dns_name_servers" {
   description = "Name servers to delegate the environment's DNS zone to."
   value       = module.dns.name_servers
 }
+
+output "azure_monitor_alarms" {
+  description = "The Azure Monitor alarms on the cluster: threshold, window and severity by alert name."
+  value       = module.alerts.alarms
+}

@@ -6,6 +6,11 @@ terraform {
       source  = "hashicorp/azurerm"
       version = "~> 5.2"
     }
+    # Ephemeral random_password (since 3.7) generates the app's secrets: infra/secrets.tf.
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.7"
+    }
   }
 
   # State lives in the storage account that `invoke tf.bootstrap` creates; `invoke tf.plan` passes

@@ -12,3 +12,15 @@ variable "environment" {
     error_message = "This environment has no azure block in env.yaml (it runs locally); choose one that deploys to Azure."
   }
 }
+
+variable "teams_webhook_url" {
+  description = "Teams workflow URL the Azure Monitor alarms post to: the channel of Alertmanager's TEAMS_WEBHOOK_URL. Secret: pass it as TF_VAR_teams_webhook_url, never in a file."
+  type        = string
+  sensitive   = true
+  default     = null
+
+  validation {
+    condition     = var.teams_webhook_url != null
+    error_message = "No Teams webhook URL for the Azure Monitor alarms: export TF_VAR_teams_webhook_url (the Teams workflow URL, as TEAMS_WEBHOOK_URL for Alertmanager) and plan again."
+  }
+}

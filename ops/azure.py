@@ -56,18 +56,43 @@ def require_login(c: Context) -> dict[str, Any]:
     return account
 
 
-def login_problem(c: Context) -> str:
+def signed_in_account() -> dict[str, Any]:
+    """az's signed-in subscription (id, name, tenantId, user), read in process through
+    azure-cli-core's profile in AZURE_CONFIG_DIR (default ~/.azure), as `az account show` reads it;
+    an Exit naming `az login` when nobody is signed in."""
+    from azure.cli.core import AzCli
+    from azure.cli.core._environment import get_config_dir
+    from azure.cli.core._profile import Profile
+    from knack.util import CLIError
+
+    cli = AzCli(cli_name="az", config_dir=get_config_dir(), config_env_var_prefix="AZURE")
+    try:
+        return dict(Profile(cli_ctx=cli).get_subscription())
+    except CLIError as exc:
+        raise Exit(
+            f"not logged in to Azure ({exc}); run `az login` (in CI: azure/login with OIDC) and "
+            "try again",
+            code=BAD_INPUT,
+        ) from exc
+
+
+def login_problem() -> str:
     """What is wrong with the Azure login for a deploy, or "" (preflight lists it)."""
     try:
-        account = require_login(c)
+        account = signed_in_account()
     except Exit as exc:
         return str(exc.message)
-    expected = os.environ.get("ARM_SUBSCRIPTION_ID")
-    if expected and account.get("id") != expected:
-        return (
-            f"az is logged in to subscription {account.get('name')!r}, not ARM_SUBSCRIPTION_ID; "
-            f"run `az account set --subscription {expected}`"
-        )
+    for variable, key, what in (
+        ("ARM_SUBSCRIPTION_ID", "id", "subscription"),
+        ("ARM_TENANT_ID", "tenantId", "tenant"),
+    ):
+        expected = os.environ.get(variable)
+        if expected and account.get(key) != expected:
+            return (
+                f"az is signed in to {what} {account.get(key)} ({account.get('name')!r}), not "
+                f"{variable}={expected}; sign in to the environment's {what} (`az login "
+                "--tenant ...`, then `az account set --subscription ...`)"
+            )
     return ""
 
 
@@ -82,6 +107,33 @@ def tf_outputs(c: Context, environment: Environment) -> dict[str, Any]:
         raise Exit(str(exc), code=1) from exc
 
 
+# Key Vault answers a missing secret (and a missing deleted one) with 404 and error code
+# SecretNotFound, which az prints as "(SecretNotFound) ..."; any other failure (firewall,
+# permission, throttling) says nothing about whether the secret exists.
+NOT_FOUND_CODE = "(SecretNotFound)"
+
+
+def secret_exists(c: Context, command: str, environment: Environment, name: str) -> bool:
+    """Whether `az keyvault secret show[-deleted]` found the secret: True, or False only on a
+    confirmed "not found"; any other failure is an Exit, so nothing is created over a secret
+    that may exist (a regenerated database password would no longer match PostgreSQL)."""
+    vault = environments.require_azure(environment).key_vault.name
+    result = c.run(command, hide=True, warn=True)
+    if result is not None and result.ok:
+        return True
+    stderr = (result.stderr if result is not None else "").strip()
+    if NOT_FOUND_CODE in stderr:
+        return False
+    reason = stderr.splitlines()[0] if stderr else "no error message"
+    raise Exit(
+        f"cannot tell whether secret {name} exists in Key Vault {vault} ({reason}); nothing was "
+        "created or changed. Check the vault's firewall admits this machine and that the "
+        "identity may read secrets, then run "
+        f"`invoke azure.secrets --env {environment.name}` again",
+        code=1,
+    )
+
+
 def ensure_key_vault_secrets(c: Context, environment: Environment) -> None:
     """Every app secret exists in Key Vault: Terraform generates them; this puts back one that
     went missing (recovering a soft-deleted one keeps its value). Values are never printed."""
@@ -92,21 +144,15 @@ def ensure_key_vault_secrets(c: Context, environment: Environment) -> None:
     where = f"--vault-name {vault}"
     program = az()
     for name in names:
-        shown = c.run(
-            f"{program} keyvault secret show {where} --name {name} --query id --output tsv",
-            hide=True,
-            warn=True,
-        )
-        if shown is not None and shown.ok:
+        shown = f"{program} keyvault secret show {where} --name {name} --query id --output tsv"
+        if secret_exists(c, shown, environment, name):
             print(f"  secret {name}: present in {vault}")
             continue
         # Purge protection keeps deleted secrets recoverable, and their names taken.
-        deleted = c.run(
-            f"{program} keyvault secret show-deleted {where} --name {name} --query id --output tsv",
-            hide=True,
-            warn=True,
+        deleted = (
+            f"{program} keyvault secret show-deleted {where} --name {name} --query id --output tsv"
         )
-        if deleted is not None and deleted.ok:
+        if secret_exists(c, deleted, environment, name):
             c.run(
                 f"{program} keyvault secret recover {where} --name {name} --output none", hide=True
             )

@@ -139,10 +139,13 @@ class Aks(Strict):
     kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}(\.\d+)?$")]
     node_pool: NodePool
     # A private API server has only a VNet address; authorized ranges restrict a public one.
-    private_cluster: bool = True
+    # Required, so the choice is written in env.yaml and not as a second default beside the aks
+    # module's.
+    private_cluster: bool
     authorized_ip_ranges: list[ipaddress.IPv4Network] = Field(default_factory=list)
-    # Kubernetes services get addresses from here; it must not overlap the VNet.
-    service_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("172.16.0.0/16")
+    # Kubernetes services get addresses from here; it must not overlap the VNet. None: the default
+    # of infra/modules/network (written there once), which checks the overlap itself.
+    service_cidr: ipaddress.IPv4Network | None = None
 
     _authorized_not_everyone = field_validator("authorized_ip_ranges")(_no_whole_internet)
 
@@ -188,8 +191,9 @@ class KeyVault(Strict):
     # Terraform writes the generated secrets through the vault's data plane: list the public
     # ranges apply runs from, or leave empty (no public access) and apply from inside the VNet.
     deployer_ip_ranges: list[ipaddress.IPv4Network] = Field(default_factory=list)
-    # Bump to rotate the generated secrets (Django key, card key, database password).
-    secrets_version: int = Field(default=1, ge=1)
+    # Bump to rotate the generated secrets (Django key, card key, database password). Required:
+    # the modules' write-only versions default to 1 and env.yaml says which one is in force.
+    secrets_version: int = Field(ge=1)
 
     _deployer_not_everyone = field_validator("deployer_ip_ranges")(_no_whole_internet)
 
@@ -213,6 +217,43 @@ class Dns(Strict):
     zone: DnsName
 
 
+# The evaluation windows an Azure metric alert offers above its one-minute frequency (there is no
+# 10-minute window). Kept in step with infra/modules/alerts/variables.tf by a test.
+AlertWindow = Literal["PT5M", "PT15M", "PT30M", "PT1H"]
+
+
+class MetricAlarm(Strict):
+    """One Azure Monitor alarm; a key left out keeps the alerts module's default.
+
+    The defaults (80 %, PT5M, severity 2; pods: 0, PT15M, 2) are written once, in
+    infra/modules/alerts/variables.tf: None here means "the module decides".
+    """
+
+    threshold: float | None = Field(default=None, ge=0)
+    window: AlertWindow | None = None
+    # Azure Monitor severities: 0 critical, 1 error, 2 warning, 3 informational, 4 verbose.
+    severity: int | None = Field(default=None, ge=0, le=4)
+
+
+class Alerts(Strict):
+    """Azure Monitor alarms on the cluster, outside it (they fire when Prometheus cannot)."""
+
+    node_cpu: MetricAlarm = MetricAlarm()
+    node_memory: MetricAlarm = MetricAlarm()
+    pods_failed_or_pending: MetricAlarm = MetricAlarm()
+
+    @model_validator(mode="after")
+    def _thresholds_fit_their_unit(self) -> Alerts:
+        for name in ("node_cpu", "node_memory"):
+            threshold = getattr(self, name).threshold
+            if threshold is not None and not 0 < threshold < 100:
+                raise ValueError(f"{name}.threshold is a percentage: give one between 0 and 100")
+        pods = self.pods_failed_or_pending.threshold
+        if pods is not None and pods != int(pods):
+            raise ValueError("pods_failed_or_pending.threshold is a pod count: give a whole number")
+        return self
+
+
 class Azure(Strict):
     subscription_id: Guid
     tenant_id: Guid
@@ -225,10 +266,13 @@ class Azure(Strict):
     key_vault: KeyVault
     database: AzureDatabase
     dns: Dns
+    alerts: Alerts = Alerts()
 
     @model_validator(mode="after")
     def _service_cidr_outside_vnet(self) -> Azure:
-        if self.aks.service_cidr.overlaps(self.network.vnet_cidr):
+        if self.aks.service_cidr is not None and self.aks.service_cidr.overlaps(
+            self.network.vnet_cidr
+        ):
             raise ValueError(
                 f"aks.service_cidr ({self.aks.service_cidr}) overlaps network.vnet_cidr "
                 f"({self.network.vnet_cidr}); pick a range outside the VNet"

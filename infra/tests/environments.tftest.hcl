@@ -8,11 +8,17 @@ mock_provider "azurerm" {
   }
 }
 
-# The ingress add-on's identity is created by AKS (computed); give the plan a value for it.
+variables {
+  teams_webhook_url = "https://example.invalid/workflows/teams-root-test" # pragma: allowlist secret (test value)
+}
+
+# The ingress add-on's identity is created by AKS (computed); give the plan a value for it, and an
+# ID of the shape Azure gives (the alerts module checks that its scope is an AKS cluster).
 override_resource {
   target          = module.aks.azurerm_kubernetes_cluster.this
   override_during = plan
   values = {
+    id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk/providers/Microsoft.ContainerService/managedClusters/aks-orderdesk"
     ingress_application_gateway = {
       ingress_application_gateway_identity = [{
         client_id                 = "33333333-0000-0000-0000-000000000001"
@@ -133,4 +139,48 @@ run "rejects_an_environment_without_an_azure_block" {
     environment = "local"
   }
   expect_failures = [var.environment]
+}
+
+run "dev_alarms_keep_the_modules_defaults" {
+  command = plan
+
+  variables {
+    environment = "dev"
+  }
+
+  assert {
+    condition = output.azure_monitor_alarms == {
+      OrderdeskNodeCpuHigh         = { threshold = 80, window = "PT5M", severity = 2 }
+      OrderdeskNodeMemoryHigh      = { threshold = 80, window = "PT5M", severity = 2 }
+      OrderdeskPodsFailedOrPending = { threshold = 0, window = "PT15M", severity = 2 }
+    }
+    error_message = "dev sets no alerts in env.yaml: every alarm must keep the module's defaults."
+  }
+}
+
+run "prod_alarms_take_their_severities_from_env_yaml" {
+  command = plan
+
+  variables {
+    environment = "prod"
+  }
+
+  assert {
+    condition     = output.azure_monitor_alarms["OrderdeskNodeMemoryHigh"].severity == 1 && output.azure_monitor_alarms["OrderdeskPodsFailedOrPending"].severity == 1
+    error_message = "prod's env.yaml raises node memory and pods to severity 1."
+  }
+  assert {
+    condition     = output.azure_monitor_alarms["OrderdeskNodeCpuHigh"].severity == 2 && output.azure_monitor_alarms["OrderdeskNodeMemoryHigh"].threshold == 80
+    error_message = "Keys prod leaves out keep the module's defaults."
+  }
+}
+
+run "rejects_a_missing_teams_url" {
+  command = plan
+
+  variables {
+    environment       = "dev"
+    teams_webhook_url = null
+  }
+  expect_failures = [var.teams_webhook_url]
 }

@@ -45,6 +45,7 @@ STAGES = plan.STAGES
         "only": f"comma-separated stages to run ({', '.join(STAGES)})",
         "skip": "comma-separated stages to leave out",
         "allow_dirty": "deploy a working tree with uncommitted changes",
+        "preflight_only": "run only the preflight checks (CI's first job: fail before any change)",
     },
 )
 def deploy(  # noqa: PLR0917 - invoke maps each parameter to a flag
@@ -54,11 +55,15 @@ def deploy(  # noqa: PLR0917 - invoke maps each parameter to a flag
     only: str = "",
     skip: str = "",
     allow_dirty: bool = False,
+    preflight_only: bool = False,
 ) -> None:
     """Deploy an environment: preflight, summary, then every stage in order."""
     environment = environments.load(env)
     stages = plan.select(plan.plan(c, environment), only, skip)
     sha = preflight.preflight(c, environment, stages, allow_dirty=allow_dirty, dry_run=dry_run)
+    if preflight_only:
+        runner.console.print(f"preflight: deploy --env {environment.name} can start")
+        return
     runner.describe(stages, environment, sha)
     if dry_run:
         runner.console.print("dry run: nothing was run")

@@ -97,6 +97,7 @@ def local_plan(environment: Environment) -> list[Stage]:
                 invoke_step("image", image, "build", env=name),
                 invoke_step("image", image, "scan", env=name),
                 invoke_step("image", image, "push", env=name),
+                invoke_step("image", image, "sign", env=name),
             ),
         ),
         Stage(
@@ -111,8 +112,11 @@ def local_plan(environment: Environment) -> list[Stage]:
         ),
         Stage(
             "kubernetes",
-            "apply, wait for the rollout, smoke-test through the Service; roll back on failure",
+            "verify the image, apply, wait for the rollout, smoke-test through the Service; roll "
+            "back on failure",
             (
+                # First: a digest that does not verify never reaches the cluster.
+                invoke_step("image", image, "verify", env=name),
                 invoke_step("k8s", k8s, "apply", env=name),
                 invoke_step("k8s", k8s, "rollout", env=name),
                 check_step(
@@ -166,6 +170,7 @@ def azure_plan(c: Context, environment: Environment) -> list[Stage]:
                 invoke_step("image", image, "build", env=name),
                 invoke_step("image", image, "scan", env=name),
                 invoke_step("image", image, "push", env=name),
+                invoke_step("image", image, "sign", env=name),
             ),
         ),
         Stage(
@@ -186,8 +191,9 @@ def azure_plan(c: Context, environment: Environment) -> list[Stage]:
         ),
         Stage(
             "kubernetes",
-            "apply, wait for the rollout, smoke-test; roll back on failure",
+            "verify the image, apply, wait for the rollout, smoke-test; roll back on failure",
             (
+                invoke_step("image", image, "verify", env=name),
                 invoke_step("k8s", k8s, "apply", env=name),
                 invoke_step("k8s", k8s, "rollout", env=name),
                 replace(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from invoke.context import Context
 from invoke.exceptions import Exit
 
@@ -14,6 +16,7 @@ from ops.envconfig import Environment
 
 BOOTSTRAP = "scripts/bootstrap --system"
 KUSTOMIZE = "python -m ops.toolchain install kustomize"
+SUPPLY_CHAIN = "python -m ops.toolchain install cosign syft"
 
 # tool: (how to get it, the stages that call it)
 LOCAL_TOOLS: dict[str, tuple[str, set[str]]] = {
@@ -26,6 +29,8 @@ LOCAL_TOOLS: dict[str, tuple[str, set[str]]] = {
     "containerd": (f"Debian containerd ({BOOTSTRAP})", {"credentials"}),
     "kubectl": (f"tools/build/kubernetes ({BOOTSTRAP})", {"credentials", "kubernetes"}),
     "kustomize": (KUSTOMIZE, {"kubernetes"}),
+    "syft": (SUPPLY_CHAIN, {"image"}),
+    "cosign": (SUPPLY_CHAIN, {"image", "kubernetes"}),
 }
 AZURE_TOOLS: dict[str, tuple[str, set[str]]] = {
     "terraform": (BOOTSTRAP, {"terraform", "credentials"}),
@@ -34,6 +39,8 @@ AZURE_TOOLS: dict[str, tuple[str, set[str]]] = {
     "kubectl": ("az aks install-cli", {"credentials", "kubernetes", "monitoring", "dns"}),
     "kustomize": (KUSTOMIZE, {"kubernetes"}),
     "helm": ("https://helm.sh/docs/intro/install/", {"monitoring"}),
+    "syft": (SUPPLY_CHAIN, {"image"}),
+    "cosign": (SUPPLY_CHAIN, {"image", "kubernetes"}),
 }
 
 
@@ -42,6 +49,29 @@ def required_tools(environment: Environment, stages: list[Stage]) -> dict[str, s
     needs = LOCAL_TOOLS if environment.is_local else AZURE_TOOLS
     running = {stage.name for stage in stages if not stage.skipped}
     return {tool: how for tool, (how, used_by) in needs.items() if used_by & running}
+
+
+# monitoring.install reads the alerts channel's Teams Workflows URL from here (CI maps it from a
+# secret); without it the first deploy would stop at the monitoring stage, after every change.
+TEAMS_WEBHOOK_VARIABLE = "TEAMS_WEBHOOK_URL"
+
+
+def teams_webhook_problem(environment: Environment, stages: list[Stage]) -> str:
+    """What is wrong with the Teams webhook URL the monitoring stage needs, or ""."""
+    running = {stage.name for stage in stages if not stage.skipped}
+    if environment.is_local or "monitoring" not in running:
+        return ""
+    url = os.environ.get(TEAMS_WEBHOOK_VARIABLE, "").strip()
+    # Azure Pipelines leaves the macro `$(TEAMS_WEBHOOK_URL)` as it is when no such variable exists.
+    if not url or url.startswith("$("):
+        return (
+            f"{TEAMS_WEBHOOK_VARIABLE} is not set: the monitoring stage sends alerts to that Teams "
+            "Workflows URL; export it (in CI: map the secret TEAMS_WEBHOOK_URL into the step's "
+            "env), see monitoring/README.md"
+        )
+    if not url.startswith("https://"):
+        return f"{TEAMS_WEBHOOK_VARIABLE} does not start with https://; copy the Workflow's URL"
+    return ""
 
 
 def problems(
@@ -70,8 +100,11 @@ def problems(
                 f"the working tree has {len(dirty)} uncommitted change(s): the image is tagged "
                 "with the git SHA, so commit or stash them, or pass --allow-dirty"
             )
+    webhook = teams_webhook_problem(environment, stages)
+    if webhook:
+        found.append(webhook)
     if environment.azure is not None and check_login and toolchain.find("az") is not None:
-        login = azure.login_problem(c)
+        login = azure.login_problem()
         if login:
             found.append(login)
     return sha, found

@@ -5,7 +5,7 @@ address the `local` environment names in infra/env.yaml (127.0.0.1:5000), both k
 directory so they survive a fresh clone and never touch a system-wide engine. The engine runs with
 no bridge and no iptables (the sandbox allows neither): containers use the host or no network.
 
-    invoke sandbox.start     # engine + registry + the local base image; a second call is a no-op
+    invoke sandbox.start     # engine + registry + the image's base stand-ins; again: a no-op
     invoke sandbox.status
     invoke sandbox.env       # `eval "$(invoke sandbox.env)"` points the docker CLI at the engine
     invoke sandbox.stop
@@ -37,11 +37,6 @@ from ops.toolchain import CACHE_DIR, find
 SANDBOX_DIR = CACHE_DIR / "sandbox"
 ENGINE_DIR = SANDBOX_DIR / "engine"
 REGISTRY_DIR = SANDBOX_DIR / "registry"
-BASE_TARBALL = CACHE_DIR / "image" / "base-bookworm-python3.tar"
-BASE_BUILD_SCRIPT = envconfig.REPO_ROOT / "tools" / "build" / "image"
-# Stands in for the official python:3.11-slim-bookworm, which cannot be pulled here.
-LOCAL_BASE_IMAGE = "orderdesk-base:bookworm"
-BASE_STAMP_LABEL = "io.orderdesk.base-tarball"
 
 ENGINE_START_TIMEOUT_S = 30.0
 REGISTRY_START_TIMEOUT_S = 15.0
@@ -305,45 +300,6 @@ def ensure_registry() -> Registry:
     return start_registry()
 
 
-# --- base image -----------------------------------------------------------------------------
-
-
-def _tarball_stamp() -> str:
-    """Identifies one build of the base tarball, so a rebuilt one is imported again."""
-    stat = BASE_TARBALL.stat()
-    return f"{stat.st_size}-{stat.st_mtime_ns}"
-
-
-def ensure_base_image(client: docker.DockerClient) -> str:
-    """Import the debootstrap base into the engine; build the tarball first if it is missing."""
-    if not BASE_TARBALL.is_file():
-        try:
-            subprocess.run([str(BASE_BUILD_SCRIPT)], check=True)  # noqa: S603  # nosec B603
-        except subprocess.CalledProcessError as exc:
-            raise SandboxError(
-                f"building the local base image failed ({BASE_BUILD_SCRIPT} exited "
-                f"{exc.returncode}); see its output above"
-            ) from exc
-    stamp = _tarball_stamp()
-    try:
-        labels = client.images.get(LOCAL_BASE_IMAGE).labels or {}
-        if labels.get(BASE_STAMP_LABEL) == stamp:
-            return LOCAL_BASE_IMAGE
-    except docker.errors.ImageNotFound:
-        pass
-    repository, tag = LOCAL_BASE_IMAGE.split(":")
-    # From the file path: docker-py then sends a Content-Length; its stream variant claims a
-    # chunked body it does not chunk, and the daemon answers "header line too long".
-    client.api.import_image_from_file(
-        str(BASE_TARBALL),
-        repository=repository,
-        tag=tag,
-        changes=[f"LABEL {BASE_STAMP_LABEL}={stamp}", 'CMD ["python3"]'],
-    )
-    client.images.get(LOCAL_BASE_IMAGE)
-    return LOCAL_BASE_IMAGE
-
-
 # --- tasks ----------------------------------------------------------------------------------
 
 
@@ -353,16 +309,21 @@ def _exit(exc: Exception) -> Exit:
 
 @task
 def start(c: Context) -> None:
-    """Start the Docker engine and the local registry, and import the local base image."""
+    """Start the Docker engine and the local registry, and import the image's base stand-ins."""
+    # The image area owns its base images (ops/image/base.py); it imports this module.
+    from ops.image import ImageError, base
+
     try:
         url = start_engine()
         registry = start_registry()
-        base = ensure_base_image(engine_client(url))
-    except (SandboxError, envconfig.EnvConfigError) as exc:
+        engine = engine_client(url)
+        stand_ins = (base.BUILD_STAND_IN, base.RUNTIME_STAND_IN)
+        bases = [base.import_stand_in(engine, stand_in) for stand_in in stand_ins]
+    except (SandboxError, ImageError, envconfig.EnvConfigError) as exc:
         raise _exit(exc) from exc
     print(f"engine:     {url}")
     print(f"registry:   {registry.url}")
-    print(f"base image: {base}")
+    print(f"base images: {', '.join(bases)}")
 
 
 @task
@@ -379,7 +340,10 @@ def stop(c: Context) -> None:
 
 @task
 def status(c: Context) -> None:
-    """Show whether the engine, the registry and the base image are there."""
+    """Show whether the engine, the registry and the image's base stand-ins are there."""
+    # Imported here: the image area imports this module.
+    from ops.image import base
+
     try:
         registry = local_registry()
     except envconfig.EnvConfigError as exc:
@@ -389,14 +353,16 @@ def status(c: Context) -> None:
     print(
         f"registry:   {'running at ' + registry.url if registry_running(registry) else 'stopped'}"
     )
-    if engine_up:
-        try:
-            engine_client().images.get(LOCAL_BASE_IMAGE)
-            print(f"base image: {LOCAL_BASE_IMAGE}")
-        except docker.errors.ImageNotFound:
-            print("base image: not imported (invoke sandbox.start)")
-    else:
-        print(f"base image: tarball {'cached' if BASE_TARBALL.is_file() else 'not built'}")
+    for stand_in in (base.BUILD_STAND_IN, base.RUNTIME_STAND_IN):
+        if engine_up:
+            try:
+                engine_client().images.get(stand_in.image)
+                print(f"base image: {stand_in.image}")
+            except docker.errors.ImageNotFound:
+                print(f"base image: {stand_in.image} not imported (invoke sandbox.start)")
+        else:
+            built = "cached" if stand_in.tarball.is_file() else "not built"
+            print(f"base image: {stand_in.image} tarball {built}")
 
 
 @task

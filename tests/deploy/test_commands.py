@@ -32,6 +32,8 @@ SUBSCRIPTION = "12345678-1234-1234-1234-123456789abc"
 ACCOUNT = json.dumps(
     {"id": SUBSCRIPTION, "name": "Orderdesk", "user": {"name": "ops", "type": "user"}}
 )
+TEAMS_WEBHOOK_URL = "https://teams.example.invalid/workflows/alerts"
+TENANT = "87654321-4321-4321-4321-cba987654321"
 SECRETS = ["django-secret-key", "card-fingerprint-key", "database-password"]
 # The Deployment's history during a failed rollout: revision 2 has no ready pod, 1 still serves.
 REVISIONS = json.dumps(
@@ -52,14 +54,21 @@ REVISIONS = json.dumps(
         ]
     }
 )
+# What az prints for Key Vault's 404 (the error code SecretNotFound).
+SECRET_NOT_FOUND = (
+    "ERROR: (SecretNotFound) A secret with (name/id) card-fingerprint-key was not found in this "
+    "key vault. If you recently deleted this secret you may be able to recover it using the "
+    "correct recovery command."
+)
 
 
 class FakeShell:
     """c.run for a MockContext: answers by regex, fails like invoke (UnexpectedExit unless warn),
     and does what the faked programs would leave behind (a plan file, a kubeconfig)."""
 
-    def __init__(self, failing: str | None = None) -> None:
+    def __init__(self, failing: str | None = None, stderr: str = "boom") -> None:
         self.failing = re.compile(failing) if failing else None
+        self.stderr = stderr
         self.log: list[str] = []
         self.answers: list[tuple[re.Pattern[str], str]] = [
             (re.compile(r".*/az account show "), ACCOUNT),
@@ -77,7 +86,7 @@ class FakeShell:
     def __call__(self, command: str, **kwargs: Any) -> Result:
         self.log.append(command)
         if self.failing and self.failing.search(command):
-            result = Result(command=command, exited=1, stderr="boom")
+            result = Result(command=command, exited=1, stderr=self.stderr)
             if not kwargs.get("warn"):
                 raise UnexpectedExit(result)
             return result
@@ -94,6 +103,28 @@ def tf_outputs() -> dict[str, Any]:
     outputs["key_vault_secret_names"] = {"value": SECRETS}
     outputs["ingress_public_ip"] = {"value": INGRESS_IP}
     return outputs
+
+
+def signed_in(config_dir: Path, subscription: str = SUBSCRIPTION) -> Path:
+    """A throwaway AZURE_CONFIG_DIR as `az login` leaves it (azureProfile.json, with the BOM az
+    writes); an empty one is "not logged in"."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    profile = {
+        "installationId": "00000000-0000-0000-0000-000000000000",
+        "subscriptions": [
+            {
+                "id": subscription,
+                "name": "Orderdesk",
+                "state": "Enabled",
+                "user": {"name": "ops", "type": "servicePrincipal"},
+                "isDefault": True,
+                "tenantId": TENANT,
+                "environmentName": "AzureCloud",
+            }
+        ],
+    }
+    (config_dir / "azureProfile.json").write_text(json.dumps(profile), encoding="utf-8-sig")
+    return config_dir
 
 
 @pytest.fixture
@@ -113,26 +144,31 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(git, "changes", lambda *a, **k: [])
     monkeypatch.setattr(tf, "WORK_DIR", tmp_path / "terraform")
     monkeypatch.setenv("ARM_SUBSCRIPTION_ID", SUBSCRIPTION)
+    monkeypatch.setenv("TEAMS_WEBHOOK_URL", TEAMS_WEBHOOK_URL)
+    monkeypatch.setenv("ARM_TENANT_ID", TENANT)
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(signed_in(tmp_path / "azure")))
     monkeypatch.setattr(checks, "https_smoke_test", lambda c, environment: None)
     monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
     assert real_find is not find
-    for name in ("build", "scan", "push"):
+    for name in ("build", "scan", "push", "sign", "verify"):
         monkeypatch.setattr(image, name, fake_image_task(name, tmp_path))
     return tmp_path
 
 
 def fake_image_task(name: str, state_dir: Path) -> Callable[..., None]:
+    tool = "cosign" if name in {"sign", "verify"} else "Docker SDK"
+
     def task(c: MockContext, env: str) -> None:
-        c.run(f"<image.{name} --env {env}: Docker SDK>")
+        c.run(f"<image.{name} --env {env}: {tool}>")
         if name == "push":
             write_image_record(state_dir, env, DIGEST)
 
     return task
 
 
-def context(state: Path, failing: str | None = None) -> MockContext:
+def context(state: Path, failing: str | None = None, stderr: str = "boom") -> MockContext:
     c = MockContext(config=Config(overrides={"state_dir": str(state)}))
-    c.run = Mock(side_effect=FakeShell(failing))  # type: ignore[method-assign]
+    c.run = Mock(side_effect=FakeShell(failing, stderr))  # type: ignore[method-assign]
     return c
 
 
@@ -161,8 +197,7 @@ def literal(command: str) -> str:
 
 # Regular expressions, each matching one whole command, in order.
 EXPECTED_PROD = [
-    # preflight
-    literal("az account show --output json"),
+    # preflight reads the signed-in account in process (no command)
     # terraform: tf.plan, tf.apply
     literal("az account show --output json"),
     rf"{TERRAFORM} init .*-backend-config=key=prod.tfstate.*",
@@ -175,6 +210,7 @@ EXPECTED_PROD = [
     literal("<image.build --env prod: Docker SDK>"),
     literal("<image.scan --env prod: Docker SDK>"),
     literal("<image.push --env prod: Docker SDK>"),
+    literal("<image.sign --env prod: cosign>"),
     # credentials
     literal("az account show --output json"),
     rf"{TERRAFORM} init .*",
@@ -193,14 +229,15 @@ EXPECTED_PROD = [
         )
         for name in SECRETS
     ],
-    # kubernetes: k8s.apply, k8s.rollout (the smoke test is faked)
+    # kubernetes: image.verify first, then k8s.apply, k8s.rollout (the smoke test is faked)
+    literal("<image.verify --env prod: cosign>"),
     rf"{KUBECTL} get --raw /version",
     rf"{KUBECTL} apply --filename={re.escape('{state}/prod/manifests.yaml')}",
     rf"{KUBECTL} get --raw /version",
     rf"{KUBECTL} --namespace=orderdesk rollout status deployment/orderdesk --timeout=300s",
     # monitoring: the namespace, secrets, the chart, rules and dashboards
     rf"{KUBECTL} apply -f -",
-    rf"{KUBECTL} --namespace=monitoring get secret alertmanager-teams-webhook --output=name",
+    rf"{KUBECTL} apply -f -",
     rf"{KUBECTL} --namespace=monitoring get secret grafana-admin --output=name",
     re.escape("helm --kubeconfig={state}/prod/kubeconfig --kube-context=aks-orderdesk-prod ")
     + r"upgrade --install kube-prometheus-stack .* --wait --timeout 10m",
@@ -267,7 +304,11 @@ def test_missing_key_vault_secrets_are_created_from_a_file_never_the_command_lin
     state: Path,
 ) -> None:
     previous_deploy(state)
-    c = context(state, failing=r"az keyvault secret show(-deleted)? .*card-fingerprint-key.*")
+    c = context(
+        state,
+        failing=r".*az keyvault secret show(-deleted)? .*card-fingerprint-key.*",
+        stderr=SECRET_NOT_FOUND,
+    )
     deploy.deploy(c, env="prod", only="secrets")
     created = [command for command in commands(c, state) if "secret set" in command]
     assert len(created) == 1
@@ -282,7 +323,9 @@ def test_missing_key_vault_secrets_are_created_from_a_file_never_the_command_lin
 
 def test_a_soft_deleted_secret_is_recovered_not_replaced(state: Path) -> None:
     previous_deploy(state)
-    c = context(state, failing=r".*az keyvault secret show .*database-password.*")
+    c = context(
+        state, failing=r".*az keyvault secret show .*database-password.*", stderr=SECRET_NOT_FOUND
+    )
     deploy.deploy(c, env="prod", only="secrets")
     ran = commands(c, state)
     recover = (
@@ -291,6 +334,51 @@ def test_a_soft_deleted_secret_is_recovered_not_replaced(state: Path) -> None:
     )
     assert recover in ran
     assert not any("secret set" in command for command in ran)
+
+
+# Key Vault's "not found" is HTTP 404 with error code SecretNotFound (seen in
+# Azure/azure-sdk-for-js#25489); a firewall (403 ForbiddenByFirewall), a missing role (403) or
+# throttling (429) says nothing about whether the secret exists.
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "ERROR: (Forbidden) Client address is not authorized and caller is not a trusted service."
+        "\nCode: Forbidden\nInner error: {'code': 'ForbiddenByFirewall'}",
+        "ERROR: (Forbidden) Caller is not authorized to perform action on resource.\n"
+        "Code: Forbidden\nInner error: {'code': 'ForbiddenByRbac'}",
+        "ERROR: (Throttled) Request was not allowed because of throttling.",
+        "",
+    ],
+)
+@pytest.mark.parametrize("read", ["show", "show-deleted"])
+def test_only_secret_not_found_creates_a_key_vault_secret(
+    state: Path, stderr: str, read: str
+) -> None:
+    previous_deploy(state)
+    c = context(state)
+    shell = c.run.side_effect  # type: ignore[attr-defined]
+    failures = {"show": SECRET_NOT_FOUND if read == "show-deleted" else stderr, read: stderr}
+
+    def answer(command: str, **kwargs: Any) -> Result:
+        found = re.search(
+            r"az keyvault secret (show|show-deleted) .*--name database-password ", command
+        )
+        if found and found.group(1) in failures:
+            shell.log.append(command)
+            return Result(command=command, exited=1, stderr=failures[found.group(1)])
+        return shell(command, **kwargs)
+
+    c.run.side_effect = answer  # type: ignore[attr-defined]
+    with pytest.raises(
+        Exit,
+        match=r"cannot tell whether secret database-password exists in Key Vault "
+        r"kv-orderdesk-prod .*nothing was created or changed",
+    ) as caught:
+        deploy.deploy(c, env="prod", only="secrets")
+    ran = commands(c, state)
+    assert any(f"secret {read} " in command for command in ran)
+    assert not any(" secret set " in command or " secret recover " in command for command in ran)
+    assert "stage secrets failed" in str(caught.value.message)
 
 
 def test_dns_pointing_elsewhere_is_refused(state: Path) -> None:
@@ -385,6 +473,26 @@ def test_failed_scan_pushes_nothing_and_applies_nothing(
     assert "--only image,credentials,secrets,kubernetes,monitoring,dns" in message
 
 
+def test_a_digest_that_does_not_verify_is_refused_before_anything_is_applied(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    previous_deploy(state)
+
+    def unsigned(c: MockContext, env: str) -> None:
+        c.run(f"<image.verify --env {env}: cosign>")
+        raise Exit(f"image: {DIGEST} is not signed by azurekms://kv/image-signing: no signatures")
+
+    monkeypatch.setattr(image, "verify", unsigned)
+    c = context(state)
+    with pytest.raises(Exit) as caught:
+        deploy.deploy(c, env="prod", only="kubernetes")
+    assert commands(c, state)[-1] == "<image.verify --env prod: cosign>"
+    assert not any("apply" in command or "rollout" in command for command in commands(c, state))
+    message = str(caught.value.message)
+    assert f"stage kubernetes failed: `invoke image.verify --env prod`: image: {DIGEST}" in message
+    assert "is not signed" in message
+
+
 def test_ingress_without_an_address_times_out_clearly(state: Path) -> None:
     previous_deploy(state)
     c = context(state)
@@ -439,16 +547,50 @@ def test_dirty_tree_missing_tool_and_login_are_named_before_anything_runs(
     monkeypatch.setattr(git, "changes", lambda *a, **k: [" M app/orders/views.py"])
     present = toolchain.find
     monkeypatch.setattr(toolchain, "find", lambda tool: None if tool == "helm" else present(tool))
-    c = context(state, failing=r".*/az account show ")
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(state / "nobody-signed-in"))
+    c = context(state)
     with pytest.raises(Exit) as caught:
         deploy.deploy(c, env="prod")
-    # Only the login check ran: preflight stopped the deploy before anything else.
-    assert commands(c, state) == ["az account show --output json"]
+    # Preflight stopped the deploy before anything ran.
+    assert commands(c, state) == []
     message = str(caught.value.message)
     assert "helm is not installed" in message
     assert "1 uncommitted change(s)" in message
     assert "--allow-dirty" in message
+    assert "not logged in to Azure" in message
     assert "run `az login`" in message
+
+
+# The webhook URL is a CI secret: GitHub exposes secrets to a step only through the secrets
+# context, and Azure Pipelines maps secret variables into a step's env only explicitly
+# (learn.microsoft.com/azure/devops/pipelines/process/variables#secret-variables).
+def test_a_missing_teams_webhook_secret_fails_in_preflight_before_any_change(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TEAMS_WEBHOOK_URL")
+    c = context(state)
+    with pytest.raises(
+        Exit, match=r"preflight failed:\n  - TEAMS_WEBHOOK_URL is not set"
+    ) as caught:
+        deploy.deploy(c, env="prod")
+    assert caught.value.code == 2
+    assert commands(c, state) == []
+    monkeypatch.setenv("TEAMS_WEBHOOK_URL", "$(TEAMS_WEBHOOK_URL)")
+    with pytest.raises(Exit, match=r"TEAMS_WEBHOOK_URL is not set"):
+        deploy.deploy(context(state), env="prod", preflight_only=True)
+    monkeypatch.setenv("TEAMS_WEBHOOK_URL", "http://teams.example.invalid/plain")
+    with pytest.raises(Exit, match=r"TEAMS_WEBHOOK_URL does not start with https://"):
+        deploy.deploy(context(state), env="prod", preflight_only=True)
+    # Only the monitoring stage needs it: a job that runs other stages goes on without it.
+    monkeypatch.delenv("TEAMS_WEBHOOK_URL")
+    deploy.deploy(context(state), env="prod", only="image")
+
+
+def test_preflight_only_changes_nothing(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    c = context(state)
+    deploy.deploy(c, env="prod", preflight_only=True)
+    assert commands(c, state) == []
+    assert "preflight: deploy --env prod can start" in capsys.readouterr().out
 
 
 def test_outside_a_git_checkout_preflight_says_so(
@@ -494,3 +636,20 @@ def test_status_of_an_unreachable_cluster_names_the_fix(state: Path) -> None:
         Exit, match=r"(?s)cannot reach the Kubernetes API server .*--only credentials"
     ):
         deploy.status(c, env="prod")
+
+
+# azure-cli-core's Profile reads az's azureProfile.json from AZURE_CONFIG_DIR
+# (azure/cli/core/_environment.py get_config_dir, _profile.py get_subscription).
+def test_preflight_reads_the_signed_in_subscription_and_tenant_through_azure_cli_core(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = azure.signed_in_account()
+    assert (account["id"], account["tenantId"]) == (SUBSCRIPTION, TENANT)
+    other = "99999999-1234-1234-1234-123456789abc"
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(signed_in(state / "other", other)))
+    with pytest.raises(Exit, match=rf"signed in to subscription {other} .*ARM_SUBSCRIPTION_ID"):
+        deploy.deploy(context(state), env="prod", preflight_only=True)
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(signed_in(state / "same")))
+    monkeypatch.setenv("ARM_TENANT_ID", "11111111-2222-3333-4444-555555555555")
+    with pytest.raises(Exit, match=r"signed in to tenant 87654321-.* not ARM_TENANT_ID"):
+        deploy.deploy(context(state), env="prod", preflight_only=True)

@@ -209,6 +209,9 @@ def test_a_never_ready_image_is_rolled_back_once_while_the_old_pod_serves(
     bad["reference"] = f"{record['repository']}@{bad['digest']}"
     (STATE / "image.json").write_text(json.dumps(bad))
     try:
+        # Signed like any pushed image: deploy verifies the signature before it applies.
+        signed = invoke("image.sign", "--env", "local")
+        assert signed.returncode == 0, signed.stdout[-2000:] + signed.stderr[-2000:]
         with Load(service_url(path="/readyz"), tmp_path / "stop") as load:
             started = time.monotonic()
             done = invoke("deploy", "--env", "local", "--only", "kubernetes", "--allow-dirty")

@@ -16,7 +16,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from ops import envconfig, image, sandbox
+from ops import envconfig, sandbox
+from ops.image import common
+from ops.image.base import BUILD_STAND_IN, RUNTIME_STAND_IN
 from tests.support import need_tool
 
 REPO_ROOT = envconfig.REPO_ROOT
@@ -75,12 +77,12 @@ def local_registry() -> Iterator[sandbox.Registry]:
 @pytest.fixture(scope="session")
 def built(engine: docker.DockerClient, engine_url: str) -> Built:
     """The app's image for `local`, built by the real task (`invoke image.build --env local`)."""
-    if not sandbox.BASE_TARBALL.is_file():
-        need_tool("debootstrap", "the local base image is made with debootstrap")
+    if not all(stand_in.tarball.is_file() for stand_in in (BUILD_STAND_IN, RUNTIME_STAND_IN)):
+        need_tool("debootstrap", "the local stand-in base images are made with debootstrap")
     result = invoke("image.build", "--env", "local", env={"DOCKER_HOST": engine_url})
     assert result.returncode == 0, f"image.build failed:\n{result.stdout[-3000:]}{result.stderr}"
     environment = envconfig.load("local")
-    ref = image.image_ref(environment)
+    ref = common.image_ref(environment)
     return Built(ref=ref, image_id=str(engine.images.get(ref).id), environment=environment)
 
 

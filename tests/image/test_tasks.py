@@ -17,7 +17,9 @@ import requests
 import yaml
 from invoke import MockContext, Result
 
-from ops import envconfig, image, sandbox
+from ops import envconfig, sandbox
+from ops.core import environments
+from ops.image import builder, checks, common, registry
 from tests.image.conftest import Built, invoke
 from tests.support import free_port, need_tool
 
@@ -68,9 +70,11 @@ def readonly_registry(tmp_path: Path) -> Iterator[sandbox.Registry]:
 
 
 def test_unknown_environment_is_refused_listing_the_known_ones() -> None:
-    for task in ("image.build", "image.scan", "image.push", "image.run"):
-        result = invoke(task, "--env", "staging")
-        assert result.returncode == 1, result.stdout + result.stderr
+    tasks = ("build", "scan", "push", "sbom", "sign", "verify", "run")
+    for task in tasks:
+        result = invoke(f"image.{task}", "--env", "staging")
+        # ops.core.environments: one exit code for bad input from every task.
+        assert result.returncode == environments.BAD_INPUT, result.stdout + result.stderr
         assert "unknown environment 'staging'; known environments: dev, local, prod" in (
             result.stderr
         )
@@ -78,7 +82,7 @@ def test_unknown_environment_is_refused_listing_the_known_ones() -> None:
 
 
 def test_build_context_holds_the_app_and_lock_but_no_local_state(tmp_path: Path) -> None:
-    files = image.context_files()
+    files = builder.context_files()
     assert {"pyproject.toml", "uv.lock", "app/manage.py", "app/gunicorn.conf.py"} <= set(files)
     for forbidden in (".git", ".venv", ".data", ".nox", "tests", "infra", "ops"):
         assert not [f for f in files if f == forbidden or f.startswith(forbidden + "/")]
@@ -88,11 +92,11 @@ def test_build_context_holds_the_app_and_lock_but_no_local_state(tmp_path: Path)
 
     bundle = tmp_path / "ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
-    with image.build_context(bundle) as context, tarfile.open(fileobj=context) as archive:
+    with builder.build_context(bundle) as context, tarfile.open(fileobj=context) as archive:
         names = archive.getnames()
         assert "build-ca.pem" in names
         assert "app/Dockerfile" in names
-    with image.build_context(None) as context, tarfile.open(fileobj=context) as archive:
+    with builder.build_context(None) as context, tarfile.open(fileobj=context) as archive:
         assert "build-ca.pem" not in archive.getnames()
 
 
@@ -107,7 +111,7 @@ def test_push_records_the_digest_and_the_registry_serves_it(
         "image.push",
         "--env",
         "local",
-        env={"DOCKER_HOST": engine_url, "INVOKE_IMAGE_STATE_DIR": str(state_dir)},
+        env={"DOCKER_HOST": engine_url, "INVOKE_STATE_DIR": str(state_dir)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     record = json.loads((state_dir / "local" / "image.json").read_text())
@@ -153,7 +157,7 @@ def test_push_to_a_registry_that_is_down_fails_and_records_nothing(
             env={
                 "DOCKER_HOST": engine_url,
                 "INVOKE_IMAGE_ENV_FILE": str(env_file),
-                "INVOKE_IMAGE_STATE_DIR": str(state_dir),
+                "INVOKE_STATE_DIR": str(state_dir),
             },
         )
     finally:
@@ -184,7 +188,7 @@ def test_push_refused_midway_is_not_reported_as_done(  # noqa: PLR0917
             env={
                 "DOCKER_HOST": engine_url,
                 "INVOKE_IMAGE_ENV_FILE": str(env_file),
-                "INVOKE_IMAGE_STATE_DIR": str(state_dir),
+                "INVOKE_STATE_DIR": str(state_dir),
             },
         )
     finally:
@@ -202,17 +206,23 @@ def test_scan_passes_on_the_built_image(built: Built, engine_url: str) -> None:
     assert "clean" in result.stdout
 
 
-def test_scan_catches_root_shell_form_dotenv_and_caches(
+def test_scan_catches_root_shell_form_and_every_kind_of_forbidden_file(
     built: Built, engine: docker.DockerClient
 ) -> None:
     """A deliberately bad image derived from the good one: every check must fire."""
-    container = engine.containers.create(built.ref, command=["true"], network_mode="none")
+    container = engine.containers.create(built.ref, command=["never-run"], network_mode="none")
     payload = io.BytesIO()
     with tarfile.open(fileobj=payload, mode="w") as archive:
         for name, text in (
             ("app/.env", "DJANGO_SECRET_KEY=not-a-real-one\n"),
             ("root/.cache/pip/http/blob", "cached wheel\n"),
             ("opt/venv/bin/pip", "#!/bin/sh\n"),
+            ("usr/bin/dash", "not really a shell\n"),
+            ("usr/bin/apt-get", "not really apt\n"),
+            ("usr/bin/gcc-14", "not really a compiler\n"),
+            ("usr/bin/ls", "not really ls\n"),
+            ("app/orderdesk/settings/__pycache__/test.cpython-313.pyc", "bytecode\n"),
+            ("app/signing.key", "not a real key\n"),
         ):
             info = tarfile.TarInfo(name)
             info.size = len(text)
@@ -230,15 +240,25 @@ def test_scan_catches_root_shell_form_dotenv_and_caches(
     )
     container.remove(force=True)
     try:
-        failures = "\n".join(image.inspect_image(engine, bad_ref))
+        failures = "\n".join(checks.inspect_image(engine, bad_ref))
     finally:
         engine.images.remove(bad_ref, force=True)
     assert "runs as user 'root'" in failures
     assert "starts through a shell" in failures
     assert "DATABASE_PASSWORD" in failures
-    assert "/app/.env" in failures
-    assert "/root/.cache/pip/http/blob" in failures
-    assert "build tool: /opt/venv/bin/pip" in failures
+    for expected in (
+        "an env file: /app/.env",
+        "a package cache or build leftover: /root/.cache/pip/http/blob",
+        "a package manager: /opt/venv/bin/pip",
+        "a shell: /usr/bin/dash",
+        "a package manager: /usr/bin/apt-get",
+        "a compiler or linker: /usr/bin/gcc-14",
+        "coreutils: /usr/bin/ls",
+        "test settings (a fixed, test-only key): "
+        "/app/orderdesk/settings/__pycache__/test.cpython-313.pyc",
+        "a key or credential file: /app/signing.key",
+    ):
+        assert f"carries {expected}" in failures, failures
 
 
 def test_scan_of_an_image_not_built_says_how_to_build(engine_url: str, tmp_path: Path) -> None:
@@ -255,17 +275,45 @@ def test_scan_of_an_image_not_built_says_how_to_build(engine_url: str, tmp_path:
 
 def test_acr_push_logs_in_with_az_first(monkeypatch: pytest.MonkeyPatch) -> None:
     environment = envconfig.load("dev")
-    monkeypatch.setattr(image.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(registry.shutil, "which", lambda name: f"/usr/bin/{name}")
     c = MockContext(run={"az acr login --name acrorderdeskdev": Result(exited=0)})
-    image.registry_login(c, environment)
+    registry.registry_login(c, environment)
     c.run.assert_called_once()  # type: ignore[attr-defined]
 
     failing = MockContext(run={"az acr login --name acrorderdeskdev": Result(exited=1)})
-    with pytest.raises(image.ImageError, match="az login"):
-        image.registry_login(failing, environment)
+    with pytest.raises(common.ImageError, match="az login"):
+        registry.registry_login(failing, environment)
 
 
 def test_acr_push_without_az_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(image.shutil, "which", lambda name: None)
-    with pytest.raises(image.ImageError, match="install the Azure CLI"):
-        image.registry_login(MockContext(), envconfig.load("prod"))
+    monkeypatch.setattr(registry.shutil, "which", lambda name: None)
+    with pytest.raises(common.ImageError, match="install the Azure CLI"):
+        registry.registry_login(MockContext(), envconfig.load("prod"))
+
+
+@pytest.mark.parametrize(
+    ("path", "what"),
+    [
+        ("bin/sh", "a shell"),
+        ("usr/bin/bash", "a shell"),
+        ("usr/bin/busybox", "a shell"),
+        ("usr/bin/dpkg", "a package manager"),
+        ("opt/venv/bin/pip3.13", "a package manager"),
+        ("usr/bin/x86_64-linux-gnu-gcc-14", "a compiler or linker"),
+        ("usr/bin/cat", "coreutils"),
+        ("app/orderdesk/settings/test.py", "test settings (a fixed, test-only key)"),
+        ("app/.env.production", "an env file"),
+        ("root/.ssh/id_ed25519", "a key or credential file"),
+        ("app/tls.key", "a key or credential file"),
+        ("app/.git/config", "local state or VCS data"),
+        ("var/lib/orderdesk/db.sqlite3", "local state or VCS data"),
+        # What the runtime needs stays allowed.
+        ("usr/bin/python3.13", None),
+        ("opt/venv/bin/gunicorn", None),
+        ("etc/ssl/certs/ca-certificates.crt", None),
+        ("app/orderdesk/settings/production.py", None),
+        ("opt/venv/lib/python3.13/site-packages/django/core/management/base.py", None),
+    ],
+)
+def test_forbidden_files_are_named_by_what_they_are(path: str, what: str | None) -> None:
+    assert checks.forbidden_file(path) == what

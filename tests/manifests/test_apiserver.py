@@ -106,7 +106,8 @@ def test_apply_creates_the_local_overlay(first_apply, api):
     )
     assert web.startup_probe.http_get.path == "/readyz"
     assert web.liveness_probe.http_get.path == "/healthz"
-    assert web.lifecycle.pre_stop._exec.command == ["sleep", "10"]
+    assert web.lifecycle.pre_stop.sleep.seconds == 10
+    assert web.lifecycle.pre_stop._exec is None
     for container in (web, migrate):
         context = container.security_context
         assert context.run_as_user == 10001

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import get_args
 
 import pytest
 
@@ -150,3 +151,67 @@ def test_a_typo_in_a_key_is_named_with_its_path(write_env, env_data) -> None:
         match=r"environments.dev.azure.aks.privat_cluster: Extra inputs are not permitted",
     ):
         envconfig.load_all(write_env(env_data))
+
+
+# --- azure.alerts: the Azure Monitor alarms (defaults live in infra/modules/alerts) --------------
+
+
+def test_alerts_left_out_keep_the_modules_defaults() -> None:
+    environments = envconfig.load_all()
+    dev, prod = environments["dev"].azure, environments["prod"].azure
+    assert dev is not None
+    assert prod is not None
+    # None means "the module's default"; the values themselves are written only in the module.
+    assert dev.alerts.node_cpu.threshold is None
+    assert dev.alerts.node_cpu.window is None
+    assert prod.alerts.node_memory.severity == 1
+
+
+# window_size values: azurerm internal/services/monitor/monitor_metric_alert_resource.go (no PT10M).
+def test_an_alert_window_azure_does_not_offer_is_refused(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["alerts"] = {
+        "pods_failed_or_pending": {"window": "PT10M"}
+    }
+    with pytest.raises(EnvConfigError, match=r"alerts\.pods_failed_or_pending\.window"):
+        envconfig.load_all(write_env(env_data))
+
+
+# Metric alert severities 0-4: azurerm docs r/monitor_metric_alert.
+def test_an_alert_severity_outside_0_to_4_is_refused(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["alerts"] = {"node_cpu": {"severity": 5}}
+    with pytest.raises(EnvConfigError, match=r"alerts\.node_cpu\.severity"):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_a_node_threshold_above_100_percent_is_refused(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["alerts"] = {"node_memory": {"threshold": 120}}
+    with pytest.raises(EnvConfigError, match=r"node_memory\.threshold is a percentage"):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_a_misspelt_alert_is_refused(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["alerts"] = {"node_cpus": {"threshold": 70}}
+    with pytest.raises(EnvConfigError, match=r"alerts\.node_cpus: Extra inputs are not permitted"):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_alert_windows_match_the_terraform_module() -> None:
+    """ops/envconfig.py and infra/modules/alerts must accept the same windows."""
+    variables = (envconfig.REPO_ROOT / "infra/modules/alerts/variables.tf").read_text("utf-8")
+    rule = re.search(r"contains\(\[([^\]]+)\], alert\.window\)", variables)
+    assert rule, "the window rule in modules/alerts/variables.tf changed shape"
+    windows = re.findall(r'"([^"]+)"', rule.group(1))
+    assert windows == list(get_args(envconfig.AlertWindow))
+
+
+def test_private_cluster_must_be_stated(write_env, env_data) -> None:
+    # No second default beside the aks module's: env.yaml says whether the API server is private.
+    del env_data["environments"]["prod"]["azure"]["aks"]["private_cluster"]
+    with pytest.raises(EnvConfigError, match=r"prod\.azure\.aks\.private_cluster: Field required"):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_a_left_out_service_cidr_is_the_network_modules_to_choose() -> None:
+    dev = envconfig.load("dev").azure
+    assert dev is not None
+    assert dev.aks.service_cidr is None

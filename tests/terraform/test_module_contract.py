@@ -1,6 +1,9 @@
-"""The contract every module in infra/modules keeps (the layout of terraform-aws-modules and Azure
-Verified Modules: main/variables/outputs/terraform.tf, a README, tests that mock the provider),
-checked on the files: fast, no terraform needed."""
+"""The module contract, checked on the files (fast, no terraform needed).
+
+The contract is terraform-aws-modules' and Azure Verified Modules' layout: main/variables/outputs/
+terraform.tf, a README, `terraform test` files with mocked providers, an `examples/` root, every
+variable validation exercised by a failing run, no file reads, each default written once.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from ops.envconfig import AKS_SUPPORTED_MINORS, REPO_ROOT
 
 MODULES_DIR = REPO_ROOT / "infra" / "modules"
 MODULES = sorted(path for path in MODULES_DIR.iterdir() if path.is_dir())
+ROOT_TF = sorted((REPO_ROOT / "infra").glob("*.tf"))
 
 
 def test_there_are_modules_to_check() -> None:
@@ -61,6 +65,29 @@ def test_every_test_file_mocks_the_provider_and_only_plans(module: Path) -> None
     runs = len(re.findall(r'^run "', text, re.MULTILINE))
     assert runs > 0
     assert len(re.findall(r"^\s+command = plan$", text, re.MULTILINE)) == runs
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda path: path.name)
+def test_module_has_an_example_root(module: Path) -> None:
+    examples = sorted(path for path in (module / "examples").glob("*") if path.is_dir())
+    assert examples, f"{module.name} has no examples/<name>/ root"
+    for example in examples:
+        text = read(example / "main.tf")
+        assert re.search(r'source\s+= "\.\./\.\."', text), f"{example} must call the module"
+
+
+def test_the_root_repeats_no_module_default() -> None:
+    """An optional env.yaml key left out reaches its module as null: the module's default applies.
+
+    A literal fallback in the root (try(local.x, "172.16.0.0/16")) would write that default twice.
+    """
+    fallbacks = [
+        fallback
+        for path in ROOT_TF
+        for fallback in re.findall(r"try\(local\.[\w.]+,\s*([^)]+)\)", read(path))
+    ]
+    assert fallbacks, "the root passes optional env.yaml keys with try(local..., null)"
+    assert set(fallbacks) == {"null"}
 
 
 def test_modules_read_no_files() -> None:

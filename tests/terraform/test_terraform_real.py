@@ -23,13 +23,22 @@ pytestmark = pytest.mark.slow
 
 INFRA = REPO_ROOT / "infra"
 MODULES = sorted(path.name for path in (INFRA / "modules").iterdir() if path.is_dir())
+EXAMPLES = sorted(
+    str(path.relative_to(INFRA / "modules"))
+    for path in (INFRA / "modules").glob("*/examples/*")
+    if path.is_dir()
+)
+# A Teams URL for plans; never a real one. The secrecy tests use their own, unique one.
+TEST_TEAMS_URL = "https://example.invalid/workflows/teams-test"  # pragma: allowlist secret
 
 
 @pytest.fixture(scope="session")
 def terraform() -> str:
     program = need_tool("terraform", "tools/build/terraform installs it")
     if not MIRROR_CLI_CONFIG.is_file():
-        need(f"{MIRROR_CLI_CONFIG} is missing: tools/build/terraform builds the azurerm mirror")
+        need(f"{MIRROR_CLI_CONFIG} is missing: tools/build/terraform builds the provider mirror")
+    if "hashicorp/random" not in MIRROR_CLI_CONFIG.read_text(encoding="utf-8"):
+        need(f"{MIRROR_CLI_CONFIG} predates the random provider: run tools/build/terraform again")
     return program
 
 
@@ -59,6 +68,8 @@ def initialised(terraform: str, directory: Path) -> TerraformCli:
     code, output = run(terraform_cli, terraform_cli.init_argv())
     assert code == 0, output
     assert "hashicorp/azurerm v5.2.0" in output, "init must install azurerm from the local mirror"
+    if "hashicorp/random" in output:
+        assert "hashicorp/random v3.9.0" in output, "init must install random from the local mirror"
     return terraform_cli
 
 
@@ -97,6 +108,83 @@ def test_terraform_test_runs_every_run_block(terraform: str, infra_copy: Path, m
     assert f"{expected} passed, 0 failed" in output, output
 
 
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_examples_validate_against_the_azurerm_schema(
+    terraform: str, infra_copy: Path, example: str
+) -> None:
+    terraform_cli = initialised(terraform, infra_copy / "modules" / example)
+    code, output = run(terraform_cli, terraform_cli.validate_argv())
+    assert code == 0, output
+    assert "The configuration is valid" in output
+
+
+# --- the Teams URL is a secret: no plan output may show it ---------------------------------------
+
+SECRET_URL = "https://example.invalid/workflows/never-print-d41c7e"  # pragma: allowlist secret
+
+
+def with_url_from_the_environment(test_file_text: str, url: str) -> tuple[str, dict[str, str]]:
+    """A test file's mocks and overrides, without its Teams URL: it comes from TF_VAR_, as in use.
+
+    A value written in a .tf or .tftest.hcl file is echoed as source in any error about that line,
+    so the URL is never put in a file at all.
+    """
+    setup = test_file_text[: test_file_text.index('\nrun "')]
+    assert "mock_provider" in setup
+    without_url = re.sub(r"\n *teams_webhook_url *= *\"[^\"]*\"[^\n]*", "", setup)
+    assert "teams_webhook_url" not in without_url
+    env = {**terraform_env(use_mirror=True), "TF_VAR_teams_webhook_url": url}
+    return without_url + "\n", env
+
+
+def initialised_with(terraform: str, directory: Path, env: dict[str, str]) -> TerraformCli:
+    terraform_cli = TerraformCli(directory, program=terraform, env=env)
+    code, output = run(terraform_cli, terraform_cli.init_argv())
+    assert code == 0, output
+    return terraform_cli
+
+
+def test_no_plan_output_contains_the_teams_url(terraform: str, infra_copy: Path) -> None:
+    """dev's whole plan, every resource rendered by `terraform test -verbose`, hides the URL."""
+    root = infra_copy.parent / "secret-url"
+    if root.exists():
+        shutil.rmtree(root)
+    shutil.copytree(infra_copy, root, ignore=shutil.ignore_patterns(".terraform", "tests"))
+    environments = (INFRA / "tests" / "environments.tftest.hcl").read_text(encoding="utf-8")
+    setup, env = with_url_from_the_environment(environments, SECRET_URL)
+    (root / "tests").mkdir()
+    (root / "tests" / "secret.tftest.hcl").write_text(
+        setup + 'run "plan_dev" {\n  command = plan\n  variables {\n    environment = "dev"\n'
+        "  }\n}\n",
+        encoding="utf-8",
+    )
+    terraform_cli = initialised_with(terraform, root, env)
+    code, output = run(terraform_cli, [*terraform_cli.test_argv(), "-verbose"])
+    assert code == 0, output
+    assert "module.alerts.azurerm_monitor_action_group.this will be created" in output, output
+    assert "(sensitive value)" in output
+    assert "never-print" not in output
+
+
+def test_a_rejected_teams_url_is_not_printed_either(terraform: str, infra_copy: Path) -> None:
+    module = infra_copy.parent / "secret-url-module"
+    if module.exists():
+        shutil.rmtree(module)
+    shutil.copytree(
+        infra_copy / "modules" / "alerts", module, ignore=shutil.ignore_patterns(".terraform")
+    )
+    test_file = module / "tests" / "alerts.tftest.hcl"
+    setup, env = with_url_from_the_environment(
+        test_file.read_text(encoding="utf-8"), SECRET_URL.replace("https://", "http://")
+    )
+    test_file.write_text(setup + 'run "plan" {\n  command = plan\n}\n', encoding="utf-8")
+    terraform_cli = initialised_with(terraform, module, env)
+    code, output = run(terraform_cli, [*terraform_cli.test_argv(), "-verbose"])
+    assert code != 0
+    assert "teams_webhook_url must be the https URL" in re.sub(r"\s+", " ", output), output
+    assert "never-print" not in output
+
+
 def bad_environment(infra_copy: Path, tmp_name: str, old: str, new: str) -> Path:
     """A copy of the root with one env.yaml value broken and a test that plans dev with it."""
     root = infra_copy.parent / tmp_name
@@ -112,7 +200,8 @@ def bad_environment(infra_copy: Path, tmp_name: str, old: str, new: str) -> Path
         '  mock_data "azurerm_client_config" {\n'
         '    defaults = { tenant_id = "11111111-2222-3333-4444-555555555555" }\n'
         "  }\n}\n"
-        'run "plan_dev" {\n  command = plan\n  variables {\n    environment = "dev"\n  }\n}\n',
+        'run "plan_dev" {\n  command = plan\n  variables {\n    environment = "dev"\n'
+        f'    teams_webhook_url = "{TEST_TEAMS_URL}"\n  }}\n}}\n',
         encoding="utf-8",
     )
     return root
@@ -132,6 +221,12 @@ def bad_environment(infra_copy: Path, tmp_name: str, old: str, new: str) -> Path
             'kubernetes_version: "1.36"',
             'kubernetes_version: "1.29"',
             "kubernetes_version must be 1.34 to 1.36",
+        ),
+        (
+            "service_range_inside_the_vnet",
+            "cluster_name: aks-orderdesk-dev",
+            "cluster_name: aks-orderdesk-dev\n        service_cidr: 10.10.128.0/20",
+            "service_cidr must not overlap address_space",
         ),
         (
             "subnet_outside_the_vnet",

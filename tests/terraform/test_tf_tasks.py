@@ -10,7 +10,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -384,8 +383,9 @@ def test_bootstrap_without_login_creates_nothing() -> None:
 
 
 def invoke_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """`invoke tf.*` as a person types it, in a fresh process with only the given PATH."""
-    path = {"PATH": str(Path(sys.executable).parent), "HOME": os.environ["HOME"]}
+    """`invoke tf.*` as a person types it, in a fresh process whose PATH finds no program: the
+    machine's or the venv's az (the deploy profile installs one there) must not leak in."""
+    path = {"PATH": os.devnull, "HOME": os.environ["HOME"]}
     return invoke(*args, env={**path, **env}, timeout=60)
 
 

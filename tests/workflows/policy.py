@@ -4,8 +4,10 @@ The rules (see .github/workflows/README.md): a CI step is `nox -s <session>` or 
 plus a short, explicit list of setup lines, and those tasks and sessions exist; a pinned action
 says which version its SHA is; `id-token: write` exactly where Azure is signed into (OIDC); every
 job has a timeout and every workflow a concurrency group; an artifact a job downloads was uploaded
-by a job it waits for. The same rules, where they apply, hold for the Azure DevOps pipeline, which
-also keeps no checkout credentials and pastes no macro into a script (no linter reads it).
+by a job it waits for; a step whose deploy reaches the monitoring stage gets the Teams webhook
+URL from a secret, and a preflight upstream of every change checks it. The same rules, where they
+apply, hold for the Azure DevOps pipeline, which also keeps no checkout credentials and pastes
+no macro into a script (no linter reads it).
 
 Generic GitHub Actions security (pinning by SHA, permissions, persisted credentials, template
 injection) is zizmor's job: `nox -s workflows` runs it, tests/workflows/test_tools.py shows it
@@ -36,7 +38,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 # The setup lines a run: block may hold besides `invoke` and `nox`, each matched whole.
 ALLOWED_SETUP_LINES: dict[str, re.Pattern[str]] = {
-    "bootstrap": re.compile(r"scripts/bootstrap( --system)?"),
+    "bootstrap": re.compile(r"scripts/bootstrap( --system| --deploy)?"),
     "PATH for GitHub": re.compile(r'echo "\$GITHUB_WORKSPACE/\.venv/bin" >> "\$GITHUB_PATH"'),
     "PATH for Azure DevOps": re.compile(
         r'echo "##vso\[task\.prependpath\]\$\(Build\.SourcesDirectory\)/\.venv/bin"'
@@ -316,7 +318,92 @@ def check_github_workflow(path: Path) -> list[Violation]:
     found.extend(_check_artifacts(name, jobs))
     found.extend(check_pinned_actions(path))
     found.extend(item for item in github_commands(path, doc) if isinstance(item, Violation))
+    found.extend(check_github_teams_webhook(path, doc))
     return found
+
+
+# --- the Teams webhook secret -----------------------------------------------------------------
+
+TEAMS_WEBHOOK = "TEAMS_WEBHOOK_URL"
+CHANGING_TASKS = {"deploy", "tf.apply", "destroy"}
+
+
+def deploy_needs_webhook(argv: tuple[str, ...]) -> bool:
+    """Whether an `invoke deploy ...` line needs TEAMS_WEBHOOK_URL: its preflight checks it
+    whenever the monitoring stage is among the stages it runs (or checks, with --preflight-only)."""
+    if not argv or argv[0] != "deploy" or "--dry-run" in argv:
+        return False
+    options = dict(zip(argv[1::2], argv[2::2], strict=False))
+    if "--only" in options:
+        return "monitoring" in options["--only"].split(",")
+    return "monitoring" not in options.get("--skip", "").split(",")
+
+
+def changes_something(argv: tuple[str, ...]) -> bool:
+    return (
+        bool(argv)
+        and argv[0] in CHANGING_TASKS
+        and not {"--dry-run", "--preflight-only"} & set(argv)
+    )
+
+
+def _webhook_violations(
+    name: str,
+    steps: list[tuple[str, str, dict[str, Any], tuple[str, ...]]],
+    upstream: dict[str, set[str]],
+    expected: str,
+) -> list[Violation]:
+    """steps: (unit, where, env, argv) of every invoke line in order; a unit is a job or a stage.
+
+    A deploy that reaches the monitoring stage (or --preflight-only) checks the webhook in its
+    preflight; each change needs such a check before it, in a unit it waits for or earlier in
+    its own, so a missing secret fails before anything changed."""
+    found = []
+    needing = [step for step in steps if deploy_needs_webhook(step[3])]
+    for _, where, env, argv in needing:
+        if env.get(TEAMS_WEBHOOK) != expected:
+            found.append(
+                Violation(
+                    name,
+                    where,
+                    "teams-webhook",
+                    f"`invoke {' '.join(argv)}` checks the monitoring stage without "
+                    f"{TEAMS_WEBHOOK}: {expected} in its env",
+                )
+            )
+    if not needing:
+        return found
+    checked: set[str] = set()  # units with a webhook check so far
+    for unit, where, _, argv in steps:
+        if deploy_needs_webhook(argv):
+            checked.add(unit)
+        if changes_something(argv) and not checked & (upstream[unit] | {unit}):
+            found.append(
+                Violation(
+                    name,
+                    where,
+                    "teams-webhook",
+                    f"`invoke {' '.join(argv)}` changes something before any preflight "
+                    f"checked {TEAMS_WEBHOOK}: run `invoke deploy --preflight-only` first",
+                )
+            )
+    return found
+
+
+def check_github_teams_webhook(path: Path, doc: dict[str, Any] | None = None) -> list[Violation]:
+    doc = load(path) if doc is None else doc
+    jobs = _jobs(doc)
+    steps = []
+    for job_name, job in jobs.items():
+        for index, step in enumerate(_steps(job)):
+            env = {**(job.get("env") or {}), **(step.get("env") or {})}
+            for line in command_lines(str(step.get("run", ""))):
+                result = classify(line)
+                if not isinstance(result, str) and result[0] == "invoke":
+                    where = f"job {job_name!r} step {_step_name(index, step)!r}"
+                    steps.append((job_name, where, env, result[1]))
+    upstream = {job_name: _upstream(jobs, job_name) for job_name in jobs}
+    return _webhook_violations(path.name, steps, upstream, "${{ secrets." + TEAMS_WEBHOOK + " }}")
 
 
 # --- Azure DevOps ----------------------------------------------------------------------------
@@ -450,6 +537,28 @@ def _pipeline_step_violations(
     return found
 
 
+def check_pipeline_teams_webhook(path: Path, doc: dict[str, Any] | None = None) -> list[Violation]:
+    doc = load(path) if doc is None else doc
+    steps = []
+    for stage, job_name, job in pipeline_jobs(doc):
+        for index, step in enumerate(pipeline_steps(job)):
+            env = step.get("env") or {}
+            for script in _pipeline_scripts(step):
+                for line in command_lines(script):
+                    result = classify(line)
+                    if not isinstance(result, str) and result[0] == "invoke":
+                        where = (
+                            f"stage {stage!r} job {job_name!r} step "
+                            f"{step.get('displayName') or index + 1!r}"
+                        )
+                        steps.append((stage, where, env, result[1]))
+    upstream = {
+        str(s.get("stage")): _stage_upstream(doc, str(s.get("stage")))
+        for s in doc.get("stages") or []
+    }
+    return _webhook_violations(path.name, steps, upstream, f"$({TEAMS_WEBHOOK})")
+
+
 def check_azure_pipeline(path: Path) -> list[Violation]:
     doc = load(path)
     name = path.name
@@ -470,6 +579,7 @@ def check_azure_pipeline(path: Path) -> list[Violation]:
         for step in pipeline_steps(job):
             found += _pipeline_step_violations(name, where, step, published, upstream)
     found.extend(item for item in pipeline_commands(path, doc) if isinstance(item, Violation))
+    found.extend(check_pipeline_teams_webhook(path, doc))
     return found
 
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ops import envconfig
+from tests.support import need_tool
 from tests.workflows import policy
 from tests.workflows.policy import AZURE_PIPELINE, WORKFLOWS_DIR, load
 
@@ -71,6 +77,10 @@ def test_one_pin_per_action_everywhere() -> None:
         "actions/upload-artifact",
         "actions/download-artifact",
         "azure/login",
+        "hashicorp/setup-terraform",
+        "azure/setup-kubectl",
+        "azure/use-kubelogin",
+        "azure/setup-helm",
     }
     assert {action: len(found) for action, found in pins.items()} == dict.fromkeys(pins, 1)
 
@@ -81,8 +91,7 @@ def test_one_pin_per_action_everywhere() -> None:
 def test_ci_runs_the_app_tests_on_every_supported_python() -> None:
     tests = workflow("ci.yml")["jobs"]["tests"]
     assert tests["strategy"]["matrix"]["python"] == ["3.11", "3.12", "3.13"]
-    setup = steps_using(tests, "actions/setup-python")[0]
-    assert setup["with"]["python-version"] == "${{ matrix.python }}"
+    assert tests["container"]["image"] == "python:${{ matrix.python }}-bookworm"
     calls = [
         c for c in policy.github_commands(WORKFLOWS_DIR / "ci.yml") if isinstance(c, policy.Command)
     ]
@@ -92,9 +101,31 @@ def test_ci_runs_the_app_tests_on_every_supported_python() -> None:
 
 def test_ci_tool_sessions_run_on_the_project_python() -> None:
     jobs = workflow("ci.yml")["jobs"]
-    for name in ("checks", "areas", "toolchain"):
-        (setup,) = steps_using(jobs[name], "actions/setup-python")
-        assert setup["with"]["python-version"] == "3.11", name
+    (setup,) = steps_using(jobs["checks"], "actions/setup-python")
+    assert setup["with"]["python-version"] == "3.11"
+    for name in ("areas", "toolchain"):
+        assert jobs[name]["container"]["image"] == "python:3.11-bookworm", name
+
+
+# GitHub can run a job in a container (jobs.<id>.container); Docker's own image documentation
+# says "--privileged is required for Docker-in-Docker to function properly"
+# (docker-library/docs, docker/content.md).
+def test_ci_jobs_that_need_debian_packages_run_in_a_debian_bookworm_container() -> None:
+    jobs = workflow("ci.yml")["jobs"]
+    system = [
+        name
+        for name, job in jobs.items()
+        if any("--system" in str(step.get("run", "")) for step in job["steps"])
+    ]
+    assert sorted(system) == ["areas", "tests", "toolchain"]
+    for name in system:
+        container = jobs[name]["container"]
+        assert re.fullmatch(r"python:[^:]+-bookworm", container["image"]), name
+        assert "--privileged" in container["options"].split(), name
+        # The image's Python is the one: setup-python's builds are for Ubuntu, not Debian.
+        assert not steps_using(jobs[name], "actions/setup-python"), name
+    for name in set(jobs) - set(system):
+        assert "container" not in jobs[name], name
 
 
 def test_ci_caches_uv_and_the_built_tools() -> None:
@@ -153,12 +184,19 @@ def test_the_apply_job_applies_exactly_the_plan_the_plan_job_uploaded() -> None:
     assert not any("tf.plan" in str(run) for run in steps)
 
 
-def test_the_gate_is_after_the_plan_and_before_every_change() -> None:
+# "Jobs that reference an environment configured with required reviewers will wait for an
+# approval before starting" (docs.github.com/actions/managing-workflow-runs/reviewing-deployments).
+def test_one_approval_per_deploy_only_the_apply_job_names_the_gated_environment() -> None:
     jobs = workflow("deploy.yml")["jobs"]
     expression = "${{ inputs.environment || 'dev' }}"
-    assert jobs["plan"]["environment"] == {"name": f"{expression}-plan"}
-    for name in ("apply", "image", "kubernetes"):
-        assert jobs[name]["environment"] == {"name": expression}, name
+    named = {name: job.get("environment") for name, job in jobs.items()}
+    gated = [name for name, environment in named.items() if environment == {"name": expression}]
+    assert gated == ["apply"]
+    assert named["plan"] == {"name": f"{expression}-plan"}
+    # The later jobs change things too: they wait for the approved apply.
+    for name in ("image", "kubernetes"):
+        assert named[name] == {"name": f"{expression}-deploy"}, name
+        assert "apply" in policy._upstream(jobs, name), name
 
 
 def test_every_deploy_job_signs_in_with_oidc_from_variables() -> None:
@@ -245,6 +283,32 @@ def test_azure_pipeline_signs_in_through_workload_identity_service_connections()
     assert checked >= 4, "expected an invoke step in each deploy job"
 
 
+# The azurerm provider and backend sign in as ARM_CLIENT_ID through the service connection named
+# by ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID (ado_pipeline_service_connection_id, hashicorp/
+# terraform-provider-azurerm's provider schema), not through the AzureCLI@2 task's connection.
+def test_azure_pipeline_plan_stage_uses_the_plan_connection_for_the_cli_and_terraform_alike() -> (
+    None
+):
+    pipeline = load(AZURE_PIPELINE)
+    identity = {
+        "ARM_CLIENT_ID": "AZURE_CLIENT_ID",
+        "ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID": "SERVICE_CONNECTION_ID",
+    }
+    checked = 0
+    for stage, _, job in policy.pipeline_jobs(pipeline):
+        for step in policy.pipeline_steps(job):
+            if step.get("task") != "AzureCLI@2":
+                continue
+            checked += 1
+            plan = stage == "terraform_plan"
+            connection = step["inputs"]["azureSubscription"]
+            assert connection.endswith("-plan") == plan, (stage, connection)
+            for variable, source in identity.items():
+                expected = f"$(PLAN_{source})" if plan else f"$({source})"
+                assert step["env"][variable] == expected, (stage, variable)
+    assert checked >= 5
+
+
 def test_azure_pipeline_gates_every_change_behind_an_environment() -> None:
     pipeline = load(AZURE_PIPELINE)
     parameters = {p["name"]: p for p in pipeline["parameters"]}
@@ -252,9 +316,13 @@ def test_azure_pipeline_gates_every_change_behind_an_environment() -> None:
     assert any(v != "Azure Pipelines" for v in parameters["kubernetesPool"]["values"])
     jobs = {job_name: job for _, job_name, job in policy.pipeline_jobs(pipeline)}
     assert list(jobs) == ["plan", "apply", "image", "kubernetes"]
-    assert "deployment" not in jobs["plan"]
-    for name in ("apply", "image", "kubernetes"):
-        assert jobs[name]["environment"] == "orderdesk-${{ parameters.environment }}", name
+    # Checks run before every stage that uses the resource
+    # (learn.microsoft.com/azure/devops/pipelines/process/approvals): one stage names it.
+    assert [name for name, job in jobs.items() if "environment" in job] == ["apply"]
+    assert jobs["apply"]["environment"] == "orderdesk-${{ parameters.environment }}"
+    stages = [stage for stage, _, _ in policy.pipeline_jobs(pipeline)]
+    for stage in stages[2:]:
+        assert "terraform_apply" in policy._stage_upstream(pipeline, stage), stage
     pool = jobs["kubernetes"]["pool"]
     assert any(re.search(r"parameters\.kubernetesPool", str(key)) for key in pool)
 
@@ -275,3 +343,205 @@ def test_azure_pipeline_carries_the_plan_to_the_apply_stage() -> None:
     assert download["inputs"]["artifactName"] == publish["inputs"]["artifact"]
     assert publish["inputs"]["targetPath"] == ".data/terraform/$(DEPLOY_ENV).tfplan"
     assert download["inputs"]["targetPath"] == "$(Build.SourcesDirectory)/.data/terraform"
+
+
+# --- the Teams webhook secret (issue 14, item 12) -----------------------------------------------
+
+
+# GitHub hands a secret to a step only through the secrets context; Azure Pipelines maps a secret
+# variable into a script's environment only through the step's env
+# (learn.microsoft.com/azure/devops/pipelines/process/variables#secret-variables).
+def test_the_teams_webhook_url_comes_from_a_ci_secret_in_every_deploying_file() -> None:
+    github = WORKFLOWS_DIR / "deploy.yml"
+    for path, rendered in (
+        (github, "${{ secrets.TEAMS_WEBHOOK_URL }}"),
+        (AZURE_PIPELINE, "$(TEAMS_WEBHOOK_URL)"),
+    ):
+        text = path.read_text(encoding="utf-8")
+        assert text.count(f"TEAMS_WEBHOOK_URL: {rendered}") >= 2, path.name
+        invokes = [c.argv for c in policy.commands([path]) if c.program == "invoke"]
+        assert sum(policy.deploy_needs_webhook(argv) for argv in invokes) >= 2, path.name
+        assert any("--preflight-only" in argv for argv in invokes), path.name
+
+
+@pytest.mark.parametrize(
+    ("path", "line", "why"),
+    [
+        (
+            WORKFLOWS_DIR / "deploy.yml",
+            "          TEAMS_WEBHOOK_URL: ${{ secrets.TEAMS_WEBHOOK_URL }}\n",
+            "without TEAMS_WEBHOOK_URL",
+        ),
+        (
+            AZURE_PIPELINE,
+            "              TEAMS_WEBHOOK_URL: $(TEAMS_WEBHOOK_URL)\n",
+            "without TEAMS_WEBHOOK_URL",
+        ),
+        (
+            WORKFLOWS_DIR / "deploy.yml",
+            '        run: invoke deploy --env "$DEPLOY_ENV" --preflight-only\n',
+            "changes something before any preflight",
+        ),
+    ],
+    ids=["github-env", "azure-devops-env", "github-no-preflight"],
+)
+def test_a_missing_teams_webhook_fails_in_preflight_not_halfway(
+    tmp_path: Path, path: Path, line: str, why: str
+) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert line in text
+    broken = tmp_path / path.name
+    replacement = "        run: invoke tf.plan --help\n" if "preflight" in line else ""
+    broken.write_text(text.replace(line, replacement), encoding="utf-8")
+    check = policy.check_azure_pipeline if path == AZURE_PIPELINE else policy.check_github_workflow
+    violations = [v for v in check(broken) if v.rule == "teams-webhook"]
+    assert violations
+    assert all(why in v.message for v in violations), [str(v) for v in violations]
+
+
+# --- current runtimes (issue 14, item 17) -------------------------------------------------------
+
+# Azure/login's tag v3.0.1 (this commit) has `runs.using: node24` in action.yml; v2.3.0
+# (a457da9e) ran on node20, which GitHub stops running (Azure/login#577).
+AZURE_LOGIN_NODE24 = "azure/login@f5d393ae46f8fde4be8b75f32e3fc50e654ad0ca"
+
+
+def test_azure_login_is_pinned_to_a_node24_release() -> None:
+    pins = [
+        (path.name, ref + rest)
+        for path in policy.github_workflows()
+        for _, ref, rest in policy._uses_lines(path.read_text(encoding="utf-8"))
+        if ref.lower().startswith("azure/login@")
+    ]
+    assert len(pins) >= 5, pins  # four deploy jobs and destroy
+    for name, pin in pins:
+        assert pin.startswith(AZURE_LOGIN_NODE24), (name, pin)
+        assert pin.endswith("# v3.0.1"), (name, pin)
+
+
+# --- deploy jobs install only what deploying needs (issue 14, item 14) ----------------------------
+
+# Each setup action's tag was checked in the action's own repository: hashicorp/setup-terraform
+# v4.0.1, azure/setup-kubectl v5.1.0, azure/use-kubelogin v1.3 and azure/setup-helm v5.0.1 all
+# have `runs.using: node24` in action.yml at these commits. Hosted runners lack kubelogin, which
+# AKS with Entra ID needs (learn.microsoft.com .../kubelogin-installer-v0: "installs kubelogin").
+DEPLOY_SETUP_ACTIONS = {
+    "hashicorp/setup-terraform@dfe3c3f87815947d99a8997f908cb6525fc44e9e": "# v4.0.1",
+    "azure/setup-kubectl@829323503d1be3d00ca8346e5391ca0b07a9ab0d": "# v5.1.0",
+    "azure/use-kubelogin@0ce7c36141aa27d4934872cf00b0120804c98a29": "# v1.3",
+    "azure/setup-helm@9bc31f4ebc9c6b171d7bfbaa5d006ae7abdb4310": "# v5.0.1",
+}
+
+
+def deploy_jobs() -> list[tuple[str, dict[str, Any]]]:
+    """Every job that signs in to Azure: deploy.yml's four and destroy.yml's one."""
+    found = [
+        (f"{name}:{job_name}", job)
+        for name in ("deploy.yml", "destroy.yml")
+        for job_name, job in workflow(name)["jobs"].items()
+        if steps_using(job, "azure/login")
+    ]
+    assert len(found) == 5
+    return found
+
+
+def test_deploy_jobs_install_only_what_deploying_needs_never_the_test_stand_ins() -> None:
+    for where, job in deploy_jobs():
+        bootstraps = [
+            str(step["run"]) for step in job["steps"] if "scripts/bootstrap" in str(step.get("run"))
+        ]
+        assert bootstraps == ["scripts/bootstrap --deploy"], where
+        used = {str(step.get("uses")) for step in job["steps"] if "uses" in step}
+        assert set(DEPLOY_SETUP_ACTIONS) <= used, where
+        # The terraform wrapper would rewrite stdout that tf.plan/tf.output parse.
+        (terraform,) = steps_using(job, "hashicorp/setup-terraform")
+        assert terraform["with"]["terraform_wrapper"] is False, where
+        for action in ("azure/setup-kubectl", "azure/use-kubelogin", "azure/setup-helm"):
+            (step,) = steps_using(job, action)
+            assert re.fullmatch(r"v\d+\.\d+\.\d+", next(iter(step["with"].values()))), where
+    for path in (WORKFLOWS_DIR / "deploy.yml", WORKFLOWS_DIR / "destroy.yml"):
+        pins = {ref: rest.strip() for _, ref, rest in policy._uses_lines(path.read_text())}
+        for ref, version in DEPLOY_SETUP_ACTIONS.items():
+            assert pins[ref] == version, (path.name, ref)
+
+
+def test_the_deploy_profile_installs_no_debian_package_and_builds_no_stand_in(
+    tmp_path: Path,
+) -> None:
+    """scripts/bootstrap --deploy, run for real with recording stand-ins for apt and sudo."""
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    calls = tmp_path / "calls"
+    for program in ("apt-get", "dpkg-query", "sudo", "go"):
+        shim = shims / program
+        shim.write_text(f'#!/bin/sh\necho "{program} $*" >> {calls}\nexit 1\n')
+        shim.chmod(0o755)
+    kustomize = need_tool("kustomize", "the deploy profile installs it into the shared cache")
+    # A copy of what bootstrap reads, so the checkout's own .venv keeps no deploy-only az.
+    checkout = tmp_path / "checkout"
+    for name in ("scripts", "ops", "tools"):
+        shutil.copytree(policy.ROOT / name, checkout / name)
+    for name in ("pyproject.toml", "uv.lock"):
+        shutil.copy2(policy.ROOT / name, checkout / name)
+    env = {**os.environ, "PATH": f"{shims}:{os.environ['PATH']}"}
+    # Run as a person would, outside nox: its venv and uv's project environment are not ours.
+    for variable in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):
+        env.pop(variable, None)
+    result = subprocess.run(
+        [str(checkout / "scripts" / "bootstrap"), "--deploy"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=480,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not calls.exists(), calls.read_text()
+    assert f"kustomize: {kustomize}" in result.stdout
+    assert "tools/build" not in result.stdout
+    assert "Debian packages" not in result.stdout
+    # The locked Azure CLI, the release whose core preflight reads the profile with.
+    installed = subprocess.run(
+        [str(checkout / ".venv" / "bin" / "az"), "version", "--output", "json"],
+        env={**env, "AZURE_CONFIG_DIR": str(tmp_path / "azure")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    versions = json.loads(installed.stdout)
+    assert versions["azure-cli"] == versions["azure-cli-core"] == locked_version("azure-cli")
+
+
+def locked_version(package: str) -> str:
+    lock = tomllib.loads((policy.ROOT / "uv.lock").read_text(encoding="utf-8"))
+    (version,) = [p["version"] for p in lock["package"] if p["name"] == package]
+    return str(version)
+
+
+def test_the_azure_cli_is_locked_in_its_own_group_at_the_core_preflight_reads_with() -> None:
+    project = tomllib.loads((policy.ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    groups = project["dependency-groups"]
+    assert groups["azure"] == [f"azure-cli=={locked_version('azure-cli')}"]
+    assert f"azure-cli-core=={locked_version('azure-cli-core')}" in groups["ops"]
+    assert locked_version("azure-cli") == locked_version("azure-cli-core")
+
+
+# KubeloginInstaller@0, KubectlInstaller@0 and HelmInstaller@1 are built-in tasks
+# (learn.microsoft.com/azure/devops/pipelines/tasks/reference/kubelogin-installer-v0 and siblings).
+def test_azure_pipeline_deploy_jobs_install_only_what_deploying_needs() -> None:
+    pipeline = load(AZURE_PIPELINE)
+    installers = {
+        "KubectlInstaller@0": "kubectlVersion",
+        "KubeloginInstaller@0": "kubeloginVersion",
+        "HelmInstaller@1": "helmVersionToInstall",
+    }
+    jobs = list(policy.pipeline_jobs(pipeline))
+    assert len(jobs) == 4
+    for stage, _, job in jobs:
+        steps = policy.pipeline_steps(job)
+        scripts = [str(step["script"]) for step in steps if "bootstrap" in str(step.get("script"))]
+        assert scripts == ["scripts/bootstrap --deploy"], stage
+        for task, version_input in installers.items():
+            (step,) = [step for step in steps if step.get("task") == task]
+            assert re.fullmatch(r"\d+\.\d+\.\d+", str(step["inputs"][version_input])), stage

@@ -21,36 +21,32 @@ resource "azurerm_container_registry" "this" {
   retention_policy_in_days      = var.untagged_retention_days
 }
 
-resource "azurerm_private_dns_zone" "registry" {
-  name                = "privatelink.azurecr.io"
-  resource_group_name = var.resource_group_name
-  tags                = var.tags
+module "private_endpoint" {
+  source = "../private_endpoint"
+
+  name                  = var.name
+  location              = var.location
+  resource_group_name   = var.resource_group_name
+  resource_id           = azurerm_container_registry.this.id
+  subresource_name      = "registry"
+  private_dns_zone_name = "privatelink.azurecr.io"
+  subnet_id             = var.private_endpoint_subnet_id
+  virtual_network_id    = var.virtual_network_id
+  tags                  = var.tags
 }
 
-resource "azurerm_private_dns_zone_virtual_network_link" "registry" {
-  name                 = "link-${var.name}"
-  private_dns_zone_id  = azurerm_private_dns_zone.registry.id
-  virtual_network_id   = var.virtual_network_id
-  registration_enabled = false
-  tags                 = var.tags
+# Where these lived before the private_endpoint submodule: state moves, nothing is recreated.
+moved {
+  from = azurerm_private_dns_zone.registry
+  to   = module.private_endpoint.azurerm_private_dns_zone.this
 }
 
-resource "azurerm_private_endpoint" "registry" {
-  name                = "pe-${var.name}"
-  location            = var.location
-  resource_group_name = var.resource_group_name
-  subnet_id           = var.private_endpoint_subnet_id
-  tags                = var.tags
+moved {
+  from = azurerm_private_dns_zone_virtual_network_link.registry
+  to   = module.private_endpoint.azurerm_private_dns_zone_virtual_network_link.this
+}
 
-  private_service_connection {
-    name                           = "registry"
-    private_connection_resource_id = azurerm_container_registry.this.id
-    subresource_names              = ["registry"]
-    is_manual_connection           = false
-  }
-
-  private_dns_zone_group {
-    name                 = "registry"
-    private_dns_zone_ids = [azurerm_private_dns_zone.registry.id]
-  }
+moved {
+  from = azurerm_private_endpoint.registry
+  to   = module.private_endpoint.azurerm_private_endpoint.this
 }

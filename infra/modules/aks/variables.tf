@@ -84,6 +84,7 @@ variable "authorized_ip_ranges" {
   description = "CIDRs allowed to reach a public API server. A private API server has no public endpoint, so leave this empty when private_cluster_enabled is true."
   type        = list(string)
   default     = []
+  nullable    = false
 
   validation {
     condition     = alltrue([for cidr in var.authorized_ip_ranges : can(cidrhost(cidr, 0))])
@@ -135,13 +136,12 @@ variable "max_pods" {
 }
 
 variable "service_cidr" {
-  description = "Kubernetes service range; must not overlap the VNet or anything peered with it."
+  description = "Kubernetes service range, from the network module's address plan (output service_cidr), which keeps it outside the VNet."
   type        = string
-  default     = "172.16.0.0/16"
 
   validation {
     condition     = can(cidrhost(var.service_cidr, 10))
-    error_message = "service_cidr must be an IPv4 CIDR such as 172.16.0.0/16."
+    error_message = "service_cidr must be an IPv4 CIDR with room for the cluster DNS address (.10), e.g. the network module's service_cidr output."
   }
 }
 

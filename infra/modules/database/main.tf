@@ -117,6 +117,7 @@ resource "azurerm_postgresql_flexible_server_configuration" "log_connections" {
 # --- Azure SQL Database, reached through a private endpoint ---
 
 resource "azurerm_mssql_server" "this" {
+  # checkov:skip=CKV2_AZURE_45: The server's private endpoint is module.private_endpoint below; checkov's graph does not follow a resource ID into a module call.
   # checkov:skip=CKV2_AZURE_2: SQL vulnerability assessment comes with Microsoft Defender for SQL, a subscription-wide plan enabled outside this configuration.
   # checkov:skip=CKV2_AZURE_27: The app signs in with the generated SQL password; an Entra ID admin group is organisation-specific and added when adopted.
   # checkov:skip=CKV_AZURE_23: Auditing is azurerm_mssql_server_extended_auditing_policy below; the check reads only the inline block removed in azurerm 4.0.
@@ -181,42 +182,34 @@ resource "azurerm_monitor_diagnostic_setting" "mssql_audit" {
   }
 }
 
-resource "azurerm_private_dns_zone" "mssql" {
+module "private_endpoint" {
+  source   = "../private_endpoint"
   for_each = local.mssql
 
-  name                = "privatelink.database.windows.net"
-  resource_group_name = var.resource_group_name
-  tags                = var.tags
+  name                  = var.name
+  location              = var.location
+  resource_group_name   = var.resource_group_name
+  resource_id           = azurerm_mssql_server.this[each.key].id
+  subresource_name      = "sqlServer"
+  private_dns_zone_name = "privatelink.database.windows.net"
+  subnet_id             = var.private_endpoint_subnet_id
+  virtual_network_id    = var.virtual_network_id
+  tags                  = var.tags
 }
 
-resource "azurerm_private_dns_zone_virtual_network_link" "mssql" {
-  for_each = local.mssql
-
-  name                 = "link-${var.name}"
-  private_dns_zone_id  = azurerm_private_dns_zone.mssql[each.key].id
-  virtual_network_id   = var.virtual_network_id
-  registration_enabled = false
-  tags                 = var.tags
+# Where these lived before the private_endpoint submodule: state moves; only the endpoint's
+# connection name changes (sql-server -> sqlServer, the sub-resource it names).
+moved {
+  from = azurerm_private_dns_zone.mssql["this"]
+  to   = module.private_endpoint["this"].azurerm_private_dns_zone.this
 }
 
-resource "azurerm_private_endpoint" "mssql" {
-  for_each = local.mssql
+moved {
+  from = azurerm_private_dns_zone_virtual_network_link.mssql["this"]
+  to   = module.private_endpoint["this"].azurerm_private_dns_zone_virtual_network_link.this
+}
 
-  name                = "pe-${var.name}"
-  location            = var.location
-  resource_group_name = var.resource_group_name
-  subnet_id           = var.private_endpoint_subnet_id
-  tags                = var.tags
-
-  private_service_connection {
-    name                           = "sql-server"
-    private_connection_resource_id = azurerm_mssql_server.this[each.key].id
-    subresource_names              = ["sqlServer"]
-    is_manual_connection           = false
-  }
-
-  private_dns_zone_group {
-    name                 = "sql-server"
-    private_dns_zone_ids = [azurerm_private_dns_zone.mssql[each.key].id]
-  }
+moved {
+  from = azurerm_private_endpoint.mssql["this"]
+  to   = module.private_endpoint["this"].azurerm_private_endpoint.this
 }

@@ -17,3 +17,8 @@ output "secret_names" {
   description = "Names of the secrets stored in the vault."
   value       = sort([for secret in azurerm_key_vault_secret.this : secret.name])
 }
+
+output "image_signing_key_uri" {
+  description = "The image signing key as cosign names it: azurekms://<vault>.vault.azure.net/<key>."
+  value       = "azurekms://${azurerm_key_vault.this.name}.vault.azure.net/${azurerm_key_vault_key.image_signing.name}"
+}

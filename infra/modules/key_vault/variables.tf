@@ -42,6 +42,7 @@ variable "deployer_ip_ranges" {
   description = "Public CIDRs of whoever runs terraform apply (it writes the secrets through the data plane). Empty: the vault has no public access at all and apply must run inside the VNet."
   type        = list(string)
   default     = []
+  nullable    = false
 
   validation {
     condition     = alltrue([for cidr in var.deployer_ip_ranges : can(cidrhost(cidr, 0)) && !endswith(cidr, "/0")])
@@ -99,4 +100,15 @@ variable "tags" {
   description = "Tags applied to every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "image_signing_key_name" {
+  description = "Name of the key that signs the app's images; ops/image/common.py's signing_key_name says the same."
+  type        = string
+  default     = "image-signing"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9-]{1,127}$", var.image_signing_key_name))
+    error_message = "image_signing_key_name may hold only letters, digits and dashes (1-127)."
+  }
 }

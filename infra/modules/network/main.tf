@@ -1,4 +1,29 @@
 locals {
+  # Every CIDR of the address plan as its first address in integer form and its size, computed
+  # once for the rules on how the ranges relate (Terraform has no CIDR-overlap function). Those
+  # rules are preconditions of the VNet below: a variable's validation may not use a local
+  # derived from that variable. Each CIDR's own shape is checked by its variable's validation first.
+  address_plan = merge(var.subnets, { address_space = var.address_space, service_cidr = var.service_cidr })
+  ranges = {
+    for name, cidr in local.address_plan : name => {
+      first = sum([for i, octet in split(".", cidrhost(cidr, 0)) : tonumber(octet) * pow(256, 3 - i)])
+      size  = pow(2, 32 - tonumber(split("/", cidr)[1]))
+    }
+  }
+  # Two ranges are apart when one ends before the other starts.
+  subnet_pairs_apart = [
+    for pair in setproduct(keys(var.subnets), keys(var.subnets)) :
+    pair[0] == pair[1] || local.ranges[pair[0]].first + local.ranges[pair[0]].size <= local.ranges[pair[1]].first || local.ranges[pair[1]].first + local.ranges[pair[1]].size <= local.ranges[pair[0]].first
+  ]
+  subnets_inside_vnet = [
+    for name in keys(var.subnets) :
+    local.ranges[name].first >= local.ranges.address_space.first && local.ranges[name].first + local.ranges[name].size <= local.ranges.address_space.first + local.ranges.address_space.size
+  ]
+  service_range_outside_vnet = (
+    local.ranges.service_cidr.first + local.ranges.service_cidr.size <= local.ranges.address_space.first ||
+    local.ranges.address_space.first + local.ranges.address_space.size <= local.ranges.service_cidr.first
+  )
+
   # The last word of every subnet that the internet has no business reaching.
   deny_all_inbound = {
     priority                   = 4096
@@ -101,6 +126,21 @@ resource "azurerm_virtual_network" "this" {
   resource_group_name = var.resource_group_name
   address_space       = [var.address_space]
   tags                = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = alltrue(local.subnet_pairs_apart)
+      error_message = "Subnets must not overlap: give each of aks, appgw, private_endpoints and database its own range."
+    }
+    precondition {
+      condition     = alltrue(local.subnets_inside_vnet)
+      error_message = "Every subnet must lie inside address_space."
+    }
+    precondition {
+      condition     = local.service_range_outside_vnet
+      error_message = "service_cidr must not overlap address_space: Kubernetes services would shadow addresses of the VNet."
+    }
+  }
 }
 
 resource "azurerm_subnet" "this" {

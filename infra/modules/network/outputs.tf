@@ -17,3 +17,8 @@ output "network_security_group_ids" {
   description = "NSG IDs by the subnet role they protect."
   value       = { for role, nsg in azurerm_network_security_group.this : role => nsg.id }
 }
+
+output "service_cidr" {
+  description = "The Kubernetes service range of the address plan, checked against the VNet (the aks module's service_cidr)."
+  value       = var.service_cidr
+}

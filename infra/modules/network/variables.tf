@@ -43,34 +43,22 @@ variable "subnets" {
   }
 
   validation {
-    # Each CIDR as [first, last] address in integer form, compared pairwise. Terraform has no
-    # CIDR-overlap function, so the arithmetic is spelled out.
-    # An unparsable CIDR is reported by the rule above; try() keeps this one quiet about it.
-    condition = try(alltrue(flatten([
-      for a_name, a in var.subnets : [
-        for b_name, b in var.subnets : a_name == b_name || (
-          sum([for i, octet in split(".", cidrhost(a, 0)) : tonumber(octet) * pow(256, 3 - i)]) + pow(2, 32 - tonumber(split("/", a)[1])) <= sum([for i, octet in split(".", cidrhost(b, 0)) : tonumber(octet) * pow(256, 3 - i)]) ||
-          sum([for i, octet in split(".", cidrhost(b, 0)) : tonumber(octet) * pow(256, 3 - i)]) + pow(2, 32 - tonumber(split("/", b)[1])) <= sum([for i, octet in split(".", cidrhost(a, 0)) : tonumber(octet) * pow(256, 3 - i)])
-        )
-      ]
-    ])), true)
-    error_message = "Subnets must not overlap: give each of aks, appgw, private_endpoints and database its own range."
-  }
-
-  validation {
-    condition = try(alltrue([
-      for cidr in values(var.subnets) :
-      sum([for i, octet in split(".", cidrhost(cidr, 0)) : tonumber(octet) * pow(256, 3 - i)]) >= sum([for i, octet in split(".", cidrhost(var.address_space, 0)) : tonumber(octet) * pow(256, 3 - i)]) &&
-      sum([for i, octet in split(".", cidrhost(cidr, 0)) : tonumber(octet) * pow(256, 3 - i)]) + pow(2, 32 - tonumber(split("/", cidr)[1])) <= sum([for i, octet in split(".", cidrhost(var.address_space, 0)) : tonumber(octet) * pow(256, 3 - i)]) + pow(2, 32 - tonumber(split("/", var.address_space)[1]))
-    ]), true)
-    error_message = "Every subnet must lie inside address_space."
-  }
-
-  validation {
     # An application gateway v2 needs at least a /26 of its own; AKS with Azure CNI needs room for
     # max_pods + 1 addresses per node.
     condition     = try(tonumber(split("/", var.subnets.appgw)[1]) <= 26 && tonumber(split("/", var.subnets.aks)[1]) <= 22, true)
     error_message = "The appgw subnet must be /26 or larger and the aks subnet /22 or larger."
+  }
+}
+
+variable "service_cidr" {
+  description = "The cluster's Kubernetes service range: part of the address plan, outside the VNet (and anything peered with it). The aks module takes it from the output of the same name."
+  type        = string
+  default     = "172.16.0.0/16"
+  nullable    = false
+
+  validation {
+    condition     = can(cidrhost(var.service_cidr, 10)) && !strcontains(var.service_cidr, ":")
+    error_message = "service_cidr must be an IPv4 CIDR with room for the cluster DNS address (.10), such as 172.20.0.0/16."
   }
 }
 

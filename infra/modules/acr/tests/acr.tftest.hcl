@@ -35,11 +35,11 @@ run "registry_is_reached_through_a_private_endpoint" {
   command = plan
 
   assert {
-    condition     = azurerm_private_endpoint.registry.subnet_id == var.private_endpoint_subnet_id && azurerm_private_endpoint.registry.private_service_connection[0].subresource_names == tolist(["registry"])
+    condition     = module.private_endpoint.subnet_id == var.private_endpoint_subnet_id && module.private_endpoint.subresource_names == tolist(["registry"])
     error_message = "The registry needs a private endpoint in the private endpoint subnet."
   }
   assert {
-    condition     = azurerm_private_dns_zone.registry.name == "privatelink.azurecr.io" && azurerm_private_dns_zone_virtual_network_link.registry.virtual_network_id == var.virtual_network_id
+    condition     = module.private_endpoint.private_dns_zone_name == "privatelink.azurecr.io" && module.private_endpoint.linked_virtual_network_id == var.virtual_network_id
     error_message = "Nodes must resolve the registry through the privatelink zone linked to the VNet."
   }
 }

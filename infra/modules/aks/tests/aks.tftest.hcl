@@ -23,6 +23,7 @@ variables {
   kubernetes_version  = "1.36"
   node_subnet_id      = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet/subnets/snet-aks"
   app_gateway_id      = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/applicationGateways/agw"
+  service_cidr        = "172.16.0.0/16"
   node_pool = {
     vm_size   = "Standard_D2s_v5"
     min_count = 2

@@ -109,7 +109,7 @@ run "mssql_is_the_option" {
     error_message = "The SQL server must be private and require TLS 1.2."
   }
   assert {
-    condition     = azurerm_private_endpoint.mssql["this"].private_service_connection[0].subresource_names == tolist(["sqlServer"])
+    condition     = module.private_endpoint["this"].subresource_names == tolist(["sqlServer"]) && module.private_endpoint["this"].private_dns_zone_name == "privatelink.database.windows.net"
     error_message = "The SQL server must be reached through a private endpoint."
   }
   assert {

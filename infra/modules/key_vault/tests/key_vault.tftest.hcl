@@ -67,7 +67,7 @@ run "vault_is_reached_through_a_private_endpoint" {
   command = plan
 
   assert {
-    condition     = azurerm_private_endpoint.vault.private_service_connection[0].subresource_names == tolist(["vault"]) && azurerm_private_dns_zone.vault.name == "privatelink.vaultcore.azure.net"
+    condition     = module.private_endpoint.subresource_names == tolist(["vault"]) && module.private_endpoint.private_dns_zone_name == "privatelink.vaultcore.azure.net" && module.private_endpoint.subnet_id == var.private_endpoint_subnet_id
     error_message = "The vault needs a private endpoint and its privatelink zone."
   }
 }
@@ -157,4 +157,30 @@ run "rejects_a_secrets_version_below_one" {
     secrets_version = 0
   }
   expect_failures = [var.secrets_version]
+}
+
+run "image_signing_key_is_an_ec_p256_key_for_sign_and_verify_only" {
+  command = plan
+
+  assert {
+    condition     = azurerm_key_vault_key.image_signing.key_type == "EC" && azurerm_key_vault_key.image_signing.curve == "P-256"
+    error_message = "The image signing key must be EC P-256 (cosign's azurekms provider signs ECDSA)."
+  }
+  assert {
+    condition     = toset(azurerm_key_vault_key.image_signing.key_opts) == toset(["sign", "verify"])
+    error_message = "The image signing key may only sign and verify."
+  }
+  assert {
+    condition     = output.image_signing_key_uri == "azurekms://kv-orderdesk-test.vault.azure.net/image-signing"
+    error_message = "The key's URI must be the one `invoke image.sign` passes to cosign."
+  }
+}
+
+run "rejects_a_bad_image_signing_key_name" {
+  command = plan
+
+  variables {
+    image_signing_key_name = "image_signing"
+  }
+  expect_failures = [var.image_signing_key_name]
 }

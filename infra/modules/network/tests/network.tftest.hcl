@@ -176,7 +176,7 @@ run "rejects_overlapping_subnets" {
       database          = "10.10.15.0/24"
     }
   }
-  expect_failures = [var.subnets]
+  expect_failures = [azurerm_virtual_network.this]
 }
 
 run "rejects_a_subnet_outside_the_vnet" {
@@ -190,7 +190,7 @@ run "rejects_a_subnet_outside_the_vnet" {
       database          = "10.11.0.0/24"
     }
   }
-  expect_failures = [var.subnets]
+  expect_failures = [azurerm_virtual_network.this]
 }
 
 run "rejects_an_application_gateway_subnet_smaller_than_a_26" {
@@ -214,4 +214,31 @@ run "rejects_an_invalid_app_port" {
     app_port = 70000
   }
   expect_failures = [var.app_port]
+}
+
+run "service_range_defaults_outside_the_vnet" {
+  command = plan
+
+  assert {
+    condition     = output.service_cidr == "172.16.0.0/16"
+    error_message = "Without a service_cidr the address plan must give AKS 172.16.0.0/16."
+  }
+}
+
+run "rejects_a_service_range_inside_the_vnet" {
+  command = plan
+
+  variables {
+    service_cidr = "10.10.128.0/20"
+  }
+  expect_failures = [azurerm_virtual_network.this]
+}
+
+run "rejects_a_service_range_that_is_not_a_cidr" {
+  command = plan
+
+  variables {
+    service_cidr = "172.16.0.0"
+  }
+  expect_failures = [var.service_cidr]
 }

@@ -1,0 +1,4 @@
+output "host" {
+  description = "Private FQDN the app connects to."
+  value       = module.database.host
+}

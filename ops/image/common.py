@@ -1,0 +1,97 @@
+"""What every image module shares: settings, names, the engine, the error type."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+from invoke import Context
+from invoke.exceptions import Exit
+
+from ops import envconfig, sandbox
+from ops.core import environments
+from ops.core import git as core_git
+from ops.core.state import EnvState
+
+REPO_ROOT = envconfig.REPO_ROOT
+DOCKERFILE = REPO_ROOT / "app" / "Dockerfile"
+DOCKERIGNORE = REPO_ROOT / ".dockerignore"
+APP_UID = 10001
+CONTAINER_PORT = 5000
+# Files in the context that decide what is in the image: a change there makes a tag "-dirty".
+CONTEXT_PATHS = ("app", "pyproject.toml", "uv.lock", ".dockerignore")
+
+DEFAULTS: dict[str, Any] = {
+    "env_file": str(envconfig.ENV_FILE),
+    # The sandbox engine has no bridge network; builds reach PyPI through the host's network.
+    "build_network": "host",
+    # PEM bundle the build trusts for PyPI; empty: the one the host's pip trusts, if any.
+    "ca_bundle": "",
+    # The Key Vault key that signs images of Azure environments (Terraform creates it).
+    "signing_key_name": "image-signing",
+}
+
+
+class ImageError(Exception):
+    """Something the person running the task can fix; the message says how."""
+
+
+def setting(c: Context | None, key: str) -> Any:
+    """invoke config `image.<key>` (invoke.yaml, INVOKE_IMAGE_* or tests), else the default."""
+    section = c.config.get("image", {}) if c is not None else {}
+    value = section.get(key) if hasattr(section, "get") else None
+    return DEFAULTS[key] if value in (None, "") else value
+
+
+def load_env(c: Context | None, name: str) -> envconfig.Environment:
+    """The environment, or ops.core's one Exit (code 2) naming the known ones."""
+    return environments.load(name, Path(setting(c, "env_file")))
+
+
+def git(*args: str) -> str:
+    try:
+        return core_git.git(*args)
+    except core_git.GitError as exc:
+        raise ImageError(str(exc)) from exc
+
+
+def image_tag(environment: envconfig.Environment) -> str:
+    """<12-char commit>-<env>, plus -dirty when the build context has uncommitted changes."""
+    sha = git("rev-parse", "--short=12", "HEAD")
+    dirty = git("status", "--porcelain", "--", *CONTEXT_PATHS)
+    return f"{sha}-{environment.name}" + ("-dirty" if dirty else "")
+
+
+def image_ref(environment: envconfig.Environment, tag: str | None = None) -> str:
+    return f"{environment.app.image_repository}:{tag or image_tag(environment)}"
+
+
+def state_path(c: Context | None, environment: envconfig.Environment, name: str) -> Path:
+    """<state_dir>/<env>/<name> (ops.core.state): the SBOM and (local) signing keys."""
+    return EnvState.of(environment.name, c).directory / name
+
+
+def record_path(c: Context | None, environment: envconfig.Environment) -> Path:
+    return EnvState.of(environment.name, c).image_record
+
+
+def client() -> docker.DockerClient:
+    try:
+        url = sandbox.ensure_engine()
+        engine = sandbox.engine_client(url, timeout=600)
+        engine.ping()
+    except sandbox.SandboxError as exc:
+        raise ImageError(str(exc)) from exc
+    except docker.errors.DockerException as exc:
+        raise ImageError(
+            f"the Docker engine at {os.environ.get('DOCKER_HOST')} does not answer ({exc}); "
+            "start it, or unset DOCKER_HOST to use the sandbox engine"
+        ) from exc
+    return engine
+
+
+def fail(exc: ImageError) -> Exit:
+    return Exit(f"image: {exc}", code=1)

@@ -1,0 +1,181 @@
+"""Signing the pushed digest and attaching its SBOM with cosign; verifying both before deploy.
+
+`local` signs with a key pair made on first use under `<state_dir>/local/` (never committed);
+Azure environments sign with the Key Vault key Terraform creates (`azurekms://`), so no private
+key ever leaves the vault. Both the signature and the SBOM attestation are stored in the registry
+next to the image, tied to its digest. Nothing goes to a public transparency log: the registry is
+private, and its digests and names are not for publishing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess  # nosec B404 - cosign with fixed arguments
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from invoke import Context
+
+from ops import envconfig
+from ops.image.common import ImageError, setting, state_path
+from ops.image.inventory import SBOM_TYPE, describes, tool
+from ops.image.registry import DIGEST, PushRecord
+
+LOCAL_KEY_PREFIX = "cosign"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """What cosign signs with (--key) and verifies against; env carries the local key's password."""
+
+    sign: str
+    verify: str
+    env: dict[str, str]
+
+
+def signing_key(
+    c: Context | None, environment: envconfig.Environment, *, create: bool = True
+) -> SigningKey:
+    """The environment's key; the local pair is made on first use when `create` (sign), and
+    its absence is an error otherwise (verify: a new key could only say "not signed")."""
+    if environment.azure is not None:
+        vault = environment.azure.key_vault.name
+        uri = f"azurekms://{vault}.vault.azure.net/{setting(c, 'signing_key_name')}"
+        return SigningKey(sign=uri, verify=uri, env={})
+    private = state_path(c, environment, f"{LOCAL_KEY_PREFIX}.key")
+    public = private.with_suffix(".pub")
+    # A throwaway key for one machine's sandbox: its password protects nothing a file mode does not.
+    env = {"COSIGN_PASSWORD": ""}  # nosec B105 - an empty password, on purpose (see above)
+    if not create and not public.is_file():
+        raise ImageError(
+            f"no local signing key {public}; sign first: "
+            f"`invoke image.sign --env {environment.name}`"
+        )
+    if not private.is_file() or not public.is_file():
+        private.parent.mkdir(parents=True, exist_ok=True)
+        for stale in (private, public):
+            stale.unlink(missing_ok=True)
+        _cosign(
+            ["generate-key-pair", "--output-key-prefix", str(private.with_suffix(""))],
+            env,
+            what=f"making the local signing key {private}",
+        )
+        private.chmod(0o600)
+    return SigningKey(sign=str(private), verify=str(public), env=env)
+
+
+def _cosign(args: list[str], env: dict[str, str], *, what: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(  # noqa: S603  # nosec B603
+        [tool("cosign"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **env},
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise ImageError(f"{what} failed: {_last_error(done.stderr)}")
+    return done
+
+
+def _last_error(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error:")]
+    return (errors or lines or ["(no output)"])[-1].removeprefix("Error: ")
+
+
+def _registry_flags(environment: envconfig.Environment) -> list[str]:
+    # The sandbox registry speaks plain HTTP on loopback; ACR is always TLS.
+    return ["--allow-http-registry"] if environment.registry.kind == "local" else []
+
+
+def sign(
+    environment: envconfig.Environment, key: SigningKey, record: PushRecord, sbom: Path
+) -> None:
+    """Sign the digest and attach the SBOM as a signed attestation whose subject is the digest."""
+    common = ["--key", key.sign, "--tlog-upload=false", "--yes", *_registry_flags(environment)]
+    env = key.env
+    _cosign(["sign", *common, record.reference], env, what=f"signing {record.digest}")
+    _cosign(
+        ["attest", *common, "--type", SBOM_TYPE, "--predicate", str(sbom), record.reference],
+        env,
+        what=f"attaching the SBOM to {record.digest}",
+    )
+
+
+def verify(
+    environment: envconfig.Environment,
+    key: SigningKey,
+    reference: str,
+    digest: str,
+    sbom: Path | None = None,
+) -> dict[str, Any]:
+    """Check the signature and the SBOM attestation of reference (repo@digest); return the SBOM.
+
+    Every failure names the digest and what failed, so deploy can refuse with that message.
+    """
+    common = ["--key", key.verify, "--insecure-ignore-tlog=true", *_registry_flags(environment)]
+    env = key.env
+    try:
+        _cosign(["verify", *common, "--output", "json", reference], env, what="signature")
+    except ImageError as exc:
+        raise ImageError(
+            f"{digest} is not signed by {key.verify}: {_why(exc)}; sign it with "
+            f"`invoke image.sign --env {environment.name}` (never deploy an unsigned image)"
+        ) from exc
+    try:
+        done = _cosign(
+            ["verify-attestation", *common, "--type", SBOM_TYPE, "--output", "json", reference],
+            env,
+            what="SBOM attestation",
+        )
+    except ImageError as exc:
+        raise ImageError(
+            f"{digest} has no SBOM signed by {key.verify} in the registry: {_why(exc)}; "
+            f"attach it again with `invoke image.sign --env {environment.name}`"
+        ) from exc
+    statement = _statement(done.stdout, digest)
+    document = statement.get("predicate") or {}
+    if not describes(document, digest):
+        raise ImageError(f"{digest}: the attached SBOM describes another image; sign it again")
+    if sbom is not None and sbom.is_file():
+        recorded = json.loads(sbom.read_text(encoding="utf-8"))
+        if recorded != document:
+            raise ImageError(
+                f"{digest}: the SBOM in the registry differs from {sbom}; "
+                f"run `invoke image.sign --env {environment.name}` again"
+            )
+    return dict(document)
+
+
+def served_digest(environment: envconfig.Environment, key: SigningKey, ref: str) -> str:
+    """The digest the registry serves for repo:tag, asked with cosign's own registry access
+    (no Docker engine needed where deploy runs)."""
+    done = _cosign(
+        ["triangulate", "--type", "digest", *_registry_flags(environment), ref],
+        key.env,
+        what=f"looking up {ref} in the registry",
+    )
+    digest = done.stdout.strip().rsplit("@", 1)[-1]
+    if not DIGEST.fullmatch(digest):
+        raise ImageError(f"the registry gave no digest for {ref} ({done.stdout.strip()!r})")
+    return digest
+
+
+def _why(exc: ImageError) -> str:
+    return str(exc).split(" failed: ", 1)[-1]
+
+
+def _statement(output: str, digest: str) -> dict[str, Any]:
+    """The in-toto statement whose subject is this digest, from `cosign verify-attestation`."""
+    hexdigest = digest.removeprefix("sha256:")
+    for line in filter(None, (line.strip() for line in output.splitlines())):
+        envelope = json.loads(line)
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+        subjects = [item.get("digest", {}).get("sha256") for item in statement.get("subject", [])]
+        if hexdigest in subjects:
+            return dict(statement)
+    raise ImageError(f"{digest}: no SBOM attestation names it as its subject; sign it again")
