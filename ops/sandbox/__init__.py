@@ -14,15 +14,12 @@ from invoke import Collection
 
 from ops.sandbox import cluster
 from ops.sandbox.engine import (
-    BASE_TARBALL,
     ENGINE,
-    LOCAL_BASE_IMAGE,
     Engine,
     Registry,
     SandboxError,
     engine_client,
     engine_running,
-    ensure_base_image,
     ensure_engine,
     ensure_registry,
     env,
@@ -39,16 +36,13 @@ from ops.sandbox.engine import (
 )
 
 __all__ = [
-    "BASE_TARBALL",
     "ENGINE",
-    "LOCAL_BASE_IMAGE",
     "Engine",
     "Registry",
     "SandboxError",
     "cluster",
     "engine_client",
     "engine_running",
-    "ensure_base_image",
     "ensure_engine",
     "ensure_registry",
     "local_registry",
