@@ -30,8 +30,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from ops import image, sandbox  # noqa: E402
+from ops import sandbox  # noqa: E402
 from ops.core.wait import wait_until  # noqa: E402
+from ops.image import registry  # noqa: E402
 from ops.sandbox import cluster  # noqa: E402
 
 INVOKE = str(Path(sys.executable).with_name("invoke"))
@@ -120,7 +121,7 @@ def rolling_update() -> None:
     engine.images.build(
         fileobj=io.BytesIO(dockerfile.encode()), tag=f"{record['repository']}:{tag}", rm=True
     )
-    digest = image.push_image(engine, f"{record['repository']}:{tag}", log=io.StringIO())
+    digest = registry.push_image(engine, f"{record['repository']}:{tag}", log=io.StringIO())
     with (
         tempfile.TemporaryDirectory() as scratch,
         Load(service_url(path="/readyz"), Path(scratch) / "stop") as load,

@@ -25,9 +25,10 @@ from typing import Any
 
 import pytest
 
-from ops import image, sandbox
+from ops import sandbox
 from ops.core.wait import wait_until
 from ops.envconfig import REPO_ROOT
+from ops.image import registry
 from tests.cluster import Load, kubectl, kubectl_json, service_url
 from tests.support import need_tool
 
@@ -77,7 +78,7 @@ def variant(tag: str, dockerfile_tail: str) -> str:
     repository = pushed()["repository"]
     dockerfile = f"FROM {pushed()['reference']}\n{dockerfile_tail}\n"
     engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=f"{repository}:{tag}", rm=True)
-    digest = image.push_image(engine, f"{repository}:{tag}", log=io.StringIO())
+    digest = registry.push_image(engine, f"{repository}:{tag}", log=io.StringIO())
     return f":{tag}@{digest}"
 
 
