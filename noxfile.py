@@ -315,9 +315,11 @@ def manifests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def deploy(session: nox.Session) -> None:
-    """invoke deploy: Azure command sequences (MockContext), then a real local deploy, twice."""
+    """invoke deploy: Azure command sequences (MockContext), then the local Kubernetes cluster
+    (tools/build/kubernetes) and real local deploys: rollouts, rollback, zero-downtime updates."""
     install_groups(session, "test", "image", "manifests")
-    session.run(*PYTEST, "tests/deploy", *session.posargs, env=ci_env())
+    paths = session.posargs or ["tests/sandbox", "tests/deploy"]
+    session.run(*PYTEST, *paths, env=ci_env())
 
 
 @nox.session(python=PYTHON)

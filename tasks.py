@@ -7,7 +7,7 @@ INVOKE_* environment variables < command-line flags).
 
 from invoke import Collection
 
-from ops import app, azure, deploy, image, k8s, localcluster, monitoring, sandbox, tf
+from ops import app, azure, deploy, image, k8s, monitoring, sandbox, tf
 
 # The everyday entry points, at the top level: up, deploy, status, destroy.
 ns = Collection(app.up, *deploy.tasks)
@@ -17,10 +17,7 @@ ns.add_collection(Collection.from_module(image))
 ns.add_collection(k8s.ns)
 ns.add_collection(monitoring.ns)
 ns.add_collection(azure.ns)
-sandbox_tasks = Collection.from_module(sandbox)
-sandbox_tasks.add_task(localcluster.cluster_start)
-sandbox_tasks.add_task(localcluster.cluster_stop)
-ns.add_collection(sandbox_tasks)
+ns.add_collection(sandbox.ns)
 
 ns.configure(
     {

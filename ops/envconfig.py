@@ -20,8 +20,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = REPO_ROOT / "infra" / "env.yaml"
 
 # AKS keeps roughly the three newest minors in support; versions outside this window are refused
-# before Terraform asks Azure, which would otherwise fail minutes into an apply.
-AKS_SUPPORTED_MINORS = range(31, 36)
+# before Terraform asks Azure, which would otherwise fail minutes into an apply. 1.36: GA on AKS
+# since mid-2026 and the minor the local cluster runs (ops/sandbox/cluster.py); upstream 1.33
+# reached end of life on 2026-06-28.
+AKS_SUPPORTED_MINORS = range(34, 37)
 
 DnsName = Annotated[
     str,

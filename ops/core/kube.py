@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from invoke.context import Context
@@ -96,6 +97,19 @@ class KubeTarget:
         return shlex.join([*words, *args])
 
 
+def _refuse_another_cluster(kubeconfig: Path) -> None:
+    """The local cluster's kubeconfig must still point at the running local cluster: a file
+    overwritten with another cluster's (an AKS one, an old run's) is refused before any call."""
+    from ops.sandbox import cluster  # the sandbox needs docker and cryptography; core does not
+
+    if kubeconfig.resolve() != cluster.LOCAL_KUBECONFIG.resolve():
+        return  # a kubeconfig chosen explicitly (k8s.kubeconfig) or a test's own state
+    try:
+        cluster.verify_kubeconfig(kubeconfig)
+    except cluster.ClusterError as exc:
+        raise Exit(f"{exc}", code=1) from exc
+
+
 def target(c: Context, environment: Environment, *, context: str = "") -> KubeTarget:
     """The environment's cluster as the settings describe it; `context` (a command-line choice)
     overrides the default one."""
@@ -110,6 +124,8 @@ def target(c: Context, environment: Environment, *, context: str = "") -> KubeTa
     if not kubeconfig:
         written = EnvState.of(environment.name, c).kubeconfig
         kubeconfig = str(written) if written.is_file() else ""
+    if environment.is_local and kubeconfig:
+        _refuse_another_cluster(Path(kubeconfig))
     return KubeTarget(
         environment=environment,
         kubeconfig=kubeconfig or None,

@@ -14,7 +14,7 @@ from typing import Any
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from ops import azure, image, k8s, localcluster, monitoring, sandbox, tf
+from ops import azure, image, k8s, monitoring, sandbox, tf
 from ops.core import environments, kube, state
 from ops.core.environments import BAD_INPUT
 from ops.deploy import checks
@@ -103,7 +103,7 @@ def local_plan(environment: Environment) -> list[Stage]:
         Stage(
             "credentials",
             "the local cluster and its kubeconfig",
-            (invoke_step("sandbox", localcluster, "cluster_start"),),
+            (invoke_step("sandbox", sandbox.cluster, "cluster_start"),),
         ),
         Stage(
             "secrets",
@@ -112,20 +112,26 @@ def local_plan(environment: Environment) -> list[Stage]:
         ),
         Stage(
             "kubernetes",
-            "verify the image, apply the local overlay, check it, smoke-test the image",
+            "verify the image, apply, wait for the rollout, smoke-test through the Service; roll "
+            "back on failure",
             (
                 # First: a digest that does not verify never reaches the cluster.
                 invoke_step("image", image, "verify", env=name),
                 invoke_step("k8s", k8s, "apply", env=name),
+                invoke_step("k8s", k8s, "rollout", env=name),
                 check_step(
                     f"kubectl get deployment {checks.DEPLOYMENT} (image = pushed digest)",
                     checks.check_deployment_image,
                     environment,
                 ),
-                check_step(
-                    "docker run --read-only --cap-drop ALL <pushed digest>; GET /readyz",
-                    checks.local_smoke_test,
-                    environment,
+                replace(
+                    check_step(
+                        f"GET http://<service {checks.DEPLOYMENT} ClusterIP>/readyz from inside "
+                        "the node until 200",
+                        checks.service_smoke_test,
+                        environment,
+                    ),
+                    rolls_back=True,
                 ),
             ),
         ),

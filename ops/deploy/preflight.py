@@ -22,9 +22,12 @@ SUPPLY_CHAIN = "python -m ops.toolchain install cosign syft"
 LOCAL_TOOLS: dict[str, tuple[str, set[str]]] = {
     "dockerd": (f"Debian docker.io ({BOOTSTRAP})", {"image", "kubernetes"}),
     "docker-registry": (f"Debian docker-registry ({BOOTSTRAP})", {"image"}),
-    "kube-apiserver": (f"tools/build ({BOOTSTRAP})", {"credentials"}),
+    # The local cluster: its Kubernetes binaries at env.yaml's version, Debian's runtime.
+    "kube-apiserver": (f"tools/build/kubernetes ({BOOTSTRAP})", {"credentials"}),
+    "kubelet": (f"tools/build/kubernetes ({BOOTSTRAP})", {"credentials"}),
     "etcd": (f"Debian etcd-server ({BOOTSTRAP})", {"credentials"}),
-    "kubectl": (BOOTSTRAP, {"credentials", "kubernetes"}),
+    "containerd": (f"Debian containerd ({BOOTSTRAP})", {"credentials"}),
+    "kubectl": (f"tools/build/kubernetes ({BOOTSTRAP})", {"credentials", "kubernetes"}),
     "kustomize": (KUSTOMIZE, {"kubernetes"}),
     "syft": (SUPPLY_CHAIN, {"image"}),
     "cosign": (SUPPLY_CHAIN, {"image", "kubernetes"}),

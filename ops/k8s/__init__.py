@@ -248,16 +248,32 @@ def rollout(c: Context, env: str = "local", timeout: int = 0) -> None:
         return
     print(f"k8s.rollout --env {env}: {DEPLOYMENT} did not finish in {seconds} s", file=sys.stderr)
     kubectl.print_failure_report()
-    undo = kubectl.run("rollout", "undo", DEPLOYMENT, warn=True)
-    outcome = (
-        "rolled back to the previous revision"
-        if undo.ok
-        else f"could not roll back ({undo.stderr.strip()})"
-    )
     raise RolloutFailed(
-        f"k8s.rollout --env {env}: the rollout failed and was {outcome}; "
-        "the pods, events and logs above say why.",
-        code=1,
+        f"k8s.rollout --env {env}: the rollout failed and was {roll_back_once(kubectl)}", code=1
+    )
+
+
+def roll_back_once(kubectl: Kubectl) -> str:
+    """Undo a failed rollout to the last healthy revision, once; say what runs now and why the
+    new revision failed."""
+    revisions = kubectl.replica_sets()
+    failed = revisions[0] if revisions else None
+    healthy = kubectl.last_healthy_revision()
+    why = kubectl.failure_reason(failed["name"]) if failed else "no ReplicaSet was created"
+    if failed is None or healthy is None:
+        return (
+            f"not rolled back: there is no earlier revision to return to. The new revision "
+            f"failed with {why}"
+        )
+    undo = kubectl.run(
+        "rollout", "undo", DEPLOYMENT, f"--to-revision={healthy['revision']}", warn=True
+    )
+    if not undo.ok:
+        return f"could not be rolled back ({undo.stderr.strip()}); it failed with {why}"
+    return (
+        f"rolled back to revision {healthy['revision']} ({healthy['image']}), which is running "
+        f"now. Revision {failed['revision']} ({failed['image']}) failed with {why}; the pods, "
+        "events and logs above say more."
     )
 
 

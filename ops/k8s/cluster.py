@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from invoke.context import Context
 from invoke.exceptions import CommandTimedOut, Exit
@@ -124,6 +125,66 @@ class Kubectl:
         files = ensure_secret_files(secrets_dir)
         sources = [f"--from-file={path.name}={path}" for path in files.values()]
         self.run("create", "secret", "generic", LOCAL_SECRET, *sources, hide="stdout")
+
+    def replica_sets(self) -> list[dict[str, Any]]:
+        """The Deployment's revisions, newest first: revision, ReplicaSet, image, ready pods."""
+        listing = self.run(
+            "get", "replicasets", f"--selector={SELECTOR}", "--output=json", hide=True
+        )
+        found = []
+        for item in json.loads(listing.stdout or '{"items": []}')["items"]:
+            owners = item["metadata"].get("ownerReferences", [])
+            if not any(o["kind"] == "Deployment" and o["name"] == APP for o in owners):
+                continue
+            annotations = item["metadata"].get("annotations", {})
+            containers = item["spec"]["template"]["spec"]["containers"]
+            found.append(
+                {
+                    "revision": int(annotations.get("deployment.kubernetes.io/revision", 0)),
+                    "name": item["metadata"]["name"],
+                    "image": containers[0]["image"],
+                    "ready": int(item["status"].get("readyReplicas") or 0),
+                }
+            )
+        return sorted(found, key=lambda rs: rs["revision"], reverse=True)
+
+    def last_healthy_revision(self) -> dict[str, Any] | None:
+        """The newest older revision that still has ready pods: what served before this rollout
+        (maxUnavailable 0 keeps them up). `rollout undo` alone would return to the previous
+        revision, which may be another failed one."""
+        revisions = self.replica_sets()
+        if not revisions:
+            return None
+        older = [rs for rs in revisions[1:] if rs["revision"] < revisions[0]["revision"]]
+        for candidate in older:
+            if candidate["ready"] > 0:
+                return candidate
+        # No older revision has ready pods (scaled to zero, or a cluster with no node): the
+        # previous one is the best left.
+        return older[0] if older else None
+
+    def failure_reason(self, replica_set: str) -> str:
+        """The last warning about the new revision's pods: a failing probe, a crash, a pull."""
+        events = self.run(
+            "get",
+            "events",
+            "--field-selector=type=Warning",
+            "--sort-by=.lastTimestamp",
+            "--output=json",
+            hide=True,
+            warn=True,
+        )
+        if not events.ok or not events.stdout.strip():
+            return "no events could be read"
+        warnings = [
+            event
+            for event in json.loads(events.stdout)["items"]
+            if event["involvedObject"].get("name", "").startswith(replica_set)
+        ]
+        if not warnings:
+            return "no warning events (the pods and logs above say why)"
+        last = warnings[-1]
+        return f"{last['reason']}: {last['message'].strip()}"
 
     def print_status(self) -> None:
         """The app's objects and the Deployment's revisions."""

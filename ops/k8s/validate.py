@@ -1,9 +1,7 @@
 """Strict, offline schema validation of rendered manifests for one Kubernetes version.
 
-- Built-in kinds, Kubernetes 1.25 and later: the strict schemas kubernetes-validate bundles.
-- Built-in kinds, older versions (the 1.20 test API server): the OpenAPI document of the very source
-  tree the API server is built from, saved by tools/build/manifests and made strict here the same
-  way (unknown fields refused).
+- Built-in kinds: the strict schemas kubernetes-validate bundles (1.25 and later; every
+  environment, the local cluster included, runs a version inside that range).
 - Custom resources (cert-manager, Secrets Store CSI, Prometheus operator): the schemas in
   manifests/schemas/<group>/<kind>_<version>.json.
 
@@ -18,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -26,12 +23,9 @@ import referencing
 import referencing.jsonschema
 from packaging.version import Version
 
-from ops import toolchain
 from ops.k8s.render import MANIFESTS_DIR, Document, Rendered, describe, field_path
 
 CRD_SCHEMA_DIR = MANIFESTS_DIR / "schemas"
-# Saved by tools/build/manifests from the kubernetes source package it builds.
-OPENAPI_CACHE = toolchain.CACHE_DIR / "kubernetes" / "openapi"
 MAX_ERRORS_PER_OBJECT = 10
 
 Validator = Callable[[Document], Iterator[jsonschema.ValidationError]]
@@ -84,55 +78,6 @@ def _bundled_validator(directory: str) -> Callable[[str, str], Validator | None]
     return for_kind
 
 
-def _strict(schema: dict[str, Any]) -> dict[str, Any]:
-    """A Swagger 2 schema -> JSON Schema that refuses unknown fields, as the API server does."""
-    converted = {
-        key: value
-        for key, value in schema.items()
-        if not key.startswith("x-") and key not in {"description", "format"}
-    }
-    if isinstance(converted.get("$ref"), str):
-        converted["$ref"] = converted["$ref"].replace("#/definitions/", "#/$defs/")
-    if isinstance(converted.get("properties"), dict):
-        converted["properties"] = {
-            name: _strict(sub) for name, sub in converted["properties"].items()
-        }
-        converted.setdefault("additionalProperties", False)
-    for keyword in ("items", "additionalProperties"):
-        if isinstance(converted.get(keyword), dict):
-            converted[keyword] = _strict(converted[keyword])
-    for keyword in ("allOf", "anyOf", "oneOf"):
-        if isinstance(converted.get(keyword), list):
-            converted[keyword] = [_strict(sub) for sub in converted[keyword]]
-    return converted
-
-
-@cache
-def _openapi_validator(path: Path) -> Callable[[str, str], Validator | None]:
-    swagger = json.loads(path.read_text(encoding="utf-8"))
-    definitions = {name: _strict(schema) for name, schema in swagger["definitions"].items()}
-    # Both accept a number or a string in YAML (port: 5000 or port: http; cpu: 1 or cpu: 500m).
-    definitions["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {"type": ["string", "integer"]}
-    definitions["io.k8s.apimachinery.pkg.api.resource.Quantity"] = {
-        "type": ["string", "integer", "number"]
-    }
-    by_kind: dict[tuple[str, str], str] = {}
-    for name, schema in swagger["definitions"].items():
-        for gvk in schema.get("x-kubernetes-group-version-kind", []):
-            group, version = gvk.get("group", ""), gvk["version"]
-            api_version = f"{group}/{version}" if group else version
-            by_kind[(api_version, gvk["kind"])] = name
-
-    def for_kind(api_version: str, kind: str) -> Validator | None:
-        name = by_kind.get((api_version, kind))
-        if name is None:
-            return None
-        schema = {"$defs": definitions, "$ref": f"#/$defs/{name}"}
-        return jsonschema.Draft202012Validator(schema).iter_errors
-
-    return for_kind
-
-
 @cache
 def _crd_validator(api_version: str, kind: str) -> Validator | None:
     group, _, version = api_version.rpartition("/")
@@ -149,14 +94,10 @@ def builtin_schemas(kubernetes_version: str) -> Callable[[str, str], Validator |
     bundled = _bundled_versions()
     if kubernetes_version in bundled:
         return _bundled_validator(bundled[kubernetes_version])
-    openapi = OPENAPI_CACHE / kubernetes_version / "swagger.json"
-    if openapi.is_file():
-        return _openapi_validator(openapi)
     low, high = min(bundled, key=Version), max(bundled, key=Version)
     raise SchemaError(
         f"no schemas for Kubernetes {kubernetes_version}: kubernetes-validate bundles "
-        f"{low} to {high}, and {openapi} does not exist. For the 1.20 test API server run "
-        "tools/build/manifests; otherwise set kubernetes.version in env.yaml to a supported one"
+        f"{low} to {high}; set kubernetes.version in env.yaml to one of those"
     )
 
 

@@ -29,7 +29,7 @@ from invoke.exceptions import Exit
 from ops import toolchain
 from ops.core import environments, kube
 from ops.core.environments import ENV_HELP
-from ops.monitoring import alerts, checks, render
+from ops.monitoring import alerts, checks, crds, render
 from ops.monitoring.layout import (
     MONITORING_NAMESPACE,
     TEAMS_SECRET,
@@ -174,6 +174,10 @@ def dashboards(c: Context, apply: bool = False, env: str = "local", kube_context
         ),
         "demo_alerts": "also install the demo alert (fires at a low threshold, to try the route)",
         "kube_context": "kubectl/helm context (default: the environment's)",
+        "chart": (
+            "install the kube-prometheus-stack chart (--no-chart: only the operator's CRDs, for a "
+            "cluster that cannot fetch the chart, e.g. the offline local one)"
+        ),
     }
 )
 def install(  # noqa: PLR0917 - invoke maps each parameter to a command-line flag
@@ -184,6 +188,7 @@ def install(  # noqa: PLR0917 - invoke maps each parameter to a command-line fla
     oncall_webhook_url_file: str = "",
     demo_alerts: bool = False,
     kube_context: str = "",
+    chart: bool = True,
 ) -> None:
     """Install kube-prometheus-stack (pinned), the Teams webhook Secret, rules and dashboards."""
     if teams not in TEAMS_FORMATS:
@@ -198,6 +203,15 @@ def install(  # noqa: PLR0917 - invoke maps each parameter to a command-line fla
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MONITORING_NAMESPACE}}
     )
     _apply_stdin(c, cluster, namespace)
+    if not chart:
+        # What the chart would bring first: the CRDs the rules and ServiceMonitor need.
+        try:
+            definitions = crds.operator_crds()
+        except crds.CrdsMissing as exc:
+            raise Exit(f"monitoring.install --no-chart: {exc}", code=1) from exc
+        for definition in definitions:
+            # Server-side: the CRDs are too large for client-side apply's annotation.
+            c.run(cluster.kubectl("apply", "--server-side", "-f", str(definition), namespace=None))
 
     alerts_url = _read_url(webhook_url_file, "TEAMS_WEBHOOK_URL")
     oncall_url = _read_url(oncall_webhook_url_file, "TEAMS_ONCALL_WEBHOOK_URL") or alerts_url
@@ -225,40 +239,47 @@ def install(  # noqa: PLR0917 - invoke maps each parameter to a command-line fla
             ),
         )
 
-    with tempfile.TemporaryDirectory(prefix="orderdesk-monitoring-") as tmp:
-        generated_values = Path(tmp) / "values-generated.yaml"
-        values = render.alertmanager_values(layout, teams=teams)  # type: ignore[arg-type]
-        values.update(install_values(environment))
-        generated_values.write_text(render.dump_yaml(values), encoding="utf-8")
-        value_args = [
-            arg
-            for path in [*layout.values_files(env), generated_values]
-            for arg in ("-f", str(path))
-        ]
-        c.run(
-            cluster.helm(
-                "upgrade",
-                "--install",
-                pin.release,
-                pin.chart,
-                "--repo",
-                pin.repository,
-                "--version",
-                pin.version,
-                "--namespace",
-                pin.namespace,
-                "--create-namespace",
-                *value_args,
-                "--wait",
-                "--timeout",
-                "10m",
+    if chart:
+        with tempfile.TemporaryDirectory(prefix="orderdesk-monitoring-") as tmp:
+            generated_values = Path(tmp) / "values-generated.yaml"
+            values = render.alertmanager_values(layout, teams=teams)  # type: ignore[arg-type]
+            values.update(install_values(environment))
+            generated_values.write_text(render.dump_yaml(values), encoding="utf-8")
+            value_args = [
+                arg
+                for path in [*layout.values_files(env), generated_values]
+                for arg in ("-f", str(path))
+            ]
+            c.run(
+                cluster.helm(
+                    "upgrade",
+                    "--install",
+                    pin.release,
+                    pin.chart,
+                    "--repo",
+                    pin.repository,
+                    "--version",
+                    pin.version,
+                    "--namespace",
+                    pin.namespace,
+                    "--create-namespace",
+                    *value_args,
+                    "--wait",
+                    "--timeout",
+                    "10m",
+                )
             )
-        )
 
     generated = layout.generated_dir
     _apply_file(c, cluster, generated / "prometheusrule.yaml")
     _apply_file(c, cluster, generated / "prometheusrule-demo.yaml", delete=not demo_alerts)
     _apply_file(c, cluster, generated / "grafana-dashboards.yaml")
+    if not chart:
+        print(
+            f"monitoring: the operator's CRDs, the Teams Secret, rules and dashboards are in "
+            f"{MONITORING_NAMESPACE} for {env}; kube-prometheus-stack not installed (--no-chart)"
+        )
+        return
     print(
         f"monitoring: kube-prometheus-stack {pin.version} installed in {pin.namespace} for {env}; "
         f"Grafana at https://{environment.monitoring.grafana_host} (admin password: kubectl -n "

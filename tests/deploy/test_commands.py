@@ -35,6 +35,25 @@ ACCOUNT = json.dumps(
 TEAMS_WEBHOOK_URL = "https://teams.example.invalid/workflows/alerts"
 TENANT = "87654321-4321-4321-4321-cba987654321"
 SECRETS = ["django-secret-key", "card-fingerprint-key", "database-password"]
+# The Deployment's history during a failed rollout: revision 2 has no ready pod, 1 still serves.
+REVISIONS = json.dumps(
+    {
+        "items": [
+            {
+                "metadata": {
+                    "name": f"orderdesk-{revision}",
+                    "annotations": {"deployment.kubernetes.io/revision": str(revision)},
+                    "ownerReferences": [{"kind": "Deployment", "name": "orderdesk"}],
+                },
+                "spec": {
+                    "template": {"spec": {"containers": [{"image": f"r/orderdesk:{revision}"}]}}
+                },
+                "status": {"readyReplicas": ready},
+            }
+            for revision, ready in ((1, 4), (2, 0))
+        ]
+    }
+)
 # What az prints for Key Vault's 404 (the error code SecretNotFound).
 SECRET_NOT_FOUND = (
     "ERROR: (SecretNotFound) A secret with (name/id) card-fingerprint-key was not found in this "
@@ -58,8 +77,9 @@ class FakeShell:
                 json.dumps({"variables": {"environment": {"value": "prod"}}}),
             ),
             (re.compile(r".* output -json"), json.dumps(tf_outputs())),
-            (re.compile(r".* get --raw /version"), '{"major": "1", "minor": "33"}'),
+            (re.compile(r".* get --raw /version"), '{"major": "1", "minor": "36"}'),
             (re.compile(r".* get ingress orderdesk "), INGRESS_IP),
+            (re.compile(r".* get replicasets "), REVISIONS),
             (re.compile(r".*/az network dns record-set a show "), INGRESS_IP + "\n"),
         ]
 
@@ -385,11 +405,11 @@ def test_failed_rollout_is_rolled_back_once_and_stops(state: Path) -> None:
         deploy.deploy(c, env="prod", only="kubernetes,monitoring,dns")
     ran = commands(c, state)
     assert undo_count(c, state) == 1
-    assert ran[-1].endswith("rollout undo deployment/orderdesk")
+    assert ran[-1].endswith("rollout undo deployment/orderdesk --to-revision=1")
     assert not any("helm" in command for command in ran)
     message = str(caught.value.message)
     assert "stage kubernetes failed: `invoke k8s.rollout --env prod`" in message
-    assert "the rollout failed and was rolled back to the previous revision" in message
+    assert "the rollout failed and was rolled back to revision 1 (r/orderdesk:1)" in message
     assert "--only kubernetes,monitoring,dns" in message
     record = json.loads((state / "prod" / "last-deploy.json").read_text())
     assert record["result"] == "failed at kubernetes"

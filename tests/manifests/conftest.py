@@ -10,7 +10,7 @@ import pytest
 from ops import envconfig
 from ops.k8s.render import Rendered, render
 from ops.k8s.values import RenderValues, load_tf_outputs, parse_image
-from tests.support import need, need_tool
+from tests.support import need_tool
 
 DATA = Path(__file__).parent / "data"
 ENVIRONMENTS = ("local", "dev", "prod")
@@ -54,17 +54,6 @@ def kustomize() -> str:
 
 
 @pytest.fixture(scope="session")
-def openapi_120() -> Path:
-    """The 1.20 OpenAPI document tools/build/manifests saves (schemas for the local overlay)."""
-    from ops.k8s.validate import OPENAPI_CACHE
-
-    path = OPENAPI_CACHE / "1.20" / "swagger.json"
-    if not path.is_file():
-        need(f"{path} is missing (tools/build/manifests saves it)")
-    return path
-
-
-@pytest.fixture(scope="session")
 def rendered_overlays(kustomize: str) -> dict[str, Rendered]:
     return {env: render(sample_values(env)) for env in ENVIRONMENTS}
 
@@ -87,10 +76,10 @@ def pod_templates(rendered: Rendered) -> list[tuple[str, dict]]:
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory):
     """etcd + kube-apiserver + kube-controller-manager on 127.0.0.1, for the whole session."""
-    from ops.localcluster import ControlPlane
+    from ops.sandbox.controlplane import ControlPlane
 
     binaries = {
-        name: need_tool(name, "the real API server tests (tools/build/manifests)")
+        name: need_tool(name, "the real API server tests (tools/build/kubernetes)")
         for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
     }
     plane = ControlPlane(binaries, tmp_path_factory.mktemp("control-plane"))

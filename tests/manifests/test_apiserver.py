@@ -1,4 +1,4 @@
-"""The k8s tasks against a real kube-apiserver (1.20, built from Debian's source package).
+"""The k8s tasks against a real kube-apiserver (the local cluster's binaries, without a node).
 
 `invoke k8s.*` runs as a subprocess, exactly as a person or CI runs it, with KUBECONFIG pointing at
 the test control plane. The tests run in order: apply, re-apply, diff, dry run, a failed rollout
@@ -24,7 +24,7 @@ from kubernetes import config as k8s_config
 
 from ops.envconfig import REPO_ROOT
 from ops.k8s.render import MANIFESTS_DIR, display_path, render
-from ops.localcluster import ControlPlane
+from ops.sandbox.controlplane import ControlPlane
 from tests.manifests.conftest import (
     DIGEST_A,
     DIGEST_B,
@@ -36,10 +36,10 @@ from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 NAMESPACE = "orderdesk"
-# Kinds a 1.20 server serves; the prod overlay's HPA (autoscaling/v2), PDB (policy/v1) and custom
-# resources (no CRDs installed) are left out of its dry run.
+# The prod overlay's built-in kinds; its custom resources (no CRDs installed) are left out of its
+# dry run.
 CORE_KINDS = {"Namespace", "ServiceAccount", "ConfigMap", "Service", "Deployment", "NetworkPolicy"}
-CORE_KINDS |= {"Ingress"}
+CORE_KINDS |= {"Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
 
 
 def run_invoke(
@@ -135,7 +135,7 @@ def test_apply_creates_the_local_overlay(first_apply, api):
         decoded = base64.b64decode(value).decode()
         assert len(decoded) >= 48
         assert decoded not in first_apply.stdout + first_apply.stderr
-    # The controller manager took over: a ReplicaSet for revision 1, its pod Pending (no kubelet).
+    # The controller manager took over: a ReplicaSet for revision 1, its pod Pending (no node).
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         sets = apps.list_namespaced_replica_set(NAMESPACE).items
@@ -231,7 +231,8 @@ def test_a_rollout_that_never_gets_ready_reports_and_rolls_back(
     assert "ScalingReplicaSet" in output
     assert "--- logs" in output
     assert "(no logs: no container has started" in output
-    assert "rolled back to the previous revision" in output
+    # Revision 1 never had a ready pod either (no node): the previous revision is all there is.
+    assert "rolled back to revision 1" in output
     deployment = apps.read_namespaced_deployment("orderdesk", NAMESPACE)
     assert deployment.spec.template.spec.containers[0].image == sample_image("local", DIGEST_A)
 

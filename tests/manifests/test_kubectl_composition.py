@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -10,8 +11,48 @@ from invoke.exceptions import Exit
 
 from ops import k8s, toolchain
 from ops.core import kube, state
+from ops.k8s.cluster import RolloutFailed
 
-VERSION_120 = Result(stdout='{"major": "1", "minor": "20", "gitVersion": "v1.20.2"}')
+VERSION = Result(stdout='{"major": "1", "minor": "36", "gitVersion": "v1.36.3"}')
+
+
+def replica_set(revision: int, image: str, ready: int) -> dict:
+    return {
+        "metadata": {
+            "name": f"orderdesk-{revision}",
+            "annotations": {"deployment.kubernetes.io/revision": str(revision)},
+            "ownerReferences": [{"kind": "Deployment", "name": "orderdesk"}],
+        },
+        "spec": {"template": {"spec": {"containers": [{"image": image}]}}},
+        "status": {"readyReplicas": ready} if ready else {},
+    }
+
+
+# Revision 3 never became ready; 2 failed before it (no pods left); 1 still serves.
+HISTORY = Result(
+    stdout=json.dumps(
+        {
+            "items": [
+                replica_set(1, "r/orderdesk@sha256:good", 1),
+                replica_set(3, "r/orderdesk@sha256:broken", 0),
+                replica_set(2, "r/orderdesk@sha256:older-broken", 0),
+            ]
+        }
+    )
+)
+PROBE_EVENT = Result(
+    stdout=json.dumps(
+        {
+            "items": [
+                {
+                    "involvedObject": {"name": "orderdesk-3-abcde"},
+                    "reason": "Unhealthy",
+                    "message": "Readiness probe failed: HTTP probe failed with statuscode: 503",
+                }
+            ]
+        }
+    )
+)
 
 
 def mock(runs: dict[str, Result], **settings) -> MockContext:
@@ -31,7 +72,7 @@ def test_the_kubeconfig_deploy_credentials_wrote_is_used(tmp_path):
     kubeconfig = tmp_path / "local" / "kubeconfig"
     kubeconfig.parent.mkdir()
     kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
-    c = mock({r"get --raw /version": VERSION_120, r"rollout status": Result(exited=0)})
+    c = mock({r"get --raw /version": VERSION, r"rollout status": Result(exited=0)})
     k8s.rollout(c, env="local", timeout=42)
     assert f"--kubeconfig={kubeconfig}" in commands(c)[-1]
 
@@ -41,7 +82,7 @@ def commands(c: MockContext) -> list[str]:
 
 
 def test_a_successful_rollout_waits_with_a_timeout_and_does_not_roll_back():
-    c = mock({r"get --raw /version": VERSION_120, r"rollout status": Result(exited=0)})
+    c = mock({r"get --raw /version": VERSION, r"rollout status": Result(exited=0)})
     k8s.rollout(c, env="local", timeout=42)
     ran = commands(c)
     assert ran[-1] == (
@@ -51,19 +92,27 @@ def test_a_successful_rollout_waits_with_a_timeout_and_does_not_roll_back():
     assert not any("undo" in command for command in ran)
 
 
-def test_a_failed_rollout_reports_then_rolls_back():
+def test_a_failed_rollout_reports_then_rolls_back_once_to_the_last_healthy_revision():
     c = mock(
         {
-            r"get --raw /version": VERSION_120,
+            r"get --raw /version": VERSION,
             r"rollout status": Result(exited=1, stderr="timed out waiting"),
             r"get pods": Result(),
+            r"get events --field-selector=type=Warning": PROBE_EVENT,
             r"get events": Result(),
             r" logs ": Result(exited=1, stderr="container web is waiting to start"),
+            r"get replicasets": HISTORY,
             r"rollout undo": Result(),
         }
     )
-    with pytest.raises(Exit, match=r"rollout failed and was rolled back to the previous revision"):
+    with pytest.raises(RolloutFailed) as failed:
         k8s.rollout(c, env="local", timeout=5)
+    message = str(failed.value.message)
+    # Not revision 2 (the "previous" one `rollout undo` would pick): it never served.
+    assert "rolled back to revision 1 (r/orderdesk@sha256:good), which is running now" in message
+    assert (
+        "Revision 3 (r/orderdesk@sha256:broken) failed with Unhealthy: Readiness probe" in message
+    )
     steps = [
         " ".join(cmd.split("--namespace=orderdesk ")[1].split()[:2]) for cmd in commands(c)[1:]
     ]
@@ -72,27 +121,33 @@ def test_a_failed_rollout_reports_then_rolls_back():
         "get pods",
         "get events",
         "logs --selector=app.kubernetes.io/name=orderdesk",
+        "get replicasets",
+        "get replicasets",
+        "get events",
         "rollout undo",
     ]
+    assert commands(c)[-1].endswith("rollout undo deployment/orderdesk --to-revision=1")
+    assert sum("rollout undo" in command for command in commands(c)) == 1
 
 
 def test_a_failed_rollback_is_reported():
     c = mock(
         {
-            r"get --raw /version": VERSION_120,
+            r"get --raw /version": VERSION,
             r"rollout status": Result(exited=1),
             r"get pods": Result(),
             r"get events": Result(),
             r" logs ": Result(),
+            r"get replicasets": HISTORY,
             r"rollout undo": Result(exited=1, stderr='error: no rollout history found for "x"'),
         }
     )
-    with pytest.raises(Exit, match=r"could not roll back \(error: no rollout history found"):
+    with pytest.raises(Exit, match=r"could not be rolled back \(error: no rollout history found"):
         k8s.rollout(c, env="local", timeout=5)
 
 
 def test_rollback_to_a_revision():
-    c = mock({r"get --raw /version": VERSION_120, r"rollout undo": Result()})
+    c = mock({r"get --raw /version": VERSION, r"rollout undo": Result()})
     k8s.rollback(c, env="local", revision=3)
     assert commands(c)[-1].endswith("rollout undo deployment/orderdesk --to-revision=3")
 
@@ -111,7 +166,7 @@ def test_cloud_environments_always_use_their_aks_context():
 
 def test_local_uses_the_configured_context_and_kubeconfig():
     c = mock(
-        {r"get --raw /version": VERSION_120, r".": Result()},
+        {r"get --raw /version": VERSION, r".": Result()},
         local_context="kind-laptop",
         kubeconfig="/home/me/kubeconfig",
         request_timeout=3,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -23,9 +24,7 @@ from tests.manifests.conftest import (
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_every_overlay_renders_valid_for_its_kubernetes_version(rendered_overlays, env, request):
-    if env == "local":
-        request.getfixturevalue("openapi_120")
+def test_every_overlay_renders_valid_for_its_kubernetes_version(rendered_overlays, env):
     rendered = rendered_overlays[env]
     version = envconfig.load(env).kubernetes.version
     assert validate(rendered, version) == []
@@ -241,14 +240,13 @@ def test_a_custom_resource_is_checked_against_its_schema(kustomize, manifests_co
     assert problem.path == "spec.privateKey.algorithm"
 
 
-def test_kinds_the_target_version_does_not_serve_are_refused(rendered_overlays, openapi_120):
-    """Validated for 1.20 (the test API server), the prod overlay's HPA v2 and PDB v1 fail."""
-    problems = validate(rendered_overlays["prod"], "1.20")
-    refused = {problem.object for problem in problems}
-    assert refused == {
-        "HorizontalPodAutoscaler/orderdesk",
-        "PodDisruptionBudget/orderdesk",
-    }, problems
+def test_kinds_the_target_version_does_not_serve_are_refused(rendered_overlays):
+    """autoscaling/v2beta2 went away in 1.26: an HPA written for it is refused for 1.36."""
+    hpa = copy.deepcopy(_get(rendered_overlays["prod"], "HorizontalPodAutoscaler"))
+    hpa["apiVersion"] = "autoscaling/v2beta2"
+    [problem] = validate(Rendered("old", [hpa]), "1.36")
+    assert problem.object == "HorizontalPodAutoscaler/orderdesk"
+    assert "Kubernetes 1.36 has no autoscaling/v2beta2 HorizontalPodAutoscaler" in problem.message
 
 
 def test_a_version_without_schemas_is_an_error(rendered_overlays):
@@ -317,7 +315,6 @@ PROMETHEUS_RULE = {
 
 
 def test_prometheus_rules_are_checked_against_their_schema():
-    import copy
 
     good = Rendered("test", [copy.deepcopy(PROMETHEUS_RULE)])
     assert validate(good, "1.33") == []

@@ -34,7 +34,7 @@ def test_render_reads_the_image_record_and_terraform_outputs(kustomize, tmp_path
     assert "config.kubernetes.io/origin" not in written.read_text()
 
 
-def test_render_to_stdout(kustomize, openapi_120, tmp_path):
+def test_render_to_stdout(kustomize, tmp_path):
     result = run_invoke(
         "k8s.render",
         "--env",
@@ -75,7 +75,7 @@ def test_render_errors_name_the_fix(tmp_path, args, message, code):
 
 
 @pytest.mark.slow
-def test_lint_finds_a_weakened_pod(kustomize, openapi_120, tmp_path):
+def test_lint_finds_a_weakened_pod(kustomize, tmp_path):
     runner = toolchain.checkov_command()[0]
     assert Path(runner).exists() or shutil.which(runner), "uv runs the pinned checkov"
     manifests = tmp_path / "manifests"

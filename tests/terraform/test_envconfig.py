@@ -63,22 +63,22 @@ def test_application_gateway_subnet_smaller_than_a_26_is_refused(write_env, env_
         envconfig.load_all(write_env(env_data))
 
 
-@pytest.mark.parametrize("version", ["1.29", "1.30.4", "1.36", "1.40"])
+@pytest.mark.parametrize("version", ["1.33", "1.30.4", "1.37", "1.40"])
 def test_aks_version_out_of_range_is_refused(write_env, env_data, version) -> None:
     env_data["environments"]["prod"]["azure"]["aks"]["kubernetes_version"] = version
     with pytest.raises(EnvConfigError) as excinfo:
         envconfig.load_all(write_env(env_data))
     message = str(excinfo.value)
     assert "environments.prod.azure.aks.kubernetes_version" in message
-    assert f"AKS supports 1.31 to 1.35; {version} is out of range" in message
+    assert f"AKS supports 1.34 to 1.36; {version} is out of range" in message
 
 
 def test_aks_version_at_the_edges_of_the_range_is_accepted(write_env, env_data) -> None:
-    env_data["environments"]["dev"]["azure"]["aks"]["kubernetes_version"] = "1.31"
-    env_data["environments"]["prod"]["azure"]["aks"]["kubernetes_version"] = "1.35.2"
+    env_data["environments"]["dev"]["azure"]["aks"]["kubernetes_version"] = "1.34"
+    env_data["environments"]["prod"]["azure"]["aks"]["kubernetes_version"] = "1.36.2"
     environments = envconfig.load_all(write_env(env_data))
     assert environments["prod"].azure is not None
-    assert environments["prod"].azure.aks.kubernetes_version == "1.35.2"
+    assert environments["prod"].azure.aks.kubernetes_version == "1.36.2"
 
 
 def test_authorized_ranges_on_a_private_cluster_are_refused(write_env, env_data) -> None:

@@ -218,9 +218,9 @@ def bad_environment(infra_copy: Path, tmp_name: str, old: str, new: str) -> Path
         ),
         (
             "aks_version_out_of_range",
-            'kubernetes_version: "1.33"',
+            'kubernetes_version: "1.36"',
             'kubernetes_version: "1.29"',
-            "kubernetes_version must be 1.31 to 1.35",
+            "kubernetes_version must be 1.34 to 1.36",
         ),
         (
             "service_range_inside_the_vnet",

@@ -29,13 +29,13 @@ variable "tenant_id" {
 }
 
 variable "kubernetes_version" {
-  description = "Kubernetes minor (1.33) or patch (1.33.2) version; AKS supports roughly the three newest minors."
+  description = "Kubernetes minor (1.36) or patch (1.36.2) version; AKS supports roughly the three newest minors."
   type        = string
 
   validation {
     # Keep in step with AKS_SUPPORTED_MINORS in ops/envconfig.py.
-    condition     = can(regex("^1\\.(3[1-5])(\\.\\d+)?$", var.kubernetes_version))
-    error_message = "kubernetes_version must be 1.31 to 1.35 (optionally with a patch, e.g. 1.33.2); AKS does not offer other versions."
+    condition     = can(regex("^1\\.(3[4-6])(\\.\\d+)?$", var.kubernetes_version))
+    error_message = "kubernetes_version must be 1.34 to 1.36 (optionally with a patch, e.g. 1.36.2); AKS does not offer other versions."
   }
 }
 

@@ -20,7 +20,7 @@ variables {
   location            = "westeurope"
   resource_group_name = "rg-orderdesk-test"
   tenant_id           = "11111111-2222-3333-4444-555555555555"
-  kubernetes_version  = "1.33"
+  kubernetes_version  = "1.36"
   node_subnet_id      = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet/subnets/snet-aks"
   app_gateway_id      = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/applicationGateways/agw"
   service_cidr        = "172.16.0.0/16"

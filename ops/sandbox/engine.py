@@ -1,4 +1,4 @@
-"""Local stand-ins for the cloud's container services, shared by every task that needs them.
+"""The Docker engine and the image registry: local stand-ins for the cloud's container services.
 
 A Docker engine (Debian's dockerd) on a private socket, and Debian's `docker-registry` on the
 address the `local` environment names in infra/env.yaml (127.0.0.1:5000), both kept under the cache
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import docker
 import docker.errors
-from invoke import Collection, Context, task
+from invoke import Context, task
 from invoke.exceptions import Exit
 
 from ops import envconfig
@@ -369,6 +369,3 @@ def status(c: Context) -> None:
 def env(c: Context) -> None:
     """Print `export DOCKER_HOST=...` for the sandbox engine (use with eval)."""
     print(f"export DOCKER_HOST={ENGINE.url}")
-
-
-ns = Collection("sandbox", start, stop, status, env)

@@ -1,0 +1,58 @@
+"""Local stand-ins for the cloud's services, shared by every task that needs them.
+
+- engine.py: a Docker engine on a private socket and the image registry on 127.0.0.1:5000
+  (`invoke sandbox.start / status / env / stop`);
+- cluster.py: a real single-node Kubernetes at the version env.yaml declares
+  (`invoke sandbox.cluster-start / cluster-stop`), pulling from that registry by digest;
+- controlplane.py: a node-less API server for tests that only need the API.
+
+Other areas call the functions (`ensure_engine()`, `ensure_registry()`, `cluster.start()`), not the
+tasks.
+"""
+
+from invoke import Collection
+
+from ops.sandbox import cluster
+from ops.sandbox.engine import (
+    ENGINE,
+    Engine,
+    Registry,
+    SandboxError,
+    engine_client,
+    engine_running,
+    ensure_engine,
+    ensure_registry,
+    env,
+    local_registry,
+    registry_config,
+    registry_running,
+    start,
+    start_engine,
+    start_registry,
+    status,
+    stop,
+    stop_engine,
+    stop_registry,
+)
+
+__all__ = [
+    "ENGINE",
+    "Engine",
+    "Registry",
+    "SandboxError",
+    "cluster",
+    "engine_client",
+    "engine_running",
+    "ensure_engine",
+    "ensure_registry",
+    "local_registry",
+    "ns",
+    "registry_config",
+    "registry_running",
+    "start_engine",
+    "start_registry",
+    "stop_engine",
+    "stop_registry",
+]
+
+ns = Collection("sandbox", start, stop, status, env, cluster.cluster_start, cluster.cluster_stop)

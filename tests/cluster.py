@@ -1,0 +1,120 @@
+"""The local Kubernetes cluster for the tests that need a real node (tests/sandbox, tests/deploy).
+
+Started once per test session if it is not running, and stopped at the end only if the session
+started it (a developer's running cluster is left as found). Without the build
+(tools/build/kubernetes) or root, the tests skip on a laptop and fail in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ops import envconfig
+from ops.sandbox import cluster
+from tests.support import need
+
+
+def require_cluster_build() -> dict[str, str]:
+    if os.geteuid() != 0:
+        need("the local cluster needs root (namespaces, mounts, cgroups)")
+    try:
+        return cluster.binaries()
+    except cluster.ClusterError as exc:
+        need(str(exc))
+        raise AssertionError("unreachable: need() skips or fails") from exc
+
+
+@pytest.fixture(scope="session")
+def local_cluster() -> Iterator[dict[str, Any]]:
+    require_cluster_build()
+    was_running = cluster.running()
+    state = cluster.start()
+    try:
+        yield state
+    finally:
+        if not was_running:
+            cluster.stop()
+
+
+def kubectl(*args: str, check: bool = True, timeout: int = 60) -> subprocess.CompletedProcess[str]:
+    """The cluster's own kubectl, through the `local` environment's kubeconfig."""
+    return subprocess.run(
+        [
+            cluster.kubectl_path(),
+            f"--kubeconfig={cluster.LOCAL_KUBECONFIG}",
+            "--request-timeout=20s",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
+def kubectl_json(*args: str) -> Any:
+    return json.loads(kubectl(*args, "--output=json").stdout)
+
+
+def in_node(*argv: str, timeout: int = 120, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run a host program inside the node's network namespace (ClusterIPs answer only there)."""
+    with cluster.node_network() as netns:
+        return subprocess.run(
+            ["nsenter", f"--net={netns}", "--", *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            **kwargs,
+        )
+
+
+def images_dir() -> Path:
+    return cluster.IMAGES_DIR
+
+
+class Load:
+    """tests/load.py inside the node, against a URL only the node can reach (a ClusterIP)."""
+
+    def __init__(self, url: str, stop_file: Path, threads: int = 4) -> None:
+        self.url, self.stop_file, self.threads = url, stop_file, threads
+        self.result: dict[str, Any] = {}
+
+    def __enter__(self) -> Load:
+        self.stop_file.unlink(missing_ok=True)
+        with cluster.node_network() as netns:
+            self.process = subprocess.Popen(
+                [
+                    "nsenter",
+                    f"--net={netns}",
+                    "--",
+                    sys.executable,
+                    "-m",
+                    "tests.load",
+                    self.url,
+                    str(self.stop_file),
+                    str(self.threads),
+                ],
+                cwd=envconfig.REPO_ROOT,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop_file.touch()
+        out, _ = self.process.communicate(timeout=60)
+        self.result = json.loads(out.strip().splitlines()[-1])
+
+
+def service_url(name: str = "orderdesk", namespace: str = "orderdesk", path: str = "/") -> str:
+    service = kubectl_json("--namespace", namespace, "get", "service", name)
+    return f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}{path}"

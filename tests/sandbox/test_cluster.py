@@ -1,0 +1,219 @@
+"""The local cluster, for real: Ready, pulls by digest, leaves nothing, refuses bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ops import envconfig
+from ops.sandbox import cluster, engine
+from tests.cluster import images_dir, kubectl, kubectl_json
+
+pytestmark = pytest.mark.slow
+
+INVOKE = str(Path(sys.executable).with_name("invoke"))
+
+
+def invoke(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [INVOKE, *args],
+        cwd=envconfig.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "NO_COLOR": "1"},
+        check=False,
+    )
+
+
+def host_snapshot() -> dict[str, Any]:
+    """What the cluster must never change on the host: interfaces, routes, iptables, mounts."""
+
+    def run(*argv: str) -> str:
+        return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    return {
+        "links": sorted(line.split()[0] for line in run("ip", "-br", "link").splitlines()),
+        "routes": run("ip", "route"),
+        # Counters change with traffic; the rules must not.
+        "iptables": [
+            line for line in run("iptables-save").splitlines() if not line.startswith(("#", ":"))
+        ],
+        "mounts": [line for line in mounts if str(cluster.NODE_DIR) in line],
+    }
+
+
+def cluster_processes(state: dict[str, Any]) -> list[int]:
+    found = [int(pid) for pid in (state.get("pids") or {}).values() if cluster._alive(int(pid))]
+    for kind in ("mnt", "net"):
+        inode = state.get(f"{kind}ns_inode")
+        if inode:
+            found += cluster._pids_in_namespace(kind, int(inode))
+    return sorted(set(found))
+
+
+def test_node_ready_at_the_pinned_version_with_dns_and_metrics(local_cluster) -> None:
+    version = kubectl_json("version")["serverVersion"]
+    assert version["gitVersion"] == cluster.KUBERNETES_VERSION
+    assert f"{version['major']}.{version['minor']}" == envconfig.load("local").kubernetes.version
+    [node] = kubectl_json("get", "nodes")["items"]
+    ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
+    assert ready == "True"
+    assert node["status"]["nodeInfo"]["kubeletVersion"] == cluster.KUBERNETES_VERSION
+    for deployment in ("coredns", "metrics-server"):
+        status = kubectl_json("-n", "kube-system", "get", "deployment", deployment)["status"]
+        assert status.get("readyReplicas") == 1, (deployment, status)
+    # A second start finds it running and changes nothing.
+    again = invoke("sandbox.cluster-start")
+    assert again.returncode == 0, again.stderr
+    assert "already running" in again.stdout
+    assert cluster.read_state()["pids"] == local_cluster["pids"]
+
+
+def test_nothing_listens_outside_loopback_on_the_host(local_cluster) -> None:
+    state = cluster.read_state()
+    pids = set(cluster_processes(state))
+    assert pids
+    listening = subprocess.run(["ss", "-ltnupH"], capture_output=True, text=True, check=True)
+    ours = [
+        line for line in listening.stdout.splitlines() if any(f"pid={pid}," in line for pid in pids)
+    ]
+    # The bridge's API port is the one host socket; everything else is inside the node.
+    assert ours, listening.stdout
+    for line in ours:
+        assert line.split()[4].startswith("127.0.0.1:"), line
+
+
+def test_a_pod_runs_an_image_pulled_from_the_local_registry_by_digest(local_cluster) -> None:
+    registry = engine.ensure_registry()
+    repository = f"{registry.address}/cluster-test/pause"
+    subprocess.run(
+        [
+            "skopeo",
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            f"docker-archive:{images_dir() / 'pause.tar'}",
+            f"docker://{repository}:probe",
+        ],
+        check=True,
+        timeout=120,
+    )
+    inspected = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", f"docker://{repository}:probe"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    digest = json.loads(inspected.stdout)["Digest"]
+    reference = f"{repository}@{digest}"
+    name = f"by-digest-{int(time.time())}"
+    kubectl(
+        "run",
+        name,
+        f"--image={reference}",
+        "--image-pull-policy=Always",
+        "--restart=Never",
+        "--namespace=default",
+    )
+    try:
+        kubectl(
+            "wait", "--for=condition=Ready", f"pod/{name}", "--namespace=default", "--timeout=90s"
+        )
+        pod = kubectl_json("get", "pod", name, "--namespace=default")
+        [status] = pod["status"]["containerStatuses"]
+        assert status["image"] == reference or status["imageID"].endswith(digest), status
+        assert status["imageID"].endswith(digest)
+    finally:
+        kubectl("delete", "pod", name, "--namespace=default", "--wait=false", check=False)
+
+
+def test_stop_leaves_nothing_and_start_touches_nothing_on_the_host(local_cluster) -> None:
+    state = cluster.read_state()
+    cluster.stop()
+    assert cluster_processes(state) == []
+    assert cluster._leftover_cgroups() == []
+    stopped = host_snapshot()
+    assert stopped["mounts"] == []
+    cluster.start()
+    running = host_snapshot()
+    assert running == stopped
+    state = cluster.read_state()
+    cluster.stop()
+    assert cluster_processes(state) == []
+    assert host_snapshot() == stopped
+    # A second stop has nothing to do and says so.
+    again = invoke("sandbox.cluster-stop")
+    assert again.returncode == 0
+    assert "was not running" in again.stdout
+    cluster.start()  # for the tests after this one
+
+
+def test_a_killed_run_is_named_and_cluster_stop_cleans_it(local_cluster) -> None:
+    state = cluster.read_state()
+    os.kill(int(state["pids"]["kube-scheduler"]), signal.SIGKILL)
+    time.sleep(0.5)
+    refused = invoke("sandbox.cluster-start")
+    assert refused.returncode == 1
+    assert "a previous cluster run was killed" in refused.stderr
+    assert "invoke sandbox.cluster-stop" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    cleaned = invoke("sandbox.cluster-stop")
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert cluster_processes(state) == []
+    started = invoke("sandbox.cluster-start")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert "node Ready in" in started.stdout
+
+
+def test_a_taken_port_is_named_before_anything_starts(local_cluster) -> None:
+    cluster.stop()
+    port = int((cluster.NODE_DIR / "api-port").read_text())
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        refused = invoke("sandbox.cluster-start")
+    assert refused.returncode == 1
+    assert f"127.0.0.1:{port}" in refused.stderr
+    assert "taken by another process" in refused.stderr
+    assert not cluster.running()
+    assert cluster.read_state() == {}
+    cluster.start()
+
+
+def test_a_missing_binary_names_the_build(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(cluster, "KUBERNETES_BIN", tmp_path)
+    with pytest.raises(cluster.ClusterError) as refused:
+        cluster.start(cluster.Layout(tmp_path / "node"), progress=lambda _m: None)
+    message = str(refused.value)
+    assert f"kube-apiserver {cluster.KUBERNETES_VERSION}" in message
+    assert "run tools/build/kubernetes" in message
+    assert not (tmp_path / "node" / "state.json").exists()
+
+
+def test_a_local_kubeconfig_pointing_elsewhere_is_refused_before_kubectl_runs(
+    local_cluster,
+) -> None:
+    original = cluster.LOCAL_KUBECONFIG.read_text()
+    config = yaml.safe_load(original)
+    config["clusters"][0]["cluster"]["server"] = "https://aks-orderdesk-prod.example:443"
+    cluster.LOCAL_KUBECONFIG.write_text(yaml.safe_dump(config))
+    try:
+        refused = invoke("status", "--env", "local")
+    finally:
+        cluster.publish_kubeconfig()
+    assert refused.returncode == 1
+    assert "refusing to act on another cluster" in refused.stderr
+    assert "kubectl" not in refused.stdout
+    assert cluster.LOCAL_KUBECONFIG.read_text() == original
