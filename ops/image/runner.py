@@ -98,7 +98,7 @@ def local_run_args(
         port=port,
         env=app_env,
         volumes=volumes,
-        command=["python3", "manage.py", "migrate", "--noinput"],
+        command=["manage.py", "migrate", "--noinput"],
     )
     serve = hardened_run_args(
         ref, name=name, port=port, env=app_env, volumes=volumes, detach=detach, remove=not detach

@@ -204,7 +204,7 @@ def test_a_never_ready_image_is_rolled_back_once_while_the_old_pod_serves(
 ) -> None:
     healthy = web_image()
     # gunicorn never starts: nothing listens on the probes' port.
-    broken = variant("never-ready", 'CMD ["python3", "-c", "import time; time.sleep(10**6)"]')
+    broken = variant("never-ready", 'CMD ["-c", "import time; time.sleep(10**6)"]')
     record = pushed()
     bad = dict(record, tag="never-ready", digest=broken.split("@")[1])
     bad["reference"] = f"{record['repository']}@{bad['digest']}"
@@ -243,7 +243,7 @@ def test_a_never_ready_image_is_rolled_back_once_while_the_old_pod_serves(
 def test_a_crash_looping_container_is_reported_with_its_logs_and_events(deployed) -> None:
     crashing = variant(
         "crash-loop",
-        'CMD ["python3", "-c", "import sys; print(\'orderdesk: simulated crash at start\', '
+        'CMD ["-c", "import sys; print(\'orderdesk: simulated crash at start\', '
         'flush=True); sys.exit(3)"]',
     )
     applied = invoke("k8s.apply", "--env", "local", "--image", crashing)

@@ -62,7 +62,7 @@ def app_env() -> dict[str, str]:
 
 def run_python(engine: docker.DockerClient, ref: str, code: str) -> str:
     output = engine.containers.run(
-        ref, ["python3", "-c", code], network_mode="none", remove=True, user="10001"
+        ref, ["-c", code], network_mode="none", remove=True, user="10001"
     )
     return bytes(output).decode().strip()
 
@@ -86,7 +86,7 @@ def served(
             port=port,
             env=app_env(),
             volumes=volumes,
-            command=["python3", "manage.py", "migrate", "--noinput"],
+            command=["manage.py", "migrate", "--noinput"],
         ),
         timeout=300,
     )
@@ -130,7 +130,7 @@ def test_the_image_has_no_shell_package_manager_or_coreutils(
     )
     assert found == "[]", found
     with pytest.raises(docker.errors.APIError, match="no such file or directory"):
-        engine.containers.run(built.ref, ["/bin/sh", "-c", "true"], remove=True)
+        engine.containers.run(built.ref, ["-c", "true"], entrypoint=["/bin/sh"], remove=True)
 
 
 def test_the_venv_runs_on_the_base_images_own_python(
