@@ -8,6 +8,7 @@ INVOKE_* environment variables < command-line flags).
 from invoke import Collection
 
 from ops import app, azure, deploy, image, k8s, monitoring, sandbox, tf
+from ops.image import common as image_settings
 
 # The everyday entry points, at the top level: up, deploy, status, destroy.
 ns = Collection(app.up, *deploy.tasks)
@@ -25,5 +26,10 @@ ns.configure(
         # Where tasks keep per-environment state (ops/core/state.py); empty: .data/ here.
         "state_dir": "",
         "deploy": deploy.checks.DEFAULTS,
+        # A top-level task (deploy, status, destroy) sees only the root's configuration, not its
+        # subcollections': without these sections there, invoke.yaml and INVOKE_K8S_* /
+        # INVOKE_IMAGE_* would be ignored by the very tasks that compose the k8s and image ones.
+        "k8s": k8s.DEFAULTS,
+        "image": image_settings.DEFAULTS,
     }
 )
