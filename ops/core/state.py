@@ -30,7 +30,8 @@ DEFAULT_ROOT = REPO_ROOT / ".data"
 # The app reads each key from the file its *_FILE variable names; the file names are the Key Vault
 # secret names (manifests/components/keyvault) so a local Secret and the CSI mount look alike.
 SECRET_FILES = {
-    "DJANGO_SECRET_KEY_FILE": "django-secret-key",  # nosec B105 - a file name, not a secret
+    # A file name, not a secret.
+    "DJANGO_SECRET_KEY_FILE": "django-secret-key",  # nosec B105  # pragma: allowlist secret
     "ORDERDESK_CARD_KEY_FILE": "card-fingerprint-key",
 }
 # Every secret Terraform generates in Key Vault (infra/secrets.tf): the app's, and the database's.
