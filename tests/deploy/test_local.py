@@ -28,7 +28,7 @@ import pytest
 from ops import sandbox
 from ops.core.wait import wait_until
 from ops.envconfig import REPO_ROOT
-from ops.image import registry
+from ops.image import inventory, registry
 from tests.cluster import Load, kubectl, kubectl_json, service_url
 from tests.support import need_tool
 
@@ -206,9 +206,15 @@ def test_a_never_ready_image_is_rolled_back_once_while_the_old_pod_serves(
     # gunicorn never starts: nothing listens on the probes' port.
     broken = variant("never-ready", 'CMD ["-c", "import time; time.sleep(10**6)"]')
     record = pushed()
-    bad = dict(record, tag="never-ready", digest=broken.split("@")[1])
+    # The broken image's own record: no SBOM yet, so signing makes one of its digest (the healthy
+    # image's SBOM names another subject, and deploy's verify would refuse it).
+    bad = {k: v for k, v in record.items() if k not in ("sbom", "sbom_sha256")}
+    bad.update(tag="never-ready", digest=broken.split("@")[1])
     bad["reference"] = f"{record['repository']}@{bad['digest']}"
+    sbom = STATE / inventory.SBOM_FILE
+    healthy_sbom = sbom.read_bytes()
     (STATE / "image.json").write_text(json.dumps(bad))
+    sbom.unlink()
     try:
         # Signed like any pushed image: deploy verifies the signature before it applies.
         signed = invoke("image.sign", "--env", "local")
@@ -219,6 +225,7 @@ def test_a_never_ready_image_is_rolled_back_once_while_the_old_pod_serves(
             elapsed = time.monotonic() - started
     finally:
         (STATE / "image.json").write_text(json.dumps(record))
+        sbom.write_bytes(healthy_sbom)
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     deadline = deployment()["spec"]["progressDeadlineSeconds"]
