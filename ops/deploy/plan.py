@@ -85,6 +85,13 @@ def check_step(shown: str, check: Callable[[Context, Environment], None], env: E
     return Step(shown, lambda c: check(c, env), is_command=False)
 
 
+def image_steps(env: str) -> tuple[Step, ...]:
+    """The image stage's work wherever it runs: a scan that fails stops the push."""
+    return tuple(
+        invoke_step("image", image, task, env=env) for task in ("build", "scan", "push", "sign")
+    )
+
+
 def local_plan(environment: Environment) -> list[Stage]:
     name = environment.name
     return [
@@ -92,13 +99,7 @@ def local_plan(environment: Environment) -> list[Stage]:
         Stage(
             "image",
             f"build, scan and push the app image to {environment.registry.login_server}",
-            (
-                invoke_step("sandbox", sandbox, "start"),
-                invoke_step("image", image, "build", env=name),
-                invoke_step("image", image, "scan", env=name),
-                invoke_step("image", image, "push", env=name),
-                invoke_step("image", image, "sign", env=name),
-            ),
+            (invoke_step("sandbox", sandbox, "start"), *image_steps(name)),
         ),
         Stage(
             "credentials",
@@ -166,12 +167,7 @@ def azure_plan(c: Context, environment: Environment) -> list[Stage]:
         Stage(
             "image",
             f"build, scan and push to {environment.registry.login_server}",
-            (
-                invoke_step("image", image, "build", env=name),
-                invoke_step("image", image, "scan", env=name),
-                invoke_step("image", image, "push", env=name),
-                invoke_step("image", image, "sign", env=name),
-            ),
+            image_steps(name),
         ),
         Stage(
             "credentials",
