@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from ops import sandbox  # noqa: E402
 from ops.core.wait import wait_until  # noqa: E402
 from ops.image import registry  # noqa: E402
-from ops.sandbox import cluster  # noqa: E402
+from ops.sandbox import cluster, layout  # noqa: E402
 
 INVOKE = str(Path(sys.executable).with_name("invoke"))
 
@@ -50,7 +50,7 @@ def invoke(*args: str) -> tuple[float, str]:
 
 
 def cold_build() -> None:
-    built = cluster.CACHE_DIR / "kubernetes" / cluster.KUBERNETES_VERSION
+    built = layout.CACHE_DIR / "kubernetes" / cluster.KUBERNETES_VERSION
     aside = Path(tempfile.mkdtemp(prefix="k8s-cache-", dir=built.parent))
     shutil.move(str(built), aside / "previous")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -89,7 +89,7 @@ def deploys() -> None:
         lambda: (
             subprocess.run(
                 [
-                    cluster.kubectl_path(),
+                    layout.kubectl_path(),
                     f"--kubeconfig={cluster.LOCAL_KUBECONFIG}",
                     "get",
                     "namespace",

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from ops import envconfig
-from ops.sandbox import cluster
+from ops.sandbox import cluster, layout
 from tests.support import need
 
 
@@ -48,7 +48,7 @@ def kubectl(*args: str, check: bool = True, timeout: int = 60) -> subprocess.Com
     """The cluster's own kubectl, through the `local` environment's kubeconfig."""
     return subprocess.run(
         [
-            cluster.kubectl_path(),
+            layout.kubectl_path(),
             f"--kubeconfig={cluster.LOCAL_KUBECONFIG}",
             "--request-timeout=20s",
             *args,
@@ -78,7 +78,7 @@ def in_node(*argv: str, timeout: int = 120, **kwargs: Any) -> subprocess.Complet
 
 
 def images_dir() -> Path:
-    return cluster.IMAGES_DIR
+    return layout.IMAGES_DIR
 
 
 class Load:

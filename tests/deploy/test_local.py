@@ -311,9 +311,9 @@ def test_the_autoscaler_scales_out_under_load_and_back_in(deployed, tmp_path: Pa
 
 
 def kubectl_base() -> list[str]:
-    from ops.sandbox import cluster
+    from ops.sandbox import cluster, layout
 
-    return [cluster.kubectl_path(), f"--kubeconfig={cluster.LOCAL_KUBECONFIG}"]
+    return [layout.kubectl_path(), f"--kubeconfig={cluster.LOCAL_KUBECONFIG}"]
 
 
 def test_prod_dry_run_needs_no_azure(tmp_path: Path) -> None:

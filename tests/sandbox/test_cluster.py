@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from ops import envconfig
-from ops.sandbox import cluster, engine
+from ops.sandbox import cluster, engine, layout
 from tests.cluster import images_dir, kubectl, kubectl_json
 
 pytestmark = pytest.mark.slow
@@ -50,7 +50,7 @@ def host_snapshot() -> dict[str, Any]:
         "iptables": [
             line for line in run("iptables-save").splitlines() if not line.startswith(("#", ":"))
         ],
-        "mounts": [line for line in mounts if str(cluster.NODE_DIR) in line],
+        "mounts": [line for line in mounts if str(layout.NODE_DIR) in line],
     }
 
 
@@ -179,7 +179,7 @@ def test_a_killed_run_is_named_and_cluster_stop_cleans_it(local_cluster) -> None
 
 def test_a_taken_port_is_named_before_anything_starts(local_cluster) -> None:
     cluster.stop()
-    port = int((cluster.NODE_DIR / "api-port").read_text())
+    port = int((layout.NODE_DIR / "api-port").read_text())
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", port))
         squatter.listen()

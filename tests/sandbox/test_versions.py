@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ops import envconfig
-from ops.sandbox import cluster
+from ops.sandbox import cluster, layout
 
 BUILD_SCRIPT = envconfig.REPO_ROOT / "tools" / "build" / "kubernetes"
 
@@ -18,7 +18,7 @@ def _build_setting(name: str) -> str:
 
 def test_the_build_and_the_cluster_pin_the_same_versions() -> None:
     assert _build_setting("KUBERNETES_VERSION") == cluster.KUBERNETES_VERSION
-    assert _build_setting("PAUSE_VERSION") == cluster.PAUSE_VERSION
+    assert _build_setting("PAUSE_VERSION") == layout.PAUSE_VERSION
 
 
 def test_every_environment_runs_the_local_clusters_minor() -> None:
@@ -38,4 +38,4 @@ def test_the_addon_images_are_the_pinned_go_tools() -> None:
     for name in ("coredns", "metrics-server"):
         [version] = re.findall(rf"^{name}\s+\S+@(v[\d.]+)$", tools, re.MULTILINE)
         assert f"localhost/orderdesk-cluster/{name}:{version}" in addons
-        assert cluster.ADDON_VERSIONS[name] == version
+        assert layout.ADDON_VERSIONS[name] == version

@@ -1,0 +1,218 @@
+"""What the local cluster is made of and where it lives: versions, addresses, the node's
+directory, the programs it runs, and the state a start records (ops/sandbox/cluster.py starts and
+stops it, ops/sandbox/node.py brings up each component)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess  # nosec B404 - starts the cluster's components with fixed arguments
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ops import envconfig
+from ops.core.state import write_json
+from ops.toolchain import CACHE_DIR
+
+# Keep in step with tools/build/kubernetes and infra/env.yaml (tests/sandbox checks all three).
+KUBERNETES_VERSION = "v1.36.3"
+PAUSE_VERSION = "3.10.2"
+IMAGES_DIR = CACHE_DIR / "kubernetes" / KUBERNETES_VERSION / "images"
+KUBERNETES_BIN = CACHE_DIR / "kubernetes" / KUBERNETES_VERSION / "bin"
+NODE_DIR = CACHE_DIR / "sandbox" / "node"
+LOCAL_KUBECONFIG = envconfig.REPO_ROOT / ".data" / "local" / "kubeconfig"
+
+NODE_NAME = "orderdesk-node"
+NODE_IP = "10.213.0.2"
+NODE_PEER_IP = "10.213.0.1"
+POD_CIDR = "10.244.0.0/24"
+SERVICE_CIDR = "10.96.0.0/24"
+CLUSTER_DNS = "10.96.0.10"
+API_PORT_IN_NODE = 6443
+CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
+PAUSE_IMAGE = f"localhost/orderdesk-cluster/pause:{PAUSE_VERSION}"
+# The Go tools tools/build/kubernetes packs as node images (tools/go/cluster.txt pins them).
+ADDON_VERSIONS = {"coredns": "v1.14.7", "metrics-server": "v0.8.0"}
+
+READY_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 20.0
+# cgroup v1 hierarchies are global: the kubelet's and containerd's groups must go on stop.
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CLUSTER_CGROUPS = ("kubepods", "k8s.io", "orderdesk-node")
+
+BUILD_HINT = "run tools/build/kubernetes (or scripts/bootstrap --system)"
+
+
+class ClusterError(Exception):
+    """The cluster cannot start or stop; the message says what to do."""
+
+
+# --- layout ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path = NODE_DIR
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def kubeconfig_in_node(self) -> Path:
+        """The same identity, for the components inside the node (the API server's own port)."""
+        return self.root / "kubeconfig-node"
+
+    @property
+    def kubelet_root(self) -> Path:
+        return self.root / "kubelet"
+
+    def log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+
+def binaries() -> dict[str, str]:
+    """Every program the cluster runs; the Kubernetes ones from the versioned cache only."""
+    found: dict[str, str] = {}
+    missing = []
+    for name in (
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kubelet",
+        "kube-proxy",
+        "kubectl",
+    ):
+        path = KUBERNETES_BIN / name
+        if path.is_file():
+            found[name] = str(path)
+        else:
+            missing.append(f"{name} {KUBERNETES_VERSION} ({path})")
+    for name in (
+        "etcd",
+        "containerd",
+        "containerd-shim-runc-v2",
+        "runc",
+        "ctr",
+        "unshare",
+        "nsenter",
+    ):
+        path_found = shutil.which(name)
+        if path_found is None:
+            missing.append(name)
+        else:
+            found[name] = path_found
+    for image in ("pause", "coredns", "metrics-server"):
+        if not (IMAGES_DIR / f"{image}.tar").is_file():
+            missing.append(f"image {IMAGES_DIR / image}.tar")
+    if not Path("/usr/lib/cni/bridge").is_file():
+        missing.append("/usr/lib/cni/bridge (Debian: containernetworking-plugins)")
+    if missing:
+        raise ClusterError(f"missing: {', '.join(missing)}; {BUILD_HINT}")
+    return found
+
+
+def kubectl_path() -> str:
+    """The kubectl built at the cluster's version: every task and test uses this one."""
+    path = KUBERNETES_BIN / "kubectl"
+    if not path.is_file():
+        raise ClusterError(f"kubectl {KUBERNETES_VERSION} not found at {path}; {BUILD_HINT}")
+    return str(path)
+
+
+# The cluster's one home; functions elsewhere take it as their default layout.
+DEFAULT_LAYOUT = Layout()
+
+# --- state ----------------------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(FileNotFoundError):
+        if Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            return False
+    return True
+
+
+def read_state(layout: Layout = Layout()) -> dict[str, Any]:
+    try:
+        state: dict[str, Any] = json.loads(layout.state_file.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return state
+
+
+def _write_state(layout: Layout, state: dict[str, Any]) -> None:
+    write_json(layout.state_file, state)
+
+
+def _leftover_cgroups() -> list[Path]:
+    found = []
+    for hierarchy in sorted(CGROUP_ROOT.iterdir()) if CGROUP_ROOT.is_dir() else []:
+        for name in CLUSTER_CGROUPS:
+            if (hierarchy / name).is_dir():
+                found.append(hierarchy / name)
+    return found
+
+
+def running(layout: Layout = Layout()) -> bool:
+    """True when a started cluster's processes all still run."""
+    pids = read_state(layout).get("pids") or {}
+    return bool(pids) and all(_alive(int(pid)) for pid in pids.values())
+
+
+def stale_state(layout: Layout = Layout()) -> list[str]:
+    """What a killed run left behind (nothing when the cluster runs or was stopped cleanly)."""
+    if running(layout):
+        return []
+    leftovers = []
+    state = read_state(layout)
+    alive = [name for name, pid in (state.get("pids") or {}).items() if _alive(int(pid))]
+    if alive:
+        leftovers.append(f"processes still running: {', '.join(alive)}")
+    elif state:
+        leftovers.append(f"{layout.state_file} of a run that did not stop")
+    leftovers += [f"cgroup {path}" for path in _leftover_cgroups()]
+    return leftovers
+
+
+def _spawn(layout: Layout, name: str, argv: list[str]) -> int:
+    layout.logs.mkdir(parents=True, exist_ok=True)
+    with layout.log(name).open("ab") as out:
+        process = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv, no shell
+            argv,
+            # The bridge runs as `python -m ops.sandbox.bridge`, whatever directory invoke ran in.
+            cwd=envconfig.REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return process.pid
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
