@@ -72,6 +72,11 @@ def pushed() -> dict[str, Any]:
     return json.loads((STATE / "image.json").read_text())
 
 
+def python_in_web(pod: dict[str, Any], code: str) -> subprocess.CompletedProcess[str]:
+    """Python run in the pod's web container (the image has no shell to run anything else)."""
+    return kubectl(NS, "exec", pod["metadata"]["name"], "-c", "web", "--", "python3", "-c", code)
+
+
 def variant(tag: str, dockerfile_tail: str) -> str:
     """The deployed image with a change on top, pushed to the local registry: `:tag@digest`."""
     engine = sandbox.engine_client(sandbox.ensure_engine())
@@ -124,17 +129,7 @@ def test_first_deploy_runs_the_pushed_digest_then_a_second_changes_nothing(deplo
     web = next(c for c in pod_spec["containers"] if c["name"] == "web")
     assert web["securityContext"]["readOnlyRootFilesystem"] is True
     # Secrets are files in the pod, not environment variables.
-    listed = kubectl(
-        NS,
-        "exec",
-        pod["metadata"]["name"],
-        "-c",
-        "web",
-        "--",
-        "python3",
-        "-c",
-        "import os; print(sorted(os.listdir('/mnt/secrets')))",
-    )
+    listed = python_in_web(pod, "import os; print(sorted(os.listdir('/mnt/secrets')))")
     assert "django-secret-key" in listed.stdout
     record = json.loads((STATE / "last-deploy.json").read_text())
     assert record["result"] == "succeeded"
@@ -152,17 +147,7 @@ def test_first_deploy_runs_the_pushed_digest_then_a_second_changes_nothing(deplo
 
 def test_pods_resolve_service_names_through_coredns(deployed) -> None:
     [pod] = kubectl_json(NS, "get", "pods", "--selector=app.kubernetes.io/name=orderdesk")["items"]
-    resolved = kubectl(
-        NS,
-        "exec",
-        pod["metadata"]["name"],
-        "-c",
-        "web",
-        "--",
-        "python3",
-        "-c",
-        "import socket; print(socket.gethostbyname('orderdesk'))",
-    )
+    resolved = python_in_web(pod, "import socket; print(socket.gethostbyname('orderdesk'))")
     service = kubectl_json(NS, "get", "service", "orderdesk")
     assert resolved.stdout.strip() == service["spec"]["clusterIP"]
 
