@@ -156,10 +156,14 @@ def inspect_image(engine: docker.DockerClient, ref: str) -> list[str]:
     if user.split(":", maxsplit=1)[0] != str(APP_UID):
         failures.append(f"runs as user {user or 'root'!r}, not UID {APP_UID}")
 
-    command = list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
+    entrypoint = list(config.get("Entrypoint") or [])
+    cmd = list(config.get("Cmd") or [])
+    command = entrypoint + cmd
+    # A shell as the entrypoint or as the program CMD names (which a python entrypoint would
+    # then be handed as its script) both mean the shell form.
     if not command:
         failures.append("has no command")
-    elif PurePosixPath(command[0]).name in SHELLS:
+    elif any(PurePosixPath(first).name in SHELLS for first in entrypoint[:1] + cmd[:1]):
         failures.append(f"starts through a shell ({' '.join(command)}); use the exec form")
 
     for item in config.get("Env") or []:
