@@ -27,7 +27,7 @@ module "aks" {
   location                = "westeurope"
   resource_group_name     = "rg-orderdesk-example"
   tenant_id               = "00000000-0000-0000-0000-000000000000"
-  kubernetes_version      = "1.33"
+  kubernetes_version      = "1.36"
   node_subnet_id          = "${local.vnet_id}/subnets/snet-aks"
   app_gateway_id          = "${local.resource_group}/providers/Microsoft.Network/applicationGateways/agw-orderdesk-example"
   service_cidr            = "172.20.0.0/16"
