@@ -137,18 +137,19 @@ def verify(
             f"{digest} has no SBOM signed by {key.verify} in the registry: {_why(exc)}; "
             f"attach it again with `invoke image.sign --env {environment.name}`"
         ) from exc
-    statement = _statement(done.stdout, digest)
-    document = statement.get("predicate") or {}
-    if not describes(document, digest):
+    attached = [statement.get("predicate") or {} for statement in _statements(done.stdout, digest)]
+    describing = [document for document in attached if describes(document, digest)]
+    if not describing:
         raise ImageError(f"{digest}: the attached SBOM describes another image; sign it again")
     if sbom is not None and sbom.is_file():
         recorded = json.loads(sbom.read_text(encoding="utf-8"))
-        if recorded != document:
+        if recorded not in describing:
             raise ImageError(
                 f"{digest}: the SBOM in the registry differs from {sbom}; "
                 f"run `invoke image.sign --env {environment.name}` again"
             )
-    return dict(document)
+        return dict(recorded)
+    return dict(describing[-1])
 
 
 def served_digest(environment: envconfig.Environment, key: SigningKey, ref: str) -> str:
@@ -169,13 +170,17 @@ def _why(exc: ImageError) -> str:
     return str(exc).split(" failed: ", 1)[-1]
 
 
-def _statement(output: str, digest: str) -> dict[str, Any]:
-    """The in-toto statement whose subject is this digest, from `cosign verify-attestation`."""
+def _statements(output: str, digest: str) -> list[dict[str, Any]]:
+    """The in-toto statements whose subject is this digest, from `cosign verify-attestation`:
+    one per signing of the digest (a redeploy of an unchanged image signs it again)."""
     hexdigest = digest.removeprefix("sha256:")
+    found = []
     for line in filter(None, (line.strip() for line in output.splitlines())):
         envelope = json.loads(line)
         statement = json.loads(base64.b64decode(envelope["payload"]))
         subjects = [item.get("digest", {}).get("sha256") for item in statement.get("subject", [])]
         if hexdigest in subjects:
-            return dict(statement)
-    raise ImageError(f"{digest}: no SBOM attestation names it as its subject; sign it again")
+            found.append(dict(statement))
+    if not found:
+        raise ImageError(f"{digest}: no SBOM attestation names it as its subject; sign it again")
+    return found

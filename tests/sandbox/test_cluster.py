@@ -193,7 +193,7 @@ def test_a_taken_port_is_named_before_anything_starts(local_cluster) -> None:
 
 
 def test_a_missing_binary_names_the_build(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(cluster, "KUBERNETES_BIN", tmp_path)
+    monkeypatch.setattr(layout, "KUBERNETES_BIN", tmp_path)
     with pytest.raises(cluster.ClusterError) as refused:
         cluster.start(cluster.Layout(tmp_path / "node"), progress=lambda _m: None)
     message = str(refused.value)
