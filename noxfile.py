@@ -121,7 +121,7 @@ def tests(session: nox.Session) -> None:
     """App and integration tests on SQLite, then the app suite again on a throwaway PostgreSQL."""
     install_groups(session, "test")
     paths = session.posargs or ["app", "tests/app", "tests/ops"]
-    session.run(*PYTEST, *paths, "-m", "not postgres", env=ci_env())
+    session.run(*PYTEST, *paths, "-m", "not postgres", env=ci_env(ORDERDESK_EXPECT_DB="sqlite"))
     # tests/app/test_browser.py: every page at 1280 and 390 px, kept as the run's artifacts.
     session.log(f"screenshots: {ROOT / 'build' / 'screenshots'}")
     if postgres_bindir() is None:
