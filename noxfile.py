@@ -137,7 +137,7 @@ def tests(session: nox.Session) -> None:
         *PYTEST,
         *paths,
         "-m",
-        "postgres or not (browser or gunicorn)",
+        "postgres or not (browser or gunicorn or sqlite)",
         "-p",
         "no:cacheprovider",
         env=ci_env(ORDERDESK_EXPECT_DB="postgresql"),

@@ -74,10 +74,10 @@ def test_prefix_filter_in_any_case_uses_its_index(
     assert queryset.count() == expected
 
 
+@pytest.mark.sqlite
 @pytest.mark.django_db
 def test_prefix_filter_in_any_case_uses_its_index_on_sqlite(order_factory: Any) -> None:
-    if connection.vendor != "sqlite":
-        pytest.skip("the PostgreSQL variant above covers PostgreSQL")
+    assert connection.vendor == "sqlite", "the PostgreSQL variant above covers PostgreSQL"
     order_factory.create_batch(5, user_id="Alice")
     queryset = starting_with(Order.objects.all(), "user_id", "ali")
     assert "order_user_upper_idx" in queryset.order_by("-created_at")[:26].explain()
