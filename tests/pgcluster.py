@@ -51,6 +51,10 @@ class Cluster:
     url: str
     pg_ctl: list[str | Path]
     options: str
+    sockets: Path
+    port: int
+    bindir: Path
+    runner: tuple[str, ...] = ()
 
     def start(self) -> None:
         subprocess.run(
@@ -59,6 +63,31 @@ class Cluster:
 
     def stop(self) -> None:
         subprocess.run([*self.pg_ctl, "-m", "fast", "-w", "stop"], check=False, capture_output=True)
+
+    def psql(self, sql: str) -> str:
+        """One statement as the owner, through the Unix socket; the unaligned result."""
+        done = subprocess.run(
+            [
+                *self.runner,
+                self.bindir / "psql",
+                "-h",
+                str(self.sockets),
+                "-p",
+                str(self.port),
+                "-U",
+                ROLE,
+                "-d",
+                DATABASE,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atc",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout.strip()
 
 
 @contextlib.contextmanager
@@ -71,8 +100,22 @@ def temporary_cluster(bindir: Path | None = None) -> Iterator[Cluster]:
 
 
 @contextlib.contextmanager
-def cluster_at(base: Path, bindir: Path | None = None) -> Iterator[Cluster]:
-    """A cluster kept in BASE: created on first use, reused (data and all) by later runs."""
+def cluster_at(
+    base: Path,
+    bindir: Path | None = None,
+    *,
+    listen: str = "127.0.0.1",
+    port: int | None = None,
+    launcher: tuple[str, ...] = (),
+    hba: tuple[str, ...] = (),
+    settings: tuple[str, ...] = (),
+) -> Iterator[Cluster]:
+    """A cluster kept in BASE: created on first use, reused (data and all) by later runs.
+
+    `launcher` prefixes the server's start (e.g. nsenter into a network namespace, so it listens
+    on `listen` there); `hba` adds pg_hba.conf lines on creation; `settings` are extra `-c`
+    options. Administration goes through the Unix socket in BASE, whatever the namespace.
+    """
     bindir = bindir or find_bindir()
     if bindir is None:
         raise FileNotFoundError(
@@ -84,7 +127,7 @@ def cluster_at(base: Path, bindir: Path | None = None) -> Iterator[Cluster]:
     data, sockets, log = base / "data", base / "sockets", base / "server.log"
     sockets.mkdir(exist_ok=True)
     runner = _as_server_user(base)
-    port = free_port()
+    port = port or free_port()
     fresh = not (data / "PG_VERSION").exists()
     if fresh:
         subprocess.run(
@@ -92,14 +135,21 @@ def cluster_at(base: Path, bindir: Path | None = None) -> Iterator[Cluster]:
             check=True,
             capture_output=True,
         )
+        with (data / "pg_hba.conf").open("a", encoding="utf-8") as rules:
+            rules.writelines(f"{line}\n" for line in hba)
     cluster = Cluster(
-        url=f"postgresql://{ROLE}@127.0.0.1:{port}/{DATABASE}",
-        pg_ctl=[*runner, bindir / "pg_ctl", "-D", data, "-l", log],
+        url=f"postgresql://{ROLE}@{listen}:{port}/{DATABASE}",
+        pg_ctl=[*launcher, *runner, bindir / "pg_ctl", "-D", data, "-l", log],
         options=(
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} "
+            f"-c listen_addresses={listen} -p {port} -k {sockets} "
             # A test cluster can lose everything on a crash: skip the durability work.
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            + "".join(f" -c {setting}" for setting in settings)
         ),
+        sockets=sockets,
+        port=port,
+        bindir=bindir,
+        runner=tuple(runner),
     )
     cluster.start()
     try:
@@ -109,7 +159,7 @@ def cluster_at(base: Path, bindir: Path | None = None) -> Iterator[Cluster]:
                     *runner,
                     bindir / "createdb",
                     "-h",
-                    "127.0.0.1",
+                    str(sockets),
                     "-p",
                     str(port),
                     "-U",
