@@ -144,11 +144,25 @@ def postgresql_manifests(workdir: Path) -> Path:
     """manifests/ with the local overlay on the postgresql component, pointed at the node."""
     manifests = workdir / "manifests"
     shutil.copytree(REPO_ROOT / "manifests", manifests)
+    # Components run after the overlay's own generators: the server's address is one more
+    # component, after postgresql's placeholder (k8s.render fills it from Terraform in the cloud).
+    node_database = manifests / "components" / "database-on-the-node"
+    node_database.mkdir()
+    url = f"DATABASE_URL=postgresql://orderdesk@{NODE_IP}:{PORT}/orderdesk"
+    component = {
+        "apiVersion": "kustomize.config.k8s.io/v1alpha1",
+        "kind": "Component",
+        "configMapGenerator": [
+            {"name": "orderdesk-config", "behavior": "merge", "literals": [url]},
+        ],
+    }
+    (node_database / "kustomization.yaml").write_text(yaml.safe_dump(component), encoding="utf-8")
     overlay = manifests / "overlays" / "local" / "kustomization.yaml"
     kustomization = yaml.safe_load(overlay.read_text(encoding="utf-8"))
-    kustomization["components"].append("../../components/postgresql")
-    [config] = kustomization["configMapGenerator"]
-    config["literals"].append(f"DATABASE_URL=postgresql://orderdesk@{NODE_IP}:{PORT}/orderdesk")
+    kustomization["components"] += [
+        "../../components/postgresql",
+        "../../components/database-on-the-node",
+    ]
     overlay.write_text(yaml.safe_dump(kustomization, sort_keys=False), encoding="utf-8")
     return manifests
 
