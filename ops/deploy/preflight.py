@@ -36,9 +36,9 @@ AZURE_TOOLS: dict[str, tuple[str, set[str]]] = {
     "terraform": (BOOTSTRAP, {"terraform", "credentials"}),
     "az": (azure.AZ_INSTALL, {"image", "credentials", "secrets", "dns"}),
     "kubelogin": ("https://azure.github.io/kubelogin/install.html", {"credentials"}),
-    "kubectl": ("az aks install-cli", {"credentials", "kubernetes", "monitoring", "dns"}),
+    "kubectl": ("az aks install-cli", {"credentials", "addons", "kubernetes", "monitoring", "dns"}),
     "kustomize": (KUSTOMIZE, {"kubernetes"}),
-    "helm": ("https://helm.sh/docs/intro/install/", {"monitoring"}),
+    "helm": ("https://helm.sh/docs/intro/install/", {"addons", "monitoring"}),
     "syft": (SUPPLY_CHAIN, {"image"}),
     "cosign": (SUPPLY_CHAIN, {"image", "kubernetes"}),
 }

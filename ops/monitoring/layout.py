@@ -96,5 +96,10 @@ class ChartPin:
 
 
 def load_chart_pin(layout: Layout) -> ChartPin:
-    data = yaml.safe_load(layout.chart_pin.read_text(encoding="utf-8"))
+    return read_chart_pin(layout.chart_pin)
+
+
+def read_chart_pin(path: Path) -> ChartPin:
+    """A chart pinned in a file of ours: repository, chart, exact version, release, namespace."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
     return ChartPin(**{field: str(data[field]) for field in ChartPin.__dataclass_fields__})

@@ -23,6 +23,7 @@ from invoke.exceptions import Exit, UnexpectedExit
 from ops import azure, deploy, image, tf, toolchain
 from ops.core import git
 from ops.deploy import checks
+from ops.k8s import cert_manager
 from tests.manifests.conftest import DATA, write_image_record
 from tests.support import need_tool
 
@@ -229,12 +230,11 @@ EXPECTED_PROD = [
         )
         for name in SECRETS
     ],
-    # kubernetes: image.verify first, then k8s.apply, k8s.rollout (the smoke test is faked)
-    literal("<image.verify --env prod: cosign>"),
-    rf"{KUBECTL} get --raw /version",
-    rf"{KUBECTL} apply --filename={re.escape('{state}/prod/manifests.yaml')}",
-    rf"{KUBECTL} get --raw /version",
-    rf"{KUBECTL} --namespace=orderdesk rollout status deployment/orderdesk --timeout=300s",
+    # addons: cert-manager's pinned chart, its CRDs included
+    re.escape("helm --kubeconfig={state}/prod/kubeconfig --kube-context=aks-orderdesk-prod ")
+    + r"upgrade --install cert-manager cert-manager --repo https://charts\.jetstack\.io "
+    r"--version v\S+ --namespace cert-manager --create-namespace --set crds\.enabled=true "
+    r"--wait --timeout 5m",
     # monitoring: the namespace, secrets, the chart, rules and dashboards
     rf"{KUBECTL} apply -f -",
     rf"{KUBECTL} apply -f -",
@@ -244,6 +244,12 @@ EXPECTED_PROD = [
     rf"{KUBECTL} apply -f \S+/prometheusrule\.yaml",
     rf"{KUBECTL} delete --ignore-not-found -f \S+/prometheusrule-demo\.yaml",
     rf"{KUBECTL} apply -f \S+/grafana-dashboards\.yaml",
+    # kubernetes: image.verify first, then k8s.apply, k8s.rollout (the smoke test is faked)
+    literal("<image.verify --env prod: cosign>"),
+    rf"{KUBECTL} get --raw /version",
+    rf"{KUBECTL} apply --filename={re.escape('{state}/prod/manifests.yaml')}",
+    rf"{KUBECTL} get --raw /version",
+    rf"{KUBECTL} --namespace=orderdesk rollout status deployment/orderdesk --timeout=300s",
     # dns
     rf"{KUBECTL} --namespace=orderdesk get ingress orderdesk "
     + literal("'--output=jsonpath={.status.loadBalancer.ingress[0].ip}'"),
@@ -279,11 +285,35 @@ def test_prod_deploy_runs_every_stage_in_order(state: Path) -> None:
     assert [s["name"] for s in record["stages"]] == list(deploy.STAGES)
 
 
+def test_crds_are_installed_before_the_objects_of_their_kinds_on_a_first_deploy(
+    state: Path,
+) -> None:
+    # cert-manager's chart brings its CRDs only with crds.enabled=true, and its issuers come
+    # after: https://cert-manager.io/docs/installation/helm/ (tests/deploy/test_addons.py shows
+    # the API server refusing the other order).
+    c = context(state)
+    deploy.deploy(c, env="prod")
+    ran = commands(c, state)
+
+    def first(pattern: str) -> int:
+        return next(i for i, command in enumerate(ran) if re.search(pattern, command))
+
+    pin, _ = cert_manager.chart_pin()
+    cert_manager_chart = first(
+        rf"^helm .* upgrade --install cert-manager cert-manager .*--version "
+        rf"{re.escape(pin.version)} .*--set crds\.enabled=true --wait"
+    )
+    operator = first(r"^helm .* upgrade --install kube-prometheus-stack .* --wait")
+    manifests = first(r" apply --filename=\S+/manifests\.yaml$")
+    assert cert_manager_chart < manifests
+    assert operator < manifests
+
+
 def test_every_cluster_command_names_the_environments_kubeconfig_and_context(state: Path) -> None:
     """kubectl and helm never act on whatever cluster is current on the machine."""
     write_image_record(state, "prod", DIGEST)
     c = context(state)
-    deploy.deploy(c, env="prod", only="credentials,kubernetes,monitoring,dns")
+    deploy.deploy(c, env="prod", only="credentials,addons,monitoring,kubernetes,dns")
     cluster_calls = [cmd for cmd in commands(c, state) if cmd.startswith(("kubectl", "helm"))]
     assert len(cluster_calls) >= 10
     assert any(command.startswith("helm") for command in cluster_calls)
@@ -402,15 +432,15 @@ def test_failed_rollout_is_rolled_back_once_and_stops(state: Path) -> None:
     previous_deploy(state)
     c = context(state, failing=r".* rollout status ")
     with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="prod", only="kubernetes,monitoring,dns")
+        deploy.deploy(c, env="prod", only="kubernetes,dns")
     ran = commands(c, state)
     assert undo_count(c, state) == 1
     assert ran[-1].endswith("rollout undo deployment/orderdesk --to-revision=1")
-    assert not any("helm" in command for command in ran)
+    assert not any(" get ingress " in command for command in ran)  # dns never started
     message = str(caught.value.message)
     assert "stage kubernetes failed: `invoke k8s.rollout --env prod`" in message
     assert "the rollout failed and was rolled back to revision 1 (r/orderdesk:1)" in message
-    assert "--only kubernetes,monitoring,dns" in message
+    assert "--only kubernetes,dns" in message
     record = json.loads((state / "prod" / "last-deploy.json").read_text())
     assert record["result"] == "failed at kubernetes"
 
@@ -470,7 +500,7 @@ def test_failed_scan_pushes_nothing_and_applies_nothing(
     assert "stage image failed: `invoke image.scan --env prod`: image: hadolint found DL3002" in (
         message
     )
-    assert "--only image,credentials,secrets,kubernetes,monitoring,dns" in message
+    assert "--only image,credentials,secrets,addons,monitoring,kubernetes,dns" in message
 
 
 def test_a_digest_that_does_not_verify_is_refused_before_anything_is_applied(
