@@ -17,10 +17,12 @@ locals {
   app_namespace       = local.env.kubernetes.namespace
   app_service_account = local.env.app.name
 
-  # Host names the public DNS zone points at the application gateway.
+  # Host names the public DNS zone points at the application gateway: the app and Grafana, the
+  # ones with an ingress. Prometheus has no authentication of its own and no ingress on Azure
+  # (monitoring/kube-prometheus-stack/values-<env>.yaml), so no record either.
   public_hosts = toset(concat(
     local.env.app.hosts,
-    [local.env.monitoring.grafana_host, local.env.monitoring.prometheus_host],
+    [local.env.monitoring.grafana_host],
   ))
 
   # Alert descriptions link here (#<alert name in lower case>); the same base as the Prometheus

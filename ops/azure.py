@@ -26,6 +26,7 @@ from ops.core import environments, kube, state
 from ops.core.environments import BAD_INPUT, ENV_HELP
 from ops.core.wait import NotYet, WaitTimeout, wait_until
 from ops.envconfig import Environment
+from ops.monitoring.layout import Layout
 from ops.toolchain import find
 
 AZ_INSTALL = "https://learn.microsoft.com/cli/azure/install-azure-cli"
@@ -171,13 +172,17 @@ def ensure_key_vault_secrets(c: Context, environment: Environment) -> None:
 
 
 def dns_record_names(environment: Environment) -> list[str]:
-    """Relative names in the zone for the app, grafana and prometheus hosts."""
+    """Relative names in the zone for the app's hosts and each monitoring host that has an
+    ingress (Prometheus has none on Azure: no authentication of its own)."""
     zone = environments.require_azure(environment).dns.zone
-    hosts = [
-        *environment.app.hosts,
-        environment.monitoring.grafana_host,
-        environment.monitoring.prometheus_host,
-    ]
+    layout = Layout()
+    hosts = [*environment.app.hosts]
+    for component, host in (
+        ("grafana", environment.monitoring.grafana_host),
+        ("prometheus", environment.monitoring.prometheus_host),
+    ):
+        if layout.ingress_enabled(environment.name, component):
+            hosts.append(host)
     return ["@" if host == zone else host.removesuffix("." + zone) for host in hosts]
 
 
@@ -270,7 +275,7 @@ def secrets(c: Context, env: str = "") -> None:
 
 @task(help={"env": ENV_HELP})
 def dns(c: Context, env: str = "") -> None:
-    """Check the app, grafana and prometheus records answer with the ingress's address."""
+    """Check the app's and exposed monitoring hosts' DNS records answer with the ingress's IP."""
     check_dns_points_at_ingress(c, environments.load(env))
 
 

@@ -231,7 +231,7 @@ def azure_plan(c: Context, environment: Environment) -> list[Stage]:
         ),
         Stage(
             "dns",
-            f"records in {azure_env.dns.zone} for the app, grafana and prometheus",
+            f"records in {azure_env.dns.zone} for the app and the exposed monitoring hosts",
             (invoke_step("azure", azure, "dns", env=name),),
         ),
     ]

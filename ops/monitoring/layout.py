@@ -81,6 +81,18 @@ class Layout:
     def values_files(self, environment: str) -> list[Path]:
         return [self.chart_dir / "values.yaml", self.chart_dir / f"values-{environment}.yaml"]
 
+    def ingress_enabled(self, environment: str, component: str) -> bool:
+        """Whether the environment's values give `component` (grafana, prometheus) an ingress:
+        what decides whether its host gets a DNS record."""
+        enabled = False
+        for path in self.values_files(environment):
+            if not path.is_file():
+                continue
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            ingress = (values.get(component) or {}).get("ingress") or {}
+            enabled = bool(ingress.get("enabled", enabled))
+        return enabled
+
     @property
     def generated_dir(self) -> Path:
         return self.root / "generated"

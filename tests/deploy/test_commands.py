@@ -259,7 +259,7 @@ EXPECTED_PROD = [
             f"--zone-name orderdesk.example.com --name {name} --query 'ARecords[].ipv4Address' "
             "--output tsv"
         )
-        for name in ("@", "grafana", "prometheus")
+        for name in ("@", "grafana")
     ],
     # the record, on the Deployment
     rf"{KUBECTL} --namespace=orderdesk annotate deployment orderdesk --overwrite "
