@@ -7,14 +7,17 @@ from typing import Any
 import pytest
 
 from ops.core.wait import wait_until
+from ops.sandbox import cluster
 from tests.cluster import kubectl
 from tests.deploy.local import invoke, pushed
 from tests.support import need_tool
 
 
 @pytest.fixture(scope="package")
-def deployed(local_cluster: dict[str, Any]) -> dict[str, Any]:
-    """`invoke deploy --env local` from nothing (the guarded destroy first)."""
+def deployed(cluster_for_the_session: None) -> dict[str, Any]:
+    """`invoke deploy --env local` from nothing (the guarded destroy first), once for the
+    package: the modules after test_local build on the same deployment."""
+    cluster.start(progress=lambda _m: None)
     for tool in ("dockerd", "docker-registry", "kustomize", "skopeo"):
         need_tool(tool, "invoke deploy --env local runs on the local stand-ins")
     destroyed = invoke("destroy", "--env", "local", "--yes")
