@@ -48,6 +48,15 @@ def app_pods() -> list[dict[str, Any]]:
     return [p for p in listing["items"] if not p["metadata"].get("deletionTimestamp")]
 
 
+def only_ready_pods_left() -> bool:
+    """No pod of the app terminating, and every one Ready."""
+    listing = kubectl_json(NS, "get", "pods", "--selector=app.kubernetes.io/name=orderdesk")
+    pods = listing["items"]
+    return bool(pods) and all(
+        not pod["metadata"].get("deletionTimestamp") and ready(pod) for pod in pods
+    )
+
+
 def ready(pod: dict[str, Any]) -> bool:
     conditions = pod["status"].get("conditions") or []
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
@@ -96,6 +105,13 @@ def create_orders(count: int) -> list[str]:
     done = in_node(sys.executable, "-c", code, service_url(path="/api/orders"), str(count))
     assert done.returncode == 0, done.stderr[-3000:]
     return list(json.loads(done.stdout))
+
+
+def stored(database: Cluster, order_ids: list[str]) -> int:
+    """How many of these orders the database holds."""
+    # uuid.UUID: only well-formed ids reach the statement.
+    listed = ", ".join(f"'{uuid.UUID(order_id)}'" for order_id in order_ids)
+    return int(database.psql(f"SELECT count(*) FROM orders_order WHERE id IN ({listed})"))  # noqa: S608
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +199,14 @@ def on_postgresql(
         assert applied.returncode == 0, applied.stdout + applied.stderr
         rolled = invoke("k8s.rollout", "--env", "local", "--timeout", "240")
         assert rolled.returncode == 0, rolled.stdout[-4000:] + rolled.stderr[-2000:]
+        # The SQLite revision's pod serves through its preStop drain: an order sent now could
+        # land in its SQLite file, not in PostgreSQL. Wait until it is gone.
+        wait_until(
+            only_ready_pods_left,
+            what="the SQLite revision's pods gone, the PostgreSQL revision's Ready",
+            timeout=120,
+            interval=1,
+        )
         config = kubectl_json(NS, "get", "deployment", "orderdesk")["spec"]["template"]["spec"]
         [web] = [c for c in config["containers"] if c["name"] == "web"]
         yield web
@@ -203,6 +227,8 @@ def test_a_database_outage_makes_pods_not_ready_without_a_restart_and_loses_no_o
     assert database.psql("SELECT count(*) FROM django_migrations WHERE app = 'orders'") != "0"
     created = create_orders(ORDERS_BEFORE_OUTAGE)
     assert len(set(created)) == ORDERS_BEFORE_OUTAGE
+    # Every order the API acknowledged is in PostgreSQL before the outage.
+    assert stored(database, created) == ORDERS_BEFORE_OUTAGE
     stored_before = int(database.psql("SELECT count(*) FROM orders_order"))
     pods = app_pods()
     assert pods
@@ -247,10 +273,7 @@ def test_a_database_outage_makes_pods_not_ready_without_a_restart_and_loses_no_o
     assert {pod["metadata"]["name"]: web_restarts(pod) for pod in after} == restarts
     assert status_in_node(service_url(path="/readyz")) == 200
     # Nothing stored before the outage is lost, and writes work again.
-    # uuid.UUID: only well-formed ids reach the statement.
-    listed = ", ".join(f"'{uuid.UUID(order_id)}'" for order_id in created)
-    kept = database.psql(f"SELECT count(*) FROM orders_order WHERE id IN ({listed})")  # noqa: S608
-    assert kept == str(ORDERS_BEFORE_OUTAGE)
+    assert stored(database, created) == ORDERS_BEFORE_OUTAGE
     assert int(database.psql("SELECT count(*) FROM orders_order")) == stored_before
     assert len(create_orders(1)) == 1
     print(
