@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 import yaml
 
 from ops.core.wait import wait_until
@@ -119,7 +119,6 @@ def database(local_cluster: dict[str, Any]) -> Iterator[Cluster]:
     """PostgreSQL on the node's IP, TLS on, a password for the app's role from the pods' CIDR."""
     bindir = find_bindir()
     need_tool(str(bindir / "initdb") if bindir else "initdb", "PostgreSQL server binaries")
-    need_tool("openssl", "the database's throwaway TLS certificate")
     assert bindir is not None
     # Not pytest's tmp_path: its parents are private to root, and the server runs as postgres.
     with (
@@ -129,15 +128,10 @@ def database(local_cluster: dict[str, Any]) -> Iterator[Cluster]:
         base = Path(temp)
         tls = base / "tls"
         tls.mkdir()
-        subprocess.run(
-            [
-                "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                "-nodes", "-days", "1", "-subj", "/CN=orderdesk-test-database",
-                "-keyout", str(tls / "server.key"), "-out", str(tls / "server.crt"),
-            ],
-            check=True,
-            capture_output=True,
-        )  # fmt: skip
+        # A throwaway certificate: the app requires TLS (sslmode=require), not a trusted chain.
+        server_certificate = trustme.CA().issue_cert(NODE_IP)
+        server_certificate.cert_chain_pems[0].write_to_path(str(tls / "server.crt"))
+        server_certificate.private_key_pem.write_to_path(str(tls / "server.key"))
         (tls / "server.key").chmod(0o600)
         with cluster_at(
             base,
