@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,8 +43,22 @@ CRDS = [
 
 
 def apply(documents: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
+    """kubectl apply as a fresh deploy job runs it: no discovery cache from an earlier run (a
+    cached kind whose CRD is gone would be POSTed and refused with NotFound instead)."""
+    with tempfile.TemporaryDirectory(prefix="kubectl-cache-") as cache:
+        return _apply(documents, cache)
+
+
+def _apply(documents: list[dict[str, Any]], cache: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [layout.kubectl_path(), f"--kubeconfig={cluster.LOCAL_KUBECONFIG}", "apply", "-f", "-"],
+        [
+            layout.kubectl_path(),
+            f"--kubeconfig={cluster.LOCAL_KUBECONFIG}",
+            f"--cache-dir={cache}",
+            "apply",
+            "-f",
+            "-",
+        ],
         input=yaml.safe_dump_all(documents),
         capture_output=True,
         text=True,
