@@ -7,6 +7,10 @@ locals {
 
   name = "${local.env.app.name}-${var.environment}"
 
+  # Left out of env.yaml: the environment's kubernetes.version, the minor the local cluster runs
+  # (ops/envconfig.py fills in the same and refuses a minor past its end of AKS standard support).
+  aks_kubernetes_version = coalesce(try(local.azure.aks.kubernetes_version, null), local.env.kubernetes.version)
+
   tags = {
     application = local.env.app.name
     environment = var.environment

@@ -38,7 +38,7 @@ module "aks" {
   location                = azurerm_resource_group.this.location
   resource_group_name     = azurerm_resource_group.this.name
   tenant_id               = data.azurerm_client_config.current.tenant_id
-  kubernetes_version      = local.azure.aks.kubernetes_version
+  kubernetes_version      = local.aks_kubernetes_version
   node_subnet_id          = module.network.subnet_ids["aks"]
   app_gateway_id          = module.app_gateway.id
   node_pool               = local.azure.aks.node_pool

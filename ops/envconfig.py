@@ -6,6 +6,7 @@ instead of halfway through a deploy.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import itertools
 import re
@@ -14,16 +15,63 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = REPO_ROOT / "infra" / "env.yaml"
 
-# AKS keeps roughly the three newest minors in support; versions outside this window are refused
-# before Terraform asks Azure, which would otherwise fail minutes into an apply. 1.36: GA on AKS
-# since mid-2026 and the minor the local cluster runs (ops/sandbox/cluster.py); upstream 1.33
-# reached end of life on 2026-06-28.
-AKS_SUPPORTED_MINORS = range(34, 37)
+# The last day of AKS standard support per Kubernetes minor, from the AKS release calendar
+# (https://learn.microsoft.com/azure/aks/supported-kubernetes-versions#aks-kubernetes-release-calendar-and-upcoming-versions;
+# a month there means its last day). The Standard tier has no LTS (that is Premium only), so a
+# minor past its date cannot be created: it is refused before Terraform asks Azure, which would
+# fail minutes into an apply. Add the next minor here when AKS announces it.
+AKS_STANDARD_SUPPORT_ENDS: dict[str, datetime.date] = {
+    "1.33": datetime.date(2026, 7, 31),
+    "1.34": datetime.date(2026, 11, 30),
+    "1.35": datetime.date(2027, 3, 31),
+    "1.36": datetime.date(2027, 6, 30),
+    "1.37": datetime.date(2027, 10, 31),
+}
+AKS_CALENDAR = "https://learn.microsoft.com/azure/aks/supported-kubernetes-versions"
+
+
+def today() -> datetime.date:
+    """The day support is judged on: the plan's day, in UTC (tests replace it)."""
+    return datetime.datetime.now(datetime.UTC).date()
+
+
+def aks_version_problem(version: str, on: datetime.date) -> str:
+    """Why AKS would refuse to create `version` (minor or patch) on day `on`, or ""."""
+    minor = ".".join(version.split(".")[:2])
+    supported = sorted(
+        (name for name, ends in AKS_STANDARD_SUPPORT_ENDS.items() if ends >= on),
+        key=lambda name: int(name.split(".")[1]),
+    )
+    newest = supported[-1] if supported else None
+    fix = (
+        f"use {newest}, the newest minor in standard support"
+        if newest
+        else "add the current minors to AKS_STANDARD_SUPPORT_ENDS in ops/envconfig.py from "
+        + AKS_CALENDAR
+    )
+    ends = AKS_STANDARD_SUPPORT_ENDS.get(minor)
+    if ends is None:
+        return f"Kubernetes {minor} is not in the AKS support table (ops/envconfig.py); {fix}"
+    if ends < on:
+        return (
+            f"AKS standard support for Kubernetes {minor} ended on {ends.isoformat()} "
+            f"(AKS release calendar), before {on.isoformat()}; {fix}"
+        )
+    return ""
+
 
 DnsName = Annotated[
     str,
@@ -136,7 +184,9 @@ def _no_whole_internet(ranges: list[ipaddress.IPv4Network]) -> list[ipaddress.IP
 
 class Aks(Strict):
     cluster_name: ResourceName
-    kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}(\.\d+)?$")]
+    # None: the environment's kubernetes.version, the minor the local cluster runs and the
+    # manifests are validated against (Environment fills it in).
+    kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}(\.\d+)?$")] | None = None
     node_pool: NodePool
     # A private API server has only a VNet address; authorized ranges restrict a public one.
     # Required, so the choice is written in env.yaml and not as a second default beside the aks
@@ -164,11 +214,11 @@ class Aks(Strict):
 
     @field_validator("kubernetes_version")
     @classmethod
-    def _supported_by_aks(cls, version: str) -> str:
-        minor = int(version.split(".")[1])
-        if minor not in AKS_SUPPORTED_MINORS:
-            low, high = AKS_SUPPORTED_MINORS[0], AKS_SUPPORTED_MINORS[-1]
-            raise ValueError(f"AKS supports 1.{low} to 1.{high}; {version} is out of range")
+    def _in_standard_support(cls, version: str | None, info: ValidationInfo) -> str | None:
+        on = (info.context or {}).get("today") or today()
+        problem = aks_version_problem(version, on) if version is not None else ""
+        if problem:
+            raise ValueError(problem)
         return version
 
 
@@ -293,6 +343,17 @@ class Environment(Strict):
     def is_local(self) -> bool:
         return self.azure is None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _aks_runs_the_local_minor_by_default(cls, data: object) -> object:
+        try:
+            aks = data["azure"]["aks"]  # type: ignore[index]
+            if aks.get("kubernetes_version") is None:
+                aks["kubernetes_version"] = str(data["kubernetes"]["version"])  # type: ignore[index]
+        except (KeyError, TypeError, AttributeError):
+            pass  # the fields' own validation names what is missing
+        return data
+
     @model_validator(mode="after")
     def _registry_matches_platform(self) -> Environment:
         if self.registry.kind == "acr" and self.azure is None:
@@ -330,8 +391,9 @@ def _describe(error: ValidationError, path: Path) -> str:
     return "\n".join(lines)
 
 
-def load_all(path: Path = ENV_FILE) -> dict[str, Environment]:
-    """Parse and validate every environment in env.yaml."""
+def load_all(path: Path = ENV_FILE, *, on: datetime.date | None = None) -> dict[str, Environment]:
+    """Parse and validate every environment in env.yaml, judging AKS support on day `on`
+    (default: today)."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -341,7 +403,7 @@ def load_all(path: Path = ENV_FILE) -> dict[str, Environment]:
     if not isinstance(raw, dict):
         raise EnvConfigError(f"{path} must be a mapping with an 'environments' key")
     try:
-        parsed = EnvFile.model_validate(raw)
+        parsed = EnvFile.model_validate(raw, context={"today": on or today()})
     except ValidationError as exc:
         raise EnvConfigError(_describe(exc, path)) from exc
     return {
@@ -350,8 +412,8 @@ def load_all(path: Path = ENV_FILE) -> dict[str, Environment]:
 
 
 @lru_cache(maxsize=8)
-def _cached(path: Path, mtime_ns: int) -> dict[str, Environment]:
-    return load_all(path)
+def _cached(path: Path, mtime_ns: int, on: datetime.date) -> dict[str, Environment]:
+    return load_all(path, on=on)
 
 
 def load(name: str, path: Path = ENV_FILE) -> Environment:
@@ -360,7 +422,7 @@ def load(name: str, path: Path = ENV_FILE) -> Environment:
         mtime = path.stat().st_mtime_ns
     except FileNotFoundError as exc:
         raise EnvConfigError(f"{path} not found; it defines the environments to deploy") from exc
-    environments = _cached(path, mtime)
+    environments = _cached(path, mtime, today())
     if name not in environments:
         known = ", ".join(sorted(environments))
         raise EnvConfigError(f"unknown environment {name!r}; known environments: {known}")

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 from invoke.context import Context
+from invoke.exceptions import Exit
 from python_terraform import Terraform
 
+from ops import tf
 from ops.envconfig import REPO_ROOT
 from ops.terraform_cli import MIRROR_CLI_CONFIG, TerraformCli, terraform_env
 from tests.support import need, need_tool
@@ -293,3 +295,18 @@ def test_python_terraform_destroy_is_broken_on_current_terraform(
         code, _out, err = legacy.destroy(var={"environment": "dev"})
     assert code != 0
     assert "flag provided but not defined: -force" in err
+
+
+# `terraform providers lock` "creates or updates the current configuration's dependency lock file
+# using information from upstream registries, regardless of the provider installation
+# configuration" (hashicorp/terraform internal/command/providers_lock.go): the offline mirror
+# cannot stand in for the registry, so here it fails, clearly, and writes no lock file.
+def test_tf_lock_without_the_registry_fails_and_writes_no_lock_file(
+    terraform: str, infra_copy: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(tf, "WORK_DIR", tmp_path / "work")
+    monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(MIRROR_CLI_CONFIG))
+    with pytest.raises(Exit, match=r"needs registry\.terraform\.io") as caught:
+        tf.lock_providers(Context(), infra_copy)
+    assert caught.value.code == 1
+    assert not (infra_copy / ".terraform.lock.hcl").exists()

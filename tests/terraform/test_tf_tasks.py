@@ -5,6 +5,7 @@ The commands composed here are run for real, against a real terraform, in test_t
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -16,8 +17,8 @@ import pytest
 from invoke import MockContext, Result
 from invoke.exceptions import Exit
 
-from ops import tf
-from tests.support import invoke
+from ops import azure, envconfig, tf
+from tests.support import committed_lock_file, invoke
 
 SUBSCRIPTION = "12345678-1234-1234-1234-123456789abc"
 ACCOUNT = json.dumps({"id": SUBSCRIPTION, "user": {"name": "ops@example.com", "type": "user"}})
@@ -31,6 +32,8 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setattr("ops.azure.find", tools.get)
     monkeypatch.setattr("ops.terraform_cli.find", tools.get)
     monkeypatch.setenv("ARM_SUBSCRIPTION_ID", SUBSCRIPTION)
+    monkeypatch.setattr(tf, "LOCK_FILE", committed_lock_file(tmp_path / "checkout"))
+    monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
     return tmp_path
 
 
@@ -43,10 +46,22 @@ def answers(mapping: dict[str, Result]) -> dict[re.Pattern[str], Result]:
     return {re.compile(".*" + pattern): result for pattern, result in mapping.items()}
 
 
+ALL_REGISTERED = json.dumps([[namespace, "Registered"] for namespace in azure.RESOURCE_PROVIDERS])
+
+
 def logged_in_context(**extra: Result) -> MockContext:
-    """Logged in as a user; `extra` answers specific commands, everything else succeeds."""
+    """Logged in as a user to a subscription with every provider and feature registered; `extra`
+    answers specific commands, everything else succeeds."""
     return MockContext(
-        run=answers({**extra, "az account show": Result(stdout=ACCOUNT), "": Result()})
+        run=answers(
+            {
+                "az account show": Result(stdout=ACCOUNT),
+                "az provider list": Result(stdout=ALL_REGISTERED),
+                "az feature show": Result(stdout="Registered\n"),
+                **extra,
+                "": Result(),
+            }
+        )
     )
 
 
@@ -94,6 +109,22 @@ def test_overlapping_cidrs_are_refused_before_any_command(monkeypatch, tmp_path)
     assert commands(c) == []
 
 
+# The AKS release calendar: standard support for 1.36 ends in Jun 2027 (a month means its last
+# day; learn.microsoft.com/azure/aks/supported-kubernetes-versions).
+def test_plan_refuses_a_kubernetes_minor_past_its_end_of_aks_standard_support(monkeypatch) -> None:
+    monkeypatch.setattr(envconfig, "today", lambda: datetime.date(2027, 7, 1))
+    c = logged_in_context()
+    with pytest.raises(
+        Exit,
+        match=r"AKS standard support for Kubernetes 1\.36 ended on 2027-06-30 .*use 1\.37, the "
+        "newest minor in standard support",
+    ):
+        tf.plan(c, env="dev")
+    assert commands(c) == []
+    monkeypatch.setattr(envconfig, "today", lambda: datetime.date(2027, 6, 30))
+    tf.plan(logged_in_context(), env="dev")
+
+
 def test_placeholder_subscription_asks_for_arm_subscription_id(monkeypatch) -> None:
     monkeypatch.delenv("ARM_SUBSCRIPTION_ID")
     c = logged_in_context()
@@ -131,6 +162,74 @@ def test_missing_terraform_points_at_the_build_script(monkeypatch) -> None:
     assert commands(c) == []
 
 
+# --- the provider lock file (tf.lock) -------------------------------------------------------------
+
+
+# Terraform's dependency lock file: init creates or updates it unless -lockfile=readonly, so
+# without a committed one plan and apply may each pick a different provider release
+# (developer.hashicorp.com/terraform/language/files/dependency-lock).
+@pytest.mark.parametrize("task", [tf.plan, tf.apply, tf.destroy, tf.output])
+def test_plan_and_apply_refuse_to_run_without_a_committed_lock_file(
+    monkeypatch, tmp_path, task
+) -> None:
+    monkeypatch.setattr(tf, "LOCK_FILE", tmp_path / "infra" / ".terraform.lock.hcl")
+    saved_plan(tmp_path, "dev", "dev")
+    c = logged_in_context()
+    with pytest.raises(Exit, match=r"\.terraform\.lock\.hcl is missing.*run `invoke tf\.lock`"):
+        task(c, env="dev")
+    assert not any("terraform" in command for command in commands(c))
+
+
+def test_plan_refuses_a_lock_file_that_is_not_committed(monkeypatch, tmp_path) -> None:
+    lock_file = committed_lock_file(tmp_path / "another-checkout")
+    untracked = lock_file.with_name("other") / ".terraform.lock.hcl"
+    untracked.parent.mkdir()
+    untracked.write_text("# never added\n")
+    monkeypatch.setattr(tf, "LOCK_FILE", untracked)
+    c = logged_in_context()
+    with pytest.raises(Exit, match=r"is not committed .*run `invoke tf\.lock`"):
+        tf.plan(c, env="dev")
+    assert commands(c) == []
+
+
+def test_plan_refuses_a_lock_file_with_uncommitted_changes(isolated) -> None:
+    tf.LOCK_FILE.write_text(
+        'provider "registry.terraform.io/hashicorp/azurerm" { version = "9" }\n'
+    )
+    c = logged_in_context()
+    with pytest.raises(Exit, match="has uncommitted changes; review and commit them"):
+        tf.plan(c, env="dev")
+    assert commands(c) == []
+
+
+def test_lock_asks_the_registry_for_linux_and_apple_silicon(isolated, capsys) -> None:
+    c = logged_in_context()
+    tf.lock(c)
+    get, command = commands(c)
+    assert shlex.split(get)[2:] == ["get", "-no-color"]
+    assert shlex.split(command) == [
+        "/opt/tf/terraform",
+        f"-chdir={tf.INFRA_DIR}",
+        "providers",
+        "lock",
+        "-no-color",
+        "-platform=linux_amd64",
+        "-platform=darwin_arm64",
+    ]
+    # The registry's checksums, never the offline mirror's own builds.
+    assert "TF_CLI_CONFIG_FILE" not in c.run.call_args.kwargs["env"]
+    assert "commit it" in capsys.readouterr().out
+
+
+def test_lock_without_the_registry_says_where_to_run_it_and_fails() -> None:
+    c = MockContext(run=answers({"terraform .* providers lock": Result(exited=1), "": Result()}))
+    with pytest.raises(
+        Exit, match=r"needs registry\.terraform\.io .*the file was left as it was"
+    ) as caught:
+        tf.lock(c)
+    assert caught.value.code == 1
+
+
 # --- plan ---------------------------------------------------------------------------------------
 
 
@@ -145,6 +244,7 @@ def test_plan_initialises_the_environments_state_and_writes_a_plan_file(isolated
         "-input=false",
         "-no-color",
         "-reconfigure",
+        "-lockfile=readonly",
         "-backend-config=resource_group_name=rg-orderdesk-tfstate",
         "-backend-config=storage_account_name=storderdesktfdev",
         "-backend-config=container_name=tfstate",
@@ -355,16 +455,13 @@ def test_bootstrap_as_a_service_principal_looks_up_its_object_id() -> None:
             "user": {"name": "11111111-aaaa-bbbb-cccc-222222222222", "type": "servicePrincipal"},
         }
     )
-    c = MockContext(
-        run=answers(
-            {
-                "az account show": Result(stdout=account),
-                "az ad sp show --id 11111111-aaaa-bbbb-cccc-222222222222": Result(
-                    stdout="bbbbbbbb-0000-0000-0000-000000000002\n"
-                ),
-                "": Result(),
-            }
-        )
+    c = logged_in_context(
+        **{
+            "az account show": Result(stdout=account),
+            "az ad sp show --id 11111111-aaaa-bbbb-cccc-222222222222": Result(
+                stdout="bbbbbbbb-0000-0000-0000-000000000002\n"
+            ),
+        }
     )
     tf.bootstrap(c, env="prod")
     role = next(command for command in commands(c) if "role assignment create" in command)
@@ -395,18 +492,11 @@ def test_invoke_tf_plan_with_an_unknown_environment_says_which_exist() -> None:
     assert "unknown environment 'staging'; known environments: dev, local, prod" in result.stderr
 
 
-def test_invoke_tf_plan_without_az_says_install_it_and_log_in() -> None:
-    result = invoke_cli("tf.plan", "--env", "dev", ARM_SUBSCRIPTION_ID=SUBSCRIPTION)
-    assert result.returncode == 2
-    assert "the Azure CLI (az) is not installed" in result.stderr
-    assert "`az login`" in result.stderr
-
-
 def test_invoke_lists_the_tf_tasks() -> None:
     result = invoke_cli("--list")
     assert result.returncode == 0, result.stderr
     listed = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")}
-    assert {"tf.bootstrap", "tf.plan", "tf.apply", "tf.destroy", "tf.output"} <= listed
+    assert {"tf.bootstrap", "tf.lock", "tf.plan", "tf.apply", "tf.destroy", "tf.output"} <= listed
 
 
 def test_invoke_tf_tasks_take_the_environment_positionally_too() -> None:

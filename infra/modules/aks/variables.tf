@@ -33,9 +33,10 @@ variable "kubernetes_version" {
   type        = string
 
   validation {
-    # Keep in step with AKS_SUPPORTED_MINORS in ops/envconfig.py.
-    condition     = can(regex("^1\\.(3[4-6])(\\.\\d+)?$", var.kubernetes_version))
-    error_message = "kubernetes_version must be 1.34 to 1.36 (optionally with a patch, e.g. 1.36.2); AKS does not offer other versions."
+    # The minors of AKS_STANDARD_SUPPORT_ENDS in ops/envconfig.py, which also refuses a minor past
+    # its end of standard support on the plan's day (Terraform has no clock to inject in tests).
+    condition     = can(regex("^1\\.(3[3-7])(\\.\\d+)?$", var.kubernetes_version))
+    error_message = "kubernetes_version must be 1.33 to 1.37 (optionally with a patch, e.g. 1.36.2), the minors of the AKS release calendar."
   }
 }
 
