@@ -143,14 +143,16 @@ def _registration_states(c: Context, program: str, where: str) -> dict[str, str]
     return states
 
 
-def registration_problems(c: Context, *, where: str = "", features_only: bool = False) -> list[str]:
+def registration_problems(
+    c: Context, *, where: str = "", env: str = "<env>", features_only: bool = False
+) -> list[str]:
     """The resource providers and features the estate needs that are not Registered."""
     states = _registration_states(c, az(), where)
     features = [f"{namespace}/{feature}" for namespace, feature in FEATURES]
     wanted = features if features_only else [*RESOURCE_PROVIDERS, *features]
     return [
         f"{name} is {states.get(name) or 'NotRegistered'} in this subscription; run `invoke "
-        "tf.bootstrap --env <env>` (it registers what the estate needs)"
+        f"tf.bootstrap --env {env}` (it registers what the estate needs)"
         for name in wanted
         if states.get(name) != "Registered"
     ]

@@ -107,6 +107,10 @@ def problems(
         login = azure.login_problem()
         if login:
             found.append(login)
+        elif any(stage.name == "terraform" and not stage.skipped for stage in stages):
+            # azurerm 5 registers no resource provider itself: an unregistered one would fail
+            # the apply halfway, after some resources exist.
+            found.extend(azure.registration_problems(c, env=environment.name))
     return sha, found
 
 

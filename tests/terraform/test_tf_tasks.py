@@ -12,6 +12,7 @@ import re
 import shlex
 import subprocess
 from pathlib import Path
+from unittest.mock import Mock
 
 import pytest
 from invoke import MockContext, Result
@@ -474,6 +475,133 @@ def test_bootstrap_without_login_creates_nothing() -> None:
     with pytest.raises(Exit, match="run `az login`"):
         tf.bootstrap(c, env="dev")
     assert len(commands(c)) == 1
+
+
+# --- bootstrap: resource providers and features -------------------------------------------------
+
+
+class FakeSubscription:
+    """az against a subscription's registrations: `register` starts one, and Azure reports it
+    Registered only after `delay` more reads (registration is asynchronous)."""
+
+    def __init__(self, registered: set[str], delay: int = 2) -> None:
+        self.states = dict.fromkeys(registered, "Registered")
+        self.pending: dict[str, int] = {}
+        self.delay = delay
+        self.log: list[str] = []
+
+    def _tick(self) -> None:
+        for name, reads in list(self.pending.items()):
+            if reads <= 1:
+                self.states[name] = "Registered"
+                self.log.append(f"<{name} Registered>")
+                del self.pending[name]
+            else:
+                self.pending[name] = reads - 1
+
+    def __call__(self, command: str, **kwargs: object) -> Result:
+        self.log.append(command)
+        if " account show " in command:
+            return Result(stdout=ACCOUNT)
+        if " ad signed-in-user show " in command:
+            return Result(stdout="aaaaaaaa-0000-0000-0000-000000000001\n")
+        if " provider list " in command:
+            self._tick()
+            return Result(
+                stdout=json.dumps([[n, s] for n, s in self.states.items() if "/" not in n])
+            )
+        feature = re.search(r" feature (show|register) --namespace (\S+) --name (\S+)", command)
+        if feature:
+            name = f"{feature.group(2)}/{feature.group(3)}"
+            if feature.group(1) == "register":
+                self._register(name)
+                return Result()
+            return Result(stdout=self.states.get(name, "NotRegistered") + "\n")
+        provider = re.search(r" provider register --namespace (\S+)", command)
+        if provider:
+            self._register(provider.group(1))
+        return Result()
+
+    def _register(self, name: str) -> None:
+        if self.states.get(name) != "Registered":
+            self.states[name] = "Registering"
+            self.pending[name] = self.delay
+
+
+def bootstrap_against(subscription: FakeSubscription) -> list[str]:
+    c = MockContext()
+    c.run = Mock(side_effect=subscription)  # type: ignore[method-assign]
+    tf.bootstrap(c, env="dev")
+    return subscription.log
+
+
+# azurerm 5.0: "the resource_provider_registrations property now defaults to none ... no Resource
+# Providers are registered by default" (website/docs/guides/5.0-upgrade-guide.html.markdown).
+def test_bootstrap_registers_the_resource_providers_azurerm_5_no_longer_registers() -> None:
+    subscription = FakeSubscription(registered=set())
+    ran = bootstrap_against(subscription)
+    registered = [
+        re.search(r"--namespace (\S+)", command).group(1)  # type: ignore[union-attr]
+        for command in ran
+        if " provider register " in command
+    ]
+    assert sorted(registered) == sorted(azure.RESOURCE_PROVIDERS)
+    for namespace in ("Microsoft.ContainerService", "Microsoft.KeyVault", "Microsoft.Network"):
+        assert namespace in registered
+    assert all(f"--subscription {SUBSCRIPTION}" in c for c in ran if " register " in c)
+    assert all(state == "Registered" for state in subscription.states.values())
+    # Terraform's state storage is created only once the subscription can hold it.
+    first_storage = next(i for i, c in enumerate(ran) if " storage account create " in c)
+    last_read = max(i for i, c in enumerate(ran) if " provider list " in c)
+    assert last_read < first_storage
+
+
+# Host encryption needs the subscription feature Microsoft.Compute/EncryptionAtHost, and "once the
+# feature 'EncryptionAtHost' is registered, invoking 'az provider register -n Microsoft.Compute'
+# is required to get the change propagated"
+# (learn.microsoft.com/azure/virtual-machines/linux/disks-enable-host-based-encryption-cli).
+def test_bootstrap_registers_encryption_at_host_then_registers_compute_again() -> None:
+    subscription = FakeSubscription(registered=set(azure.RESOURCE_PROVIDERS))
+    ran = bootstrap_against(subscription)
+    feature = ran.index(
+        "/opt/az/bin/az feature register --namespace Microsoft.Compute --name EncryptionAtHost "
+        f"--output none --subscription {SUBSCRIPTION}"
+    )
+    feature_registered = ran.index("<Microsoft.Compute/EncryptionAtHost Registered>")
+    compute = [
+        i for i, c in enumerate(ran) if "provider register --namespace Microsoft.Compute" in c
+    ]
+    assert len(compute) == 1
+    assert feature < feature_registered < compute[0]
+    # Providers already registered are left alone.
+    assert [c for c in ran if " provider register " in c] == [ran[compute[0]]]
+    assert subscription.states["Microsoft.Compute/EncryptionAtHost"] == "Registered"
+
+
+def test_bootstrap_on_a_registered_subscription_registers_nothing() -> None:
+    subscription = FakeSubscription(
+        registered={*azure.RESOURCE_PROVIDERS, "Microsoft.Compute/EncryptionAtHost"}
+    )
+    ran = bootstrap_against(subscription)
+    assert not any(" register " in command for command in ran)
+    assert any(" storage account create " in command for command in ran)
+
+
+def test_bootstrap_waits_for_registration_only_so_long(capsys) -> None:
+    subscription = FakeSubscription(registered=set(), delay=10**6)
+    c = MockContext()
+    c.run = Mock(side_effect=subscription)  # type: ignore[method-assign]
+    with pytest.raises(
+        Exit,
+        match=r"has not finished registering after 900 s .*run `invoke "
+        "tf.bootstrap` again later",
+    ) as caught:
+        tf.bootstrap(c, env="dev")
+    assert caught.value.code == 1
+    reads = [command for command in subscription.log if " feature show " in command]
+    assert len(reads) == 1 + azure.REGISTRATION_TIMEOUT_S // azure.REGISTRATION_INTERVAL_S
+    assert not any(" storage account create " in command for command in subscription.log)
+    assert "not Registered yet" in capsys.readouterr().out
 
 
 # --- the real command line ----------------------------------------------------------------------
