@@ -139,6 +139,8 @@ class Subnets(Strict):
     appgw: ipaddress.IPv4Network
     private_endpoints: ipaddress.IPv4Network
     database: ipaddress.IPv4Network
+    # The self-hosted CI runner inside the VNet (needed where endpoints are private).
+    runners: ipaddress.IPv4Network | None = None
 
 
 class Network(Strict):
@@ -147,7 +149,7 @@ class Network(Strict):
 
     @model_validator(mode="after")
     def _subnets_fit_and_do_not_overlap(self) -> Network:
-        named = list(self.subnets.model_dump().items())
+        named = [(name, cidr) for name, cidr in self.subnets.model_dump().items() if cidr]
         for name, cidr in named:
             if not cidr.subnet_of(self.vnet_cidr):
                 raise ValueError(f"subnet {name} ({cidr}) is outside vnet_cidr {self.vnet_cidr}")
@@ -193,6 +195,8 @@ class Aks(Strict):
     # module's.
     private_cluster: bool
     authorized_ip_ranges: list[ipaddress.IPv4Network] = Field(default_factory=list)
+    # Entra ID groups given cluster-admin through Azure RBAC for Kubernetes (local accounts off).
+    admin_group_object_ids: list[Guid] = Field(default_factory=list)
     # Kubernetes services get addresses from here; it must not overlap the VNet. None: the default
     # of infra/modules/network (written there once), which checks the overlap itself.
     service_cidr: ipaddress.IPv4Network | None = None
@@ -253,6 +257,27 @@ class KeyVault(Strict):
         if "--" in name:
             raise ValueError("Key Vault names may not contain '--'")
         return name
+
+
+class Runners(Strict):
+    """Where the CI jobs that reach the registry, the vault and the API server run."""
+
+    # Public egress ranges of the (hosted) runners: admitted by the registry's and the vault's
+    # firewalls and the API server's authorized ranges. Empty: they run inside the VNet.
+    # Required, so the choice is written in env.yaml. ACR takes at most 100 IP rules
+    # (learn.microsoft.com/azure/container-registry/container-registry-access-selected-networks).
+    ip_ranges: list[ipaddress.IPv4Network] = Field(max_length=100)
+
+    _runners_not_everyone = field_validator("ip_ranges")(_no_whole_internet)
+
+
+class Identities(Strict):
+    """The workflows' Entra ID identities, by object id (not secrets)."""
+
+    # Applies Terraform and deploys: writes the vault's secrets, applies the manifests.
+    deploy_object_id: Guid
+    # Only plans: reads what a plan refreshes.
+    plan_object_id: Guid
 
 
 class AzureDatabase(Strict):
@@ -316,7 +341,24 @@ class Azure(Strict):
     key_vault: KeyVault
     database: AzureDatabase
     dns: Dns
+    identities: Identities
+    runners: Runners
     alerts: Alerts = Alerts()
+
+    @model_validator(mode="after")
+    def _private_endpoints_have_a_runner_inside(self) -> Azure:
+        reasons = []
+        if self.aks.private_cluster:
+            reasons.append("the API server is private (aks.private_cluster)")
+        if not self.runners.ip_ranges:
+            reasons.append("no runner ranges are admitted from the internet (runners.ip_ranges)")
+        if reasons and self.network.subnets.runners is None:
+            raise ValueError(
+                f"{' and '.join(reasons)}, so CI can deploy only from inside the VNet: add "
+                "network.subnets.runners for the self-hosted runner, or list the runners' public "
+                "ranges in runners.ip_ranges (for a public API server)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _service_cidr_outside_vnet(self) -> Azure:

@@ -109,9 +109,26 @@ variable "authorized_ip_ranges" {
 }
 
 variable "admin_group_object_ids" {
-  description = "Entra ID groups given cluster-admin through Azure RBAC."
+  description = "Entra ID groups given cluster-admin through Azure RBAC (local accounts are off, so these and the identities granted an AKS RBAC role are the only way in)."
   type        = list(string)
   default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for id in var.admin_group_object_ids : can(regex("^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$", id))])
+    error_message = "admin_group_object_ids must be lowercase GUIDs (Entra ID group object ids)."
+  }
+}
+
+variable "role_propagation_wait" {
+  description = "How long to wait after the control plane's role assignments before creating the cluster (Azure role assignments take minutes to propagate)."
+  type        = string
+  default     = "120s"
+
+  validation {
+    condition     = can(regex("^[0-9]+[sm]$", var.role_propagation_wait))
+    error_message = "role_propagation_wait must be a duration such as 120s or 2m."
+  }
 }
 
 variable "sku_tier" {

@@ -12,6 +12,10 @@ terraform {
       source  = "hashicorp/random"
       version = "~> 3.7"
     }
+    time = {
+      source  = "hashicorp/time"
+      version = "~> 0.14"
+    }
   }
 }
 
@@ -44,4 +48,5 @@ module "key_vault" {
   secret_names       = ["django-secret-key"]
   secret_values      = { "django-secret-key" = ephemeral.random_password.django_secret_key.result }
   secrets_version    = 1
+  writer_object_id   = "00000000-0000-0000-0000-000000000000"
 }
