@@ -252,3 +252,38 @@ def test_a_left_out_service_cidr_is_the_network_modules_to_choose() -> None:
     dev = envconfig.load("dev").azure
     assert dev is not None
     assert dev.aks.service_cidr is None
+
+
+# A private cluster's API server "has no public IP address"; it is managed from inside the VNet
+# (learn.microsoft.com/azure/aks/private-clusters).
+def test_a_private_cluster_needs_a_runner_subnet_inside_the_vnet(write_env, env_data) -> None:
+    del env_data["environments"]["prod"]["azure"]["network"]["subnets"]["runners"]
+    with pytest.raises(EnvConfigError, match=r"add network\.subnets\.runners for the self-hosted"):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_the_runner_subnet_may_not_overlap_another(write_env, env_data) -> None:
+    env_data["environments"]["prod"]["azure"]["network"]["subnets"]["runners"] = "10.20.18.0/25"
+    with pytest.raises(EnvConfigError, match=r"subnets database .* and runners .* overlap"):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_the_whole_internet_is_not_a_runner_range(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["runners"]["ip_ranges"] = ["0.0.0.0/0"]
+    with pytest.raises(EnvConfigError, match=re.escape("0.0.0.0/0 lets the whole internet in")):
+        envconfig.load_all(write_env(env_data))
+
+
+# "Each registry supports a maximum of 100 IP access rules"
+# (learn.microsoft.com/azure/container-registry/container-registry-access-selected-networks).
+def test_more_runner_ranges_than_acr_takes_are_refused(write_env, env_data) -> None:
+    ranges = [f"198.51.{third}.0/24" for third in range(101)]
+    env_data["environments"]["dev"]["azure"]["runners"]["ip_ranges"] = ranges
+    with pytest.raises(EnvConfigError, match=r"runners\.ip_ranges"):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_the_workflow_identities_are_object_ids(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["identities"]["deploy_object_id"] = "deployer"
+    with pytest.raises(EnvConfigError, match=r"identities\.deploy_object_id"):
+        envconfig.load_all(write_env(env_data))
