@@ -126,7 +126,12 @@ class TerraformCli:
         return self._argv("test", no_color=IsFlagged)
 
     def plan_argv(
-        self, plan_file: Path, variables: Mapping[str, str], *, destroy: bool = False
+        self,
+        plan_file: Path,
+        variables: Mapping[str, str],
+        *,
+        destroy: bool = False,
+        targets: Sequence[str] = (),
     ) -> list[str]:
         return self._argv(
             "plan",
@@ -136,6 +141,7 @@ class TerraformCli:
             destroy=IsFlagged if destroy else None,
             # Plain -var=name=value options: a dict would become a temporary -var-file.
             var=[f"{name}={value}" for name, value in variables.items()],
+            target=list(targets) or None,
             out=str(plan_file),
         )
 

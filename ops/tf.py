@@ -39,6 +39,10 @@ ENV_FILE = envconfig.ENV_FILE
 WORK_DIR = state.DEFAULT_ROOT / "terraform"
 PLACEHOLDER_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 ENV_HELP = "environment in infra/env.yaml, e.g. dev or prod (also positional)"
+# The alerts channel's Teams Workflows URL: Alertmanager's, and the Azure Monitor alarms' through
+# Terraform's variable, unless that is set apart.
+TEAMS_WEBHOOK_VARIABLE = "TEAMS_WEBHOOK_URL"
+TEAMS_WEBHOOK_TF_VARIABLE = "TF_VAR_teams_webhook_url"
 LOCK_FILE = INFRA_DIR / ".terraform.lock.hcl"
 # Where people plan and apply: CI runners and Linux laptops, and Apple silicon Macs.
 LOCK_PLATFORMS = ("linux_amd64", "darwin_arm64")
@@ -73,6 +77,12 @@ def _terraform(environment: Environment, subscription: str) -> TerraformCli:
         # that offline validation uses.
         env = terraform_env(data_dir=WORK_DIR / environment.name / "tfdata", use_mirror=False)
         env["ARM_SUBSCRIPTION_ID"] = subscription
+        # The Azure Monitor alarms post to Alertmanager's Teams channel: CI's one secret,
+        # TEAMS_WEBHOOK_URL, feeds both unless TF_VAR_teams_webhook_url is set (never on the
+        # command line, where plan output and process lists would show it).
+        teams = os.environ.get(TEAMS_WEBHOOK_VARIABLE, "").strip()
+        if teams and not os.environ.get(TEAMS_WEBHOOK_TF_VARIABLE):
+            env[TEAMS_WEBHOOK_TF_VARIABLE] = teams
         return TerraformCli(INFRA_DIR, env=env)
     except TerraformNotFound as exc:
         raise Exit(f"tf: {exc}", code=BAD_INPUT) from exc
@@ -200,15 +210,23 @@ def _signed_in_object_id(c: Context, az: str, account: dict[str, Any]) -> str:
     help={
         "env": ENV_HELP,
         "plan_file": "where to write the plan (default .data/terraform/<env>.tfplan)",
-    }
+        "target": "plan only this address (repeatable); the first prod apply plans "
+        "module.network alone, so the runner can be set up inside the VNet",
+    },
+    iterable=["target"],
 )
-def plan(c: Context, env: str, plan_file: str = "") -> None:
+def plan(c: Context, env: str, plan_file: str = "", target: list[str] | None = None) -> None:
     """Plan the environment into a plan file; tf.apply applies exactly that file."""
     environment, terraform = _prepare(c, env)
-    target = Path(plan_file) if plan_file else default_plan_file(env)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    terraform.run(c, terraform.plan_argv(target.resolve(), {"environment": environment.name}))
-    print(f"tf: plan saved to {target}; apply it with `invoke tf.apply --env {env}`")
+    plan_path = Path(plan_file) if plan_file else default_plan_file(env)
+    plan_path.parent.mkdir(parents=True, exist_ok=True)
+    terraform.run(
+        c,
+        terraform.plan_argv(
+            plan_path.resolve(), {"environment": environment.name}, targets=target or []
+        ),
+    )
+    print(f"tf: plan saved to {plan_path}; apply it with `invoke tf.apply --env {env}`")
 
 
 def _check_plan_is_for(c: Context, terraform: TerraformCli, plan_path: Path, env: str) -> None:

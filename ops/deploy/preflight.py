@@ -13,6 +13,7 @@ from ops.core.environments import BAD_INPUT
 from ops.deploy.plan import Stage
 from ops.deploy.runner import console
 from ops.envconfig import Environment
+from ops.tf import TEAMS_WEBHOOK_VARIABLE
 
 BOOTSTRAP = "scripts/bootstrap --system"
 KUSTOMIZE = "python -m ops.toolchain install kustomize"
@@ -51,11 +52,9 @@ def required_tools(environment: Environment, stages: list[Stage]) -> dict[str, s
     return {tool: how for tool, (how, used_by) in needs.items() if used_by & running}
 
 
-# monitoring.install reads the alerts channel's Teams Workflows URL from here (CI maps it from a
-# secret); without it the first deploy would stop at the monitoring stage, after every change.
-TEAMS_WEBHOOK_VARIABLE = "TEAMS_WEBHOOK_URL"
-
-
+# monitoring.install reads the alerts channel's Teams Workflows URL from TEAMS_WEBHOOK_URL (CI maps
+# it from a secret); without it the first deploy would stop at the monitoring stage, after every
+# change.
 def teams_webhook_problem(environment: Environment, stages: list[Stage]) -> str:
     """What is wrong with the Teams webhook URL the monitoring stage needs, or ""."""
     running = {stage.name for stage in stages if not stage.skipped}

@@ -277,6 +277,32 @@ def test_plan_runs_terraform_with_the_subscription_and_its_own_data_dir(isolated
     assert "TF_CLI_CONFIG_FILE" not in env
 
 
+# The alerts module refuses a plan without var.teams_webhook_url (infra/variables.tf): CI's one
+# secret, TEAMS_WEBHOOK_URL, reaches Terraform through its environment, never a -var.
+def test_plan_hands_the_teams_url_to_terraform_through_its_environment(monkeypatch) -> None:
+    url = "https://example.invalid/workflows/plan-test"  # pragma: allowlist secret
+    monkeypatch.setenv("TEAMS_WEBHOOK_URL", url)
+    monkeypatch.delenv("TF_VAR_teams_webhook_url", raising=False)
+    c = logged_in_context()
+    tf.plan(c, env="dev")
+    plan_call = c.run.call_args_list[-1]
+    assert plan_call.kwargs["env"]["TF_VAR_teams_webhook_url"] == url
+    assert url not in plan_call.args[0]
+    own = "https://example.invalid/workflows/own"  # pragma: allowlist secret
+    monkeypatch.setenv("TF_VAR_teams_webhook_url", own)
+    c = logged_in_context()
+    tf.plan(c, env="dev")
+    assert "TF_VAR_teams_webhook_url" not in c.run.call_args_list[-1].kwargs["env"]
+
+
+def test_plan_can_target_the_network_alone_for_the_first_prod_apply(isolated) -> None:
+    c = logged_in_context()
+    tf.plan(c, env="prod", target=["module.network"])
+    plan = shlex.split(commands(c)[-1])
+    assert "-target=module.network" in plan
+    assert plan[-1] == f"-out={isolated / 'work' / 'prod.tfplan'}"
+
+
 # --- apply --------------------------------------------------------------------------------------
 
 

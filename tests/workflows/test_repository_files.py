@@ -244,6 +244,31 @@ def test_every_job_that_touches_the_estate_runs_on_the_environments_runner() -> 
         assert job["pool"] == {"name": "orderdesk-${{ parameters.environment }}"}, name
 
 
+def test_terraform_plans_get_the_alarms_teams_url_from_the_ci_secret() -> None:
+    """infra/variables.tf refuses a plan without teams_webhook_url; tf.plan reads it from
+    TEAMS_WEBHOOK_URL, which a step has only when the secret is mapped into its env."""
+    (plan,) = [
+        step
+        for step in workflow("deploy.yml")["jobs"]["plan"]["steps"]
+        if step.get("run", "").startswith("invoke tf.plan")
+    ]
+    assert plan["env"]["TEAMS_WEBHOOK_URL"] == "${{ secrets.TEAMS_WEBHOOK_URL }}"
+    (destroy,) = [
+        step
+        for step in workflow("destroy.yml")["jobs"]["destroy"]["steps"]
+        if step.get("run", "").startswith("invoke destroy")
+    ]
+    assert destroy["env"]["TEAMS_WEBHOOK_URL"] == "${{ secrets.TEAMS_WEBHOOK_URL }}"
+    pipeline = load(AZURE_PIPELINE)
+    jobs = {job_name: job for _, job_name, job in policy.pipeline_jobs(pipeline)}
+    (pipeline_plan,) = [
+        step
+        for step in policy.pipeline_steps(jobs["plan"])
+        if "invoke tf.plan" in str(step.get("inputs", {}).get("inlineScript", ""))
+    ]
+    assert pipeline_plan["env"]["TEAMS_WEBHOOK_URL"] == "$(TEAMS_WEBHOOK_URL)"
+
+
 def test_each_environments_runner_is_admitted_by_the_estate() -> None:
     """Where the runner is: a public range the firewalls admit, or a subnet inside the VNet."""
     environments = envconfig.load_all()
