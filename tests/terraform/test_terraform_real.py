@@ -39,8 +39,10 @@ def terraform() -> str:
     program = need_tool("terraform", "tools/build/terraform installs it")
     if not MIRROR_CLI_CONFIG.is_file():
         need(f"{MIRROR_CLI_CONFIG} is missing: tools/build/terraform builds the provider mirror")
-    if "hashicorp/random" not in MIRROR_CLI_CONFIG.read_text(encoding="utf-8"):
-        need(f"{MIRROR_CLI_CONFIG} predates the random provider: run tools/build/terraform again")
+    mirrored = MIRROR_CLI_CONFIG.read_text(encoding="utf-8")
+    for provider in ("hashicorp/random", "hashicorp/time"):
+        if provider not in mirrored:
+            need(f"{MIRROR_CLI_CONFIG} predates {provider}: run tools/build/terraform again")
     return program
 
 
@@ -72,6 +74,8 @@ def initialised(terraform: str, directory: Path) -> TerraformCli:
     assert "hashicorp/azurerm v5.2.0" in output, "init must install azurerm from the local mirror"
     if "hashicorp/random" in output:
         assert "hashicorp/random v3.9.0" in output, "init must install random from the local mirror"
+    if "hashicorp/time" in output:
+        assert "hashicorp/time v0.14.2" in output, "init must install time from the local mirror"
     return terraform_cli
 
 
@@ -220,9 +224,9 @@ def bad_environment(infra_copy: Path, tmp_name: str, old: str, new: str) -> Path
         ),
         (
             "aks_version_out_of_range",
-            'kubernetes_version: "1.36"',
-            'kubernetes_version: "1.29"',
-            "kubernetes_version must be 1.34 to 1.36",
+            "cluster_name: aks-orderdesk-dev",
+            'cluster_name: aks-orderdesk-dev\n        kubernetes_version: "1.29"',
+            "kubernetes_version must be 1.33 to 1.37",
         ),
         (
             "service_range_inside_the_vnet",
