@@ -120,7 +120,8 @@ def login_problem() -> str:
 
 
 def _registration_states(c: Context, program: str, where: str) -> dict[str, str]:
-    """namespace -> registrationState of every resource provider, and feature -> state."""
+    """namespace -> registrationState of every resource provider, and feature -> state, keyed in
+    lower case: Azure spells some namespaces its own way (`microsoft.insights`)."""
     listed = c.run(
         f"{program} provider list --query '[].[namespace, registrationState]' --output json "
         + where,
@@ -130,7 +131,7 @@ def _registration_states(c: Context, program: str, where: str) -> dict[str, str]
     if listed is None or not listed.ok:
         reason = (listed.stderr.strip() if listed is not None else "") or "no error message"
         raise Exit(f"cannot list the subscription's resource providers ({reason})", code=1)
-    states = {str(name): str(state) for name, state in json.loads(listed.stdout or "[]")}
+    states = {str(name).lower(): str(state) for name, state in json.loads(listed.stdout or "[]")}
     for namespace, feature in FEATURES:
         shown = c.run(
             f"{program} feature show --namespace {namespace} --name {feature} "
@@ -139,7 +140,7 @@ def _registration_states(c: Context, program: str, where: str) -> dict[str, str]
             warn=True,
         )
         ok = shown is not None and shown.ok
-        states[f"{namespace}/{feature}"] = shown.stdout.strip() if ok else "NotRegistered"
+        states[f"{namespace}/{feature}".lower()] = shown.stdout.strip() if ok else "NotRegistered"
     return states
 
 
@@ -151,10 +152,10 @@ def registration_problems(
     features = [f"{namespace}/{feature}" for namespace, feature in FEATURES]
     wanted = features if features_only else [*RESOURCE_PROVIDERS, *features]
     return [
-        f"{name} is {states.get(name) or 'NotRegistered'} in this subscription; run `invoke "
-        f"tf.bootstrap --env {env}` (it registers what the estate needs)"
+        f"{name} is {states.get(name.lower()) or 'NotRegistered'} in this subscription; run "
+        f"`invoke tf.bootstrap --env {env}` (it registers what the estate needs)"
         for name in wanted
-        if states.get(name) != "Registered"
+        if states.get(name.lower()) != "Registered"
     ]
 
 
@@ -193,7 +194,7 @@ def register_providers_and_features(c: Context, subscription: str) -> None:
     new_features = [
         (namespace, feature)
         for namespace, feature in FEATURES
-        if states.get(f"{namespace}/{feature}") != "Registered"
+        if states.get(f"{namespace}/{feature}".lower()) != "Registered"
     ]
     for namespace, feature in new_features:
         c.run(
@@ -206,7 +207,7 @@ def register_providers_and_features(c: Context, subscription: str) -> None:
     # is Registered (Azure's "Set up preview features": az provider register after az feature).
     refresh = {namespace for namespace, _feature in new_features}
     for namespace in RESOURCE_PROVIDERS:
-        if states.get(namespace) != "Registered" or namespace in refresh:
+        if states.get(namespace.lower()) != "Registered" or namespace in refresh:
             c.run(f"{program} provider register --namespace {namespace} --output none {where}")
     _wait_for_registration(c, where)
 
