@@ -305,12 +305,21 @@ def test_python_terraform_destroy_is_broken_on_current_terraform(
 # using information from upstream registries, regardless of the provider installation
 # configuration" (hashicorp/terraform internal/command/providers_lock.go): the offline mirror
 # cannot stand in for the registry, so here it fails, clearly, and writes no lock file.
-def test_tf_lock_without_the_registry_fails_and_writes_no_lock_file(
-    terraform: str, infra_copy: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_tf_lock_without_the_registry_fails_and_leaves_the_lock_file_as_it_was(
+    terraform: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    infra = tmp_path / "infra"
+    shutil.copytree(
+        INFRA, infra, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfplan")
+    )
     monkeypatch.setattr(tf, "WORK_DIR", tmp_path / "work")
     monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(MIRROR_CLI_CONFIG))
     with pytest.raises(Exit, match=r"needs registry\.terraform\.io") as caught:
-        tf.lock_providers(Context(), infra_copy)
+        tf.lock_providers(Context(), infra)
     assert caught.value.code == 1
-    assert not (infra_copy / ".terraform.lock.hcl").exists()
+    assert not (infra / ".terraform.lock.hcl").exists()
+    committed = '# the committed lock file\nprovider "registry.terraform.io/hashicorp/azurerm" {}\n'
+    (infra / ".terraform.lock.hcl").write_text(committed, encoding="utf-8")
+    with pytest.raises(Exit):
+        tf.lock_providers(Context(), infra)
+    assert (infra / ".terraform.lock.hcl").read_text(encoding="utf-8") == committed
