@@ -12,7 +12,7 @@ import itertools
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -186,9 +186,9 @@ def _no_whole_internet(ranges: list[ipaddress.IPv4Network]) -> list[ipaddress.IP
 
 class Aks(Strict):
     cluster_name: ResourceName
-    # None: the environment's kubernetes.version, the minor the local cluster runs and the
-    # manifests are validated against (Environment fills it in).
-    kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}(\.\d+)?$")] | None = None
+    # Left out of env.yaml: the environment's kubernetes.version, the minor the local cluster runs
+    # and the manifests are validated against (Environment fills it in before validation).
+    kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}(\.\d+)?$")]
     node_pool: NodePool
     # A private API server has only a VNet address; authorized ranges restrict a public one.
     # Required, so the choice is written in env.yaml and not as a second default beside the aks
@@ -218,9 +218,8 @@ class Aks(Strict):
 
     @field_validator("kubernetes_version")
     @classmethod
-    def _in_standard_support(cls, version: str | None, info: ValidationInfo) -> str | None:
-        on = (info.context or {}).get("today") or today()
-        problem = aks_version_problem(version, on) if version is not None else ""
+    def _in_standard_support(cls, version: str, info: ValidationInfo) -> str:
+        problem = aks_version_problem(version, (info.context or {}).get("today") or today())
         if problem:
             raise ValueError(problem)
         return version
@@ -387,14 +386,21 @@ class Environment(Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _aks_runs_the_local_minor_by_default(cls, data: object) -> object:
-        try:
-            aks = data["azure"]["aks"]  # type: ignore[index]
-            if aks.get("kubernetes_version") is None:
-                aks["kubernetes_version"] = str(data["kubernetes"]["version"])  # type: ignore[index]
-        except (KeyError, TypeError, AttributeError):
-            pass  # the fields' own validation names what is missing
-        return data
+    def _aks_runs_the_local_minor_by_default(cls, data: Any) -> Any:
+        """azure.aks.kubernetes_version left out: the environment's kubernetes.version. Anything
+        malformed is left to the fields' own validation, which names it."""
+        if not isinstance(data, dict):
+            return data
+        azure, kubernetes = data.get("azure"), data.get("kubernetes")
+        if not isinstance(azure, dict) or not isinstance(kubernetes, dict):
+            return data
+        aks = azure.get("aks")
+        if not isinstance(aks, dict):
+            return data
+        if aks.get("kubernetes_version") is not None or "version" not in kubernetes:
+            return data
+        aks = {**aks, "kubernetes_version": str(kubernetes["version"])}
+        return {**data, "azure": {**azure, "aks": aks}}
 
     @model_validator(mode="after")
     def _registry_matches_platform(self) -> Environment:
