@@ -11,11 +11,6 @@ terraform {
       source  = "hashicorp/random"
       version = "~> 3.7"
     }
-    # time_sleep in the aks and key_vault modules: role assignments propagate before use.
-    time = {
-      source  = "hashicorp/time"
-      version = "~> 0.14"
-    }
   }
 
   # State lives in the storage account that `invoke tf.bootstrap` creates; `invoke tf.plan` passes

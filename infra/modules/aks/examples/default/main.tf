@@ -8,10 +8,6 @@ terraform {
       source  = "hashicorp/azurerm"
       version = "~> 5.2"
     }
-    time = {
-      source  = "hashicorp/time"
-      version = "~> 0.14"
-    }
   }
 }
 

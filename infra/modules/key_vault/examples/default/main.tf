@@ -12,10 +12,6 @@ terraform {
       source  = "hashicorp/random"
       version = "~> 3.7"
     }
-    time = {
-      source  = "hashicorp/time"
-      version = "~> 0.14"
-    }
   }
 }
 
