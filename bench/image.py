@@ -40,7 +40,7 @@ from ops.core.state import SECRET_FILES  # noqa: E402
 from ops.image import base, builder, common, inventory, registry, runner, signing, tasks  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
-GOAL_SIZE_MB = 80.0
+GOAL_SIZE_MB = common.SIZE_GOAL_MB
 GOAL_READY_S = 3.0
 
 
