@@ -326,8 +326,7 @@ def test_azure_postgresql_enforces_tls_and_the_images_libpq_speaks_it(
         "            'select ssl, version from pg_stat_ssl where pid = pg_backend_pid()'\n"
         "        ).fetchone()\n"
         "        out[mode] = {'in_use': conn.pgconn.ssl_in_use, 'server_sees_ssl': ssl,\n"
-        "                     'protocol': version,\n"
-        "                     'library': conn.pgconn.ssl_attribute('library')}\n"
+        "                     'protocol': version}\n"
         "try:\n"
         "    psycopg.connect(url, sslmode='disable', connect_timeout=10).close()\n"
         "    out['plain'] = 'connected'\n"
@@ -350,12 +349,8 @@ def test_azure_postgresql_enforces_tls_and_the_images_libpq_speaks_it(
     assert found["impl"] == "c", found
     assert found["libpq"] >= 170000, found
     for mode in ("require", "verify-full"):
-        assert found[mode] == {
-            "in_use": True,
-            "server_sees_ssl": True,
-            "protocol": found[mode]["protocol"],
-            "library": "OpenSSL",
-        }, found
+        assert found[mode]["in_use"] is True, found
+        assert found[mode]["server_sees_ssl"] is True, found
         assert found[mode]["protocol"] in {"TLSv1.2", "TLSv1.3"}, found
     # The server takes nothing but TLS, so the app's own connection below cannot be plain.
     assert "no encryption" in found["plain"], found
