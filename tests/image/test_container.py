@@ -355,7 +355,7 @@ def test_azure_postgresql_enforces_tls_and_the_images_libpq_speaks_it(
     # The server takes nothing but TLS, so the app's own connection below cannot be plain.
     assert "no encryption" in found["plain"], found
 
-    # The app itself (production settings, dj-database-url) migrates with Azure's sslmode.
+    # The app itself (production settings, its PostgreSQL backend) migrates over TLS.
     data = tmp_path / "data"
     data.mkdir()
     runner.give_to_app_user(data, 0o700)
@@ -365,7 +365,8 @@ def test_azure_postgresql_enforces_tls_and_the_images_libpq_speaks_it(
             built.ref,
             name=f"orderdesk-test-{uuid.uuid4().hex[:8]}",
             port=free_port(),
-            env={**app_env(), "DATABASE_URL": f"{tls_postgres.url}?sslmode=require"},
+            # What manifests/components/postgresql sets for Azure.
+            env={**app_env(), "DATABASE_URL": tls_postgres.url, "DATABASE_REQUIRE_TLS": "true"},
             volumes={
                 secrets_dir(tmp_path): "/run/secrets/orderdesk:ro",
                 data: "/var/lib/orderdesk",
