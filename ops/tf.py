@@ -31,6 +31,7 @@ from ops.azure import az, register_providers_and_features, require_login
 from ops.core import environments, git, state
 from ops.core.environments import BAD_INPUT
 from ops.envconfig import Azure, Environment
+from ops.monitoring.layout import TEAMS_WEBHOOK_VARIABLE
 from ops.terraform_cli import TerraformCli, TerraformNotFound, terraform_env
 
 INFRA_DIR = envconfig.REPO_ROOT / "infra"
@@ -39,10 +40,6 @@ ENV_FILE = envconfig.ENV_FILE
 WORK_DIR = state.DEFAULT_ROOT / "terraform"
 PLACEHOLDER_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 ENV_HELP = "environment in infra/env.yaml, e.g. dev or prod (also positional)"
-# The alerts channel's Teams Workflows URL: Alertmanager's, and the Azure Monitor alarms' through
-# Terraform's variable, unless that is set apart.
-TEAMS_WEBHOOK_VARIABLE = "TEAMS_WEBHOOK_URL"
-TEAMS_WEBHOOK_TF_VARIABLE = "TF_VAR_teams_webhook_url"
 LOCK_FILE = INFRA_DIR / ".terraform.lock.hcl"
 # Where people plan and apply: CI runners and Linux laptops, and Apple silicon Macs.
 LOCK_PLATFORMS = ("linux_amd64", "darwin_arm64")
@@ -70,6 +67,9 @@ def subscription_id(environment: Environment, azure: Azure) -> str:
     return chosen
 
 
+TEAMS_WEBHOOK_TF_VAR = "TF_VAR_teams_webhook_url"
+
+
 def _terraform(environment: Environment, subscription: str) -> TerraformCli:
     try:
         # One data directory per environment: switching --env never reuses another's backend.
@@ -77,12 +77,10 @@ def _terraform(environment: Environment, subscription: str) -> TerraformCli:
         # that offline validation uses.
         env = terraform_env(data_dir=WORK_DIR / environment.name / "tfdata", use_mirror=False)
         env["ARM_SUBSCRIPTION_ID"] = subscription
-        # The Azure Monitor alarms post to Alertmanager's Teams channel: CI's one secret,
-        # TEAMS_WEBHOOK_URL, feeds both unless TF_VAR_teams_webhook_url is set (never on the
-        # command line, where plan output and process lists would show it).
-        teams = os.environ.get(TEAMS_WEBHOOK_VARIABLE, "").strip()
-        if teams and not os.environ.get(TEAMS_WEBHOOK_TF_VARIABLE):
-            env[TEAMS_WEBHOOK_TF_VARIABLE] = teams
+        # One secret for both alarm paths: Alertmanager reads TEAMS_WEBHOOK_URL, and the Azure
+        # Monitor action group gets the same URL through the root variable teams_webhook_url.
+        if os.environ.get(TEAMS_WEBHOOK_VARIABLE) and not os.environ.get(TEAMS_WEBHOOK_TF_VAR):
+            env[TEAMS_WEBHOOK_TF_VAR] = os.environ[TEAMS_WEBHOOK_VARIABLE]
         return TerraformCli(INFRA_DIR, env=env)
     except TerraformNotFound as exc:
         raise Exit(f"tf: {exc}", code=BAD_INPUT) from exc

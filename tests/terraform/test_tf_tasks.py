@@ -277,19 +277,19 @@ def test_plan_runs_terraform_with_the_subscription_and_its_own_data_dir(isolated
     assert "TF_CLI_CONFIG_FILE" not in env
 
 
-# The alerts module refuses a plan without var.teams_webhook_url (infra/variables.tf): CI's one
-# secret, TEAMS_WEBHOOK_URL, reaches Terraform through its environment, never a -var.
-def test_plan_hands_the_teams_url_to_terraform_through_its_environment(monkeypatch) -> None:
-    url = "https://example.invalid/workflows/plan-test"  # pragma: allowlist secret
-    monkeypatch.setenv("TEAMS_WEBHOOK_URL", url)
+def test_plan_hands_the_teams_webhook_secret_to_terraform_as_its_root_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A root variable without a default is set from TF_VAR_<name>
+    # (developer.hashicorp.com/terraform/language/values/variables#environment-variables).
+    monkeypatch.setenv("TEAMS_WEBHOOK_URL", "https://teams.example.invalid/workflows/alerts")
     monkeypatch.delenv("TF_VAR_teams_webhook_url", raising=False)
     c = logged_in_context()
     tf.plan(c, env="dev")
-    plan_call = c.run.call_args_list[-1]
-    assert plan_call.kwargs["env"]["TF_VAR_teams_webhook_url"] == url
-    assert url not in plan_call.args[0]
-    own = "https://example.invalid/workflows/own"  # pragma: allowlist secret
-    monkeypatch.setenv("TF_VAR_teams_webhook_url", own)
+    env = c.run.call_args_list[-1].kwargs["env"]
+    assert env["TF_VAR_teams_webhook_url"] == "https://teams.example.invalid/workflows/alerts"
+    # A value set for Terraform itself is inherited unchanged: it wins over the shared secret.
+    monkeypatch.setenv("TF_VAR_teams_webhook_url", "https://teams.example.invalid/workflows/infra")
     c = logged_in_context()
     tf.plan(c, env="dev")
     assert "TF_VAR_teams_webhook_url" not in c.run.call_args_list[-1].kwargs["env"]
