@@ -38,9 +38,19 @@ locals {
   }
 
   # The self-hosted runner reaches the private endpoints (registry and vault on 443) and a private
-  # API server, whose private endpoint sits in the node subnet (admitted there by Azure's default
-  # AllowVnetInBound). Nothing reaches the runner: its agent only connects out, to GitHub.
+  # API server, whose private endpoint AKS places in the node subnet. Nothing reaches the runner:
+  # its agent only connects out, to GitHub.
   runner_rules = var.subnets.runners == null ? {} : {
+    aks = {
+      AllowRunnersToApiServer = {
+        priority                   = 110
+        access                     = "Allow"
+        protocol                   = "Tcp"
+        source_address_prefix      = var.subnets.runners
+        destination_address_prefix = var.subnets.aks
+        destination_port_ranges    = ["443"]
+      }
+    }
     private_endpoints = {
       AllowRunnersToPrivateEndpoints = {
         priority                   = 110

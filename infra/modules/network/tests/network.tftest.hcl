@@ -271,6 +271,13 @@ run "runners_subnet_reaches_the_private_endpoints_and_leaves_through_a_nat_gatew
     error_message = "The runner must reach the private endpoints (registry, vault) on 443."
   }
   assert {
+    condition = anytrue([
+      for rule in azurerm_network_security_group.this["aks"].security_rule :
+      rule.access == "Allow" && rule.source_address_prefix == "10.10.19.0/24" && toset(rule.destination_port_ranges) == toset(["443"])
+    ])
+    error_message = "The runner must reach a private API server (its endpoint is in the node subnet) on 443."
+  }
+  assert {
     condition = alltrue([
       for rule in azurerm_network_security_group.this["runners"].security_rule :
       rule.access == "Deny" if rule.direction == "Inbound"
