@@ -55,6 +55,8 @@ class Cluster:
     port: int
     bindir: Path
     runner: tuple[str, ...] = ()
+    # With tls=True: the throwaway CA that signed the server's certificate (for sslrootcert).
+    ca_file: Path | None = None
 
     def start(self) -> None:
         subprocess.run(
@@ -91,12 +93,36 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def temporary_cluster(bindir: Path | None = None) -> Iterator[Cluster]:
+def temporary_cluster(bindir: Path | None = None, *, tls: bool = False) -> Iterator[Cluster]:
     with (
         tempfile.TemporaryDirectory(prefix="orderdesk-pg-") as temp,
-        cluster_at(Path(temp), bindir) as cluster,
+        cluster_at(Path(temp), bindir, tls=tls) as cluster,
     ):
         yield cluster
+
+
+def _tls_options(base: Path, listen: str, hba: tuple[str, ...]) -> tuple[str, Path]:
+    """Server TLS as Azure PostgreSQL has it: a certificate for the listen address from a
+    throwaway CA, and TCP clients accepted only over TLS (a plain connection finds no pg_hba.conf
+    entry); `hba` adds rules of the caller's (hostssl lines for other clients)."""
+    import trustme  # the test group's; only TLS clusters need it
+
+    tls = base / "tls"
+    tls.mkdir(exist_ok=True)
+    ca = trustme.CA()
+    server = ca.issue_cert(listen)
+    server.cert_chain_pems[0].write_to_path(str(tls / "server.crt"))
+    server.private_key_pem.write_to_path(str(tls / "server.key"))
+    # PostgreSQL refuses a key file others can read.
+    os.chmod(tls / "server.key", 0o600)
+    ca.cert_pem.write_to_path(str(tls / "ca.crt"))
+    rules = ["local all all trust", f"hostssl all all {listen}/32 trust", *hba]
+    (tls / "pg_hba.conf").write_text("".join(f"{rule}\n" for rule in rules), encoding="utf-8")
+    options = (
+        f" -c ssl=on -c ssl_cert_file={tls / 'server.crt'} -c ssl_key_file={tls / 'server.key'}"
+        f" -c hba_file={tls / 'pg_hba.conf'}"
+    )
+    return options, tls / "ca.crt"
 
 
 @contextlib.contextmanager
@@ -104,17 +130,17 @@ def cluster_at(
     base: Path,
     bindir: Path | None = None,
     *,
+    tls: bool = False,
     listen: str = "127.0.0.1",
     port: int | None = None,
     launcher: tuple[str, ...] = (),
     hba: tuple[str, ...] = (),
-    settings: tuple[str, ...] = (),
 ) -> Iterator[Cluster]:
     """A cluster kept in BASE: created on first use, reused (data and all) by later runs.
 
     `launcher` prefixes the server's start (e.g. nsenter into a network namespace, so it listens
-    on `listen` there); `hba` adds pg_hba.conf lines on creation; `settings` are extra `-c`
-    options. Administration goes through the Unix socket in BASE, whatever the namespace.
+    on `listen` there); `hba` adds pg_hba.conf rules. Administration goes through the Unix socket
+    in BASE, whatever the namespace.
     """
     bindir = bindir or find_bindir()
     if bindir is None:
@@ -126,6 +152,7 @@ def cluster_at(
     os.chmod(base, 0o755)  # noqa: S103
     data, sockets, log = base / "data", base / "sockets", base / "server.log"
     sockets.mkdir(exist_ok=True)
+    tls_options, ca_file = _tls_options(base, listen, hba) if tls else ("", None)
     runner = _as_server_user(base)
     port = port or free_port()
     fresh = not (data / "PG_VERSION").exists()
@@ -135,21 +162,22 @@ def cluster_at(
             check=True,
             capture_output=True,
         )
-        with (data / "pg_hba.conf").open("a", encoding="utf-8") as rules:
-            rules.writelines(f"{line}\n" for line in hba)
+        if not tls:
+            with (data / "pg_hba.conf").open("a", encoding="utf-8") as rules:
+                rules.writelines(f"{line}\n" for line in hba)
     cluster = Cluster(
         url=f"postgresql://{ROLE}@{listen}:{port}/{DATABASE}",
         pg_ctl=[*launcher, *runner, bindir / "pg_ctl", "-D", data, "-l", log],
         options=(
             f"-c listen_addresses={listen} -p {port} -k {sockets} "
             # A test cluster can lose everything on a crash: skip the durability work.
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            + "".join(f" -c {setting}" for setting in settings)
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off" + tls_options
         ),
         sockets=sockets,
         port=port,
         bindir=bindir,
         runner=tuple(runner),
+        ca_file=ca_file,
     )
     cluster.start()
     try:

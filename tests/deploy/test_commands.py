@@ -25,7 +25,7 @@ from ops.core import git
 from ops.deploy import checks
 from ops.k8s import cert_manager
 from tests.manifests.conftest import DATA, write_image_record
-from tests.support import need_tool
+from tests.support import committed_lock_file, need_tool
 
 DIGEST = "sha256:" + "a" * 64
 INGRESS_IP = "203.0.113.10"
@@ -63,6 +63,10 @@ SECRET_NOT_FOUND = (
 )
 
 
+# The subscription as `invoke tf.bootstrap` leaves it: every provider and feature Registered.
+REGISTERED = json.dumps([[namespace, "Registered"] for namespace in azure.RESOURCE_PROVIDERS])
+
+
 class FakeShell:
     """c.run for a MockContext: answers by regex, fails like invoke (UnexpectedExit unless warn),
     and does what the faked programs would leave behind (a plan file, a kubeconfig)."""
@@ -73,6 +77,8 @@ class FakeShell:
         self.log: list[str] = []
         self.answers: list[tuple[re.Pattern[str], str]] = [
             (re.compile(r".*/az account show "), ACCOUNT),
+            (re.compile(r".*/az provider list "), REGISTERED),
+            (re.compile(r".*/az feature show "), "Registered\n"),
             (
                 re.compile(r".* show -json "),
                 json.dumps({"variables": {"environment": {"value": "prod"}}}),
@@ -144,6 +150,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(git, "head", lambda *a, **k: "f" * 40)
     monkeypatch.setattr(git, "changes", lambda *a, **k: [])
     monkeypatch.setattr(tf, "WORK_DIR", tmp_path / "terraform")
+    monkeypatch.setattr(tf, "LOCK_FILE", committed_lock_file(tmp_path / "checkout"))
     monkeypatch.setenv("ARM_SUBSCRIPTION_ID", SUBSCRIPTION)
     monkeypatch.setenv("TEAMS_WEBHOOK_URL", TEAMS_WEBHOOK_URL)
     monkeypatch.setenv("ARM_TENANT_ID", TENANT)
@@ -197,8 +204,17 @@ def literal(command: str) -> str:
 
 
 # Regular expressions, each matching one whole command, in order.
+# Preflight's reads, before anything changes: the subscription's registrations (the account is
+# read in process).
+PREFLIGHT_READS = [
+    literal("az provider list --query '[].[namespace, registrationState]' --output json "),
+    literal(
+        "az feature show --namespace Microsoft.Compute --name EncryptionAtHost "
+        "--query properties.state --output tsv "
+    ),
+]
 EXPECTED_PROD = [
-    # preflight reads the signed-in account in process (no command)
+    *PREFLIGHT_READS,
     # terraform: tf.plan, tf.apply
     literal("az account show --output json"),
     rf"{TERRAFORM} init .*-backend-config=key=prod.tfstate.*",
@@ -604,22 +620,25 @@ def test_a_missing_teams_webhook_secret_fails_in_preflight_before_any_change(
     ) as caught:
         deploy.deploy(c, env="prod")
     assert caught.value.code == 2
-    assert commands(c, state) == []
+    matches(PREFLIGHT_READS, commands(c, state))
     monkeypatch.setenv("TEAMS_WEBHOOK_URL", "$(TEAMS_WEBHOOK_URL)")
     with pytest.raises(Exit, match=r"TEAMS_WEBHOOK_URL is not set"):
         deploy.deploy(context(state), env="prod", preflight_only=True)
     monkeypatch.setenv("TEAMS_WEBHOOK_URL", "http://teams.example.invalid/plain")
     with pytest.raises(Exit, match=r"TEAMS_WEBHOOK_URL does not start with https://"):
         deploy.deploy(context(state), env="prod", preflight_only=True)
-    # Only the monitoring stage needs it: a job that runs other stages goes on without it.
+    # The terraform stage needs it too (the action group's URL is a root variable).
     monkeypatch.delenv("TEAMS_WEBHOOK_URL")
+    with pytest.raises(Exit, match=r"TEAMS_WEBHOOK_URL is not set"):
+        deploy.deploy(context(state), env="prod", only="terraform", preflight_only=True)
+    # A job that runs neither goes on without it.
     deploy.deploy(context(state), env="prod", only="image")
 
 
 def test_preflight_only_changes_nothing(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
     c = context(state)
     deploy.deploy(c, env="prod", preflight_only=True)
-    assert commands(c, state) == []
+    matches(PREFLIGHT_READS, commands(c, state))
     assert "preflight: deploy --env prod can start" in capsys.readouterr().out
 
 
@@ -683,3 +702,27 @@ def test_preflight_reads_the_signed_in_subscription_and_tenant_through_azure_cli
     monkeypatch.setenv("ARM_TENANT_ID", "11111111-2222-3333-4444-555555555555")
     with pytest.raises(Exit, match=r"signed in to tenant 87654321-.* not ARM_TENANT_ID"):
         deploy.deploy(context(state), env="prod", preflight_only=True)
+
+
+# azurerm 5.0 registers no resource provider by default (its 5.0 upgrade guide: "no Resource
+# Providers are registered by default"): a deploy that applies Terraform checks them first.
+def test_preflight_names_an_unregistered_resource_provider_before_terraform_runs(
+    state: Path,
+) -> None:
+    c = context(state)
+    shell = c.run.side_effect  # type: ignore[attr-defined]
+    partly = [
+        [namespace, "NotRegistered" if namespace == "Microsoft.KeyVault" else "Registered"]
+        for namespace in azure.RESOURCE_PROVIDERS
+    ]
+    shell.answers.insert(0, (re.compile(r".*/az provider list "), json.dumps(partly)))
+    shell.answers.insert(0, (re.compile(r".*/az feature show "), "Pending\n"))
+    with pytest.raises(Exit) as caught:
+        deploy.deploy(c, env="prod")
+    message = str(caught.value.message)
+    assert "Microsoft.KeyVault is NotRegistered in this subscription" in message
+    assert "Microsoft.Compute/EncryptionAtHost is Pending" in message
+    assert "run `invoke tf.bootstrap --env prod`" in message
+    matches(PREFLIGHT_READS, commands(c, state))
+    # A job that does not apply Terraform does not need them.
+    deploy.deploy(context(state), env="prod", only="image")

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 import yaml
 
 from ops.core.wait import wait_until
@@ -126,26 +125,16 @@ def database(local_cluster: dict[str, Any]) -> Iterator[Cluster]:
         cluster.node_network() as netns,
     ):
         base = Path(temp)
-        tls = base / "tls"
-        tls.mkdir()
-        # A throwaway certificate: the app requires TLS (sslmode=require), not a trusted chain.
-        server_certificate = trustme.CA().issue_cert(NODE_IP)
-        server_certificate.cert_chain_pems[0].write_to_path(str(tls / "server.crt"))
-        server_certificate.private_key_pem.write_to_path(str(tls / "server.key"))
-        (tls / "server.key").chmod(0o600)
         with cluster_at(
             base,
             bindir,
             listen=NODE_IP,
             port=PORT,
             launcher=("nsenter", f"--net={netns}", "--"),
-            # The component requires TLS (sslmode=require): only TLS connections are admitted.
+            # The component requires TLS (sslmode=require): the pods connect over TLS only, with
+            # the password from their secrets volume.
+            tls=True,
             hba=(f"hostssl orderdesk orderdesk {POD_CIDR} scram-sha-256",),
-            settings=(
-                "ssl=on",
-                f"ssl_cert_file={tls / 'server.crt'}",
-                f"ssl_key_file={tls / 'server.key'}",
-            ),
         ) as server:
             yield server
 
