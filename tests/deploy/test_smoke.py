@@ -147,15 +147,19 @@ def test_a_certificate_from_an_untrusted_ca_is_refused(https_server: Server, app
 # https://letsencrypt.org/docs/staging-environment/): common name -> SHA-256 of the certificate.
 STAGING_ROOTS = {
     "(STAGING) Pretend Pear X1": (
+        # pragma: allowlist nextline secret - a public certificate fingerprint
         "e70570a989f8565aabdf7cae27abd1621872d6a3f811e3fef27e3dba02912198"
     ),
     "(STAGING) Bogus Broccoli X2": (
+        # pragma: allowlist nextline secret - a public certificate fingerprint
         "9b2a339fe6a3e85585c4cd75536cb8c1cf7cd603b9a64bec2521858ae48da85d"
     ),
     "(STAGING) Yearning Yucca Root YE": (
+        # pragma: allowlist nextline secret - a public certificate fingerprint
         "b59bfc0ba52daf849853b7324a91e82f031db3397f35644157352cde6384b56c"
     ),
     "(STAGING) Yonder Yam Root YR": (
+        # pragma: allowlist nextline secret - a public certificate fingerprint
         "ef115fb59e040ff39d15fd8f3ef54063c704321d83cb081213272f77d3091672"
     ),
 }
