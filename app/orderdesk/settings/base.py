@@ -72,7 +72,7 @@ def database_from_env(default_sqlite: Path) -> dict[str, Any]:
     config |= dj_database_url.parse(
         text("DATABASE_URL") or f"sqlite:///{default_sqlite}",
         conn_max_age=whole_number("DATABASE_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+        conn_health_checks=flag("DATABASE_CONN_HEALTH_CHECKS", True),
     )
     password = secret("DATABASE_PASSWORD")
     if password:
