@@ -30,6 +30,7 @@ from ops.azure import az, require_login
 from ops.core import environments, state
 from ops.core.environments import BAD_INPUT
 from ops.envconfig import Azure, Environment
+from ops.monitoring.layout import TEAMS_WEBHOOK_VARIABLE
 from ops.terraform_cli import TerraformCli, TerraformNotFound, terraform_env
 
 INFRA_DIR = envconfig.REPO_ROOT / "infra"
@@ -58,6 +59,9 @@ def subscription_id(environment: Environment, azure: Azure) -> str:
     return chosen
 
 
+TEAMS_WEBHOOK_TF_VAR = "TF_VAR_teams_webhook_url"
+
+
 def _terraform(environment: Environment, subscription: str) -> TerraformCli:
     try:
         # One data directory per environment: switching --env never reuses another's backend.
@@ -65,6 +69,10 @@ def _terraform(environment: Environment, subscription: str) -> TerraformCli:
         # that offline validation uses.
         env = terraform_env(data_dir=WORK_DIR / environment.name / "tfdata", use_mirror=False)
         env["ARM_SUBSCRIPTION_ID"] = subscription
+        # One secret for both alarm paths: Alertmanager reads TEAMS_WEBHOOK_URL, and the Azure
+        # Monitor action group gets the same URL through the root variable teams_webhook_url.
+        if os.environ.get(TEAMS_WEBHOOK_VARIABLE) and not os.environ.get(TEAMS_WEBHOOK_TF_VAR):
+            env[TEAMS_WEBHOOK_TF_VAR] = os.environ[TEAMS_WEBHOOK_VARIABLE]
         return TerraformCli(INFRA_DIR, env=env)
     except TerraformNotFound as exc:
         raise Exit(f"tf: {exc}", code=BAD_INPUT) from exc

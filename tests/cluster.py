@@ -1,8 +1,9 @@
 """The local Kubernetes cluster for the tests that need a real node (tests/sandbox, tests/deploy).
 
-Started once per test session if it is not running, and stopped at the end only if the session
-started it (a developer's running cluster is left as found). Without the build
-(tools/build/kubernetes) or root, the tests skip on a laptop and fail in CI.
+Started for the first test module that needs it (and again for any module that finds it
+stopped), and stopped at the end only if the session started it (a developer's running cluster
+is left as found). Without the build (tools/build/kubernetes) or root, the tests skip on a
+laptop and fail in CI.
 """
 
 from __future__ import annotations
@@ -33,15 +34,25 @@ def require_cluster_build() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def local_cluster() -> Iterator[dict[str, Any]]:
+def cluster_for_the_session() -> Iterator[None]:
     require_cluster_build()
     was_running = cluster.running()
-    state = cluster.start()
     try:
-        yield state
+        yield
     finally:
         if not was_running:
             cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def local_cluster(cluster_for_the_session: None) -> dict[str, Any]:
+    """The running cluster's state, started again if a module before this one left it stopped.
+
+    Checked per module (module-scoped fixtures such as a deploy build on it), so a module that
+    stops the cluster and fails to restart it shows its own error instead of breaking every
+    module after it.
+    """
+    return cluster.start(progress=lambda _m: None)
 
 
 def kubectl(*args: str, check: bool = True, timeout: int = 60) -> subprocess.CompletedProcess[str]:

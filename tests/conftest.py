@@ -1,5 +1,5 @@
 """Fixtures shared across test areas."""
 
-from tests.cluster import local_cluster
+from tests.cluster import cluster_for_the_session, local_cluster
 
-__all__ = ["local_cluster"]
+__all__ = ["cluster_for_the_session", "local_cluster"]

@@ -51,6 +51,8 @@ class Cluster:
     url: str
     pg_ctl: list[str | Path]
     options: str
+    # With tls=True: the throwaway CA that signed the server's certificate (for sslrootcert).
+    ca_file: Path | None = None
 
     def start(self) -> None:
         subprocess.run(
@@ -62,16 +64,40 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def temporary_cluster(bindir: Path | None = None) -> Iterator[Cluster]:
+def temporary_cluster(bindir: Path | None = None, *, tls: bool = False) -> Iterator[Cluster]:
     with (
         tempfile.TemporaryDirectory(prefix="orderdesk-pg-") as temp,
-        cluster_at(Path(temp), bindir) as cluster,
+        cluster_at(Path(temp), bindir, tls=tls) as cluster,
     ):
         yield cluster
 
 
+def _tls_options(base: Path) -> tuple[str, Path]:
+    """Server TLS as Azure PostgreSQL has it: a certificate for 127.0.0.1 from a throwaway CA, and
+    TCP clients accepted only over TLS (a plain connection finds no pg_hba.conf entry)."""
+    import trustme  # the test group's; only TLS clusters need it
+
+    tls = base / "tls"
+    tls.mkdir(exist_ok=True)
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1")
+    server.cert_chain_pems[0].write_to_path(str(tls / "server.crt"))
+    server.private_key_pem.write_to_path(str(tls / "server.key"))
+    # PostgreSQL refuses a key file others can read.
+    os.chmod(tls / "server.key", 0o600)
+    ca.cert_pem.write_to_path(str(tls / "ca.crt"))
+    (tls / "pg_hba.conf").write_text(
+        "local all all trust\nhostssl all all 127.0.0.1/32 trust\n", encoding="utf-8"
+    )
+    options = (
+        f" -c ssl=on -c ssl_cert_file={tls / 'server.crt'} -c ssl_key_file={tls / 'server.key'}"
+        f" -c hba_file={tls / 'pg_hba.conf'}"
+    )
+    return options, tls / "ca.crt"
+
+
 @contextlib.contextmanager
-def cluster_at(base: Path, bindir: Path | None = None) -> Iterator[Cluster]:
+def cluster_at(base: Path, bindir: Path | None = None, *, tls: bool = False) -> Iterator[Cluster]:
     """A cluster kept in BASE: created on first use, reused (data and all) by later runs."""
     bindir = bindir or find_bindir()
     if bindir is None:
@@ -83,6 +109,7 @@ def cluster_at(base: Path, bindir: Path | None = None) -> Iterator[Cluster]:
     os.chmod(base, 0o755)  # noqa: S103
     data, sockets, log = base / "data", base / "sockets", base / "server.log"
     sockets.mkdir(exist_ok=True)
+    tls_options, ca_file = _tls_options(base) if tls else ("", None)
     runner = _as_server_user(base)
     port = free_port()
     fresh = not (data / "PG_VERSION").exists()
@@ -98,8 +125,9 @@ def cluster_at(base: Path, bindir: Path | None = None) -> Iterator[Cluster]:
         options=(
             f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} "
             # A test cluster can lose everything on a crash: skip the durability work.
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off" + tls_options
         ),
+        ca_file=ca_file,
     )
     cluster.start()
     try:

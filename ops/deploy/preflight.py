@@ -13,6 +13,7 @@ from ops.core.environments import BAD_INPUT
 from ops.deploy.plan import Stage
 from ops.deploy.runner import console
 from ops.envconfig import Environment
+from ops.monitoring.layout import TEAMS_WEBHOOK_VARIABLE
 
 BOOTSTRAP = "scripts/bootstrap --system"
 KUSTOMIZE = "python -m ops.toolchain install kustomize"
@@ -51,15 +52,19 @@ def required_tools(environment: Environment, stages: list[Stage]) -> dict[str, s
     return {tool: how for tool, (how, used_by) in needs.items() if used_by & running}
 
 
-# monitoring.install reads the alerts channel's Teams Workflows URL from here (CI maps it from a
-# secret); without it the first deploy would stop at the monitoring stage, after every change.
-TEAMS_WEBHOOK_VARIABLE = "TEAMS_WEBHOOK_URL"
+# Alertmanager's receiver (monitoring) and the Azure Monitor action group (terraform: tf.* hands
+# the URL to Terraform as TF_VAR_teams_webhook_url).
+WEBHOOK_STAGES = frozenset({"monitoring", "terraform"})
 
 
 def teams_webhook_problem(environment: Environment, stages: list[Stage]) -> str:
-    """What is wrong with the Teams webhook URL the monitoring stage needs, or ""."""
+    """What is wrong with the Teams webhook URL the terraform and monitoring stages need, or "".
+
+    Without it the first deploy would stop at the terraform plan, or at the monitoring stage
+    after every change.
+    """
     running = {stage.name for stage in stages if not stage.skipped}
-    if environment.is_local or "monitoring" not in running:
+    if environment.is_local or not WEBHOOK_STAGES & running:
         return ""
     url = os.environ.get(TEAMS_WEBHOOK_VARIABLE, "").strip()
     # Azure Pipelines leaves the macro `$(TEAMS_WEBHOOK_URL)` as it is when no such variable exists.

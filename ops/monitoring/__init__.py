@@ -34,6 +34,7 @@ from ops.monitoring.layout import (
     MONITORING_NAMESPACE,
     TEAMS_SECRET,
     TEAMS_SECRET_KEYS,
+    TEAMS_WEBHOOK_VARIABLE,
     Layout,
     load_chart_pin,
 )
@@ -213,7 +214,7 @@ def install(  # noqa: PLR0917 - invoke maps each parameter to a command-line fla
             # Server-side: the CRDs are too large for client-side apply's annotation.
             c.run(cluster.kubectl("apply", "--server-side", "-f", str(definition), namespace=None))
 
-    alerts_url = _read_url(webhook_url_file, "TEAMS_WEBHOOK_URL")
+    alerts_url = _read_url(webhook_url_file, TEAMS_WEBHOOK_VARIABLE)
     oncall_url = _read_url(oncall_webhook_url_file, "TEAMS_ONCALL_WEBHOOK_URL") or alerts_url
     if alerts_url and oncall_url:
         _apply_stdin(c, cluster, teams_secret_manifest(alerts_url, oncall_url))

@@ -21,6 +21,9 @@ MONITORING_NAMESPACE = "monitoring"
 TEAMS_SECRET = "alertmanager-teams-webhook"  # noqa: S105  # nosec B105  # pragma: allowlist secret
 TEAMS_SECRET_KEYS = ("alerts-url", "oncall-url")
 TEAMS_SECRET_MOUNT = f"/etc/alertmanager/secrets/{TEAMS_SECRET}"
+# The one variable (a CI secret) that holds the team channel's Teams Workflows URL, read by
+# monitoring.install, preflight and tf.* (Terraform's Azure Monitor action group).
+TEAMS_WEBHOOK_VARIABLE = "TEAMS_WEBHOOK_URL"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -65,10 +66,26 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _ephemeral_ports() -> range:
+    low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    return range(int(low), int(high) + 1)
+
+
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A free port below the kernel's ephemeral range.
+
+    Any outgoing connection on the host may take a port of the ephemeral range as its own
+    (kubectl, the registry, a browser), so a port kept there across starts is sometimes found
+    taken; one below the range is only ever taken by a process that asks for it.
+    """
+    below = range(20000, min(_ephemeral_ports().start, 32768))
+    for port in random.sample(below, k=64):  # nosec B311 - not a secret
+        if _port_free(port):
+            return port
+    raise ClusterError(
+        f"no free port between {below.start} and {below.stop - 1} for the API server; "
+        "stop what listens there and start again"
+    )
 
 
 def start(
@@ -94,7 +111,8 @@ def start(
     registry = envconfig.load("local").registry.login_server
     layout.root.mkdir(parents=True, exist_ok=True)
     port_file = layout.root / "api-port"
-    api_port = int(port_file.read_text()) if port_file.is_file() else _free_port()
+    kept = int(port_file.read_text()) if port_file.is_file() else None
+    api_port = kept if kept is not None and kept not in _ephemeral_ports() else _free_port()
     if not _port_free(api_port):
         raise ClusterError(
             f"127.0.0.1:{api_port}, the port the cluster's kubeconfig uses, is taken by another "
@@ -116,20 +134,26 @@ def start(
     node = Node(layout, bins, progress)
     node.state["server"] = server
     progress(f"cluster: starting Kubernetes {KUBERNETES_VERSION} ({layout.root})")
+    failed_at = ""
     try:
-        node.namespace()
-        node.bridge(api_port, registry)
-        node.etcd()
-        node.apiserver(pki)
-        node.controllers()
-        node.containerd()
-        node.kubelet()
+        for name, run in (
+            ("namespace", node.namespace),
+            ("bridge", lambda: node.bridge(api_port, registry)),
+            ("etcd", node.etcd),
+            ("kube-apiserver", lambda: node.apiserver(pki)),
+            ("controllers", node.controllers),
+            ("containerd", node.containerd),
+            ("kubelet", node.kubelet),
+        ):
+            failed_at = name
+            run()
         node.state["ready_seconds"] = round(time.monotonic() - node.started, 1)
+        failed_at = "addons"
         node.addons()
     except (ClusterError, OSError, subprocess.SubprocessError) as exc:
-        progress("cluster: start failed; stopping what was started")
+        progress(f"cluster: start failed at {failed_at}; stopping what was started")
         stop(layout, progress=lambda _m: None)
-        raise ClusterError(str(exc)) from exc
+        raise ClusterError(f"starting the cluster failed at {failed_at}: {exc}") from exc
     node.state["addons_seconds"] = round(time.monotonic() - node.started, 1)
     _write_state(layout, node.state)
     publish_kubeconfig(layout)

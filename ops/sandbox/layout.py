@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess  # nosec B404 - starts the cluster's components with fixed arguments
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 from ops import envconfig
 from ops.core.state import write_json
-from ops.toolchain import CACHE_DIR
+from ops.toolchain import CACHE_DIR, find
 
 # Keep in step with tools/build/kubernetes and infra/env.yaml (tests/sandbox checks all three).
 KUBERNETES_VERSION = "v1.36.3"
@@ -109,10 +108,11 @@ def binaries() -> dict[str, str]:
         "containerd-shim-runc-v2",
         "runc",
         "ctr",
+        "crictl",
         "unshare",
         "nsenter",
     ):
-        path_found = shutil.which(name)
+        path_found = find(name)
         if path_found is None:
             missing.append(name)
         else:

@@ -345,7 +345,12 @@ state = "/run/containerd"
         )
         self.start_process("containerd", [self.bins["containerd"], f"--config={config}"])
         ctr = [self.bins["ctr"], f"--address={CONTAINERD_SOCKET}", "--namespace=k8s.io"]
-        self.wait_for("containerd", lambda: self.probe_inside(*ctr, "version"), "containerd ready")
+        # The socket answers before the CRI plugin has initialised, and a kubelet started in that
+        # gap exits ("server is not initialized yet"); a CRI call succeeds only after it.
+        crictl = [self.bins["crictl"], f"--runtime-endpoint=unix://{CONTAINERD_SOCKET}"]
+        self.wait_for(
+            "containerd", lambda: self.probe_inside(*crictl, "version"), "containerd's CRI ready"
+        )
         # containerd's image store outlives the node: import only what a first start lacks.
         present = self.run_inside(*ctr, "images", "list", "--quiet").split()
         for image, version in (

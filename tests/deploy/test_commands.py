@@ -581,8 +581,11 @@ def test_a_missing_teams_webhook_secret_fails_in_preflight_before_any_change(
     monkeypatch.setenv("TEAMS_WEBHOOK_URL", "http://teams.example.invalid/plain")
     with pytest.raises(Exit, match=r"TEAMS_WEBHOOK_URL does not start with https://"):
         deploy.deploy(context(state), env="prod", preflight_only=True)
-    # Only the monitoring stage needs it: a job that runs other stages goes on without it.
+    # The terraform stage needs it too (the action group's URL is a root variable).
     monkeypatch.delenv("TEAMS_WEBHOOK_URL")
+    with pytest.raises(Exit, match=r"TEAMS_WEBHOOK_URL is not set"):
+        deploy.deploy(context(state), env="prod", only="terraform", preflight_only=True)
+    # A job that runs neither goes on without it.
     deploy.deploy(context(state), env="prod", only="image")
 
 

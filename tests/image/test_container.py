@@ -16,9 +16,10 @@ import docker.errors
 import pytest
 import requests
 
-from ops.image import registry, runner
+from ops.image import common, registry, runner
 from tests.image.conftest import Built
-from tests.support import free_port
+from tests.pgcluster import Cluster, find_bindir, temporary_cluster
+from tests.support import free_port, need_tool
 
 pytestmark = pytest.mark.slow
 
@@ -149,6 +150,20 @@ def test_the_venv_runs_on_the_base_images_own_python(
     assert openssl == "OpenSSL"
 
 
+def test_the_image_is_within_the_size_goal(built: Built, engine: docker.DockerClient) -> None:
+    """Uncompressed, as `docker image inspect` reports it (bench/image.py has the breakdown)."""
+    image = engine.images.get(built.ref)
+    size_mb = int(image.attrs["Size"]) / 1e6
+    layers = sorted(
+        ((int(entry["Size"]) / 1e6, entry["CreatedBy"][:90]) for entry in image.history()),
+        reverse=True,
+    )
+    assert size_mb <= common.SIZE_GOAL_MB, (
+        f"{built.ref} is {size_mb:.1f} MB, over the {common.SIZE_GOAL_MB:.0f} MB goal; "
+        f"largest layers: {layers[:4]}"
+    )
+
+
 def test_hardened_run_flags_are_what_production_uses() -> None:
     args = runner.hardened_run_args("img:1", name="n", port=5001, env={}, detach=True)
     for flag in (
@@ -277,3 +292,88 @@ def test_image_record_is_json_the_render_can_read(tmp_path: Path) -> None:
     data = json.loads(path.read_text())
     assert data["reference"] == "127.0.0.1:5000/orderdesk@sha256:" + "0" * 64
     assert list(path.parent.iterdir()) == [path]
+
+
+@pytest.fixture
+def tls_postgres() -> Iterator[Cluster]:
+    """A PostgreSQL server that, like Azure's, accepts TCP clients over TLS only."""
+    bindir = find_bindir()
+    need_tool(str(bindir / "initdb") if bindir else "initdb", "PostgreSQL server binaries")
+    with temporary_cluster(bindir, tls=True) as cluster:
+        yield cluster
+
+
+# Azure Database for PostgreSQL flexible server enforces TLS (1.2+) for every connection by default:
+# https://learn.microsoft.com/azure/postgresql/flexible-server/how-to-connect-tls-ssl
+def test_azure_postgresql_enforces_tls_and_the_images_libpq_speaks_it(
+    built: Built,
+    engine: docker.DockerClient,
+    engine_url: str,
+    tls_postgres: Cluster,
+    tmp_path: Path,
+) -> None:
+    """The image's psycopg is its C implementation on Debian's libpq, built with OpenSSL: it
+    connects with sslmode=require and verify-full, and the app migrates over TLS."""
+    assert tls_postgres.ca_file is not None
+    code = (
+        "import json, os, psycopg\n"
+        "url = os.environ['PG_URL']\n"
+        "out = {'impl': psycopg.pq.__impl__, 'libpq': psycopg.pq.version()}\n"
+        "verify = {'sslrootcert': '/run/tls/ca.crt'}\n"
+        "for mode, extra in (('require', {}), ('verify-full', verify)):\n"
+        "    with psycopg.connect(url, sslmode=mode, connect_timeout=10, **extra) as conn:\n"
+        "        ssl, version = conn.execute(\n"
+        "            'select ssl, version from pg_stat_ssl where pid = pg_backend_pid()'\n"
+        "        ).fetchone()\n"
+        "        out[mode] = {'in_use': conn.pgconn.ssl_in_use, 'server_sees_ssl': ssl,\n"
+        "                     'protocol': version}\n"
+        "try:\n"
+        "    psycopg.connect(url, sslmode='disable', connect_timeout=10).close()\n"
+        "    out['plain'] = 'connected'\n"
+        "except psycopg.OperationalError as exc:\n"
+        "    out['plain'] = str(exc)\n"
+        "print(json.dumps(out))\n"
+    )
+    output = engine.containers.run(
+        built.ref,
+        ["-c", code],
+        environment={"PG_URL": tls_postgres.url},
+        volumes={str(tls_postgres.ca_file): {"bind": "/run/tls/ca.crt", "mode": "ro"}},
+        network_mode="host",
+        read_only=True,
+        cap_drop=["ALL"],
+        user="10001",
+        remove=True,
+    )
+    found = json.loads(bytes(output).decode())
+    assert found["impl"] == "c", found
+    assert found["libpq"] >= 170000, found
+    for mode in ("require", "verify-full"):
+        assert found[mode]["in_use"] is True, found
+        assert found[mode]["server_sees_ssl"] is True, found
+        assert found[mode]["protocol"] in {"TLSv1.2", "TLSv1.3"}, found
+    # The server takes nothing but TLS, so the app's own connection below cannot be plain.
+    assert "no encryption" in found["plain"], found
+
+    # The app itself (production settings, its PostgreSQL backend) migrates over TLS.
+    data = tmp_path / "data"
+    data.mkdir()
+    runner.give_to_app_user(data, 0o700)
+    migrate = docker_cli(
+        engine_url,
+        *runner.hardened_run_args(
+            built.ref,
+            name=f"orderdesk-test-{uuid.uuid4().hex[:8]}",
+            port=free_port(),
+            # What manifests/components/postgresql sets for Azure.
+            env={**app_env(), "DATABASE_URL": tls_postgres.url, "DATABASE_REQUIRE_TLS": "true"},
+            volumes={
+                secrets_dir(tmp_path): "/run/secrets/orderdesk:ro",
+                data: "/var/lib/orderdesk",
+            },
+            command=["manage.py", "migrate", "--noinput"],
+        ),
+        timeout=300,
+    )
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    assert "Applying orders." in migrate.stdout, migrate.stdout

@@ -150,6 +150,10 @@ def test_sign_makes_a_local_key_pair_and_an_sbom_kept_with_the_record(
     assert any(v.startswith("3.13.") for v in pythons.values()), sorted(versions.items())
     # The Debian packages of the base, from its dpkg status.d (distroless keeps one per package).
     assert "libssl3t64" in names, sorted(names)
+    # psycopg's C implementation and the Debian libraries copied in for it (their status.d
+    # records), not the wheel that bundled its own libpq and OpenSSL.
+    assert {"psycopg-c", "libpq5", "libldap2", "libsasl2-2"} <= names, sorted(names)
+    assert "psycopg-binary" not in {n.lower() for n in names}
     assert "pytest" not in {n.lower() for n in names}
 
 

@@ -180,16 +180,20 @@ def test_a_killed_run_is_named_and_cluster_stop_cleans_it(local_cluster) -> None
 def test_a_taken_port_is_named_before_anything_starts(local_cluster) -> None:
     cluster.stop()
     port = int((layout.NODE_DIR / "api-port").read_text())
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", port))
-        squatter.listen()
-        refused = invoke("sandbox.cluster-start")
-    assert refused.returncode == 1
-    assert f"127.0.0.1:{port}" in refused.stderr
-    assert "taken by another process" in refused.stderr
-    assert not cluster.running()
-    assert cluster.read_state() == {}
-    cluster.start()
+    # Kept below the ephemeral range, where no outgoing connection can take it between starts.
+    assert port not in cluster._ephemeral_ports()
+    try:
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()
+            refused = invoke("sandbox.cluster-start")
+        assert refused.returncode == 1
+        assert f"127.0.0.1:{port}" in refused.stderr
+        assert "taken by another process" in refused.stderr
+        assert not cluster.running()
+        assert cluster.read_state() == {}
+    finally:
+        cluster.start()
 
 
 def test_a_missing_binary_names_the_build(tmp_path, monkeypatch) -> None:

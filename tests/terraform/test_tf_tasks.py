@@ -176,6 +176,24 @@ def test_plan_runs_terraform_with_the_subscription_and_its_own_data_dir(isolated
     assert "TF_CLI_CONFIG_FILE" not in env
 
 
+def test_plan_hands_the_teams_webhook_secret_to_terraform_as_its_root_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A root variable without a default is set from TF_VAR_<name>
+    # (developer.hashicorp.com/terraform/language/values/variables#environment-variables).
+    monkeypatch.setenv("TEAMS_WEBHOOK_URL", "https://teams.example.invalid/workflows/alerts")
+    monkeypatch.delenv("TF_VAR_teams_webhook_url", raising=False)
+    c = logged_in_context()
+    tf.plan(c, env="dev")
+    env = c.run.call_args_list[-1].kwargs["env"]
+    assert env["TF_VAR_teams_webhook_url"] == "https://teams.example.invalid/workflows/alerts"
+    # A value set for Terraform itself is inherited unchanged: it wins over the shared secret.
+    monkeypatch.setenv("TF_VAR_teams_webhook_url", "https://teams.example.invalid/workflows/infra")
+    c = logged_in_context()
+    tf.plan(c, env="dev")
+    assert "TF_VAR_teams_webhook_url" not in c.run.call_args_list[-1].kwargs["env"]
+
+
 # --- apply --------------------------------------------------------------------------------------
 
 

@@ -328,15 +328,29 @@ TEAMS_WEBHOOK = "TEAMS_WEBHOOK_URL"
 CHANGING_TASKS = {"deploy", "tf.apply", "destroy"}
 
 
-def deploy_needs_webhook(argv: tuple[str, ...]) -> bool:
-    """Whether an `invoke deploy ...` line needs TEAMS_WEBHOOK_URL: its preflight checks it
-    whenever the monitoring stage is among the stages it runs (or checks, with --preflight-only)."""
+# Terraform plans need the root variable teams_webhook_url, which tf.* takes from the secret.
+PLANNING_TASKS = frozenset({"tf.plan", "tf.destroy", "destroy"})
+WEBHOOK_STAGES = frozenset({"monitoring", "terraform"})
+
+
+def preflight_checks_webhook(argv: tuple[str, ...]) -> bool:
+    """Whether an `invoke deploy ...` line checks TEAMS_WEBHOOK_URL in its preflight: it does
+    whenever the terraform or monitoring stage is among the stages it runs (or checks, with
+    --preflight-only)."""
     if not argv or argv[0] != "deploy" or "--dry-run" in argv:
         return False
     options = dict(zip(argv[1::2], argv[2::2], strict=False))
     if "--only" in options:
-        return "monitoring" in options["--only"].split(",")
-    return "monitoring" not in options.get("--skip", "").split(",")
+        return bool(WEBHOOK_STAGES & set(options["--only"].split(",")))
+    return bool(WEBHOOK_STAGES - set(options.get("--skip", "").split(",")))
+
+
+def needs_webhook(argv: tuple[str, ...]) -> bool:
+    """Whether an invoke line needs TEAMS_WEBHOOK_URL in its env: a preflight that checks it,
+    or a task that plans the Azure estate (the action group's URL is a root variable)."""
+    if argv and argv[0] in PLANNING_TASKS and "--dry-run" not in argv:
+        return True
+    return preflight_checks_webhook(argv)
 
 
 def changes_something(argv: tuple[str, ...]) -> bool:
@@ -355,11 +369,11 @@ def _webhook_violations(
 ) -> list[Violation]:
     """steps: (unit, where, env, argv) of every invoke line in order; a unit is a job or a stage.
 
-    A deploy that reaches the monitoring stage (or --preflight-only) checks the webhook in its
-    preflight; each change needs such a check before it, in a unit it waits for or earlier in
-    its own, so a missing secret fails before anything changed."""
+    A deploy that reaches the terraform or monitoring stage (or --preflight-only) checks the
+    webhook in its preflight; each change needs such a check before it, in a unit it waits for
+    or earlier in its own, so a missing secret fails before anything changed."""
     found = []
-    needing = [step for step in steps if deploy_needs_webhook(step[3])]
+    needing = [step for step in steps if needs_webhook(step[3])]
     for _, where, env, argv in needing:
         if env.get(TEAMS_WEBHOOK) != expected:
             found.append(
@@ -367,17 +381,19 @@ def _webhook_violations(
                     name,
                     where,
                     "teams-webhook",
-                    f"`invoke {' '.join(argv)}` checks the monitoring stage without "
-                    f"{TEAMS_WEBHOOK}: {expected} in its env",
+                    f"`invoke {' '.join(argv)}` needs the Teams webhook URL (monitoring "
+                    f"stage or Terraform plan) without {TEAMS_WEBHOOK}: {expected} in its env",
                 )
             )
     if not needing:
         return found
     checked: set[str] = set()  # units with a webhook check so far
     for unit, where, _, argv in steps:
-        if deploy_needs_webhook(argv):
+        if preflight_checks_webhook(argv):
             checked.add(unit)
-        if changes_something(argv) and not checked & (upstream[unit] | {unit}):
+        # A planning task stops at its own plan when the variable is missing, before any change.
+        unchecked = not checked & (upstream[unit] | {unit})
+        if changes_something(argv) and argv[0] not in PLANNING_TASKS and unchecked:
             found.append(
                 Violation(
                     name,

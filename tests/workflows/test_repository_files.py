@@ -358,9 +358,9 @@ def test_the_teams_webhook_url_comes_from_a_ci_secret_in_every_deploying_file() 
         (AZURE_PIPELINE, "$(TEAMS_WEBHOOK_URL)"),
     ):
         text = path.read_text(encoding="utf-8")
-        assert text.count(f"TEAMS_WEBHOOK_URL: {rendered}") >= 2, path.name
+        assert text.count(f"TEAMS_WEBHOOK_URL: {rendered}") >= 3, path.name
         invokes = [c.argv for c in policy.commands([path]) if c.program == "invoke"]
-        assert sum(policy.deploy_needs_webhook(argv) for argv in invokes) >= 2, path.name
+        assert sum(policy.needs_webhook(argv) for argv in invokes) >= 3, path.name
         assert any("--preflight-only" in argv for argv in invokes), path.name
 
 
@@ -382,8 +382,13 @@ def test_the_teams_webhook_url_comes_from_a_ci_secret_in_every_deploying_file() 
             '        run: invoke deploy --env "$DEPLOY_ENV" --preflight-only\n',
             "changes something before any preflight",
         ),
+        (
+            WORKFLOWS_DIR / "destroy.yml",
+            "          TEAMS_WEBHOOK_URL: ${{ secrets.TEAMS_WEBHOOK_URL }}\n",
+            "without TEAMS_WEBHOOK_URL",
+        ),
     ],
-    ids=["github-env", "azure-devops-env", "github-no-preflight"],
+    ids=["github-env", "azure-devops-env", "github-no-preflight", "github-destroy-env"],
 )
 def test_a_missing_teams_webhook_fails_in_preflight_not_halfway(
     tmp_path: Path, path: Path, line: str, why: str
