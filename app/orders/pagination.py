@@ -195,18 +195,16 @@ class _Statement:
         with db.cursor() as db_cursor:
             db_cursor.execute(self.sql, params)
             rows = db_cursor.fetchall()
-        make = self.row._make  # type: ignore[attr-defined]
-        if not self.converters:
-            return [make(row) for row in rows]
-        found = []
-        for row in map(list, rows):
-            for position, converters, expression in self.converters:
-                value = row[position]
-                for convert in converters:
-                    value = convert(value, expression, db)
-                row[position] = value
-            found.append(make(row))
-        return found
+        if not rows:
+            return []
+        # Column by column: one tight loop per converter, not nested loops per value.
+        columns: list[Any] = list(zip(*rows, strict=True))
+        for position, converters, expression in self.converters:
+            values = columns[position]
+            for convert in converters:
+                values = [convert(value, expression, db) for value in values]
+            columns[position] = values
+        return list(map(self.row._make, zip(*columns, strict=True)))  # type: ignore[attr-defined]
 
 
 def _field_value(name: str, value: Any, db: Any) -> Any:
