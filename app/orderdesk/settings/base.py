@@ -86,7 +86,8 @@ def database_from_env(default_sqlite: Path) -> dict[str, Any]:
         if flag("DATABASE_REQUIRE_TLS", False):
             config["OPTIONS"]["sslmode"] = "require"
     elif engine == "django.db.backends.sqlite3":
-        config["ENGINE"] = "django_prometheus.db.backends.sqlite3"
+        # django-prometheus' backend with its cursor class made once (orderdesk/sqlite/base.py).
+        config["ENGINE"] = "orderdesk.sqlite"
         config.setdefault("OPTIONS", {})["timeout"] = 5
     return config
 
