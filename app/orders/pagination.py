@@ -3,6 +3,7 @@
 Page N costs the same as page 1: each page starts from an index position instead of skipping N*25
 rows (OFFSET), the last page is the oldest-first end of the same index, and no request counts
 the whole table: a count stops at COUNT_CAP rows, and beyond it the database's own estimate is used.
+A list's page query is compiled once (fetch()); each page only swaps in its cursor's values.
 """
 
 from __future__ import annotations
@@ -130,10 +131,12 @@ def oldest_first_before(queryset: Rows, cursor: Cursor | None) -> Rows:
 
 
 # Stand-ins for a cursor's values while a page query is compiled; each request puts its own
-# values where these land in the parameters. Chosen so no real order can have them.
+# values where these land in the parameters. As the database gets them (a time with a space and
+# colons, lowercase hex, or typed values) no filter value can equal them: filters are upper-case
+# codes without spaces.
 _MARK_TIME = datetime.datetime(1901, 2, 3, 4, 5, 6, 789012, tzinfo=datetime.UTC)
 _MARK_ID = uuid.UUID("00000000-0000-4000-8000-0000000d0c5e")
-# Compiled page queries by shape; a shape the caller names is compiled once per connection.
+# Compiled page queries by database alias and shape; a shape the caller names is compiled once.
 _STATEMENTS: dict[Hashable, _Statement] = {}
 _STATEMENTS_KEPT = 512
 
@@ -172,13 +175,23 @@ class _Statement:
         if marked is not None and (len(time_slots), len(id_slots)) != (2, 1):
             raise RuntimeError(f"the cursor's values were not found in the query: {sql}")
         columns = [expression for expression, _, _ in compiler.select[: compiler.col_count]]
-        converters = compiler.get_converters(columns)
+
+        def portable(convert: Any) -> Any:
+            # The backend's converters are methods of this connection's operations: kept by
+            # name and looked up on the connection that runs the query, so that the cache
+            # holds no connection (nor a thread's open database handle) alive.
+            return convert.__name__ if getattr(convert, "__self__", None) is db.ops else convert
+
+        converters = tuple(
+            (position, tuple(map(portable, functions)), expression)
+            for position, (functions, expression) in compiler.get_converters(columns).items()
+        )
         return cls(
             sql=sql,
             params=tuple(params),
             time_slots=time_slots,
             id_slots=id_slots,
-            converters=tuple((i, tuple(c), e) for i, (c, e) in converters.items()),
+            converters=converters,
             row=namedtuple("Row", query.values_select),
         )
 
@@ -201,7 +214,8 @@ class _Statement:
         columns: list[Any] = list(zip(*rows, strict=True))
         for position, converters, expression in self.converters:
             values = columns[position]
-            for convert in converters:
+            for function in converters:
+                convert = getattr(db.ops, function) if isinstance(function, str) else function
                 values = [convert(value, expression, db) for value in values]
             columns[position] = values
         return list(map(self.row._make, zip(*columns, strict=True)))  # type: ignore[attr-defined]
@@ -224,13 +238,11 @@ def fetch(
     """Up to `limit` named rows of the queryset beyond the cursor, in page order.
 
     `shape` names what, beyond its model and columns, makes the queryset's SQL (its filters and
-    their values): the same shape is compiled once per connection and reused; without one the
-    query is compiled every time.
+    their values): the same shape is compiled once and reused; without one the query is
+    compiled every time.
     """
-    db = connections[queryset.db]
-    # The connection object: compiled converters are bound to its operations.
     columns = queryset.query.values_select
-    key = (id(db), queryset.model, columns, shape, newest_first, cursor is None, limit)
+    key = (queryset.db, queryset.model, columns, shape, newest_first, cursor is None, limit)
     cached = _STATEMENTS.get(key) if shape is not None else None
     if cached is not None:
         return cached.run(queryset.db, cursor)

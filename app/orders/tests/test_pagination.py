@@ -6,6 +6,8 @@ import uuid
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.db.backends.base.operations import BaseDatabaseOperations
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from orders.forms import OrderFilterForm
 from orders.models import Order
 from orders.pagination import (
+    _STATEMENTS,
     Cursor,
     InvalidCursor,
     fetch,
@@ -128,3 +131,20 @@ def test_a_page_query_compiled_once_returns_what_the_orm_does(
                 found = fetch(queryset, cursor, newest_first=newest_first, limit=7, shape=shape)
                 assert found == expected
                 assert [row.id for row in found] == [row.id for row in expected]
+
+
+def test_compiled_page_queries_keep_no_connection_alive(order_factory: Any) -> None:
+    """The cache outlives threads: a converter bound to a connection's operations would keep
+    that thread's database connection open."""
+    order_factory.create_batch(3)
+    assert fetch(shown_rows(), None, newest_first=True, limit=2, shape=("no connection",))
+    converters = [
+        function
+        for statement in _STATEMENTS.values()
+        for _, functions, _ in statement.converters
+        for function in functions
+    ]
+    if connection.vendor == "sqlite":
+        assert converters, "SQLite converts UUIDs and times: there is something to check"
+    for function in converters:
+        assert not isinstance(getattr(function, "__self__", None), BaseDatabaseOperations)
