@@ -54,3 +54,35 @@ resource "azurerm_role_assignment" "ingress_subnet_network_contributor" {
   principal_id         = module.aks.ingress_identity_object_id
   principal_type       = "ServicePrincipal"
 }
+
+# The deploy identity applies the manifests, cert-manager and the monitoring CRDs with kubectl and
+# helm. Local accounts are off and Azure RBAC decides (learn.microsoft.com/azure/aks/manage-azure-rbac):
+# it needs the cluster-admin role of AKS RBAC, and the Cluster User role to fetch a kubeconfig
+# (az aks get-credentials lists the user credentials).
+resource "azurerm_role_assignment" "deployer_cluster_admin" {
+  scope                = module.aks.id
+  role_definition_name = "Azure Kubernetes Service RBAC Cluster Admin"
+  principal_id         = local.azure.identities.deploy_object_id
+}
+
+resource "azurerm_role_assignment" "deployer_cluster_user" {
+  scope                = module.aks.id
+  role_definition_name = "Azure Kubernetes Service Cluster User Role"
+  principal_id         = local.azure.identities.deploy_object_id
+}
+
+# The deploy identity pushes the app's images.
+resource "azurerm_role_assignment" "deployer_acr_push" {
+  scope                = module.acr.id
+  role_definition_name = "AcrPush"
+  principal_id         = local.azure.identities.deploy_object_id
+}
+
+# Refreshing the cluster lists its user credentials (azurerm's kubernetes_cluster read calls
+# ListClusterUserCredentials), which Reader does not allow: the plan identity gets the Cluster
+# User role, which grants that and nothing inside the cluster.
+resource "azurerm_role_assignment" "planner_cluster_user" {
+  scope                = module.aks.id
+  role_definition_name = "Azure Kubernetes Service Cluster User Role"
+  principal_id         = local.azure.identities.plan_object_id
+}

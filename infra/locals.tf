@@ -7,6 +7,18 @@ locals {
 
   name = "${local.env.app.name}-${var.environment}"
 
+  # Left out of env.yaml: the environment's kubernetes.version, the minor the local cluster runs
+  # (ops/envconfig.py fills in the same and refuses a minor past its end of AKS standard support).
+  aks_kubernetes_version = coalesce(try(local.azure.aks.kubernetes_version, null), local.env.kubernetes.version)
+
+  # The CI runners' public egress ranges (empty where they run inside the VNet) are admitted
+  # wherever the jobs reach in from the internet: the registry (image push), the vault (apply
+  # writes the secrets, the secrets stage reads them) and a public API server (kubectl).
+  runner_ip_ranges = local.azure.runners.ip_ranges
+  # A private API server has no public endpoint to admit anyone to.
+  api_server_ip_ranges = local.azure.aks.private_cluster ? [] : distinct(concat(lookup(local.azure.aks, "authorized_ip_ranges", []), local.runner_ip_ranges))
+  vault_ip_ranges      = distinct(concat(lookup(local.azure.key_vault, "deployer_ip_ranges", []), local.runner_ip_ranges))
+
   tags = {
     application = local.env.app.name
     environment = var.environment
@@ -17,10 +29,12 @@ locals {
   app_namespace       = local.env.kubernetes.namespace
   app_service_account = local.env.app.name
 
-  # Host names the public DNS zone points at the application gateway.
+  # Host names the public DNS zone points at the application gateway: the app and Grafana, the
+  # ones with an ingress. Prometheus has no authentication of its own and no ingress on Azure
+  # (monitoring/kube-prometheus-stack/values-<env>.yaml), so no record either.
   public_hosts = toset(concat(
     local.env.app.hosts,
-    [local.env.monitoring.grafana_host, local.env.monitoring.prometheus_host],
+    [local.env.monitoring.grafana_host],
   ))
 
   # Alert descriptions link here (#<alert name in lower case>); the same base as the Prometheus

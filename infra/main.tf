@@ -38,12 +38,13 @@ module "aks" {
   location                = azurerm_resource_group.this.location
   resource_group_name     = azurerm_resource_group.this.name
   tenant_id               = data.azurerm_client_config.current.tenant_id
-  kubernetes_version      = local.azure.aks.kubernetes_version
+  kubernetes_version      = local.aks_kubernetes_version
   node_subnet_id          = module.network.subnet_ids["aks"]
   app_gateway_id          = module.app_gateway.id
   node_pool               = local.azure.aks.node_pool
   private_cluster_enabled = local.azure.aks.private_cluster
-  authorized_ip_ranges    = try(local.azure.aks.authorized_ip_ranges, null)
+  authorized_ip_ranges    = local.api_server_ip_ranges
+  admin_group_object_ids  = try(local.azure.aks.admin_group_object_ids, null)
   service_cidr            = module.network.service_cidr
   tags                    = local.tags
 }
@@ -55,6 +56,7 @@ module "acr" {
   location                   = azurerm_resource_group.this.location
   resource_group_name        = azurerm_resource_group.this.name
   sku                        = local.azure.acr.sku
+  pusher_ip_ranges           = local.runner_ip_ranges
   private_endpoint_subnet_id = module.network.subnet_ids["private_endpoints"]
   virtual_network_id         = module.network.virtual_network_id
   tags                       = local.tags
@@ -69,7 +71,9 @@ module "key_vault" {
   tenant_id                  = data.azurerm_client_config.current.tenant_id
   private_endpoint_subnet_id = module.network.subnet_ids["private_endpoints"]
   virtual_network_id         = module.network.virtual_network_id
-  deployer_ip_ranges         = try(local.azure.key_vault.deployer_ip_ranges, null)
+  deployer_ip_ranges         = local.vault_ip_ranges
+  writer_object_id           = local.azure.identities.deploy_object_id
+  reader_object_ids          = [local.azure.identities.plan_object_id]
   secret_names               = local.app_secret_names
   secret_values              = local.generated_secrets
   secrets_version            = local.azure.key_vault.secrets_version

@@ -26,11 +26,35 @@ from ops.core import environments, kube, state
 from ops.core.environments import BAD_INPUT, ENV_HELP
 from ops.core.wait import NotYet, WaitTimeout, wait_until
 from ops.envconfig import Environment
+from ops.monitoring.layout import Layout
 from ops.toolchain import find
 
 AZ_INSTALL = "https://learn.microsoft.com/cli/azure/install-azure-cli"
 INGRESS = "orderdesk"
 INGRESS_TIMEOUT_S, INGRESS_INTERVAL_S = 300, 10
+
+# The resource providers the estate's resources belong to (infra/). azurerm 5 registers none by
+# itself (resource_provider_registrations defaults to "none", 5.0 upgrade guide), and a call to
+# an unregistered namespace fails with MissingSubscriptionRegistration, so `invoke tf.bootstrap`
+# registers them once per subscription and preflight checks them.
+RESOURCE_PROVIDERS = (
+    "Microsoft.Compute",  # the node pool's scale set
+    "Microsoft.ContainerRegistry",
+    "Microsoft.ContainerService",
+    "Microsoft.DBforPostgreSQL",
+    "Microsoft.Insights",  # metric alerts, action groups, diagnostic settings, workbooks
+    "Microsoft.KeyVault",
+    "Microsoft.ManagedIdentity",
+    "Microsoft.Network",
+    "Microsoft.OperationalInsights",
+    "Microsoft.OperationsManagement",  # Container insights (oms_agent)
+    "Microsoft.Sql",  # database.kind mssql
+    "Microsoft.Storage",  # the Terraform state
+)
+# Preview features the estate uses, as (namespace, feature): the node pool encrypts at host
+# (host_encryption_enabled), which Azure refuses until the subscription has this feature.
+FEATURES = (("Microsoft.Compute", "EncryptionAtHost"),)
+REGISTRATION_TIMEOUT_S, REGISTRATION_INTERVAL_S = 900, 15
 
 
 def az() -> str:
@@ -94,6 +118,99 @@ def login_problem() -> str:
                 "--tenant ...`, then `az account set --subscription ...`)"
             )
     return ""
+
+
+def _registration_states(c: Context, program: str, where: str) -> dict[str, str]:
+    """namespace -> registrationState of every resource provider, and feature -> state, keyed in
+    lower case: Azure spells some namespaces its own way (`microsoft.insights`)."""
+    listed = c.run(
+        f"{program} provider list --query '[].[namespace, registrationState]' --output json "
+        + where,
+        hide=True,
+        warn=True,
+    )
+    if listed is None or not listed.ok:
+        reason = (listed.stderr.strip() if listed is not None else "") or "no error message"
+        raise Exit(f"cannot list the subscription's resource providers ({reason})", code=1)
+    states = {str(name).lower(): str(state) for name, state in json.loads(listed.stdout or "[]")}
+    for namespace, feature in FEATURES:
+        shown = c.run(
+            f"{program} feature show --namespace {namespace} --name {feature} "
+            f"--query properties.state --output tsv {where}",
+            hide=True,
+            warn=True,
+        )
+        ok = shown is not None and shown.ok
+        states[f"{namespace}/{feature}".lower()] = shown.stdout.strip() if ok else "NotRegistered"
+    return states
+
+
+def registration_problems(
+    c: Context, *, where: str = "", env: str = "<env>", features_only: bool = False
+) -> list[str]:
+    """The resource providers and features the estate needs that are not Registered."""
+    states = _registration_states(c, az(), where)
+    features = [f"{namespace}/{feature}" for namespace, feature in FEATURES]
+    wanted = features if features_only else [*RESOURCE_PROVIDERS, *features]
+    return [
+        f"{name} is {states.get(name.lower()) or 'NotRegistered'} in this subscription; run "
+        f"`invoke tf.bootstrap --env {env}` (it registers what the estate needs)"
+        for name in wanted
+        if states.get(name.lower()) != "Registered"
+    ]
+
+
+def _wait_for_registration(c: Context, where: str, *, features_only: bool = False) -> None:
+    def registered() -> bool:
+        missing = registration_problems(c, where=where, features_only=features_only)
+        if missing:
+            raise NotYet(f"{len(missing)} not Registered yet, e.g. {missing[0].split(' is ')[0]}")
+        return True
+
+    try:
+        wait_until(
+            registered,
+            what="resource provider and feature registration",
+            timeout=REGISTRATION_TIMEOUT_S,
+            interval=REGISTRATION_INTERVAL_S,
+            progress=lambda attempt, attempts, reason: print(
+                f"  registration: {reason} ({attempt}/{attempts})"
+            ),
+        )
+    except WaitTimeout as exc:
+        raise Exit(
+            f"Azure has not finished registering after {REGISTRATION_TIMEOUT_S} s ({exc}); it "
+            "goes on in the background: run `invoke tf.bootstrap` again later (it only waits "
+            "for what is missing)",
+            code=1,
+        ) from exc
+
+
+def register_providers_and_features(c: Context, subscription: str) -> None:
+    """Register every resource provider and feature the estate needs, and wait (bounded) until
+    Azure says Registered. Idempotent: what is registered already is left alone."""
+    program = az()
+    where = f"--subscription {subscription}"
+    states = _registration_states(c, program, where)
+    new_features = [
+        (namespace, feature)
+        for namespace, feature in FEATURES
+        if states.get(f"{namespace}/{feature}".lower()) != "Registered"
+    ]
+    for namespace, feature in new_features:
+        c.run(
+            f"{program} feature register --namespace {namespace} --name {feature} "
+            f"--output none {where}"
+        )
+    if new_features:
+        _wait_for_registration(c, where, features_only=True)
+    # A feature reaches its provider when the provider is registered again after the feature
+    # is Registered (Azure's "Set up preview features": az provider register after az feature).
+    refresh = {namespace for namespace, _feature in new_features}
+    for namespace in RESOURCE_PROVIDERS:
+        if states.get(namespace.lower()) != "Registered" or namespace in refresh:
+            c.run(f"{program} provider register --namespace {namespace} --output none {where}")
+    _wait_for_registration(c, where)
 
 
 def tf_outputs(c: Context, environment: Environment) -> dict[str, Any]:
@@ -171,13 +288,17 @@ def ensure_key_vault_secrets(c: Context, environment: Environment) -> None:
 
 
 def dns_record_names(environment: Environment) -> list[str]:
-    """Relative names in the zone for the app, grafana and prometheus hosts."""
+    """Relative names in the zone for the app's hosts and each monitoring host that has an
+    ingress (Prometheus has none on Azure: no authentication of its own)."""
     zone = environments.require_azure(environment).dns.zone
-    hosts = [
-        *environment.app.hosts,
-        environment.monitoring.grafana_host,
-        environment.monitoring.prometheus_host,
-    ]
+    layout = Layout()
+    hosts = [*environment.app.hosts]
+    for component, host in (
+        ("grafana", environment.monitoring.grafana_host),
+        ("prometheus", environment.monitoring.prometheus_host),
+    ):
+        if layout.ingress_enabled(environment.name, component):
+            hosts.append(host)
     return ["@" if host == zone else host.removesuffix("." + zone) for host in hosts]
 
 
@@ -270,7 +391,7 @@ def secrets(c: Context, env: str = "") -> None:
 
 @task(help={"env": ENV_HELP})
 def dns(c: Context, env: str = "") -> None:
-    """Check the app, grafana and prometheus records answer with the ingress's address."""
+    """Check the app's and exposed monitoring hosts' DNS records answer with the ingress's IP."""
     check_dns_points_at_ingress(c, environments.load(env))
 
 

@@ -6,24 +6,72 @@ instead of halfway through a deploy.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import itertools
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = REPO_ROOT / "infra" / "env.yaml"
 
-# AKS keeps roughly the three newest minors in support; versions outside this window are refused
-# before Terraform asks Azure, which would otherwise fail minutes into an apply. 1.36: GA on AKS
-# since mid-2026 and the minor the local cluster runs (ops/sandbox/cluster.py); upstream 1.33
-# reached end of life on 2026-06-28.
-AKS_SUPPORTED_MINORS = range(34, 37)
+# The last day of AKS standard support per Kubernetes minor, from the AKS release calendar
+# (https://learn.microsoft.com/azure/aks/supported-kubernetes-versions#aks-kubernetes-release-calendar-and-upcoming-versions;
+# a month there means its last day). The Standard tier has no LTS (that is Premium only), so a
+# minor past its date cannot be created: it is refused before Terraform asks Azure, which would
+# fail minutes into an apply. Add the next minor here when AKS announces it.
+AKS_STANDARD_SUPPORT_ENDS: dict[str, datetime.date] = {
+    "1.33": datetime.date(2026, 7, 31),
+    "1.34": datetime.date(2026, 11, 30),
+    "1.35": datetime.date(2027, 3, 31),
+    "1.36": datetime.date(2027, 6, 30),
+    "1.37": datetime.date(2027, 10, 31),
+}
+AKS_CALENDAR = "https://learn.microsoft.com/azure/aks/supported-kubernetes-versions"
+
+
+def today() -> datetime.date:
+    """The day support is judged on: the plan's day, in UTC (tests replace it)."""
+    return datetime.datetime.now(datetime.UTC).date()
+
+
+def aks_version_problem(version: str, on: datetime.date) -> str:
+    """Why AKS would refuse to create `version` (minor or patch) on day `on`, or ""."""
+    minor = ".".join(version.split(".")[:2])
+    supported = sorted(
+        (name for name, ends in AKS_STANDARD_SUPPORT_ENDS.items() if ends >= on),
+        key=lambda name: int(name.split(".")[1]),
+    )
+    newest = supported[-1] if supported else None
+    fix = (
+        f"use {newest}, the newest minor in standard support"
+        if newest
+        else "add the current minors to AKS_STANDARD_SUPPORT_ENDS in ops/envconfig.py from "
+        + AKS_CALENDAR
+    )
+    ends = AKS_STANDARD_SUPPORT_ENDS.get(minor)
+    if ends is None:
+        return f"Kubernetes {minor} is not in the AKS support table (ops/envconfig.py); {fix}"
+    if ends < on:
+        return (
+            f"AKS standard support for Kubernetes {minor} ended on {ends.isoformat()} "
+            f"(AKS release calendar), before {on.isoformat()}; {fix}"
+        )
+    return ""
+
 
 DnsName = Annotated[
     str,
@@ -91,6 +139,8 @@ class Subnets(Strict):
     appgw: ipaddress.IPv4Network
     private_endpoints: ipaddress.IPv4Network
     database: ipaddress.IPv4Network
+    # The self-hosted CI runner inside the VNet (needed where endpoints are private).
+    runners: ipaddress.IPv4Network | None = None
 
 
 class Network(Strict):
@@ -99,7 +149,7 @@ class Network(Strict):
 
     @model_validator(mode="after")
     def _subnets_fit_and_do_not_overlap(self) -> Network:
-        named = list(self.subnets.model_dump().items())
+        named = [(name, cidr) for name, cidr in self.subnets.model_dump().items() if cidr]
         for name, cidr in named:
             if not cidr.subnet_of(self.vnet_cidr):
                 raise ValueError(f"subnet {name} ({cidr}) is outside vnet_cidr {self.vnet_cidr}")
@@ -136,6 +186,8 @@ def _no_whole_internet(ranges: list[ipaddress.IPv4Network]) -> list[ipaddress.IP
 
 class Aks(Strict):
     cluster_name: ResourceName
+    # Left out of env.yaml: the environment's kubernetes.version, the minor the local cluster runs
+    # and the manifests are validated against (Environment fills it in before validation).
     kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}(\.\d+)?$")]
     node_pool: NodePool
     # A private API server has only a VNet address; authorized ranges restrict a public one.
@@ -143,6 +195,8 @@ class Aks(Strict):
     # module's.
     private_cluster: bool
     authorized_ip_ranges: list[ipaddress.IPv4Network] = Field(default_factory=list)
+    # Entra ID groups given cluster-admin through Azure RBAC for Kubernetes (local accounts off).
+    admin_group_object_ids: list[Guid] = Field(default_factory=list)
     # Kubernetes services get addresses from here; it must not overlap the VNet. None: the default
     # of infra/modules/network (written there once), which checks the overlap itself.
     service_cidr: ipaddress.IPv4Network | None = None
@@ -164,11 +218,10 @@ class Aks(Strict):
 
     @field_validator("kubernetes_version")
     @classmethod
-    def _supported_by_aks(cls, version: str) -> str:
-        minor = int(version.split(".")[1])
-        if minor not in AKS_SUPPORTED_MINORS:
-            low, high = AKS_SUPPORTED_MINORS[0], AKS_SUPPORTED_MINORS[-1]
-            raise ValueError(f"AKS supports 1.{low} to 1.{high}; {version} is out of range")
+    def _in_standard_support(cls, version: str, info: ValidationInfo) -> str:
+        problem = aks_version_problem(version, (info.context or {}).get("today") or today())
+        if problem:
+            raise ValueError(problem)
         return version
 
 
@@ -203,6 +256,27 @@ class KeyVault(Strict):
         if "--" in name:
             raise ValueError("Key Vault names may not contain '--'")
         return name
+
+
+class Runners(Strict):
+    """Where the CI jobs that reach the registry, the vault and the API server run."""
+
+    # Public egress ranges of the (hosted) runners: admitted by the registry's and the vault's
+    # firewalls and the API server's authorized ranges. Empty: they run inside the VNet.
+    # Required, so the choice is written in env.yaml. ACR takes at most 100 IP rules
+    # (learn.microsoft.com/azure/container-registry/container-registry-access-selected-networks).
+    ip_ranges: list[ipaddress.IPv4Network] = Field(max_length=100)
+
+    _runners_not_everyone = field_validator("ip_ranges")(_no_whole_internet)
+
+
+class Identities(Strict):
+    """The workflows' Entra ID identities, by object id (not secrets)."""
+
+    # Applies Terraform and deploys: writes the vault's secrets, applies the manifests.
+    deploy_object_id: Guid
+    # Only plans: reads what a plan refreshes.
+    plan_object_id: Guid
 
 
 class AzureDatabase(Strict):
@@ -266,7 +340,24 @@ class Azure(Strict):
     key_vault: KeyVault
     database: AzureDatabase
     dns: Dns
+    identities: Identities
+    runners: Runners
     alerts: Alerts = Alerts()
+
+    @model_validator(mode="after")
+    def _private_endpoints_have_a_runner_inside(self) -> Azure:
+        reasons = []
+        if self.aks.private_cluster:
+            reasons.append("the API server is private (aks.private_cluster)")
+        if not self.runners.ip_ranges:
+            reasons.append("no runner ranges are admitted from the internet (runners.ip_ranges)")
+        if reasons and self.network.subnets.runners is None:
+            raise ValueError(
+                f"{' and '.join(reasons)}, so CI can deploy only from inside the VNet: add "
+                "network.subnets.runners for the self-hosted runner, or list the runners' public "
+                "ranges in runners.ip_ranges (for a public API server)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _service_cidr_outside_vnet(self) -> Azure:
@@ -292,6 +383,24 @@ class Environment(Strict):
     @property
     def is_local(self) -> bool:
         return self.azure is None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aks_runs_the_local_minor_by_default(cls, data: Any) -> Any:
+        """azure.aks.kubernetes_version left out: the environment's kubernetes.version. Anything
+        malformed is left to the fields' own validation, which names it."""
+        if not isinstance(data, dict):
+            return data
+        azure, kubernetes = data.get("azure"), data.get("kubernetes")
+        if not isinstance(azure, dict) or not isinstance(kubernetes, dict):
+            return data
+        aks = azure.get("aks")
+        if not isinstance(aks, dict):
+            return data
+        if aks.get("kubernetes_version") is not None or "version" not in kubernetes:
+            return data
+        aks = {**aks, "kubernetes_version": str(kubernetes["version"])}
+        return {**data, "azure": {**azure, "aks": aks}}
 
     @model_validator(mode="after")
     def _registry_matches_platform(self) -> Environment:
@@ -330,8 +439,9 @@ def _describe(error: ValidationError, path: Path) -> str:
     return "\n".join(lines)
 
 
-def load_all(path: Path = ENV_FILE) -> dict[str, Environment]:
-    """Parse and validate every environment in env.yaml."""
+def load_all(path: Path = ENV_FILE, *, on: datetime.date | None = None) -> dict[str, Environment]:
+    """Parse and validate every environment in env.yaml, judging AKS support on day `on`
+    (default: today)."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -341,7 +451,7 @@ def load_all(path: Path = ENV_FILE) -> dict[str, Environment]:
     if not isinstance(raw, dict):
         raise EnvConfigError(f"{path} must be a mapping with an 'environments' key")
     try:
-        parsed = EnvFile.model_validate(raw)
+        parsed = EnvFile.model_validate(raw, context={"today": on or today()})
     except ValidationError as exc:
         raise EnvConfigError(_describe(exc, path)) from exc
     return {
@@ -350,8 +460,8 @@ def load_all(path: Path = ENV_FILE) -> dict[str, Environment]:
 
 
 @lru_cache(maxsize=8)
-def _cached(path: Path, mtime_ns: int) -> dict[str, Environment]:
-    return load_all(path)
+def _cached(path: Path, mtime_ns: int, on: datetime.date) -> dict[str, Environment]:
+    return load_all(path, on=on)
 
 
 def load(name: str, path: Path = ENV_FILE) -> Environment:
@@ -360,7 +470,7 @@ def load(name: str, path: Path = ENV_FILE) -> Environment:
         mtime = path.stat().st_mtime_ns
     except FileNotFoundError as exc:
         raise EnvConfigError(f"{path} not found; it defines the environments to deploy") from exc
-    environments = _cached(path, mtime)
+    environments = _cached(path, mtime, today())
     if name not in environments:
         known = ", ".join(sorted(environments))
         raise EnvConfigError(f"unknown environment {name!r}; known environments: {known}")

@@ -98,8 +98,22 @@ class TerraformCli:
             input=False,
             no_color=IsFlagged,
             reconfigure=IsFlagged,
+            # The committed lock file decides the provider builds: init may not change it, so a
+            # provider released between plan and apply cannot slip in.
+            lockfile="readonly",
             backend_config=dict(backend_config),
         )
+
+    def get_argv(self) -> list[str]:
+        """`terraform get`: installs the (local) modules only, no providers and no backend."""
+        return self._argv("get", no_color=IsFlagged)
+
+    def providers_lock_argv(self, platforms: Sequence[str]) -> list[str]:
+        """`terraform providers lock`: the registry's checksums for each platform."""
+        # The composer puts options after the first word and arguments last; `lock` is part of
+        # the command, so it goes first and `providers` before it.
+        program, chdir, *rest = self._argv("lock", no_color=IsFlagged, platform=list(platforms))
+        return [program, chdir, "providers", *rest]
 
     def validate_argv(self) -> list[str]:
         return self._argv("validate", no_color=IsFlagged)
@@ -112,7 +126,12 @@ class TerraformCli:
         return self._argv("test", no_color=IsFlagged)
 
     def plan_argv(
-        self, plan_file: Path, variables: Mapping[str, str], *, destroy: bool = False
+        self,
+        plan_file: Path,
+        variables: Mapping[str, str],
+        *,
+        destroy: bool = False,
+        targets: Sequence[str] = (),
     ) -> list[str]:
         return self._argv(
             "plan",
@@ -122,6 +141,7 @@ class TerraformCli:
             destroy=IsFlagged if destroy else None,
             # Plain -var=name=value options: a dict would become a temporary -var-file.
             var=[f"{name}={value}" for name, value in variables.items()],
+            target=list(targets) or None,
             out=str(plan_file),
         )
 

@@ -1,6 +1,7 @@
 """`invoke tf.*`: the Azure estate in infra/, one environment of env.yaml at a time.
 
-    invoke tf.bootstrap --env dev     state storage account + container (idempotent)
+    invoke tf.bootstrap --env dev     resource providers + features, state storage (idempotent)
+    invoke tf.lock                    infra/.terraform.lock.hcl from the registry (commit it)
     invoke tf.plan --env dev          writes .data/terraform/dev.tfplan
     invoke tf.apply --env dev         applies exactly that saved plan
     invoke tf.output --env dev        outputs as JSON (one with --name)
@@ -26,8 +27,8 @@ from invoke.exceptions import Exit, UnexpectedExit
 from invoke.tasks import task
 
 from ops import envconfig
-from ops.azure import az, require_login
-from ops.core import environments, state
+from ops.azure import az, register_providers_and_features, require_login
+from ops.core import environments, git, state
 from ops.core.environments import BAD_INPUT
 from ops.envconfig import Azure, Environment
 from ops.monitoring.layout import TEAMS_WEBHOOK_VARIABLE
@@ -39,6 +40,13 @@ ENV_FILE = envconfig.ENV_FILE
 WORK_DIR = state.DEFAULT_ROOT / "terraform"
 PLACEHOLDER_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 ENV_HELP = "environment in infra/env.yaml, e.g. dev or prod (also positional)"
+LOCK_FILE = INFRA_DIR / ".terraform.lock.hcl"
+# Where people plan and apply: CI runners and Linux laptops, and Apple silicon Macs.
+LOCK_PLATFORMS = ("linux_amd64", "darwin_arm64")
+LOCK_FIX = (
+    "run `invoke tf.lock` where registry.terraform.io is reachable and commit "
+    "infra/.terraform.lock.hcl"
+)
 
 
 def load_azure_environment(name: str) -> tuple[Environment, Azure]:
@@ -92,11 +100,35 @@ def default_plan_file(env: str, *, destroy: bool = False) -> Path:
     return WORK_DIR / (f"{env}.destroy.tfplan" if destroy else f"{env}.tfplan")
 
 
+def require_committed_lock_file() -> None:
+    """The provider lock file exists and is committed as it is: plan and apply then install the
+    same provider builds, checked against the same registry checksums."""
+    name, checkout = LOCK_FILE.name, LOCK_FILE.parent
+    if not LOCK_FILE.is_file():
+        raise Exit(
+            f"tf: {LOCK_FILE} is missing, so plan and apply could each pick a different provider "
+            f"release; {LOCK_FIX}",
+            code=BAD_INPUT,
+        )
+    try:
+        git.git("ls-files", "--error-unmatch", name, cwd=checkout)
+        changed = git.changes(name, cwd=checkout)
+    except git.GitError as exc:
+        raise Exit(f"tf: {LOCK_FILE} is not committed ({exc}); {LOCK_FIX}", code=BAD_INPUT) from exc
+    if changed:
+        raise Exit(
+            f"tf: {LOCK_FILE} has uncommitted changes; review and commit them (or `git checkout` "
+            "the file) so every run uses the same provider builds",
+            code=BAD_INPUT,
+        )
+
+
 def _prepare(c: Context, env: str) -> tuple[Environment, TerraformCli]:
     """Every offline check, then the login check, then init against the environment's state."""
     environment, azure = load_azure_environment(env)
     subscription = subscription_id(environment, azure)
     terraform = _terraform(environment, subscription)
+    require_committed_lock_file()
     require_login(c)
     terraform.run(c, terraform.init_argv(_backend_config(environment, azure, subscription)))
     return environment, terraform
@@ -104,11 +136,13 @@ def _prepare(c: Context, env: str) -> tuple[Environment, TerraformCli]:
 
 @task(help={"env": ENV_HELP})
 def bootstrap(c: Context, env: str) -> None:
-    """Create the Terraform state storage (resource group, account, container); idempotent."""
+    """Register the subscription's resource providers and features, create the Terraform state
+    storage (resource group, account, container); idempotent."""
     environment, azure = load_azure_environment(env)
     subscription = subscription_id(environment, azure)
     account = require_login(c)
     program = az()
+    register_providers_and_features(c, subscription)
     storage = azure.state
     location = azure.location
     scope = (
@@ -174,15 +208,23 @@ def _signed_in_object_id(c: Context, az: str, account: dict[str, Any]) -> str:
     help={
         "env": ENV_HELP,
         "plan_file": "where to write the plan (default .data/terraform/<env>.tfplan)",
-    }
+        "target": "plan only this address (repeatable); the first prod apply plans "
+        "module.network alone, so the runner can be set up inside the VNet",
+    },
+    iterable=["target"],
 )
-def plan(c: Context, env: str, plan_file: str = "") -> None:
+def plan(c: Context, env: str, plan_file: str = "", target: list[str] | None = None) -> None:
     """Plan the environment into a plan file; tf.apply applies exactly that file."""
     environment, terraform = _prepare(c, env)
-    target = Path(plan_file) if plan_file else default_plan_file(env)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    terraform.run(c, terraform.plan_argv(target.resolve(), {"environment": environment.name}))
-    print(f"tf: plan saved to {target}; apply it with `invoke tf.apply --env {env}`")
+    plan_path = Path(plan_file) if plan_file else default_plan_file(env)
+    plan_path.parent.mkdir(parents=True, exist_ok=True)
+    terraform.run(
+        c,
+        terraform.plan_argv(
+            plan_path.resolve(), {"environment": environment.name}, targets=target or []
+        ),
+    )
+    print(f"tf: plan saved to {plan_path}; apply it with `invoke tf.apply --env {env}`")
 
 
 def _check_plan_is_for(c: Context, terraform: TerraformCli, plan_path: Path, env: str) -> None:
@@ -284,4 +326,36 @@ def output(c: Context, env: str, name: str = "", save: bool = False) -> None:
     print(value if isinstance(value, str) else json.dumps(value))
 
 
-ns = Collection("tf", bootstrap, plan, apply, destroy, output)
+def lock_providers(c: Context, working_dir: Path) -> None:
+    """`terraform providers lock` for LOCK_PLATFORMS in working_dir, from the registry (never the
+    offline mirror, whose builds are not the registry's); an Exit when it cannot be reached."""
+    try:
+        env = terraform_env(data_dir=WORK_DIR / "lock" / "tfdata", use_mirror=False)
+        terraform = TerraformCli(working_dir, env=env)
+    except TerraformNotFound as exc:
+        raise Exit(f"tf.lock: {exc}", code=BAD_INPUT) from exc
+    # providers lock reads the whole configuration, modules included, but installs no provider:
+    # `get` installs the local modules without touching the registry.
+    terraform.run(c, terraform.get_argv())
+    # It asks the origin registry whatever the CLI configuration's installation methods say.
+    result = terraform.run(c, terraform.providers_lock_argv(LOCK_PLATFORMS), warn=True)
+    if not result.ok:
+        raise Exit(
+            "tf.lock: `terraform providers lock` failed; it needs registry.terraform.io "
+            f"(and releases.hashicorp.com), which this machine cannot reach. Run `invoke tf.lock` "
+            f"where they are reachable and commit {LOCK_FILE.name}; the file was left as it was",
+            code=1,
+        )
+    print(
+        f"tf.lock: {working_dir / LOCK_FILE.name} holds the registry's checksums for "
+        f"{', '.join(LOCK_PLATFORMS)}; commit it"
+    )
+
+
+@task
+def lock(c: Context) -> None:
+    """Lock infra/'s providers to the registry's checksums for linux_amd64 and darwin_arm64."""
+    lock_providers(c, INFRA_DIR)
+
+
+ns = Collection("tf", bootstrap, lock, plan, apply, destroy, output)

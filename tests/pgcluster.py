@@ -51,6 +51,10 @@ class Cluster:
     url: str
     pg_ctl: list[str | Path]
     options: str
+    sockets: Path
+    port: int
+    bindir: Path
+    runner: tuple[str, ...] = ()
     # With tls=True: the throwaway CA that signed the server's certificate (for sslrootcert).
     ca_file: Path | None = None
 
@@ -62,6 +66,31 @@ class Cluster:
     def stop(self) -> None:
         subprocess.run([*self.pg_ctl, "-m", "fast", "-w", "stop"], check=False, capture_output=True)
 
+    def psql(self, sql: str) -> str:
+        """One statement as the owner, through the Unix socket; the unaligned result."""
+        done = subprocess.run(
+            [
+                *self.runner,
+                self.bindir / "psql",
+                "-h",
+                str(self.sockets),
+                "-p",
+                str(self.port),
+                "-U",
+                ROLE,
+                "-d",
+                DATABASE,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atc",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout.strip()
+
 
 @contextlib.contextmanager
 def temporary_cluster(bindir: Path | None = None, *, tls: bool = False) -> Iterator[Cluster]:
@@ -72,23 +101,23 @@ def temporary_cluster(bindir: Path | None = None, *, tls: bool = False) -> Itera
         yield cluster
 
 
-def _tls_options(base: Path) -> tuple[str, Path]:
-    """Server TLS as Azure PostgreSQL has it: a certificate for 127.0.0.1 from a throwaway CA, and
-    TCP clients accepted only over TLS (a plain connection finds no pg_hba.conf entry)."""
+def _tls_options(base: Path, listen: str, hba: tuple[str, ...]) -> tuple[str, Path]:
+    """Server TLS as Azure PostgreSQL has it: a certificate for the listen address from a
+    throwaway CA, and TCP clients accepted only over TLS (a plain connection finds no pg_hba.conf
+    entry); `hba` adds rules of the caller's (hostssl lines for other clients)."""
     import trustme  # the test group's; only TLS clusters need it
 
     tls = base / "tls"
     tls.mkdir(exist_ok=True)
     ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1")
+    server = ca.issue_cert(listen)
     server.cert_chain_pems[0].write_to_path(str(tls / "server.crt"))
     server.private_key_pem.write_to_path(str(tls / "server.key"))
     # PostgreSQL refuses a key file others can read.
     os.chmod(tls / "server.key", 0o600)
     ca.cert_pem.write_to_path(str(tls / "ca.crt"))
-    (tls / "pg_hba.conf").write_text(
-        "local all all trust\nhostssl all all 127.0.0.1/32 trust\n", encoding="utf-8"
-    )
+    rules = ["local all all trust", f"hostssl all all {listen}/32 trust", *hba]
+    (tls / "pg_hba.conf").write_text("".join(f"{rule}\n" for rule in rules), encoding="utf-8")
     options = (
         f" -c ssl=on -c ssl_cert_file={tls / 'server.crt'} -c ssl_key_file={tls / 'server.key'}"
         f" -c hba_file={tls / 'pg_hba.conf'}"
@@ -97,8 +126,22 @@ def _tls_options(base: Path) -> tuple[str, Path]:
 
 
 @contextlib.contextmanager
-def cluster_at(base: Path, bindir: Path | None = None, *, tls: bool = False) -> Iterator[Cluster]:
-    """A cluster kept in BASE: created on first use, reused (data and all) by later runs."""
+def cluster_at(
+    base: Path,
+    bindir: Path | None = None,
+    *,
+    tls: bool = False,
+    listen: str = "127.0.0.1",
+    port: int | None = None,
+    launcher: tuple[str, ...] = (),
+    hba: tuple[str, ...] = (),
+) -> Iterator[Cluster]:
+    """A cluster kept in BASE: created on first use, reused (data and all) by later runs.
+
+    `launcher` prefixes the server's start (e.g. nsenter into a network namespace, so it listens
+    on `listen` there); `hba` adds pg_hba.conf rules. Administration goes through the Unix socket
+    in BASE, whatever the namespace.
+    """
     bindir = bindir or find_bindir()
     if bindir is None:
         raise FileNotFoundError(
@@ -109,9 +152,9 @@ def cluster_at(base: Path, bindir: Path | None = None, *, tls: bool = False) -> 
     os.chmod(base, 0o755)  # noqa: S103
     data, sockets, log = base / "data", base / "sockets", base / "server.log"
     sockets.mkdir(exist_ok=True)
-    tls_options, ca_file = _tls_options(base) if tls else ("", None)
+    tls_options, ca_file = _tls_options(base, listen, hba) if tls else ("", None)
     runner = _as_server_user(base)
-    port = free_port()
+    port = port or free_port()
     fresh = not (data / "PG_VERSION").exists()
     if fresh:
         subprocess.run(
@@ -119,14 +162,21 @@ def cluster_at(base: Path, bindir: Path | None = None, *, tls: bool = False) -> 
             check=True,
             capture_output=True,
         )
+        if not tls:
+            with (data / "pg_hba.conf").open("a", encoding="utf-8") as rules:
+                rules.writelines(f"{line}\n" for line in hba)
     cluster = Cluster(
-        url=f"postgresql://{ROLE}@127.0.0.1:{port}/{DATABASE}",
-        pg_ctl=[*runner, bindir / "pg_ctl", "-D", data, "-l", log],
+        url=f"postgresql://{ROLE}@{listen}:{port}/{DATABASE}",
+        pg_ctl=[*launcher, *runner, bindir / "pg_ctl", "-D", data, "-l", log],
         options=(
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} "
+            f"-c listen_addresses={listen} -p {port} -k {sockets} "
             # A test cluster can lose everything on a crash: skip the durability work.
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off" + tls_options
         ),
+        sockets=sockets,
+        port=port,
+        bindir=bindir,
+        runner=tuple(runner),
         ca_file=ca_file,
     )
     cluster.start()
@@ -137,7 +187,7 @@ def cluster_at(base: Path, bindir: Path | None = None, *, tls: bool = False) -> 
                     *runner,
                     bindir / "createdb",
                     "-h",
-                    "127.0.0.1",
+                    str(sockets),
                     "-p",
                     str(port),
                     "-U",

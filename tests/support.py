@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 import requests
@@ -81,3 +82,15 @@ def invoke(
         timeout=timeout,
         check=False,
     )
+
+
+def committed_lock_file(checkout: Path) -> Path:
+    """A git checkout at `checkout` with a committed .terraform.lock.hcl, as `invoke tf.lock`
+    leaves infra/ once the file is committed (tf.plan and tf.apply refuse to run without one)."""
+    checkout.mkdir(parents=True, exist_ok=True)
+    lock_file = checkout / ".terraform.lock.hcl"
+    lock_file.write_text('provider "registry.terraform.io/hashicorp/azurerm" {}\n')
+    identity = ["-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    for args in (["init", "-q"], ["add", lock_file.name], [*identity, "commit", "-qm", "lock"]):
+        subprocess.run(["git", "-C", str(checkout), *args], check=True, capture_output=True)
+    return lock_file

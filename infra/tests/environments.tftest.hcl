@@ -184,3 +184,84 @@ run "rejects_a_missing_teams_url" {
   }
   expect_failures = [var.teams_webhook_url]
 }
+
+# --- who and what reaches the estate (issue 14) --------------------------------------------------
+
+# The registry has no bypass: the job that pushes must come from an admitted range or the VNet
+# (learn.microsoft.com/azure/container-registry/container-registry-access-selected-networks).
+run "dev_registry_vault_and_api_server_admit_the_ci_runners" {
+  command = plan
+
+  variables {
+    environment = "dev"
+  }
+
+  assert {
+    condition     = module.acr.allowed_ip_ranges == ["198.51.100.0/28"]
+    error_message = "dev's registry must admit the runners' egress range (env.yaml runners.ip_ranges), and only it."
+  }
+  assert {
+    condition     = toset(module.key_vault.allowed_ip_ranges) == toset(["203.0.113.0/24", "198.51.100.0/28"])
+    error_message = "dev's vault must admit the operators' and the runners' ranges: apply writes the secrets, the secrets stage reads them."
+  }
+  assert {
+    condition     = toset(module.aks.authorized_ip_ranges) == toset(["203.0.113.0/24", "198.51.100.0/28"])
+    error_message = "dev's public API server must admit the runners that run kubectl, not only the operators."
+  }
+}
+
+run "prod_is_reached_only_from_the_runner_inside_the_vnet" {
+  command = plan
+
+  variables {
+    environment = "prod"
+  }
+
+  assert {
+    condition     = contains(keys(module.network.subnet_ids), "runners") && length(module.aks.authorized_ip_ranges) == 0
+    error_message = "prod's jobs run on the self-hosted runner in the runners subnet; nothing is admitted from the internet."
+  }
+  assert {
+    condition     = length(module.acr.allowed_ip_ranges) == 0 && length(module.key_vault.allowed_ip_ranges) == 0
+    error_message = "prod's registry and vault admit no public range."
+  }
+}
+
+# The workflows plan with a read-only identity and apply with the deploy identity
+# (.github/workflows/README.md): the vault's writer role goes to the one that applies.
+run "the_deploy_identity_writes_the_vault_and_the_plan_identity_reads_it" {
+  command = plan
+
+  variables {
+    environment = "dev"
+  }
+
+  assert {
+    condition     = one(module.key_vault.data_plane_roles["Key Vault Secrets Officer"]) == "00000000-0000-0000-0000-000000000001" && one(module.key_vault.data_plane_roles["Key Vault Secrets User"]) == "00000000-0000-0000-0000-000000000002"
+    error_message = "Secrets Officer goes to env.yaml's deploy identity, read access to its plan identity."
+  }
+}
+
+# Local accounts off + Azure RBAC: without an AKS RBAC role nobody can kubectl apply
+# (learn.microsoft.com/azure/aks/manage-azure-rbac). azurerm refreshes the cluster with
+# ListClusterUserCredentials (internal/services/containers/kubernetes_cluster_resource.go).
+run "the_deploy_identity_may_apply_to_the_cluster_and_the_plan_identity_refresh_it" {
+  command = plan
+
+  variables {
+    environment = "prod"
+  }
+
+  assert {
+    condition     = azurerm_role_assignment.deployer_cluster_admin.role_definition_name == "Azure Kubernetes Service RBAC Cluster Admin" && azurerm_role_assignment.deployer_cluster_admin.principal_id == "00000000-0000-0000-0000-000000000001"
+    error_message = "The deploy identity needs a cluster role to kubectl apply (local accounts are off)."
+  }
+  assert {
+    condition     = azurerm_role_assignment.deployer_cluster_user.principal_id == "00000000-0000-0000-0000-000000000001" && azurerm_role_assignment.planner_cluster_user.principal_id == "00000000-0000-0000-0000-000000000002"
+    error_message = "Both identities need the Cluster User role to list the cluster's user credentials."
+  }
+  assert {
+    condition     = azurerm_role_assignment.deployer_acr_push.role_definition_name == "AcrPush"
+    error_message = "The deploy identity pushes the app's images."
+  }
+}

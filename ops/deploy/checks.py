@@ -3,8 +3,11 @@ does it answer."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import certifi
+import yaml
 from invoke.context import Context
 from invoke.exceptions import Exit
 
@@ -24,6 +27,14 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# Certificates from Let's Encrypt's staging directory chain to roots that no trust store holds
+# (https://letsencrypt.org/docs/staging-environment/): an environment whose issuer is staging
+# (dev) trusts them on top of the public CAs, or its every deploy's smoke test would fail.
+STAGING_DIRECTORY = "https://acme-staging-v02.api.letsencrypt.org/directory"
+STAGING_ROOTS = Path(__file__).with_name("ca") / "letsencrypt-staging-roots.pem"
+APP_CERTIFICATE = "orderdesk-tls"
+
+
 def settings(c: Context) -> dict[str, Any]:
     return {**DEFAULTS, **(c.config.get("deploy", {}) or {})}
 
@@ -40,7 +51,7 @@ def https_smoke_test(c: Context, environment: Environment) -> None:
     """The app answers /readyz through the ingress, over verified HTTPS, within a bounded wait."""
     configured = settings(c)
     url = f"https://{environment.app.hosts[0]}/readyz"
-    verify: Verify = configured["ca_bundle"] or True
+    verify = smoke_trust(c, environment)
     try:
         wait_for_status(
             url,
@@ -51,6 +62,42 @@ def https_smoke_test(c: Context, environment: Environment) -> None:
     except WaitTimeout as exc:
         raise Exit(f"smoke test: {exc}", code=1) from exc
     print(f"  smoke test: {url} answered 200")
+
+
+def issuer_directory(c: Context, environment: Environment) -> str:
+    """The ACME directory of the issuer the app's Certificate names, in the manifests k8s.apply
+    sent ("" without a Certificate or an ACME issuer)."""
+    path = state.EnvState.of(environment.name, c).manifests
+    try:
+        documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+    except FileNotFoundError:
+        raise Exit(
+            f"smoke test: {path} is missing, so the issuer (and the roots to trust) is unknown; "
+            f"run `invoke k8s.apply --env {environment.name}` first",
+            code=1,
+        ) from None
+    named = {(d.get("kind"), (d.get("metadata") or {}).get("name")): d for d in documents}
+    certificate = named.get(("Certificate", APP_CERTIFICATE))
+    if certificate is None:
+        return ""
+    reference = certificate["spec"]["issuerRef"]
+    issuer = named.get((reference.get("kind", "Issuer"), reference["name"])) or {}
+    return str(((issuer.get("spec") or {}).get("acme") or {}).get("server", ""))
+
+
+def smoke_trust(c: Context, environment: Environment) -> Verify:
+    """What the HTTPS smoke test trusts: `deploy.ca_bundle` if set; else the public CAs, plus
+    Let's Encrypt's staging roots where the app's issuer is the staging directory."""
+    configured = str(settings(c)["ca_bundle"] or "")
+    if configured:
+        return configured
+    if issuer_directory(c, environment) != STAGING_DIRECTORY:
+        return True
+    bundle = state.EnvState.of(environment.name, c).directory / "smoke-ca-bundle.pem"
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    public = Path(certifi.where()).read_text(encoding="ascii")
+    bundle.write_text(public + "\n" + STAGING_ROOTS.read_text(encoding="ascii"), encoding="ascii")
+    return str(bundle)
 
 
 def service_smoke_test(c: Context, environment: Environment) -> None:

@@ -20,7 +20,19 @@ from ops.core.environments import BAD_INPUT
 from ops.deploy import checks
 from ops.envconfig import Environment
 
-STAGES = ("terraform", "image", "credentials", "secrets", "kubernetes", "monitoring", "dns")
+# The add-ons and monitoring come before kubernetes: the manifests hold cert-manager objects and
+# a ServiceMonitor, and an API server refuses kinds whose CRDs are not there yet, so on an empty
+# cluster the other order fails (tests/deploy/test_addons.py proves both on a real cluster).
+STAGES = (
+    "terraform",
+    "image",
+    "credentials",
+    "secrets",
+    "addons",
+    "monitoring",
+    "kubernetes",
+    "dns",
+)
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,19 @@ def local_plan(environment: Environment) -> list[Stage]:
             skipped=f"local: k8s.apply creates the Secret from .data/{name}/secrets (made once)",
         ),
         Stage(
+            "addons",
+            "cert-manager",
+            skipped="local: the local overlay has no ingress, so no certificate to issue",
+        ),
+        Stage(
+            "monitoring",
+            "kube-prometheus-stack",
+            skipped=(
+                "local: the cluster runs no Prometheus operator; `nox -s monitoring` proves the "
+                "rules, routes and dashboards against real Prometheus and Alertmanager"
+            ),
+        ),
+        Stage(
             "kubernetes",
             "verify the image, apply, wait for the rollout, smoke-test through the Service; roll "
             "back on failure",
@@ -134,14 +159,6 @@ def local_plan(environment: Environment) -> list[Stage]:
                     ),
                     rolls_back=True,
                 ),
-            ),
-        ),
-        Stage(
-            "monitoring",
-            "kube-prometheus-stack",
-            skipped=(
-                "local: the cluster runs no Prometheus operator; `nox -s monitoring` proves the "
-                "rules, routes and dashboards against real Prometheus and Alertmanager"
             ),
         ),
         Stage("dns", "DNS records", skipped="local: *.127.0.0.1.nip.io needs no records"),
@@ -186,6 +203,16 @@ def azure_plan(c: Context, environment: Environment) -> list[Stage]:
             (invoke_step("azure", azure, "secrets", env=name),),
         ),
         Stage(
+            "addons",
+            "cert-manager (pinned chart, CRDs included) for the ClusterIssuers and Certificate",
+            (invoke_step("k8s", k8s, "addons", env=name),),
+        ),
+        Stage(
+            "monitoring",
+            "kube-prometheus-stack, dashboards, Teams routing",
+            (invoke_step("monitoring", monitoring, "install", env=name),),
+        ),
+        Stage(
             "kubernetes",
             "verify the image, apply, wait for the rollout, smoke-test; roll back on failure",
             (
@@ -203,13 +230,8 @@ def azure_plan(c: Context, environment: Environment) -> list[Stage]:
             ),
         ),
         Stage(
-            "monitoring",
-            "kube-prometheus-stack, dashboards, Teams routing",
-            (invoke_step("monitoring", monitoring, "install", env=name),),
-        ),
-        Stage(
             "dns",
-            f"records in {azure_env.dns.zone} for the app, grafana and prometheus",
+            f"records in {azure_env.dns.zone} for the app and the exposed monitoring hosts",
             (invoke_step("azure", azure, "dns", env=name),),
         ),
     ]

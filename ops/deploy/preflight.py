@@ -37,9 +37,9 @@ AZURE_TOOLS: dict[str, tuple[str, set[str]]] = {
     "terraform": (BOOTSTRAP, {"terraform", "credentials"}),
     "az": (azure.AZ_INSTALL, {"image", "credentials", "secrets", "dns"}),
     "kubelogin": ("https://azure.github.io/kubelogin/install.html", {"credentials"}),
-    "kubectl": ("az aks install-cli", {"credentials", "kubernetes", "monitoring", "dns"}),
+    "kubectl": ("az aks install-cli", {"credentials", "addons", "kubernetes", "monitoring", "dns"}),
     "kustomize": (KUSTOMIZE, {"kubernetes"}),
-    "helm": ("https://helm.sh/docs/intro/install/", {"monitoring"}),
+    "helm": ("https://helm.sh/docs/intro/install/", {"addons", "monitoring"}),
     "syft": (SUPPLY_CHAIN, {"image"}),
     "cosign": (SUPPLY_CHAIN, {"image", "kubernetes"}),
 }
@@ -112,6 +112,10 @@ def problems(
         login = azure.login_problem()
         if login:
             found.append(login)
+        elif any(stage.name == "terraform" and not stage.skipped for stage in stages):
+            # azurerm 5 registers no resource provider itself: an unregistered one would fail
+            # the apply halfway, after some resources exist.
+            found.extend(azure.registration_problems(c, env=environment.name))
     return sha, found
 
 

@@ -6,6 +6,7 @@
     invoke k8s.apply   --env prod
     invoke k8s.rollout --env prod        # wait; on failure: events, logs, roll back
     invoke k8s.rollback --env prod [--revision N]
+    invoke k8s.addons --env prod         # cert-manager (pinned chart), before the first apply
 
 Every task that touches a cluster renders and validates first: a broken overlay stops before any
 request is sent. Values come from infra/env.yaml, the Terraform outputs
@@ -28,6 +29,7 @@ from invoke.exceptions import Exit
 from ops import envconfig, toolchain
 from ops.core import environments, kube, state
 from ops.core.environments import ENV_HELP
+from ops.k8s import cert_manager
 from ops.k8s import render as rendering
 from ops.k8s.cluster import DEPLOYMENT, Kubectl, RolloutFailed
 from ops.k8s.validate import SchemaError, validate
@@ -295,5 +297,22 @@ def rollback(c: Context, env: str = "local", revision: int = 0) -> None:
         )
 
 
-ns = Collection("k8s", render, lint, diff, apply, rollout, rollback)
+@task(
+    help={
+        "env": ENV_HELP,
+        "chart": (
+            "install cert-manager's pinned chart (--no-chart: only that version's CRDs, from its "
+            "Go module, for a cluster that cannot fetch the chart, e.g. the offline local one)"
+        ),
+    }
+)
+def addons(c: Context, env: str = "local", chart: bool = True) -> None:
+    """Install what the manifests need first: cert-manager (pinned chart, CRDs included)."""
+    environment = environments.load(env)
+    cert_manager.install(c, environment, chart=chart)
+    what = "chart" if chart else "CRDs"
+    print(f"k8s.addons --env {env}: cert-manager's {what} in place; `invoke k8s.apply` can follow")
+
+
+ns = Collection("k8s", render, lint, diff, apply, rollout, rollback, addons)
 ns.configure({"k8s": DEFAULTS})

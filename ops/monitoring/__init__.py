@@ -96,19 +96,21 @@ def teams_secret_manifest(alerts_url: str, oncall_url: str) -> str:
     )
 
 
-def install_values(environment: Environment) -> dict[str, Any]:
-    """Values that come from infra/env.yaml rather than the values files: the hosts."""
+def install_values(environment: Environment, layout: Layout | None = None) -> dict[str, Any]:
+    """Values that come from infra/env.yaml rather than the values files: the hosts (prometheus's
+    only where its values give it an ingress)."""
     grafana_host = environment.monitoring.grafana_host
-    prometheus_host = environment.monitoring.prometheus_host
-    return {
+    values: dict[str, Any] = {
         "grafana": {
             "ingress": {
                 "hosts": [grafana_host],
                 "tls": [{"secretName": GRAFANA_TLS_SECRET, "hosts": [grafana_host]}],
             }
         },
-        "prometheus": {"ingress": {"hosts": [prometheus_host]}},
     }
+    if (layout or Layout()).ingress_enabled(environment.name, "prometheus"):
+        values["prometheus"] = {"ingress": {"hosts": [environment.monitoring.prometheus_host]}}
+    return values
 
 
 def _problems_or_exit(problems: list[checks.Problem], fix: str) -> None:
@@ -244,7 +246,7 @@ def install(  # noqa: PLR0917 - invoke maps each parameter to a command-line fla
         with tempfile.TemporaryDirectory(prefix="orderdesk-monitoring-") as tmp:
             generated_values = Path(tmp) / "values-generated.yaml"
             values = render.alertmanager_values(layout, teams=teams)  # type: ignore[arg-type]
-            values.update(install_values(environment))
+            values.update(install_values(environment, layout))
             generated_values.write_text(render.dump_yaml(values), encoding="utf-8")
             value_args = [
                 arg

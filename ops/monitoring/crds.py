@@ -28,11 +28,20 @@ class CrdsMissing(Exception):
 
 def operator_crds(names: tuple[str, ...] = CRDS) -> list[Path]:
     """Paths of the operator's CRD manifests (fetched into the Go module cache once)."""
+    return module_files(
+        OPERATOR_MODULE, [f"{CRD_DIR}/monitoring.coreos.com_{name}.yaml" for name in names]
+    )
+
+
+def module_files(module: str, relative_paths: list[str]) -> list[Path]:
+    """Files of a Go module at an exact version (`path@vX.Y.Z`), fetched through the Go module
+    proxy into the Go module cache once: how an add-on's CRDs reach a cluster that cannot fetch
+    its chart."""
     go = shutil.which("go")
     if go is None:
-        raise CrdsMissing("go not found; install Go to fetch the Prometheus Operator's CRDs")
+        raise CrdsMissing(f"go not found; install Go to fetch the CRDs in {module}")
     done = subprocess.run(  # noqa: S603  # nosec B603
-        [go, "mod", "download", "-json", OPERATOR_MODULE],
+        [go, "mod", "download", "-json", module],
         env=toolchain.go_env(),
         capture_output=True,
         text=True,
@@ -43,11 +52,11 @@ def operator_crds(names: tuple[str, ...] = CRDS) -> list[Path]:
         module_dir = Path(json.loads(done.stdout)["Dir"])
     except (ValueError, KeyError) as exc:
         raise CrdsMissing(
-            f"`go mod download {OPERATOR_MODULE}` failed: {done.stderr.strip() or done.stdout}; "
+            f"`go mod download {module}` failed: {done.stderr.strip() or done.stdout}; "
             "check GOPROXY reaches the Go module proxy"
         ) from exc
-    paths = [module_dir / CRD_DIR / f"monitoring.coreos.com_{name}.yaml" for name in names]
+    paths = [module_dir / relative for relative in relative_paths]
     missing = [str(path) for path in paths if not path.is_file()]
     if missing:
-        raise CrdsMissing(f"{OPERATOR_MODULE} has no {', '.join(missing)}")
+        raise CrdsMissing(f"{module} has no {', '.join(missing)}")
     return paths

@@ -84,6 +84,18 @@ class Layout:
     def values_files(self, environment: str) -> list[Path]:
         return [self.chart_dir / "values.yaml", self.chart_dir / f"values-{environment}.yaml"]
 
+    def ingress_enabled(self, environment: str, component: str) -> bool:
+        """Whether the environment's values give `component` (grafana, prometheus) an ingress:
+        what decides whether its host gets a DNS record."""
+        enabled = False
+        for path in self.values_files(environment):
+            if not path.is_file():
+                continue
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            ingress = (values.get(component) or {}).get("ingress") or {}
+            enabled = bool(ingress.get("enabled", enabled))
+        return enabled
+
     @property
     def generated_dir(self) -> Path:
         return self.root / "generated"
@@ -99,5 +111,10 @@ class ChartPin:
 
 
 def load_chart_pin(layout: Layout) -> ChartPin:
-    data = yaml.safe_load(layout.chart_pin.read_text(encoding="utf-8"))
+    return read_chart_pin(layout.chart_pin)
+
+
+def read_chart_pin(path: Path) -> ChartPin:
+    """A chart pinned in a file of ours: repository, chart, exact version, release, namespace."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
     return ChartPin(**{field: str(data[field]) for field in ChartPin.__dataclass_fields__})

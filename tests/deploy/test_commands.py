@@ -23,8 +23,9 @@ from invoke.exceptions import Exit, UnexpectedExit
 from ops import azure, deploy, image, tf, toolchain
 from ops.core import git
 from ops.deploy import checks
+from ops.k8s import cert_manager
 from tests.manifests.conftest import DATA, write_image_record
-from tests.support import need_tool
+from tests.support import committed_lock_file, need_tool
 
 DIGEST = "sha256:" + "a" * 64
 INGRESS_IP = "203.0.113.10"
@@ -62,6 +63,10 @@ SECRET_NOT_FOUND = (
 )
 
 
+# The subscription as `invoke tf.bootstrap` leaves it: every provider and feature Registered.
+REGISTERED = json.dumps([[namespace, "Registered"] for namespace in azure.RESOURCE_PROVIDERS])
+
+
 class FakeShell:
     """c.run for a MockContext: answers by regex, fails like invoke (UnexpectedExit unless warn),
     and does what the faked programs would leave behind (a plan file, a kubeconfig)."""
@@ -72,6 +77,8 @@ class FakeShell:
         self.log: list[str] = []
         self.answers: list[tuple[re.Pattern[str], str]] = [
             (re.compile(r".*/az account show "), ACCOUNT),
+            (re.compile(r".*/az provider list "), REGISTERED),
+            (re.compile(r".*/az feature show "), "Registered\n"),
             (
                 re.compile(r".* show -json "),
                 json.dumps({"variables": {"environment": {"value": "prod"}}}),
@@ -143,6 +150,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(git, "head", lambda *a, **k: "f" * 40)
     monkeypatch.setattr(git, "changes", lambda *a, **k: [])
     monkeypatch.setattr(tf, "WORK_DIR", tmp_path / "terraform")
+    monkeypatch.setattr(tf, "LOCK_FILE", committed_lock_file(tmp_path / "checkout"))
     monkeypatch.setenv("ARM_SUBSCRIPTION_ID", SUBSCRIPTION)
     monkeypatch.setenv("TEAMS_WEBHOOK_URL", TEAMS_WEBHOOK_URL)
     monkeypatch.setenv("ARM_TENANT_ID", TENANT)
@@ -196,8 +204,17 @@ def literal(command: str) -> str:
 
 
 # Regular expressions, each matching one whole command, in order.
+# Preflight's reads, before anything changes: the subscription's registrations (the account is
+# read in process).
+PREFLIGHT_READS = [
+    literal("az provider list --query '[].[namespace, registrationState]' --output json "),
+    literal(
+        "az feature show --namespace Microsoft.Compute --name EncryptionAtHost "
+        "--query properties.state --output tsv "
+    ),
+]
 EXPECTED_PROD = [
-    # preflight reads the signed-in account in process (no command)
+    *PREFLIGHT_READS,
     # terraform: tf.plan, tf.apply
     literal("az account show --output json"),
     rf"{TERRAFORM} init .*-backend-config=key=prod.tfstate.*",
@@ -229,12 +246,11 @@ EXPECTED_PROD = [
         )
         for name in SECRETS
     ],
-    # kubernetes: image.verify first, then k8s.apply, k8s.rollout (the smoke test is faked)
-    literal("<image.verify --env prod: cosign>"),
-    rf"{KUBECTL} get --raw /version",
-    rf"{KUBECTL} apply --filename={re.escape('{state}/prod/manifests.yaml')}",
-    rf"{KUBECTL} get --raw /version",
-    rf"{KUBECTL} --namespace=orderdesk rollout status deployment/orderdesk --timeout=300s",
+    # addons: cert-manager's pinned chart, its CRDs included
+    re.escape("helm --kubeconfig={state}/prod/kubeconfig --kube-context=aks-orderdesk-prod ")
+    + r"upgrade --install cert-manager cert-manager --repo https://charts\.jetstack\.io "
+    r"--version v\S+ --namespace cert-manager --create-namespace --set crds\.enabled=true "
+    r"--wait --timeout 5m",
     # monitoring: the namespace, secrets, the chart, rules and dashboards
     rf"{KUBECTL} apply -f -",
     rf"{KUBECTL} apply -f -",
@@ -244,6 +260,12 @@ EXPECTED_PROD = [
     rf"{KUBECTL} apply -f \S+/prometheusrule\.yaml",
     rf"{KUBECTL} delete --ignore-not-found -f \S+/prometheusrule-demo\.yaml",
     rf"{KUBECTL} apply -f \S+/grafana-dashboards\.yaml",
+    # kubernetes: image.verify first, then k8s.apply, k8s.rollout (the smoke test is faked)
+    literal("<image.verify --env prod: cosign>"),
+    rf"{KUBECTL} get --raw /version",
+    rf"{KUBECTL} apply --filename={re.escape('{state}/prod/manifests.yaml')}",
+    rf"{KUBECTL} get --raw /version",
+    rf"{KUBECTL} --namespace=orderdesk rollout status deployment/orderdesk --timeout=300s",
     # dns
     rf"{KUBECTL} --namespace=orderdesk get ingress orderdesk "
     + literal("'--output=jsonpath={.status.loadBalancer.ingress[0].ip}'"),
@@ -253,7 +275,7 @@ EXPECTED_PROD = [
             f"--zone-name orderdesk.example.com --name {name} --query 'ARecords[].ipv4Address' "
             "--output tsv"
         )
-        for name in ("@", "grafana", "prometheus")
+        for name in ("@", "grafana")
     ],
     # the record, on the Deployment
     rf"{KUBECTL} --namespace=orderdesk annotate deployment orderdesk --overwrite "
@@ -279,11 +301,35 @@ def test_prod_deploy_runs_every_stage_in_order(state: Path) -> None:
     assert [s["name"] for s in record["stages"]] == list(deploy.STAGES)
 
 
+def test_crds_are_installed_before_the_objects_of_their_kinds_on_a_first_deploy(
+    state: Path,
+) -> None:
+    # cert-manager's chart brings its CRDs only with crds.enabled=true, and its issuers come
+    # after: https://cert-manager.io/docs/installation/helm/ (tests/deploy/test_addons.py shows
+    # the API server refusing the other order).
+    c = context(state)
+    deploy.deploy(c, env="prod")
+    ran = commands(c, state)
+
+    def first(pattern: str) -> int:
+        return next(i for i, command in enumerate(ran) if re.search(pattern, command))
+
+    pin, _ = cert_manager.chart_pin()
+    cert_manager_chart = first(
+        rf"^helm .* upgrade --install cert-manager cert-manager .*--version "
+        rf"{re.escape(pin.version)} .*--set crds\.enabled=true --wait"
+    )
+    operator = first(r"^helm .* upgrade --install kube-prometheus-stack .* --wait")
+    manifests = first(r" apply --filename=\S+/manifests\.yaml$")
+    assert cert_manager_chart < manifests
+    assert operator < manifests
+
+
 def test_every_cluster_command_names_the_environments_kubeconfig_and_context(state: Path) -> None:
     """kubectl and helm never act on whatever cluster is current on the machine."""
     write_image_record(state, "prod", DIGEST)
     c = context(state)
-    deploy.deploy(c, env="prod", only="credentials,kubernetes,monitoring,dns")
+    deploy.deploy(c, env="prod", only="credentials,addons,monitoring,kubernetes,dns")
     cluster_calls = [cmd for cmd in commands(c, state) if cmd.startswith(("kubectl", "helm"))]
     assert len(cluster_calls) >= 10
     assert any(command.startswith("helm") for command in cluster_calls)
@@ -402,15 +448,15 @@ def test_failed_rollout_is_rolled_back_once_and_stops(state: Path) -> None:
     previous_deploy(state)
     c = context(state, failing=r".* rollout status ")
     with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="prod", only="kubernetes,monitoring,dns")
+        deploy.deploy(c, env="prod", only="kubernetes,dns")
     ran = commands(c, state)
     assert undo_count(c, state) == 1
     assert ran[-1].endswith("rollout undo deployment/orderdesk --to-revision=1")
-    assert not any("helm" in command for command in ran)
+    assert not any(" get ingress " in command for command in ran)  # dns never started
     message = str(caught.value.message)
     assert "stage kubernetes failed: `invoke k8s.rollout --env prod`" in message
     assert "the rollout failed and was rolled back to revision 1 (r/orderdesk:1)" in message
-    assert "--only kubernetes,monitoring,dns" in message
+    assert "--only kubernetes,dns" in message
     record = json.loads((state / "prod" / "last-deploy.json").read_text())
     assert record["result"] == "failed at kubernetes"
 
@@ -470,7 +516,7 @@ def test_failed_scan_pushes_nothing_and_applies_nothing(
     assert "stage image failed: `invoke image.scan --env prod`: image: hadolint found DL3002" in (
         message
     )
-    assert "--only image,credentials,secrets,kubernetes,monitoring,dns" in message
+    assert "--only image,credentials,secrets,addons,monitoring,kubernetes,dns" in message
 
 
 def test_a_digest_that_does_not_verify_is_refused_before_anything_is_applied(
@@ -574,7 +620,7 @@ def test_a_missing_teams_webhook_secret_fails_in_preflight_before_any_change(
     ) as caught:
         deploy.deploy(c, env="prod")
     assert caught.value.code == 2
-    assert commands(c, state) == []
+    matches(PREFLIGHT_READS, commands(c, state))
     monkeypatch.setenv("TEAMS_WEBHOOK_URL", "$(TEAMS_WEBHOOK_URL)")
     with pytest.raises(Exit, match=r"TEAMS_WEBHOOK_URL is not set"):
         deploy.deploy(context(state), env="prod", preflight_only=True)
@@ -592,7 +638,7 @@ def test_a_missing_teams_webhook_secret_fails_in_preflight_before_any_change(
 def test_preflight_only_changes_nothing(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
     c = context(state)
     deploy.deploy(c, env="prod", preflight_only=True)
-    assert commands(c, state) == []
+    matches(PREFLIGHT_READS, commands(c, state))
     assert "preflight: deploy --env prod can start" in capsys.readouterr().out
 
 
@@ -656,3 +702,27 @@ def test_preflight_reads_the_signed_in_subscription_and_tenant_through_azure_cli
     monkeypatch.setenv("ARM_TENANT_ID", "11111111-2222-3333-4444-555555555555")
     with pytest.raises(Exit, match=r"signed in to tenant 87654321-.* not ARM_TENANT_ID"):
         deploy.deploy(context(state), env="prod", preflight_only=True)
+
+
+# azurerm 5.0 registers no resource provider by default (its 5.0 upgrade guide: "no Resource
+# Providers are registered by default"): a deploy that applies Terraform checks them first.
+def test_preflight_names_an_unregistered_resource_provider_before_terraform_runs(
+    state: Path,
+) -> None:
+    c = context(state)
+    shell = c.run.side_effect  # type: ignore[attr-defined]
+    partly = [
+        [namespace, "NotRegistered" if namespace == "Microsoft.KeyVault" else "Registered"]
+        for namespace in azure.RESOURCE_PROVIDERS
+    ]
+    shell.answers.insert(0, (re.compile(r".*/az provider list "), json.dumps(partly)))
+    shell.answers.insert(0, (re.compile(r".*/az feature show "), "Pending\n"))
+    with pytest.raises(Exit) as caught:
+        deploy.deploy(c, env="prod")
+    message = str(caught.value.message)
+    assert "Microsoft.KeyVault is NotRegistered in this subscription" in message
+    assert "Microsoft.Compute/EncryptionAtHost is Pending" in message
+    assert "run `invoke tf.bootstrap --env prod`" in message
+    matches(PREFLIGHT_READS, commands(c, state))
+    # A job that does not apply Terraform does not need them.
+    deploy.deploy(context(state), env="prod", only="image")

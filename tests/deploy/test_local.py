@@ -18,7 +18,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,29 +29,9 @@ from ops.core.wait import wait_until
 from ops.envconfig import REPO_ROOT
 from ops.image import inventory, registry
 from tests.cluster import Load, kubectl, kubectl_json, service_url
-from tests.support import need_tool
+from tests.deploy.local import INVOKE, NS, STATE, deployment, invoke, pushed
 
 pytestmark = pytest.mark.slow
-
-INVOKE = str(Path(sys.executable).with_name("invoke"))
-STATE = REPO_ROOT / ".data" / "local"
-NS = "--namespace=orderdesk"
-
-
-def invoke(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [INVOKE, *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "NO_COLOR": "1"},
-        check=False,
-    )
-
-
-def deployment() -> dict[str, Any]:
-    return kubectl_json(NS, "get", "deployment", "orderdesk")
 
 
 def replica_sets() -> list[dict[str, Any]]:
@@ -68,10 +47,6 @@ def web_image() -> str:
     return str(web["image"])
 
 
-def pushed() -> dict[str, Any]:
-    return json.loads((STATE / "image.json").read_text())
-
-
 def python_in_web(pod: dict[str, Any], code: str) -> subprocess.CompletedProcess[str]:
     """Python run in the pod's web container (the image has no shell to run anything else)."""
     return kubectl(NS, "exec", pod["metadata"]["name"], "-c", "web", "--", "python3", "-c", code)
@@ -85,24 +60,6 @@ def variant(tag: str, dockerfile_tail: str) -> str:
     engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=f"{repository}:{tag}", rm=True)
     digest = registry.push_image(engine, f"{repository}:{tag}", log=io.StringIO())
     return f":{tag}@{digest}"
-
-
-@pytest.fixture(scope="module")
-def deployed(local_cluster: dict[str, Any]) -> dict[str, Any]:
-    """`invoke deploy --env local` from nothing (the guarded destroy first)."""
-    for tool in ("dockerd", "docker-registry", "kustomize", "skopeo"):
-        need_tool(tool, "invoke deploy --env local runs on the local stand-ins")
-    destroyed = invoke("destroy", "--env", "local", "--yes")
-    assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
-    wait_until(
-        lambda: "namespace/orderdesk" not in kubectl("get", "namespaces", "--output=name").stdout,
-        what="namespace orderdesk deleted",
-        timeout=180,
-        interval=2,
-    )
-    first = invoke("deploy", "--env", "local", "--allow-dirty")
-    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-4000:]
-    return {"stdout": first.stdout, "image": pushed()}
 
 
 def test_first_deploy_runs_the_pushed_digest_then_a_second_changes_nothing(deployed) -> None:

@@ -216,7 +216,7 @@ def test_a_field_the_api_does_not_know_is_named_with_its_file(kustomize, manifes
 
 def test_an_unknown_field_is_refused_strictly(kustomize, manifests_copy):
     service = manifests_copy / "components" / "ingress-tls" / "ingress.yaml"
-    service.write_text(service.read_text().replace("pathType: Prefix", "pathTyp: Prefix"))
+    service.write_text(service.read_text().replace("pathType: Exact", "pathTyp: Exact", 1))
     rendered = render(sample_values("dev"), manifests_copy)
     problems = validate(rendered, "1.33")
     assert {problem.origin for problem in problems} == {

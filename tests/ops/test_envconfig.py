@@ -83,7 +83,7 @@ def test_not_a_mapping(tmp_path: Path) -> None:
         (
             lambda d: d["environments"]["prod"]["azure"]["aks"].update(kubernetes_version="1.20"),
             "environments.prod.azure.aks.kubernetes_version",
-            "out of range",
+            "not in the AKS support table",
         ),
         (
             lambda d: d["environments"]["prod"]["azure"]["aks"]["node_pool"].update(min_count=20),

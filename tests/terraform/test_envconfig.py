@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import get_args
 
@@ -63,22 +64,58 @@ def test_application_gateway_subnet_smaller_than_a_26_is_refused(write_env, env_
         envconfig.load_all(write_env(env_data))
 
 
-@pytest.mark.parametrize("version", ["1.33", "1.30.4", "1.37", "1.40"])
-def test_aks_version_out_of_range_is_refused(write_env, env_data, version) -> None:
+# The AKS release calendar: standard support for 1.34 ends in Nov 2026 (the month's last day), for
+# 1.36 in Jun 2027; https://learn.microsoft.com/azure/aks/supported-kubernetes-versions
+@pytest.mark.parametrize(
+    ("version", "day", "newest"),
+    [
+        ("1.34", datetime.date(2026, 12, 1), "1.37"),
+        ("1.34.9", datetime.date(2026, 12, 1), "1.37"),
+        ("1.33", datetime.date(2026, 8, 1), "1.37"),
+        ("1.36", datetime.date(2027, 7, 1), "1.37"),
+    ],
+)
+def test_aks_refuses_a_minor_past_its_end_of_standard_support(
+    write_env, env_data, version, day, newest
+) -> None:
     env_data["environments"]["prod"]["azure"]["aks"]["kubernetes_version"] = version
     with pytest.raises(EnvConfigError) as excinfo:
-        envconfig.load_all(write_env(env_data))
+        envconfig.load_all(write_env(env_data), on=day)
     message = str(excinfo.value)
     assert "environments.prod.azure.aks.kubernetes_version" in message
-    assert f"AKS supports 1.34 to 1.36; {version} is out of range" in message
+    minor = ".".join(version.split(".")[:2])
+    ends = envconfig.AKS_STANDARD_SUPPORT_ENDS[minor].isoformat()
+    assert f"AKS standard support for Kubernetes {minor} ended on {ends}" in message
+    assert f"use {newest}, the newest minor in standard support" in message
 
 
-def test_aks_version_at_the_edges_of_the_range_is_accepted(write_env, env_data) -> None:
+def test_aks_accepts_a_minor_on_the_last_day_of_its_standard_support(write_env, env_data) -> None:
     env_data["environments"]["dev"]["azure"]["aks"]["kubernetes_version"] = "1.34"
     env_data["environments"]["prod"]["azure"]["aks"]["kubernetes_version"] = "1.36.2"
-    environments = envconfig.load_all(write_env(env_data))
+    environments = envconfig.load_all(write_env(env_data), on=datetime.date(2026, 11, 30))
     assert environments["prod"].azure is not None
     assert environments["prod"].azure.aks.kubernetes_version == "1.36.2"
+
+
+@pytest.mark.parametrize("version", ["1.30.4", "1.40"])
+def test_aks_refuses_a_minor_outside_the_support_table(write_env, env_data, version) -> None:
+    env_data["environments"]["prod"]["azure"]["aks"]["kubernetes_version"] = version
+    with pytest.raises(EnvConfigError, match=r"is not in the AKS support table .*use 1\.37"):
+        envconfig.load_all(write_env(env_data), on=datetime.date(2026, 11, 29))
+
+
+def test_aks_runs_the_local_clusters_minor_by_default(env_data, write_env) -> None:
+    environments = envconfig.load_all(write_env(env_data), on=datetime.date(2026, 11, 29))
+    for name in ("dev", "prod"):
+        azure = environments[name].azure
+        assert azure is not None
+        assert "kubernetes_version" not in env_data["environments"][name]["azure"]["aks"]
+        assert azure.aks.kubernetes_version == environments["local"].kubernetes.version == "1.36"
+
+
+def test_no_minor_left_in_support_says_to_update_the_table(write_env, env_data) -> None:
+    with pytest.raises(EnvConfigError, match="add the current minors to AKS_STANDARD_SUPPORT_ENDS"):
+        envconfig.load_all(write_env(env_data), on=datetime.date(2028, 1, 1))
 
 
 def test_authorized_ranges_on_a_private_cluster_are_refused(write_env, env_data) -> None:
@@ -215,3 +252,38 @@ def test_a_left_out_service_cidr_is_the_network_modules_to_choose() -> None:
     dev = envconfig.load("dev").azure
     assert dev is not None
     assert dev.aks.service_cidr is None
+
+
+# A private cluster's API server "has no public IP address"; it is managed from inside the VNet
+# (learn.microsoft.com/azure/aks/private-clusters).
+def test_a_private_cluster_needs_a_runner_subnet_inside_the_vnet(write_env, env_data) -> None:
+    del env_data["environments"]["prod"]["azure"]["network"]["subnets"]["runners"]
+    with pytest.raises(EnvConfigError, match=r"add network\.subnets\.runners for the self-hosted"):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_the_runner_subnet_may_not_overlap_another(write_env, env_data) -> None:
+    env_data["environments"]["prod"]["azure"]["network"]["subnets"]["runners"] = "10.20.18.0/25"
+    with pytest.raises(EnvConfigError, match=r"subnets database .* and runners .* overlap"):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_the_whole_internet_is_not_a_runner_range(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["runners"]["ip_ranges"] = ["0.0.0.0/0"]
+    with pytest.raises(EnvConfigError, match=re.escape("0.0.0.0/0 lets the whole internet in")):
+        envconfig.load_all(write_env(env_data))
+
+
+# "Each registry supports a maximum of 100 IP access rules"
+# (learn.microsoft.com/azure/container-registry/container-registry-access-selected-networks).
+def test_more_runner_ranges_than_acr_takes_are_refused(write_env, env_data) -> None:
+    ranges = [f"198.51.{third}.0/24" for third in range(101)]
+    env_data["environments"]["dev"]["azure"]["runners"]["ip_ranges"] = ranges
+    with pytest.raises(EnvConfigError, match=r"runners\.ip_ranges"):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_the_workflow_identities_are_object_ids(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["identities"]["deploy_object_id"] = "deployer"
+    with pytest.raises(EnvConfigError, match=r"identities\.deploy_object_id"):
+        envconfig.load_all(write_env(env_data))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.envconfig import AKS_SUPPORTED_MINORS, REPO_ROOT
+from ops.envconfig import AKS_STANDARD_SUPPORT_ENDS, REPO_ROOT
 
 MODULES_DIR = REPO_ROOT / "infra" / "modules"
 MODULES = sorted(path for path in MODULES_DIR.iterdir() if path.is_dir())
@@ -104,4 +104,4 @@ def test_the_terraform_version_window_matches_envconfig() -> None:
     )
     assert rule, "the kubernetes_version rule in modules/aks/variables.tf changed shape"
     low, high = 30 + int(rule.group(1)), 30 + int(rule.group(2))
-    assert range(low, high + 1) == AKS_SUPPORTED_MINORS
+    assert [f"1.{minor}" for minor in range(low, high + 1)] == list(AKS_STANDARD_SUPPORT_ENDS)

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 from invoke.context import Context
+from invoke.exceptions import Exit
 from python_terraform import Terraform
 
+from ops import tf
 from ops.envconfig import REPO_ROOT
 from ops.terraform_cli import MIRROR_CLI_CONFIG, TerraformCli, terraform_env
 from tests.support import need, need_tool
@@ -37,8 +39,10 @@ def terraform() -> str:
     program = need_tool("terraform", "tools/build/terraform installs it")
     if not MIRROR_CLI_CONFIG.is_file():
         need(f"{MIRROR_CLI_CONFIG} is missing: tools/build/terraform builds the provider mirror")
-    if "hashicorp/random" not in MIRROR_CLI_CONFIG.read_text(encoding="utf-8"):
-        need(f"{MIRROR_CLI_CONFIG} predates the random provider: run tools/build/terraform again")
+    mirrored = MIRROR_CLI_CONFIG.read_text(encoding="utf-8")
+    for provider in ("hashicorp/random", "hashicorp/time"):
+        if provider not in mirrored:
+            need(f"{MIRROR_CLI_CONFIG} predates {provider}: run tools/build/terraform again")
     return program
 
 
@@ -70,6 +74,8 @@ def initialised(terraform: str, directory: Path) -> TerraformCli:
     assert "hashicorp/azurerm v5.2.0" in output, "init must install azurerm from the local mirror"
     if "hashicorp/random" in output:
         assert "hashicorp/random v3.9.0" in output, "init must install random from the local mirror"
+    if "hashicorp/time" in output:
+        assert "hashicorp/time v0.14.2" in output, "init must install time from the local mirror"
     return terraform_cli
 
 
@@ -218,9 +224,9 @@ def bad_environment(infra_copy: Path, tmp_name: str, old: str, new: str) -> Path
         ),
         (
             "aks_version_out_of_range",
-            'kubernetes_version: "1.36"',
-            'kubernetes_version: "1.29"',
-            "kubernetes_version must be 1.34 to 1.36",
+            "cluster_name: aks-orderdesk-dev",
+            'cluster_name: aks-orderdesk-dev\n        kubernetes_version: "1.29"',
+            "kubernetes_version must be 1.33 to 1.37",
         ),
         (
             "service_range_inside_the_vnet",
@@ -293,3 +299,27 @@ def test_python_terraform_destroy_is_broken_on_current_terraform(
         code, _out, err = legacy.destroy(var={"environment": "dev"})
     assert code != 0
     assert "flag provided but not defined: -force" in err
+
+
+# `terraform providers lock` "creates or updates the current configuration's dependency lock file
+# using information from upstream registries, regardless of the provider installation
+# configuration" (hashicorp/terraform internal/command/providers_lock.go): the offline mirror
+# cannot stand in for the registry, so here it fails, clearly, and writes no lock file.
+def test_tf_lock_without_the_registry_fails_and_leaves_the_lock_file_as_it_was(
+    terraform: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    infra = tmp_path / "infra"
+    shutil.copytree(
+        INFRA, infra, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfplan")
+    )
+    monkeypatch.setattr(tf, "WORK_DIR", tmp_path / "work")
+    monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(MIRROR_CLI_CONFIG))
+    with pytest.raises(Exit, match=r"needs registry\.terraform\.io") as caught:
+        tf.lock_providers(Context(), infra)
+    assert caught.value.code == 1
+    assert not (infra / ".terraform.lock.hcl").exists()
+    committed = '# the committed lock file\nprovider "registry.terraform.io/hashicorp/azurerm" {}\n'
+    (infra / ".terraform.lock.hcl").write_text(committed, encoding="utf-8")
+    with pytest.raises(Exit):
+        tf.lock_providers(Context(), infra)
+    assert (infra / ".terraform.lock.hcl").read_text(encoding="utf-8") == committed

@@ -2,6 +2,8 @@ resource "azurerm_container_registry" "this" {
   # checkov:skip=CKV_AZURE_164: Docker Content Trust is retired by Azure and trust_policy_enabled was removed in azurerm 5.0; images are signed with Notation instead.
   # checkov:skip=CKV_AZURE_165: One region runs the cluster; a geo-replica only adds cost until a second region does.
   # checkov:skip=CKV_AZURE_163: Image scanning is Microsoft Defender for Containers, a subscription-wide plan enabled outside this configuration.
+  # checkov:skip=CKV_AZURE_166: Quarantine blocks every pull until a scanner marks the image Passed, and nothing does: the image is scanned before the push (invoke image.scan) and signed (cosign) instead.
+  # checkov:skip=CKV_AZURE_139: Public access is on only while pusher_ip_ranges lists the CI runners' ranges, which the firewall then admits alone (default_action Deny); checkov cannot evaluate length(var.pusher_ip_ranges) > 0 (tests/acr.tftest.hcl checks both cases).
   name                = var.name
   location            = var.location
   resource_group_name = var.resource_group_name
@@ -9,16 +11,27 @@ resource "azurerm_container_registry" "this" {
   tags                = var.tags
 
   # Pulls use the kubelet's AcrPull role, pushes an Entra ID identity: no shared admin password,
-  # no anonymous pulls, nothing reachable from the internet.
+  # no anonymous pulls. From the internet only the pushing runners' ranges (pusher_ip_ranges)
+  # reach it; without them it has no public endpoint and pushes come through the private endpoint.
   admin_enabled                 = false
   anonymous_pull_enabled        = false
-  public_network_access_enabled = false
+  public_network_access_enabled = length(var.pusher_ip_ranges) > 0
   network_rule_bypass_option    = "None"
   export_policy_enabled         = false
   data_endpoint_enabled         = true
-  quarantine_policy_enabled     = true
-  zone_redundancy_enabled       = var.zone_redundancy_enabled
-  retention_policy_in_days      = var.untagged_retention_days
+  # Off: with quarantine on, a pushed image cannot be pulled until a scanner marks it Passed
+  # through the quarantine API, and nothing here does (the image is scanned before the push,
+  # then signed). On, every pod would sit in ImagePullBackOff.
+  quarantine_policy_enabled = false
+
+  network_rule_set {
+    default_action = "Deny"
+    ip_rule = [
+      for cidr in var.pusher_ip_ranges : { action = "Allow", ip_range = cidr }
+    ]
+  }
+  zone_redundancy_enabled  = var.zone_redundancy_enabled
+  retention_policy_in_days = var.untagged_retention_days
 }
 
 module "private_endpoint" {

@@ -12,3 +12,8 @@ output "login_server" {
   description = "Registry host for image names and docker login, e.g. acrorderdeskdev.azurecr.io."
   value       = azurerm_container_registry.this.login_server
 }
+
+output "allowed_ip_ranges" {
+  description = "Public CIDRs the registry's firewall admits (the pushing runners); empty: no public endpoint."
+  value       = [for rule in azurerm_container_registry.this.network_rule_set[0].ip_rule : rule.ip_range]
+}

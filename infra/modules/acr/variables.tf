@@ -39,6 +39,18 @@ variable "virtual_network_id" {
   type        = string
 }
 
+variable "pusher_ip_ranges" {
+  description = "Public CIDRs of the CI runners that push images. Empty: the registry has no public endpoint and images are pushed from inside the VNet (private endpoint)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for cidr in var.pusher_ip_ranges : can(cidrhost(cidr, 0)) && !endswith(cidr, "/0")])
+    error_message = "pusher_ip_ranges must be CIDRs narrower than /0, such as 198.51.100.0/28."
+  }
+}
+
 variable "zone_redundancy_enabled" {
   description = "Spread the registry over availability zones."
   type        = bool

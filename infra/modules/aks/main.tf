@@ -30,6 +30,18 @@ resource "azurerm_role_assignment" "control_plane_kubelet_operator" {
   principal_type       = "ServicePrincipal"
 }
 
+# AKS checks the control plane's rights on the subnet and the kubelet identity when it creates
+# the cluster; role assignments take minutes to propagate, so a first apply that creates the
+# cluster right after them fails. Bounded wait, once.
+resource "time_sleep" "role_propagation" {
+  create_duration = var.role_propagation_wait
+
+  triggers = {
+    subnet           = azurerm_role_assignment.control_plane_subnet.id
+    kubelet_operator = azurerm_role_assignment.control_plane_kubelet_operator.id
+  }
+}
+
 resource "azurerm_log_analytics_workspace" "this" {
   name                = "log-${var.name}"
   location            = var.location
@@ -115,13 +127,17 @@ resource "azurerm_kubernetes_cluster" "this" {
     }
   }
 
+  # Azure CNI powered by Cilium: Cilium's eBPF data plane enforces NetworkPolicy, replacing the
+  # Azure Network Policy Manager. Pods keep their addresses from the node subnet (AGIC reaches
+  # them directly; it does not support Azure CNI Overlay).
   network_profile {
-    network_plugin    = "azure"
-    network_policy    = "azure"
-    load_balancer_sku = "standard"
-    outbound_type     = "loadBalancer"
-    service_cidr      = var.service_cidr
-    dns_service_ip    = cidrhost(var.service_cidr, 10)
+    network_plugin     = "azure"
+    network_data_plane = "cilium"
+    network_policy     = "cilium"
+    load_balancer_sku  = "standard"
+    outbound_type      = "loadBalancer"
+    service_cidr       = var.service_cidr
+    dns_service_ip     = cidrhost(var.service_cidr, 10)
   }
 
   key_vault_secrets_provider {
@@ -138,8 +154,5 @@ resource "azurerm_kubernetes_cluster" "this" {
     msi_auth_for_monitoring_enabled = true
   }
 
-  depends_on = [
-    azurerm_role_assignment.control_plane_subnet,
-    azurerm_role_assignment.control_plane_kubelet_operator,
-  ]
+  depends_on = [time_sleep.role_propagation]
 }

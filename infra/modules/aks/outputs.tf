@@ -37,3 +37,8 @@ output "private_cluster" {
   description = "Whether the API server has only a private endpoint."
   value       = azurerm_kubernetes_cluster.this.private_cluster_enabled
 }
+
+output "authorized_ip_ranges" {
+  description = "CIDRs a public API server admits; empty for a private one."
+  value       = var.private_cluster_enabled ? [] : tolist(azurerm_kubernetes_cluster.this.api_server_access_profile[0].authorized_ip_ranges)
+}

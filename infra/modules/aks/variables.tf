@@ -33,9 +33,10 @@ variable "kubernetes_version" {
   type        = string
 
   validation {
-    # Keep in step with AKS_SUPPORTED_MINORS in ops/envconfig.py.
-    condition     = can(regex("^1\\.(3[4-6])(\\.\\d+)?$", var.kubernetes_version))
-    error_message = "kubernetes_version must be 1.34 to 1.36 (optionally with a patch, e.g. 1.36.2); AKS does not offer other versions."
+    # The minors of AKS_STANDARD_SUPPORT_ENDS in ops/envconfig.py, which also refuses a minor past
+    # its end of standard support on the plan's day (Terraform has no clock to inject in tests).
+    condition     = can(regex("^1\\.(3[3-7])(\\.\\d+)?$", var.kubernetes_version))
+    error_message = "kubernetes_version must be 1.33 to 1.37 (optionally with a patch, e.g. 1.36.2), the minors of the AKS release calendar."
   }
 }
 
@@ -108,9 +109,26 @@ variable "authorized_ip_ranges" {
 }
 
 variable "admin_group_object_ids" {
-  description = "Entra ID groups given cluster-admin through Azure RBAC."
+  description = "Entra ID groups given cluster-admin through Azure RBAC (local accounts are off, so these and the identities granted an AKS RBAC role are the only way in)."
   type        = list(string)
   default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for id in var.admin_group_object_ids : can(regex("^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$", id))])
+    error_message = "admin_group_object_ids must be lowercase GUIDs (Entra ID group object ids)."
+  }
+}
+
+variable "role_propagation_wait" {
+  description = "How long to wait after the control plane's role assignments before creating the cluster (Azure role assignments take minutes to propagate)."
+  type        = string
+  default     = "120s"
+
+  validation {
+    condition     = can(regex("^[0-9]+[sm]$", var.role_propagation_wait))
+    error_message = "role_propagation_wait must be a duration such as 120s or 2m."
+  }
 }
 
 variable "sku_tier" {

@@ -1,5 +1,3 @@
-data "azurerm_client_config" "current" {}
-
 resource "azurerm_key_vault" "this" {
   # checkov:skip=CKV_AZURE_189: Public access is on only while deployer_ip_ranges lists the deployers' networks, which the firewall then admits alone; checkov cannot evaluate length(var.deployer_ip_ranges) > 0 for a caller passing [] (tests/key_vault.tftest.hcl checks both cases).
   # checkov:skip=CKV2_AZURE_32: The vault's private endpoint is module.private_endpoint below; checkov's graph does not follow a resource ID into a module call.
@@ -53,12 +51,43 @@ moved {
   to   = module.private_endpoint.azurerm_private_endpoint.this
 }
 
-# Whoever applies writes the secrets, so it needs the data-plane role (RBAC vaults grant nothing
-# to their creator).
+# The identity that applies writes the secrets, so it needs the data-plane role (RBAC vaults
+# grant nothing to their creator). It is not the one that plans: the workflows plan with a
+# read-only identity and apply with this one.
 resource "azurerm_role_assignment" "deployer_secrets_officer" {
   scope                = azurerm_key_vault.this.id
   role_definition_name = "Key Vault Secrets Officer"
-  principal_id         = data.azurerm_client_config.current.object_id
+  principal_id         = var.writer_object_id
+}
+
+# The identity that plans refreshes the secrets and the key: azurerm reads a secret with
+# GetSecret (its value) and a key with GetKey, which the Reader role's metadata access does not
+# cover for secrets.
+resource "azurerm_role_assignment" "planner_secrets_user" {
+  for_each = toset(var.reader_object_ids)
+
+  scope                = azurerm_key_vault.this.id
+  role_definition_name = "Key Vault Secrets User"
+  principal_id         = each.value
+}
+
+resource "azurerm_role_assignment" "planner_reader" {
+  for_each = toset(var.reader_object_ids)
+
+  scope                = azurerm_key_vault.this.id
+  role_definition_name = "Key Vault Reader"
+  principal_id         = each.value
+}
+
+# A role assignment takes minutes to reach Key Vault's data plane: writing the secrets and the
+# key right after creating the roles would fail with 403 on a first apply. Bounded wait, once.
+resource "time_sleep" "role_propagation" {
+  create_duration = var.role_propagation_wait
+
+  triggers = {
+    secrets_officer = azurerm_role_assignment.deployer_secrets_officer.id
+    crypto_officer  = azurerm_role_assignment.deployer_crypto_officer.id
+  }
 }
 
 resource "azurerm_key_vault_secret" "this" {
@@ -73,7 +102,7 @@ resource "azurerm_key_vault_secret" "this" {
   value_wo         = var.secret_values[each.key]
   value_wo_version = var.secrets_version
 
-  depends_on = [azurerm_role_assignment.deployer_secrets_officer]
+  depends_on = [time_sleep.role_propagation]
 }
 
 # The key that signs the app's images (`invoke image.sign`, cosign's azurekms:// provider): an
@@ -82,7 +111,7 @@ resource "azurerm_key_vault_secret" "this" {
 resource "azurerm_role_assignment" "deployer_crypto_officer" {
   scope                = azurerm_key_vault.this.id
   role_definition_name = "Key Vault Crypto Officer"
-  principal_id         = data.azurerm_client_config.current.object_id
+  principal_id         = var.writer_object_id
 }
 
 resource "azurerm_key_vault_key" "image_signing" {
@@ -95,5 +124,5 @@ resource "azurerm_key_vault_key" "image_signing" {
   key_opts     = ["sign", "verify"]
   tags         = var.tags
 
-  depends_on = [azurerm_role_assignment.deployer_crypto_officer]
+  depends_on = [time_sleep.role_propagation]
 }

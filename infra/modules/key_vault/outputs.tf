@@ -22,3 +22,18 @@ output "image_signing_key_uri" {
   description = "The image signing key as cosign names it: azurekms://<vault>.vault.azure.net/<key>."
   value       = "azurekms://${azurerm_key_vault.this.name}.vault.azure.net/${azurerm_key_vault_key.image_signing.name}"
 }
+
+output "allowed_ip_ranges" {
+  description = "Public CIDRs the vault's firewall admits; empty: no public access."
+  value       = azurerm_key_vault.this.network_acls[0].ip_rules
+}
+
+output "data_plane_roles" {
+  description = "Object ids holding each data-plane role on the vault: the writer (apply) and the readers (plan)."
+  value = {
+    "Key Vault Secrets Officer" = [azurerm_role_assignment.deployer_secrets_officer.principal_id]
+    "Key Vault Crypto Officer"  = [azurerm_role_assignment.deployer_crypto_officer.principal_id]
+    "Key Vault Secrets User"    = sort([for assignment in azurerm_role_assignment.planner_secrets_user : assignment.principal_id])
+    "Key Vault Reader"          = sort([for assignment in azurerm_role_assignment.planner_reader : assignment.principal_id])
+  }
+}

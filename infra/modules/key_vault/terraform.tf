@@ -6,5 +6,10 @@ terraform {
       source  = "hashicorp/azurerm"
       version = "~> 5.2"
     }
+    # time_sleep: waits for role assignments to propagate before the vault's data plane is used.
+    time = {
+      source  = "hashicorp/time"
+      version = "~> 0.14"
+    }
   }
 }

@@ -28,6 +28,39 @@ variable "tenant_id" {
   }
 }
 
+variable "writer_object_id" {
+  description = "Entra ID object id of the identity that applies Terraform: it writes the secrets and creates the signing key (Key Vault Secrets Officer and Crypto Officer)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$", var.writer_object_id))
+    error_message = "writer_object_id must be a lowercase GUID (an Entra ID object id)."
+  }
+}
+
+variable "reader_object_ids" {
+  description = "Entra ID object ids of identities that only plan: they may read the secrets and keys a plan refreshes, nothing more."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for id in var.reader_object_ids : can(regex("^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$", id))])
+    error_message = "reader_object_ids must be lowercase GUIDs (Entra ID object ids)."
+  }
+}
+
+variable "role_propagation_wait" {
+  description = "How long to wait after creating the writer's roles before writing secrets (Azure role assignments take minutes to propagate)."
+  type        = string
+  default     = "120s"
+
+  validation {
+    condition     = can(regex("^[0-9]+[sm]$", var.role_propagation_wait))
+    error_message = "role_propagation_wait must be a duration such as 120s or 2m."
+  }
+}
+
 variable "private_endpoint_subnet_id" {
   description = "Subnet for the vault's private endpoint."
   type        = string

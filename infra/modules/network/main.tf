@@ -1,9 +1,12 @@
 locals {
+  # The subnets in use: runners is optional.
+  subnets = { for role, cidr in var.subnets : role => cidr if cidr != null }
+
   # Every CIDR of the address plan as its first address in integer form and its size, computed
   # once for the rules on how the ranges relate (Terraform has no CIDR-overlap function). Those
   # rules are preconditions of the VNet below: a variable's validation may not use a local
   # derived from that variable. Each CIDR's own shape is checked by its variable's validation first.
-  address_plan = merge(var.subnets, { address_space = var.address_space, service_cidr = var.service_cidr })
+  address_plan = merge(local.subnets, { address_space = var.address_space, service_cidr = var.service_cidr })
   ranges = {
     for name, cidr in local.address_plan : name => {
       first = sum([for i, octet in split(".", cidrhost(cidr, 0)) : tonumber(octet) * pow(256, 3 - i)])
@@ -12,11 +15,11 @@ locals {
   }
   # Two ranges are apart when one ends before the other starts.
   subnet_pairs_apart = [
-    for pair in setproduct(keys(var.subnets), keys(var.subnets)) :
+    for pair in setproduct(keys(local.subnets), keys(local.subnets)) :
     pair[0] == pair[1] || local.ranges[pair[0]].first + local.ranges[pair[0]].size <= local.ranges[pair[1]].first || local.ranges[pair[1]].first + local.ranges[pair[1]].size <= local.ranges[pair[0]].first
   ]
   subnets_inside_vnet = [
-    for name in keys(var.subnets) :
+    for name in keys(local.subnets) :
     local.ranges[name].first >= local.ranges.address_space.first && local.ranges[name].first + local.ranges[name].size <= local.ranges.address_space.first + local.ranges.address_space.size
   ]
   service_range_outside_vnet = (
@@ -34,9 +37,42 @@ locals {
     destination_port_ranges    = ["0-65535"]
   }
 
+  # The self-hosted runner reaches the private endpoints (registry and vault on 443) and a private
+  # API server, whose private endpoint AKS places in the node subnet. Nothing reaches the runner:
+  # its agent only connects out, to GitHub.
+  runner_rules = var.subnets.runners == null ? {} : {
+    aks = {
+      AllowRunnersToApiServer = {
+        priority                   = 110
+        access                     = "Allow"
+        protocol                   = "Tcp"
+        source_address_prefix      = var.subnets.runners
+        destination_address_prefix = var.subnets.aks
+        destination_port_ranges    = ["443"]
+      }
+    }
+    private_endpoints = {
+      AllowRunnersToPrivateEndpoints = {
+        priority                   = 110
+        access                     = "Allow"
+        protocol                   = "Tcp"
+        source_address_prefix      = var.subnets.runners
+        destination_address_prefix = var.subnets.private_endpoints
+        destination_port_ranges    = ["443"]
+      }
+    }
+    runners = {
+      DenyAllInbound = local.deny_all_inbound
+    }
+  }
+
   # Inbound rules per subnet, written out so a reviewer sees every allowed path. Anything not
   # listed falls through to the explicit DenyAllInbound (or, for aks, DenyInternetInbound).
   inbound_rules = {
+    for role in keys(local.subnets) :
+    role => merge(try(local.base_rules[role], {}), try(local.runner_rules[role], {}))
+  }
+  base_rules = {
     aks = {
       AllowAppGatewayToPods = {
         priority                   = 100
@@ -144,7 +180,7 @@ resource "azurerm_virtual_network" "this" {
 }
 
 resource "azurerm_subnet" "this" {
-  for_each = var.subnets
+  for_each = local.subnets
 
   name                 = "snet-${each.key}"
   resource_group_name  = var.resource_group_name
@@ -197,4 +233,41 @@ resource "azurerm_subnet_network_security_group_association" "this" {
 
   subnet_id                 = azurerm_subnet.this[each.key].id
   network_security_group_id = azurerm_network_security_group.this[each.key].id
+}
+
+# The runner's way out (GitHub, package registries): subnets have no default outbound access, so
+# a NAT gateway with its own public IP; the same address is what GitHub sees.
+resource "azurerm_public_ip" "runners" {
+  count = var.subnets.runners == null ? 0 : 1
+
+  name                = "pip-${var.name}-runners"
+  location            = var.location
+  resource_group_name = var.resource_group_name
+  allocation_method   = "Static"
+  sku                 = "Standard"
+  tags                = var.tags
+}
+
+resource "azurerm_nat_gateway" "runners" {
+  count = var.subnets.runners == null ? 0 : 1
+
+  name                = "ng-${var.name}-runners"
+  location            = var.location
+  resource_group_name = var.resource_group_name
+  sku_name            = "Standard"
+  tags                = var.tags
+}
+
+resource "azurerm_nat_gateway_public_ip_association" "runners" {
+  count = var.subnets.runners == null ? 0 : 1
+
+  nat_gateway_id       = azurerm_nat_gateway.runners[0].id
+  public_ip_address_id = azurerm_public_ip.runners[0].id
+}
+
+resource "azurerm_subnet_nat_gateway_association" "runners" {
+  count = var.subnets.runners == null ? 0 : 1
+
+  subnet_id      = azurerm_subnet.this["runners"].id
+  nat_gateway_id = azurerm_nat_gateway.runners[0].id
 }

@@ -9,7 +9,7 @@ output "virtual_network_name" {
 }
 
 output "subnet_ids" {
-  description = "Subnet IDs by role: aks, appgw, private_endpoints, database."
+  description = "Subnet IDs by role: aks, appgw, private_endpoints, database (and runners when given)."
   value       = { for role, subnet in azurerm_subnet.this : role => subnet.id }
 }
 
@@ -21,4 +21,9 @@ output "network_security_group_ids" {
 output "service_cidr" {
   description = "The Kubernetes service range of the address plan, checked against the VNet (the aks module's service_cidr)."
   value       = var.service_cidr
+}
+
+output "runners_egress_ip" {
+  description = "Public address the self-hosted runner's traffic leaves from (null without a runners subnet)."
+  value       = one(azurerm_public_ip.runners[*].ip_address)
 }

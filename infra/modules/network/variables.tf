@@ -29,16 +29,17 @@ variable "address_space" {
 }
 
 variable "subnets" {
-  description = "IPv4 CIDRs of the four subnets: AKS nodes and pods, the application gateway, private endpoints, and the database (delegated)."
+  description = "IPv4 CIDRs of the subnets: AKS nodes and pods, the application gateway, private endpoints, the database (delegated) and, optionally, the self-hosted CI runner that reaches the private endpoints and a private API server."
   type = object({
     aks               = string
     appgw             = string
     private_endpoints = string
     database          = string
+    runners           = optional(string)
   })
 
   validation {
-    condition     = alltrue([for cidr in values(var.subnets) : can(cidrhost(cidr, 0)) && !strcontains(cidr, ":")])
+    condition     = alltrue([for cidr in values(var.subnets) : can(cidrhost(cidr, 0)) && !strcontains(cidr, ":") if cidr != null])
     error_message = "Every subnet must be an IPv4 CIDR such as 10.10.0.0/20."
   }
 

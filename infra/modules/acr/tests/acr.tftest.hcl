@@ -79,3 +79,42 @@ run "rejects_a_retention_out_of_range" {
   }
   expect_failures = [var.untagged_retention_days]
 }
+
+# "Once the Quarantine is enabled, any images without being marked as good will be blocked for
+# pull" (Azure/acr docs/preview/quarantine/readme.md): nothing here marks images Passed.
+run "quarantine_is_off_so_pushed_images_can_be_pulled" {
+  command = plan
+
+  assert {
+    condition     = azurerm_container_registry.this.quarantine_policy_enabled == false
+    error_message = "Quarantine blocks every pull until a scanner marks the image Passed; nothing does here."
+  }
+}
+
+# ACR's firewall: with public access on, "default_action = Deny" admits only the listed ip_rule
+# ranges (learn.microsoft.com/azure/container-registry/container-registry-access-selected-networks).
+run "registry_admits_only_the_pushing_runners_from_the_internet" {
+  command = plan
+
+  variables {
+    pusher_ip_ranges = ["198.51.100.0/28"]
+  }
+
+  assert {
+    condition     = azurerm_container_registry.this.public_network_access_enabled == true && azurerm_container_registry.this.network_rule_set[0].default_action == "Deny"
+    error_message = "With pusher ranges the registry has a public endpoint that denies by default."
+  }
+  assert {
+    condition     = [for rule in azurerm_container_registry.this.network_rule_set[0].ip_rule : rule.ip_range] == ["198.51.100.0/28"]
+    error_message = "Only the pushing runners' ranges may reach the registry from the internet."
+  }
+}
+
+run "rejects_the_whole_internet_as_a_pusher_range" {
+  command = plan
+
+  variables {
+    pusher_ip_ranges = ["0.0.0.0/0"]
+  }
+  expect_failures = [var.pusher_ip_ranges]
+}

@@ -81,12 +81,17 @@ run "node_pool_autoscales_within_the_bounds" {
   }
 }
 
-run "uses_azure_cni_with_network_policy" {
+# Support for Azure Network Policy Manager on Linux nodes ends: "migrate ... from NPM to Cilium
+# Network Policy" (learn.microsoft.com/azure/aks/use-network-policies). azurerm 5.2 takes
+# network_data_plane = "cilium" and network_policy = "cilium" (internal/services/containers/
+# kubernetes_cluster_resource.go), and Cilium runs on the node subnet
+# (learn.microsoft.com/azure/aks/azure-cni-powered-by-cilium, "Assign IP addresses from the Node Subnet").
+run "uses_azure_cni_powered_by_cilium_for_network_policy" {
   command = plan
 
   assert {
-    condition     = azurerm_kubernetes_cluster.this.network_profile[0].network_plugin == "azure" && azurerm_kubernetes_cluster.this.network_profile[0].network_policy == "azure"
-    error_message = "The cluster must use Azure CNI with network policies."
+    condition     = azurerm_kubernetes_cluster.this.network_profile[0].network_plugin == "azure" && azurerm_kubernetes_cluster.this.network_profile[0].network_data_plane == "cilium" && azurerm_kubernetes_cluster.this.network_profile[0].network_policy == "cilium"
+    error_message = "The cluster must use Azure CNI powered by Cilium, which enforces network policies (not the retiring Azure NPM)."
   }
   assert {
     condition     = azurerm_kubernetes_cluster.this.network_profile[0].dns_service_ip == "172.16.0.10"
@@ -145,6 +150,51 @@ run "kubelet_uses_our_identity_handed_over_by_the_control_plane" {
     condition     = output.ingress_identity_object_id == "33333333-0000-0000-0000-000000000002"
     error_message = "The ingress add-on's identity must be exported for its role assignments."
   }
+}
+
+# With local accounts off and Azure RBAC on, only Entra ID principals with an AKS RBAC role or in
+# admin_group_object_ids can use kubectl (learn.microsoft.com/azure/aks/manage-azure-rbac).
+run "admin_groups_are_cluster_admins" {
+  command = plan
+
+  variables {
+    admin_group_object_ids = ["44444444-3333-2222-1111-000000000000"]
+  }
+
+  assert {
+    condition     = azurerm_kubernetes_cluster.this.azure_active_directory_role_based_access_control[0].admin_group_object_ids == tolist(["44444444-3333-2222-1111-000000000000"])
+    error_message = "The operators' groups from env.yaml must be the cluster's admin groups."
+  }
+}
+
+run "rejects_an_admin_group_that_is_not_an_object_id" {
+  command = plan
+
+  variables {
+    admin_group_object_ids = ["operators"]
+  }
+  expect_failures = [var.admin_group_object_ids]
+}
+
+# Azure RBAC changes can take minutes to take effect
+# (learn.microsoft.com/azure/role-based-access-control/troubleshooting); AKS checks the control
+# plane's rights on the subnet and kubelet identity when it creates the cluster.
+run "cluster_waits_for_the_control_planes_roles_to_propagate" {
+  command = plan
+
+  assert {
+    condition     = time_sleep.role_propagation.create_duration == "120s"
+    error_message = "The cluster must wait, bounded, for its identity's role assignments."
+  }
+}
+
+run "rejects_an_unbounded_propagation_wait" {
+  command = plan
+
+  variables {
+    role_propagation_wait = "1h"
+  }
+  expect_failures = [var.role_propagation_wait]
 }
 
 run "local_accounts_are_disabled_in_favour_of_entra_id" {

@@ -1,11 +1,4 @@
-mock_provider "azurerm" {
-  mock_data "azurerm_client_config" {
-    defaults = {
-      tenant_id = "11111111-2222-3333-4444-555555555555"
-      object_id = "99999999-8888-7777-6666-555555555555"
-    }
-  }
-}
+mock_provider "azurerm" {}
 
 variables {
   name                       = "kv-orderdesk-test"
@@ -16,6 +9,8 @@ variables {
   virtual_network_id         = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet"
   secret_names               = ["django-secret-key", "card-fingerprint-key"]
   secret_values              = { "django-secret-key" = "test-value-1", "card-fingerprint-key" = "test-value-2" }
+  writer_object_id           = "55555555-4444-3333-2222-111111111111"
+  reader_object_ids          = ["77777777-6666-5555-4444-333333333333"]
   tags                       = { environment = "test" }
 }
 
@@ -86,13 +81,69 @@ run "secrets_are_write_only" {
   }
 }
 
-run "deployer_may_write_secrets" {
+# The workflows plan with a read-only identity and apply with another (.github/workflows/README.md):
+# a plan-time azurerm_client_config is the planner, so the writer's role must name the applier.
+run "the_applying_identity_may_write_secrets" {
   command = plan
 
   assert {
-    condition     = azurerm_role_assignment.deployer_secrets_officer.role_definition_name == "Key Vault Secrets Officer" && azurerm_role_assignment.deployer_secrets_officer.principal_id == "99999999-8888-7777-6666-555555555555"
-    error_message = "Whoever applies needs Key Vault Secrets Officer to write the secrets."
+    condition     = azurerm_role_assignment.deployer_secrets_officer.role_definition_name == "Key Vault Secrets Officer" && azurerm_role_assignment.deployer_secrets_officer.principal_id == "55555555-4444-3333-2222-111111111111"
+    error_message = "The identity that applies needs Key Vault Secrets Officer to write the secrets."
   }
+  assert {
+    condition     = azurerm_role_assignment.deployer_crypto_officer.principal_id == "55555555-4444-3333-2222-111111111111"
+    error_message = "The identity that applies creates the signing key."
+  }
+}
+
+# azurerm refreshes azurerm_key_vault_secret with GetSecret, which reads the value
+# (internal/services/keyvault/key_vault_secret_resource.go): the planner needs Secrets User.
+run "the_planning_identity_may_read_what_plan_refreshes_and_nothing_more" {
+  command = plan
+
+  assert {
+    condition     = azurerm_role_assignment.planner_secrets_user["77777777-6666-5555-4444-333333333333"].role_definition_name == "Key Vault Secrets User" && azurerm_role_assignment.planner_reader["77777777-6666-5555-4444-333333333333"].role_definition_name == "Key Vault Reader"
+    error_message = "The planning identity needs to read secrets and keys' metadata, no more."
+  }
+}
+
+# Azure RBAC changes can take minutes to take effect
+# (learn.microsoft.com/azure/role-based-access-control/troubleshooting): wait, bounded, before the
+# first secret is written.
+run "secrets_wait_for_the_writers_role_to_propagate" {
+  command = plan
+
+  assert {
+    condition     = time_sleep.role_propagation.create_duration == "120s"
+    error_message = "Secrets must wait, bounded, for the role assignment to propagate."
+  }
+}
+
+run "rejects_a_writer_that_is_not_an_object_id" {
+  command = plan
+
+  variables {
+    writer_object_id = "ops@example.com"
+  }
+  expect_failures = [var.writer_object_id]
+}
+
+run "rejects_a_reader_that_is_not_an_object_id" {
+  command = plan
+
+  variables {
+    reader_object_ids = ["planner"]
+  }
+  expect_failures = [var.reader_object_ids]
+}
+
+run "rejects_an_unbounded_propagation_wait" {
+  command = plan
+
+  variables {
+    role_propagation_wait = "forever"
+  }
+  expect_failures = [var.role_propagation_wait]
 }
 
 run "rejects_a_bad_vault_name" {

@@ -242,3 +242,59 @@ run "rejects_a_service_range_that_is_not_a_cidr" {
   }
   expect_failures = [var.service_cidr]
 }
+
+# Private endpoints and a private API server answer only inside the VNet, so CI's jobs that touch
+# them run on a self-hosted runner there (learn.microsoft.com/azure/aks/private-clusters: "the API
+# server endpoint has no public IP address"; to manage it, use a VM in the same VNet).
+run "runners_subnet_reaches_the_private_endpoints_and_leaves_through_a_nat_gateway" {
+  command = plan
+
+  variables {
+    subnets = {
+      aks               = "10.10.0.0/20"
+      appgw             = "10.10.16.0/24"
+      private_endpoints = "10.10.17.0/24"
+      database          = "10.10.18.0/24"
+      runners           = "10.10.19.0/24"
+    }
+  }
+
+  assert {
+    condition     = azurerm_subnet.this["runners"].address_prefixes[0] == "10.10.19.0/24" && azurerm_subnet.this["runners"].default_outbound_access_enabled == false
+    error_message = "The runners subnet must exist, without default outbound access."
+  }
+  assert {
+    condition = anytrue([
+      for rule in azurerm_network_security_group.this["private_endpoints"].security_rule :
+      rule.access == "Allow" && rule.source_address_prefix == "10.10.19.0/24" && toset(rule.destination_port_ranges) == toset(["443"])
+    ])
+    error_message = "The runner must reach the private endpoints (registry, vault) on 443."
+  }
+  assert {
+    condition = anytrue([
+      for rule in azurerm_network_security_group.this["aks"].security_rule :
+      rule.access == "Allow" && rule.source_address_prefix == "10.10.19.0/24" && toset(rule.destination_port_ranges) == toset(["443"])
+    ])
+    error_message = "The runner must reach a private API server (its endpoint is in the node subnet) on 443."
+  }
+  assert {
+    condition = alltrue([
+      for rule in azurerm_network_security_group.this["runners"].security_rule :
+      rule.access == "Deny" if rule.direction == "Inbound"
+    ])
+    error_message = "Nothing may reach the runner: its agent connects out only."
+  }
+  assert {
+    condition     = length(azurerm_subnet_nat_gateway_association.runners) == 1 && length(azurerm_nat_gateway_public_ip_association.runners) == 1
+    error_message = "The runner needs a way out (GitHub, registries): a NAT gateway with a public IP."
+  }
+}
+
+run "without_a_runners_subnet_there_is_no_nat_gateway" {
+  command = plan
+
+  assert {
+    condition     = length(azurerm_nat_gateway.runners) == 0 && !contains(keys(azurerm_subnet.this), "runners")
+    error_message = "No runners subnet, no runner resources."
+  }
+}

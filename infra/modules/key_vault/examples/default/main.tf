@@ -44,4 +44,5 @@ module "key_vault" {
   secret_names       = ["django-secret-key"]
   secret_values      = { "django-secret-key" = ephemeral.random_password.django_secret_key.result }
   secrets_version    = 1
+  writer_object_id   = "00000000-0000-0000-0000-000000000000"
 }

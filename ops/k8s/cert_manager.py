@@ -1,0 +1,110 @@
+"""The cluster add-ons the app's manifests need before they can be applied.
+
+The ingress-tls component holds cert-manager objects (ClusterIssuers, a Certificate) and the
+monitoring component a ServiceMonitor. The API server refuses a kind it does not know, so on an
+empty cluster `k8s.apply` fails unless the CRDs exist first: cert-manager here (the addons stage),
+the Prometheus Operator's through kube-prometheus-stack (the monitoring stage); both run before the
+kubernetes stage (ops/deploy/plan.py).
+
+    invoke k8s.addons --env dev              # helm: the pinned cert-manager, CRDs included
+    invoke k8s.addons --env local --no-chart # only that version's CRDs, from its Go module
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from invoke.context import Context
+from invoke.exceptions import Exit
+
+from ops.core import kube
+from ops.envconfig import Environment
+from ops.k8s.render import MANIFESTS_DIR
+from ops.monitoring import crds
+from ops.monitoring.layout import ChartPin, read_chart_pin
+
+CERT_MANAGER_PIN = MANIFESTS_DIR / "addons" / "cert-manager.yaml"
+# The CRDs cert-manager's chart installs (crds.enabled=true); deploy/crds in its module.
+CERT_MANAGER_CRDS = (
+    "cert-manager.io_certificaterequests",
+    "cert-manager.io_certificates",
+    "cert-manager.io_clusterissuers",
+    "cert-manager.io_issuers",
+    "acme.cert-manager.io_challenges",
+    "acme.cert-manager.io_orders",
+)
+HELM_WAIT = "5m"
+
+
+def chart_pin(path: Path = CERT_MANAGER_PIN) -> tuple[ChartPin, str]:
+    """The pinned chart and the Go module (same version) that carries its CRDs."""
+    try:
+        pinned = read_chart_pin(path)
+        module = str(yaml.safe_load(path.read_text(encoding="utf-8"))["module"])
+    except (OSError, KeyError, TypeError) as exc:
+        raise Exit(
+            f"{path} must name repository, chart, version, release, namespace and module ({exc})",
+            code=1,
+        ) from exc
+    return pinned, f"{module}@{pinned.version}"
+
+
+def crds_from_module(path: Path = CERT_MANAGER_PIN) -> list[Path]:
+    """The pinned version's CRD manifests, from its Go module (no chart download)."""
+    _, module = chart_pin(path)
+    try:
+        return crds.module_files(module, [f"deploy/crds/{name}.yaml" for name in CERT_MANAGER_CRDS])
+    except crds.CrdsMissing as exc:
+        raise Exit(f"k8s.addons --no-chart: {exc}", code=1) from exc
+
+
+def crd_names(paths: list[Path]) -> list[str]:
+    """crd/<plural>.<group> for each manifest file named <group>_<plural>.yaml."""
+    names = []
+    for path in paths:
+        group, _, plural = path.stem.partition("_")
+        names.append(f"crd/{plural}.{group}")
+    return names
+
+
+def install(c: Context, environment: Environment, *, chart: bool = True) -> None:
+    """cert-manager on the environment's cluster: the chart (CRDs included), or only its CRDs."""
+    cluster = kube.target(c, environment)
+    pin, _ = chart_pin()
+    if chart:
+        c.run(
+            cluster.helm(
+                "upgrade",
+                "--install",
+                pin.release,
+                pin.chart,
+                "--repo",
+                pin.repository,
+                "--version",
+                pin.version,
+                "--namespace",
+                pin.namespace,
+                "--create-namespace",
+                "--set",
+                "crds.enabled=true",
+                "--wait",
+                "--timeout",
+                HELM_WAIT,
+            )
+        )
+        return
+    definitions = crds_from_module()
+    for definition in definitions:
+        # Server-side: CRDs are too large for client-side apply's last-applied annotation.
+        c.run(cluster.kubectl("apply", "--server-side", "-f", str(definition), namespace=None))
+    # A kind is served only once its CRD is Established; applying sooner is refused.
+    c.run(
+        cluster.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            *crd_names(definitions),
+            namespace=None,
+        )
+    )
