@@ -12,6 +12,11 @@ after a run of the trivial view on the same app, alternating between cases and b
 versions so a noisy machine hurts each alike. Prints req/s, p50, p99, errors, and each case as
 the median ratio to the trivial run just before it (goal: list and API >= 0.50; deep page p99
 <= 1.5x page 1).
+
+req/s moves with whatever else loads the machine. Beside it, the CPU the server spent per request
+(the gunicorn processes, plus the PostgreSQL server's): each request's own work, which the load
+of other jobs barely changes; its ratio is what req/s would show on an idle machine whose cores
+serve only these requests (wrk itself costs ~0.03 ms a request).
 """
 
 from __future__ import annotations
@@ -57,6 +62,33 @@ class App:
     process: subprocess.Popen[bytes] | None = None
     deep_query: str = ""
     results: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    # The database server's main process, whose CPU counts as the app's (PostgreSQL).
+    database_pid: int | None = None
+
+    def server_pids(self) -> list[int]:
+        pids = [self.process.pid] if self.process else []
+        return pids + ([self.database_pid] if self.database_pid else [])
+
+
+def cpu_seconds(roots: list[int]) -> float:
+    """CPU time so far of these processes and their descendants, reaped ones included."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone since the listing
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        # utime, stime, and cutime, cstime: a reaped child's time moves into its parent's.
+        times[pid] = sum(int(n) for n in fields[11:15])
+    tree, todo = set(), [pid for pid in roots if pid in times]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo.extend(child for child, parent in parents.items() if parent == pid)
+    return sum(times[pid] for pid in tree) / os.sysconf("SC_CLK_TCK")
 
 
 def manage(app_dir: Path, env: dict[str, str], *args: str) -> str:
@@ -180,14 +212,17 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-def wrk(url: str, duration: int, connections: int) -> dict[str, float]:
+def wrk(url: str, duration: int, connections: int, server: list[int]) -> dict[str, float]:
+    cpu_before = cpu_seconds(server)
     done = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url],
         capture_output=True,
         text=True,
         check=True,
     )
+    cpu = cpu_seconds(server) - cpu_before
     out = done.stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
     socket_errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
@@ -200,6 +235,7 @@ def wrk(url: str, duration: int, connections: int) -> dict[str, float]:
         "p50": _ms(re.search(r"\s50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
         "p99": _ms(re.search(r"\s99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
         "errors": errors,
+        "cpu_ms": cpu / max(requests, 1) * 1000,
     }
 
 
@@ -213,23 +249,28 @@ def measure(apps: list[App], rounds: int, duration: int, connections: int) -> No
     }
     for app in apps:
         for path in [TRIVIAL, *cases.values()]:  # warm every worker's caches and connections
-            wrk(app.url + path.format(deep=app.deep_query), 1, connections)
+            wrk(app.url + path.format(deep=app.deep_query), 1, connections, app.server_pids())
     for round_ in range(rounds):
         for name, path in cases.items():
             for app in apps if round_ % 2 == 0 else reversed(apps):
-                trivial = wrk(app.url + TRIVIAL, duration, connections)
-                result = wrk(app.url + path.format(deep=app.deep_query), duration, connections)
+                server = app.server_pids()
+                trivial = wrk(app.url + TRIVIAL, duration, connections, server)
+                url = app.url + path.format(deep=app.deep_query)
+                result = wrk(url, duration, connections, server)
                 result["ratio"] = result["rps"] / trivial["rps"]
-                app.results.setdefault("trivial view", []).append(trivial | {"ratio": 1.0})
+                result["cpu_ratio"] = trivial["cpu_ms"] / result["cpu_ms"]
+                trivial |= {"ratio": 1.0, "cpu_ratio": 1.0}
+                app.results.setdefault("trivial view", []).append(trivial)
                 app.results.setdefault(name, []).append(result)
 
 
 def report(label: str, rows: int, apps: list[App]) -> None:
     print(f"\n{label}, {rows:,} orders, gunicorn 2 workers (median of rounds)")
     print("÷ trivial: median of each run's req/s over the trivial run just before it")
+    print("cpu ms: server CPU per request (gunicorn + database server); cpu ÷: trivial's over it")
     print(
         f"{'app':<14}{'case':<20}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
-        f"{'÷ trivial':>11}"
+        f"{'÷ trivial':>11}{'cpu ms':>9}{'cpu ÷':>7}"
     )
     for app in apps:
         for name, results in app.results.items():
@@ -238,9 +279,11 @@ def report(label: str, rows: int, apps: list[App]) -> None:
             p99 = statistics.median(r["p99"] for r in results)
             errors = int(sum(r["errors"] for r in results))
             ratio = statistics.median(r["ratio"] for r in results)
+            cpu = statistics.median(r["cpu_ms"] for r in results)
+            cpu_ratio = statistics.median(r["cpu_ratio"] for r in results)
             print(
                 f"{app.label:<14}{name:<20}{rps:>9.0f}{p50:>9.2f}{p99:>9.2f}{errors:>8}"
-                f"{ratio:>11.2f}"
+                f"{ratio:>11.2f}{cpu:>9.3f}{cpu_ratio:>7.2f}"
             )
         deep = statistics.median(r["p99"] for r in app.results[f"list page {DEEP_PAGE:,}"])
         first = statistics.median(r["p99"] for r in app.results["list page 1"])
@@ -256,7 +299,13 @@ def app_copy(revision: str, into: Path) -> Path:
     return into / "app"
 
 
-def run(args: argparse.Namespace, db: str, database_url: str, workdir: Path) -> None:
+def run(
+    args: argparse.Namespace,
+    db: str,
+    database_url: str,
+    workdir: Path,
+    database_pid: int | None = None,
+) -> None:
     static_root = workdir / "static"
     current = App("current", REPO_ROOT / "app", base_env(database_url, static_root))
     seed(current.app_dir, current.env, args.rows, db)
@@ -268,6 +317,7 @@ def run(args: argparse.Namespace, db: str, database_url: str, workdir: Path) -> 
     for app in apps:
         manage(app.app_dir, app.env, "collectstatic", "--noinput")
         app.deep_query = deep_cursor_query(app)
+        app.database_pid = database_pid
     with contextlib.ExitStack() as stack:
         for app in apps:
             stack.enter_context(serving(app, workdir, workers=2))
@@ -307,8 +357,11 @@ def main() -> int:
                 run(args, db, f"sqlite:///{CACHE / f'sqlite-{args.rows}.sqlite3'}", workdir)
                 continue
             try:
-                with cluster_at(postgres_cache() / f"postgresql-{args.rows}") as cluster:
-                    run(args, db, cluster.url, workdir)
+                base = postgres_cache() / f"postgresql-{args.rows}"
+                with cluster_at(base) as cluster:
+                    # postmaster.pid's first line: the server's main process.
+                    pid = int((base / "data" / "postmaster.pid").read_text().split()[0])
+                    run(args, db, cluster.url, workdir, database_pid=pid)
             except FileNotFoundError as exc:
                 print(f"PostgreSQL skipped: {exc}")
     return 0

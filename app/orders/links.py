@@ -31,7 +31,8 @@ def order_link(route: str, order_id: uuid.UUID) -> str:
     return order_links(route)(order_id)
 
 
-def order_links(route: str) -> Callable[[uuid.UUID], str]:
-    """order_link for a page of orders: the route is looked up once, not once per order."""
-    template = url(route, _PLACEHOLDER)
-    return lambda order_id: template.replace(_PLACEHOLDER_TEXT, str(order_id))
+def order_links(route: str) -> Callable[[uuid.UUID | str], str]:
+    """order_link for a page of orders (by id, or its text): the route is looked up once, not
+    once per order."""
+    head, _, tail = url(route, _PLACEHOLDER).partition(_PLACEHOLDER_TEXT)
+    return lambda order_id: f"{head}{order_id}{tail}"

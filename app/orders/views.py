@@ -39,7 +39,7 @@ def order_list(request: HttpRequest) -> HttpResponse:
             "filters": found.filters,
             "filter_fields": filter_fields(found.filters),
             "active_filters": found.active_filters,
-            "rows": rows(found.page.orders) if found.page else [],
+            "rows": rows(found.page.orders if found.page else []),
             "filter_query": urlencode(found.active_filters),
         },
     )

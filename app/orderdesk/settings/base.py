@@ -72,7 +72,7 @@ def database_from_env(default_sqlite: Path) -> dict[str, Any]:
     config |= dj_database_url.parse(
         text("DATABASE_URL") or f"sqlite:///{default_sqlite}",
         conn_max_age=whole_number("DATABASE_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+        conn_health_checks=flag("DATABASE_CONN_HEALTH_CHECKS", True),
     )
     password = secret("DATABASE_PASSWORD")
     if password:
@@ -86,7 +86,8 @@ def database_from_env(default_sqlite: Path) -> dict[str, Any]:
         if flag("DATABASE_REQUIRE_TLS", False):
             config["OPTIONS"]["sslmode"] = "require"
     elif engine == "django.db.backends.sqlite3":
-        config["ENGINE"] = "django_prometheus.db.backends.sqlite3"
+        # django-prometheus' backend with its cursor class made once (orderdesk/sqlite/base.py).
+        config["ENGINE"] = "orderdesk.sqlite"
         config.setdefault("OPTIONS", {})["timeout"] = 5
     return config
 

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from prometheus_client import REGISTRY
 
 from orders.models import Order
 from orders.pagination import COUNT_CAP, Cursor, count, newest_first_after, paginate
-from orders.queries import starting_with
+from orders.queries import shown_rows, starting_with
 from tests.support import need
 
 
@@ -37,8 +38,8 @@ def test_deep_keyset_page_seeks_the_index(postgres_only: None, order_factory: An
         cursor.execute("ANALYZE orders_order")
     cursor_token = None
     for _ in range(100):  # 100 pages in: the seek must not depend on the depth
-        cursor_token = paginate(Order.objects.all(), size=25, after=cursor_token).next_cursor
-    page = paginate(Order.objects.all(), size=25, after=cursor_token)
+        cursor_token = paginate(shown_rows(), size=25, after=cursor_token).next_cursor
+    page = paginate(shown_rows(), size=25, after=cursor_token)
     assert len(page.orders) == 25
     plan = newest_first_after(Order.objects.all(), Cursor.decode(cursor_token or ""))[:26].explain()
     assert "order_newest_idx" in plan, plan
@@ -106,3 +107,23 @@ def test_filtered_total_is_exact_up_to_the_cap_then_says_so(order_factory: Any) 
     call_command("seed_orders", COUNT_CAP + 5, seed=9, stdout=open(os.devnull, "w"))  # noqa: SIM115
     wide = starting_with(Order.objects.all(), "store_code", "st")
     assert str(count(wide, filtered=True)) == f"{COUNT_CAP:,}+"
+
+
+@pytest.mark.django_db
+def test_every_query_is_counted_with_one_cursor_class_per_connection() -> None:
+    """The dashboards' database time comes from django-prometheus' counters. Its SQLite backend
+    defined a new cursor class for every cursor; ours (orderdesk/sqlite) makes one per
+    connection, as its PostgreSQL backend does."""
+    labels = {"alias": connection.alias, "vendor": connection.vendor}
+
+    def executed() -> float:
+        return REGISTRY.get_sample_value("django_db_execute_total", labels) or 0.0
+
+    before = executed()
+    classes = set()
+    for _ in range(3):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            classes.add(type(cursor.cursor))
+    assert executed() - before == 3
+    assert len(classes) == 1, classes

@@ -1,0 +1,1 @@
+"""django-prometheus' SQLite backend with its cursor class built once per connection."""
