@@ -73,26 +73,7 @@ def install(c: Context, environment: Environment, *, chart: bool = True) -> None
     cluster = kube.target(c, environment)
     pin, _ = chart_pin()
     if chart:
-        c.run(
-            cluster.helm(
-                "upgrade",
-                "--install",
-                pin.release,
-                pin.chart,
-                "--repo",
-                pin.repository,
-                "--version",
-                pin.version,
-                "--namespace",
-                pin.namespace,
-                "--create-namespace",
-                "--set",
-                "crds.enabled=true",
-                "--wait",
-                "--timeout",
-                HELM_WAIT,
-            )
-        )
+        c.run(cluster.helm(*pin.upgrade_args("--set", "crds.enabled=true", timeout=HELM_WAIT)))
         return
     definitions = crds_from_module()
     for definition in definitions:

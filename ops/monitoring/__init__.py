@@ -253,25 +253,7 @@ def install(  # noqa: PLR0917 - invoke maps each parameter to a command-line fla
                 for path in [*layout.values_files(env), generated_values]
                 for arg in ("-f", str(path))
             ]
-            c.run(
-                cluster.helm(
-                    "upgrade",
-                    "--install",
-                    pin.release,
-                    pin.chart,
-                    "--repo",
-                    pin.repository,
-                    "--version",
-                    pin.version,
-                    "--namespace",
-                    pin.namespace,
-                    "--create-namespace",
-                    *value_args,
-                    "--wait",
-                    "--timeout",
-                    "10m",
-                )
-            )
+            c.run(cluster.helm(*pin.upgrade_args(*value_args, timeout="10m")))
 
     generated = layout.generated_dir
     _apply_file(c, cluster, generated / "prometheusrule.yaml")

@@ -109,6 +109,26 @@ class ChartPin:
     release: str
     namespace: str
 
+    def upgrade_args(self, *values: str, timeout: str) -> list[str]:
+        """`helm upgrade --install` of exactly this chart version, waiting up to `timeout`."""
+        return [
+            "upgrade",
+            "--install",
+            self.release,
+            self.chart,
+            "--repo",
+            self.repository,
+            "--version",
+            self.version,
+            "--namespace",
+            self.namespace,
+            "--create-namespace",
+            *values,
+            "--wait",
+            "--timeout",
+            timeout,
+        ]
+
 
 def load_chart_pin(layout: Layout) -> ChartPin:
     return read_chart_pin(layout.chart_pin)
