@@ -22,6 +22,7 @@ from .metrics import ORDERS_CREATED
 from .models import Order
 from .pagination import InvalidCursor
 from .queries import listing
+from .shown import ShownOrder
 
 # The API accepts exactly the form's fields, judged by the form's own field types.
 ORDER_FIELDS = OrderForm.base_fields
@@ -66,27 +67,29 @@ def error(status: int, message: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
 
-def serialise(order: Any, link: Callable[[uuid.UUID], str] | None = None) -> dict[str, Any]:
-    """An order (or a named tuple of queries.SHOWN_COLUMNS) as the API shows it.
+def serialise(
+    order: ShownOrder, link: Callable[[uuid.UUID | str], str] | None = None
+) -> dict[str, Any]:
+    """An order as the API shows it (a saved one through ShownOrder.of).
 
     `link` makes its URL; a list passes order_links' so the route is looked up once per page.
     """
     return {
-        "id": str(order.id),
+        "id": order.id,
         "user_id": order.user_id,
         "store_code": order.store_code,
         "product_code": order.product_code,
         "quantity": order.quantity,
-        "order_date": order.order_date.isoformat(),
-        "shipping_date": order.shipping_date.isoformat(),
-        "delivery_date": order.delivery_date.isoformat() if order.delivery_date else None,
+        "order_date": order.order_date,
+        "shipping_date": order.shipping_date,
+        "delivery_date": order.delivery_date,
         "card": {"brand": order.card_brand, "last4": order.card_last4},
-        "created_at": order.created_at.isoformat(),
+        "created_at": order.created_iso,
         "url": (link or order_url)(order.id),
     }
 
 
-def order_url(order_id: uuid.UUID) -> str:
+def order_url(order_id: uuid.UUID | str) -> str:
     return order_link("api-order-detail", order_id)
 
 
@@ -142,7 +145,7 @@ def create_order(request: HttpRequest) -> JsonResponse:
         return error(400, "The order is not valid.", errors=field_errors)
     order = form.save()
     ORDERS_CREATED.labels(channel="api").inc()
-    response = JsonResponse(serialise(order), status=201)
+    response = JsonResponse(serialise(ShownOrder.of(order)), status=201)
     response["Location"] = order_url(order.id)
     return response
 
@@ -200,7 +203,7 @@ def order_detail(request: HttpRequest, order_id: uuid.UUID) -> JsonResponse:
     order = Order.objects.filter(pk=order_id).first()
     if order is None:
         return error(404, "No order with this id.")
-    return JsonResponse(serialise(order))
+    return JsonResponse(serialise(ShownOrder.of(order)))
 
 
 @csrf_exempt

@@ -26,7 +26,7 @@ def _reversed(prefix: str, urlconf: Any, name: str, args: tuple[Any, ...]) -> st
     return reverse(name, args=args)
 
 
-def order_link(route: str, order_id: uuid.UUID) -> str:
+def order_link(route: str, order_id: uuid.UUID | str) -> str:
     """The path of `route` (a URL name taking an order id) for this order."""
     return order_links(route)(order_id)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections import namedtuple
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -18,9 +17,9 @@ from typing import Any, cast
 from django.core import signing
 from django.db import connection, connections, models
 from django.db.models import Q, QuerySet
-from django.db.models.query import NamedValuesListIterable
 
 from .models import Order
+from .shown import SHOWN_COLUMNS, ShownOrder
 
 _SALT = "orders.cursor.v1"
 Rows = QuerySet[Order, Any]
@@ -59,6 +58,9 @@ class Cursor:
 
     @classmethod
     def of(cls, order: Any, position: int | None = None) -> Cursor:
+        """The cursor at an order: a model instance, or a ShownOrder."""
+        if isinstance(order, ShownOrder):
+            return cls(*order.key(), position)
         return cls(order.created_at, order.id, position)
 
 
@@ -83,8 +85,7 @@ class Total:
 
 @dataclass(frozen=True)
 class Page:
-    # Orders, or named tuples with at least created_at and id (queries.SHOWN_COLUMNS).
-    orders: list[Any]
+    orders: list[ShownOrder]
     next_cursor: str | None
     previous_cursor: str | None
     # 1-based place of the first order shown, or None when the walk that led here cannot know.
@@ -153,20 +154,22 @@ class _Statement:
     params: tuple[Any, ...]
     time_slots: tuple[int, ...]
     id_slots: tuple[int, ...]
-    converters: tuple[tuple[int, tuple[Any, ...], Any], ...]
-    row: type
 
     @classmethod
     def compile(
         cls, queryset: Rows, cursor: Cursor | None, *, newest_first: bool, limit: int
     ) -> _Statement:
-        if queryset._iterable_class is not NamedValuesListIterable:
-            raise TypeError("paginate() reads named rows: give it values_list(..., named=True)")
+        query = queryset.query
+        if (*query.values_select, *query.annotation_select) != SHOWN_COLUMNS:
+            raise TypeError("paginate() reads the rows of shown(queryset)")
         marked = Cursor(_MARK_TIME, _MARK_ID) if cursor is not None else None
         ordered = newest_first_after if newest_first else oldest_first_before
-        query = ordered(queryset, marked)[:limit].query
-        compiler = query.get_compiler(using=queryset.db)
+        compiler = ordered(queryset, marked)[:limit].query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
+        # Rows are made straight from the driver's values: text and whole numbers only.
+        for expression, _, alias in compiler.select[: compiler.col_count]:
+            if not isinstance(expression.output_field, models.CharField | models.IntegerField):
+                raise TypeError(f"the shown column {alias} is typed; select it as text")
         db = connections[queryset.db]
         time_mark = _field_value("created_at", _MARK_TIME, db)
         id_mark = _field_value("id", _MARK_ID, db)
@@ -174,28 +177,9 @@ class _Statement:
         id_slots = tuple(i for i, p in enumerate(params) if p == id_mark)
         if marked is not None and (len(time_slots), len(id_slots)) != (2, 1):
             raise RuntimeError(f"the cursor's values were not found in the query: {sql}")
-        columns = [expression for expression, _, _ in compiler.select[: compiler.col_count]]
+        return cls(sql=sql, params=tuple(params), time_slots=time_slots, id_slots=id_slots)
 
-        def portable(convert: Any) -> Any:
-            # The backend's converters are methods of this connection's operations: kept by
-            # name and looked up on the connection that runs the query, so that the cache
-            # holds no connection (nor a thread's open database handle) alive.
-            return convert.__name__ if getattr(convert, "__self__", None) is db.ops else convert
-
-        converters = tuple(
-            (position, tuple(map(portable, functions)), expression)
-            for position, (functions, expression) in compiler.get_converters(columns).items()
-        )
-        return cls(
-            sql=sql,
-            params=tuple(params),
-            time_slots=time_slots,
-            id_slots=id_slots,
-            converters=converters,
-            row=namedtuple("Row", query.values_select),
-        )
-
-    def run(self, db_alias: str, cursor: Cursor | None) -> list[Any]:
+    def run(self, db_alias: str, cursor: Cursor | None) -> list[ShownOrder]:
         db = connections[db_alias]
         params = list(self.params)
         if cursor is not None:
@@ -207,18 +191,7 @@ class _Statement:
                 params[slot] = order_id
         with db.cursor() as db_cursor:
             db_cursor.execute(self.sql, params)
-            rows = db_cursor.fetchall()
-        if not rows:
-            return []
-        # Column by column: one tight loop per converter, not nested loops per value.
-        columns: list[Any] = list(zip(*rows, strict=True))
-        for position, converters, expression in self.converters:
-            values = columns[position]
-            for function in converters:
-                convert = getattr(db.ops, function) if isinstance(function, str) else function
-                values = [convert(value, expression, db) for value in values]
-            columns[position] = values
-        return list(map(self.row._make, zip(*columns, strict=True)))  # type: ignore[attr-defined]
+            return list(map(ShownOrder._make, db_cursor.fetchall()))
 
 
 def _field_value(name: str, value: Any, db: Any) -> Any:
@@ -235,14 +208,13 @@ def fetch(
     limit: int,
     shape: Hashable | None = None,
 ) -> list[Any]:
-    """Up to `limit` named rows of the queryset beyond the cursor, in page order.
+    """Up to `limit` rows of shown(queryset) beyond the cursor, in page order.
 
     `shape` names what, beyond its model and columns, makes the queryset's SQL (its filters and
     their values): the same shape is compiled once and reused; without one the query is
     compiled every time.
     """
-    columns = queryset.query.values_select
-    key = (queryset.db, queryset.model, columns, shape, newest_first, cursor is None, limit)
+    key = (queryset.db, queryset.model, shape, newest_first, cursor is None, limit)
     cached = _STATEMENTS.get(key) if shape is not None else None
     if cached is not None:
         return cached.run(queryset.db, cursor)
@@ -305,7 +277,7 @@ def paginate(
     total: Total | None = None,
     shape: Hashable | None = None,
 ) -> Page:
-    """A page of a values_list(..., named=True) queryset; `shape` as in fetch()."""
+    """A page of shown(queryset); `shape` as in fetch()."""
     if sum(map(bool, (after, before, last))) > 1:
         raise InvalidCursor("a page link can only go one way: after, before or last")
     if before or last:

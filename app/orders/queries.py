@@ -14,25 +14,11 @@ from django.db.models.functions import Upper
 from .forms import OrderFilterForm
 from .models import Order
 from .pagination import Page, count, paginate
+from .shown import shown
 
 # Filters match a prefix of these columns in any case, through an index on UPPER(column)
 # (migration 0002: text_pattern_ops on PostgreSQL, a plain expression index on SQLite).
 PREFIX_FILTERS = ("user_id", "store_code")
-# What the list and the API show: everything but the card fingerprint. Rows come back as named
-# tuples, which cost a fraction of model instances to build.
-SHOWN_COLUMNS = (
-    "id",
-    "created_at",
-    "user_id",
-    "store_code",
-    "product_code",
-    "quantity",
-    "order_date",
-    "shipping_date",
-    "delivery_date",
-    "card_brand",
-    "card_last4",
-)
 
 
 def starting_with(queryset: QuerySet[Order], column: str, prefix: str) -> QuerySet[Order]:
@@ -49,17 +35,17 @@ def starting_with(queryset: QuerySet[Order], column: str, prefix: str) -> QueryS
     return queryset.filter(**{f"{key}__gte": prefix, f"{key}__lt": upper_bound})
 
 
-# Built once: values_list() resolves eleven field names, which costs more than cloning this.
-_SHOWN_ROWS = Order.objects.values_list(*SHOWN_COLUMNS, named=True)
+# Built once: values_list() resolves eleven names, which costs more than cloning this.
+_SHOWN_ROWS = shown(Order.objects.all())
 
 
 def shown_rows() -> QuerySet[Order, Any]:
-    """Every order as a named tuple of SHOWN_COLUMNS, the rows paginate() reads."""
+    """Every order as a row of SHOWN_COLUMNS, the rows paginate() reads."""
     return _SHOWN_ROWS.all()
 
 
 def filtered_orders(filters: OrderFilterForm) -> QuerySet[Order, Any]:
-    """Named rows of SHOWN_COLUMNS matching valid filters; an invalid filter matches nothing
+    """Rows of SHOWN_COLUMNS matching valid filters; an invalid filter matches nothing
     rather than everything."""
     if not filters.is_valid():
         return _SHOWN_ROWS.none()
