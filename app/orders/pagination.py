@@ -9,11 +9,13 @@ A list's page query is compiled once (fetch()); each page only swaps in its curs
 from __future__ import annotations
 
 import datetime
+import time
 import uuid
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from django.conf import settings
 from django.core import signing
 from django.db import connection, connections, models
 from django.db.models import Q, QuerySet
@@ -41,7 +43,9 @@ class Cursor:
     def encode(self) -> str:
         # Signed so a hand-edited cursor is refused rather than producing an odd page.
         fields = [self.created_at.isoformat(), self.id.hex, self.position]
-        return signing.dumps(fields, salt=_SALT, compress=True)
+        # Not compressed: zlib never made this ~60-byte text shorter (signing then keeps it
+        # as it was), and the attempt cost half the signing time.
+        return signing.dumps(fields, salt=_SALT)
 
     @classmethod
     def decode(cls, token: str) -> Cursor:
@@ -255,10 +259,30 @@ def estimated_table_rows() -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
+# Database alias -> (monotonic time it was read, estimate above COUNT_CAP).
+_ESTIMATES: dict[str, tuple[float, int]] = {}
+
+
+def recent_estimate() -> int | None:
+    """estimated_table_rows(), reused for settings.ORDERS_ESTIMATE_SECONDS once it is above
+    COUNT_CAP: a figure shown as "about" then changes by a few orders a second, while asking
+    cost a third of a list request's database work on PostgreSQL (bench/throughput.py). Below
+    the cap the list counts exactly, so it asks every time."""
+    seconds = settings.ORDERS_ESTIMATE_SECONDS
+    kept = _ESTIMATES.get(connection.alias)
+    now = time.monotonic()
+    if kept is not None and now - kept[0] < seconds:
+        return kept[1]
+    estimate = estimated_table_rows()
+    if estimate is not None and estimate > COUNT_CAP and seconds > 0:
+        _ESTIMATES[connection.alias] = (now, estimate)
+    return estimate
+
+
 def count(queryset: QuerySet[Order], *, filtered: bool) -> Total:
     """Exact when that is cheap; otherwise "10,000+" for a filter, or the table's estimate."""
     if not filtered:
-        estimate = estimated_table_rows()
+        estimate = recent_estimate()
         if estimate is not None and estimate > COUNT_CAP:
             return Total(estimate, "about")
     counted = queryset.order_by()[: COUNT_CAP + 1].count()

@@ -128,6 +128,9 @@ CONTENT_SECURITY_POLICY = (
 )
 
 ORDERS_PAGE_SIZE = 25
+# How long a worker reuses the database's estimate of the table's size, once it is above the
+# list's exact-count cap (orders/pagination.py); 0 asks on every request.
+ORDERS_ESTIMATE_SECONDS = whole_number("ORDERS_ESTIMATE_SECONDS", 10)
 
 # Django's own handlers would mail admins or print tracebacks with request data.
 LOGGING = json_stdout_logging(text("LOG_LEVEL") or "INFO", {"django": {"level": "INFO"}})

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.db import connection
 from prometheus_client import REGISTRY
 
+from orders import pagination
 from orders.models import Order
 from orders.pagination import COUNT_CAP, Cursor, count, newest_first_after, paginate
 from orders.queries import shown_rows, starting_with
@@ -98,6 +99,35 @@ def test_unfiltered_total_is_the_databases_estimate_within_one_percent() -> None
     assert total.kind == "about"
     assert abs(total.value - exact) <= exact / 100, (total, exact)
     assert str(total) == f"about {total.value:,}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_estimate_above_the_cap_is_reused_for_the_configured_seconds(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pagination, "_ESTIMATES", {})
+    clock = [1000.0]
+    monkeypatch.setattr(pagination.time, "monotonic", lambda: clock[0])
+    settings.ORDERS_ESTIMATE_SECONDS = 10
+    seed = {"stdout": open(os.devnull, "w")}  # noqa: SIM115
+    call_command("seed_orders", COUNT_CAP + 2_000, seed=5, **seed)
+
+    def estimate() -> int:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE orders_order")
+        return count(Order.objects.all(), filtered=False).value
+
+    first = estimate()
+    call_command("seed_orders", 3_000, seed=6, **seed)
+    clock[0] += 9.9
+    assert estimate() == first, "read again before its time was up"
+    clock[0] += 0.2
+    grown = estimate()
+    assert grown > first + 2_000, (first, grown)
+    settings.ORDERS_ESTIMATE_SECONDS = 0
+    call_command("seed_orders", 3_000, seed=7, **seed)
+    assert estimate() > grown + 2_000, "0 seconds must read it every time"
 
 
 @pytest.mark.django_db(transaction=True)
