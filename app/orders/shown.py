@@ -17,10 +17,12 @@ from django.db.models import CharField, F, Func, QuerySet
 
 from .models import Order
 
-# (vendor, field type) -> SQL making the column's text. Fixed forms, whatever the server's
-# settings: ids 8-4-4-4-12 in lowercase hex; times in UTC as "YYYY-MM-DD HH:MM:SS.ffffff";
-# dates as "YYYY-MM-DD". SQLite stores exactly these (Django writes ids as 32 hex digits and
-# drops a zero fraction of a second); PostgreSQL's to_char ignores DateStyle.
+# (vendor, field type) -> SQL making the column's text. Fixed forms: ids 8-4-4-4-12 in
+# lowercase hex; times in UTC as "YYYY-MM-DD HH:MM:SS.ffffff"; dates as "YYYY-MM-DD".
+# SQLite stores exactly these, but for ids (Django writes 32 hex digits) and a zero fraction of
+# a second (left out). PostgreSQL writes dates so in the ISO DateStyle, which psycopg already
+# needs (its timestamptz loader refuses any other); its cast would trim a time's fraction, so
+# times go through to_char, which costs it ~0.4 µs a value more than a cast.
 _TEXT_SQL = {
     ("sqlite", "UUIDField"): (
         "substr({c}, 1, 8) || '-' || substr({c}, 9, 4) || '-' || substr({c}, 13, 4)"
@@ -33,7 +35,7 @@ _TEXT_SQL = {
     ("sqlite", "DateField"): "CAST({c} AS TEXT)",
     ("postgresql", "UUIDField"): "CAST({c} AS text)",
     ("postgresql", "DateTimeField"): "to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
-    ("postgresql", "DateField"): "to_char({c}, 'YYYY-MM-DD')",
+    ("postgresql", "DateField"): "CAST({c} AS text)",
 }
 
 
