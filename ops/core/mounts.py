@@ -89,7 +89,7 @@ def unmount_under(directories: Iterable[Path], mountinfo: Path = MOUNTINFO) -> l
     left = mounts_under(directories, mountinfo)
     if left:
         reasons = ", ".join(
-            f"{mount.target} ({mount.fstype}: {failures.get(mount.target, 'listed again after umount')})"
+            f"{mount.target} ({mount.fstype}: {failures.get(mount.target, 'still listed')})"
             for mount in left
         )
         raise UnmountError(
