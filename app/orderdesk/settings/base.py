@@ -85,6 +85,12 @@ def database_from_env(default_sqlite: Path) -> dict[str, Any]:
         config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
         if flag("DATABASE_REQUIRE_TLS", False):
             config["OPTIONS"]["sslmode"] = "require"
+        # Parameters bound by the server let psycopg prepare a statement once a connection has
+        # run it 5 times: PostgreSQL then skips parsing and planning it, 40 % of its CPU for a
+        # list page (bench/throughput.py). Off for a transaction-mode pooler that cannot keep
+        # prepared statements (PgBouncer before 1.21, or without max_prepared_statements).
+        if flag("DATABASE_PREPARED_STATEMENTS", True):
+            config["OPTIONS"] |= {"server_side_binding": True, "prepare_threshold": 5}
     elif engine == "django.db.backends.sqlite3":
         # django-prometheus' backend with its cursor class made once (orderdesk/sqlite/base.py).
         config["ENGINE"] = "orderdesk.sqlite"

@@ -157,3 +157,21 @@ def test_every_query_is_counted_with_one_cursor_class_per_connection() -> None:
             classes.add(type(cursor.cursor))
     assert executed() - before == 3
     assert len(classes) == 1, classes
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_postgresql_prepares_the_page_query_a_connection_keeps_running(
+    postgres_only: None, order_factory: Any
+) -> None:
+    order_factory.create_batch(3)
+
+    def prepared() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return [row[0] for row in cursor.fetchall()]
+
+    for _ in range(6):
+        paginate(shown_rows(), size=2, shape=("prepared",))
+    statements = prepared()
+    assert any("orders_order" in sql and "LIMIT" in sql for sql in statements), statements
