@@ -20,6 +20,7 @@ from pathlib import Path
 import docker.errors
 import pytest
 
+from ops.core.wait import wait_until
 from ops.sandbox import Engine, SandboxError, engine_client, start_engine, stop_engine
 from tests.support import need, need_tool
 
@@ -90,20 +91,46 @@ def test_stop_unmounts_what_dockerd_left_and_the_directory_can_be_removed(
     assert not private_engine.root.exists()
 
 
-def test_stop_after_dockerd_was_killed_unmounts_what_it_left(private_engine: Engine) -> None:
-    start_engine(private_engine)
-    run_on_the_host_network(private_engine)
-    pid = int(private_engine.pidfile.read_text())
+def kill_dockerd(engine: Engine) -> None:
+    """SIGKILL dockerd, and wait until the containerd it started is reaped too."""
+    containerd = (engine.exec_root / "containerd" / "containerd.pid").read_text().strip()
+    pid = int(engine.pidfile.read_text())
     os.kill(pid, signal.SIGKILL)
     # Our own child: reaped here, unless subprocess's housekeeping already did.
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
+    # containerd dies with dockerd, but init reaps it (here after ~1 s): until then a new
+    # dockerd takes the zombie for a live containerd and times out waiting for its socket.
+    wait_until(
+        lambda: not Path(f"/proc/{containerd}").exists(),
+        what=f"dockerd's containerd (pid {containerd}) reaped",
+        timeout=30,
+        interval=0.1,
+    )
+
+
+def test_stop_after_dockerd_was_killed_unmounts_what_it_left(private_engine: Engine) -> None:
+    start_engine(private_engine)
+    run_on_the_host_network(private_engine)
+    kill_dockerd(private_engine)
     left_by_the_killed_engine = mounted_under(private_engine.root)
     assert left_by_the_killed_engine, "a killed dockerd left no mount: nothing here is tested"
 
     assert stop_engine(private_engine) is False
     assert mounted_under(private_engine.root) == []
     shutil.rmtree(private_engine.root)
+
+
+def test_start_after_dockerd_was_killed_clears_what_it_left(private_engine: Engine) -> None:
+    netns = str(private_engine.exec_root.resolve() / "netns" / "default")
+    start_engine(private_engine)
+    run_on_the_host_network(private_engine)
+    kill_dockerd(private_engine)
+    assert netns in mounted_under(private_engine.root)
+
+    start_engine(private_engine)
+    # dockerd mounts it again only for the next host-network container.
+    assert netns not in mounted_under(private_engine.root)
 
 
 def test_stop_refuses_to_unmount_under_a_dockerd_its_pidfile_does_not_name(
