@@ -9,6 +9,8 @@
     ops.core.git           the commit a deploy or an image is made from, without a traceback
     ops.core.wait          wait_until: bounded polling on tenacity
     ops.core.web           HTTP through requests, and waiting for a status
+    ops.core.mounts        what a stopped daemon left mounted under its own directories, found in
+                           /proc/self/mountinfo and unmounted deepest first
     ops.core.kube          kubectl and helm command lines bound to an environment's kubeconfig,
                            context and namespace
 

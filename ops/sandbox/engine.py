@@ -8,7 +8,7 @@ no bridge and no iptables (the sandbox allows neither): containers use the host 
     invoke sandbox.start     # engine + registry + the image's base stand-ins; again: a no-op
     invoke sandbox.status
     invoke sandbox.env       # `eval "$(invoke sandbox.env)"` points the docker CLI at the engine
-    invoke sandbox.stop
+    invoke sandbox.stop      # and unmounts what dockerd left under its directories; again: a no-op
 
 Other areas call `ensure_engine()` / `ensure_registry()` rather than the tasks.
 """
@@ -32,6 +32,7 @@ from invoke import Context, task
 from invoke.exceptions import Exit
 
 from ops import envconfig
+from ops.core import mounts
 from ops.toolchain import CACHE_DIR, find
 
 SANDBOX_DIR = CACHE_DIR / "sandbox"
@@ -58,6 +59,14 @@ class Engine:
     @property
     def url(self) -> str:
         return f"unix://{self.socket}"
+
+    @property
+    def data_root(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def exec_root(self) -> Path:
+        return self.root / "exec"
 
     @property
     def pidfile(self) -> Path:
@@ -185,8 +194,11 @@ def start_engine(engine: Engine = ENGINE) -> str:
         )
     if os.geteuid() != 0:
         raise SandboxError("the sandbox engine needs root (dockerd); run as root or use sudo")
-    (engine.root / "data").mkdir(parents=True, exist_ok=True)
-    (engine.root / "exec").mkdir(parents=True, exist_ok=True)
+    if _alive(engine.pidfile) is None:
+        # A killed engine's mounts would otherwise pile up under the new one.
+        _unmount_leftovers(engine)
+    engine.data_root.mkdir(parents=True, exist_ok=True)
+    engine.exec_root.mkdir(parents=True, exist_ok=True)
     # An empty daemon config of our own, so /etc/docker/daemon.json cannot change this engine.
     daemon_json = engine.root / "daemon.json"
     daemon_json.write_text("{}\n")
@@ -195,8 +207,8 @@ def start_engine(engine: Engine = ENGINE) -> str:
         [
             dockerd,
             f"--config-file={daemon_json}",
-            f"--data-root={engine.root / 'data'}",
-            f"--exec-root={engine.root / 'exec'}",
+            f"--data-root={engine.data_root}",
+            f"--exec-root={engine.exec_root}",
             f"--pidfile={engine.root / 'dockerd.self.pid'}",
             f"--host={engine.url}",
             "--storage-driver=overlay2",
@@ -221,8 +233,34 @@ def start_engine(engine: Engine = ENGINE) -> str:
     )
 
 
+def _unmount_leftovers(engine: Engine) -> list[Path]:
+    """Unmount what dockerd left under its data and exec roots (never anything else).
+
+    dockerd keeps the host's network namespace bind-mounted at exec/netns/default once a
+    host-network container has run, and does not unmount it when it exits
+    (https://github.com/moby/moby/issues/32712); a killed one also leaves its data root's
+    bind mount. Either makes `rm -rf` of the cache fail with "Device or resource busy".
+    """
+    try:
+        return mounts.unmount_under([engine.data_root, engine.exec_root])
+    except mounts.UnmountError as exc:
+        raise SandboxError(f"dockerd's mounts under {engine.root}: {exc}") from exc
+
+
 def stop_engine(engine: Engine = ENGINE) -> bool:
-    return _stop(engine.pidfile, "dockerd")
+    """Stop dockerd and unmount what it left under its directories; True if it was running.
+
+    Safe to repeat: a stopped engine, or one whose mounts are already gone, is a no-op.
+    """
+    was_running = _stop(engine.pidfile, "dockerd")
+    if engine_running(engine):
+        # Unmounting under a live dockerd would break it.
+        raise SandboxError(
+            f"a dockerd that {engine.pidfile} does not name still answers on {engine.socket}; "
+            "stop that process (`ss -xlp | grep docker.sock` names it), then stop again"
+        )
+    _unmount_leftovers(engine)
+    return was_running
 
 
 def ensure_engine() -> str:

@@ -1,0 +1,148 @@
+"""The sandbox's Docker engine stops without leaving a mount behind, on a private dockerd.
+
+Each test runs its own dockerd in a fresh temporary directory: the shared engine (the one
+`invoke sandbox.start` runs under the cache) is never started or stopped here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import signal
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker.errors
+import pytest
+
+from ops.core.wait import wait_until
+from ops.sandbox import Engine, SandboxError, engine_client, start_engine, stop_engine
+from tests.support import need, need_tool
+
+pytestmark = pytest.mark.slow
+
+
+def mounted_under(root: Path) -> list[str]:
+    """Mount points at or below `root`, read straight from the kernel's table."""
+    prefix = str(root.resolve())
+    targets = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    return [target for target in targets if target == prefix or target.startswith(prefix + "/")]
+
+
+@pytest.fixture
+def private_engine() -> Iterator[Engine]:
+    if os.geteuid() != 0:
+        need("the sandbox engine needs root (dockerd)")
+    for tool in ("dockerd", "containerd", "runc"):
+        need_tool(tool, "the engine tests start a private dockerd")
+    # Under /tmp with a short name: dockerd's socket path must fit a unix socket (108 bytes).
+    engine = Engine(root=Path(tempfile.mkdtemp(prefix="orderdesk-engine-")))
+    try:
+        yield engine
+    finally:
+        # Whatever a failing test left: its dockerd, then (independently of the code under
+        # test) its mounts, so the directory goes and nothing piles up on the machine.
+        try:
+            stop_engine(engine)
+        finally:
+            for target in reversed(mounted_under(engine.root)):
+                subprocess.run(["umount", "--lazy", target], check=False)
+            shutil.rmtree(engine.root, ignore_errors=True)
+
+
+def run_on_the_host_network(engine: Engine) -> None:
+    """Start a container on the host's network: dockerd then bind-mounts the host's network
+    namespace at exec/netns/default and keeps it for its lifetime (moby/moby#32712).
+
+    The image is one empty file, so the start fails at exec, after the network is set up."""
+    client = engine_client(engine.url, timeout=60)
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        tar.addfile(tarfile.TarInfo("empty"), io.BytesIO(b""))
+    client.api.import_image_from_data(layer.getvalue(), repository="orderdesk-test/empty", tag="1")
+    container = client.containers.create(
+        "orderdesk-test/empty:1", command=["/no-such-program"], network_mode="host"
+    )
+    with pytest.raises(docker.errors.APIError, match="no-such-program"):
+        container.start()
+
+
+def test_stop_unmounts_what_dockerd_left_and_the_directory_can_be_removed(
+    private_engine: Engine,
+) -> None:
+    netns = str(private_engine.exec_root.resolve() / "netns" / "default")
+    for cycle in (1, 2):
+        start_engine(private_engine)
+        run_on_the_host_network(private_engine)
+        # The leak this guards against: dockerd does not unmount it when it exits.
+        assert mounted_under(private_engine.root).count(netns) == 1, (cycle, netns)
+
+        assert stop_engine(private_engine) is True
+        assert mounted_under(private_engine.root) == [], f"left mounted after stop {cycle}"
+
+    # A stopped engine, its mounts already gone: stopping again is a no-op.
+    assert stop_engine(private_engine) is False
+    shutil.rmtree(private_engine.root)
+    assert not private_engine.root.exists()
+
+
+def kill_dockerd(engine: Engine) -> None:
+    """SIGKILL dockerd, and wait until the containerd it started is reaped too."""
+    containerd = (engine.exec_root / "containerd" / "containerd.pid").read_text().strip()
+    pid = int(engine.pidfile.read_text())
+    os.kill(pid, signal.SIGKILL)
+    # Our own child: reaped here, unless subprocess's housekeeping already did.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+    # containerd dies with dockerd, but init reaps it (here after ~1 s): until then a new
+    # dockerd takes the zombie for a live containerd and times out waiting for its socket.
+    wait_until(
+        lambda: not Path(f"/proc/{containerd}").exists(),
+        what=f"dockerd's containerd (pid {containerd}) reaped",
+        timeout=30,
+        interval=0.1,
+    )
+
+
+def test_stop_after_dockerd_was_killed_unmounts_what_it_left(private_engine: Engine) -> None:
+    start_engine(private_engine)
+    run_on_the_host_network(private_engine)
+    kill_dockerd(private_engine)
+    left_by_the_killed_engine = mounted_under(private_engine.root)
+    assert left_by_the_killed_engine, "a killed dockerd left no mount: nothing here is tested"
+
+    assert stop_engine(private_engine) is False
+    assert mounted_under(private_engine.root) == []
+    shutil.rmtree(private_engine.root)
+
+
+def test_start_after_dockerd_was_killed_clears_what_it_left(private_engine: Engine) -> None:
+    netns = str(private_engine.exec_root.resolve() / "netns" / "default")
+    start_engine(private_engine)
+    run_on_the_host_network(private_engine)
+    kill_dockerd(private_engine)
+    assert netns in mounted_under(private_engine.root)
+
+    start_engine(private_engine)
+    # dockerd mounts it again only for the next host-network container.
+    assert netns not in mounted_under(private_engine.root)
+
+
+def test_stop_refuses_to_unmount_under_a_dockerd_its_pidfile_does_not_name(
+    private_engine: Engine,
+) -> None:
+    start_engine(private_engine)
+    run_on_the_host_network(private_engine)
+    pidfile = private_engine.pidfile.read_text()
+    private_engine.pidfile.unlink()
+    try:
+        with pytest.raises(SandboxError, match="still answers"):
+            stop_engine(private_engine)
+        assert mounted_under(private_engine.root), "unmounted under a running dockerd"
+    finally:
+        private_engine.pidfile.write_text(pidfile)
