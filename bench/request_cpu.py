@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,10 +22,12 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("ORDERDESK_CACHE", Path.home() / ".cache" / "orderdesk")) / "bench"
-DEEP_PAGE = 40_000
-PAGE_SIZE = 25
+import throughput  # bench/ is this script's own directory, first on the path
+
+REPO_ROOT = throughput.REPO_ROOT
+CACHE = throughput.CACHE
+DEEP_PAGE = throughput.DEEP_PAGE
+PAGE_SIZE = throughput.PAGE_SIZE
 
 
 def measure(requests: int) -> dict[str, float]:
@@ -84,40 +84,11 @@ def measure(requests: int) -> dict[str, float]:
 
 def run(app_dir: Path, database_url: str, requests: int, static_root: Path) -> dict[str, float]:
     """measure() in a fresh interpreter with that app/ first on the path, production settings."""
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/root"),
-        "PYTHONPATH": os.pathsep.join([str(app_dir), str(REPO_ROOT / "bench")]),
-        "DJANGO_SETTINGS_MODULE": "trivialsite.settings",
-        "DJANGO_SECRET_KEY": "bench-" + "k" * 50,  # pragma: allowlist secret
-        "ORDERDESK_CARD_KEY": "bench-card-key",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": database_url,
-        "STATIC_ROOT": str(static_root),
-        "LOG_LEVEL": "WARNING",
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-        cwd=app_dir,
-        env=env,
-        check=True,
-    )
-    code = (
-        f"import json, sys; sys.path.insert(0, {str(REPO_ROOT / 'bench')!r}); "
-        f"import request_cpu; print(json.dumps(request_cpu.measure({requests})))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=app_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(done.stderr[-3000:])
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    env = throughput.base_env(database_url, static_root) | {"LOG_LEVEL": "WARNING"}
+    throughput.manage(app_dir, env, "collectstatic", "--noinput", "-v0")
+    code = f"import json, request_cpu; print(json.dumps(request_cpu.measure({requests})))"
+    out = throughput.app_python(app_dir, env, "-c", code)
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> int:
@@ -132,14 +103,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="orderdesk-cpu-") as temp:
         apps = {"current": REPO_ROOT / "app"}
         if args.compare:
-            archive = subprocess.run(
-                ["git", "archive", args.compare, "app"],
-                cwd=REPO_ROOT,
-                capture_output=True,
-                check=True,
-            ).stdout
-            subprocess.run(["tar", "-x", "-C", temp], input=archive, check=True)
-            apps = {args.compare: Path(temp) / "app", **apps}
+            apps = {args.compare: throughput.app_copy(args.compare, Path(temp)), **apps}
         results = {
             label: run(app_dir, f"sqlite:///{database}", args.requests, Path(temp) / f"static-{n}")
             for n, (label, app_dir) in enumerate(apps.items())

@@ -91,9 +91,11 @@ def cpu_seconds(roots: list[int]) -> float:
     return sum(times[pid] for pid in tree) / os.sysconf("SC_CLK_TCK")
 
 
-def manage(app_dir: Path, env: dict[str, str], *args: str) -> str:
+def app_python(app_dir: Path, env: dict[str, str], *args: str) -> str:
+    """Python run with these arguments in an app/ (its own on the path); its output, or the
+    end of its errors as this script's exit."""
     done = subprocess.run(
-        [sys.executable, "manage.py", *args],
+        [sys.executable, *args],
         cwd=app_dir,
         env=env,
         capture_output=True,
@@ -101,8 +103,12 @@ def manage(app_dir: Path, env: dict[str, str], *args: str) -> str:
         check=False,
     )
     if done.returncode != 0:
-        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"python {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return done.stdout
+
+
+def manage(app_dir: Path, env: dict[str, str], *args: str) -> str:
+    return app_python(app_dir, env, "manage.py", *args)
 
 
 def base_env(database_url: str, static_root: Path) -> dict[str, str]:
