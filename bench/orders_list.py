@@ -58,6 +58,7 @@ def run(database_url: str, rows: int, repeats: int, label: str) -> None:
     from orders.models import Order
     from orders.pagination import Cursor, Page
     from orders.rows import rows as table_rows
+    from orders.shown import ShownOrder, shown
     from orders.views import filter_fields
 
     call_command("migrate", verbosity=0)
@@ -82,9 +83,10 @@ def run(database_url: str, rows: int, repeats: int, label: str) -> None:
 
     def offset_and_count(number: int) -> Callable[[], int]:
         def fetch() -> int:
-            paginator = Paginator(Order.objects.order_by("-created_at", "-id"), size)
+            # The rows the list shows, as keyset pages read them: only the paging differs.
+            paginator = Paginator(shown(Order.objects.order_by("-created_at", "-id")), size)
             page = paginator.page(number)  # COUNT(*) then OFFSET (number - 1) * size
-            orders = list(page.object_list)
+            orders = [ShownOrder._make(row) for row in page.object_list]
             response = render(
                 factory.get("/"),
                 "orders/list.html",
