@@ -73,6 +73,11 @@ class Engine:
         return self.root / "dockerd.pid"
 
     @property
+    def containerd_pidfile(self) -> Path:
+        """Where dockerd records the containerd it starts, and looks for one to reuse."""
+        return self.exec_root / "containerd" / "containerd.pid"
+
+    @property
     def log(self) -> Path:
         return self.root / "dockerd.log"
 
@@ -197,6 +202,7 @@ def start_engine(engine: Engine = ENGINE) -> str:
     if _alive(engine.pidfile) is None:
         # A killed engine's mounts would otherwise pile up under the new one.
         _unmount_leftovers(engine)
+        _forget_dead_containerd(engine)
     engine.data_root.mkdir(parents=True, exist_ok=True)
     engine.exec_root.mkdir(parents=True, exist_ok=True)
     # An empty daemon config of our own, so /etc/docker/daemon.json cannot change this engine.
@@ -231,6 +237,21 @@ def start_engine(engine: Engine = ENGINE) -> str:
     raise SandboxError(
         f"dockerd did not become ready; last lines of {engine.log}:\n" + _tail(engine.log)
     )
+
+
+def _forget_dead_containerd(engine: Engine) -> None:
+    """Remove the containerd pidfile a killed dockerd left, if it names a dead or zombie process.
+
+    dockerd reuses the containerd its pidfile names when kill(pid, 0) succeeds, which it also
+    does for a zombie: the containerd of a SIGKILLed dockerd dies with it but stays a zombie
+    until init reaps it (~1 s here), and a dockerd started meanwhile waits on that corpse's
+    socket and gives up after 15 s ("failed to start containerd: timeout"). Without the pidfile
+    it starts a containerd of its own at once; waiting for the reaping instead would add that
+    second to every restart after a crash, and fail outright under an init that never reaps.
+    A live containerd is left alone: dockerd reuses it.
+    """
+    if _alive(engine.containerd_pidfile) is None:
+        engine.containerd_pidfile.unlink(missing_ok=True)
 
 
 def _unmount_leftovers(engine: Engine) -> list[Path]:
