@@ -221,7 +221,7 @@ def fetch(
     newest_first: bool,
     limit: int,
     shape: Hashable | None = None,
-) -> list[Any]:
+) -> list[ShownOrder]:
     """Up to `limit` rows of shown(queryset) beyond the cursor, in page order.
 
     `shape` names what, beyond its model and columns, makes the queryset's SQL (its filters and

@@ -56,6 +56,11 @@ def filtered_orders(filters: OrderFilterForm) -> QuerySet[Order, Any]:
     return queryset
 
 
+def active_filters(filters: OrderFilterForm) -> dict[str, Any]:
+    """The filters given a value (a validated form's)."""
+    return {k: v for k, v in (filters.cleaned_data or {}).items() if v}
+
+
 @dataclass(frozen=True)
 class Listing:
     filters: OrderFilterForm
@@ -63,7 +68,7 @@ class Listing:
 
     @property
     def active_filters(self) -> dict[str, Any]:
-        return {k: v for k, v in (self.filters.cleaned_data or {}).items() if v}
+        return active_filters(self.filters)
 
 
 def listing(params: Mapping[str, str], *, with_total: bool = True) -> Listing:
@@ -77,8 +82,7 @@ def listing(params: Mapping[str, str], *, with_total: bool = True) -> Listing:
     if not filters.is_valid():
         return Listing(filters, None)
     queryset = filtered_orders(filters)
-    found = Listing(filters, None)
-    shape = tuple(sorted(found.active_filters.items()))
+    shape = tuple(sorted(active_filters(filters).items()))
     page = paginate(
         queryset,
         size=settings.ORDERS_PAGE_SIZE,
