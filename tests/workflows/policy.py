@@ -31,6 +31,11 @@ from typing import Any
 
 import yaml
 
+# What the preflight checks is the product's rule: the stages it checks the webhook for, and
+# the variable it reads (a copy here could drift from it unnoticed).
+from ops.deploy.preflight import WEBHOOK_STAGES
+from ops.monitoring.layout import TEAMS_WEBHOOK_VARIABLE
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
 AZURE_PIPELINE = ROOT / "azure-pipelines.yml"
@@ -324,13 +329,12 @@ def check_github_workflow(path: Path) -> list[Violation]:
 
 # --- the Teams webhook secret -----------------------------------------------------------------
 
-TEAMS_WEBHOOK = "TEAMS_WEBHOOK_URL"
+TEAMS_WEBHOOK = TEAMS_WEBHOOK_VARIABLE
 CHANGING_TASKS = {"deploy", "tf.apply", "destroy"}
 
 
 # Terraform plans need the root variable teams_webhook_url, which tf.* takes from the secret.
 PLANNING_TASKS = frozenset({"tf.plan", "tf.destroy", "destroy"})
-WEBHOOK_STAGES = frozenset({"monitoring", "terraform"})
 
 
 def preflight_checks_webhook(argv: tuple[str, ...]) -> bool:
