@@ -12,6 +12,7 @@ kubernetes stage (ops/deploy/plan.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
@@ -59,12 +60,12 @@ def crds_from_module(path: Path = CERT_MANAGER_PIN) -> list[Path]:
         raise Exit(f"k8s.addons --no-chart: {exc}", code=1) from exc
 
 
-def crd_names(paths: list[Path]) -> list[str]:
-    """crd/<plural>.<group> for each manifest file named <group>_<plural>.yaml."""
+def crd_names(files: Iterable[str]) -> list[str]:
+    """<plural>.<group>, the CRD's name, for each CRD file named <group>_<plural>."""
     names = []
-    for path in paths:
-        group, _, plural = path.stem.partition("_")
-        names.append(f"crd/{plural}.{group}")
+    for file in files:
+        group, _, plural = file.partition("_")
+        names.append(f"{plural}.{group}")
     return names
 
 
@@ -85,7 +86,7 @@ def install(c: Context, environment: Environment, *, chart: bool = True) -> None
             "wait",
             "--for=condition=Established",
             "--timeout=60s",
-            *crd_names(definitions),
+            *(f"crd/{name}" for name in crd_names(path.stem for path in definitions)),
             namespace=None,
         )
     )

@@ -34,10 +34,7 @@ pytestmark = pytest.mark.slow
 NAMESPACE = "addons-order-test"
 ADDON_GROUPS = {"cert-manager.io", "monitoring.coreos.com"}
 CRDS = [
-    *(
-        f"{plural}.{group}"
-        for group, plural in (n.split("_") for n in cert_manager.CERT_MANAGER_CRDS)
-    ),
+    *cert_manager.crd_names(cert_manager.CERT_MANAGER_CRDS),
     *(f"{name}.monitoring.coreos.com" for name in crds.CRDS),
 ]
 
