@@ -20,6 +20,7 @@ from .forms import OrderForm
 from .links import order_link, order_links, url
 from .metrics import ORDERS_CREATED
 from .models import Order
+from .pagecache import cached_page
 from .pagination import InvalidCursor
 from .queries import listing
 from .shown import ShownOrder
@@ -150,7 +151,11 @@ def create_order(request: HttpRequest) -> JsonResponse:
     return response
 
 
-def list_orders(request: HttpRequest) -> JsonResponse:
+def list_orders(request: HttpRequest) -> HttpResponse:
+    return cached_page(request, "api", lambda: _list_orders(request))
+
+
+def _list_orders(request: HttpRequest) -> JsonResponse:
     try:
         found = listing(request.GET, with_total=False)
     except InvalidCursor as exc:
@@ -186,7 +191,7 @@ def method_not_allowed(allowed: str) -> JsonResponse:
 # application/json keeps browsers from posting to it cross-site without a CORS preflight.
 @csrf_exempt
 def orders(request: HttpRequest) -> HttpResponse:
-    handlers: dict[str, Callable[[HttpRequest], JsonResponse]] = {
+    handlers: dict[str, Callable[[HttpRequest], HttpResponse]] = {
         "GET": list_orders,
         "HEAD": list_orders,
         "POST": create_order,

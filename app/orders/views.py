@@ -20,6 +20,7 @@ from markupsafe import Markup
 from .forms import OrderFilterForm, OrderForm
 from .metrics import ORDERS_CREATED
 from .models import Order
+from .pagecache import cached_page
 from .pagination import InvalidCursor
 from .queries import listing
 from .rows import rows
@@ -27,6 +28,10 @@ from .rows import rows
 
 @require_GET
 def order_list(request: HttpRequest) -> HttpResponse:
+    return cached_page(request, "list", lambda: _order_list(request))
+
+
+def _order_list(request: HttpRequest) -> HttpResponse:
     try:
         found = listing(request.GET)
     except InvalidCursor as exc:

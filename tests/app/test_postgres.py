@@ -58,3 +58,18 @@ def test_readiness_follows_the_database(tmp_path: Path, postgres: Cluster) -> No
         postgres.start()
         assert wait_for_status(app.url + "/readyz", 200).status_code == 200
         assert requests.get(app.url + created.json()["url"], timeout=5).ok
+
+
+def test_list_pages_answer_right_after_a_database_restart(
+    tmp_path: Path, postgres: Cluster
+) -> None:
+    """A list request's counter read is its connection's health check (orders.pagecache): a
+    kept connection the restart closed is replaced before the page is served, never a 500."""
+    lists = ["/", "/api/orders"] * 16
+    with run_app(tmp_path, extra_env={"DATABASE_URL": postgres.url}) as app:
+        # Enough requests that every worker thread keeps a connection.
+        assert [requests.get(app.url + path, timeout=5).status_code for path in lists] == [200] * 32
+        postgres.stop()
+        postgres.start()
+        after = [requests.get(app.url + path, timeout=5).status_code for path in lists]
+        assert after == [200] * 32, app.log()[-3000:]

@@ -137,6 +137,19 @@ ORDERS_PAGE_SIZE = 25
 # How long a worker reuses the database's estimate of the table's size, once it is above the
 # list's exact-count cap (orders/pagination.py); 0 asks on every request.
 ORDERS_ESTIMATE_SECONDS = whole_number("ORDERS_ESTIMATE_SECONDS", 10)
+# How many list pages (HTML and API) a worker keeps while the orders stay unchanged
+# (orders/pagecache.py); 0 makes every page afresh. A page is 10-20 kB.
+ORDERS_PAGE_CACHE_ENTRIES = whole_number("ORDERS_PAGE_CACHE_ENTRIES", 500)
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "pages": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "orders-pages",
+        # Pages go out of date by the orders' change counter, which is part of their key.
+        "TIMEOUT": None,
+        "OPTIONS": {"MAX_ENTRIES": max(ORDERS_PAGE_CACHE_ENTRIES, 1)},
+    },
+}
 
 # Django's own handlers would mail admins or print tracebacks with request data.
 LOGGING = json_stdout_logging(text("LOG_LEVEL") or "INFO", {"django": {"level": "INFO"}})

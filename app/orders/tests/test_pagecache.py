@@ -1,0 +1,182 @@
+"""Kept list pages: served while the orders are unchanged, and never once they have changed.
+
+transaction=True throughout: the cache stands aside inside a transaction, which every plain
+django_db test is. Runs on SQLite and PostgreSQL (the tests session runs the app suite on both),
+whose counters are kept by different triggers (migration 0003).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.db import close_old_connections, connection, connections, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext, override_settings
+
+from orders.models import Order
+from orders.tests.factories import OrderFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LISTS = ["/", "/api/orders"]
+COUNTER_READ = "SELECT generation, version FROM orders_changes"
+
+
+def served(client: Client, path: str) -> tuple[str, list[str]]:
+    """The page's text and the SQL run to answer it."""
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path)
+    assert response.status_code == 200
+    return response.content.decode(), [query["sql"] for query in queries.captured_queries]
+
+
+def assert_kept(client: Client, path: str) -> str:
+    page, sql = served(client, path)
+    assert sql == [COUNTER_READ], "a kept page needs the counter read and nothing else"
+    return page
+
+
+def assert_made(client: Client, path: str) -> str:
+    page, sql = served(client, path)
+    assert sql[0] == COUNTER_READ
+    assert any("orders_order" in statement for statement in sql[1:]), sql
+    return page
+
+
+@pytest.mark.parametrize("path", LISTS)
+def test_a_kept_page_is_served_until_orders_change_in_any_way(client: Client, path: str) -> None:
+    first: Any = OrderFactory(product_code="FIRST-1")
+    made = assert_made(client, path)
+    assert assert_kept(client, path) == made
+
+    changes: list[tuple[str, Callable[[], Any], str, bool]] = [
+        ("insert", lambda: OrderFactory(product_code="ADDED-2"), "ADDED-2", True),
+        (
+            "bulk insert",
+            lambda: Order.objects.bulk_create([OrderFactory.build(product_code="BULK-3")]),
+            "BULK-3",
+            True,
+        ),
+        (
+            "update",
+            lambda: Order.objects.filter(pk=first.pk).update(product_code="EDITED-4"),
+            "EDITED-4",
+            True,
+        ),
+        ("delete", lambda: Order.objects.filter(product_code="BULK-3").delete(), "BULK-3", False),
+    ]
+    for name, change, text, shown in changes:
+        change()
+        page = assert_made(client, path)
+        assert (text in page) is shown, f"after the {name}"
+        assert assert_kept(client, path) == page
+
+
+def test_an_order_saved_by_another_connection_shows_at_once(client: Client) -> None:
+    """Another worker's write: a different connection, committed while this one kept a page."""
+    OrderFactory()
+    assert_made(client, "/")
+
+    def elsewhere() -> None:
+        try:
+            OrderFactory(product_code="OTHER-WORKER")
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=elsewhere)
+    writer.start()
+    writer.join()
+    assert "OTHER-WORKER" in assert_made(client, "/")
+
+
+def test_a_truncated_table_is_a_change(client: Client, on_postgres: bool) -> None:
+    OrderFactory(product_code="GONE-1")
+    assert "GONE-1" in assert_made(client, "/")
+    with connection.cursor() as cursor:
+        # SQLite has no TRUNCATE; its unqualified DELETE is the same emptying of the table.
+        cursor.execute("TRUNCATE orders_order" if on_postgres else "DELETE FROM orders_order")
+    assert "No orders yet." in assert_made(client, "/")
+
+
+def test_parameters_a_page_is_not_made_from_share_its_kept_copy(client: Client) -> None:
+    OrderFactory()
+    made = assert_made(client, "/")
+    assert assert_kept(client, "/?utm_source=mail&x=1") == made
+    assert_made(client, "/?user_id=user")
+
+
+def test_a_page_showing_a_message_is_neither_kept_nor_served_from_the_cache(
+    client: Client, valid_order: dict[str, Any]
+) -> None:
+    OrderFactory()
+    assert_made(client, "/")
+    response = client.post("/orders/new", valid_order, follow=True)
+    assert "Order created" in response.content.decode()
+    page = assert_made(client, "/")
+    assert "Order created" not in page
+    assert assert_kept(client, "/") == page
+
+
+def test_inside_a_transaction_every_page_is_made(client: Client) -> None:
+    OrderFactory()
+    with transaction.atomic():
+        _, sql = served(client, "/")
+        assert COUNTER_READ not in sql
+        _, again = served(client, "/")
+        assert again == sql
+
+
+@override_settings(ORDERS_PAGE_CACHE_ENTRIES=0)
+def test_zero_entries_makes_every_page(client: Client) -> None:
+    OrderFactory()
+    first = served(client, "/")[1]
+    assert first == served(client, "/")[1]
+    assert COUNTER_READ not in first
+    assert any("orders_order" in statement for statement in first)
+
+
+def test_a_database_at_the_same_count_but_another_generation_is_not_served_old_pages(
+    client: Client,
+) -> None:
+    """A fresh database (a test's, a restore) can stand at the same count as the old one."""
+    OrderFactory()
+    assert_made(client, "/")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE orders_changes SET generation = 'another-database'")
+    assert_made(client, "/")
+
+
+def test_the_page_size_changed_by_a_test_is_not_served_a_page_of_the_old_size(
+    client: Client,
+) -> None:
+    OrderFactory.create_batch(3)
+    assert assert_made(client, "/").count("<tr>") == 4
+    with override_settings(ORDERS_PAGE_SIZE=2):
+        assert assert_made(client, "/").count("<tr>") == 3
+
+
+@pytest.fixture
+def kept_connection(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The production database settings: a connection kept across requests, health-checked."""
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
+    monkeypatch.setitem(connection.settings_dict, "CONN_HEALTH_CHECKS", True)
+    connection.close()  # the next query connects with them
+    yield
+    connection.close()
+
+
+def test_the_counter_read_is_a_kept_connections_health_check(
+    client: Client, kept_connection: None
+) -> None:
+    order: Any = OrderFactory()
+    assert_made(client, "/")
+    database = connections["default"]
+    for path, pings in [("/", 0), ("/api/orders", 0), (f"/orders/{order.pk}", 1)]:
+        close_old_connections()  # what the end of a request does under gunicorn
+        with mock.patch.object(database, "is_usable", wraps=database.is_usable) as ping:
+            assert client.get(path).status_code == 200
+        assert ping.call_count == pings, path
