@@ -19,46 +19,55 @@ from typing import Any
 
 from django.db import migrations
 
-TABLE = "orders_changes"
-
+# Literal SQL, no names formatted in: what runs is what is read here.
+CREATE_TABLE = """CREATE TABLE orders_changes (
+    id integer PRIMARY KEY CHECK (id = 1),
+    generation varchar(32) NOT NULL,
+    version bigint NOT NULL
+)"""
 POSTGRESQL = [
-    f"""CREATE FUNCTION {TABLE}_count() RETURNS trigger LANGUAGE plpgsql AS $$
+    """CREATE FUNCTION orders_changes_count() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        UPDATE {TABLE} SET version = version + 1;
+        UPDATE orders_changes SET version = version + 1;
         RETURN NULL;
     END $$""",
-    f"""CREATE TRIGGER {TABLE}_count AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
-    ON orders_order FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_count()""",
+    """CREATE TRIGGER orders_changes_count AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON orders_order FOR EACH STATEMENT EXECUTE FUNCTION orders_changes_count()""",
 ]
-
 SQLITE = [
-    f"""CREATE TRIGGER {TABLE}_{event.lower()} AFTER {event} ON orders_order
-    BEGIN UPDATE {TABLE} SET version = version + 1; END"""
-    for event in ("INSERT", "UPDATE", "DELETE")
+    """CREATE TRIGGER orders_changes_insert AFTER INSERT ON orders_order
+    BEGIN UPDATE orders_changes SET version = version + 1; END""",
+    """CREATE TRIGGER orders_changes_update AFTER UPDATE ON orders_order
+    BEGIN UPDATE orders_changes SET version = version + 1; END""",
+    """CREATE TRIGGER orders_changes_delete AFTER DELETE ON orders_order
+    BEGIN UPDATE orders_changes SET version = version + 1; END""",
+]
+DROP_POSTGRESQL = [
+    "DROP TRIGGER IF EXISTS orders_changes_count ON orders_order",
+    "DROP FUNCTION IF EXISTS orders_changes_count()",
+]
+DROP_SQLITE = [
+    "DROP TRIGGER IF EXISTS orders_changes_insert",
+    "DROP TRIGGER IF EXISTS orders_changes_update",
+    "DROP TRIGGER IF EXISTS orders_changes_delete",
 ]
 
 
 def create(apps: Any, schema_editor: Any) -> None:
-    schema_editor.execute(
-        f"CREATE TABLE {TABLE} (id integer PRIMARY KEY CHECK (id = 1), "
-        "generation varchar(32) NOT NULL, version bigint NOT NULL)"
-    )
-    schema_editor.execute(
-        f"INSERT INTO {TABLE} (id, generation, version) VALUES (1, %s, 0)", [uuid.uuid4().hex]
-    )
     postgresql = schema_editor.connection.vendor == "postgresql"
-    for statement in POSTGRESQL if postgresql else SQLITE:
+    for statement in [CREATE_TABLE, *(POSTGRESQL if postgresql else SQLITE)]:
         schema_editor.execute(statement)
+    schema_editor.execute(
+        "INSERT INTO orders_changes (id, generation, version) VALUES (1, %s, 0)",
+        [uuid.uuid4().hex],
+    )
 
 
 def drop(apps: Any, schema_editor: Any) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"DROP TRIGGER IF EXISTS {TABLE}_count ON orders_order")
-        schema_editor.execute(f"DROP FUNCTION IF EXISTS {TABLE}_count()")
-    else:
-        for event in ("insert", "update", "delete"):
-            schema_editor.execute(f"DROP TRIGGER IF EXISTS {TABLE}_{event}")
-    schema_editor.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    postgresql = schema_editor.connection.vendor == "postgresql"
+    for statement in DROP_POSTGRESQL if postgresql else DROP_SQLITE:
+        schema_editor.execute(statement)
+    schema_editor.execute("DROP TABLE IF EXISTS orders_changes")
 
 
 class Migration(migrations.Migration):
