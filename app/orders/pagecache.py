@@ -1,7 +1,7 @@
 """List pages kept per worker for as long as the orders stay the same, never longer.
 
-Most list requests ask for a page that was just made: page 1 of the unfiltered list above all,
-which everyone opening the desk sees. Making one costs ~3x a trivial view; reading it back
+Many list requests ask for a page that was made moments ago: page 1 of the unfiltered list above
+all, which everyone opening the desk sees. Making one costs 2-3x a trivial view; reading it back
 costs one query for the orders' change counter (migration 0003, kept by the database itself)
 and a dictionary lookup. A kept page is served only while the counter still stands where it
 stood when the page was read, so a new order shows on the next request, from any worker.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.messages import get_messages
@@ -63,7 +64,8 @@ def _read_version() -> str | None:
 
 
 def page_key(kind: str, params: Mapping[str, str], version: str) -> str:
-    made_from = "\n".join(f"{name}={params.get(name, '')}" for name in PAGE_PARAMETERS)
+    # Encoded, so that no value can pass for another parameter's.
+    made_from = urlencode([(name, params.get(name, "")) for name in PAGE_PARAMETERS])
     digest = hashlib.blake2b(made_from.encode(), digest_size=16).hexdigest()
     return f"{kind}.{version}.{digest}"
 

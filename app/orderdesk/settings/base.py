@@ -138,7 +138,7 @@ ORDERS_PAGE_SIZE = 25
 # list's exact-count cap (orders/pagination.py); 0 asks on every request.
 ORDERS_ESTIMATE_SECONDS = whole_number("ORDERS_ESTIMATE_SECONDS", 10)
 # How many list pages (HTML and API) a worker keeps while the orders stay unchanged
-# (orders/pagecache.py); 0 makes every page afresh. A page is 10-20 kB.
+# (orders/pagecache.py); 0 makes every page afresh. A page is about 10-12 kB.
 ORDERS_PAGE_CACHE_ENTRIES = whole_number("ORDERS_PAGE_CACHE_ENTRIES", 500)
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},

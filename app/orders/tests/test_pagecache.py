@@ -18,6 +18,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from orders.models import Order
+from orders.pagecache import page_key
 from orders.tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -107,6 +108,13 @@ def test_parameters_a_page_is_not_made_from_share_its_kept_copy(client: Client) 
     made = assert_made(client, "/")
     assert assert_kept(client, "/?utm_source=mail&x=1") == made
     assert_made(client, "/?user_id=user")
+
+
+def test_no_parameter_value_can_pass_for_another_parameters() -> None:
+    """A value holding the key's own separators must not make another page's key."""
+    one = {"user_id": "a\nstore_code=", "store_code": "b"}
+    other = {"user_id": "a", "store_code": "\nstore_code=b"}
+    assert page_key("list", one, "v") != page_key("list", other, "v")
 
 
 def test_a_page_showing_a_message_is_neither_kept_nor_served_from_the_cache(
