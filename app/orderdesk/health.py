@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_prometheus.exports import ExportToDjangoView
@@ -11,11 +12,13 @@ from django_prometheus.exports import ExportToDjangoView
 logger = logging.getLogger(__name__)
 
 
+@login_not_required
 def healthz(request: HttpRequest) -> HttpResponse:
     """The process is alive and serving; no database, so a database outage never restarts pods."""
     return JsonResponse({"status": "ok"})
 
 
+@login_not_required
 def readyz(request: HttpRequest) -> HttpResponse:
     """Ready when the database answers a trivial query."""
     try:
@@ -30,6 +33,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"status": "ready", "database": "up"})
 
 
+@login_not_required
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus exposition; with PROMETHEUS_MULTIPROC_DIR set it sums every gunicorn worker."""
     return ExportToDjangoView(request)

@@ -188,10 +188,12 @@ class OrderForm(forms.Form):
             self.add_error("delivery_date", "The delivery date cannot be before the shipping date.")
         return data
 
-    def save(self) -> Order:
+    def save(self, *, created_by: Any = None, created_by_name: str = "") -> Order:
         data = self.cleaned_data
         card: CheckedCard = data["card_number"]
         return Order.objects.create(
+            created_by=created_by,
+            created_by_name=created_by_name,
             user_id=data["user_id"],
             store_code=data["store_code"],
             product_code=data["product_code"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -24,6 +25,17 @@ class Order(models.Model):
     card_last4 = models.CharField(max_length=4)
     card_fingerprint = models.CharField(max_length=64, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Who created it: the account, never deleted while it has orders (users are disabled
+    # instead), and its name as it was then, which the API shows without a join.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+    )
+    created_by_name = models.CharField(max_length=150, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.contrib.messages import get_messages
 from django.core.cache import caches
 from django.core.signals import setting_changed
-from django.db import InterfaceError, OperationalError, connection
+from django.db import connection
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
@@ -32,31 +32,7 @@ PAGE_PARAMETERS = ("user_id", "store_code", "after", "before", "page")
 
 
 def orders_version() -> str | None:
-    """This database's generation and change count; None where the counter is missing.
-
-    With CONN_HEALTH_CHECKS, Django pings a kept connection (SELECT 1) before a request's first
-    query: on PostgreSQL a round trip as dear as this read, which is a kept page's only query.
-    This read changes nothing, so it serves as the ping: a kept connection that fails it is
-    replaced and the read asked again, as the ping would have had it.
-    """
-    database: Any = connection  # django-stubs lacks the health-check flags (Django 4.1+)
-    checking = (
-        database.connection is not None
-        and database.health_check_enabled
-        and not database.health_check_done
-    )
-    if checking:
-        database.health_check_done = True
-    try:
-        return _read_version()
-    except (InterfaceError, OperationalError):
-        if not checking:
-            raise
-        connection.close()
-        return _read_version()
-
-
-def _read_version() -> str | None:
+    """This database's generation and change count; None where the counter is missing."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT generation, version FROM orders_changes")
         row = cursor.fetchone()

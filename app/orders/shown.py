@@ -83,6 +83,8 @@ class ShownOrder(NamedTuple):
     quantity: int
     card_brand: str
     card_last4: str
+    # Who created it, as named then; "" for orders from before sign-in.
+    created_by_name: str
     id: str
     # UTC, "YYYY-MM-DD HH:MM:SS.ffffff".
     created_at: str
@@ -101,6 +103,7 @@ class ShownOrder(NamedTuple):
             quantity=order.quantity,
             card_brand=order.card_brand,
             card_last4=order.card_last4,
+            created_by_name=order.created_by_name,
             id=str(order.id),
             created_at=created.isoformat(" ", "microseconds"),
             order_date=order.order_date.isoformat(),

@@ -7,6 +7,9 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+from accounts import header
+from accounts.permissions import requires
+from accounts.roles import ADD_ORDERS, VIEW_ORDERS
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,8 +20,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 from markupsafe import Markup
 
+from .created import create_order
 from .forms import OrderFilterForm, OrderForm
-from .metrics import ORDERS_CREATED
 from .models import Order
 from .pagecache import cached_page
 from .pagination import InvalidCursor
@@ -26,9 +29,14 @@ from .queries import listing
 from .rows import rows
 
 
+@requires(VIEW_ORDERS)
 @require_GET
 def order_list(request: HttpRequest) -> HttpResponse:
-    return cached_page(request, "list", lambda: _order_list(request))
+    # Kept pages hold what everyone with the same actions sees; who is signed in (name, the
+    # sign-out form's CSRF token) is written into each answer afresh (accounts/header.py).
+    header.keep_account_out(request)
+    kept = cached_page(request, f"list.{header.actions(request)}", lambda: _order_list(request))
+    return header.personalised(request, kept)
 
 
 def _order_list(request: HttpRequest) -> HttpResponse:
@@ -76,14 +84,14 @@ def _render_fields(filters: OrderFilterForm) -> Markup:
     return Markup("".join(field_html.render({"field": field}) for field in filters))  # noqa: S704  # nosec B704
 
 
+@requires(ADD_ORDERS)
 @sensitive_post_parameters("card_number")
 @require_http_methods(["GET", "POST"])
 def order_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = OrderForm(request.POST)
         if form.is_valid():
-            order = form.save()
-            ORDERS_CREATED.labels(channel="form").inc()
+            order = create_order(request, form, channel="form")
             messages.success(
                 request,
                 format_html(
@@ -103,6 +111,7 @@ def order_create(request: HttpRequest) -> HttpResponse:
     return render(request, "orders/form.html", {"form": form}, status=status)
 
 
+@requires(VIEW_ORDERS)
 @require_GET
 def order_detail(request: HttpRequest, order_id: uuid.UUID) -> HttpResponse:
     order = get_object_or_404(Order, pk=order_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,14 @@ ALLOWED_HOSTS = names("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"
 CSRF_TRUSTED_ORIGINS = names("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_prometheus",
+    "axes",
+    "accounts",
     "orders",
 ]
 
@@ -35,10 +41,20 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "orderdesk.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # /api is signed in by a bearer token only, never by the session cookie (accounts/tokens.py).
+    "accounts.middleware.ApiTokenMiddleware",
+    # Signed-in sessions end after ORDERDESK_IDLE_MINUTES without a request.
+    "accounts.middleware.IdleTimeoutMiddleware",
+    # Every view needs a signed-in user unless marked @login_not_required; /api answers 401 JSON.
+    "accounts.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Locks an account out of a client address after repeated failed sign-ins (django-axes).
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -60,6 +76,8 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.messages.context_processors.messages",
+                # Who is signed in and what their role may do (accounts/header.py).
+                "accounts.header.context",
             ],
         },
     },
@@ -116,10 +134,70 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-# Messages travel in a signed cookie: the app keeps no server-side sessions.
+# Messages travel in a signed cookie: a kept list page can tell there are none without the session.
 MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
 
-# The JSON API and the form accept small payloads only; bigger ones are refused with 413.
+# --- Sign-in ------------------------------------------------------------------------------
+# ORDERDESK_AUTH chooses how people sign in: "local" (accounts in this database, Django's
+# password hashing) or "entra" (Microsoft Entra ID through OpenID Connect, accounts/entra.py).
+ORDERDESK_AUTH = text("ORDERDESK_AUTH") or "local"
+LOGIN_URL = "sign-in"
+LOGIN_REDIRECT_URL = "order-list"
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account before a password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "accounts.entra.EntraBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Sessions live in the database, so signing out or disabling a user ends them in every worker and
+# pod at the next request. The cookie is HttpOnly and SameSite=Lax (production adds Secure).
+SESSION_COOKIE_NAME = "orderdesk_session"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+ORDERDESK_IDLE_MINUTES = whole_number("ORDERDESK_IDLE_MINUTES", 30, minimum=1)
+SESSION_COOKIE_AGE = ORDERDESK_IDLE_MINUTES * 60
+# Who a signed-in user without a role is told to ask (the page lists the admins otherwise).
+ORDERDESK_ACCESS_CONTACT = text("ORDERDESK_ACCESS_CONTACT")
+# How many proxies in front of the app append to X-Forwarded-For (the Application Gateway: 1):
+# the audit trail and the lockout read the client's address that many entries from the right.
+ORDERDESK_TRUSTED_PROXIES = whole_number("ORDERDESK_TRUSTED_PROXIES", 0)
+# Entra ID (ORDERDESK_AUTH=entra): the app registration's tenant and client id; the client
+# proves itself with the pod's workload identity token (AZURE_FEDERATED_TOKEN_FILE, set by the
+# AKS webhook) as its assertion, or with a client secret when there is none.
+ENTRA_TENANT_ID = text("ORDERDESK_ENTRA_TENANT_ID")
+ENTRA_CLIENT_ID = text("ORDERDESK_ENTRA_CLIENT_ID")
+ENTRA_CLIENT_SECRET = secret("ORDERDESK_ENTRA_CLIENT_SECRET")
+ENTRA_ASSERTION_FILE = text("AZURE_FEDERATED_TOKEN_FILE")
+# Entra's v2.0 issuer for the tenant; a local OpenID Connect provider (invoke up --sso, the
+# tests) stands in for it through ORDERDESK_OIDC_ISSUER.
+ENTRA_ISSUER = text("ORDERDESK_OIDC_ISSUER") or (
+    f"https://login.microsoftonline.com/{ENTRA_TENANT_ID}/v2.0" if ENTRA_TENANT_ID else ""
+)
+# Break-glass: local accounts may also sign in while Entra ID is the way in.
+ORDERDESK_LOCAL_SIGN_IN = flag("ORDERDESK_LOCAL_SIGN_IN", ORDERDESK_AUTH == "local")
+
+# django-axes: 5 failures of one account from one address lock that pair out for 15 minutes;
+# attempts are kept in the database, so every worker and pod counts the same failures.
+AXES_FAILURE_LIMIT = whole_number("ORDERDESK_LOCKOUT_FAILURES", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=whole_number("ORDERDESK_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "accounts.addresses.client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+# The attempts table keeps the names tried, never what was typed as a password.
+AXES_SENSITIVE_PARAMETERS = ["password"]
+AXES_VERBOSE = False
+
+# The JSON API and the forms accept small payloads only; bigger ones are refused with 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
 
@@ -152,4 +230,7 @@ CACHES = {
 }
 
 # Django's own handlers would mail admins or print tracebacks with request data.
-LOGGING = json_stdout_logging(text("LOG_LEVEL") or "INFO", {"django": {"level": "INFO"}})
+# django-axes reports every sign-in at INFO; accounts/audit.py already records each, once.
+LOGGING = json_stdout_logging(
+    text("LOG_LEVEL") or "INFO", {"django": {"level": "INFO"}, "axes": {"level": "WARNING"}}
+)

@@ -6,6 +6,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from orderdesk.environment import flag, names, secret, whole_number
 
+from .auth import AUTH_MODES, entra_settings_or_fail, required_choice
 from .base import *  # noqa: F403
 
 DEBUG = False
@@ -29,6 +30,14 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+# __Host-: the browser sends these only to this host over HTTPS, never a parent domain's.
+SESSION_COOKIE_NAME = "__Host-orderdesk_session"
+CSRF_COOKIE_NAME = "__Host-csrftoken"
+
+# Production names its way in; each mode refuses to start without what it needs.
+ORDERDESK_AUTH = required_choice("ORDERDESK_AUTH", AUTH_MODES)
+if ORDERDESK_AUTH == "entra":
+    entra_settings_or_fail()
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

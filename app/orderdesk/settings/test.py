@@ -12,3 +12,6 @@ DATABASES = {"default": database_from_env(default_sqlite=":memory:")}  # type: i
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 # Each test makes its own table: none may see the size an earlier one left.
 ORDERS_ESTIMATE_SECONDS = 0
+# Password hashing is the slowest part of a sign-in; the tests sign in a lot and prove nothing
+# about the hasher's cost (production keeps Django's PBKDF2 default).
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

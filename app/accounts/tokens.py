@@ -1,0 +1,51 @@
+"""API tokens: `Authorization: Bearer <token>` signs a request in as the token's user."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+from .models import TOKEN_LOOKUP_LENGTH, TOKEN_MAX_LENGTH, TOKEN_PREFIX, ApiToken, token_digest
+
+# last_used_at is written at most this often per token: a write per API call would cost more
+# than the call, and a minute is as precise as anyone reading it needs.
+LAST_USED_EVERY_S = 60
+
+
+class TokenRefused(Exception):
+    """The credentials are not a usable token; the message says why, in words for the caller."""
+
+
+@dataclass(frozen=True)
+class Bearer:
+    token: ApiToken
+    user: Any
+
+
+def bearer_text(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer …` header; None when there is no such header."""
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip()
+
+
+def authenticate(text: str) -> Bearer:
+    if len(text) > TOKEN_MAX_LENGTH or not text.startswith(TOKEN_PREFIX):
+        raise TokenRefused("The bearer token is malformed; send a token issued by Orderdesk.")
+    lookup = text[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + TOKEN_LOOKUP_LENGTH]
+    token = ApiToken.objects.select_related("user").filter(lookup=lookup).first()
+    if token is None or not hmac.compare_digest(token.digest, token_digest(text)):
+        raise TokenRefused("The bearer token is not valid.")
+    now = timezone.now()
+    state = token.state(now)
+    if state != "active":
+        raise TokenRefused(f"The bearer token is {state}; ask an admin for a new one.")
+    if not token.user.is_active:
+        raise TokenRefused("The token's user is disabled.")
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > LAST_USED_EVERY_S:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return Bearer(token=token, user=token.user)
