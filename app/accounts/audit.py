@@ -13,6 +13,7 @@ from django.contrib.auth import user_logged_in, user_logged_out, user_login_fail
 from django.http import HttpRequest
 
 from .addresses import client_address
+from .metrics import SIGN_INS
 from .models import AuditAction, AuditEvent
 
 logger = logging.getLogger("orderdesk.audit")
@@ -61,8 +62,14 @@ def display_name(user: Any) -> str:
     return str(full or user.get_username())
 
 
+def sign_in_method(backend: str) -> str:
+    return "entra" if backend.endswith("EntraBackend") else "password"
+
+
 def _signed_in(sender: Any, request: HttpRequest, user: Any, **_: Any) -> None:
-    record(AuditAction.SIGN_IN, request, user=user, detail=getattr(user, "backend", ""))
+    method = sign_in_method(getattr(user, "backend", ""))
+    SIGN_INS.labels(method=method, result="success").inc()
+    record(AuditAction.SIGN_IN, request, user=user, detail=method)
 
 
 def _signed_out(sender: Any, request: HttpRequest, user: Any, **_: Any) -> None:
@@ -75,6 +82,11 @@ def _sign_in_failed(
 ) -> None:
     # Django has already replaced the password with a mask; only the name is read.
     tried = str(credentials.get("username", ""))[:_TRIED_NAME_LIMIT]
+    if getattr(request, "axes_locked_out", False):
+        # Counted as "locked" where the lockout page is answered (views.locked_out).
+        record(AuditAction.SIGN_IN_FAILED, request, actor_name=tried, detail="locked out")
+        return
+    SIGN_INS.labels(method="password", result="failure").inc()
     record(AuditAction.SIGN_IN_FAILED, request, actor_name=tried, detail="wrong name or password")
 
 

@@ -23,6 +23,7 @@ from joserfc.errors import JoseError
 from requests import RequestException
 
 from . import audit, entra
+from .metrics import SIGN_INS
 from .models import AuditAction
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
 
 def locked_out(request: HttpRequest, response: Any = None, credentials: Any = None) -> HttpResponse:
     """django-axes' answer to a locked-out account: the sign-in page, saying so and for how long."""
+    SIGN_INS.labels(method="password", result="locked").inc()
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     message = (
         f"Too many failed sign-ins for this account from your address: try again in {minutes} "
@@ -120,6 +122,7 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
         if user is None:
             raise entra.SignInRefused("This account is disabled here; ask an Orderdesk admin.")
     except entra.SignInRefused as refused:
+        SIGN_INS.labels(method="entra", result="failure").inc()
         audit.record(AuditAction.SIGN_IN_FAILED, request, detail=f"entra: {refused}")
         return _page(request, message=str(refused), status=403)
     next_url = request.session.pop(NEXT_KEY, None)
