@@ -175,6 +175,7 @@ def security(session: nox.Session) -> None:
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "ORDERDESK_CARD_KEY": secrets.token_urlsafe(32),
             "DJANGO_ALLOWED_HOSTS": "orderdesk.example.com",
+            "ORDERDESK_AUTH": "local",
         },
     )
 

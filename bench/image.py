@@ -61,6 +61,7 @@ def time_to_ready(engine_url: str, ref: str, secrets: Path) -> float:
         port=port,
         env={
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "ORDERDESK_AUTH": "local",
             **{key: f"/run/secrets/orderdesk/{name}" for key, name in SECRET_FILES.items()},
             "DATABASE_URL": "sqlite:////tmp/orderdesk.sqlite3",
         },

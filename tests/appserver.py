@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -24,15 +25,48 @@ class AppServer:
     log_path: Path
     data_dir: Path
     metrics_dir: Path
+    env: dict[str, str]
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def user(self, name: str, role: str, password: str) -> None:
+        """A local account in this server's database, made by the app's own command."""
+        manage(
+            self.env,
+            "orderdesk_user",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+            stdin=password + "\n",
+        )
 
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=APP_DIR, env=env, check=True, capture_output=True
+    def token(self, role: str = "clerk", *, read_only: bool = False) -> str:
+        """An API token of a new user with `role`, issued by the app's own command."""
+        name = f"{role}-{secrets.token_hex(4)}"
+        self.user(name, role, secrets.token_urlsafe(16))
+        flags = ["--read-only"] if read_only else []
+        issued = manage(self.env, "orderdesk_token", name, *flags)
+        return issued.strip().splitlines()[-1].split()[-1]
+
+    def bearer(self, role: str = "clerk") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role)}"}
+
+
+def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=APP_DIR,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        input=stdin,
     )
+    if done.returncode != 0:
+        raise AssertionError(f"manage.py {args[0]} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
 
 
 @contextlib.contextmanager
@@ -59,6 +93,7 @@ def run_app(
         "ORDERDESK_CARD_KEY": "test-card-key",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "ORDERDESK_AUTH": "local",
         "ORDERDESK_DATA_DIR": str(data_dir),
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": str(workers),
@@ -82,7 +117,7 @@ def run_app(
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    server = AppServer(url, process, log_path, data_dir, metrics_dir)
+    server = AppServer(url, process, log_path, data_dir, metrics_dir, env)
     try:
         if wait_ready:
             wait_for_http(f"{url}/readyz", process, "gunicorn")

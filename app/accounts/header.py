@@ -58,11 +58,22 @@ def personalised(request: HttpRequest, response: HttpResponse) -> HttpResponse:
 
 
 def context(request: HttpRequest) -> dict[str, Any]:
-    """Template context: the account's part (or the marker) and what the role may do."""
-    user: Any = request.user
+    """Template context: the account's part (or the marker) and what the role may do.
+
+    Error pages can be made before AuthenticationMiddleware ran (a refused Host header): no user.
+    """
+    user: Any = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {
+            "signed_in": False,
+            "account": Markup(),
+            "can_add_orders": False,
+            "can_manage": False,
+        }
     marked = getattr(request, "account_marker", False)
     account = Markup(MARKER) if marked else account_html(request)  # noqa: S704  # nosec B704
     return {
+        "signed_in": True,
         "account": account,
         "can_add_orders": user.has_perm("orders.add_order"),
         "can_manage": user.has_perm("auth.change_user"),

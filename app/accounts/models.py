@@ -10,12 +10,12 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-# A token is "odk_" + 8 characters to find it by + 43 of secret (32 random bytes, base64url):
-# only its SHA-256 is kept. A slow password hash buys nothing for 256 random bits, and a
-# fast one keeps an API call's cost flat.
-TOKEN_PREFIX = "odk_"  # noqa: S105  # nosec B105 - a label, not a secret
-TOKEN_LOOKUP_LENGTH = 8
-TOKEN_MAX_LENGTH = 80
+from .tokentext import TOKEN_LOOKUP_LENGTH, TOKEN_MAX_LENGTH, TOKEN_PREFIX
+
+__all__ = ["TOKEN_LOOKUP_LENGTH", "TOKEN_MAX_LENGTH", "TOKEN_PREFIX"]
+
+# Only a token's SHA-256 is kept (accounts/tokentext.py has its shape). A slow password hash
+# buys nothing for 256 random bits, and a fast one keeps an API call's cost flat.
 
 
 def token_digest(token: str) -> str:

@@ -1,4 +1,5 @@
-"""Logging, in one place: JSON lines on stdout for Django and gunicorn, card numbers redacted.
+"""Logging, in one place: JSON lines on stdout for Django and gunicorn, card numbers and API
+tokens redacted.
 
 Kept free of Django settings: gunicorn reads it (gunicorn.conf.py) before Django is set up.
 """
@@ -9,6 +10,7 @@ import datetime
 import logging
 from typing import Any
 
+from accounts.tokentext import redact_tokens
 from gunicorn import glogging
 
 from orders.cards import redact_card_numbers
@@ -21,32 +23,37 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, No
 _formatter = logging.Formatter()
 
 
-class RedactCardNumbers(logging.Filter):
-    """Rewrite any card number in a record (message, extras, traceback) before it is formatted."""
+def redact_secrets(text: str) -> str:
+    return redact_tokens(redact_card_numbers(text))
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrite any card number or API token in a record (message, extras, traceback) before it
+    is formatted: a token sent in a refused query string is quoted in Django's request log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = redact_card_numbers(message)
+        redacted = redact_secrets(message)
         if redacted != message:
             record.msg, record.args = redacted, None
         # Extras (a request path, Django's request object) are rendered into the line as well.
         for name, value in list(vars(record).items()):
             if name in _RECORD_ATTRIBUTES or isinstance(value, int | float | bool | None):
                 continue
-            setattr(record, name, redact_card_numbers(str(value)))
+            setattr(record, name, redact_secrets(str(value)))
         if record.exc_info:
             # Exception messages can quote input; render the traceback here to redact it too.
-            record.traceback = redact_card_numbers(_formatter.formatException(record.exc_info))
+            record.traceback = redact_secrets(_formatter.formatException(record.exc_info))
             record.exc_info, record.exc_text = None, None
         return True
 
 
 def json_stdout_logging(level: str, loggers: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """dictConfig: JSON lines on stdout, card numbers redacted, for the given loggers."""
+    """dictConfig: JSON lines on stdout, card numbers and tokens redacted, for the given loggers."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact_cards": {"()": f"{__name__}.RedactCardNumbers"}},
+        "filters": {"redact_secrets": {"()": f"{__name__}.RedactSecrets"}},
         "formatters": {
             "json": {
                 "()": "pythonjsonlogger.json.JsonFormatter",
@@ -59,7 +66,7 @@ def json_stdout_logging(level: str, loggers: dict[str, dict[str, Any]]) -> dict[
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stdout",
                 "formatter": "json",
-                "filters": ["redact_cards"],
+                "filters": ["redact_secrets"],
             },
         },
         "root": {"handlers": ["stdout"], "level": level},

@@ -89,6 +89,8 @@ def local_run_args(
     app_env = {
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SECURE_SSL_REDIRECT": "false",
+        # A laptop's run of the image: local accounts (invoke app.user makes one).
+        "ORDERDESK_AUTH": "local",
         **{key: f"/run/secrets/orderdesk/{path.name}" for key, path in secret_files.items()},
     }
     volumes = {state / "secrets": "/run/secrets/orderdesk:ro", data_dir: "/var/lib/orderdesk"}

@@ -41,9 +41,12 @@ def worker_pids(master_pid: int) -> set[int]:
 def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
     with run_app(tmp_path, workers=3) as app:
         session = requests.Session()
+        bearer = app.bearer()
         for _ in range(30):
             # A fresh connection each time so requests spread over the workers.
-            response = requests.post(f"{app.url}/api/orders", json=VALID, timeout=10)
+            response = requests.post(
+                f"{app.url}/api/orders", json=VALID, headers=bearer, timeout=10
+            )
             assert response.status_code == 201, response.text
         pids_seen = {p.name.split("_")[-1] for p in app.metrics_dir.glob("counter_*.db")}
         assert len(pids_seen) >= 2, f"requests reached only {pids_seen}: not a multi-worker test"
@@ -56,8 +59,10 @@ def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
 
 def test_counts_survive_a_worker_restart(tmp_path: Path) -> None:
     with run_app(tmp_path, workers=2) as app:
+        bearer = app.bearer()
         for _ in range(10):
-            assert requests.post(f"{app.url}/api/orders", json=VALID, timeout=10).status_code == 201
+            created = requests.post(f"{app.url}/api/orders", json=VALID, headers=bearer, timeout=10)
+            assert created.status_code == 201
         victim = sorted(worker_pids(app.process.pid))[0]
         os.kill(victim, signal.SIGTERM)
         deadline = time.monotonic() + 20
@@ -89,10 +94,12 @@ def test_probes_answer_any_host_and_pages_do_not(tmp_path: Path) -> None:
 
 def test_security_headers(tmp_path: Path) -> None:
     with run_app(tmp_path, extra_env={"DJANGO_SECURE_SSL_REDIRECT": "true"}) as app:
-        plain = requests.get(app.url + "/", allow_redirects=False, timeout=5)
+        plain = requests.get(app.url + "/auth/sign-in", allow_redirects=False, timeout=5)
         assert plain.status_code == 301
         assert plain.headers["Location"].startswith("https://127.0.0.1")
-        response = requests.get(app.url + "/", headers={"X-Forwarded-Proto": "https"}, timeout=5)
+        response = requests.get(
+            app.url + "/auth/sign-in", headers={"X-Forwarded-Proto": "https"}, timeout=5
+        )
         assert response.status_code == 200
         headers = response.headers
         assert (
@@ -111,9 +118,14 @@ def test_security_headers(tmp_path: Path) -> None:
 
 def test_logs_are_json_lines_without_card_numbers(tmp_path: Path) -> None:
     with run_app(tmp_path) as app:
-        requests.post(f"{app.url}/api/orders", json=VALID, timeout=5)
+        token = app.token()
+        bearer = {"Authorization": f"Bearer {token}"}
+        created = requests.post(f"{app.url}/api/orders", json=VALID, headers=bearer, timeout=5)
+        assert created.status_code == 201, created.text
         requests.get(f"{app.url}/orders/4111111111111111", timeout=5)
         requests.get(f"{app.url}/?user_id=4111-1111-1111-1111", timeout=5)
+        # A token sent where it is refused (the query string) must not reach the log either.
+        assert requests.get(f"{app.url}/api/orders?token={token}", timeout=5).status_code == 401
         time.sleep(0.5)
         log = app.log()
     lines = [line for line in log.splitlines() if line.strip()]
@@ -123,6 +135,8 @@ def test_logs_are_json_lines_without_card_numbers(tmp_path: Path) -> None:
     assert "/orders/[REDACTED-PAN]" in paths
     for number in ("4242424242424242", "4111111111111111", "4111-1111-1111-1111"):
         assert number not in log
+    assert token not in log
+    assert token[12:] not in log, "no part of the token's secret is logged"
 
 
 def test_readiness_fails_and_liveness_holds_when_the_database_is_down(tmp_path: Path) -> None:

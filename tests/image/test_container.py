@@ -32,7 +32,7 @@ TEST_CARD = "4111 1111 1111 1111"
 
 
 def docker_cli(
-    engine_url: str, *args: str, timeout: float = 120
+    engine_url: str, *args: str, timeout: float = 120, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     cli = shutil.which("docker")
     assert cli is not None, "docker CLI missing (Debian's docker.io)"
@@ -43,6 +43,7 @@ def docker_cli(
         timeout=timeout,
         env={"DOCKER_HOST": engine_url, "PATH": "/usr/bin:/bin"},
         check=False,
+        input=stdin,
     )
 
 
@@ -55,10 +56,44 @@ def secrets_dir(tmp_path: Path) -> Path:
 def app_env() -> dict[str, str]:
     return {
         "DJANGO_ALLOWED_HOSTS": HOST,
+        "ORDERDESK_AUTH": "local",
         "DJANGO_SECRET_KEY_FILE": "/run/secrets/orderdesk/django-secret-key",
         "ORDERDESK_CARD_KEY_FILE": "/run/secrets/orderdesk/card-fingerprint-key",
         "GUNICORN_WORKERS": "2",
     }
+
+
+def issue_token(engine_url: str, ref: str, name: str, port: int, volumes: dict[Path, str]) -> str:
+    """A clerk made by the image's own commands, the way an operator would on a pod."""
+
+    def manage(suffix: str, *command: str, stdin: str | None = None) -> str:
+        args = runner.hardened_run_args(
+            ref,
+            name=f"{name}-{suffix}",
+            port=port,
+            env=app_env(),
+            volumes=volumes,
+            command=["manage.py", *command],
+        )
+        if stdin is not None:
+            args.insert(1, "--interactive")
+        done = docker_cli(engine_url, *args, timeout=120, stdin=stdin)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    password = uuid.uuid4().hex + "-Pw"
+    made = manage(
+        "user",
+        "orderdesk_user",
+        "image-clerk",
+        "--role",
+        "clerk",
+        "--password-stdin",
+        stdin=password + "\n",
+    )
+    assert password not in made
+    issued = manage("token", "orderdesk_token", "image-clerk", "--days", "1")
+    return issued.strip().splitlines()[-1].split()[-1]
 
 
 def run_python(engine: docker.DockerClient, ref: str, code: str) -> str:
@@ -71,8 +106,9 @@ def run_python(engine: docker.DockerClient, ref: str, code: str) -> str:
 @pytest.fixture
 def served(
     built: Built, engine: docker.DockerClient, engine_url: str, tmp_path: Path
-) -> Iterator[tuple[str, str]]:
-    """The app running hardened: migrate in one container, serve from another."""
+) -> Iterator[tuple[str, str, str]]:
+    """The app running hardened: migrate and make a clerk with an API token in one-off
+    containers, serve from another."""
     data = tmp_path / "data"
     data.mkdir()
     runner.give_to_app_user(data, 0o700)
@@ -92,6 +128,7 @@ def served(
         timeout=300,
     )
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    token = issue_token(engine_url, built.ref, name, port, volumes)
     # Kept after exit (removed below) so the test can read the shutdown logs.
     args = runner.hardened_run_args(
         built.ref, name=name, port=port, env=app_env(), volumes=volumes, detach=True, remove=False
@@ -113,7 +150,7 @@ def served(
             )
             assert time.monotonic() < deadline, "no /readyz 200 within the timeout"
             time.sleep(0.2)
-        yield base_url, name
+        yield base_url, name, token
     finally:
         docker_cli(engine_url, "rm", "--force", name)
 
@@ -180,10 +217,14 @@ def test_hardened_run_flags_are_what_production_uses() -> None:
 
 
 def test_serves_orders_read_only_and_stops_cleanly_on_sigterm(
-    served: tuple[str, str], engine: docker.DockerClient, engine_url: str
+    served: tuple[str, str, str], engine: docker.DockerClient, engine_url: str
 ) -> None:
-    base_url, name = served
-    headers = {"Host": HOST, "X-Forwarded-Proto": "https"}
+    base_url, name, token = served
+    anonymous = {"Host": HOST, "X-Forwarded-Proto": "https"}
+    refused = requests.get(f"{base_url}/api/orders", headers=anonymous, timeout=10)
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    headers = anonymous | {"Authorization": f"Bearer {token}"}
     today = dt.date.today()
     order = {
         "user_id": "image-test",
@@ -258,7 +299,11 @@ def test_missing_secret_key_exits_at_once_naming_it(
     started = time.monotonic()
     container = engine.containers.run(
         built.ref,
-        environment={"DJANGO_ALLOWED_HOSTS": HOST, "GUNICORN_BIND": f"127.0.0.1:{free_port()}"},
+        environment={
+            "DJANGO_ALLOWED_HOSTS": HOST,
+            "ORDERDESK_AUTH": "local",
+            "GUNICORN_BIND": f"127.0.0.1:{free_port()}",
+        },
         network_mode="host",
         read_only=True,
         tmpfs={"/tmp": ""},  # noqa: S108 - the container's own tmpfs

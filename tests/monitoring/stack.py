@@ -180,6 +180,7 @@ def app_env(workdir: Path, port: int, database: Path) -> dict[str, str]:
             "DJANGO_SECRET_KEY": os.urandom(24).hex(),
             "ORDERDESK_CARD_KEY": os.urandom(24).hex(),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "ORDERDESK_AUTH": "local",
             "DATABASE_URL": f"sqlite:///{database}",
             "ORDERDESK_DATA_DIR": str(workdir),
             "STATIC_ROOT": str(workdir / "static"),
