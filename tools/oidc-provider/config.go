@@ -17,8 +17,10 @@ import (
 // client look-up, so a test can change a user's roles (or a client's credentials) between two
 // sign-ins, as an administrator would in Entra.
 type Config struct {
-	Clients []ClientConfig `json:"clients"`
-	Users   []UserConfig   `json:"users"`
+	// Optional; when given it must be the --tenant the provider runs for.
+	TenantID string         `json:"tenant_id,omitempty"`
+	Clients  []ClientConfig `json:"clients"`
+	Users    []UserConfig   `json:"users"`
 }
 
 type ClientConfig struct {
@@ -54,7 +56,7 @@ type UserConfig struct {
 }
 
 // LoadConfig reads and checks the file; unknown fields are refused so a typo is an error.
-func LoadConfig(path string) (*Config, error) {
+func LoadConfig(path, tenantID string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
@@ -64,6 +66,9 @@ func LoadConfig(path string) (*Config, error) {
 	config := new(Config)
 	if err := decoder.Decode(config); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if config.TenantID != "" && config.TenantID != tenantID {
+		return nil, fmt.Errorf("config %s: tenant_id %s is not the provider's tenant %s", path, config.TenantID, tenantID)
 	}
 	if err := config.validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)

@@ -56,7 +56,7 @@ func run(configPath, tenantID string, port int, exitWithParent bool) error {
 		return fmt.Errorf("--tenant %q is not a GUID", tenantID)
 	}
 	// Fail at start, not at the first sign-in, when the file is wrong.
-	if _, err := LoadConfig(configPath); err != nil {
+	if _, err := LoadConfig(configPath, tenantID); err != nil {
 		return err
 	}
 	// Listen before building the issuer, so --port 0 gets a port the issuer can name.

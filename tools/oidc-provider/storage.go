@@ -136,7 +136,7 @@ func NewStorage(configPath, tenantID string) (*Storage, error) {
 }
 
 func (s *Storage) config() (*Config, error) {
-	config, err := LoadConfig(s.configPath)
+	config, err := LoadConfig(s.configPath, s.tenantID)
 	if err != nil {
 		// A broken file is the provider's fault, not the client's: answer server_error.
 		return nil, oidc.ErrServerError().WithDescription("the provider's config file cannot be read").WithParent(err)
