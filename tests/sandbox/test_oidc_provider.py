@@ -607,9 +607,9 @@ def test_the_provider_stops_cleanly_on_sigterm_and_keeps_its_identity(tmp_path: 
 @pytest.mark.parametrize(
     ("config", "tenant", "reason"),
     [
-        ('{"clients": [], "users": [], "typo": 1}', str(uuid.uuid4()), r'unknown field \"typo\"'),
+        ('{"clients": [], "users": [], "typo": 1}', str(uuid.uuid4()), r"unknown field \"typo\""),
         ('{"clients": [], "users": []}', str(uuid.uuid4()), "no clients"),
-        ('{"clients": [], "users": []}', "not-a-guid", r'--tenant \"not-a-guid\" is not a GUID'),
+        ('{"clients": [], "users": []}', "not-a-guid", r"--tenant \"not-a-guid\" is not a GUID"),
     ],
     ids=["unknown field", "no client", "tenant not a GUID"],
 )
