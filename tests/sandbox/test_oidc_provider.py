@@ -26,7 +26,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from ops.sandbox import oidc
-from ops.sandbox.oidc import ROLE_CLERK, ROLE_VIEWER, OidcProvider
+from ops.sandbox.oidc import ROLE_ADMIN, ROLE_CLERK, ROLE_VIEWER, OidcProvider
 from tests.idp import TEST_POST_LOGOUT_REDIRECT_URI, TEST_REDIRECT_URI, require_provider_build
 
 TIMEOUT = 10
@@ -286,31 +286,27 @@ def test_name_and_oid_need_the_profile_scope(oidc_provider: OidcProvider) -> Non
     claims = id_token_for(oidc_provider, "admin", scope="openid")
     assert not {"name", "preferred_username", "oid"} & set(claims)
     assert claims["tid"] == oidc_provider.tenant_id
-    assert claims["roles"] == ["Orderdesk.Admin"]
+    assert claims["roles"] == [ROLE_ADMIN]
 
 
-def test_a_wrong_password_answers_the_login_page_with_an_error_and_no_code(
-    oidc_provider: OidcProvider,
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("clerk", "not-the-password"), ("nobody", "whatever")],
+    ids=["wrong password", "unknown user"],
+)
+def test_a_failed_sign_in_answers_the_login_page_with_an_error_and_no_code(
+    oidc_provider: OidcProvider, username: str, password: str
 ) -> None:
     attempt = open_login(oidc_provider)
-    response = submit_login(attempt, "clerk", "not-the-password")
+    response = submit_login(attempt, username, password)
     assert response.status_code == 200
     assert "Location" not in response.headers
     assert "Your account or password is incorrect." in " ".join(parse_form(response.text).text)
     assert 'role="alert"' in response.text
     assert "code=" not in response.text
-    # The same request then succeeds with the right password: the error left no half state.
+    # The same request then succeeds with a right password: the error left no half state.
     retry = submit_login(attempt, "clerk", oidc_provider.users["clerk"].password)
     assert retry.status_code == 302
-
-
-def test_an_unknown_user_gets_the_same_error_as_a_wrong_password(
-    oidc_provider: OidcProvider,
-) -> None:
-    attempt = open_login(oidc_provider)
-    response = submit_login(attempt, "nobody", "whatever")
-    assert response.status_code == 200
-    assert "Your account or password is incorrect." in response.text
 
 
 @pytest.mark.parametrize(
