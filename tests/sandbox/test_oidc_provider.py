@@ -459,8 +459,7 @@ def rsa_key(kid: str) -> RSAKey:
 
 
 def public_jwks(*keys: RSAKey) -> dict[str, Any]:
-    jwks: dict[str, Any] = KeySet(list(keys)).as_dict(private=False)
-    return jwks
+    return dict(KeySet(list(keys)).as_dict(private=False))
 
 
 def assertion(key: RSAKey, *, iss: str, sub: str, aud: str, lifetime: int = 300) -> str:
@@ -627,3 +626,43 @@ def test_a_bad_start_is_refused_with_the_reason(
     finished = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     assert finished.returncode == 1
     assert reason in finished.stderr
+
+
+def test_a_redirect_uri_allowed_at_run_time_works_at_once(oidc_provider: OidcProvider) -> None:
+    # An app whose port is known only after the provider started (tests/app) registers then.
+    late = "http://127.0.0.1:9/late-app/callback"
+    refused, _ = authorize(oidc_provider, redirect_uri=late)
+    assert refused.status_code == 400
+    oidc_provider.allow_redirects([late], [late + "/signed-out"])
+    accepted, _ = authorize(oidc_provider, redirect_uri=late)
+    assert accepted.status_code == 302
+    assert accepted.headers["Location"].startswith("/login?")
+    assert oidc_provider.redirect_uris == [TEST_REDIRECT_URI, late]
+
+
+def test_sign_in_help_gives_a_developer_every_user_and_password(
+    oidc_provider: OidcProvider,
+) -> None:
+    help_text = oidc_provider.sign_in_help()
+    assert oidc_provider.issuer in help_text
+    for user in oidc_provider.users.values():
+        assert f"{user.username:<8} password {user.password}" in help_text
+    assert "(no role)" in help_text
+    with pytest.raises(oidc.OidcError, match="users: admin, clerk, norole, viewer"):
+        oidc_provider.user("nobody")
+    # The handle's repr (tracebacks, logs) shows neither passwords nor the secret.
+    shown = repr(oidc_provider)
+    assert oidc_provider.client_secret
+    assert oidc_provider.client_secret not in shown
+    assert oidc_provider.users["admin"].password not in shown
+
+
+def test_build_returns_the_existing_binary_without_building(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_provider_build()
+    # Without Go on PATH a build would fail: the cached binary for this source is enough.
+    monkeypatch.setattr(oidc.shutil, "which", lambda _name: None)
+    assert oidc.build(progress=pytest.fail) == oidc.require_binary()
+    assert oidc.main(["build"]) == 0
+    assert oidc.main(["rebuild"]) == 2
