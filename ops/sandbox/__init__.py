@@ -4,7 +4,8 @@
   (`invoke sandbox.start / status / env / stop`);
 - cluster.py: a real single-node Kubernetes at the version env.yaml declares
   (`invoke sandbox.cluster-start / cluster-stop`), pulling from that registry by digest;
-- controlplane.py: a node-less API server for tests that only need the API.
+- controlplane.py: a node-less API server for tests that only need the API;
+- oidc.py: an OpenID Connect provider on 127.0.0.1 shaped like Entra ID (tests, `invoke up --sso`).
 
 Other areas call the functions (`ensure_engine()`, `ensure_registry()`, `cluster.start()`), not the
 tasks.
