@@ -6,6 +6,7 @@ with ORDERDESK_ARTIFACTS): CI keeps that folder as the run's artifacts.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -36,10 +37,34 @@ WIDTHS = (1280, 390)
 ARTIFACTS = Path(os.environ.get("ORDERDESK_ARTIFACTS") or REPO_ROOT / "build") / "screenshots"
 
 
+# Local accounts of the browser's app, made by the app's own command.
+CLERK = ("desk-clerk", "clerk")
+ADMIN = ("desk-admin", "admin")
+PASSWORD = "browser-test-" + "pw-9f3k" * 3  # pragma: allowlist secret
+
+
+@contextlib.contextmanager
+def app_with_people(tmp_path: Path) -> Iterator[AppServer]:
+    with run_app(tmp_path, workers=2) as server:
+        for name, role in (CLERK, ADMIN):
+            server.user(name, role, PASSWORD)
+        yield server
+
+
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    with run_app(tmp_path_factory.mktemp("app"), workers=2) as server:
+    with app_with_people(tmp_path_factory.mktemp("app")) as server:
         yield server
+
+
+def sign_in(page: Page, app: AppServer, username: str = CLERK[0]) -> None:
+    """Through the sign-in page, as a person does: the list is where it lands."""
+    page.goto(app.url + "/")
+    expect(page).to_have_url(app.url + "/auth/sign-in?next=/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +87,12 @@ def page(browser: Browser) -> Iterator[Page]:
         context.close()
 
 
+@pytest.fixture
+def clerk_page(app: AppServer, page: Page) -> Page:
+    sign_in(page, app)
+    return page
+
+
 def fill_order(page: Page, *, shipping: datetime.date, card: str) -> None:
     today = datetime.date.today()
     page.get_by_label("User ID").fill("browser-user")
@@ -73,7 +104,8 @@ def fill_order(page: Page, *, shipping: datetime.date, card: str) -> None:
     page.get_by_label("Card number").fill(card)
 
 
-def test_list_add_bad_order_then_good_order(app: AppServer, page: Page) -> None:
+def test_list_add_bad_order_then_good_order(app: AppServer, clerk_page: Page) -> None:
+    page = clerk_page
     today = datetime.date.today()
     page.goto(app.url + "/")
     expect(page.get_by_text("No orders yet.")).to_be_visible()
@@ -111,9 +143,23 @@ def test_list_add_bad_order_then_good_order(app: AppServer, page: Page) -> None:
     status.get_by_role("link").click()
     expect(page.get_by_role("heading", name="Order")).to_be_visible()
     expect(page.get_by_text("ST-7", exact=True)).to_be_visible()
+    created_by = page.locator("dt", has_text="Created by").locator("xpath=following-sibling::dd[1]")
+    expect(created_by).to_have_text(CLERK[0])
+
+
+def test_sign_out_ends_the_session_and_the_back_button_shows_nothing(
+    app: AppServer, clerk_page: Page
+) -> None:
+    page = clerk_page
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="You are signed out")).to_be_visible()
+    page.go_back()
+    page.reload()
+    expect(page).to_have_url(app.url + "/auth/sign-in?next=/")
 
 
 def seed_by_api(app: AppServer, count: int) -> None:
+    bearer = app.bearer()
     today = datetime.date.today().isoformat()
     for n in range(count):
         order = {
@@ -125,7 +171,7 @@ def seed_by_api(app: AppServer, count: int) -> None:
             "shipping_date": today,
             "card_number": "4242 4242 4242 4242",
         }
-        response = requests.post(f"{app.url}/api/orders", json=order, timeout=10)
+        response = requests.post(f"{app.url}/api/orders", json=order, headers=bearer, timeout=10)
         assert response.status_code == 201, response.text
 
 
@@ -150,14 +196,29 @@ def test_every_page_and_state_has_no_axe_violations_at_1280_and_390(
 ) -> None:
     axe = Axe()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with run_app(tmp_path, workers=2) as app:
+    with app_with_people(tmp_path) as app:
         empty_list = app.url + "/"
-        assert "No orders yet." in requests.get(empty_list, timeout=10).text
+        bearer = app.bearer("viewer")
+        assert requests.get(f"{app.url}/api/orders", headers=bearer, timeout=10).json() == {
+            "results": [],
+            "next": None,
+            "previous": None,
+        }
         states: dict[str, Callable[[Page], None]] = {
+            "sign-in": lambda page: page.goto(app.url + "/auth/sign-in"),
+            "sign-in-failed": lambda page: (
+                page.goto(app.url + "/auth/sign-in"),
+                page.get_by_label("Username").fill(ADMIN[0]),
+                page.get_by_label("Password").fill("not the password"),
+                page.get_by_role("button", name="Sign in").click(),
+                expect(page.get_by_role("alert")).to_be_visible(),
+            ),
+            "signed-in": lambda page: sign_in(page, app, ADMIN[0]),
             "empty-list": lambda page: page.goto(empty_list),
         }
         seed_by_api(app, 30)
-        detail = requests.get(f"{app.url}/api/orders", timeout=10).json()["results"][0]["id"]
+        listed = requests.get(f"{app.url}/api/orders", headers=bearer, timeout=10).json()
+        detail = listed["results"][0]["id"]
         states |= {
             "list": lambda page: page.goto(app.url + "/"),
             "list-last-page": lambda page: page.goto(app.url + "/?page=last"),
@@ -172,6 +233,20 @@ def test_every_page_and_state_has_no_axe_violations_at_1280_and_390(
             ),
             "detail": lambda page: page.goto(f"{app.url}/orders/{detail}"),
             "not-found": lambda page: page.goto(app.url + "/no-such-page"),
+            "users": lambda page: page.goto(app.url + "/manage/users"),
+            "tokens": lambda page: page.goto(app.url + "/manage/tokens"),
+            "token-issued": lambda page: (
+                page.goto(app.url + "/manage/tokens"),
+                page.get_by_label("User").select_option(label=CLERK[0]),
+                page.get_by_label("Name").fill("axe"),
+                page.get_by_role("button", name="Issue token").click(),
+                expect(page.get_by_role("status")).to_contain_text("shown once"),
+            ),
+            "audit": lambda page: page.goto(app.url + "/manage/audit"),
+            "signed-out": lambda page: (
+                page.get_by_role("button", name="Sign out").click(),
+                expect(page.get_by_role("heading", name="You are signed out")).to_be_visible(),
+            ),
         }
         violations: dict[str, object] = {}
         shots = []
@@ -199,10 +274,13 @@ def test_every_page_and_state_has_no_axe_violations_at_1280_and_390(
 def test_phone_width_reaches_every_column_and_the_focus_ring_stands_out(
     app: AppServer, browser: Browser
 ) -> None:
-    if not requests.get(f"{app.url}/api/orders", timeout=10).json()["results"]:
+    if not requests.get(f"{app.url}/api/orders", headers=app.bearer(), timeout=10).json()[
+        "results"
+    ]:
         seed_by_api(app, 3)
     context = browser.new_context(viewport={"width": 390, "height": 800})
     page = context.new_page()
+    sign_in(page, app)
     page.goto(app.url + "/")
     region = page.get_by_role("region", name="Orders")
     headers = region.get_by_role("columnheader")
