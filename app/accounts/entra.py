@@ -23,7 +23,9 @@ from authlib.integrations.django_client import DjangoOAuth2App, OAuth
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import BaseBackend
+from django.core.signals import setting_changed
 from django.db import transaction
+from django.dispatch import receiver
 from django.http import HttpRequest
 
 from .models import ExternalIdentity
@@ -75,6 +77,13 @@ def client() -> EntraApp:
     )
     app: EntraApp = registry.create_client("entra")
     return app
+
+
+@receiver(setting_changed)
+def _forget_client(*, setting: str, **_: Any) -> None:
+    """A test that points the app at another provider gets a client made for it."""
+    if setting.startswith("ENTRA_"):
+        client.cache_clear()
 
 
 def assertion() -> dict[str, str]:
