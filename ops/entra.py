@@ -49,18 +49,19 @@ ASSIGNMENT_PERMISSION = (
     "Application.Read.All, or the Entra role Cloud Application Administrator"
 )
 FORBIDDEN = re.compile(r"Authorization_RequestDenied|Insufficient privileges|Forbidden|\b403\b")
-# Entra replicates a new object for a few seconds: a service principal for an application just
-# created, or an assignment on a service principal just created, can be refused meanwhile
-# (learn.microsoft.com/entra/identity-platform/... "Designing for eventual consistency"; the
-# azuread provider retries on these messages: internal/.../odata/errors.go).
-REPLICATING = re.compile(
-    r"does not reference a valid application object|does not exist or one of its queried "
-    r"reference-property objects are not present"
+# Entra replicates a new object for a few seconds and meanwhile refuses what needs it: a service
+# principal for an application just created (400, or 403 "...must in the local tenant"; the
+# azuread provider's client retries both: manicminer/hamilton msgraph/serviceprincipals.go,
+# appNotReplicated), or an assignment on a service principal just created (404 on the resource).
+APP_NOT_REPLICATED = (
+    "does not reference a valid application object",
+    "the backing application of the service principal being created must in the local tenant",
 )
+SP_NOT_REPLICATED = ("Resource 'NEW_SERVICE_PRINCIPAL_ID' does not exist",)
 REPLICATION_TIMEOUT_S, REPLICATION_INTERVAL_S = 120, 10
 
 # Stand-ins in a planned command for ids Graph assigns when the object is created.
-APP, CLIENT, SP = "<application id>", "<client id>", "<service principal id>"
+APP, CLIENT, SP = "NEW_APPLICATION_ID", "NEW_CLIENT_ID", "NEW_SERVICE_PRINCIPAL_ID"
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,8 @@ class Change:
     creates: str = ""
     # How to read the object when the response has no body (204: it existed after all).
     lookup: tuple[str, ...] = ()
+    # Parts of the errors Graph answers while it replicates an object this request needs: retried.
+    retry_while: tuple[str, ...] = ()
 
 
 class Graph:
@@ -191,27 +194,30 @@ class Graph:
     def __init__(self, c: Context, *, dry_run: bool) -> None:
         self.c, self.dry_run, self.program = c, dry_run, az()
 
-    def _run(self, argv: list[str], permission: str) -> str:
-        command = shlex.join([self.program, *argv])
-        result = self.c.run(command, hide=True, warn=True)
-        if result is not None and result.ok:
-            return str(result.stdout)
-        stderr = (result.stderr if result is not None else "").strip() or "no error message"
+    def _run(self, argv: list[str]) -> tuple[bool, str, str]:
+        result = self.c.run(shlex.join([self.program, *argv]), hide=True, warn=True)
+        if result is None:
+            return False, "", "no answer"
+        return result.ok, str(result.stdout), (result.stderr or "").strip() or "no error message"
+
+    @staticmethod
+    def _refusal(argv: list[str], stderr: str, permission: str) -> Exit:
+        first = stderr.splitlines()[0]
         if FORBIDDEN.search(stderr):
             request = f"{argv[2]} {argv[4]}" if argv[0] == "rest" else f"az {' '.join(argv[:3])}"
-            raise Exit(
-                f"Microsoft Graph refused {request} (403: {stderr.splitlines()[0]}); "
-                f"the signed-in identity needs {permission}. Grant it (README, 'Before your first "
-                "real deploy'), then run this again",
+            return Exit(
+                f"Microsoft Graph refused {request} (403: {first}); the signed-in identity needs "
+                f"{permission}. Grant it (README, 'Before your first real deploy'), then run "
+                "this again",
                 code=1,
             )
-        raise GraphError(stderr)
+        return Exit(f"`az {shlex.join(argv)}` failed: {stderr}", code=1)
 
     def read(self, argv: list[str], permission: str = APP_PERMISSION) -> Any:
-        try:
-            return json.loads(self._run(argv, permission) or "null")
-        except GraphError as exc:
-            raise Exit(f"`az {shlex.join(argv)}` failed: {exc}", code=1) from exc
+        ok, stdout, stderr = self._run(argv)
+        if not ok:
+            raise self._refusal(argv, stderr, permission)
+        return json.loads(stdout or "null")
 
     def collection(self, url: str, permission: str = APP_PERMISSION) -> list[dict[str, Any]]:
         """Every item of a Graph collection, following @odata.nextLink."""
@@ -223,19 +229,19 @@ class Graph:
             next_url = page.get("@odata.nextLink")
         return items
 
-    def write(self, argv: list[str], permission: str) -> str:
-        """Run a write, waiting (bounded) while Entra replicates an object just created."""
+    def write(self, argv: list[str], permission: str, retry_while: tuple[str, ...] = ()) -> str:
+        """Run a write, waiting (bounded) while Entra replicates an object it needs."""
         if self.dry_run:
             print(f"  $ az {shlex.join(argv)}")
             return ""
 
         def attempt() -> str:
-            try:
-                return self._run(argv, permission) or "{}"
-            except GraphError as exc:
-                if REPLICATING.search(str(exc)):
-                    raise NotYet(str(exc).splitlines()[0]) from exc
-                raise Exit(f"`az {shlex.join(argv)}` failed: {exc}", code=1) from exc
+            ok, stdout, stderr = self._run(argv)
+            if ok:
+                return stdout or "{}"
+            if any(message in stderr for message in retry_while):
+                raise NotYet(stderr.splitlines()[0])
+            raise self._refusal(argv, stderr, permission)
 
         try:
             return wait_until(
@@ -246,10 +252,6 @@ class Graph:
             )
         except WaitTimeout as exc:
             raise Exit(f"`az {shlex.join(argv)}`: {exc}; run this again", code=1) from exc
-
-
-class GraphError(Exception):
-    """Graph (or az) refused a request for a reason other than a missing permission."""
 
 
 def app_lookup(desired: Desired) -> list[str]:
@@ -346,7 +348,8 @@ def application_changes(desired: Desired, app: dict[str, Any] | None) -> list[Ch
             *(f"+ redirect URI {uri}" for uri in desired.redirect_uris),
         )
         # Upsert on the alternate key: a rerun after a failure finds the app instead of adding one.
-        url = f"{GRAPH}/applications(uniqueName='{desired.unique_name}')"
+        # The key's quotes URL-encoded: the same request, and a command line people can read.
+        url = f"{GRAPH}/applications(uniqueName=%27{desired.unique_name}%27)"
         return [
             Change(
                 "application",
@@ -399,6 +402,7 @@ def service_principal_changes(desired: Desired, principal: dict[str, Any] | None
                 APP_PERMISSION,
                 body,
                 creates="sp",
+                retry_while=APP_NOT_REPLICATED,
             )
         ]
     if principal.get("appRoleAssignmentRequired") == desired.assignment_required:
@@ -441,6 +445,7 @@ def assignment_changes(desired: Desired, current: Current) -> tuple[list[Change]
             url,
             ASSIGNMENT_PERMISSION,
             {"principalId": group, "resourceId": SP, "appRoleId": role_id},
+            retry_while=SP_NOT_REPLICATED,
         )
         for group, role_id in sorted(desired.assignments)
         if (group, role_id) not in held
@@ -548,7 +553,8 @@ def apply_changes(graph: Graph, changes: list[Change], current: Current) -> dict
         SP: (current.service_principal or {}).get("id", SP),
     }
     for change in changes:
-        answer = graph.write(request_argv(change, ids), change.permission)
+        retry = tuple(_fill(message, ids) for message in change.retry_while)
+        answer = graph.write(request_argv(change, ids), change.permission, retry)
         if not change.creates or graph.dry_run:
             continue
         created = json.loads(answer) if answer.strip().startswith("{") else {}
@@ -613,7 +619,8 @@ def sync(c: Context, environment: Environment, *, dry_run: bool = False) -> dict
         print("  dry run: these requests would run, none did" if dry_run else "  applying")
     ids = apply_changes(graph, changes, current)
     client_id = ids[CLIENT]
-    print(f"  tenant id: {tenant}\n  client id: {client_id}")
+    shown = "chosen by Entra when the app is created" if client_id == CLIENT else client_id
+    print(f"  tenant id: {tenant}\n  client id: {shown}")
     if client_id not in {desired.client_id, CLIENT}:
         mismatch = (
             f"the app registration's client id is {client_id}, but infra/env.yaml says "
