@@ -70,7 +70,7 @@ def role_changes(
             lines.append(f"- {_role_label(role)}")
             disable.add(role_id)
         elif target["value"] != role["value"]:
-            lines.append(f"~ {role_id}: value {role['value']} -> {target['value']}")
+            lines.append(f"~ {role['value']} -> {target['value']} (id {role_id}): a new value")
             disable.add(role_id)
     for role_id, role in wanted.items():
         if role_id not in now:
@@ -191,9 +191,16 @@ def assignment_changes(desired: Desired, current: Current) -> tuple[list[Change]
         Change(
             "role assignments",
             (
-                f"- {item.get('principalType', 'principal')} "
-                f"{item.get('principalDisplayName') or ''} ({principal}) -> "
-                f"{names.get(role_id, role_id)}",
+                " ".join(
+                    part
+                    for part in (
+                        "-",
+                        item.get("principalType") or "principal",
+                        item.get("principalDisplayName") or "",
+                        f"{principal} -> {names.get(role_id, role_id)}",
+                    )
+                    if part
+                ),
             ),
             "DELETE",
             f"{url}/{item['id']}",
@@ -218,6 +225,11 @@ def assignment_changes(desired: Desired, current: Current) -> tuple[list[Change]
     return removals, additions
 
 
+def shown(value: Any) -> str:
+    """A value as the difference shows it: lists comma-separated."""
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 def credential_changes(desired: Desired, credentials: list[dict[str, Any]]) -> list[Change]:
     wanted = desired.credential
     if wanted is None:
@@ -239,7 +251,9 @@ def credential_changes(desired: Desired, credentials: list[dict[str, Any]]) -> l
     ours = next((item for item in credentials if item.get("name") == wanted.name), None)
     body = wanted.body()
     if ours is None:
-        lines = tuple(f"+ {key}: {body[key]}" for key in ("name", "issuer", "subject", "audiences"))
+        lines = tuple(
+            f"+ {key}: {shown(body[key])}" for key in ("name", "issuer", "subject", "audiences")
+        )
         changes.append(Change("federated credential", lines, "POST", url, APP_PERMISSION, body))
         return changes
     differs = {
@@ -247,7 +261,9 @@ def credential_changes(desired: Desired, credentials: list[dict[str, Any]]) -> l
     }
     if differs:
         # The name is immutable (its alternate key); the rest is updated in place.
-        lines = tuple(f"~ {key}: {ours.get(key)} -> {value}" for key, value in differs.items())
+        lines = tuple(
+            f"~ {key}: {shown(ours.get(key))} -> {shown(value)}" for key, value in differs.items()
+        )
         changes.append(
             Change(
                 "federated credential",

@@ -82,8 +82,8 @@ class Graph:
 
     def write(self, argv: list[str], permission: str, retry_while: tuple[str, ...] = ()) -> str:
         """Run a write, waiting (bounded) while Entra replicates an object it needs."""
+        print(f"  $ az {shlex.join(argv)}")
         if self.dry_run:
-            print(f"  $ az {shlex.join(argv)}")
             return ""
 
         def attempt() -> str:
