@@ -528,6 +528,13 @@ def test_env_yaml_declares_exactly_the_role_values_the_app_knows(env: str) -> No
     }
 
 
+def test_the_redirect_uris_are_the_apps_own_callback_and_signed_out_routes() -> None:
+    from django.urls import reverse  # the app's URLconf (app/ is on pytest's pythonpath)
+
+    # The app sends these as redirect_uri and post_logout_redirect_uri (accounts/views.py).
+    assert (reverse("oidc-callback"), reverse("signed-out")) == envconfig.REDIRECT_PATHS
+
+
 def test_the_credential_subject_is_the_service_account_the_pods_run_as() -> None:
     manifests = envconfig.REPO_ROOT / "manifests" / "base"
     account = yaml.safe_load((manifests / "serviceaccount.yaml").read_text())
