@@ -155,16 +155,16 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TEAMS_WEBHOOK_URL", TEAMS_WEBHOOK_URL)
     monkeypatch.setenv("ARM_TENANT_ID", TENANT)
     monkeypatch.setenv("AZURE_CONFIG_DIR", str(signed_in(tmp_path / "azure")))
-    monkeypatch.setattr(checks, "https_smoke_test", lambda c, environment: None)
-    monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
-    assert real_find is not find
-    for name in ("build", "scan", "push", "sign", "verify"):
-        monkeypatch.setattr(image, name, fake_image_task(name, tmp_path))
     # env.yaml's Entra groups are placeholders, which azure.entra refuses; its Graph requests are
     # tested against a stand-in tenant in test_entra.py.
     monkeypatch.setattr(
         azure, "entra", lambda c, env: c.run(f"<azure.entra --env {env}: Graph through az>")
     )
+    monkeypatch.setattr(checks, "https_smoke_test", lambda c, environment: None)
+    monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
+    assert real_find is not find
+    for name in ("build", "scan", "push", "sign", "verify"):
+        monkeypatch.setattr(image, name, fake_image_task(name, tmp_path))
     return tmp_path
 
 
