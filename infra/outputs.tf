@@ -23,6 +23,11 @@ output "cluster_private" {
   value       = module.aks.private_cluster
 }
 
+output "aks_oidc_issuer_url" {
+  description = "The cluster's OIDC issuer: the Entra app registration's federated credential trusts its service account tokens (invoke azure.entra)."
+  value       = module.aks.oidc_issuer_url
+}
+
 output "key_vault_name" {
   description = "Key Vault the SecretProviderClass reads from."
   value       = module.key_vault.name

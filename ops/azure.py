@@ -3,10 +3,12 @@
     invoke azure.account --env dev     who az is logged in as, in which subscription
     invoke azure.secrets --env dev     every app secret present in Key Vault (values never shown)
     invoke azure.dns --env dev         the DNS records answer with the ingress's address
+    invoke azure.entra --env dev       the sign-in app registration matches env.yaml (ops/entra.py)
 
-Terraform creates the estate (infra/); these only check it and repair what can go missing
-between applies. Every command is `az ... --output ...` through invoke, so a MockContext test
-sees each one.
+Terraform creates the estate (infra/); these check it and repair what can go missing between
+applies, and azure.entra applies the sign-in app registration, which Terraform cannot here (the
+azuread provider is not served: README, "Entra ID with Terraform"). Every command is
+`az ... --output ...` through invoke, so a MockContext test sees each one.
 """
 
 from __future__ import annotations
@@ -395,4 +397,18 @@ def dns(c: Context, env: str = "") -> None:
     check_dns_points_at_ingress(c, environments.load(env))
 
 
-ns = Collection("azure", account, secrets, dns)
+@task(
+    help={
+        "env": ENV_HELP,
+        "dry_run": "show the difference and the Graph requests; change nothing",
+    }
+)
+def entra(c: Context, env: str = "", dry_run: bool = False) -> None:
+    """Make the Entra ID app registration match env.yaml (shows the difference first)."""
+    # ops.entra builds on this module's az helpers: imported here, not at the top.
+    from ops import entra as registration
+
+    registration.sync(c, environments.load(env), dry_run=dry_run)
+
+
+ns = Collection("azure", account, secrets, dns, entra)

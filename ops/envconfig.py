@@ -13,6 +13,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -79,6 +80,12 @@ DnsName = Annotated[
 ]
 ResourceName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,78}[a-zA-Z0-9_]$")]
 Guid = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")]
+# env.yaml's stand-ins for ids that only exist once someone creates the object in the tenant.
+PLACEHOLDER_GUID_PREFIX = "00000000-0000-0000-0000-"
+
+
+def is_placeholder(guid: str) -> bool:
+    return guid.startswith(PLACEHOLDER_GUID_PREFIX)
 
 
 class EnvConfigError(Exception):
@@ -328,6 +335,104 @@ class Alerts(Strict):
         return self
 
 
+# Microsoft Entra ID: the app registration people sign in through (ops/entra.py applies it).
+# The app's routes (app/accounts/urls.py): the OIDC callback is the redirect URI, and Entra sends a
+# signed-out browser only to a registered redirect URI, so the signed-out page is one too
+# (learn.microsoft.com/entra/identity-platform/v2-protocols-oidc#send-a-sign-out-request).
+REDIRECT_PATHS = ("/auth/oidc/callback", "/auth/signed-out")
+# learn.microsoft.com/entra/identity-platform/reply-url: at most 256 redirect URIs for a
+# work-or-school (AzureADMyOrg) app, 256 characters each, https except localhost, and none of these.
+MAX_REDIRECT_URIS = 256
+MAX_REDIRECT_URI_LENGTH = 256
+REDIRECT_URI_FORBIDDEN = "!$'(),;"
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def redirect_uris(hosts: list[str]) -> list[str]:
+    """The web redirect URIs of the app registration: every path of REDIRECT_PATHS on every host."""
+    return [f"https://{host}{path}" for host in hosts for path in REDIRECT_PATHS]
+
+
+def redirect_uri_problem(uri: str) -> str:
+    """Why Entra would refuse `uri` as a web redirect URI, or ""."""
+    parts = urlsplit(uri)
+    if parts.scheme != "https" and not (
+        parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+    ):
+        return f"{uri}: a redirect URI must use https (http only for localhost)"
+    if len(uri) > MAX_REDIRECT_URI_LENGTH:
+        return f"{uri}: longer than {MAX_REDIRECT_URI_LENGTH} characters; use a shorter host name"
+    bad = sorted({char for char in uri if char in REDIRECT_URI_FORBIDDEN})
+    if bad:
+        return f"{uri}: Entra refuses the characters {' '.join(bad)} in a redirect URI"
+    return ""
+
+
+# appRole.value (learn.microsoft.com/graph/api/resources/approle): at most 120 characters, no
+# space, only these. The app matches these values (app/accounts/roles.py ENTRA_ROLE_VALUES).
+AppRoleValue = Annotated[
+    str, Field(pattern=r"^[0-9A-Za-z!#$%&'()*+,\-./:;<=>?@\[\]^_`{|}~]{1,120}$")
+]
+
+
+class AppRole(Strict):
+    """One app role: what arrives in the ID token's `roles` claim, and the groups that hold it."""
+
+    value: AppRoleValue
+    display_name: Annotated[str, Field(min_length=1, max_length=100)]
+    description: Annotated[str, Field(min_length=1, max_length=400)]
+    # Chosen once and never changed: Entra keys the role (and every assignment to it) on this id.
+    id: Guid
+    # Entra ID group object ids given this role (app role assignments to groups).
+    groups: list[Guid] = Field(default_factory=list)
+
+
+class Entra(Strict):
+    """The app registration, its service principal, role assignments and federated credential."""
+
+    # The registration's alternate key (Graph `uniqueName`): a rerun finds the app it created.
+    # Unique in the tenant, so different for every environment that shares one.
+    unique_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")]
+    display_name: Annotated[str, Field(min_length=1, max_length=120)]
+    sign_in_audience: str
+    app_role_assignment_required: bool
+    # The registration's appId, which Entra chooses when it creates the app (`invoke azure.entra`
+    # prints it); the pods get it as ORDERDESK_ENTRA_CLIENT_ID. A placeholder until then.
+    client_id: Guid
+    # Whom a signed-in user without a role should ask (ORDERDESK_ACCESS_CONTACT).
+    access_contact: Annotated[str, Field(max_length=200)] = ""
+    roles: list[AppRole] = Field(min_length=1)
+
+    @field_validator("sign_in_audience")
+    @classmethod
+    def _single_tenant(cls, audience: str) -> str:
+        if audience != "AzureADMyOrg":
+            raise ValueError(
+                f"sign_in_audience {audience!r}: Orderdesk signs in one tenant's accounts only "
+                "(it checks the token's tid); use AzureADMyOrg"
+            )
+        return audience
+
+    @field_validator("app_role_assignment_required")
+    @classmethod
+    def _assignment_required(cls, required: bool) -> bool:
+        if not required:
+            raise ValueError(
+                "app_role_assignment_required false lets every account in the tenant sign in "
+                "(with no role); set it to true so only the assigned groups get a token"
+            )
+        return required
+
+    @model_validator(mode="after")
+    def _roles_are_distinct(self) -> Entra:
+        for key in ("value", "id"):
+            seen = [getattr(role, key) for role in self.roles]
+            repeated = sorted({item for item in seen if seen.count(item) > 1})
+            if repeated:
+                raise ValueError(f"roles repeat the {key} {', '.join(repeated)}; give each its own")
+        return self
+
+
 class Azure(Strict):
     subscription_id: Guid
     tenant_id: Guid
@@ -342,6 +447,7 @@ class Azure(Strict):
     dns: Dns
     identities: Identities
     runners: Runners
+    entra: Entra
     alerts: Alerts = Alerts()
 
     @model_validator(mode="after")
@@ -422,11 +528,36 @@ class Environment(Strict):
             outside = [host for host in hosts if host != zone and not host.endswith("." + zone)]
             if outside:
                 raise ValueError(f"hosts {', '.join(outside)} are outside azure.dns.zone {zone}")
+            uris = redirect_uris(self.app.hosts)
+            if len(uris) > MAX_REDIRECT_URIS:
+                raise ValueError(
+                    f"app.hosts make {len(uris)} Entra redirect URIs, over its limit of "
+                    f"{MAX_REDIRECT_URIS}; list fewer hosts"
+                )
+            problems = [problem for problem in map(redirect_uri_problem, uris) if problem]
+            if problems:
+                raise ValueError("app.hosts: " + "; ".join(problems))
         return self
 
 
 class EnvFile(Strict):
     environments: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,15}$")], Environment]
+
+    @model_validator(mode="after")
+    def _entra_unique_names_differ(self) -> EnvFile:
+        # Environments may share a tenant, where a uniqueName names one app registration.
+        owners: dict[str, list[str]] = {}
+        for name, environment in self.environments.items():
+            if environment.azure is not None:
+                owners.setdefault(environment.azure.entra.unique_name, []).append(name)
+        shared = {key: names for key, names in owners.items() if len(names) > 1}
+        if shared:
+            key, names = next(iter(shared.items()))
+            raise ValueError(
+                f"environments {' and '.join(names)} share azure.entra.unique_name {key!r}: in "
+                "one tenant they would be one app registration; give each its own"
+            )
+        return self
 
 
 def _describe(error: ValidationError, path: Path) -> str:

@@ -6,8 +6,8 @@
     invoke status --env dev                   what is deployed, its health, the last deploy
     invoke destroy --env dev                  guarded: plan -destroy, confirm, apply
 
-Stages, in order: terraform -> image -> credentials -> secrets -> addons -> monitoring ->
-kubernetes -> dns (the CRDs the manifests use exist before they are applied).
+Stages, in order: terraform -> image -> credentials -> entra -> secrets -> addons -> monitoring
+-> kubernetes -> dns (the CRDs the manifests use exist before they are applied).
 A stage is a short list of steps (plan.py); most steps are the other areas' tasks (`tf.plan`,
 `image.push`, `k8s.apply`, ...), called in this process with the same context, so what deploy
 runs is exactly what a person or a workflow can run by hand, and a test with invoke's MockContext

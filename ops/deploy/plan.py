@@ -27,6 +27,7 @@ STAGES = (
     "terraform",
     "image",
     "credentials",
+    "entra",
     "secrets",
     "addons",
     "monitoring",
@@ -118,6 +119,7 @@ def local_plan(environment: Environment) -> list[Stage]:
             "the local cluster and its kubeconfig",
             (invoke_step("sandbox", sandbox.cluster, "cluster_start"),),
         ),
+        Stage("entra", "sign-in app registration", skipped="local: local accounts, no Entra ID"),
         Stage(
             "secrets",
             "app secrets",
@@ -196,6 +198,14 @@ def azure_plan(c: Context, environment: Environment) -> list[Stage]:
                 command_step(convert),
                 kubectl_step(environment, "version"),
             ),
+        ),
+        Stage(
+            "entra",
+            # After credentials: the federated credential trusts the cluster's OIDC issuer, a
+            # Terraform output that stage saves.
+            f"Entra ID app registration {azure_env.entra.unique_name}: roles, redirect URIs, "
+            "assignments, federated credential",
+            (invoke_step("azure", azure, "entra", env=name),),
         ),
         Stage(
             "secrets",

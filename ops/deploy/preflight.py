@@ -35,7 +35,7 @@ LOCAL_TOOLS: dict[str, tuple[str, set[str]]] = {
 }
 AZURE_TOOLS: dict[str, tuple[str, set[str]]] = {
     "terraform": (BOOTSTRAP, {"terraform", "credentials"}),
-    "az": (azure.AZ_INSTALL, {"image", "credentials", "secrets", "dns"}),
+    "az": (azure.AZ_INSTALL, {"image", "credentials", "entra", "secrets", "dns"}),
     "kubelogin": ("https://azure.github.io/kubelogin/install.html", {"credentials"}),
     "kubectl": ("az aks install-cli", {"credentials", "addons", "kubernetes", "monitoring", "dns"}),
     "kustomize": (KUSTOMIZE, {"kubernetes"}),

@@ -155,6 +155,14 @@ class RenderValues:
             "GUNICORN_WORKERS": str(app.gunicorn.workers),
             "GUNICORN_THREADS": str(app.gunicorn.threads),
         }
+        azure = self.environment.azure
+        if azure is not None:
+            # Sign-in (components/entra-signin): the app registration `invoke azure.entra` keeps
+            # in step with env.yaml, in the tenant the cluster's identity belongs to.
+            literals["ORDERDESK_ENTRA_TENANT_ID"] = self.output("tenant_id")
+            literals["ORDERDESK_ENTRA_CLIENT_ID"] = azure.entra.client_id
+            if azure.entra.access_contact:
+                literals["ORDERDESK_ACCESS_CONTACT"] = azure.entra.access_contact
         if app.database.engine == "postgresql":
             literals["DATABASE_URL"] = (
                 f"postgresql://{self.output('database_user')}@{self.output('database_host')}"

@@ -155,6 +155,11 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TEAMS_WEBHOOK_URL", TEAMS_WEBHOOK_URL)
     monkeypatch.setenv("ARM_TENANT_ID", TENANT)
     monkeypatch.setenv("AZURE_CONFIG_DIR", str(signed_in(tmp_path / "azure")))
+    # env.yaml's Entra groups are placeholders, which azure.entra refuses; its Graph requests are
+    # tested against a stand-in tenant in test_entra.py.
+    monkeypatch.setattr(
+        azure, "entra", lambda c, env: c.run(f"<azure.entra --env {env}: Graph through az>")
+    )
     monkeypatch.setattr(checks, "https_smoke_test", lambda c, environment: None)
     monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
     assert real_find is not find
@@ -238,6 +243,8 @@ EXPECTED_PROD = [
     ),
     literal("kubelogin convert-kubeconfig --login azurecli --kubeconfig {state}/prod/kubeconfig"),
     rf"{KUBECTL} version",
+    # entra
+    literal("<azure.entra --env prod: Graph through az>"),
     # secrets
     *[
         literal(
@@ -516,7 +523,7 @@ def test_failed_scan_pushes_nothing_and_applies_nothing(
     assert "stage image failed: `invoke image.scan --env prod`: image: hadolint found DL3002" in (
         message
     )
-    assert "--only image,credentials,secrets,addons,monitoring,kubernetes,dns" in message
+    assert "--only image,credentials,entra,secrets,addons,monitoring,kubernetes,dns" in message
 
 
 def test_a_digest_that_does_not_verify_is_refused_before_anything_is_applied(
