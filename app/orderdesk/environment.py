@@ -9,6 +9,7 @@ gunicorn.conf.py reads through it too.
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -67,3 +68,9 @@ def secret(name: str, *, required_for: str = "") -> str:
             f"{name} is not set: {required_for}. Set {name}, or {name}_FILE to a file holding it."
         )
     return value
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL, as CSP and CORS name an origin."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -8,7 +8,7 @@ from typing import Any
 
 import dj_database_url
 
-from orderdesk.environment import flag, names, secret, text, whole_number
+from orderdesk.environment import flag, names, origin_of, secret, text, whole_number
 from orderdesk.logs import json_stdout_logging
 
 APP_DIR = Path(__file__).resolve().parent.parent.parent
@@ -206,9 +206,15 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 CSRF_COOKIE_HTTPONLY = True
+# Signing out of Entra ID is the sign-out form's redirect to the provider's end-session page,
+# and browsers hold a form's redirects to form-action: the provider's origin is allowed there.
+_SIGN_OUT_ORIGIN = (
+    " " + origin_of(ENTRA_ISSUER) if ORDERDESK_AUTH == "entra" and ENTRA_ISSUER else ""
+)
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    f"form-action 'self'{_SIGN_OUT_ORIGIN}; frame-ancestors 'none'; base-uri 'none'; "
+    "object-src 'none'"
 )
 
 ORDERS_PAGE_SIZE = 25
