@@ -156,7 +156,7 @@ def _free_username(users: Any, claims: EntraClaims) -> str:
 class EntraBackend(BaseBackend):
     """Signs in the user of ID token claims that authlib has already validated."""
 
-    def authenticate(  # type: ignore[override]
+    def authenticate(
         self, request: HttpRequest | None, *, entra_claims: EntraClaims | None = None, **_: Any
     ) -> Any:
         if entra_claims is None:

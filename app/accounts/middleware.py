@@ -49,7 +49,7 @@ class ApiTokenMiddleware:
                 "Tokens in the URL are refused: send it as `Authorization: Bearer <token>`.",
                 error="invalid_request",
             )
-        request.user = AnonymousUser()  # type: ignore[assignment]
+        request.user = AnonymousUser()
         request.api_token = None  # type: ignore[attr-defined]
         text = tokens.bearer_text(request.headers.get("Authorization", ""))
         if text is not None:
@@ -91,7 +91,9 @@ class IdleTimeoutMiddleware:
 class LoginRequiredMiddleware(DjangoLoginRequired):
     """Django's: a browser goes to the sign-in page with a safe `next`; /api answers 401 JSON."""
 
-    def handle_no_permission(self, request: HttpRequest, view_func: Any) -> HttpResponse:
+    def handle_no_permission(  # type: ignore[override]
+        self, request: HttpRequest, view_func: Any
+    ) -> HttpResponse:
         if is_api(request):
             return unauthorized(
                 "Sign-in required: send `Authorization: Bearer <token>` "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import secrets
 from typing import Any
@@ -48,7 +49,7 @@ class ApiToken(models.Model):
         """A new token and its secret text, which is shown once and never kept."""
         lookup = secrets.token_hex(TOKEN_LOOKUP_LENGTH // 2)
         text = f"{TOKEN_PREFIX}{lookup}{secrets.token_urlsafe(32)}"
-        expires = timezone.now() + timezone.timedelta(days=days) if days else None
+        expires = timezone.now() + datetime.timedelta(days=days) if days else None
         token = cls.objects.create(
             user=user,
             name=name,
