@@ -48,6 +48,9 @@ RESOURCE_PROVIDERS = (
     "Microsoft.Network",
     "Microsoft.OperationalInsights",
     "Microsoft.OperationsManagement",  # Container insights (oms_agent)
+    # The AKS Azure Policy add-on (azure_policy_enabled) reports compliance through it; Azure
+    # Policy for Kubernetes lists its registration as a prerequisite of the add-on.
+    "Microsoft.PolicyInsights",
     "Microsoft.Sql",  # database.kind mssql
     "Microsoft.Storage",  # the Terraform state
 )

@@ -181,6 +181,20 @@ def test_plan_and_apply_refuse_to_run_without_a_committed_lock_file(
     assert not any("terraform" in command for command in commands(c))
 
 
+# Terraform's init: "Include this file in your version control repository" (hashicorp/terraform
+# website/docs/language/files/dependency-lock.mdx); README step 3 commits it, tf.plan requires it.
+def test_the_root_lock_file_is_not_ignored_so_it_can_be_committed() -> None:
+    infra = envconfig.REPO_ROOT / "infra"
+
+    def ignored(path: Path) -> bool:
+        check = ["git", "check-ignore", "--no-index", "--quiet", str(path)]
+        return subprocess.run(check, cwd=envconfig.REPO_ROOT, check=False).returncode == 0
+
+    assert not ignored(infra / ".terraform.lock.hcl")
+    # A module's lock file from validating against the offline mirror stays out of the index.
+    assert ignored(infra / "modules" / "acr" / ".terraform.lock.hcl")
+
+
 def test_plan_refuses_a_lock_file_that_is_not_committed(monkeypatch, tmp_path) -> None:
     lock_file = committed_lock_file(tmp_path / "another-checkout")
     untracked = lock_file.with_name("other") / ".terraform.lock.hcl"
@@ -715,3 +729,14 @@ def test_bootstrap_registers_the_provider_of_every_resource_type_the_estate_decl
         assert prefixes, f"{resource_type}: map it to its resource provider namespace"
         namespace = NAMESPACE_OF_PREFIX[max(prefixes, key=len)]
         assert namespace in {*azure.RESOURCE_PROVIDERS, *ALWAYS_REGISTERED}, resource_type
+
+
+# Azure Policy for Kubernetes: "Register the Microsoft.PolicyInsights resource provider" before the
+# add-on (learn.microsoft.com/azure/governance/policy/concepts/policy-for-kubernetes).
+def test_the_azure_policy_add_on_has_its_policy_insights_provider_registered() -> None:
+    aks = (tf.INFRA_DIR / "modules" / "aks" / "main.tf").read_text(encoding="utf-8")
+    assert re.search(r"^\s*azure_policy_enabled\s*=\s*true\s*$", aks, re.MULTILINE)
+    subscription = FakeSubscription(registered=set())
+    ran = bootstrap_against(subscription)
+    assert any("provider register --namespace Microsoft.PolicyInsights " in c for c in ran)
+    assert subscription.states["Microsoft.PolicyInsights"] == "Registered"
