@@ -489,6 +489,53 @@ def test_bootstrap_creates_locked_entra_only_state_storage() -> None:
     assert "lock create --name tfstate-cannot-delete --lock-type CanNotDelete" in run[-1]
 
 
+# "it can take up to 10 minutes for changes to take effect" (a new storage data role):
+# learn.microsoft.com/azure/storage/blobs/assign-azure-role-data-access
+def test_bootstrap_retries_the_state_container_until_the_new_storage_role_propagates(
+    capsys,
+) -> None:
+    denied = Result(exited=1, stderr="ErrorCode:AuthorizationPermissionMismatch\n")
+    answers_in_turn = iter([denied, denied, Result()])
+    subscription = FakeSubscription(
+        registered={*azure.RESOURCE_PROVIDERS, "Microsoft.Compute/EncryptionAtHost"}
+    )
+
+    def run(command: str, **kwargs: object) -> Result:
+        if " storage container create " in command:
+            subscription.log.append(command)
+            return next(answers_in_turn)
+        return subscription(command, **kwargs)
+
+    c = MockContext()
+    c.run = Mock(side_effect=run)  # type: ignore[method-assign]
+    tf.bootstrap(c, env="dev")
+    ran = subscription.log
+    tries = [i for i, command in enumerate(ran) if " storage container create " in command]
+    assert len(tries) == 3
+    assert ran.index(next(c for c in ran if "role assignment create" in c)) < tries[0]
+    assert "lock create" in ran[-1]
+    assert "AuthorizationPermissionMismatch (1/40)" in capsys.readouterr().out
+
+
+def test_bootstrap_stops_after_ten_minutes_of_denied_container_creation() -> None:
+    subscription = FakeSubscription(
+        registered={*azure.RESOURCE_PROVIDERS, "Microsoft.Compute/EncryptionAtHost"}
+    )
+
+    def run(command: str, **kwargs: object) -> Result:
+        if " storage container create " in command:
+            subscription.log.append(command)
+            return Result(exited=1, stderr="ErrorCode:AuthorizationPermissionMismatch\n")
+        return subscription(command, **kwargs)
+
+    c = MockContext()
+    c.run = Mock(side_effect=run)  # type: ignore[method-assign]
+    with pytest.raises(Exit, match=r"not after 600 s .*run `invoke tf\.bootstrap` again"):
+        tf.bootstrap(c, env="dev")
+    assert sum(" storage container create " in command for command in subscription.log) == 40
+    assert not any("lock create" in command for command in subscription.log)
+
+
 def test_bootstrap_as_a_service_principal_looks_up_its_object_id() -> None:
     account = json.dumps(
         {
