@@ -123,6 +123,36 @@ def login_problem() -> str:
     return ""
 
 
+# GitHub's OIDC token, which az keeps as its client assertion after azure/login, is valid for 5
+# minutes and az cannot renew it: a first token asked for later fails with AADSTS700024 "Client
+# assertion is not within its valid time range" (Azure/login#180). A token az has been issued is
+# cached for its own lifetime (about an hour), so deploy asks for every one it will need while
+# the login is fresh.
+KEY_VAULT_RESOURCE = "https://vault.azure.net"
+# The "Azure Kubernetes Service AAD Server" application: kubelogin's --server-id for AKS.
+AKS_SERVER_APPLICATION = "6dae42f8-4368-4678-94ff-3960e28e3630"
+
+
+def fetch_tokens(c: Context, resources: list[str]) -> None:
+    """Have az issue (and cache) a token for each resource now; an Exit naming a fresh login."""
+    program = az()
+    for resource in resources:
+        result = c.run(
+            f"{program} account get-access-token --resource {resource} --query expiresOn "
+            "--output tsv",
+            hide=True,
+            warn=True,
+        )
+        if result is None or not result.ok:
+            stderr = result.stderr if result is not None else ""
+            reason = (stderr.strip().splitlines() or ["no answer"])[-1]
+            raise Exit(
+                f"az could not get a token for {resource} ({reason}); sign in again "
+                "(`az login`; in CI the azure/login step right before this one) and retry",
+                code=1,
+            )
+
+
 def _registration_states(c: Context, program: str, where: str) -> dict[str, str]:
     """namespace -> registrationState of every resource provider, and feature -> state, keyed in
     lower case: Azure spells some namespaces its own way (`microsoft.insights`)."""

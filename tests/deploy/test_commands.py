@@ -213,8 +213,14 @@ PREFLIGHT_READS = [
         "--query properties.state --output tsv "
     ),
 ]
+# Then, before any change, the tokens the stages will need while the CI login is fresh.
+TOKENS = [
+    literal(f"az account get-access-token --resource {resource} --query expiresOn --output tsv")
+    for resource in (azure.KEY_VAULT_RESOURCE, azure.AKS_SERVER_APPLICATION)
+]
 EXPECTED_PROD = [
     *PREFLIGHT_READS,
+    *TOKENS,
     # terraform: tf.plan, tf.apply
     literal("az account show --output json"),
     rf"{TERRAFORM} init .*-backend-config=key=prod.tfstate.*",
@@ -726,3 +732,70 @@ def test_preflight_names_an_unregistered_resource_provider_before_terraform_runs
     matches(PREFLIGHT_READS, commands(c, state))
     # A job that does not apply Terraform does not need them.
     deploy.deploy(context(state), env="prod", only="image")
+
+
+# GitHub's OIDC token, az's client assertion after azure/login, lasts 5 minutes and az cannot
+# renew it (AADSTS700024, Azure/login#180): every token a job needs is fetched right after login.
+def test_a_deploy_fetches_its_stages_tokens_right_after_login_before_any_change(
+    state: Path,
+) -> None:
+    c = context(state)
+    deploy.deploy(c, env="prod", only="image")
+    ran = commands(c, state)
+    vault = TOKENS[0]
+    assert re.fullmatch(vault, ran[0]), ran
+    assert ran[1] == "<image.build --env prod: Docker SDK>"
+    assert ran[-1] == "<image.sign --env prod: cosign>"
+    # The image job needs no AKS token; the cluster job needs both, before its first command.
+    assert not any(re.fullmatch(TOKENS[1], command) for command in ran)
+    write_image_record(state, "prod", DIGEST)
+    c = context(state)
+    deploy.deploy(c, env="prod", only="credentials,secrets,addons,monitoring,kubernetes,dns")
+    ran = commands(c, state)
+    matches(TOKENS, ran[:2])
+    # --preflight-only and --dry-run ask for none.
+    for kwargs in ({"preflight_only": True}, {"dry_run": True}):
+        c = context(state)
+        deploy.deploy(c, env="prod", **kwargs)
+        assert not any("get-access-token" in command for command in commands(c, state))
+
+
+def test_a_token_az_cannot_issue_stops_the_deploy_before_any_change(state: Path) -> None:
+    c = context(state, failing=r".* account get-access-token ", stderr="AADSTS700024: expired")
+    with pytest.raises(
+        Exit,
+        match=r"could not get a token for https://vault\.azure\.net "
+        r"\(AADSTS700024: expired\); sign in again",
+    ) as caught:
+        deploy.deploy(c, env="prod", only="image")
+    assert caught.value.code == 1
+    assert not any(command.startswith("<image.") for command in commands(c, state))
+
+
+def person(config_dir: Path) -> Path:
+    signed_in(config_dir)
+    profile_file = config_dir / "azureProfile.json"
+    profile = json.loads(profile_file.read_text(encoding="utf-8-sig"))
+    profile["subscriptions"][0]["user"] = {"name": "ana@example.com", "type": "user"}
+    profile_file.write_text(json.dumps(profile), encoding="utf-8-sig")
+    return config_dir
+
+
+# Who deploys from where (README): the registry and the vault admit only the runners' ranges
+# (env.yaml runners.ip_ranges) and the deploy identity's data-plane roles (infra/identity.tf).
+def test_a_person_is_told_at_preflight_that_azure_deploys_run_from_the_runner(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(person(state / "person")))
+    c = context(state)
+    with pytest.raises(Exit) as caught:
+        deploy.deploy(c, env="dev", only="image")
+    assert caught.value.code == 2
+    message = str(caught.value.message)
+    assert "signed in as ana@example.com, a person" in message
+    assert "deploy identity on the runner orderdesk-dev" in message
+    assert "`invoke deploy --env dev --dry-run` or `--preflight-only`" in message
+    assert commands(c, state) == []
+    # What a person may run from a laptop still works.
+    deploy.deploy(context(state), env="dev", preflight_only=True)
+    deploy.deploy(context(state), env="dev", dry_run=True)
