@@ -50,6 +50,12 @@ LOCK_FIX = (
 )
 
 
+# What a first apply creates alone (README, "Before your first real deploy"): the zone depends on
+# nothing but the resource group, and `-target` adds only what the target depends on.
+DNS_ZONE_ADDRESS = "module.dns.azurerm_dns_zone.this"
+NETWORK_ADDRESS = "module.network"
+
+
 def load_azure_environment(name: str) -> tuple[Environment, Azure]:
     """The named environment and its azure block, or an Exit that says what to fix."""
     environment = environments.load(name, ENV_FILE)
@@ -242,8 +248,9 @@ def _signed_in_object_id(c: Context, az: str, account: dict[str, Any]) -> str:
     help={
         "env": ENV_HELP,
         "plan_file": "where to write the plan (default .data/terraform/<env>.tfplan)",
-        "target": "plan only this address (repeatable); the first prod apply plans "
-        "module.network alone, so the runner can be set up inside the VNet",
+        "target": "plan only this address (repeatable); a first apply plans the DNS zone "
+        f"alone ({DNS_ZONE_ADDRESS}) so it can be delegated before Let's Encrypt is asked, and "
+        "prod's module.network with it, so the runner can be set up inside the VNet",
     },
     iterable=["target"],
 )

@@ -67,6 +67,11 @@ SECRET_NOT_FOUND = (
 REGISTERED = json.dumps([[namespace, "Registered"] for namespace in azure.RESOURCE_PROVIDERS])
 
 
+CERTIFICATE_READY = json.dumps(
+    {"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Ready"}]}}
+)
+
+
 class FakeShell:
     """c.run for a MockContext: answers by regex, fails like invoke (UnexpectedExit unless warn),
     and does what the faked programs would leave behind (a plan file, a kubeconfig)."""
@@ -87,6 +92,7 @@ class FakeShell:
             (re.compile(r".* get --raw /version"), '{"major": "1", "minor": "36"}'),
             (re.compile(r".* get ingress orderdesk "), INGRESS_IP),
             (re.compile(r".* get replicasets "), REVISIONS),
+            (re.compile(r".* get certificate orderdesk-tls "), CERTIFICATE_READY),
             (re.compile(r".*/az network dns record-set a show "), INGRESS_IP + "\n"),
         ]
 
@@ -272,6 +278,8 @@ EXPECTED_PROD = [
     rf"{KUBECTL} apply --filename={re.escape('{state}/prod/manifests.yaml')}",
     rf"{KUBECTL} get --raw /version",
     rf"{KUBECTL} --namespace=orderdesk rollout status deployment/orderdesk --timeout=300s",
+    # the Certificate Ready before the HTTPS smoke test (faked) asks the gateway
+    rf"{KUBECTL} --namespace=orderdesk get certificate orderdesk-tls --output=json",
     # dns
     rf"{KUBECTL} --namespace=orderdesk get ingress orderdesk "
     + literal("'--output=jsonpath={.status.loadBalancer.ingress[0].ip}'"),
@@ -799,3 +807,39 @@ def test_a_person_is_told_at_preflight_that_azure_deploys_run_from_the_runner(
     # What a person may run from a laptop still works.
     deploy.deploy(context(state), env="dev", preflight_only=True)
     deploy.deploy(context(state), env="dev", dry_run=True)
+
+
+def test_a_first_deploy_waits_for_its_certificate_and_names_dns_delegation_when_it_never_comes(
+    state: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # cert-manager reports issuance as the Certificate's Ready condition
+    # (cert-manager.io/docs/usage/certificate: "Ready" True once the Secret holds a valid cert).
+    write_image_record(state, "prod", DIGEST)
+    issuing = json.dumps(
+        {
+            "status": {
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "False",
+                        "message": "Issuing certificate as Secret does not exist",
+                    }
+                ]
+            }
+        }
+    )
+    c = context(state)
+    shell = c.run.side_effect  # type: ignore[attr-defined]
+    shell.answers.insert(0, (re.compile(r".* get certificate orderdesk-tls "), issuing))
+    with pytest.raises(Exit) as caught:
+        deploy.deploy(c, env="prod", only="credentials,kubernetes")
+    message = str(caught.value.message)
+    assert "Certificate orderdesk-tls Ready: not after 900 s" in message
+    assert "Issuing certificate as Secret does not exist" in message
+    assert "dig +short NS orderdesk.example.com" in message
+    assert "--only kubernetes,dns` again" in message
+    polls = [cmd for cmd in commands(c, state) if " get certificate orderdesk-tls " in cmd]
+    assert len(polls) == 900 // 15
+    assert "certificate: Issuing certificate as Secret does not exist (1/60)" in (
+        capsys.readouterr().out
+    )

@@ -320,6 +320,29 @@ def test_plan_can_target_the_network_alone_for_the_first_prod_apply(isolated) ->
 # --- apply --------------------------------------------------------------------------------------
 
 
+# Let's Encrypt's HTTP-01 validation looks the host up in DNS (letsencrypt.org/docs/challenge-
+# types), so the zone is delegated before the first full apply; `-target` plans the target and
+# what it depends on only (developer.hashicorp.com/terraform/cli/commands/plan#resource-targeting).
+def test_a_first_apply_can_create_and_delegate_the_dns_zone_before_anything_else(isolated) -> None:
+    dns_module = (tf.INFRA_DIR / "modules" / "dns" / "main.tf").read_text(encoding="utf-8")
+    zone = dns_module[dns_module.index('resource "azurerm_dns_zone" "this"') :].split("\n}\n")[0]
+    # The zone refers to nothing but the module's inputs ...
+    assert re.findall(r"=\s*(\w+)\.", zone) == ["var", "var", "var"]
+    root = (tf.INFRA_DIR / "main.tf").read_text(encoding="utf-8")
+    dns_call = root[root.index('module "dns"') :].split("\n}\n")[0]
+    zone_inputs = re.search(r"resource_group_name\s*=\s*(\S+)", dns_call)
+    # ... which come from env.yaml and the resource group, not from the gateway or the cluster.
+    assert zone_inputs is not None
+    assert zone_inputs.group(1) == "azurerm_resource_group.this.name"
+    c = logged_in_context()
+    tf.plan(c, env="prod", target=[tf.NETWORK_ADDRESS, tf.DNS_ZONE_ADDRESS])
+    plan = shlex.split(commands(c)[-1])
+    assert "-target=module.network" in plan
+    assert "-target=module.dns.azurerm_dns_zone.this" in plan
+    readme = (envconfig.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"--target {tf.DNS_ZONE_ADDRESS}" in readme
+
+
 def test_apply_without_a_saved_plan_runs_nothing() -> None:
     c = logged_in_context()
     with pytest.raises(

@@ -171,3 +171,18 @@ def test_go_is_set_up_pinned_before_every_bootstrap_that_builds_go_tools() -> No
         go = tasks.index("GoTool@0")
         assert go < scripts.index("scripts/bootstrap --deploy"), stage
         assert str(steps[go]["inputs"]["version"]) == "1.26.8", stage
+
+
+def _plan_identity_roles(text: str) -> str:
+    found = re.search(r"plan`? identity[^.]*?Reader[^.]*\.", text.replace("\n", " "))
+    assert found is not None
+    return re.sub(r"\s+", " ", found.group(0))
+
+
+# What a plan reads: a refresh of every resource in the subscription's resource groups and the
+# provider registrations preflight lists, so Reader at subscription scope (both READMEs agree).
+def test_both_readmes_give_the_plan_identity_reader_on_the_subscription() -> None:
+    for path in (ROOT / "README.md", WORKFLOWS_DIR / "README.md"):
+        roles = _plan_identity_roles(path.read_text(encoding="utf-8"))
+        assert "Reader on the subscription" in roles, (path, roles)
+        assert "Storage Blob Data Contributor on the state account" in roles, (path, roles)
