@@ -395,7 +395,7 @@ def real_provider_plan(
     shutil.rmtree(module / "tests")
     (module / "tests").mkdir()
     (module / "tests" / "real.tftest.hcl").write_text(
-        'provider "azurerm" {\n  features {}\n  use_msi = true\n'
+        'provider "azurerm" {\n  features {}\n  use_cli = false\n  use_msi = true\n'
         f'  msi_endpoint = "{endpoint}"\n  client_id = "{STAND_IN_ID}"\n'
         f'  tenant_id = "{STAND_IN_ID}"\n'
         '  subscription_id = "00000000-0000-0000-0000-000000000000"\n'
