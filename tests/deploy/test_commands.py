@@ -843,3 +843,22 @@ def test_a_first_deploy_waits_for_its_certificate_and_names_dns_delegation_when_
     assert "certificate: Issuing certificate as Secret does not exist (1/60)" in (
         capsys.readouterr().out
     )
+
+
+def test_each_deploy_profile_tool_missing_names_the_command_that_installs_it(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # image.scan runs hadolint and detect-secrets, image.sbom/sign syft and cosign: the deploy
+    # profile installs them all, and preflight names that one command for each.
+    present = toolchain.find
+    profile = {"hadolint", "detect-secrets", "syft", "cosign", "kustomize"}
+    monkeypatch.setattr(toolchain, "find", lambda tool: None if tool in profile else present(tool))
+    c = context(state)
+    with pytest.raises(Exit) as caught:
+        deploy.deploy(c, env="prod", preflight_only=True)
+    message = str(caught.value.message)
+    for tool in sorted(profile):
+        assert f"{tool} is not installed (scripts/bootstrap --deploy)" in message, tool
+    assert commands(c, state) == [] or all(
+        "provider" in c or "feature" in c for c in commands(c, state)
+    )
