@@ -22,7 +22,7 @@ resource "azurerm_container_registry" "this" {
   # artifacts, `public_network_access_enabled` must also be `false`", the resource's CustomizeDiff
   # in internal/services/containers/container_registry_resource.go), as the registry API does.
   export_policy_enabled = length(var.pusher_ip_ranges) > 0
-  data_endpoint_enabled         = true
+  data_endpoint_enabled = true
   # Off: with quarantine on, a pushed image cannot be pulled until a scanner marks it Passed
   # through the quarantine API, and nothing here does (the image is scanned before the push,
   # then signed). On, every pod would sit in ImagePullBackOff.
