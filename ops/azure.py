@@ -131,6 +131,7 @@ def login_problem() -> str:
 KEY_VAULT_RESOURCE = "https://vault.azure.net"
 # The "Azure Kubernetes Service AAD Server" application: kubelogin's --server-id for AKS.
 AKS_SERVER_APPLICATION = "6dae42f8-4368-4678-94ff-3960e28e3630"
+GRAPH_RESOURCE = "https://graph.microsoft.com"
 
 
 def fetch_tokens(c: Context, resources: list[str]) -> None:

@@ -47,7 +47,7 @@ AZURE_TOOLS: dict[str, tuple[str, set[str]]] = {
         "https://developer.hashicorp.com/terraform/install (CI: hashicorp/setup-terraform)",
         {"terraform", "credentials"},
     ),
-    "az": (DEPLOY_PROFILE, {"image", "credentials", "secrets", "dns", "kubernetes"}),
+    "az": (DEPLOY_PROFILE, {"image", "credentials", "entra", "secrets", "dns", "kubernetes"}),
     "kubelogin": ("https://azure.github.io/kubelogin/install.html", {"credentials"}),
     "kubectl": ("az aks install-cli", {"credentials", "addons", "kubernetes", "monitoring", "dns"}),
     "kustomize": (DEPLOY_PROFILE, {"kubernetes"}),
@@ -113,10 +113,12 @@ def person_problem(environment: Environment, account: dict[str, object]) -> str:
 
 
 # The resources each stage reaches with az's token (fetched while the CI login is fresh):
-# Key Vault for secrets and cosign's azurekms:// signing and verifying, AKS for kubelogin.
+# Key Vault for secrets and cosign's azurekms:// signing and verifying, AKS for kubelogin,
+# Microsoft Graph for the sign-in app registration (the entra stage, `az rest`).
 TOKEN_STAGES: dict[str, set[str]] = {
     azure.KEY_VAULT_RESOURCE: {"image", "secrets", "kubernetes"},
     azure.AKS_SERVER_APPLICATION: {"credentials", "addons", "monitoring", "kubernetes", "dns"},
+    azure.GRAPH_RESOURCE: {"entra"},
 }
 
 
