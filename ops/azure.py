@@ -50,6 +50,9 @@ RESOURCE_PROVIDERS = (
     "Microsoft.Network",
     "Microsoft.OperationalInsights",
     "Microsoft.OperationsManagement",  # Container insights (oms_agent)
+    # The AKS Azure Policy add-on (azure_policy_enabled) reports compliance through it; Azure
+    # Policy for Kubernetes lists its registration as a prerequisite of the add-on.
+    "Microsoft.PolicyInsights",
     "Microsoft.Sql",  # database.kind mssql
     "Microsoft.Storage",  # the Terraform state
 )
@@ -120,6 +123,37 @@ def login_problem() -> str:
                 "--tenant ...`, then `az account set --subscription ...`)"
             )
     return ""
+
+
+# GitHub's OIDC token, which az keeps as its client assertion after azure/login, is valid for 5
+# minutes and az cannot renew it: a first token asked for later fails with AADSTS700024 "Client
+# assertion is not within its valid time range" (Azure/login#180). A token az has been issued is
+# cached for its own lifetime (about an hour), so deploy asks for every one it will need while
+# the login is fresh.
+KEY_VAULT_RESOURCE = "https://vault.azure.net"
+# The "Azure Kubernetes Service AAD Server" application: kubelogin's --server-id for AKS.
+AKS_SERVER_APPLICATION = "6dae42f8-4368-4678-94ff-3960e28e3630"
+GRAPH_RESOURCE = "https://graph.microsoft.com"
+
+
+def fetch_tokens(c: Context, resources: list[str]) -> None:
+    """Have az issue (and cache) a token for each resource now; an Exit naming a fresh login."""
+    program = az()
+    for resource in resources:
+        result = c.run(
+            f"{program} account get-access-token --resource {resource} --query expiresOn "
+            "--output tsv",
+            hide=True,
+            warn=True,
+        )
+        if result is None or not result.ok:
+            stderr = result.stderr if result is not None else ""
+            reason = (stderr.strip().splitlines() or ["no answer"])[-1]
+            raise Exit(
+                f"az could not get a token for {resource} ({reason}); sign in again "
+                "(`az login`; in CI the azure/login step right before this one) and retry",
+                code=1,
+            )
 
 
 def _registration_states(c: Context, program: str, where: str) -> dict[str, str]:

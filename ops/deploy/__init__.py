@@ -61,7 +61,14 @@ def deploy(  # noqa: PLR0917 - invoke maps each parameter to a flag
     """Deploy an environment: preflight, summary, then every stage in order."""
     environment = environments.load(env)
     stages = plan.select(plan.plan(c, environment), only, skip)
-    sha = preflight.preflight(c, environment, stages, allow_dirty=allow_dirty, dry_run=dry_run)
+    sha = preflight.preflight(
+        c,
+        environment,
+        stages,
+        allow_dirty=allow_dirty,
+        dry_run=dry_run,
+        preflight_only=preflight_only,
+    )
     if preflight_only:
         runner.console.print(f"preflight: deploy --env {environment.name} can start")
         return

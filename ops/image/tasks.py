@@ -10,7 +10,7 @@ import docker.errors
 from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 
-from ops import envconfig, sandbox
+from ops import envconfig
 from ops.core import environments
 from ops.core.state import EnvState
 from ops.image import base, builder, checks, inventory, registry, runner, signing
@@ -19,6 +19,7 @@ from ops.image.common import (
     DEFAULTS,
     ImageError,
     client,
+    engine_url,
     fail,
     git,
     image_ref,
@@ -44,7 +45,7 @@ def build(c: Context, env: str = "local", base_image: str = "") -> None:
     try:
         environment = load_env(c, env)
         ref = image_ref(environment)
-        engine = client()
+        engine = client(environment)
         buildargs = base.base_images_for(engine, environment)
         if base_image:
             buildargs["BASE_IMAGE"] = base_image
@@ -77,7 +78,7 @@ def scan(c: Context, env: str = "local") -> None:
     try:
         environment = load_env(c, env)
         ref = image_ref(environment)
-        engine = client()
+        engine = client(environment)
         failures = checks.lint_dockerfile()
         failures += checks.inspect_image(engine, ref)
         failures += checks.scan_app_for_secrets(engine, ref)
@@ -102,7 +103,7 @@ def push(c: Context, env: str = "local") -> None:
         environment = load_env(c, env)
         tag = image_tag(environment)
         ref = image_ref(environment, tag)
-        engine = client()
+        engine = client(environment)
         try:
             image = engine.images.get(ref)
         except docker.errors.ImageNotFound as exc:
@@ -201,6 +202,9 @@ def verify(c: Context, env: str = "local", digest: str = "") -> None:
     """Check the signature and the SBOM of the pushed digest; fail naming what does not match."""
     try:
         environment = load_env(c, env)
+        # cosign reads the registry's credentials from Docker's config only: in a job that did
+        # not push (deploy's kubernetes stage), ACR would answer 401 without this login.
+        registry.registry_login(c, environment)
         record = verify_pushed(c, environment, digest)
     except ImageError as exc:
         raise fail(exc) from exc
@@ -218,14 +222,14 @@ def run(c: Context, env: str = "local", port: int = 8000) -> None:
     try:
         environment = load_env(c, env)
         ref = image_ref(environment)
-        engine = client()
+        engine = client(environment)
         try:
             engine.images.get(ref)
         except docker.errors.ImageNotFound as exc:
             raise ImageError(
                 f"image {ref} is not built; run `invoke image.build --env {env}`"
             ) from exc
-        cli, cli_env = runner.docker_cli(sandbox.ensure_engine())
+        cli, cli_env = runner.docker_cli(engine_url(environment))
         state = EnvState.of(environment.name, c).directory
         data_dir = state_path(c, environment, "container-data")
         data_dir.mkdir(parents=True, exist_ok=True)

@@ -67,6 +67,11 @@ SECRET_NOT_FOUND = (
 REGISTERED = json.dumps([[namespace, "Registered"] for namespace in azure.RESOURCE_PROVIDERS])
 
 
+CERTIFICATE_READY = json.dumps(
+    {"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Ready"}]}}
+)
+
+
 class FakeShell:
     """c.run for a MockContext: answers by regex, fails like invoke (UnexpectedExit unless warn),
     and does what the faked programs would leave behind (a plan file, a kubeconfig)."""
@@ -87,6 +92,7 @@ class FakeShell:
             (re.compile(r".* get --raw /version"), '{"major": "1", "minor": "36"}'),
             (re.compile(r".* get ingress orderdesk "), INGRESS_IP),
             (re.compile(r".* get replicasets "), REVISIONS),
+            (re.compile(r".* get certificate orderdesk-tls "), CERTIFICATE_READY),
             (re.compile(r".*/az network dns record-set a show "), INGRESS_IP + "\n"),
         ]
 
@@ -218,8 +224,14 @@ PREFLIGHT_READS = [
         "--query properties.state --output tsv "
     ),
 ]
+# Then, before any change, the tokens the stages will need while the CI login is fresh.
+TOKENS = [
+    literal(f"az account get-access-token --resource {resource} --query expiresOn --output tsv")
+    for resource in (azure.KEY_VAULT_RESOURCE, azure.AKS_SERVER_APPLICATION)
+]
 EXPECTED_PROD = [
     *PREFLIGHT_READS,
+    *TOKENS,
     # terraform: tf.plan, tf.apply
     literal("az account show --output json"),
     rf"{TERRAFORM} init .*-backend-config=key=prod.tfstate.*",
@@ -273,6 +285,8 @@ EXPECTED_PROD = [
     rf"{KUBECTL} apply --filename={re.escape('{state}/prod/manifests.yaml')}",
     rf"{KUBECTL} get --raw /version",
     rf"{KUBECTL} --namespace=orderdesk rollout status deployment/orderdesk --timeout=300s",
+    # the Certificate Ready before the HTTPS smoke test (faked) asks the gateway
+    rf"{KUBECTL} --namespace=orderdesk get certificate orderdesk-tls --output=json",
     # dns
     rf"{KUBECTL} --namespace=orderdesk get ingress orderdesk "
     + literal("'--output=jsonpath={.status.loadBalancer.ingress[0].ip}'"),
@@ -733,3 +747,124 @@ def test_preflight_names_an_unregistered_resource_provider_before_terraform_runs
     matches(PREFLIGHT_READS, commands(c, state))
     # A job that does not apply Terraform does not need them.
     deploy.deploy(context(state), env="prod", only="image")
+
+
+# GitHub's OIDC token, az's client assertion after azure/login, lasts 5 minutes and az cannot
+# renew it (AADSTS700024, Azure/login#180): every token a job needs is fetched right after login.
+def test_a_deploy_fetches_its_stages_tokens_right_after_login_before_any_change(
+    state: Path,
+) -> None:
+    c = context(state)
+    deploy.deploy(c, env="prod", only="image")
+    ran = commands(c, state)
+    vault = TOKENS[0]
+    assert re.fullmatch(vault, ran[0]), ran
+    assert ran[1] == "<image.build --env prod: Docker SDK>"
+    assert ran[-1] == "<image.sign --env prod: cosign>"
+    # The image job needs no AKS token; the cluster job needs both, before its first command.
+    assert not any(re.fullmatch(TOKENS[1], command) for command in ran)
+    write_image_record(state, "prod", DIGEST)
+    c = context(state)
+    deploy.deploy(c, env="prod", only="credentials,secrets,addons,monitoring,kubernetes,dns")
+    ran = commands(c, state)
+    matches(TOKENS, ran[:2])
+    # --preflight-only and --dry-run ask for none.
+    for kwargs in ({"preflight_only": True}, {"dry_run": True}):
+        c = context(state)
+        deploy.deploy(c, env="prod", **kwargs)
+        assert not any("get-access-token" in command for command in commands(c, state))
+
+
+def test_a_token_az_cannot_issue_stops_the_deploy_before_any_change(state: Path) -> None:
+    c = context(state, failing=r".* account get-access-token ", stderr="AADSTS700024: expired")
+    with pytest.raises(
+        Exit,
+        match=r"could not get a token for https://vault\.azure\.net "
+        r"\(AADSTS700024: expired\); sign in again",
+    ) as caught:
+        deploy.deploy(c, env="prod", only="image")
+    assert caught.value.code == 1
+    assert not any(command.startswith("<image.") for command in commands(c, state))
+
+
+def person(config_dir: Path) -> Path:
+    signed_in(config_dir)
+    profile_file = config_dir / "azureProfile.json"
+    profile = json.loads(profile_file.read_text(encoding="utf-8-sig"))
+    profile["subscriptions"][0]["user"] = {"name": "ana@example.com", "type": "user"}
+    profile_file.write_text(json.dumps(profile), encoding="utf-8-sig")
+    return config_dir
+
+
+# Who deploys from where (README): the registry and the vault admit only the runners' ranges
+# (env.yaml runners.ip_ranges) and the deploy identity's data-plane roles (infra/identity.tf).
+def test_a_person_is_told_at_preflight_that_azure_deploys_run_from_the_runner(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(person(state / "person")))
+    c = context(state)
+    with pytest.raises(Exit) as caught:
+        deploy.deploy(c, env="dev", only="image")
+    assert caught.value.code == 2
+    message = str(caught.value.message)
+    assert "signed in as ana@example.com, a person" in message
+    assert "deploy identity on the runner orderdesk-dev" in message
+    assert "`invoke deploy --env dev --dry-run` or `--preflight-only`" in message
+    assert commands(c, state) == []
+    # What a person may run from a laptop still works.
+    deploy.deploy(context(state), env="dev", preflight_only=True)
+    deploy.deploy(context(state), env="dev", dry_run=True)
+
+
+def test_a_first_deploy_waits_for_its_certificate_and_names_dns_delegation_when_it_never_comes(
+    state: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # cert-manager reports issuance as the Certificate's Ready condition
+    # (cert-manager.io/docs/usage/certificate: "Ready" True once the Secret holds a valid cert).
+    write_image_record(state, "prod", DIGEST)
+    issuing = json.dumps(
+        {
+            "status": {
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "False",
+                        "message": "Issuing certificate as Secret does not exist",
+                    }
+                ]
+            }
+        }
+    )
+    c = context(state)
+    shell = c.run.side_effect  # type: ignore[attr-defined]
+    shell.answers.insert(0, (re.compile(r".* get certificate orderdesk-tls "), issuing))
+    with pytest.raises(Exit) as caught:
+        deploy.deploy(c, env="prod", only="credentials,kubernetes")
+    message = str(caught.value.message)
+    assert "Certificate orderdesk-tls Ready: not after 900 s" in message
+    assert "Issuing certificate as Secret does not exist" in message
+    assert "dig +short NS orderdesk.example.com" in message
+    assert "--only kubernetes,dns` again" in message
+    polls = [cmd for cmd in commands(c, state) if " get certificate orderdesk-tls " in cmd]
+    assert len(polls) == 900 // 15
+    assert "certificate: Issuing certificate as Secret does not exist (1/60)" in (
+        capsys.readouterr().out
+    )
+
+
+def test_each_deploy_profile_tool_missing_names_the_command_that_installs_it(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # image.scan runs hadolint and detect-secrets, image.sbom/sign syft and cosign: the deploy
+    # profile installs them all, and preflight names that one command for each.
+    present = toolchain.find
+    profile = {"hadolint", "detect-secrets", "syft", "cosign", "kustomize"}
+    monkeypatch.setattr(toolchain, "find", lambda tool: None if tool in profile else present(tool))
+    c = context(state)
+    with pytest.raises(Exit) as caught:
+        deploy.deploy(c, env="prod", preflight_only=True)
+    message = str(caught.value.message)
+    for tool in sorted(profile):
+        assert f"{tool} is not installed (scripts/bootstrap --deploy)" in message, tool
+    # Nothing but preflight's reads ran.
+    matches(PREFLIGHT_READS, commands(c, state))

@@ -179,3 +179,42 @@ def test_terraform_makes_no_record_for_a_host_without_an_ingress() -> None:
     for env in CLOUD:
         assert not Layout().ingress_enabled(env, "prometheus")
     assert "prometheus_host" not in block.group(1)
+
+
+# AGIC's zero-downtime guidance: a preStop sleep of at least 90 s, a grace period longer than it.
+# Azure/application-gateway-kubernetes-ingress docs/how-tos/minimize-downtime-during-deployments.md
+AGIC_PRESTOP_S = 90
+
+
+@pytest.mark.parametrize("env", CLOUD)
+def test_pods_behind_agic_drain_as_its_zero_downtime_guidance_asks(
+    rendered_overlays: dict[str, Rendered], env: str
+) -> None:
+    [ingress] = _objects(rendered_overlays[env], "Ingress")
+    assert ingress["spec"]["ingressClassName"] == "azure-application-gateway"
+    [deployment] = [
+        d
+        for d in _objects(rendered_overlays[env], "Deployment")
+        if d["metadata"]["name"] == "orderdesk"
+    ]
+    pod = deployment["spec"]["template"]["spec"]
+    [web] = [container for container in pod["containers"] if container["name"] == "web"]
+    sleep = web["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert sleep >= AGIC_PRESTOP_S
+    # gunicorn then finishes in-flight requests within its graceful_timeout before the kill.
+    gunicorn = (envconfig.REPO_ROOT / "app" / "gunicorn.conf.py").read_text(encoding="utf-8")
+    graceful = re.search(r'"GUNICORN_GRACEFUL_TIMEOUT", (\d+)', gunicorn)
+    assert graceful is not None
+    assert pod["terminationGracePeriodSeconds"] > sleep + int(graceful.group(1))
+
+
+def test_the_local_overlay_without_agic_keeps_the_short_drain(
+    rendered_overlays: dict[str, Rendered],
+) -> None:
+    assert not _objects(rendered_overlays["local"], "Ingress")
+    [deployment] = [
+        d
+        for d in _objects(rendered_overlays["local"], "Deployment")
+        if d["metadata"]["name"] == "orderdesk"
+    ]
+    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] < AGIC_PRESTOP_S

@@ -7,8 +7,13 @@ binary), so the checks are grouped per directory.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -323,3 +328,107 @@ def test_tf_lock_without_the_registry_fails_and_leaves_the_lock_file_as_it_was(
     with pytest.raises(Exit):
         tf.lock_providers(Context(), infra)
     assert (infra / ".terraform.lock.hcl").read_text(encoding="utf-8") == committed
+
+
+# --- the real provider's plan-time checks (CustomizeDiff), which a mocked provider never runs ----
+
+
+class _ManagedIdentityStandIn(BaseHTTPRequestHandler):
+    """Azure's managed identity endpoint on 127.0.0.1: azurerm configures itself by reading the
+    claims of one token (internal/clients/auth.go, NewResourceManagerAccount), and a plan of new
+    resources asks Azure nothing more. The token is unsigned: only its claims are read."""
+
+    def do_GET(self) -> None:
+        def part(value: dict[str, str]) -> str:
+            return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+        claims = {"appid": STAND_IN_ID, "oid": STAND_IN_ID, "tid": STAND_IN_ID}
+        token = f"{part({'alg': 'none'})}.{part(claims)}.stand-in"
+        body = json.dumps(
+            {"access_token": token, "token_type": "Bearer", "expires_in": "3600"}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+STAND_IN_ID = "11111111-2222-3333-4444-555555555555"
+
+
+@pytest.fixture(scope="module")
+def managed_identity_endpoint() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ManagedIdentityStandIn)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/metadata/identity/oauth2/token"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def real_provider_plan(
+    terraform: str, infra_copy: Path, endpoint: str, name: str, main_tf: str | None = None
+) -> tuple[int, str]:
+    """`terraform test` of the acr module planned by the real azurerm (no mock_provider), for
+    the private registry (prod) and the one the dev runners push to over its public endpoint."""
+    module = infra_copy.parent / name
+    if module.exists():
+        shutil.rmtree(module)
+    shutil.copytree(
+        infra_copy / "modules" / "acr", module, ignore=shutil.ignore_patterns(".terraform")
+    )
+    shutil.copytree(
+        infra_copy / "modules" / "private_endpoint",
+        module.parent / "private_endpoint",
+        dirs_exist_ok=True,
+    )
+    if main_tf is not None:
+        (module / "main.tf").write_text(main_tf, encoding="utf-8")
+    setup = (module / "tests" / "acr.tftest.hcl").read_text(encoding="utf-8")
+    variables = setup[setup.index("variables {") : setup.index('\nrun "')]
+    shutil.rmtree(module / "tests")
+    (module / "tests").mkdir()
+    (module / "tests" / "real.tftest.hcl").write_text(
+        'provider "azurerm" {\n  features {}\n  use_cli = false\n  use_msi = true\n'
+        f'  msi_endpoint = "{endpoint}"\n  client_id = "{STAND_IN_ID}"\n'
+        f'  tenant_id = "{STAND_IN_ID}"\n'
+        '  subscription_id = "00000000-0000-0000-0000-000000000000"\n'
+        '  resource_provider_registrations = "none"\n}\n'
+        f"{variables}\n"
+        'run "private_registry" {\n  command = plan\n}\n'
+        'run "registry_the_runners_push_to" {\n  command = plan\n'
+        '  variables {\n    pusher_ip_ranges = ["198.51.100.0/28"]\n  }\n}\n',
+        encoding="utf-8",
+    )
+    terraform_cli = initialised(terraform, module)
+    return run(terraform_cli, terraform_cli.test_argv())
+
+
+# azurerm 5.2's CustomizeDiff: "to disable export of artifacts, `public_network_access_enabled`
+# must also be `false`" (internal/services/containers/container_registry_resource.go).
+def test_the_real_azurerm_plans_the_registry_with_exports_tied_to_public_access(
+    terraform: str, infra_copy: Path, managed_identity_endpoint: str
+) -> None:
+    code, output = real_provider_plan(
+        terraform, infra_copy, managed_identity_endpoint, "acr-real-provider"
+    )
+    assert code == 0, output
+    assert "2 passed, 0 failed" in output, output
+    # The same plan with exports off beside public access: the provider's own check refuses it,
+    # so the passing plan above did run that check.
+    main_tf = (infra_copy / "modules" / "acr" / "main.tf").read_text(encoding="utf-8")
+    forced_off = re.sub(
+        r"export_policy_enabled\s*=.*", "export_policy_enabled = false", main_tf, count=1
+    )
+    assert forced_off != main_tf
+    code, output = real_provider_plan(
+        terraform, infra_copy, managed_identity_endpoint, "acr-real-provider-refused", forced_off
+    )
+    assert code != 0
+    assert "public_network_access_enabled` must also be `false`" in output, output

@@ -181,6 +181,20 @@ def test_plan_and_apply_refuse_to_run_without_a_committed_lock_file(
     assert not any("terraform" in command for command in commands(c))
 
 
+# Terraform's init: "Include this file in your version control repository" (hashicorp/terraform
+# website/docs/language/files/dependency-lock.mdx); README step 3 commits it, tf.plan requires it.
+def test_the_root_lock_file_is_not_ignored_so_it_can_be_committed() -> None:
+    infra = envconfig.REPO_ROOT / "infra"
+
+    def ignored(path: Path) -> bool:
+        check = ["git", "check-ignore", "--no-index", "--quiet", str(path)]
+        return subprocess.run(check, cwd=envconfig.REPO_ROOT, check=False).returncode == 0
+
+    assert not ignored(infra / ".terraform.lock.hcl")
+    # A module's lock file from validating against the offline mirror stays out of the index.
+    assert ignored(infra / "modules" / "acr" / ".terraform.lock.hcl")
+
+
 def test_plan_refuses_a_lock_file_that_is_not_committed(monkeypatch, tmp_path) -> None:
     lock_file = committed_lock_file(tmp_path / "another-checkout")
     untracked = lock_file.with_name("other") / ".terraform.lock.hcl"
@@ -304,6 +318,29 @@ def test_plan_can_target_the_network_alone_for_the_first_prod_apply(isolated) ->
 
 
 # --- apply --------------------------------------------------------------------------------------
+
+
+# Let's Encrypt's HTTP-01 validation looks the host up in DNS (letsencrypt.org/docs/challenge-
+# types), so the zone is delegated before the first full apply; `-target` plans the target and
+# what it depends on only (developer.hashicorp.com/terraform/cli/commands/plan#resource-targeting).
+def test_a_first_apply_can_create_and_delegate_the_dns_zone_before_anything_else(isolated) -> None:
+    dns_module = (tf.INFRA_DIR / "modules" / "dns" / "main.tf").read_text(encoding="utf-8")
+    zone = dns_module[dns_module.index('resource "azurerm_dns_zone" "this"') :].split("\n}\n")[0]
+    # The zone refers to nothing but the module's inputs ...
+    assert re.findall(r"=\s*(\w+)\.", zone) == ["var", "var", "var"]
+    root = (tf.INFRA_DIR / "main.tf").read_text(encoding="utf-8")
+    dns_call = root[root.index('module "dns"') :].split("\n}\n")[0]
+    zone_inputs = re.search(r"resource_group_name\s*=\s*(\S+)", dns_call)
+    # ... which come from env.yaml and the resource group, not from the gateway or the cluster.
+    assert zone_inputs is not None
+    assert zone_inputs.group(1) == "azurerm_resource_group.this.name"
+    c = logged_in_context()
+    tf.plan(c, env="prod", target=[tf.NETWORK_ADDRESS, tf.DNS_ZONE_ADDRESS])
+    plan = shlex.split(commands(c)[-1])
+    assert "-target=module.network" in plan
+    assert "-target=module.dns.azurerm_dns_zone.this" in plan
+    readme = (envconfig.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"--target {tf.DNS_ZONE_ADDRESS}" in readme
 
 
 def test_apply_without_a_saved_plan_runs_nothing() -> None:
@@ -473,6 +510,53 @@ def test_bootstrap_creates_locked_entra_only_state_storage() -> None:
         in run[-2]
     )
     assert "lock create --name tfstate-cannot-delete --lock-type CanNotDelete" in run[-1]
+
+
+# "it can take up to 10 minutes for changes to take effect" (a new storage data role):
+# learn.microsoft.com/azure/storage/blobs/assign-azure-role-data-access
+def test_bootstrap_retries_the_state_container_until_the_new_storage_role_propagates(
+    capsys,
+) -> None:
+    denied = Result(exited=1, stderr="ErrorCode:AuthorizationPermissionMismatch\n")
+    answers_in_turn = iter([denied, denied, Result()])
+    subscription = FakeSubscription(
+        registered={*azure.RESOURCE_PROVIDERS, "Microsoft.Compute/EncryptionAtHost"}
+    )
+
+    def run(command: str, **kwargs: object) -> Result:
+        if " storage container create " in command:
+            subscription.log.append(command)
+            return next(answers_in_turn)
+        return subscription(command, **kwargs)
+
+    c = MockContext()
+    c.run = Mock(side_effect=run)  # type: ignore[method-assign]
+    tf.bootstrap(c, env="dev")
+    ran = subscription.log
+    tries = [i for i, command in enumerate(ran) if " storage container create " in command]
+    assert len(tries) == 3
+    assert ran.index(next(c for c in ran if "role assignment create" in c)) < tries[0]
+    assert "lock create" in ran[-1]
+    assert "AuthorizationPermissionMismatch (1/40)" in capsys.readouterr().out
+
+
+def test_bootstrap_stops_after_ten_minutes_of_denied_container_creation() -> None:
+    subscription = FakeSubscription(
+        registered={*azure.RESOURCE_PROVIDERS, "Microsoft.Compute/EncryptionAtHost"}
+    )
+
+    def run(command: str, **kwargs: object) -> Result:
+        if " storage container create " in command:
+            subscription.log.append(command)
+            return Result(exited=1, stderr="ErrorCode:AuthorizationPermissionMismatch\n")
+        return subscription(command, **kwargs)
+
+    c = MockContext()
+    c.run = Mock(side_effect=run)  # type: ignore[method-assign]
+    with pytest.raises(Exit, match=r"not after 600 s .*run `invoke tf\.bootstrap` again"):
+        tf.bootstrap(c, env="dev")
+    assert sum(" storage container create " in command for command in subscription.log) == 40
+    assert not any("lock create" in command for command in subscription.log)
 
 
 def test_bootstrap_as_a_service_principal_looks_up_its_object_id() -> None:
@@ -715,3 +799,14 @@ def test_bootstrap_registers_the_provider_of_every_resource_type_the_estate_decl
         assert prefixes, f"{resource_type}: map it to its resource provider namespace"
         namespace = NAMESPACE_OF_PREFIX[max(prefixes, key=len)]
         assert namespace in {*azure.RESOURCE_PROVIDERS, *ALWAYS_REGISTERED}, resource_type
+
+
+# Azure Policy for Kubernetes: "Register the Microsoft.PolicyInsights resource provider" before the
+# add-on (learn.microsoft.com/azure/governance/policy/concepts/policy-for-kubernetes).
+def test_the_azure_policy_add_on_has_its_policy_insights_provider_registered() -> None:
+    aks = (tf.INFRA_DIR / "modules" / "aks" / "main.tf").read_text(encoding="utf-8")
+    assert re.search(r"^\s*azure_policy_enabled\s*=\s*true\s*$", aks, re.MULTILINE)
+    subscription = FakeSubscription(registered=set())
+    ran = bootstrap_against(subscription)
+    assert any("provider register --namespace Microsoft.PolicyInsights " in c for c in ran)
+    assert subscription.states["Microsoft.PolicyInsights"] == "Registered"

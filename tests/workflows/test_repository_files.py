@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ops import envconfig
+from ops import envconfig, toolchain
 from tests.support import need_tool
 from tests.workflows import policy
 from tests.workflows.policy import AZURE_PIPELINE, WORKFLOWS_DIR, load
@@ -77,6 +77,7 @@ def test_one_pin_per_action_everywhere() -> None:
         "actions/upload-artifact",
         "actions/download-artifact",
         "azure/login",
+        "actions/setup-go",
         "hashicorp/setup-terraform",
         "azure/setup-kubectl",
         "azure/use-kubelogin",
@@ -483,6 +484,9 @@ DEPLOY_SETUP_ACTIONS = {
     "azure/setup-kubectl@829323503d1be3d00ca8346e5391ca0b07a9ab0d": "# v5.1.0",
     "azure/use-kubelogin@0ce7c36141aa27d4934872cf00b0120804c98a29": "# v1.3",
     "azure/setup-helm@9bc31f4ebc9c6b171d7bfbaa5d006ae7abdb4310": "# v5.0.1",
+    # actions/setup-go v7.0.0 (runs.using node24), checked against its own tag: Go for the deploy
+    # profile's Go tools (the image keeps Go only in its tool cache).
+    "actions/setup-go@b7ad1dad31e06c5925ef5d2fc7ad053ef454303e": "# v7.0.0",
 }
 
 
@@ -529,7 +533,10 @@ def test_the_deploy_profile_installs_no_debian_package_and_builds_no_stand_in(
         shim = shims / program
         shim.write_text(f'#!/bin/sh\necho "{program} $*" >> {calls}\nexit 1\n')
         shim.chmod(0o755)
-    kustomize = need_tool("kustomize", "the deploy profile installs it into the shared cache")
+    built = {
+        name: need_tool(name, "the deploy profile installs it into the shared cache")
+        for name in toolchain.DEPLOY_TOOLS
+    }
     # A copy of what bootstrap reads, so the checkout's own .venv keeps no deploy-only az.
     checkout = tmp_path / "checkout"
     for name in ("scripts", "ops", "tools"):
@@ -550,7 +557,11 @@ def test_the_deploy_profile_installs_no_debian_package_and_builds_no_stand_in(
     )
     assert result.returncode == 0, result.stderr
     assert not calls.exists(), calls.read_text()
-    assert f"kustomize: {kustomize}" in result.stdout
+    for name, path in built.items():
+        assert f"{name}: {path}" in result.stdout
+    # image.scan's scanners, from the locked image group.
+    for script in ("hadolint", "detect-secrets"):
+        assert (checkout / ".venv" / "bin" / script).is_file(), script
     assert "tools/build" not in result.stdout
     assert "Debian packages" not in result.stdout
     # The locked Azure CLI, the release whose core preflight reads the profile with.
@@ -588,6 +599,7 @@ def test_azure_pipeline_deploy_jobs_install_only_what_deploying_needs() -> None:
         "KubectlInstaller@0": "kubectlVersion",
         "KubeloginInstaller@0": "kubeloginVersion",
         "HelmInstaller@1": "helmVersionToInstall",
+        "GoTool@0": "version",
     }
     jobs = list(policy.pipeline_jobs(pipeline))
     assert len(jobs) == 4

@@ -17,8 +17,12 @@ resource "azurerm_container_registry" "this" {
   anonymous_pull_enabled        = false
   public_network_access_enabled = length(var.pusher_ip_ranges) > 0
   network_rule_bypass_option    = "None"
-  export_policy_enabled         = false
-  data_endpoint_enabled         = true
+  # Exports (az acr import/transfer) stay off whenever Azure allows it: only without public
+  # access. azurerm refuses `false` beside public access at plan time ("to disable export of
+  # artifacts, `public_network_access_enabled` must also be `false`", the resource's CustomizeDiff
+  # in internal/services/containers/container_registry_resource.go), as the registry API does.
+  export_policy_enabled = length(var.pusher_ip_ranges) > 0
+  data_endpoint_enabled = true
   # Off: with quarantine on, a pushed image cannot be pulled until a scanner marks it Passed
   # through the quarantine API, and nothing here does (the image is scanned before the push,
   # then signed). On, every pod would sit in ImagePullBackOff.

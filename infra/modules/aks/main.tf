@@ -128,8 +128,9 @@ resource "azurerm_kubernetes_cluster" "this" {
   }
 
   # Azure CNI powered by Cilium: Cilium's eBPF data plane enforces NetworkPolicy, replacing the
-  # Azure Network Policy Manager. Pods keep their addresses from the node subnet (AGIC reaches
-  # them directly; it does not support Azure CNI Overlay).
+  # Azure Network Policy Manager. Pods keep their addresses from the node subnet, which the
+  # gateway reaches directly. (AGIC supports Azure CNI Overlay too since August 2025: Microsoft's
+  # "General Availability: Azure CNI Overlay for Application Gateway for Containers and AGIC".)
   network_profile {
     network_plugin     = "azure"
     network_data_plane = "cilium"

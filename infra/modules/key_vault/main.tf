@@ -79,8 +79,9 @@ resource "azurerm_role_assignment" "planner_reader" {
   principal_id         = each.value
 }
 
-# A role assignment takes minutes to reach Key Vault's data plane: writing the secrets and the
-# key right after creating the roles would fail with 403 on a first apply. Bounded wait, once.
+# A role assignment takes up to 10 minutes to reach Key Vault's data plane ("Role assignments
+# latency", Key Vault's RBAC guide): writing the secrets and the key right after creating the
+# roles would fail with 403 on a first apply. Bounded wait, once.
 resource "time_sleep" "role_propagation" {
   create_duration = var.role_propagation_wait
 
@@ -102,7 +103,8 @@ resource "azurerm_key_vault_secret" "this" {
   value_wo         = var.secret_values[each.key]
   value_wo_version = var.secrets_version
 
-  depends_on = [time_sleep.role_propagation]
+  # Without public access (prod) the data plane answers only through the private endpoint.
+  depends_on = [time_sleep.role_propagation, module.private_endpoint]
 }
 
 # The key that signs the app's images (`invoke image.sign`, cosign's azurekms:// provider): an
@@ -124,5 +126,6 @@ resource "azurerm_key_vault_key" "image_signing" {
   key_opts     = ["sign", "verify"]
   tags         = var.tags
 
-  depends_on = [time_sleep.role_propagation]
+  # Without public access (prod) the data plane answers only through the private endpoint.
+  depends_on = [time_sleep.role_propagation, module.private_endpoint]
 }

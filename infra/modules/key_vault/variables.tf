@@ -51,9 +51,9 @@ variable "reader_object_ids" {
 }
 
 variable "role_propagation_wait" {
-  description = "How long to wait after creating the writer's roles before writing secrets (Azure role assignments take minutes to propagate)."
+  description = "How long to wait after creating the writer's roles before writing secrets: Key Vault's RBAC guide gives up to 10 minutes for a role assignment to apply."
   type        = string
-  default     = "120s"
+  default     = "600s"
 
   validation {
     condition     = can(regex("^[0-9]+[sm]$", var.role_propagation_wait))

@@ -118,3 +118,29 @@ run "rejects_the_whole_internet_as_a_pusher_range" {
   }
   expect_failures = [var.pusher_ip_ranges]
 }
+
+# azurerm's CustomizeDiff refuses export_policy_enabled = false beside public access ("to disable
+# export of artifacts, `public_network_access_enabled` must also be `false`":
+# internal/services/containers/container_registry_resource.go at the pinned 5.2): a mocked
+# provider never runs it, so the pairing is pinned here for both shapes.
+run "exports_are_off_exactly_when_the_registry_has_no_public_endpoint" {
+  command = plan
+
+  assert {
+    condition     = azurerm_container_registry.this.public_network_access_enabled == false && azurerm_container_registry.this.export_policy_enabled == false
+    error_message = "Without public access, exports (az acr import/transfer) must be disabled."
+  }
+}
+
+run "exports_stay_allowed_while_the_pushing_runners_reach_the_public_endpoint" {
+  command = plan
+
+  variables {
+    pusher_ip_ranges = ["198.51.100.0/28"]
+  }
+
+  assert {
+    condition     = azurerm_container_registry.this.public_network_access_enabled == false || azurerm_container_registry.this.export_policy_enabled == true
+    error_message = "azurerm refuses export_policy_enabled = false while public_network_access_enabled is true."
+  }
+}

@@ -107,14 +107,13 @@ run "the_planning_identity_may_read_what_plan_refreshes_and_nothing_more" {
   }
 }
 
-# Azure RBAC changes can take minutes to take effect
-# (learn.microsoft.com/azure/role-based-access-control/troubleshooting): wait, bounded, before the
-# first secret is written.
+# Key Vault's RBAC guide, "Known limits and performance": "it will take up to 10 minutes (600
+# seconds) after role assignments is changed for role to be applied": wait that long, once.
 run "secrets_wait_for_the_writers_role_to_propagate" {
   command = plan
 
   assert {
-    condition     = time_sleep.role_propagation.create_duration == "120s"
+    condition     = time_sleep.role_propagation.create_duration == "600s"
     error_message = "Secrets must wait, bounded, for the role assignment to propagate."
   }
 }
