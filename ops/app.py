@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shlex
@@ -59,6 +60,39 @@ def migrate(c: Context) -> None:
     manage(c, "migrate --noinput")
 
 
+ROLES = ("viewer", "clerk", "admin", "none")
+
+
+@task(
+    help={
+        "name": "the account's user name",
+        "role": "viewer, clerk, admin or none",
+        "password_stdin": "read the password from standard input (else it is asked, twice)",
+    }
+)
+def user(c: Context, name: str, role: str, password_stdin: bool = False) -> None:
+    """Create or update a local account; the password is asked, never an argument."""
+    if role not in ROLES:
+        raise Exit(f"--role {role!r} is not a role; use one of {', '.join(ROLES)}")
+    flags = f"{shlex.quote(name)} --role {role}" + (" --password-stdin" if password_stdin else "")
+    with c.cd(str(APP_DIR)):
+        # The prompt needs a terminal; a piped password needs the pipe.
+        c.run(f"{PYTHON} manage.py orderdesk_user {flags}", env=local_env(), pty=not password_stdin)
+
+
+@task(
+    help={
+        "name": "the user the token acts as",
+        "read_only": "the token may only read",
+        "days": "days until it expires (1-366)",
+    }
+)
+def token(c: Context, name: str, read_only: bool = False, days: int = 90) -> None:
+    """Issue an API token for a local user; printed once, as the last word of the last line."""
+    flags = f"{shlex.quote(name)} --days {days}" + (" --read-only" if read_only else "")
+    manage(c, f"orderdesk_token {flags}")
+
+
 def ensure_port_free(host: str, port: int) -> None:
     """Fail before migrating or seeding when another server already holds the port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -111,6 +145,7 @@ class HostTask(Task):
         "workers": "gunicorn worker processes",
         "seed_count": "demo orders to create when the database is empty (0: none)",
         "debug": "Django's debug pages instead of the app's own 404/400/500 pages",
+        "sso": "sign in through a local OpenID Connect provider shaped like Entra ID",
     },
 )
 def up(  # noqa: PLR0917 - invoke maps each parameter to a flag
@@ -120,8 +155,10 @@ def up(  # noqa: PLR0917 - invoke maps each parameter to a flag
     workers: int = 2,
     seed_count: int = 200,
     debug: bool = False,
+    sso: bool = False,
 ) -> None:
-    """Migrate, seed a demo set when empty, and serve the app with gunicorn on SQLite."""
+    """Migrate, seed a demo set when empty, make an admin on the first run, and serve the app
+    with gunicorn on SQLite (--sso: signing in through a local Entra-shaped provider)."""
     if not 0 < port < 65536:
         raise Exit(f"--port {port} is not a TCP port; use 1-65535")
     if workers < 1:
@@ -131,6 +168,8 @@ def up(  # noqa: PLR0917 - invoke maps each parameter to a flag
     migrate(c)
     if seed_count:
         seed(c, count=seed_count, if_empty=True)
+    # Prints the admin's password once, on a database without users; says nothing after.
+    manage(c, "orderdesk_user admin --role admin --first")
     # Several workers share one set of metrics through this directory; one per port, so a
     # second instance never touches the first one's files (gunicorn.conf.py also locks it).
     metrics_dir = data_dir() / "metrics" / str(port)
@@ -145,14 +184,45 @@ def up(  # noqa: PLR0917 - invoke maps each parameter to a flag
         # Reached by another name than localhost: all interfaces answer whatever they are called.
         env["DJANGO_ALLOWED_HOSTS"] = "*" if host in ALL_INTERFACES else host
     shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}"
     threading.Thread(
-        target=announce_when_listening, args=(host, port, f"http://{shown}:{port}/"), daemon=True
+        target=announce_when_listening, args=(host, port, url + "/"), daemon=True
     ).start()
-    with c.cd(str(APP_DIR)):
-        c.run(
-            f"{PYTHON} -m gunicorn -c gunicorn.conf.py orderdesk.wsgi:application",
-            env=local_env(**env),
+    with contextlib.ExitStack() as stack:
+        if sso:
+            env |= start_sso(stack, url)
+        with c.cd(str(APP_DIR)):
+            c.run(
+                f"{PYTHON} -m gunicorn -c gunicorn.conf.py orderdesk.wsgi:application",
+                env=local_env(**env),
+            )
+
+
+def start_sso(stack: contextlib.ExitStack, app_url: str) -> dict[str, str]:
+    """The local OpenID Connect provider for `up --sso`, kept in the data dir so the same users
+    sign in across restarts; the app's settings that point at it."""
+    from ops.sandbox import oidc
+
+    try:
+        idp = stack.enter_context(
+            oidc.start(
+                data_dir() / "idp",
+                redirect_uris=[f"{app_url}/auth/oidc/callback"],
+                post_logout_redirect_uris=[f"{app_url}/auth/signed-out"],
+            )
         )
+    except oidc.OidcError as exc:
+        raise Exit(f"--sso: {exc}") from None
+    print(idp.sign_in_help(), flush=True)
+    return {
+        "ORDERDESK_AUTH": "entra",
+        "ORDERDESK_ENTRA_TENANT_ID": idp.tenant_id,
+        "ORDERDESK_ENTRA_CLIENT_ID": idp.client_id,
+        "ORDERDESK_ENTRA_CLIENT_SECRET": idp.client_secret or "",
+        "ORDERDESK_OIDC_ISSUER": idp.issuer,
+        # The admin made on the first run stays a way in (break-glass).
+        "ORDERDESK_LOCAL_SIGN_IN": "true",
+    }
 
 
-ns = Collection("app", seed, migrate, up)
+ns = Collection("app", seed, migrate, user, token, up)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from ops.toolchain import CACHE_DIR
 from tests.appserver import APP_DIR, REPO_ROOT
 from tests.support import free_port
 
@@ -25,7 +26,12 @@ def up_env(tmp_path: Path) -> dict[str, str]:
     home.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
     # HOME is where gunicorn would put its control socket (~/.gunicorn/gunicorn.ctl).
-    return env | {"ORDERDESK_DATA_DIR": str(tmp_path / "data"), "HOME": str(home)}
+    # The tools' cache stays the real one (it is found through HOME otherwise).
+    return env | {
+        "ORDERDESK_DATA_DIR": str(tmp_path / "data"),
+        "HOME": str(home),
+        "ORDERDESK_CACHE": str(CACHE_DIR),
+    }
 
 
 @contextmanager
@@ -138,3 +144,88 @@ def test_gunicorn_names_a_bad_setting(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "GUNICORN_WORKERS='two' is not a whole number of at least 1" in result.stderr
+
+
+def sign_in(url: str, username: str, password: str) -> requests.Session:
+    session = requests.Session()
+    page = session.get(url + "auth/sign-in", timeout=10).text
+    csrf = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    answer = session.post(
+        url + "auth/sign-in",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": csrf},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert answer.status_code == 302, answer.text[:500]
+    return session
+
+
+def test_the_first_run_makes_an_admin_and_prints_its_password_once(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with invoke_up(tmp_path, "--port", str(port)) as first:
+        lines = read_until(first, f"Orderdesk: {url}")
+        told = [line for line in lines if line.startswith("First run: sign in as admin")]
+        assert len(told) == 1, "".join(lines)
+        password = told[0].split("with the password ")[1].split()[0]
+        assert requests.get(url, timeout=10, allow_redirects=False).status_code == 302
+        page = sign_in(url, "admin", password).get(url, timeout=10).text
+        assert "Signed in as <strong>admin</strong> (admin)" in page
+    with invoke_up(tmp_path, "--port", str(port)) as again:
+        lines = read_until(again, f"Orderdesk: {url}")
+        assert not any("First run" in line for line in lines)
+
+
+def test_app_user_and_app_token_make_what_the_api_accepts(tmp_path: Path) -> None:
+    env = up_env(tmp_path)
+
+    def invoke(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=REPO_ROOT,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    assert invoke("app.migrate").returncode == 0
+    password = "a long enough password 73"  # pragma: allowlist secret
+    made = invoke("app.user", "dana", "--role", "clerk", "--password-stdin", stdin=password + "\n")
+    assert made.returncode == 0, made.stderr
+    assert "dana created: role clerk, active" in made.stdout
+    assert password not in made.stdout + made.stderr
+    weak = invoke("app.user", "eve", "--role", "viewer", "--password-stdin", stdin="12345\n")
+    assert weak.returncode != 0
+    assert "The password is refused" in weak.stderr
+    issued = invoke("app.token", "dana", "--read-only", "--days", "3")
+    assert issued.returncode == 0, issued.stderr
+    token = issued.stdout.strip().splitlines()[-1].split()[-1]
+    assert token.startswith("odk_")
+    port = free_port()
+    with invoke_up(tmp_path, "--port", str(port)) as server:
+        read_until(server, f"Orderdesk: http://127.0.0.1:{port}/")
+        api = f"http://127.0.0.1:{port}/api/orders"
+        assert requests.get(api, headers={"Authorization": f"Bearer {token}"}, timeout=10).ok
+        assert requests.get(api, timeout=10).status_code == 401
+
+
+def test_up_sso_signs_in_through_a_local_entra_shaped_provider(tmp_path: Path) -> None:
+    from tests.idp import require_provider_build
+
+    require_provider_build()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with invoke_up(tmp_path, "--port", str(port), "--sso") as server:
+        lines = "".join(read_until(server, f"Orderdesk: {url}"))
+        assert "clerk" in lines, lines
+        assert "viewer" in lines, lines
+        page = requests.get(url + "auth/sign-in", timeout=10).text
+        assert "Sign in with Microsoft" in page
+        start = requests.get(url + "auth/oidc/start", timeout=10, allow_redirects=False)
+        assert start.status_code == 302
+        authorize = requests.get(start.headers["Location"], timeout=10)
+        assert authorize.status_code == 200
+        assert 'name="password"' in authorize.text.lower() or "Password" in authorize.text

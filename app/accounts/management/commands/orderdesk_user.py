@@ -7,6 +7,7 @@ standard input: never from the command line, where ps and shell history would ke
 from __future__ import annotations
 
 import getpass
+import secrets
 import sys
 from typing import Any
 
@@ -33,12 +34,21 @@ class Command(BaseCommand):
             help="an existing account keeps its password (change only its role)",
         )
         parser.add_argument("--disable", action="store_true", help="disable the account")
+        parser.add_argument(
+            "--first",
+            action="store_true",
+            help="only on a database without users: make NAME with a generated password, "
+            "printed once (invoke up's first run)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         name: str = options["name"].strip()
         if not name or len(name) > 150:
             raise CommandError("NAME must be 1 to 150 characters; choose another user name.")
         users = get_user_model()
+        if options["first"]:
+            self._first(users, name, options["role"])
+            return
         user: Any = users.objects.filter(username=name).first()
         created = user is None
         if created:
@@ -62,6 +72,19 @@ class Command(BaseCommand):
         state = "disabled" if options["disable"] else "active"
         verb = "created" if created else "updated"
         self.stdout.write(f"{name} {verb}: role {role_of(user) or 'none'}, {state}")
+
+    def _first(self, users: Any, name: str, role: str) -> None:
+        """A first account on an empty database, its password made here and shown this once."""
+        if users.objects.exists():
+            return
+        password = secrets.token_urlsafe(15)
+        with transaction.atomic():
+            user = users.objects.create_user(username=name, password=password)
+            set_role(user, None if role == "none" else role)
+        self.stdout.write(
+            f"First run: sign in as {name} with the password {password} (shown once; change "
+            f"it with `invoke app.user {name} --role {role}`)."
+        )
 
     def _password(self, from_stdin: bool) -> str:
         if from_stdin:
