@@ -200,6 +200,9 @@ AXES_VERBOSE = False
 # The JSON API and the forms accept small payloads only; bigger ones are refused with 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
+# No view takes a file: a multipart file part is refused by the parser (400) before CSRF or a
+# form reads the body.
+DATA_UPLOAD_MAX_NUMBER_FILES = 0
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -223,8 +226,9 @@ CACHES = {
     "pages": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "orders-pages",
-        # Pages go out of date by the orders' change counter, which is part of their key.
-        "TIMEOUT": None,
+        # Pages go out of date by the orders' change token, which is part of their key; the
+        # timeout is the last guard should the token ever fail to move (orders/pagecache.py).
+        "TIMEOUT": whole_number("ORDERS_PAGE_CACHE_SECONDS", 300, minimum=1),
         "OPTIONS": {"MAX_ENTRIES": max(ORDERS_PAGE_CACHE_ENTRIES, 1)},
     },
 }
