@@ -101,6 +101,16 @@ def database_from_env(default_sqlite: Path) -> dict[str, Any]:
         config["ENGINE"] = "django_prometheus.db.backends.postgresql"
         # Readiness must answer in seconds when the database is gone, not hang on connect.
         config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
+        # Every write to orders queues on the change counter's one row (orders/pagecache.py):
+        # a writer waits for it at most lock_timeout, then is told to retry (orders/busy.py),
+        # and no statement outlives the worker (gunicorn's timeout, 30 s by default). Sent as
+        # startup parameters: they cost no query and leave prepared statements alone.
+        # 0 turns either off (a long migration or bulk load).
+        lock_ms = whole_number("DATABASE_LOCK_TIMEOUT_MS", 5_000)
+        statement_ms = whole_number("DATABASE_STATEMENT_TIMEOUT_MS", 25_000)
+        config["OPTIONS"]["options"] = (
+            f"-c lock_timeout={lock_ms} -c statement_timeout={statement_ms}"
+        )
         if flag("DATABASE_REQUIRE_TLS", False):
             config["OPTIONS"]["sslmode"] = "require"
         # Parameters bound by the server let psycopg prepare a statement once a connection has
