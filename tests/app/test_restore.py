@@ -12,18 +12,19 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from tests.app import test_postgres
 from tests.appserver import APP_DIR, AppServer, run_app
-from tests.pgcluster import Cluster, find_bindir, temporary_cluster
-from tests.support import need_tool
+from tests.pgcluster import Cluster
 
 pytestmark = pytest.mark.gunicorn
+# A throwaway PostgreSQL server for the test, as test_postgres.py starts one.
+postgres = test_postgres.postgres
 
 # Production settings ask how people sign in; the tests use API tokens of local accounts.
 SIGN_IN = {"ORDERDESK_AUTH": "local"}
@@ -129,14 +130,6 @@ def test_sqlite_backup_api_restore_under_running_workers(tmp_path: Path) -> None
                 source.backup(target)
 
         assert_restore_is_seen(desk, take_backup, restore)
-
-
-@pytest.fixture
-def postgres() -> Iterator[Cluster]:
-    bindir = find_bindir()
-    need_tool(str(bindir / "initdb") if bindir else "initdb", "PostgreSQL server binaries")
-    with temporary_cluster(bindir) as cluster:
-        yield cluster
 
 
 def pg_tool(cluster: Cluster, tool: str, *args: str, stdin: bytes | None = None) -> bytes:

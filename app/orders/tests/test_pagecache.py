@@ -295,30 +295,42 @@ def test_without_its_triggers_the_cache_stands_aside(
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize(
+    "case",
+    [
+        (
+            "ALTER TABLE orders_order DISABLE TRIGGER orders_changes_count",
+            "ALTER TABLE orders_order ENABLE TRIGGER orders_changes_count",
+            "trigger is disabled",
+        ),
+        # This session as ALTER DATABASE ... SET session_replication_role would make every one.
+        (
+            "SET session_replication_role = replica",
+            "SET session_replication_role = DEFAULT",
+            "session_replication_role replica",
+        ),
+    ],
+)
 def test_a_disabled_trigger_or_a_replica_role_makes_the_cache_stand_aside(
-    client: Client, caplog: pytest.LogCaptureFixture, log_once: None, on_postgres: bool
+    client: Client,
+    caplog: pytest.LogCaptureFixture,
+    log_once: None,
+    on_postgres: bool,
+    case: tuple[str, str, str],
 ) -> None:
     """SQLite has no way to disable a trigger; PostgreSQL has two."""
     if not on_postgres:
         need("needs PostgreSQL: run `nox -s tests` (it starts one) or set DATABASE_URL")
+    change, undo, reason = case
     OrderFactory()
     with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE orders_order DISABLE TRIGGER orders_changes_count")
+        cursor.execute(change)
     try:
-        assert_standing_aside(client, caplog, "trigger is disabled")
+        assert_standing_aside(client, caplog, reason)
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE orders_order ENABLE TRIGGER orders_changes_count")
+            cursor.execute(undo)
     assert_made(client, "/")
-    caplog.clear()
-    # The role as a database setting: every new session of the app's gets it.
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-    try:
-        assert_standing_aside(client, caplog, "session_replication_role replica")
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SET session_replication_role = DEFAULT")
 
 
 def test_without_the_counter_table_pages_are_made_and_readyz_says_why(
