@@ -127,7 +127,9 @@ def test_a_serialization_failure_at_repeatable_read_is_run_again(
     assert Order.objects.count() == 2
 
 
-@pytest.mark.parametrize("isolation", ["default", "repeatable read"])
+@pytest.mark.parametrize(
+    "isolation", ["default", pytest.param("repeatable read", marks=pytest.mark.postgres)]
+)
 def test_concurrent_writers_succeed_or_are_told_to_retry(
     clerk: Any, valid_order: dict[str, Any], reconnect: Any, isolation: str
 ) -> None:
