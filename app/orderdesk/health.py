@@ -9,6 +9,8 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_prometheus.exports import ExportToDjangoView
 
+from orders import pagecache
+
 logger = logging.getLogger(__name__)
 
 
@@ -20,7 +22,9 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 @login_not_required
 def readyz(request: HttpRequest) -> HttpResponse:
-    """Ready when the database answers a trivial query."""
+    """Ready when the database answers a trivial query; the detail says whether the list's
+    page cache is on or standing aside, and why (orders/pagecache.py), which never makes the
+    pod unready: pages are then made afresh."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -30,7 +34,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
         # Drop the broken connection so the next probe reconnects instead of reusing it.
         connection.close_if_unusable_or_obsolete()
         return JsonResponse({"status": "unavailable", "database": "down"}, status=503)
-    return JsonResponse({"status": "ready", "database": "up"})
+    return JsonResponse({"status": "ready", "database": "up", "page_cache": pagecache.state()})
 
 
 @login_not_required

@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 
+from .busy import RETRY_AFTER_SECONDS, Busy, saving
 from .created import create_order
 from .forms import OrderForm
 from .links import order_link, order_links, url
@@ -148,7 +149,18 @@ def post_order(request: HttpRequest) -> JsonResponse:
     if not form.is_valid():
         field_errors = {field: [str(m) for m in msgs] for field, msgs in form.errors.items()}
         return error(400, "The order is not valid.", errors=field_errors)
-    order = create_order(request, form, channel="api")
+    return save_order(request, form)
+
+
+@sensitive_variables("form")
+def save_order(request: HttpRequest, form: OrderForm) -> JsonResponse:
+    """201 with the order, or 503 with Retry-After when the database stayed busy."""
+    try:
+        order = saving(lambda: create_order(request, form, channel="api"))
+    except Busy as exc:
+        busy = error(503, str(exc), retryable=True)
+        busy["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return busy
     response = JsonResponse(serialise(ShownOrder.of(order)), status=201)
     response["Location"] = order_url(order.id)
     return response

@@ -127,8 +127,18 @@ def _holds_card(match: re.Match[str]) -> bool:
     )
 
 
+# Far longer than any field the scan guards: text beyond it is refused for its length first,
+# and never echoed back, without a scan whose work grows with every digit.
+SCAN_LIMIT = 256
+
+
 def contains_card_number(text: str) -> bool:
-    """True when free text holds a Luhn-valid 12-19 digit run: a card typed in the wrong field."""
+    """True when free text holds a Luhn-valid 12-19 digit run: a card typed in the wrong field.
+
+    Text longer than SCAN_LIMIT counts as holding one, unscanned: the callers refuse it anyway.
+    """
+    if len(text) > SCAN_LIMIT:
+        return True
     return any(_holds_card(match) for match in _DIGIT_RUN.finditer(text))
 
 

@@ -67,6 +67,10 @@ class CodeField(forms.CharField):
 
     def validate(self, value: Any) -> None:
         super().validate(value)
+        # Over-long text is refused by the length validator alone (it runs after validate):
+        # a refusal must not cost a card scan.
+        if self.max_length is not None and len(value) > self.max_length:
+            return
         if value and contains_card_number(value):
             raise forms.ValidationError(CARD_IN_WRONG_FIELD, code="card_in_wrong_field")
 

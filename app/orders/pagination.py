@@ -62,8 +62,10 @@ class Cursor:
                 fields = signing.loads(token, salt=_SALT)
             created_at, order_id, *rest = fields
             position = rest[0] if rest else None
-            if position is not None and (not isinstance(position, int) or position < 1):
-                raise ValueError("position")
+            # Signed, so this app made it: a place below 1 (an earlier version wrote those
+            # while orders arrived) is a place it cannot know, not a reason to refuse the link.
+            if isinstance(position, bool) or not isinstance(position, int) or position < 1:
+                position = None
             return cls(
                 datetime.datetime.fromisoformat(created_at), uuid.UUID(hex=order_id), position
             )
@@ -327,6 +329,10 @@ def paginate(
             start = None
         if not has_more_newer:
             start = 1
+        elif start is not None and start <= 1:
+            # Newer orders exist, so this page cannot start at 1: orders arrived since the
+            # cursor's place was counted. Its place is unknown (the page says so).
+            start = None
         return _page(orders, start, has_newer=has_more_newer, has_older=not last, total=total)
     cursor = Cursor.decode(after) if after else None
     rows = fetch(queryset, cursor, newest_first=True, limit=size + 1, shape=shape)

@@ -71,16 +71,40 @@ class Listing:
         return active_filters(self.filters)
 
 
+# The one value of `page` the list reads; any other is the same as none.
+LAST_PAGE = "last"
+
+
+def page_inputs(params: Mapping[str, str]) -> tuple[tuple[str, str], ...] | None:
+    """What listing() makes a page from, as it reads it: `page` as the list understands it,
+    the filters as the filter form cleans them, the cursors as given. Two requests with the
+    same inputs get the same page. None for invalid filters (a page of errors, not kept)."""
+    filters = {name: params.get(name, "") for name in PREFIX_FILTERS}
+    if any(filters.values()):
+        form = OrderFilterForm(filters)
+        if not form.is_valid():
+            return None
+        filters = {name: form.cleaned_data.get(name) or "" for name in PREFIX_FILTERS}
+    page = LAST_PAGE if params.get("page") == LAST_PAGE else ""
+    cursors = [(name, params.get(name, "")) for name in ("after", "before")]
+    return (*filters.items(), *cursors, ("page", page))
+
+
 def listing(params: Mapping[str, str], *, with_total: bool = True) -> Listing:
     """One page of the filtered list; no page when the filters are invalid.
 
     with_total=False skips counting (the API does not show a total, and it costs a query).
+    A page shows the filters as cleaned (trimmed, upper-cased codes), so every request that
+    page_inputs() reads alike gets the same page.
 
     Raises InvalidCursor for a page link that was tampered with or has gone stale.
     """
     filters = OrderFilterForm(params)
     if not filters.is_valid():
         return Listing(filters, None)
+    if any(params.get(name) for name in PREFIX_FILTERS):
+        filters = OrderFilterForm(active_filters(filters))
+        filters.is_valid()
     queryset = filtered_orders(filters)
     shape = tuple(sorted(active_filters(filters).items()))
     page = paginate(
@@ -88,7 +112,7 @@ def listing(params: Mapping[str, str], *, with_total: bool = True) -> Listing:
         size=settings.ORDERS_PAGE_SIZE,
         after=params.get("after"),
         before=params.get("before"),
-        last=params.get("page") == "last",
+        last=params.get("page") == LAST_PAGE,
         total=count(queryset, filtered=bool(shape)) if with_total else None,
         # The filters make the SQL: each distinct filter's query is compiled once.
         shape=shape,

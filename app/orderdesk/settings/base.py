@@ -101,6 +101,16 @@ def database_from_env(default_sqlite: Path) -> dict[str, Any]:
         config["ENGINE"] = "django_prometheus.db.backends.postgresql"
         # Readiness must answer in seconds when the database is gone, not hang on connect.
         config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
+        # Every write to orders queues on the change counter's one row (orders/pagecache.py):
+        # a writer waits for it at most lock_timeout, then is told to retry (orders/busy.py),
+        # and no statement outlives the worker (gunicorn's timeout, 30 s by default). Sent as
+        # startup parameters: they cost no query and leave prepared statements alone.
+        # 0 turns either off (a long migration or bulk load).
+        lock_ms = whole_number("DATABASE_LOCK_TIMEOUT_MS", 5_000)
+        statement_ms = whole_number("DATABASE_STATEMENT_TIMEOUT_MS", 25_000)
+        config["OPTIONS"]["options"] = (
+            f"-c lock_timeout={lock_ms} -c statement_timeout={statement_ms}"
+        )
         if flag("DATABASE_REQUIRE_TLS", False):
             config["OPTIONS"]["sslmode"] = "require"
         # Parameters bound by the server let psycopg prepare a statement once a connection has
@@ -200,6 +210,9 @@ AXES_VERBOSE = False
 # The JSON API and the forms accept small payloads only; bigger ones are refused with 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
+# No view takes a file: a multipart file part is refused by the parser (400) before CSRF or a
+# form reads the body.
+DATA_UPLOAD_MAX_NUMBER_FILES = 0
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -229,8 +242,9 @@ CACHES = {
     "pages": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "orders-pages",
-        # Pages go out of date by the orders' change counter, which is part of their key.
-        "TIMEOUT": None,
+        # Pages go out of date by the orders' change token, which is part of their key; the
+        # timeout is the last guard should the token ever fail to move (orders/pagecache.py).
+        "TIMEOUT": whole_number("ORDERS_PAGE_CACHE_SECONDS", 300, minimum=1),
         "OPTIONS": {"MAX_ENTRIES": max(ORDERS_PAGE_CACHE_ENTRIES, 1)},
     },
 }
