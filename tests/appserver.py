@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
+
 from tests.support import free_port, wait_for_http
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +54,27 @@ class AppServer:
 
     def bearer(self, role: str = "clerk") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(role)}"}
+
+    def signed_in(self, role: str = "clerk") -> requests.Session:
+        """A browser-like session of a new user with `role`, signed in through the form."""
+        name, password = f"{role}-{secrets.token_hex(4)}", secrets.token_urlsafe(16)
+        self.user(name, role, password)
+        return sign_in(self.url, name, password)
+
+
+def sign_in(url: str, username: str, password: str) -> requests.Session:
+    """Through the sign-in page, with its CSRF token, as a browser would."""
+    session = requests.Session()
+    page = session.get(f"{url}/auth/sign-in", timeout=10).text
+    csrf = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    answer = session.post(
+        f"{url}/auth/sign-in",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": csrf},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert answer.status_code == 302, answer.text[:500]
+    return session
 
 
 def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:

@@ -20,6 +20,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 from markupsafe import Markup
 
+from .busy import Busy, saving
 from .created import create_order
 from .forms import OrderFilterForm, OrderForm
 from .models import Order
@@ -91,7 +92,11 @@ def order_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = OrderForm(request.POST)
         if form.is_valid():
-            order = create_order(request, form, channel="form")
+            try:
+                order = saving(lambda: create_order(request, form, channel="form"))
+            except Busy as exc:
+                form.add_error(None, str(exc))
+                return render(request, "orders/form.html", {"form": form}, status=503)
             messages.success(
                 request,
                 format_html(

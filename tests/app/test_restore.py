@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,47 +18,15 @@ import pytest
 import requests
 
 from tests.app import test_postgres
-from tests.appserver import APP_DIR, AppServer, run_app
+from tests.appserver import AppServer, run_app
 from tests.pgcluster import Cluster
 
 pytestmark = pytest.mark.gunicorn
 # A throwaway PostgreSQL server for the test, as test_postgres.py starts one.
 postgres = test_postgres.postgres
 
-# Production settings ask how people sign in; the tests use API tokens of local accounts.
-SIGN_IN = {"ORDERDESK_AUTH": "local"}
 # Enough requests, each on a new connection, for both workers to keep pages.
 REQUESTS = 16
-ISSUE_TOKEN = """
-from accounts.models import ApiToken
-from accounts.roles import CLERK
-from accounts.tests.users import make_user
-print(ApiToken.issue(make_user("restore-clerk", CLERK), "restore test")[1])
-"""
-
-
-def api_token(app: AppServer, database_url: str = "") -> str:
-    """A clerk's API token, made by manage.py against the app's own database."""
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": "orderdesk.settings.production",
-        "DJANGO_SECRET_KEY": "test-" + "k" * 60,  # pragma: allowlist secret
-        "ORDERDESK_CARD_KEY": "test-card-key",
-        "ORDERDESK_DATA_DIR": str(app.data_dir),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        **SIGN_IN,
-        **({"DATABASE_URL": database_url} if database_url else {}),
-    }
-    done = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", ISSUE_TOKEN],
-        cwd=APP_DIR,
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
 
 
 class Desk:
@@ -115,10 +82,10 @@ def assert_restore_is_seen(desk: Desk, take_backup: Any, restore: Any) -> None:
 
 
 def test_sqlite_backup_api_restore_under_running_workers(tmp_path: Path) -> None:
-    with run_app(tmp_path, workers=2, extra_env=SIGN_IN) as app:
+    with run_app(tmp_path, workers=2) as app:
         live = app.data_dir / "orderdesk.sqlite3"
         assert live.exists(), list(app.data_dir.iterdir())
-        desk = Desk(app, api_token(app))
+        desk = Desk(app, app.token())
         copy = tmp_path / "backup.sqlite3"
 
         def take_backup() -> None:
@@ -147,8 +114,8 @@ def pg_tool(cluster: Cluster, tool: str, *args: str, stdin: bytes | None = None)
 
 @pytest.mark.postgres
 def test_pg_dump_and_pg_restore_under_running_workers(tmp_path: Path, postgres: Cluster) -> None:
-    with run_app(tmp_path, workers=2, extra_env={"DATABASE_URL": postgres.url, **SIGN_IN}) as app:
-        desk = Desk(app, api_token(app, postgres.url))
+    with run_app(tmp_path, workers=2, extra_env={"DATABASE_URL": postgres.url}) as app:
+        desk = Desk(app, app.token())
         dump: list[bytes] = []
 
         def take_backup() -> None:

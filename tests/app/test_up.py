@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from ops.toolchain import CACHE_DIR
-from tests.appserver import APP_DIR, REPO_ROOT
+from tests.appserver import APP_DIR, REPO_ROOT, sign_in
 from tests.support import free_port
 
 pytestmark = pytest.mark.gunicorn
@@ -146,20 +146,6 @@ def test_gunicorn_names_a_bad_setting(tmp_path: Path) -> None:
     assert "GUNICORN_WORKERS='two' is not a whole number of at least 1" in result.stderr
 
 
-def sign_in(url: str, username: str, password: str) -> requests.Session:
-    session = requests.Session()
-    page = session.get(url + "auth/sign-in", timeout=10).text
-    csrf = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
-    answer = session.post(
-        url + "auth/sign-in",
-        data={"username": username, "password": password, "csrfmiddlewaretoken": csrf},
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert answer.status_code == 302, answer.text[:500]
-    return session
-
-
 def test_the_first_run_makes_an_admin_and_prints_its_password_once(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -169,7 +155,7 @@ def test_the_first_run_makes_an_admin_and_prints_its_password_once(tmp_path: Pat
         assert len(told) == 1, "".join(lines)
         password = told[0].split("with the password ")[1].split()[0]
         assert requests.get(url, timeout=10, allow_redirects=False).status_code == 302
-        page = sign_in(url, "admin", password).get(url, timeout=10).text
+        page = sign_in(url.rstrip("/"), "admin", password).get(url, timeout=10).text
         assert "Signed in as <strong>admin</strong> (admin)" in page
     with invoke_up(tmp_path, "--port", str(port)) as again:
         lines = read_until(again, f"Orderdesk: {url}")
