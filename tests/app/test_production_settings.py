@@ -50,6 +50,7 @@ def test_secret_from_a_mounted_file(tmp_path: pytest.TempPathFactory) -> None:
     secret.write_text(STRONG_KEY + "\n")
     ok = manage(
         "check",
+        ORDERDESK_AUTH="local",
         DJANGO_SECRET_KEY_FILE=str(secret),
         ORDERDESK_CARD_KEY="k",
         DJANGO_ALLOWED_HOSTS="a.example",
@@ -77,3 +78,74 @@ def test_check_deploy_has_zero_warnings() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+BASE = {
+    "DJANGO_SECRET_KEY": STRONG_KEY,
+    "ORDERDESK_CARD_KEY": "k",
+    "DJANGO_ALLOWED_HOSTS": "a.example",
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({}, "ORDERDESK_AUTH is not set: set it to one of entra, local"),
+        ({"ORDERDESK_AUTH": "saml"}, "ORDERDESK_AUTH is 'saml': set it to one of entra, local"),
+        (
+            {"ORDERDESK_AUTH": "entra"},
+            "ORDERDESK_AUTH=entra needs ORDERDESK_ENTRA_TENANT_ID and ORDERDESK_ENTRA_CLIENT_ID",
+        ),
+        (
+            {"ORDERDESK_AUTH": "entra", "ORDERDESK_ENTRA_TENANT_ID": "t"},
+            "ORDERDESK_AUTH=entra needs ORDERDESK_ENTRA_CLIENT_ID",
+        ),
+        (
+            {
+                "ORDERDESK_AUTH": "entra",
+                "ORDERDESK_ENTRA_TENANT_ID": "t",
+                "ORDERDESK_ENTRA_CLIENT_ID": "c",
+            },
+            "ORDERDESK_AUTH=entra needs AZURE_FEDERATED_TOKEN_FILE",
+        ),
+    ],
+)
+def test_the_sign_in_mode_refuses_to_start_without_what_it_needs(
+    env: dict[str, str], says: str
+) -> None:
+    result = manage("check", **BASE, **env)
+    assert result.returncode != 0
+    assert says in result.stderr
+
+
+def test_entra_with_the_workload_identity_token_starts_with_secure_host_cookies(
+    tmp_path: pytest.TempPathFactory,
+) -> None:
+    token = tmp_path / "azure-identity-token"  # type: ignore[operator]
+    token.write_text("eyJ.token.sig")
+    env = BASE | {
+        "ORDERDESK_AUTH": "entra",
+        "ORDERDESK_ENTRA_TENANT_ID": "00000000-0000-0000-0000-0000000000aa",
+        "ORDERDESK_ENTRA_CLIENT_ID": "00000000-0000-0000-0000-0000000000bb",
+        "AZURE_FEDERATED_TOKEN_FILE": str(token),
+    }
+    shown = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings as s; print(s.SESSION_COOKIE_NAME,"
+        " s.SESSION_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY, s.SESSION_COOKIE_SAMESITE,"
+        " s.CSRF_COOKIE_NAME, s.ENTRA_ISSUER,"
+        " 'login.microsoftonline.com' in s.CONTENT_SECURITY_POLICY)",
+        **env,
+    )
+    assert shown.returncode == 0, shown.stderr
+    # Django's shell may first say what it imported: the last line is the answer.
+    assert shown.stdout.strip().splitlines()[-1].split() == [
+        "__Host-orderdesk_session",
+        "True",
+        "True",
+        "Lax",
+        "__Host-csrftoken",
+        "https://login.microsoftonline.com/00000000-0000-0000-0000-0000000000aa/v2.0",
+        "True",
+    ]
