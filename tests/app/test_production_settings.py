@@ -75,6 +75,7 @@ def test_check_deploy_has_zero_warnings() -> None:
         DJANGO_SECRET_KEY=STRONG_KEY,
         ORDERDESK_CARD_KEY="k",
         DJANGO_ALLOWED_HOSTS="orderdesk.example.com",
+        ORDERDESK_AUTH="local",
     )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
