@@ -80,6 +80,8 @@ def _signed_out(sender: Any, request: HttpRequest, user: Any, **_: Any) -> None:
 def _sign_in_failed(
     sender: Any, credentials: dict[str, Any], request: Any = None, **_: Any
 ) -> None:
+    if "entra_claims" in credentials:
+        return  # views.oidc_callback records why Entra ID's answer signed nobody in
     # Django has already replaced the password with a mask; only the name is read.
     tried = str(credentials.get("username", ""))[:_TRIED_NAME_LIMIT]
     if getattr(request, "axes_locked_out", False):

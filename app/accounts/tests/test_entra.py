@@ -224,6 +224,8 @@ def test_a_disabled_user_is_not_signed_in_by_entra(entra: ForgingProvider) -> No
     get_user_model().objects.update(is_active=False)
     client = Client()
     assert_refused(client, sign_in(client, entra))
+    failed = AuditEvent.objects.get(action="sign_in_failed")
+    assert failed.detail == "entra: This account is disabled here; ask an Orderdesk admin."
 
 
 def test_an_unreachable_provider_is_a_clear_page_not_a_500() -> None:
