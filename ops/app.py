@@ -67,7 +67,8 @@ ROLES = ("viewer", "clerk", "admin", "none")
     help={
         "name": "the account's user name",
         "role": "viewer, clerk, admin or none",
-        "password_stdin": "read the password from standard input (else it is asked, twice)",
+        # Help text, not a password.
+        "password_stdin": "read the password from stdin (else it is asked, twice)",  # nosec B105  # pragma: allowlist secret
     }
 )
 def user(c: Context, name: str, role: str, password_stdin: bool = False) -> None:

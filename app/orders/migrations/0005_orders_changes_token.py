@@ -20,8 +20,8 @@ from typing import Any
 from django.db import migrations
 
 # Literal SQL, no names formatted in: what runs is what is read here.
-ADD_TOKEN = "ALTER TABLE orders_changes ADD COLUMN token varchar(36) NOT NULL DEFAULT ''"
-DROP_TOKEN = "ALTER TABLE orders_changes DROP COLUMN token"
+ADD_TOKEN = "ALTER TABLE orders_changes ADD COLUMN token varchar(36) NOT NULL DEFAULT ''"  # nosec B105
+DROP_TOKEN = "ALTER TABLE orders_changes DROP COLUMN token"  # nosec B105
 POSTGRESQL = [
     "UPDATE orders_changes SET token = gen_random_uuid()::text",
     # The schema the migration runs in is where orders_changes lives: pinned into the function.
