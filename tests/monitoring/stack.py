@@ -180,6 +180,8 @@ def app_env(workdir: Path, port: int, database: Path) -> dict[str, str]:
             "DJANGO_SECRET_KEY": os.urandom(24).hex(),
             "ORDERDESK_CARD_KEY": os.urandom(24).hex(),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            # Local accounts: the sign-in form, django-axes' lockout, API tokens.
+            "ORDERDESK_AUTH": "local",
             "DATABASE_URL": f"sqlite:///{database}",
             "ORDERDESK_DATA_DIR": str(workdir),
             "STATIC_ROOT": str(workdir / "static"),
@@ -192,10 +194,34 @@ def app_env(workdir: Path, port: int, database: Path) -> dict[str, str]:
     return env
 
 
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=APP_DIR, env=env, check=True, capture_output=True
+def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    """Run a management command as the app's settings have it; its standard output."""
+    # A command is no gunicorn worker: its metrics files (written at import for the pre-declared
+    # counters) would outlive it in the workers' directory, or fail before gunicorn makes it.
+    command_env = {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=APP_DIR,
+        env=command_env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"manage.py {' '.join(args)} exited {result.returncode}:\n{result.stderr[-2000:]}"
+        )
+    return result.stdout
+
+
+def create_user(env: dict[str, str], name: str, role: str, password: str) -> None:
+    manage(env, "orderdesk_user", name, "--role", role, "--password-stdin", stdin=password + "\n")
+
+
+def issue_token(env: dict[str, str], name: str) -> str:
+    """A new API token for the user: the last word of the command's last line."""
+    return manage(env, "orderdesk_token", name, "--days", "1").split()[-1]
 
 
 def start_app(processes: Processes, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
