@@ -78,10 +78,14 @@ def sign_in(url: str, username: str, password: str) -> requests.Session:
 
 
 def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    """Run a management command with the app's environment; its standard output."""
+    # A command is no gunicorn worker: its metrics files (written at import for the pre-declared
+    # counters) would pass for another worker's in the workers' directory.
+    command_env = {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     done = subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=APP_DIR,
-        env=env,
+        env=command_env,
         check=False,
         capture_output=True,
         text=True,

@@ -155,7 +155,9 @@ def dashboards(c: Context, apply: bool = False, env: str = "local", kube_context
     layout = Layout()
     render.write_generated(layout)
     problems = checks.check_dashboards(layout)
-    _problems_or_exit(problems, "Fix ops/monitoring/grafana.py and run the task again.")
+    _problems_or_exit(
+        problems, "Fix ops/monitoring/orderdesk_dashboards.py and run the task again."
+    )
     configmaps = layout.generated_dir / "grafana-dashboards.yaml"
     print(
         f"dashboards: {', '.join(p.name for p in layout.dashboards)} -> "

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
-from ops.monitoring import grafana
+from ops.monitoring import grafana, orderdesk_dashboards
 from ops.monitoring.layout import MONITORING_NAMESPACE, REPO_ROOT, Layout
 
 TeamsFormat = Literal["workflows", "connector"]
@@ -111,7 +111,7 @@ def dashboard_configmap(filename: str, content: str) -> dict[str, Any]:
 def generated_files(layout: Layout) -> dict[Path, str]:
     """Every file under monitoring/ that is derived from another, with its expected content."""
     files: dict[Path, str] = {}
-    for dashboard in grafana.DASHBOARDS:
+    for dashboard in orderdesk_dashboards.DASHBOARDS:
         files[layout.dashboards_dir / dashboard.filename] = dashboard_json(dashboard)
     generated = layout.generated_dir
     files[generated / "prometheusrule.yaml"] = GENERATED_NOTE.format(source="rules/") + dump_yaml(
@@ -123,7 +123,7 @@ def generated_files(layout: Layout) -> dict[Path, str]:
     # The ConfigMaps carry the JSON as it will be written, not as it is on disk now.
     configmaps = [
         dashboard_configmap(dashboard.filename, dashboard_json(dashboard))
-        for dashboard in grafana.DASHBOARDS
+        for dashboard in orderdesk_dashboards.DASHBOARDS
     ]
     files[generated / "grafana-dashboards.yaml"] = GENERATED_NOTE.format(
         source="dashboards/"

@@ -20,6 +20,7 @@ import yaml
 
 from ops.monitoring import render
 from ops.monitoring.layout import REPO_ROOT, Layout
+from tests import appserver
 from tests.support import wait_for_http
 
 APP_DIR = REPO_ROOT / "app"
@@ -180,6 +181,7 @@ def app_env(workdir: Path, port: int, database: Path) -> dict[str, str]:
             "DJANGO_SECRET_KEY": os.urandom(24).hex(),
             "ORDERDESK_CARD_KEY": os.urandom(24).hex(),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            # Local accounts: the sign-in form, django-axes' lockout, API tokens.
             "ORDERDESK_AUTH": "local",
             "DATABASE_URL": f"sqlite:///{database}",
             "ORDERDESK_DATA_DIR": str(workdir),
@@ -193,10 +195,18 @@ def app_env(workdir: Path, port: int, database: Path) -> dict[str, str]:
     return env
 
 
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=APP_DIR, env=env, check=True, capture_output=True
-    )
+def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    """Run a management command as the app's settings have it; its standard output."""
+    return appserver.manage(env, *args, stdin=stdin)
+
+
+def create_user(env: dict[str, str], name: str, role: str, password: str) -> None:
+    manage(env, "orderdesk_user", name, "--role", role, "--password-stdin", stdin=password + "\n")
+
+
+def issue_token(env: dict[str, str], name: str) -> str:
+    """A new API token for the user: the last word of the command's last line."""
+    return manage(env, "orderdesk_token", name, "--days", "1").split()[-1]
 
 
 def start_app(processes: Processes, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from ops.monitoring import grafana, render
+from ops.monitoring import grafana, orderdesk_dashboards, render
 from ops.monitoring.layout import TEAMS_SECRET_KEYS, TEAMS_SECRET_MOUNT, Layout
 
 LAYOUT = Layout()
@@ -66,8 +66,8 @@ def test_the_sidecar_settings_match_the_configmaps() -> None:
 
 
 def test_dashboards_are_laid_out_on_grafanas_24_column_grid() -> None:
-    assert grafana.DASHBOARDS
-    for dashboard in grafana.DASHBOARDS:
+    assert orderdesk_dashboards.DASHBOARDS
+    for dashboard in orderdesk_dashboards.DASHBOARDS:
         model = grafana.render(dashboard)
         ids = [panel["id"] for panel in model["panels"]]
         assert ids, dashboard

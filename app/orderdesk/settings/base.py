@@ -123,6 +123,10 @@ def database_from_env(default_sqlite: Path) -> dict[str, Any]:
         # django-prometheus' backend with its cursor class made once (orderdesk/sqlite/base.py).
         config["ENGINE"] = "orderdesk.sqlite"
         config.setdefault("OPTIONS", {})["timeout"] = 5
+        # A transaction that reads and then writes (django-axes counting a failed sign-in, a
+        # session's save) takes the write lock at BEGIN: two such deferred transactions in two
+        # workers would deadlock, and SQLite answers one with "database is locked" at once.
+        config["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     return config
 
 

@@ -25,6 +25,7 @@ from ops.monitoring.layout import (
 RAW_METRICS_FOR_DASHBOARDS = frozenset(
     {
         "orderdesk_orders_created_total",
+        "orderdesk_sign_ins_total",
         "django_http_requests_total_by_view_transport_method_total",
         "django_http_responses_total_by_status_total",
         "kube_pod_status_ready",
