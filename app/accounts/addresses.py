@@ -1,4 +1,4 @@
-"""The client's address, as far as the proxies in front of the app can be trusted to say it.
+"""Who tried: the client's address, as far as our proxies can be trusted to say it.
 
 Behind the Application Gateway REMOTE_ADDR is the gateway; it appends the address it saw to
 X-Forwarded-For. Only the entries our own proxies appended are believed: a client can send any
@@ -8,6 +8,7 @@ X-Forwarded-For it likes, so the address is read that many places from the right
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -36,3 +37,13 @@ def _valid(text: str) -> str | None:
             except ValueError:
                 return None
         return None
+
+
+# Django's user name field holds 150 characters; a longer one names no account.
+USERNAME_LIMIT = 150
+
+
+def attempted_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
+    """The user name a sign-in tried, cut to what an account's name can be (django-axes)."""
+    name = (credentials or {}).get("username") or request.POST.get("username", "")
+    return str(name)[:USERNAME_LIMIT]

@@ -39,6 +39,7 @@ def test_up_migrates_seeds_then_serves_on_loopback(
         run={
             re.compile(r".*manage.py migrate --noinput$"): Result(),
             re.compile(r".*manage.py seed_orders 200 --if-empty$"): Result(),
+            re.compile(r".*manage.py orderdesk_user admin --role admin --first$"): Result(),
             re.compile(r".*-m gunicorn -c gunicorn.conf.py orderdesk.wsgi:application$"): Result(),
         },
         repeat=False,
@@ -48,6 +49,7 @@ def test_up_migrates_seeds_then_serves_on_loopback(
     assert [c.split(" ", 1)[1] for c in commands] == [
         "manage.py migrate --noinput",
         "manage.py seed_orders 200 --if-empty",
+        "manage.py orderdesk_user admin --role admin --first",
         "-m gunicorn -c gunicorn.conf.py orderdesk.wsgi:application",
     ]
     serve_env = context.run.call_args_list[-1].kwargs["env"]

@@ -206,6 +206,9 @@ AXES_COOLOFF_TIME = timedelta(minutes=whole_number("ORDERDESK_LOCKOUT_MINUTES", 
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "accounts.addresses.client_address"
+# The name as the form would take it: axes keeps it in a varchar(255), and a 10 kB name tried
+# must be refused by the form, not overflow that column (PostgreSQL) into a 500.
+AXES_USERNAME_CALLABLE = "accounts.addresses.attempted_username"
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 # The attempts table keeps the names tried, never what was typed as a password.
 AXES_SENSITIVE_PARAMETERS = ["password"]
