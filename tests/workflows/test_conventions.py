@@ -142,20 +142,24 @@ def test_the_hook_passes_on_the_repository_s_own_file(hook_id):
     assert "Passed" in result.stdout, result.stdout
 
 
-def test_the_secrets_hook_stops_a_planted_key(tmp_path):
-    leak = tmp_path / "settings.py"
-    leak.write_text('AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLQ"\n', encoding="utf-8")
-    result = pre_commit("run", "detect-secrets", "--files", leak)
+@pytest.mark.parametrize(
+    ("hook_id", "file", "content", "finding"),
+    [
+        (
+            "detect-secrets",
+            "settings.py",
+            'AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLQ"\n',
+            "AWS Access Key",
+        ),
+        ("ruff-check", "bad.py", "import os\n", "F401"),
+    ],
+)
+def test_the_hook_stops_a_planted_problem(tmp_path, hook_id, file, content, finding):
+    planted = tmp_path / file
+    planted.write_text(content, encoding="utf-8")
+    result = pre_commit("run", hook_id, "--files", planted)
     assert result.returncode != 0
-    assert "AWS Access Key" in result.stdout, result.stdout
-
-
-def test_the_ruff_hook_stops_an_unused_import(tmp_path):
-    bad = tmp_path / "bad.py"
-    bad.write_text("import os\n", encoding="utf-8")
-    result = pre_commit("run", "ruff-check", "--files", bad)
-    assert result.returncode != 0
-    assert "F401" in result.stdout, result.stdout
+    assert finding in result.stdout, result.stdout
 
 
 # --- Renovate ------------------------------------------------------------------------------------
