@@ -7,6 +7,7 @@
     invoke k8s.rollout --env prod        # wait; on failure: events, logs, roll back
     invoke k8s.rollback --env prod [--revision N]
     invoke k8s.addons --env prod         # cert-manager (pinned chart), before the first apply
+    invoke k8s.open --env local [--port 8080]  # port-forward the Service, print its URL
 
 Every task that touches a cluster renders and validates first: a broken overlay stops before any
 request is sent. Values come from infra/env.yaml, the Terraform outputs
@@ -31,7 +32,7 @@ from ops.core import environments, kube, state
 from ops.core.environments import ENV_HELP
 from ops.k8s import cert_manager
 from ops.k8s import render as rendering
-from ops.k8s.cluster import DEPLOYMENT, Kubectl, RolloutFailed
+from ops.k8s.cluster import APP, DEPLOYMENT, Kubectl, RolloutFailed
 from ops.k8s.validate import SchemaError, validate
 from ops.k8s.values import (
     RenderValues,
@@ -314,5 +315,27 @@ def addons(c: Context, env: str = "local", chart: bool = True) -> None:
     print(f"k8s.addons --env {env}: cert-manager's {what} in place; `invoke k8s.apply` can follow")
 
 
-ns = Collection("k8s", render, lint, diff, apply, rollout, rollback, addons)
+# The Service's port (manifests/base/service.yaml), which forwards to the pods' http port.
+SERVICE_PORT = 80
+
+
+@task(
+    name="open",
+    help={"env": ENV_HELP, "port": "port on 127.0.0.1 to forward from (default 8080)"},
+)
+def open_(c: Context, env: str = "local", port: int = 8080) -> None:
+    """Forward 127.0.0.1:PORT to the app's Service and print the URL (Ctrl-C stops it)."""
+    if not 0 < port < 65536:
+        raise Exit(f"k8s.open: --port {port} is not a TCP port; choose one of 1-65535", code=1)
+    kubectl = _kubectl(c, environments.load(env))
+    # Bound to loopback only: the forward must not expose the app to the machine's network.
+    command = kubectl.command(
+        "port-forward", "--address=127.0.0.1", f"service/{APP}", f"{port}:{SERVICE_PORT}"
+    )
+    print(f"k8s.open --env {env}: http://127.0.0.1:{port}/ (Ctrl-C stops the forward)", flush=True)
+    # No timeout: the forward runs until interrupted; kubectl exits itself if the API server goes.
+    c.run(command, pty=False)
+
+
+ns = Collection("k8s", render, lint, diff, apply, rollout, rollback, addons, open_)
 ns.configure({"k8s": DEFAULTS})

@@ -201,3 +201,22 @@ def test_a_cluster_of_another_version_is_refused():
         Exit, match=r"runs Kubernetes 1.31, but env.yaml says local.kubernetes.version"
     ):
         kubectl.require_version()
+
+
+def test_open_forwards_loopback_to_the_service_and_prints_the_url(capsys):
+    c = mock({r"port-forward": Result(exited=0)})
+    k8s.open_(c, env="local", port=8081)
+    # --request-timeout bounds the upgrade request, not the stream: kubernetes/kubernetes#59669
+    # (a timer on port-forward) was turned down, so the forward lasts until Ctrl-C.
+    assert commands(c) == [
+        "/opt/bin/kubectl --request-timeout=10s --namespace=orderdesk "
+        "port-forward --address=127.0.0.1 service/orderdesk 8081:80"
+    ]
+    assert "http://127.0.0.1:8081/" in capsys.readouterr().out
+
+
+def test_open_refuses_a_port_that_is_not_one():
+    c = mock({})
+    with pytest.raises(Exit, match="--port 70000 is not a TCP port; choose one of 1-65535"):
+        k8s.open_(c, env="local", port=70000)
+    assert commands(c) == []

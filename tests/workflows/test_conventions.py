@@ -1,0 +1,275 @@
+"""The conventions' configs: pre-commit runs the tools nox runs; Renovate covers every pin.
+
+Both are checked offline with their own validators (`pre-commit validate-config`,
+check-jsonschema's vendored Renovate schema), then against the files they act on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ops.core.ci import skip_or_fail
+from tests.workflows.policy import ROOT
+
+VENV_BIN = Path(sys.executable).parent
+CACHE_BIN = Path.home() / ".cache" / "orderdesk" / "bin"
+PRE_COMMIT_CONFIG = ROOT / ".pre-commit-config.yaml"
+RENOVATE = ROOT / "renovate.json"
+NOX_SOURCES = (ROOT / "noxfile.py", ROOT / "ops" / "image" / "checks.py")
+
+
+def run(*argv: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(word) for word in argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def hooks() -> dict[str, dict[str, Any]]:
+    config = yaml.safe_load(PRE_COMMIT_CONFIG.read_text(encoding="utf-8"))
+    repos = config["repos"]
+    assert [repo["repo"] for repo in repos] == ["local"], "hook repositories cannot be cloned here"
+    return {hook["id"]: hook for repo in repos for hook in repo["hooks"]}
+
+
+# --- pre-commit ----------------------------------------------------------------------------------
+
+# Each hook, the words its entry runs, and the tool each needs beyond the venv.
+HOOKS: dict[str, tuple[list[str], Path | None]] = {
+    "ruff-check": ([".venv/bin/ruff", "check"], None),
+    "ruff-format": ([".venv/bin/ruff", "format", "--check"], None),
+    "detect-secrets": (
+        [".venv/bin/detect-secrets-hook", "--baseline", ".secrets.baseline"],
+        None,
+    ),
+    "zizmor": ([".venv/bin/zizmor", "--offline", "--persona=pedantic"], None),
+    "actionlint": (["/.cache/orderdesk/bin/actionlint", "-shellcheck=", "-pyflakes="], None),
+    "hadolint": ([".venv/bin/hadolint", "--failure-threshold", "info"], None),
+    "terraform-fmt": (["terraform", "fmt", "-check", "-recursive", "-diff", "infra"], None),
+    "tflint": (["tflint", "--chdir=infra", "--recursive", "infra/.tflint.hcl"], None),
+}
+NEEDS = {
+    "actionlint": CACHE_BIN / "actionlint",
+    "terraform-fmt": CACHE_BIN / "terraform",
+    "tflint": CACHE_BIN / "tflint",
+}
+# The flags nox (or image.scan) passes, which the hook must pass too.
+SAME_FLAGS_AS_NOX = {
+    "detect-secrets": ["--baseline", ".secrets.baseline"],
+    "zizmor": ["--offline", "--persona=pedantic"],
+    "hadolint": ["--failure-threshold", "info"],
+    "terraform-fmt": ["fmt", "-check", "-recursive", "-diff"],
+    "tflint": ["--chdir=infra", "--recursive", "--config"],
+}
+# One real file each hook reads (the hooks with pass_filenames: false read infra/ whole).
+SAMPLE = {
+    "ruff-check": "tasks.py",
+    "ruff-format": "tasks.py",
+    "detect-secrets": "tasks.py",
+    "zizmor": ".github/workflows/ci.yml",
+    "actionlint": ".github/workflows/ci.yml",
+    "hadolint": "app/Dockerfile",
+    "terraform-fmt": "infra/main.tf",
+    "tflint": "infra/main.tf",
+}
+
+
+def pre_commit(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return run(VENV_BIN / "pre-commit", *args)
+
+
+def test_pre_commit_accepts_its_config():
+    result = pre_commit("validate-config", PRE_COMMIT_CONFIG)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pre_commit_validate_config_rejects_a_hook_without_an_entry(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        "repos:\n  - repo: local\n    hooks:\n      - id: ruff\n        name: ruff\n"
+        "        language: system\n",
+        encoding="utf-8",
+    )
+    result = pre_commit("validate-config", broken)
+    assert result.returncode != 0
+    assert "entry" in result.stdout + result.stderr
+
+
+def test_every_hook_is_local_and_runs_a_tool_nox_runs():
+    found = hooks()
+    assert set(found) == set(HOOKS)
+    nox_source = "\n".join(path.read_text(encoding="utf-8") for path in NOX_SOURCES)
+    for hook_id, (words, _) in HOOKS.items():
+        hook = found[hook_id]
+        assert hook["language"] == "system", hook_id
+        entry = hook["entry"]
+        missing = [word for word in words if word not in entry]
+        assert not missing, f"{hook_id}: {entry!r} lacks {missing}"
+        for flag in SAME_FLAGS_AS_NOX.get(hook_id, []):
+            assert f'"{flag}"' in nox_source, f"{hook_id}: nox does not pass {flag}"
+
+
+def test_every_sample_file_exists_and_is_what_its_hook_reads():
+    found = hooks()
+    for hook_id, sample in SAMPLE.items():
+        assert (ROOT / sample).is_file(), sample
+        pattern = found[hook_id].get("files")
+        if pattern:
+            assert re.search(pattern, sample), f"{hook_id} would not read {sample}"
+
+
+@pytest.mark.parametrize("hook_id", sorted(SAMPLE))
+def test_the_hook_passes_on_the_repository_s_own_file(hook_id):
+    tool = NEEDS.get(hook_id)
+    if tool is not None and not tool.is_file():
+        skip_or_fail(
+            f"{tool} missing (scripts/bootstrap --system)", skip=pytest.skip, fail=pytest.fail
+        )
+    result = pre_commit("run", hook_id, "--files", SAMPLE[hook_id])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Passed" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("hook_id", "file", "content", "finding"),
+    [
+        (
+            "detect-secrets",
+            "settings.py",
+            'AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLQ"\n',
+            "AWS Access Key",
+        ),
+        ("ruff-check", "bad.py", "import os\n", "F401"),
+    ],
+)
+def test_the_hook_stops_a_planted_problem(tmp_path, hook_id, file, content, finding):
+    planted = tmp_path / file
+    planted.write_text(content, encoding="utf-8")
+    result = pre_commit("run", hook_id, "--files", planted)
+    assert result.returncode != 0
+    assert finding in result.stdout, result.stdout
+
+
+# --- Renovate ------------------------------------------------------------------------------------
+
+
+def renovate() -> dict[str, Any]:
+    return json.loads(RENOVATE.read_text(encoding="utf-8"))
+
+
+def check_renovate_schema(path: Path) -> subprocess.CompletedProcess[str]:
+    return run(VENV_BIN / "check-jsonschema", "--builtin-schema", "vendor.renovate", path)
+
+
+def python_regex(javascript: str) -> re.Pattern[str]:
+    """Renovate's patterns are JavaScript regexes: named groups are (?<name>...) there."""
+    return re.compile(javascript.replace("(?<", "(?P<"))
+
+
+def custom_manager(file: str) -> dict[str, Any]:
+    """The one custom manager whose managerFilePatterns match this file."""
+    matching = [
+        manager
+        for manager in renovate()["customManagers"]
+        if any(python_regex(p.strip("/")).search(file) for p in manager["managerFilePatterns"])
+    ]
+    assert len(matching) == 1, f"{file}: {len(matching)} custom managers read it"
+    return matching[0]
+
+
+def extracted(file: str) -> list[dict[str, str]]:
+    manager = custom_manager(file)
+    text = (ROOT / file).read_text(encoding="utf-8")
+    return [
+        match.groupdict()
+        for pattern in manager["matchStrings"]
+        for match in python_regex(pattern).finditer(text)
+    ]
+
+
+def test_renovate_config_is_valid_for_renovate_s_schema():
+    result = check_renovate_schema(RENOVATE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_renovate_schema_check_rejects_a_broken_custom_manager(tmp_path):
+    config = renovate()
+    config["customManagers"][0]["matchStrings"] = "not a list"
+    broken = tmp_path / "renovate.json"
+    broken.write_text(json.dumps(config), encoding="utf-8")
+    result = check_renovate_schema(broken)
+    assert result.returncode != 0
+    assert "matchStrings" in result.stdout + result.stderr
+
+
+def test_renovate_built_in_managers_for_our_pins_are_on():
+    """pep621 (pyproject + uv.lock), github-actions (SHAs, containers), dockerfile, terraform
+    (providers, required_version) are on by default; azure-pipelines is off by default
+    (docs.renovatebot.com/modules/manager/azure-pipelines) and turned on here."""
+    config = renovate()
+    assert "enabledManagers" not in config, "enabledManagers would switch the others off"
+    for manager in ("pep621", "github-actions", "dockerfile", "terraform"):
+        assert config.get(manager, {}).get("enabled", True) is True, manager
+    assert config["azure-pipelines"]["enabled"] is True
+    assert "helpers:pinGitHubActionDigestsToSemver" in config["extends"]
+    assert "docker:pinDigests" in config["extends"]
+    assert config["lockFileMaintenance"]["enabled"] is True
+
+
+@pytest.mark.parametrize(
+    "file", ["monitoring/kube-prometheus-stack/chart.yaml", "manifests/addons/cert-manager.yaml"]
+)
+def test_renovate_reads_each_chart_pin(file):
+    pin = yaml.safe_load((ROOT / file).read_text(encoding="utf-8"))
+    assert custom_manager(file)["datasourceTemplate"] == "helm"
+    assert extracted(file) == [
+        {"registryUrl": pin["repository"], "depName": pin["chart"], "currentValue": pin["version"]}
+    ]
+
+
+def test_renovate_reads_every_go_tool_pin_with_its_module():
+    files = sorted(ROOT.glob("tools/go/*.txt"))
+    assert files
+    for path in files:
+        file = str(path.relative_to(ROOT))
+        assert custom_manager(file)["datasourceTemplate"] == "go"
+        lines = [
+            line.split()
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+        found = extracted(file)
+        assert len(found) == len(lines) > 0, file
+        for (name, target), dep in zip(lines, found, strict=True):
+            package, version = target.split("@")
+            assert dep["depName"] == name
+            assert dep["currentValue"] == version
+            module = dep["packageName"]
+            assert package == module or package.startswith(f"{module}/cmd/"), (file, dep)
+            assert "/cmd/" not in module
+
+
+def test_renovate_reads_the_dockerfile_base_images_with_their_digests():
+    file = "app/Dockerfile"
+    text = (ROOT / file).read_text(encoding="utf-8")
+    pinned = re.findall(r"^ARG [A-Z_]+_IMAGE=(\S+)$", text, re.MULTILINE)
+    assert len(pinned) >= 2
+    found = extracted(file)
+    # distroless publishes its Debian 13 Python image under a digest without a version tag.
+    tags = [f":{d['currentValue']}" if d["currentValue"] else "" for d in found]
+    references = [
+        f"{d['depName']}{tag}@{d['currentDigest']}" for d, tag in zip(found, tags, strict=True)
+    ]
+    assert references == pinned
