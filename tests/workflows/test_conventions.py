@@ -77,7 +77,7 @@ SAME_FLAGS_AS_NOX = {
 SAMPLE = {
     "ruff-check": "tasks.py",
     "ruff-format": "tasks.py",
-    "detect-secrets": "tasks.py",
+    "detect-secrets": "tasks.py",  # pragma: allowlist secret
     "zizmor": ".github/workflows/ci.yml",
     "actionlint": ".github/workflows/ci.yml",
     "hadolint": "app/Dockerfile",
@@ -148,7 +148,7 @@ def test_the_hook_passes_on_the_repository_s_own_file(hook_id):
         (
             "detect-secrets",
             "settings.py",
-            'AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLQ"\n',
+            'AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLQ"\n',  # pragma: allowlist secret
             "AWS Access Key",
         ),
         ("ruff-check", "bad.py", "import os\n", "F401"),
