@@ -11,13 +11,17 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
 
 from ops import sandbox
 from tests.cleanroom import room, shelf
+from tests.image.conftest import engine_url
 from tests.support import need, need_tool
+
+__all__ = ["CleanRoom", "clean_room", "engine_url"]
 
 
 @dataclass(frozen=True)
@@ -33,21 +37,36 @@ class CleanRoom:
     shelf_url: str
     workdir: Path
 
+    def run_github(self, workflow: str, job: str, event: str, **options: Any) -> room.JobRun:
+        """One job of a workflow file, through act (room.run_workflow_job's options)."""
+        return room.run_workflow_job(
+            self.act,
+            self.checkout,
+            self.engine_url,
+            self.shelf_url,
+            self.workdir,
+            workflow=workflow,
+            job=job,
+            event=event,
+            socket_gid=self.socket_gid,
+            **options,
+        )
 
-@pytest.fixture(scope="session")
-def engine_url() -> Iterator[str]:
-    if os.environ.get("DOCKER_HOST"):
-        yield os.environ["DOCKER_HOST"]
-        return
-    for tool in ("dockerd", "containerd", "runc"):
-        need_tool(tool, "the clean room's containers run on a real Docker engine")
-    if os.geteuid() != 0:
-        need("the sandbox engine and the stand-ins' debootstrap need root")
-    was_running = sandbox.engine_running()
-    url = sandbox.start_engine()
-    yield url
-    if not was_running:
-        sandbox.stop_engine()
+    def run_pipeline(
+        self, job: str, boundary: str, probes: tuple[room.Probe, ...] = ()
+    ) -> room.JobRun:
+        """One job of azure-pipelines.yml for the dev environment."""
+        return room.run_pipeline_job(
+            self.engine,
+            self.socket,
+            self.checkout,
+            self.shelf_url,
+            job=job,
+            boundary=boundary,
+            parameters={"environment": "dev"},
+            probes=probes,
+            socket_gid=self.socket_gid,
+        )
 
 
 @pytest.fixture(scope="session")

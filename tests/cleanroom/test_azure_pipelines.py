@@ -24,30 +24,14 @@ PREFLIGHT = "invoke deploy (preflight)"
 IMAGE_STAGE = "invoke deploy (image)"
 
 
-def run(
-    clean_room: CleanRoom, job: str, boundary: str, probes: tuple[room.Probe, ...] = ()
-) -> room.JobRun:
-    return room.run_pipeline_job(
-        clean_room.engine,
-        clean_room.socket,
-        clean_room.checkout,
-        clean_room.shelf_url,
-        job=job,
-        boundary=boundary,
-        parameters={"environment": "dev"},
-        probes=probes,
-        socket_gid=clean_room.socket_gid,
-    )
-
-
 @pytest.fixture(scope="module")
 def plan_job(clean_room: CleanRoom) -> room.JobRun:
-    return run(clean_room, "plan", PREFLIGHT)
+    return clean_room.run_pipeline("plan", PREFLIGHT)
 
 
 @pytest.fixture(scope="module")
 def image_job(clean_room: CleanRoom) -> room.JobRun:
-    return run(clean_room, "image", IMAGE_STAGE, IMAGE_PROBES)
+    return clean_room.run_pipeline("image", IMAGE_STAGE, IMAGE_PROBES)
 
 
 def assert_set_up(job: room.JobRun, boundary: str) -> None:

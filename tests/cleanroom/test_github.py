@@ -45,19 +45,13 @@ def image_job(clean_room: CleanRoom) -> room.JobRun:
 def run_deploy_job(
     clean_room: CleanRoom, job: str, boundary: str, probes: tuple[room.Probe, ...] = ()
 ) -> room.JobRun:
-    return room.run_workflow_job(
-        clean_room.act,
-        clean_room.checkout,
-        clean_room.engine_url,
-        clean_room.shelf_url,
-        clean_room.workdir,
-        workflow=DEPLOY,
-        job=job,
-        event="workflow_dispatch",
+    return clean_room.run_github(
+        DEPLOY,
+        job,
+        "workflow_dispatch",
         inputs={"environment": "dev"},
         boundary=boundary,
         probes=probes,
-        socket_gid=clean_room.socket_gid,
     )
 
 
@@ -107,18 +101,12 @@ def test_deploy_image_job_has_the_scanners_image_scan_runs(image_job: room.JobRu
 def test_other_deploy_jobs_set_themselves_up_until_azure(
     clean_room: CleanRoom, workflow: str, job: str, boundary: str
 ) -> None:
-    run = room.run_workflow_job(
-        clean_room.act,
-        clean_room.checkout,
-        clean_room.engine_url,
-        clean_room.shelf_url,
-        clean_room.workdir,
-        workflow=workflow,
-        job=job,
-        event="workflow_dispatch",
+    run = clean_room.run_github(
+        workflow,
+        job,
+        "workflow_dispatch",
         inputs={"environment": "dev", "confirm": "dev"},
         boundary=boundary,
-        socket_gid=clean_room.socket_gid,
     )
     assert_ran_until(run, steps_before(workflow, job, boundary, clean_room))
 
@@ -132,15 +120,10 @@ FIRST_GO_TOOL_BUILT = re.compile(r"^[\w-]+: /\S+/\.cache/orderdesk/bin/[\w-]+$")
 
 @pytest.fixture(scope="module")
 def toolchain_job(clean_room: CleanRoom) -> room.JobRun:
-    return room.run_workflow_job(
-        clean_room.act,
-        clean_room.checkout,
-        clean_room.engine_url,
-        clean_room.shelf_url,
-        clean_room.workdir,
-        workflow=CI,
-        job="toolchain",
-        event="push",
+    return clean_room.run_github(
+        CI,
+        "toolchain",
+        "push",
         boundary=BOOTSTRAP_SYSTEM,
         # A cold bootstrap --system then builds every tool for an hour: one Go tool built is the
         # proof this rule needs.
@@ -161,17 +144,11 @@ def test_ci_test_containers_have_go_for_bootstrap_system(toolchain_job: room.Job
 
 def test_ci_checks_job_runs_its_session_on_a_hosted_runner(clean_room: CleanRoom) -> None:
     """A CI job from end to end: checkout, setup-python, bootstrap, `nox -s lint`."""
-    run = room.run_workflow_job(
-        clean_room.act,
-        clean_room.checkout,
-        clean_room.engine_url,
-        clean_room.shelf_url,
-        clean_room.workdir,
-        workflow=CI,
-        job="checks",
-        event="push",
+    run = clean_room.run_github(
+        CI,
+        "checks",
+        "push",
         matrix={"session": "lint"},
-        socket_gid=clean_room.socket_gid,
     )
     steps = room.load_workflow(clean_room.checkout / CI)["jobs"]["checks"]["steps"]
     assert_ran_until(
