@@ -190,6 +190,16 @@ def derive_job(
     """
     job = dict(workflow["jobs"][job_id])
     job.pop("needs", None)
+    container = job.get("container")
+    if isinstance(container, dict) and "--privileged" in str(container.get("options", "")):
+        # This machine cannot grant every capability (runc: "unable to apply caps"), so a
+        # --privileged container does not start here; what the clean room runs needs none.
+        options = str(container["options"]).replace("--privileged", "").strip()
+        job["container"] = (
+            {**container, "options": options}
+            if options
+            else {key: value for key, value in container.items() if key != "options"}
+        )
     steps = [dict(step) for step in job["steps"]]
     if boundary is not None:
         names = [step.get("name") for step in steps]
