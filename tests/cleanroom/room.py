@@ -489,14 +489,16 @@ class PipelineJob:
         with contextlib.suppress(docker.errors.NotFound):
             self.container.remove(force=True)
 
-    def shell(self, script: str, env: Mapping[str, str], user: str = "runner") -> tuple[int, str]:
+    def shell(
+        self, script: str, env: Mapping[str, str], user: str = "runner", workdir: str = ""
+    ) -> tuple[int, str]:
         path = ":".join(
             [*self.path, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
         )
         code, output = self.container.exec_run(
             ["bash", "-eo", "pipefail", "-c", script],
             environment={**env, "PATH": path},
-            workdir=self.sources,
+            workdir=workdir or self.sources,
             user=user,
         )
         return int(code), output.decode(errors="replace")
@@ -508,7 +510,7 @@ class PipelineJob:
             capture_output=True,
             check=True,
         ).stdout
-        self.shell(f"mkdir -p {self.sources} {self.temp}", {})
+        self.shell(f"mkdir -p {self.sources} {self.temp}", {}, workdir="/")
         self.container.put_archive(self.sources, archive)
         return self.shell(f"chown -R runner:runner {WORKSPACE}", {}, user="root")
 
