@@ -210,8 +210,14 @@ def derive_job(
         if probes:
             # The boundary fails without Azure; the probes still run, with its env.
             steps[cut]["continue-on-error"] = True
+            # Each probe is judged on its own: one failing does not hide the next.
             steps += [
-                {"name": probe.name, "run": probe.run, "env": dict(steps[cut].get("env", {}))}
+                {
+                    "name": probe.name,
+                    "run": probe.run,
+                    "env": dict(steps[cut].get("env", {})),
+                    "continue-on-error": True,
+                }
                 for probe in probes
             ]
     job["steps"] = steps

@@ -47,7 +47,12 @@ def test_a_derived_job_keeps_the_real_steps_until_its_boundary_then_the_probes()
     cut = names.index("invoke deploy (image)")
     assert steps[:cut] == real[:cut]
     assert steps[cut] == {**real[cut], "continue-on-error": True}
-    assert steps[cut + 1] == {"name": probe.name, "run": probe.run, "env": real[cut].get("env", {})}
+    assert steps[cut + 1] == {
+        "name": probe.name,
+        "run": probe.run,
+        "env": real[cut].get("env", {}),
+        "continue-on-error": True,
+    }
     assert len(steps) == cut + 2
     assert "needs" not in derived["jobs"]["image"]
     assert list(derived["jobs"]) == ["image"]
