@@ -77,8 +77,9 @@ def clean_room(engine_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     socket = engine_url.removeprefix("unix://")
     if not all(stand_in.tarball.is_file() for stand_in in (room.RUNNER, room.PYTHON_BOOKWORM)):
         need_tool("debootstrap", "the stand-in images are made from Debian's packages")
-    # Cheap when everything is cached; builds kubelogin and the images when not.
-    subprocess.run([str(room.STAND_INS_SCRIPT)], check=True)
+    # Cheap when everything is cached; builds kubelogin and the images when not. Not executable,
+    # so scripts/bootstrap --system (which runs tools/build/*) leaves it to this session.
+    subprocess.run(["bash", str(room.STAND_INS_SCRIPT)], check=True)
     engine = sandbox.engine_client(engine_url, timeout=600)
     room.ensure_images(engine)
     workdir = tmp_path_factory.mktemp("cleanroom")
