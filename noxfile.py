@@ -336,6 +336,15 @@ def deploy(session: nox.Session) -> None:
     session.run(*PYTEST, *paths, env=ci_env())
 
 
+@nox.session(python=PYTHON, default=False)
+def cleanroom(session: nox.Session) -> None:
+    """Each workflow job's own steps in a stand-in of its runner, until it needs Azure."""
+    install_groups(session, "test")
+    if toolchain.find("act") is None:
+        missing_in_ci_fails(session, "act is missing (python -m ops.toolchain install act)")
+    session.run(*PYTEST, "tests/cleanroom", *session.posargs, env=ci_env())
+
+
 @nox.session(python=PYTHON)
 def quality(session: nox.Session) -> None:
     """Quality gate: coverage of app/ and ops/ over all test sessions, complexity, duplication."""

@@ -30,6 +30,8 @@ class StandIn:
     tarball: Path
     # What `docker import` cannot carry over from a tarball: the config of the image it stands for.
     changes: tuple[str, ...]
+    # What builds the tarball when it is missing (tests/cleanroom has stand-ins of its own).
+    script: Path = STAND_IN_SCRIPT
 
 
 BUILD_STAND_IN = StandIn(
@@ -59,21 +61,21 @@ def _stamp(tarball: Path) -> str:
     return f"{stat.st_size}-{stat.st_mtime_ns}"
 
 
-def ensure_stand_ins_built() -> None:
-    if BUILD_STAND_IN.tarball.is_file() and RUNTIME_STAND_IN.tarball.is_file():
+def ensure_built(stand_in: StandIn) -> None:
+    if stand_in.tarball.is_file():
         return
     try:
-        subprocess.run([str(STAND_IN_SCRIPT)], check=True)  # noqa: S603  # nosec B603
+        subprocess.run([str(stand_in.script)], check=True)  # noqa: S603  # nosec B603
     except subprocess.CalledProcessError as exc:
         raise ImageError(
-            f"building the local stand-in base images failed ({STAND_IN_SCRIPT} exited "
+            f"building the local stand-in images failed ({stand_in.script} exited "
             f"{exc.returncode}); see its output above"
         ) from exc
 
 
 def import_stand_in(engine: docker.DockerClient, stand_in: StandIn) -> str:
     """Import a stand-in's tarball unless the engine has this very build of it; return its name."""
-    ensure_stand_ins_built()
+    ensure_built(stand_in)
     stamp = _stamp(stand_in.tarball)
     try:
         labels = engine.images.get(stand_in.image).labels or {}

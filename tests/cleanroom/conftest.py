@@ -1,0 +1,97 @@
+"""The clean room's real components: the sandbox engine, the stand-in images, act, a clean clone.
+
+Each fixture starts what is missing and stops only what it started. Run under
+`flock /tmp/orderdesk-sandbox.lock` on a shared machine (the engine is one per machine).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from ops import sandbox
+from tests.cleanroom import room, shelf
+from tests.image.conftest import engine_url
+from tests.support import need, need_tool
+
+__all__ = ["CleanRoom", "clean_room", "engine_url"]
+
+
+@dataclass(frozen=True)
+class CleanRoom:
+    """Everything a job needs to run in the clean room."""
+
+    act: str
+    engine: docker.DockerClient
+    engine_url: str
+    socket: str
+    socket_gid: int
+    checkout: Path
+    shelf_url: str
+    workdir: Path
+
+    def run_github(self, workflow: str, job: str, event: str, **options: Any) -> room.JobRun:
+        """One job of a workflow file, through act (room.run_workflow_job's options)."""
+        return room.run_workflow_job(
+            self.act,
+            self.checkout,
+            self.engine_url,
+            self.shelf_url,
+            self.workdir,
+            workflow=workflow,
+            job=job,
+            event=event,
+            socket_gid=self.socket_gid,
+            **options,
+        )
+
+    def run_pipeline(
+        self, job: str, boundary: str, probes: tuple[room.Probe, ...] = ()
+    ) -> room.JobRun:
+        """One job of azure-pipelines.yml for the dev environment."""
+        return room.run_pipeline_job(
+            self.engine,
+            self.socket,
+            self.checkout,
+            self.shelf_url,
+            job=job,
+            boundary=boundary,
+            parameters={"environment": "dev"},
+            probes=probes,
+            socket_gid=self.socket_gid,
+        )
+
+
+@pytest.fixture(scope="session")
+def clean_room(engine_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CleanRoom]:
+    act = need_tool("act", "the clean room runs the workflow files with nektos/act")
+    if not engine_url.startswith("unix://"):
+        need(f"the clean room mounts the engine's socket into jobs; {engine_url} is not one")
+    socket = engine_url.removeprefix("unix://")
+    if not all(stand_in.tarball.is_file() for stand_in in (room.RUNNER, room.PYTHON_BOOKWORM)):
+        need_tool("debootstrap", "the stand-in images are made from Debian's packages")
+    # Cheap when everything is cached; builds kubelogin and the images when not. Not executable,
+    # so scripts/bootstrap --system (which runs tools/build/*) leaves it to this session.
+    subprocess.run(["bash", str(room.STAND_INS_SCRIPT)], check=True)
+    engine = sandbox.engine_client(engine_url, timeout=600)
+    room.ensure_images(engine)
+    workdir = tmp_path_factory.mktemp("cleanroom")
+    checkout = room.clone(workdir / "checkout")
+    with shelf.shelf() as shelf_url:
+        yield CleanRoom(
+            act=act,
+            engine=engine,
+            engine_url=engine_url,
+            socket=socket,
+            socket_gid=os.stat(socket).st_gid,
+            checkout=checkout,
+            shelf_url=shelf_url,
+            workdir=workdir,
+        )

@@ -1,0 +1,69 @@
+"""What the clean-room tests expect of a job's run, shared by the GitHub and Azure DevOps tests."""
+
+from __future__ import annotations
+
+import re
+
+from tests.cleanroom import room
+from tests.cleanroom.conftest import CleanRoom
+
+NOT_SIGNED_IN = "not logged in to Azure"
+
+
+def steps_before(workflow: str, job: str, boundary: str, clean_room: CleanRoom) -> list[str]:
+    """The names of the job's steps before its boundary, from the workflow file."""
+    steps = room.load_workflow(clean_room.checkout / workflow)["jobs"][job]["steps"]
+    names = [str(step.get("name")) for step in steps]
+    return names[: names.index(boundary)]
+
+
+def assert_ran_until(run: room.JobRun, names: list[str]) -> None:
+    """Every step before the boundary ran and succeeded, in the clean room, for real."""
+    assert names, f"{run.job}: no step before the boundary"
+    for name in names:
+        step = run.step(name)
+        assert step.outcome == "success", (
+            f"{run.job}: step {name!r} {step.outcome or 'did not finish'}:\n{run.excerpt(name)}"
+        )
+
+
+def preflight_problems(step: room.Step) -> list[str]:
+    """The problems `invoke deploy` listed before stopping (ops/deploy/preflight.py)."""
+    assert "preflight failed" in step.text, f"no preflight report in {step.name!r}:\n{step.text}"
+    return [line.strip()[2:] for line in step.output if line.strip().startswith("- ")]
+
+
+def assert_stops_only_at_azure(run: room.JobRun, boundary: str) -> None:
+    """Signed out, the deploy's preflight must find nothing missing but Azure's sign-in."""
+    problems = preflight_problems(run.step(boundary))
+    assert any(problem.startswith(NOT_SIGNED_IN) for problem in problems), problems
+    others = [problem for problem in problems if not problem.startswith(NOT_SIGNED_IN)]
+    assert others == [], (
+        f"{run.job}: without Azure the preflight should miss only the sign-in; it also found:\n"
+        + "\n".join(f"  - {problem}" for problem in others)
+    )
+
+
+# dev's bases are public images pinned by digest, which no registry here serves: the probes build
+# and scan the same Dockerfile on the image's local stand-in bases (ops/image/base.py), which
+# tools/build/image made on this machine and the shelf hands to the job.
+BASES = (
+    'mkdir -p "$HOME/.cache/orderdesk/image" && '
+    'curl -fsS "$CLEANROOM_SHELF/tree/base-images" | tar -x -C "$HOME/.cache/orderdesk/image"'
+)
+IMAGE_PROBES = (
+    room.Probe("clean room: image.build", f"{BASES} && invoke image.build --env local"),
+    room.Probe("clean room: image.scan", "invoke image.scan --env local"),
+)
+
+
+def assert_image_built(run: room.JobRun) -> None:
+    step = run.step("clean room: image.build")
+    assert step.outcome == "success", step.text[-3000:]
+    assert re.search(r"^built \S+ \(sha256:", step.text, re.MULTILINE), step.text[-3000:]
+
+
+def assert_image_scanned(run: room.JobRun) -> None:
+    step = run.step("clean room: image.scan")
+    assert step.outcome == "success", step.text[-3000:]
+    assert re.search(r"^scan: \S+ clean", step.text, re.MULTILINE), step.text[-3000:]

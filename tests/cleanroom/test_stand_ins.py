@@ -1,0 +1,87 @@
+"""The clean room's own parts, without an engine: every action a workflow uses has a stand-in,
+each stand-in says it is one, and a derived job keeps the real steps up to its boundary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ops.envconfig import REPO_ROOT
+from tests.cleanroom import room
+
+WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+def used_actions() -> set[str]:
+    actions = set()
+    for path in WORKFLOWS:
+        for job in room.load_workflow(path)["jobs"].values():
+            actions |= {str(step["uses"]).split("@")[0] for step in job["steps"] if "uses" in step}
+    return actions
+
+
+def test_every_action_a_workflow_uses_has_a_stand_in_or_acts_own() -> None:
+    actions = used_actions()
+    assert actions, f"no `uses:` found in {WORKFLOWS}"
+    missing = actions - set(room.ACTION_STAND_INS) - room.EMULATED_BY_ACT
+    assert not missing, f"add a stand-in under tests/cleanroom/actions for: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", sorted(set(room.ACTION_STAND_INS.values())))
+def test_each_stand_in_is_a_composite_action_named_as_a_stand_in(name: str) -> None:
+    action = yaml.safe_load((room.ACTIONS_DIR / name / "action.yml").read_text(encoding="utf-8"))
+    assert "clean-room stand-in for " in action["name"], action["name"]
+    assert action["runs"]["using"] == "composite"
+    assert all(step.get("shell") == "bash" for step in action["runs"]["steps"])
+
+
+def test_a_derived_job_keeps_the_real_steps_until_its_boundary_then_the_probes() -> None:
+    workflow = room.load_workflow(REPO_ROOT / ".github" / "workflows" / "deploy.yml")
+    real = workflow["jobs"]["image"]["steps"]
+    probe = room.Probe("clean room: probe", "invoke --list")
+    derived = room.derive_job(workflow, "image", "invoke deploy (image)", [probe])
+    steps = derived["jobs"]["image"]["steps"]
+    names = [step.get("name") for step in real]
+    cut = names.index("invoke deploy (image)")
+    assert steps[:cut] == real[:cut]
+    assert steps[cut] == {**real[cut], "continue-on-error": True}
+    assert steps[cut + 1] == {
+        "name": probe.name,
+        "run": probe.run,
+        "env": real[cut].get("env", {}),
+        "continue-on-error": True,
+    }
+    assert len(steps) == cut + 2
+    assert "needs" not in derived["jobs"]["image"]
+    assert list(derived["jobs"]) == ["image"]
+
+
+def test_a_derived_job_refuses_a_boundary_the_job_does_not_have() -> None:
+    workflow = room.load_workflow(REPO_ROOT / ".github" / "workflows" / "deploy.yml")
+    with pytest.raises(room.CleanRoomError, match="has no step named 'nope'"):
+        room.derive_job(workflow, "plan", "nope", [])
+
+
+def test_an_unknown_action_is_named_with_the_fix() -> None:
+    job = {"steps": [{"uses": "someone/something@v1"}]}
+    with pytest.raises(
+        room.CleanRoomError, match=r"someone/something@v1 has no clean-room stand-in"
+    ):
+        room.action_mappings(job)
+
+
+def test_act_log_steps_keep_their_order_output_and_outcome(tmp_path: Path) -> None:
+    lines = [
+        '{"step": "Set up job", "stepResult": "success", "msg": "ok"}',
+        '{"step": "Build", "stage": "Main", "raw_output": true, "msg": "compiling\\n"}',
+        '{"step": "Build", "stage": "Post", "raw_output": true, "msg": "post output\\n"}',
+        "not json at all",
+        '{"step": "Build", "stage": "Main", "stepResult": "failure", "msg": "failed"}',
+    ]
+    steps = room.parse_act_log(lines)
+    assert [(step.name, step.outcome, step.output) for step in steps] == [
+        ("Set up job", "success", []),
+        ("Build", "failure", ["compiling"]),
+    ]
