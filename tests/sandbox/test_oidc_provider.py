@@ -631,13 +631,16 @@ def test_a_bad_start_is_refused_with_the_reason(
 def test_a_redirect_uri_allowed_at_run_time_works_at_once(oidc_provider: OidcProvider) -> None:
     # An app whose port is known only after the provider started (tests/app) registers then.
     late = "http://127.0.0.1:9/late-app/callback"
+    # The provider is the session's: other tests may have registered their apps already.
+    before = list(oidc_provider.redirect_uris)
     refused, _ = authorize(oidc_provider, redirect_uri=late)
     assert refused.status_code == 400
     oidc_provider.allow_redirects([late], [late + "/signed-out"])
     accepted, _ = authorize(oidc_provider, redirect_uri=late)
     assert accepted.status_code == 302
     assert accepted.headers["Location"].startswith("/login?")
-    assert oidc_provider.redirect_uris == [TEST_REDIRECT_URI, late]
+    assert oidc_provider.redirect_uris == [*before, late]
+    assert oidc_provider.redirect_uris[0] == TEST_REDIRECT_URI
 
 
 def test_sign_in_help_gives_a_developer_every_user_and_password(
