@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from ops import envconfig
-from ops.sandbox import cluster, engine, layout
+from ops.sandbox import cluster, engine, layout, owned
 from tests.cluster import images_dir, kubectl, kubectl_json
 
 pytestmark = pytest.mark.slow
@@ -55,11 +55,11 @@ def host_snapshot() -> dict[str, Any]:
 
 
 def cluster_processes(state: dict[str, Any]) -> list[int]:
-    found = [int(pid) for pid in (state.get("pids") or {}).values() if cluster._alive(int(pid))]
+    found = list(owned.ownership(state).ours.values()) + owned.pids(layout.CLUSTER_CGROUP)
     for kind in ("mnt", "net"):
         inode = state.get(f"{kind}ns_inode")
         if inode:
-            found += cluster._pids_in_namespace(kind, int(inode))
+            found += owned.in_namespace(kind, int(inode))
     return sorted(set(found))
 
 
@@ -143,7 +143,7 @@ def test_stop_leaves_nothing_and_start_touches_nothing_on_the_host(local_cluster
     state = cluster.read_state()
     cluster.stop()
     assert cluster_processes(state) == []
-    assert cluster._leftover_cgroups() == []
+    assert owned.present(layout.CLUSTER_CGROUP) == []
     stopped = host_snapshot()
     assert stopped["mounts"] == []
     cluster.start()
