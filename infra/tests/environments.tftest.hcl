@@ -122,7 +122,7 @@ run "app_secrets_are_generated_into_key_vault" {
     error_message = "The vault must hold the generated Django key, card key and database password, and the Teams URL."
   }
   assert {
-    condition     = sort(keys(module.key_vault.secret_versions)) == ["card-fingerprint-key", "database-password", "django-secret-key", "teams-webhook-url"]
+    condition     = sort(keys(module.key_vault.secret_versions)) == tolist(["card-fingerprint-key", "database-password", "django-secret-key", "teams-webhook-url"])
     error_message = "Each secret must be written on its own version, from env.yaml's key_vault.secret_versions."
   }
 }
