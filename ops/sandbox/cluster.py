@@ -12,6 +12,13 @@ images come from tools/build/kubernetes.
 
 The kubeconfig is written to .data/local/kubeconfig (the `local` environment's). etcd's data and
 containerd's images stay under ~/.cache/orderdesk/sandbox/node between runs.
+
+Stop kills only what a start started (ops/sandbox/owned.py): pids whose boot ID and start time
+still match what the start recorded, what runs in the cluster's own cgroup subtree
+(orderdesk-sandbox/cluster: the components, containerd's shims and, as the kubelet's cgroupRoot,
+the pods), and what was entered into the node's namespaces while a proven process holds them. A
+start that fails or is interrupted at any step stops what it made, and marks the state complete
+only at the end.
 """
 
 from __future__ import annotations
