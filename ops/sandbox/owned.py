@@ -121,12 +121,18 @@ class Hierarchy:
     controllers: frozenset[str]
 
 
-def hierarchies(mounts: str | None = None) -> list[Hierarchy]:
-    """The cgroup v1 hierarchies mounted on this host (cgroup2 mounts are not among them)."""
+def hierarchies(mounts: str | None = None, *, unified: bool = False) -> list[Hierarchy]:
+    """The cgroup v1 hierarchies mounted on this host; with `unified`, cgroup2 mounts too.
+
+    The sandbox makes and joins its groups in the v1 hierarchies only; runc in hybrid mode also
+    mirrors each container's group in the unified one (/sys/fs/cgroup/unified), so what is
+    looked for and removed includes it.
+    """
+    types = {"cgroup", "cgroup2"} if unified else {"cgroup"}
     found = []
     for line in (MOUNTS.read_text() if mounts is None else mounts).splitlines():
         fields = line.split()
-        if len(fields) >= 4 and fields[2] == "cgroup":
+        if len(fields) >= 4 and fields[2] in types:
             options = set(fields[3].split(","))
             found.append(Hierarchy(Path(fields[1]), frozenset(options)))
     return found
@@ -164,9 +170,9 @@ def _checked(group: str) -> str:
     return group
 
 
-def directories(group: str, mounts: str | None = None) -> list[Path]:
-    """Where `group` is (or would be) in each v1 hierarchy."""
-    return [h.path / _checked(group) for h in hierarchies(mounts)]
+def directories(group: str, mounts: str | None = None, *, unified: bool = True) -> list[Path]:
+    """Where `group` is (or would be) in each hierarchy (v1 only, unless `unified`)."""
+    return [h.path / _checked(group) for h in hierarchies(mounts, unified=unified)]
 
 
 def make(group: str) -> None:
@@ -187,7 +193,7 @@ def make(group: str) -> None:
 def joiner(group: str) -> Callable[[], None]:
     """A subprocess preexec_fn that moves the child into `group` before it runs anything, so
     nothing it forks can start outside it."""
-    procs = [str(directory / "cgroup.procs") for directory in directories(group)]
+    procs = [str(directory / "cgroup.procs") for directory in directories(group, unified=False)]
 
     def join() -> None:
         for path in procs:
