@@ -233,10 +233,21 @@ def start_engine(engine: Engine = ENGINE) -> str:
         engine.pidfile,
         owned.joiner(engine.cgroup),
     )
+    try:
+        _wait_for_engine(engine)
+    except BaseException:
+        # A dockerd that never answered (or a Ctrl-C while waiting) goes with what it made.
+        with contextlib.suppress(SandboxError):
+            stop_engine(engine)
+        raise
+    return engine.url
+
+
+def _wait_for_engine(engine: Engine) -> None:
     deadline = time.monotonic() + ENGINE_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if engine_running(engine):
-            return engine.url
+            return
         if _alive(engine.pidfile) is None:
             break
         time.sleep(0.2)

@@ -242,3 +242,26 @@ def test_a_pidfile_naming_another_process_is_not_stopped(private_engine: Engine)
     finally:
         bystander.kill()
         bystander.wait(timeout=10)
+
+
+def test_a_start_interrupted_while_dockerd_comes_up_leaves_nothing(
+    private_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ops.sandbox import engine as engine_module
+
+    started: list[int] = []
+    real_wait = engine_module._wait_for_engine
+
+    def interrupted(engine: Engine) -> None:
+        real_wait(engine)  # dockerd answers, its containerd runs: there is something to undo
+        started.extend(owned.pids(engine.cgroup))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine_module, "_wait_for_engine", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        start_engine(private_engine)
+    assert len(started) >= 2, started  # dockerd and its containerd
+    assert not any(owned.alive(pid) for pid in started)
+    assert owned.present(private_engine.cgroup) == []
+    assert not private_engine.pidfile.exists()
+    assert mounted_under(private_engine.root) == []
