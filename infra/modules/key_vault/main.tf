@@ -121,7 +121,9 @@ resource "azurerm_key_vault_secret" "this" {
   depends_on = [time_sleep.role_propagation]
 }
 
-# The secrets the vault holds now, read at plan time (after the writer's roles exist).
+# The secrets the vault holds now (GetSecrets lists no deleted one: azurerm
+# internal/services/keyvault/key_vault_secrets_data_source.go), read at plan time once the
+# writer's roles exist; the planner's Key Vault Reader role may list them.
 data "azurerm_key_vault_secrets" "present" {
   key_vault_id = azurerm_key_vault.this.id
 
