@@ -127,7 +127,8 @@ resource "azurerm_key_vault_secret" "this" {
 data "azurerm_key_vault_secrets" "present" {
   key_vault_id = azurerm_key_vault.this.id
 
-  depends_on = [time_sleep.role_propagation]
+  # Without public access (prod) the data plane answers only through the private endpoint.
+  depends_on = [time_sleep.role_propagation, module.private_endpoint]
 }
 
 # When each irreplaceable secret's current version was first planned: the plan's own timestamp
