@@ -86,6 +86,13 @@ LIST = Case("list page 1", "/", "session", TRIVIAL_SESSION)
 API = Case("/api/orders", "/api/orders", "token", TRIVIAL_TOKEN)
 
 
+def deep_page_of(rows: int) -> int:
+    """The deep page a database of this size has (DEEP_PAGE at most), from now on this run's."""
+    global DEEP_PAGE  # noqa: PLW0603 - one run, one database size
+    DEEP_PAGE = min(DEEP_PAGE, rows // PAGE_SIZE)
+    return DEEP_PAGE
+
+
 def deep_case() -> Case:
     return Case(f"list page {DEEP_PAGE:,}", "/?{deep}", "session", TRIVIAL_SESSION)
 
@@ -547,8 +554,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.rows < 2 * PAGE_SIZE:
         parser.error(f"--rows must be at least two pages ({2 * PAGE_SIZE})")
-    global DEEP_PAGE  # noqa: PLW0603 - one run, one database size
-    DEEP_PAGE = min(DEEP_PAGE, args.rows // PAGE_SIZE)
+    deep_page_of(args.rows)
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (Debian: apt-get install wrk)")
     CACHE.mkdir(parents=True, exist_ok=True)
