@@ -19,6 +19,7 @@ import cProfile
 import io
 import json
 import pstats
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -35,21 +36,31 @@ PAGE_SIZE = throughput.PAGE_SIZE
 
 
 def bench_credentials() -> throughput.Credentials:
-    """The benchmark's viewer, with a session as login() makes it and a read-only API token."""
+    """The benchmark's viewer signed in as the sign-in form does it (authenticate(), then
+    login() into a session of the configured engine), and a read-only API token of its own."""
+    from importlib import import_module
+
     from accounts.models import ApiToken
     from accounts.roles import VIEWER, set_role
     from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from django.test import Client
+    from django.contrib.auth import authenticate, get_user_model, login
+    from django.test import RequestFactory
 
     user, _ = get_user_model().objects.get_or_create(username=throughput.BENCH_USER)
+    password = secrets.token_urlsafe(24)
+    user.set_password(password)
+    user.save()
     set_role(user, VIEWER)
-    browser = Client()
-    # The backend a password sign-in records (axes' backend only counts failures).
-    browser.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    session = browser.cookies[settings.SESSION_COOKIE_NAME].value
+    request = RequestFactory().post("/auth/sign-in", HTTP_HOST="127.0.0.1")
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore()
+    signed_in = authenticate(request, username=throughput.BENCH_USER, password=password)
+    if signed_in is None:
+        raise SystemExit(f"{throughput.BENCH_USER} could not sign in (locked out? axes_reset)")
+    login(request, signed_in)
+    request.session.save()
     _, token = ApiToken.issue(user, "bench request_cpu", read_only=True, days=1)
-    return throughput.Credentials(f"{settings.SESSION_COOKIE_NAME}={session}", token)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={request.session.session_key}"
+    return throughput.Credentials(cookie, token)
 
 
 def measure(requests: int, rows: int, profile: str = "") -> dict[str, float]:
