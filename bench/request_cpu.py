@@ -5,6 +5,7 @@ API token for /api, and the anonymous trivial view beside them (the sign-in's ow
 
     .venv/bin/python bench/request_cpu.py                   # the 1,000,000-order SQLite cache
     .venv/bin/python bench/request_cpu.py --compare 1f14c5b # that revision's app/ side by side
+    .venv/bin/python bench/request_cpu.py --profile "list page 1"  # where that case's time goes
 
 Process CPU time, unlike wrk's req/s, barely moves when other jobs load the machine, so it shows
 what a change removed. It leaves out gunicorn and its access log (the same for every view) and,
@@ -184,6 +185,8 @@ def main() -> int:
             for n, (label, app_dir) in enumerate(apps.items())
         }
     print(f"\nsqlite, {args.rows:,} orders: CPU ms per request, in-process (no gunicorn)")
+    if args.profile:
+        print(f"({args.profile} ran under cProfile: its figure is inflated, its ratio meaningless)")
     print(f"{'app':<14}{'case':<20}{'sign-in':<10}{'cpu ms':>8}{'yardstick ÷ case':>18}  yardstick")
     cases = {case.name: case for case in [throughput.ANONYMOUS, *throughput.cases()]}
     for label, result in results.items():
