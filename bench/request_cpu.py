@@ -21,7 +21,6 @@ import io
 import json
 import pstats
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -121,8 +120,8 @@ def measure(requests: int, rows: int, profile: str = "") -> dict[str, float]:
             profiler.disable()
         result[case.name] = (time.process_time() - started) / requests * 1000
         if profiler:
-            # On stderr: stdout's last line is the figures' JSON.
-            stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative")
+            # Before the last line, which is the figures' JSON.
+            stats = pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative")
             stats.print_stats(45)
     return result
 
@@ -137,19 +136,10 @@ def run(
         "import json, request_cpu; "
         f"print(json.dumps(request_cpu.measure({args.requests}, {args.rows}, {args.profile!r})))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=app_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"measuring {app_dir} failed:\n{done.stderr[-3000:]}")
-    if args.profile:
-        print(done.stderr)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    *profile, figures = throughput.app_python(app_dir, env, "-c", code).strip().splitlines()
+    if profile:
+        print("\n".join(profile))
+    return json.loads(figures)
 
 
 def main() -> int:

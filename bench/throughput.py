@@ -423,21 +423,16 @@ def measure(
             for app in apps if round_ % 2 == 0 else reversed(apps):
                 if case not in app_cases(app):
                     continue
-                server = app.server_pids()
                 baseline = yardstick(case)
-                before = wrk(
-                    case_url(app, baseline),
-                    duration,
-                    connections,
-                    server,
-                    credentials.headers(baseline.sign_in),
-                )
-                result = wrk(
-                    case_url(app, case),
-                    duration,
-                    connections,
-                    server,
-                    credentials.headers(case.sign_in),
+                before, result = (
+                    wrk(
+                        case_url(app, measured),
+                        duration,
+                        connections,
+                        app.server_pids(),
+                        credentials.headers(measured.sign_in),
+                    )
+                    for measured in (baseline, case)
                 )
                 result["ratio"] = result["rps"] / before["rps"]
                 result["cpu_ratio"] = before["cpu_ms"] / result["cpu_ms"]
