@@ -1,4 +1,5 @@
-"""Production settings plus a trivial view, the yardstick bench/throughput.py measures against."""
+"""Production settings, sign-in middleware included, plus the trivial views bench/throughput.py
+measures against."""
 
 from orderdesk.settings.production import *  # noqa: F403
 
