@@ -16,7 +16,7 @@ from django.urls import reverse
 from markupsafe import Markup, escape
 
 from .audit import display_name
-from .roles import role_of
+from .roles import request_role
 
 MARKER = "<!--orderdesk:account-->"
 _MARKER_BYTES = MARKER.encode()
@@ -24,7 +24,7 @@ _MARKER_BYTES = MARKER.encode()
 
 def actions(request: HttpRequest) -> str:
     """What differs between users on a kept page beside their name: the role's controls."""
-    return role_of(request.user) or "none"
+    return request_role(request.user) or "none"
 
 
 def keep_account_out(request: HttpRequest) -> None:
@@ -41,7 +41,7 @@ def account_html(request: HttpRequest) -> Markup:
     return Markup(  # noqa: S704  # nosec B704
         '<div class="account">'
         f'<span class="account-name">Signed in as <strong>{escape(display_name(user))}</strong>'
-        f" ({escape(role_of(user) or 'no role')})</span>"
+        f" ({escape(request_role(user) or 'no role')})</span>"
         f'<form method="post" action="{reverse("sign-out")}" class="sign-out">'
         f'<input type="hidden" name="csrfmiddlewaretoken" value="{csrf}">'
         '<button type="submit" class="link-button">Sign out</button></form>'

@@ -8,11 +8,12 @@ in the ID token's `roles` claim (infra/env.yaml declares them with these values)
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from django.apps import apps
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
+from django.db import connections, router
 
 VIEWER, CLERK, ADMIN = "viewer", "clerk", "admin"
 ROLES = (VIEWER, CLERK, ADMIN)
@@ -68,11 +69,25 @@ def _permission(dotted: str) -> Permission:
     return Permission.objects.get(content_type__app_label=app_label, codename=codename)
 
 
+_ROLE_CACHE = "_orderdesk_role"
+_UNSET = object()
+
+
 def role_of(user: Any) -> str | None:
     """The user's role: the highest of the role groups they are in, or None."""
-    names = {group.name for group in user.groups.all()}
+    names = _group_names(user)
     held = [role for role in ROLES if role in names]
     return held[-1] if held else None
+
+
+def request_role(user: Any) -> str | None:
+    """role_of, read once per user object: one request's, as Django keeps its permissions."""
+    # getattr, not __dict__: request.user is a lazy proxy of the same User.
+    cached = getattr(user, _ROLE_CACHE, _UNSET)
+    if cached is _UNSET:
+        cached = role_of(user)
+        setattr(user, _ROLE_CACHE, cached)
+    return cast("str | None", cached)
 
 
 def set_role(user: Any, role: str | None) -> None:
@@ -80,6 +95,9 @@ def set_role(user: Any, role: str | None) -> None:
     if role is not None and role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     groups = ensure_roles()
+    for cached_name in (_ROLE_CACHE, "_perm_cache", "_group_perm_cache"):
+        if hasattr(user, cached_name):
+            delattr(user, cached_name)
     user.groups.remove(*[groups[name] for name in ROLES if name != role])
     if role is not None:
         user.groups.add(groups[role])
@@ -90,3 +108,20 @@ def highest_entra_role(values: Iterable[Any]) -> str | None:
     held = {ENTRA_ROLE_VALUES[v] for v in values if isinstance(v, str) and v in ENTRA_ROLE_VALUES}
     ranked = [role for role in ROLES if role in held]
     return ranked[-1] if ranked else None
+
+
+# Literal SQL (Django's default auth tables): what runs is what is read here.
+_GROUP_NAMES = (
+    "SELECT g.name FROM auth_group g JOIN auth_user_groups l ON l.group_id = g.id"
+    " WHERE l.user_id = %s"
+)
+
+
+def _group_names(user: Any) -> set[str]:
+    """The user's group names in one plain query: on every signed-in request, the ORM's
+    building of `user.groups.all()` cost more than the database's answer."""
+    if user.pk is None:
+        return set()
+    with connections[router.db_for_read(Group)].cursor() as cursor:
+        cursor.execute(_GROUP_NAMES, [user.pk])
+        return {row[0] for row in cursor.fetchall()}

@@ -160,7 +160,7 @@ LOGIN_REDIRECT_URL = "order-list"
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out account before a password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.RoleBackend",
     "accounts.entra.EntraBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
