@@ -69,7 +69,7 @@ def not_undone(record: dict[str, Any], moved: bool) -> str:
     parts = []
     if objects:
         parts.append(
-            "not undone (rollout undo restores only the Deployment's pod template): "
+            "not undone (an undo restores only the Deployment's pod template): "
             + ", ".join(objects)
         )
     if moved:

@@ -598,7 +598,7 @@ def test_a_smoke_test_failing_after_a_change_outside_the_pod_template_undoes_not
         "revision that ran before this deploy" in message
     )
     assert (
-        "not undone (rollout undo restores only the Deployment's pod template): "
+        "not undone (an undo restores only the Deployment's pod template): "
         "ingress.networking.k8s.io/orderdesk configured, "
         "horizontalpodautoscaler.autoscaling/orderdesk configured" in message
     )
