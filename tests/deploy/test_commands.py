@@ -20,11 +20,11 @@ import pytest
 from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit, UnexpectedExit
 
-from ops import azure, deploy, image, tf, toolchain
+from ops import azure, deploy, image, k8s, tf, toolchain
 from ops.core import git
 from ops.deploy import checks
 from ops.envconfig import Environment
-from ops.image import registry
+from ops.image import signing
 from ops.image.registry import PushRecord
 from ops.k8s import cert_manager
 from tests.manifests.conftest import DATA, write_image_record
@@ -220,7 +220,16 @@ def fake_verify(state_dir: Path) -> Callable[..., PushRecord]:
 
     def verify_pushed(c: MockContext, environment: Environment) -> PushRecord:
         c.run(f"<image.verify --env {environment.name}: cosign>")
-        return registry.read_record(state_dir / environment.name / "image.json", environment.name)
+        pushed = json.loads((state_dir / environment.name / "image.json").read_text())
+        return PushRecord(
+            environment=environment.name,
+            repository=pushed["repository"],
+            tag=pushed["tag"],
+            digest=pushed["digest"],
+            git_commit="f" * 40,
+            image_id="",
+            pushed_at="",
+        )
 
     return verify_pushed
 
@@ -572,8 +581,8 @@ def test_failed_smoke_test_returns_to_the_recorded_revision_and_smoke_tests_it(
     assert "the restored revision passed the smoke test" in message
     # The new revision failed it, the restored one (revision 1) passed it.
     assert calls == [2, 1]
-    assert undo_count(c, state) == 1
-    assert "rollout undo deployment/orderdesk --to-revision=1" in commands(c, state)[-5]
+    [undo] = [command for command in commands(c, state) if " rollout undo " in command]
+    assert undo.endswith("rollout undo deployment/orderdesk --to-revision=1")
 
 
 def test_a_smoke_test_failing_after_a_change_outside_the_pod_template_undoes_nothing(
@@ -644,7 +653,9 @@ def test_a_failed_apply_rolls_nothing_back(state: Path) -> None:
     """Nothing new was rolled out, so an undo would replace the healthy revision."""
     previous_deploy(state)
     c = context(state, failing=r".* apply --filename=")
-    with pytest.raises(Exit, match=r"`invoke k8s.apply --env prod`"):
+    with pytest.raises(
+        Exit, match=r"`invoke k8s.apply --env prod --image <the digest image.verify checked>`"
+    ):
         deploy.deploy(c, env="prod", only="kubernetes")
     assert undo_count(c, state) == 0
 
@@ -688,11 +699,11 @@ def test_a_digest_that_does_not_verify_is_refused_before_anything_is_applied(
 ) -> None:
     previous_deploy(state)
 
-    def unsigned(c: MockContext, env: str) -> None:
-        c.run(f"<image.verify --env {env}: cosign>")
-        raise Exit(f"image: {DIGEST} is not signed by azurekms://kv/image-signing: no signatures")
+    def unsigned(c: MockContext, environment: Environment) -> PushRecord:
+        c.run(f"<image.verify --env {environment.name}: cosign>")
+        raise image.ImageError(f"{DIGEST} is not signed by azurekms://kv/image-signing: none")
 
-    monkeypatch.setattr(image, "verify", unsigned)
+    monkeypatch.setattr(image, "verify_pushed", unsigned)
     c = context(state)
     with pytest.raises(Exit) as caught:
         deploy.deploy(c, env="prod", only="kubernetes")
@@ -701,6 +712,50 @@ def test_a_digest_that_does_not_verify_is_refused_before_anything_is_applied(
     message = str(caught.value.message)
     assert f"stage kubernetes failed: `invoke image.verify --env prod`: image: {DIGEST}" in message
     assert "is not signed" in message
+
+
+def test_apply_uses_the_reference_verify_checked_not_the_record_read_again(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push between verify and apply (another job, a person) rewrites image.json: apply still
+    sends the digest that was verified."""
+    previous_deploy(state)
+    verified = fake_verify(state)
+    other = "sha256:" + "b" * 64
+
+    def verify_then_another_push(c: MockContext, environment: Environment) -> PushRecord:
+        record = verified(c, environment)
+        write_image_record(state, "prod", other)
+        return record
+
+    monkeypatch.setattr(image, "verify_pushed", verify_then_another_push)
+    deploy.deploy(context(state), env="prod", only="kubernetes")
+    sent = (state / "prod" / "manifests.yaml").read_text()
+    assert f"acrorderdeskprod.azurecr.io/orderdesk:0.1.0@{DIGEST}" in sent
+    assert other not in sent
+    recorded = json.loads((state / "prod" / "before-apply.json").read_text())
+    assert recorded["applying"] == f"acrorderdeskprod.azurecr.io/orderdesk:0.1.0@{DIGEST}"
+
+
+def test_apply_of_a_named_image_verifies_it_first(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    previous_deploy(state)
+    checked: list[tuple[str, str]] = []
+
+    def refuse(c: object, environment: Environment, repository: str, digest: str) -> None:
+        checked.append((repository, digest))
+        raise image.ImageError(f"{digest} is not signed by azurekms://kv/image-signing: none")
+
+    monkeypatch.setattr(signing, "verify_reference", refuse)
+    c = context(state)
+    with pytest.raises(Exit, match=r"k8s.apply --env prod: sha256:a+ is not signed .*nothing was"):
+        k8s.apply(c, env="prod", image=f":1.2.3@{DIGEST}")
+    assert checked == [("acrorderdeskprod.azurecr.io/orderdesk", DIGEST)]
+    assert commands(c, state) == []  # not even the cluster's version was asked
+    with pytest.raises(Exit, match=r"is not from acrorderdeskprod.azurecr.io/orderdesk"):
+        k8s.apply(c, env="prod", image=f"evil.example.com/orderdesk@{DIGEST}")
+    assert len(checked) == 1
 
 
 def test_ingress_without_an_address_times_out_clearly(state: Path) -> None:
