@@ -522,6 +522,14 @@ def shell_of(c: MockContext) -> FakeShell:
     return c.run.side_effect  # type: ignore[attr-defined, no-any-return]
 
 
+def failed_without_undo(c: MockContext, state: Path) -> str:
+    """`deploy --only kubernetes` fails and runs no `rollout undo`: its message."""
+    with pytest.raises(Exit) as caught:
+        deploy.deploy(c, env="prod", only="kubernetes")
+    assert undo_count(c, state) == 0
+    return str(caught.value.message)
+
+
 def unhealthy(c: object, environment: object) -> None:
     raise Exit("smoke test: https://orderdesk.example.com/readyz answering 200: not after 120 s")
 
@@ -598,10 +606,7 @@ def test_a_smoke_test_failing_after_a_change_outside_the_pod_template_undoes_not
         "deployment.apps/orderdesk unchanged\ningress.networking.k8s.io/orderdesk configured\n"
         "horizontalpodautoscaler.autoscaling/orderdesk configured\n"
     )
-    with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="prod", only="kubernetes")
-    assert undo_count(c, state) == 0
-    message = str(caught.value.message)
+    message = failed_without_undo(c, state)
     assert (
         "not rolled back: deployment/orderdesk still runs revision 1 (r/orderdesk:1), the "
         "revision that ran before this deploy" in message
@@ -622,10 +627,7 @@ def test_a_failed_first_install_is_never_rolled_back(
     c = context(state)
     shell_of(c).revision = None
     shell_of(c).applied = "namespace/orderdesk created\ndeployment.apps/orderdesk created\n"
-    with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="prod", only="kubernetes")
-    assert undo_count(c, state) == 0
-    message = str(caught.value.message)
+    message = failed_without_undo(c, state)
     assert (
         "not rolled back: this was the first install of deployment/orderdesk, so there is no "
         "earlier revision to return to" in message
@@ -640,10 +642,7 @@ def test_a_failed_rollout_with_an_unchanged_template_undoes_nothing(state: Path)
     c = context(state, failing=r".* rollout status ")
     shell_of(c).template_changes = False
     shell_of(c).applied = "deployment.apps/orderdesk unchanged\nservice/orderdesk unchanged\n"
-    with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="prod", only="kubernetes")
-    assert undo_count(c, state) == 0
-    message = str(caught.value.message)
+    message = failed_without_undo(c, state)
     assert "the rollout failed and was not rolled back: deployment/orderdesk still runs " in message
     assert "this apply changed nothing else" in message
     assert shell_of(c).revision == 1

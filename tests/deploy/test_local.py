@@ -101,6 +101,11 @@ def revision_of_deployment() -> str:
     return str(deployment()["metadata"]["annotations"]["deployment.kubernetes.io/revision"])
 
 
+def deploy_kubernetes(**env: str) -> subprocess.CompletedProcess[str]:
+    """`invoke deploy --env local --only kubernetes` with settings from the environment."""
+    return invoke("deploy", "--env", "local", "--only", "kubernetes", "--allow-dirty", env=env)
+
+
 def ready_again() -> None:
     wait_until(
         lambda: deployment()["status"].get("readyReplicas") == 1,
@@ -211,7 +216,7 @@ def test_a_never_ready_image_is_rolled_back_once_while_the_old_pod_serves(
         assert signed.returncode == 0, signed.stdout[-2000:] + signed.stderr[-2000:]
         with Load(service_url(path="/readyz"), tmp_path / "stop") as load:
             started = time.monotonic()
-            done = invoke("deploy", "--env", "local", "--only", "kubernetes", "--allow-dirty")
+            done = deploy_kubernetes()
             elapsed = time.monotonic() - started
     finally:
         (STATE / "image.json").write_text(json.dumps(record))
@@ -254,14 +259,8 @@ def test_a_failed_deploy_that_changed_only_the_service_undoes_nothing_and_says_s
     image, revision, replica_set = web_image(), revision_of_deployment(), running_replica_set()
     history = len(replica_sets())
     try:
-        done = invoke(
-            "deploy",
-            "--env",
-            "local",
-            "--only",
-            "kubernetes",
-            "--allow-dirty",
-            env={"INVOKE_K8S_MANIFESTS_DIR": str(manifests), "INVOKE_DEPLOY_SMOKE_TIMEOUT": "15"},
+        done = deploy_kubernetes(
+            INVOKE_K8S_MANIFESTS_DIR=str(manifests), INVOKE_DEPLOY_SMOKE_TIMEOUT="15"
         )
     finally:
         repaired = invoke("k8s.apply", "--env", "local")
@@ -307,15 +306,7 @@ def test_the_same_digest_deployed_again_and_failing_leaves_the_running_revision_
     kubectl("cordon", node)
     try:
         kubectl(NS, "delete", "pod", "--selector=app.kubernetes.io/name=orderdesk", timeout=120)
-        done = invoke(
-            "deploy",
-            "--env",
-            "local",
-            "--only",
-            "kubernetes",
-            "--allow-dirty",
-            env={"INVOKE_K8S_ROLLOUT_TIMEOUT": "20"},
-        )
+        done = deploy_kubernetes(INVOKE_K8S_ROLLOUT_TIMEOUT="20")
     finally:
         kubectl("uncordon", node)
     output = done.stdout + done.stderr
