@@ -100,12 +100,22 @@ def who() -> str:
 
 
 def _children() -> list[int]:
-    """This process's child PIDs (Linux /proc; elsewhere none are known)."""
+    """The commands this process runs now: its children in its own process group (Linux /proc;
+    elsewhere none are known). The sandbox's daemons (dockerd, the registry, the cluster) run in
+    sessions of their own and outlive a deploy: they are not among them."""
     found = []
     for listing in Path("/proc/self/task").glob("*/children"):
         with contextlib.suppress(OSError):
             found += [int(pid) for pid in listing.read_text().split()]
-    return found
+    group = os.getpgrp()
+    return [pid for pid in found if _group_of(pid) == group]
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
 
 
 def _forward_sigterm() -> None:

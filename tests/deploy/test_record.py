@@ -34,16 +34,29 @@ SHA = "f" * 40
 # (a rollout being waited for), as a separate process.
 DEPLOY = textwrap.dedent(
     """
+    import subprocess
     import sys
+    from pathlib import Path
     from invoke import Config, Context
     from invoke.exceptions import Exit
     from ops.core import environments
     from ops.deploy import runner
-    from ops.deploy.plan import Stage, command_step
+    from ops.deploy.plan import Stage, Step, command_step
+
+    def start_daemon(c):
+        # As sandbox.start starts dockerd: in a session of its own, to outlive the deploy, its
+        # output to a log rather than the deploy's pipes.
+        daemon = subprocess.Popen(
+            ["sleep", "300"],
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        (Path(sys.argv[1]) / "daemon.pid").write_text(str(daemon.pid))
 
     c = Context(Config(overrides={"state_dir": sys.argv[1]}))
     stages = [
-        Stage("image", "push", (command_step("true"),)),
+        Stage("image", "push", (command_step("true"), Step("invoke sandbox.start", start_daemon))),
         Stage("kubernetes", "roll out", (command_step("sleep 120"),)),
         Stage("dns", "records", (command_step("true"),)),
     ]
@@ -93,7 +106,8 @@ def start_deploy(state: Path) -> tuple[subprocess.Popen[str], int]:
         record_file = state / "local" / "last-deploy.json"
         if not record_file.is_file() or last_deploy(state).get("stage") != "kubernetes":
             return None
-        commands = children(process.pid)
+        daemon = int((state / "daemon.pid").read_text())
+        commands = [pid for pid in children(process.pid) if pid != daemon]
         return commands[0] if commands else None
 
     command = wait_until(
@@ -155,13 +169,19 @@ def test_a_deploy_killed_mid_stage_is_reported_as_interrupted_at_that_stage(
 ) -> None:
     earlier_success(tmp_path)
     process, command = start_deploy(tmp_path)
+    daemon = int((tmp_path / "daemon.pid").read_text())
     started = time.monotonic()
-    if whole_group:
-        os.killpg(process.pid, signum)
-    else:
-        os.kill(process.pid, signum)
-    _, stderr = process.communicate(timeout=60)
-    elapsed = time.monotonic() - started
+    try:
+        if whole_group:
+            os.killpg(process.pid, signum)
+        else:
+            os.kill(process.pid, signum)
+        _, stderr = process.communicate(timeout=60)
+        elapsed = time.monotonic() - started
+        # A daemon the deploy started in its own session (the sandbox's) is left running.
+        assert not gone(daemon)
+    finally:
+        os.kill(daemon, signal.SIGKILL)
     assert process.returncode == 128 + signum, stderr[-2000:]
     name = signal.Signals(signum).name
     assert f"interrupted by {name} at stage kubernetes" in stderr
@@ -188,6 +208,7 @@ def test_a_deploy_killed_outright_is_reported_as_interrupted_not_running(tmp_pat
     earlier_success(tmp_path)
     process, _ = start_deploy(tmp_path)
     os.killpg(process.pid, signal.SIGKILL)
+    os.kill(int((tmp_path / "daemon.pid").read_text()), signal.SIGKILL)
     process.communicate(timeout=30)
     assert last_deploy(tmp_path)["result"] == "running"
     line = status(tmp_path)
