@@ -306,6 +306,7 @@ def _refuse_to_regenerate(environment: Environment, name: str) -> Exit:
         )
     else:
         lost = {
+            # pragma: allowlist nextline secret
             "database-password": "the database server keeps its administrator password",
             "card-fingerprint-key": "every stored card fingerprint was keyed with the old key",
         }[name]
