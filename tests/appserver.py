@@ -63,17 +63,23 @@ class AppServer:
 
 
 def sign_in(url: str, username: str, password: str) -> requests.Session:
-    """Through the sign-in page, with its CSRF token, as a browser would."""
-    session = requests.Session()
-    page = session.get(f"{url}/auth/sign-in", timeout=10).text
-    csrf = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
-    answer = session.post(
+    """Through the sign-in page, with its CSRF token, as a browser would. The session's Cookie
+    header is set by hand: production's cookies are Secure, which a cookie jar keeps from plain
+    HTTP on the loopback."""
+    page = requests.get(f"{url}/auth/sign-in", timeout=10)
+    cookies = {cookie.name: cookie.value for cookie in page.cookies}
+    csrf = page.text.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    answer = requests.post(
         f"{url}/auth/sign-in",
         data={"username": username, "password": password, "csrfmiddlewaretoken": csrf},
+        headers={"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())},
         allow_redirects=False,
         timeout=10,
     )
     assert answer.status_code == 302, answer.text[:500]
+    cookies |= {cookie.name: cookie.value for cookie in answer.cookies}
+    session = requests.Session()
+    session.headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
     return session
 
 

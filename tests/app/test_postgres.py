@@ -73,7 +73,7 @@ def test_list_pages_answer_right_after_a_database_restart(
             # Fresh connections, so that every worker thread keeps a database connection.
             pages = [
                 requests.get(
-                    app.url + "/", cookies=browser.cookies, timeout=5, allow_redirects=False
+                    app.url + "/", headers=browser.headers, timeout=5, allow_redirects=False
                 )
                 for _ in range(16)
             ]
