@@ -15,5 +15,6 @@ output "login_server" {
 
 output "allowed_ip_ranges" {
   description = "Public CIDRs the registry's firewall admits (the pushing runners); empty: no public endpoint."
-  value       = [for rule in azurerm_container_registry.this.network_rule_set[0].ip_rule : rule.ip_range]
+  # The provider leaves ip_rule null (not empty) on a registry without public access.
+  value = [for rule in coalesce(azurerm_container_registry.this.network_rule_set[0].ip_rule, []) : rule.ip_range]
 }
