@@ -235,8 +235,7 @@ def azure_plan(c: Context, environment: Environment) -> list[Stage]:
         ),
         Stage(
             "secrets",
-            f"secrets present in Key Vault {azure_env.key_vault.name}, the alarms' Teams receiver "
-            "set from it",
+            f"app secrets present in Key Vault {azure_env.key_vault.name}",
             (invoke_step("azure", azure, "secrets", env=name),),
         ),
         Stage(

@@ -1,2 +1,5 @@
-# This example takes no inputs: the alerts module no longer receives the Teams URL (it is
-# set on the action group by `invoke azure.secrets`, from Key Vault).
+variable "teams_webhook_url" {
+  description = "Teams workflow URL; pass it as TF_VAR_teams_webhook_url, never in a file."
+  type        = string
+  sensitive   = true
+}
