@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -73,6 +74,39 @@ def kubectl(*args: str, check: bool = True, timeout: int = 60) -> subprocess.Com
 
 def kubectl_json(*args: str) -> Any:
     return json.loads(kubectl(*args, "--output=json").stdout)
+
+
+def app_token(role: str = "clerk", namespace: str = "orderdesk") -> str:
+    """An API token of a new user with `role`, made by the app's own commands in a running pod,
+    as an operator would (kubectl exec)."""
+    name = f"{role}-{secrets.token_hex(4)}"
+    exec_in_pod = ("--namespace", namespace, "exec", "deployment/orderdesk", "--container=web")
+    made = subprocess.run(
+        [
+            layout.kubectl_path(),
+            f"--kubeconfig={cluster.LOCAL_KUBECONFIG}",
+            *exec_in_pod,
+            "--stdin",
+            "--",
+            "python",
+            "manage.py",
+            "orderdesk_user",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+        ],
+        input=secrets.token_urlsafe(16) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    issued = kubectl(
+        *exec_in_pod, "--", "python", "manage.py", "orderdesk_token", name, timeout=120
+    )
+    return issued.stdout.strip().splitlines()[-1].split()[-1]
 
 
 def in_node(*argv: str, timeout: int = 120, **kwargs: Any) -> subprocess.CompletedProcess[str]:

@@ -398,7 +398,8 @@ def test_the_autoscaler_scales_out_under_load_and_back_in(deployed, tmp_path: Pa
         [*kubectl_base(), "apply", "-f", "-"], input=json.dumps(hpa), text=True, check=True
     )
     try:
-        with Load(service_url(path="/"), tmp_path / "stop", threads=8):
+        # The sign-in page: a whole Django page that answers 200 without a session.
+        with Load(service_url(path="/auth/sign-in"), tmp_path / "stop", threads=8):
             wait_until(
                 lambda: (deployment()["spec"].get("replicas") or 0) >= 2,
                 what="the HPA scaled out",

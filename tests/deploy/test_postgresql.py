@@ -29,7 +29,7 @@ from ops.core.wait import wait_until
 from ops.envconfig import REPO_ROOT
 from ops.sandbox import cluster
 from ops.sandbox.layout import NODE_IP
-from tests.cluster import in_node, kubectl, kubectl_json, service_url
+from tests.cluster import app_token, in_node, kubectl, kubectl_json, service_url
 from tests.deploy.local import NS, invoke
 from tests.pgcluster import Cluster, cluster_at, find_bindir
 from tests.support import need_tool
@@ -95,7 +95,8 @@ def create_orders(count: int) -> list[str]:
         "        'product_code': 'SKU-1', 'quantity': 1, 'order_date': '2026-01-02',\n"
         "        'shipping_date': '2026-01-03', 'card_number': '4242 4242 4242 4242'}).encode()\n"
         "    request = urllib.request.Request(sys.argv[1], data=body, method='POST',\n"
-        f"        headers={{'Host': '{HOST}', 'Content-Type': 'application/json'}})\n"
+        f"        headers={{'Host': '{HOST}', 'Content-Type': 'application/json',\n"
+        f"                 'Authorization': 'Bearer {app_token()}'}})\n"
         "    with urllib.request.urlopen(request, timeout=10) as response:\n"
         "        assert response.status == 201, response.status\n"
         "        ids.append(json.load(response)['id'])\n"
