@@ -298,7 +298,8 @@ PREFLIGHT_READS = [
 # Then, before any change, the tokens the stages will need while the CI login is fresh.
 TOKENS = [
     literal(f"az account get-access-token --resource {resource} --query expiresOn --output tsv")
-    for resource in (azure.KEY_VAULT_RESOURCE, azure.AKS_SERVER_APPLICATION)
+    # Microsoft Graph's for the entra stage, which merged after the first-contact rules.
+    for resource in (azure.KEY_VAULT_RESOURCE, azure.AKS_SERVER_APPLICATION, azure.GRAPH_RESOURCE)
 ]
 EXPECTED_PROD = [
     *PREFLIGHT_READS,
@@ -983,9 +984,10 @@ def test_a_deploy_fetches_its_stages_tokens_right_after_login_before_any_change(
     assert not any(re.fullmatch(TOKENS[1], command) for command in ran)
     write_image_record(state, "prod", DIGEST)
     c = context(state)
-    deploy.deploy(c, env="prod", only="credentials,secrets,addons,monitoring,kubernetes,dns")
+    # The kubernetes job's stages, as the workflows name them.
+    deploy.deploy(c, env="prod", only="credentials,entra,secrets,addons,monitoring,kubernetes,dns")
     ran = commands(c, state)
-    matches(TOKENS, ran[:2])
+    matches(TOKENS, ran[: len(TOKENS)])
     # --preflight-only and --dry-run ask for none.
     for kwargs in ({"preflight_only": True}, {"dry_run": True}):
         c = context(state)
