@@ -23,7 +23,11 @@ APP_UID = 10001
 CONTAINER_PORT = 5000
 # Issue 13's goal for the uncompressed image (`docker image inspect`'s Size, in 10^6 bytes): the
 # local runtime stand-in is distroless' own package set, so its image stands for production's.
-SIZE_GOAL_MB = 80.0
+# 80 MB until sign-in (issue 20): verifying Entra ID's RS256 tokens brought authlib, joserfc and
+# cryptography, whose wheel carries its own OpenSSL (the venv layer went from 8.6 to 25.3 MB,
+# the image from 78.9 to 98.4 MB). Building cryptography against the base's OpenSSL, as psycopg
+# is against its libpq, would win most of it back: until then the goal is 100 MB.
+SIZE_GOAL_MB = 100.0
 # Files in the context that decide what is in the image: a change there makes a tag "-dirty".
 CONTEXT_PATHS = ("app", "pyproject.toml", "uv.lock", ".dockerignore")
 
