@@ -12,11 +12,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from ops.sandbox import oidc
-from tests.app.test_browser import ARTIFACTS, browser
+from tests.app.test_browser import ARTIFACTS, browser, page
 from tests.appserver import AppServer, run_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.gunicorn]
-__all__ = ["browser"]
+__all__ = ["browser", "page"]
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +51,6 @@ def sign_in_with_entra(page: Page, app: AppServer, idp: oidc.OidcProvider, role:
     page.get_by_label("Username").fill(user.username)
     page.get_by_label("Password").fill(user.password)
     page.get_by_role("button", name="Sign in").click()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def test_a_clerk_signs_in_through_entra_adds_an_order_and_signs_out_everywhere(
