@@ -114,7 +114,19 @@ def test_the_ingress_routes_no_internal_endpoint_to_the_internet(
         for internal in ("/metrics", "/metrics/", "/healthz", "/healthz/", "/metricsx"):
             assert not _routed(paths, internal), (rule["host"], internal)
         order = "/orders/0b3c6e5e-6f0e-4d3b-9a34-0a7f3d1b2c4d"
-        for public in ("/", "/orders/new", order, "/api/orders", "/static/app.css", "/readyz"):
+        public_paths = (
+            "/",
+            "/orders/new",
+            order,
+            "/api/orders",
+            "/static/app.css",
+            "/readyz",
+            # Sign-in and Entra ID's redirect URI (infra/env.yaml derives it), admins' pages.
+            "/auth/sign-in",
+            "/auth/oidc/callback",
+            "/manage/users",
+        )
+        for public in public_paths:
             assert _routed(paths, public), (rule["host"], public)
 
 
