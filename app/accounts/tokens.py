@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import DatabaseError
 from django.utils import timezone
+
+from orderdesk.database_busy import is_busy
 
 from .models import TOKEN_LOOKUP_LENGTH, TOKEN_MAX_LENGTH, TOKEN_PREFIX, ApiToken, token_digest
 
 # last_used_at is written at most this often per token: a write per API call would cost more
 # than the call, and a minute is as precise as anyone reading it needs.
 LAST_USED_EVERY_S = 60
+
+logger = logging.getLogger(__name__)
 
 
 class TokenRefused(Exception):
@@ -47,5 +53,16 @@ def authenticate(text: str) -> Bearer:
     if not token.user.is_active:
         raise TokenRefused("The token's user is disabled.")
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > LAST_USED_EVERY_S:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        _record_use(token, now)
     return Bearer(token=token, user=token.user)
+
+
+def _record_use(token: ApiToken, now: Any) -> None:
+    """last_used_at is a hint for admins: a busy database skips it rather than fail the call it
+    describes (the next call a minute on writes it)."""
+    try:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    except DatabaseError as exc:
+        if not is_busy(exc):
+            raise
+        logger.info("token %s: last use not recorded, the database is busy", token.lookup)

@@ -16,14 +16,12 @@ from typing import TypeVar
 
 from django.db import DatabaseError, connection
 
+from orderdesk.database_busy import RUN_AGAIN, is_busy, sqlstate
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# SQLSTATEs: serialization_failure, deadlock_detected: run the transaction again.
-RUN_AGAIN = frozenset({"40001", "40P01"})
-# lock_not_available (lock_timeout), query_canceled (statement_timeout): waited enough.
-WAITED = frozenset({"55P03", "57014"})
 ATTEMPTS = 3
 RETRY_AFTER_SECONDS = 1
 BUSY_MESSAGE = (
@@ -39,19 +37,6 @@ class Busy(Exception):
         super().__init__(BUSY_MESSAGE)
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    state = getattr(exc.__cause__, "sqlstate", None)
-    return state if isinstance(state, str) else None
-
-
-def _sqlite_busy(exc: BaseException) -> bool:
-    """SQLITE_BUSY after the busy timeout (a file's lock), or SQLITE_LOCKED (a shared cache's)."""
-    said = str(exc)
-    return connection.vendor == "sqlite" and (
-        "database is locked" in said or "table is locked" in said
-    )
-
-
 def saving(save: Callable[[], T]) -> T:
     """save()'s result, run again after a serialization failure or deadlock; Busy when the
     database stayed busy. save() must be one whole transaction (not inside another)."""
@@ -59,13 +44,13 @@ def saving(save: Callable[[], T]) -> T:
         try:
             return save()
         except DatabaseError as exc:
-            state = _sqlstate(exc)
+            state = sqlstate(exc)
             if state in RUN_AGAIN and attempt < ATTEMPTS and not connection.in_atomic_block:
                 logger.info(
                     "order not saved (SQLSTATE %s); trying again, attempt %d", state, attempt + 1
                 )
                 continue
-            if state in RUN_AGAIN | WAITED or _sqlite_busy(exc):
+            if is_busy(exc):
                 logger.warning("order not saved: the database is busy (SQLSTATE %s)", state)
                 raise Busy from exc
             raise

@@ -1,4 +1,4 @@
-"""Writers queued on the change counter's one row: they succeed or are told to retry, never 500.
+"""Writers queued on a row another holds: they succeed or are told to retry, never 500.
 
 transaction=True: the writers are threads with connections of their own, which must see each
 other's commits.
@@ -168,3 +168,35 @@ def test_concurrent_writers_succeed_or_are_told_to_retry(
             assert retry_after == "1"
             assert body["retryable"] is True
     assert Order.objects.count() == statuses.count(201) > 0
+
+
+def test_a_busy_database_skips_the_tokens_last_use_and_serves_the_call(
+    clerk: Any, reconnect: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    token, text = ApiToken.issue(clerk, "script")
+    if connection.vendor == "postgresql":
+        reconnect(options="-c lock_timeout=200")
+    else:
+        reconnect(timeout=0.2)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_token_row() -> None:
+        try:
+            with transaction.atomic():
+                ApiToken.objects.filter(pk=token.pk).update(name="held")
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_token_row)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        response = Client(headers={"Authorization": f"Bearer {text}"}).get("/api/orders")
+    finally:
+        release.set()
+        holder.join()
+    assert response.status_code == 200, response.content
+    assert "last use not recorded, the database is busy" in caplog.text
+    assert ApiToken.objects.get(pk=token.pk).last_used_at is None
