@@ -7,6 +7,7 @@ machine reuse it. Tools come only from package registries: Go modules through `g
     python -m ops.toolchain install kustomize actionlint   # build what is missing
     python -m ops.toolchain install --deploy               # what `invoke deploy` runs
     python -m ops.toolchain path kustomize                 # print where it is
+    python -m ops.toolchain drop-go-caches                 # free Go's caches once tools are built
 """
 
 from __future__ import annotations
@@ -112,31 +113,61 @@ def install_go_tool(name: str, *, force: bool = False) -> Path:
     return target
 
 
+def drop_go_caches() -> int:
+    """Remove Go's module and build caches; the bytes freed.
+
+    After `scripts/bootstrap --system` they hold ~21 GB while the built tools need ~3 GB, and they
+    are needed again only to build a new pin (which downloads what it lacks from the Go proxy).
+    `go clean` and not rm: the module cache's files are read-only by design."""
+    go = shutil.which("go")
+    env = go_env()
+    caches = [Path(env["GOMODCACHE"]), Path(env["GOCACHE"])]
+    before = sum(_tree_bytes(cache) for cache in caches)
+    if go is None or before == 0:
+        return 0
+    subprocess.run([go, "clean", "-cache", "-modcache"], env=env, check=True)  # noqa: S603  # nosec B603
+    return before - sum(_tree_bytes(cache) for cache in caches)
+
+
+def _tree_bytes(root: Path) -> int:
+    if not root.is_dir():
+        return 0
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+USAGE = (
+    "usage: python -m ops.toolchain"
+    " (install [NAME... | --deploy] | path NAME | list | drop-go-caches)"
+)
+
+
+def _command(command: str, names: list[str]) -> bool:
+    """Run one command; False when the words are not a command."""
+    if command == "install":
+        for name in list(DEPLOY_TOOLS) if names == ["--deploy"] else names or sorted(GO_TOOLS):
+            print(f"{name}: {install_go_tool(name)}")
+    elif command == "path" and len(names) == 1:
+        print(require(names[0]))
+    elif command == "drop-go-caches" and not names:
+        print(f"Go caches: {drop_go_caches() / 2**30:.1f} GiB freed")
+    elif command == "list" and not names:
+        for name, package in sorted(GO_TOOLS.items()):
+            print(f"{name}\t{package}\t{find(name) or '-'}")
+    else:
+        return False
+    return True
+
+
 def main(argv: list[str]) -> int:
-    usage = "usage: python -m ops.toolchain (install [NAME... | --deploy] | path NAME | list)"
-    if not argv:
-        print(usage, file=sys.stderr)
-        return 2
-    command, names = argv[0], argv[1:]
     try:
-        if command == "install":
-            if names == ["--deploy"]:
-                names = list(DEPLOY_TOOLS)
-            for name in names or sorted(GO_TOOLS):
-                print(f"{name}: {install_go_tool(name)}")
-        elif command == "path" and len(names) == 1:
-            print(require(names[0]))
-        elif command == "list":
-            for name, package in sorted(GO_TOOLS.items()):
-                print(f"{name}\t{package}\t{find(name) or '-'}")
-        else:
-            print(usage, file=sys.stderr)
+        if not argv or not _command(argv[0], argv[1:]):
+            print(USAGE, file=sys.stderr)
             return 2
     except ToolMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except subprocess.CalledProcessError as exc:
-        print(f"error: building failed ({exc}); see the go output above", file=sys.stderr)
+        print(f"error: {exc}; see the go output above", file=sys.stderr)
         return 1
     return 0
 
