@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -13,6 +12,7 @@ import requests
 
 from ops.core import web
 from ops.core.ci import in_ci, skip_or_fail
+from ops.core.ports import free_port
 from ops.core.wait import NotYet, wait_until
 from ops.envconfig import REPO_ROOT
 from ops.toolchain import find
@@ -38,13 +38,6 @@ def need_tool(name: str, why: str = "") -> str:
         need(f"{name} is not installed{': ' + why if why else ''} (scripts/bootstrap --system)")
         raise AssertionError("unreachable: need() skips or fails")  # pragma: no cover
     return path
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (tests talk only to loopback)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_http(

@@ -9,7 +9,6 @@ pod uses the real cluster (ops/sandbox/cluster.py).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess  # nosec B404 - starts etcd and the control plane with fixed arguments
 import time
 import warnings
@@ -20,16 +19,11 @@ import requests
 import urllib3
 import yaml
 
+from ops.core.ports import free_port
 from ops.sandbox.pki import Pki, kubeconfig
 
 READY_TIMEOUT_SECONDS = 90
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -34,9 +34,9 @@ from typing import IO, Any
 import requests
 
 from ops.core import web
+from ops.core.ports import free_port
 from ops.core.wait import NotYet, WaitTimeout, wait_until
 from ops.envconfig import REPO_ROOT
-from ops.sandbox.controlplane import free_port
 from ops.toolchain import BIN_DIR, CACHE_DIR, go_env
 
 SOURCE_DIR = REPO_ROOT / "tools" / "oidc-provider"

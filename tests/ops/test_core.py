@@ -15,6 +15,7 @@ from invoke.exceptions import Exit
 
 from ops import envconfig
 from ops.core import ci, environments, git, kube, state, wait, web
+from ops.core.ports import free_port
 
 # --- ci --------------------------------------------------------------------------------------
 
@@ -253,8 +254,6 @@ def test_a_closed_port_is_a_connection_error_not_a_hang(unused_port: int) -> Non
 
 @pytest.fixture
 def unused_port() -> int:
-    from tests.support import free_port
-
     return free_port()
 
 
