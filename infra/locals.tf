@@ -37,6 +37,16 @@ locals {
     [local.env.monitoring.grafana_host],
   ))
 
+  # env.yaml's azure.ingress: public (the default, as ops/envconfig.py) or internal, where the
+  # gateway listens only on its private address and the hosts resolve only inside the VNet.
+  exposure = try(local.azure.ingress.exposure, "public")
+  internal = local.exposure == "internal"
+
+  # cert-manager's controller (manifests/addons/cert-manager.yaml: release and namespace
+  # cert-manager) answers internal environments' DNS-01 challenges as its own Azure identity.
+  cert_manager_namespace       = "cert-manager"
+  cert_manager_service_account = "cert-manager"
+
   # Alert descriptions link here (#<alert name in lower case>); the same base as the Prometheus
   # alerts' runbook_url (ops/monitoring/layout.py RUNBOOK_BASE, kept equal by a test).
   runbook_url = "https://github.com/orderdesk/orderdesk/blob/main/monitoring/runbooks.md"
