@@ -520,6 +520,13 @@ class Azure(Strict):
         problem = private_frontend_problem(address, subnet) if address is not None else ""
         if problem:
             raise ValueError(problem)
+        # The deploy's HTTPS smoke test asks the app's host, which only the VNet resolves.
+        if self.ingress.internal and self.network.subnets.runners is None:
+            raise ValueError(
+                "ingress.exposure internal: the hosts answer only inside the VNet, where the "
+                "deploy's HTTPS smoke test must run too; add network.subnets.runners for the "
+                "self-hosted runner"
+            )
         return self
 
     @model_validator(mode="after")

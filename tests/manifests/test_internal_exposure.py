@@ -6,13 +6,17 @@ overlay: k8s.render adds components/internal-ingress, so env.yaml alone chooses 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from invoke.context import MockContext
+from invoke.exceptions import Exit
+from invoke.runners import Result
 
-from ops import envconfig, monitoring
+from ops import azure, envconfig, monitoring
 from ops.envconfig import ENV_FILE
 from ops.k8s import cert_manager
 from ops.k8s.render import Rendered, render
@@ -31,10 +35,10 @@ INTERNAL_OUTPUTS = {
 
 def internal_dev(tmp_path: Path) -> envconfig.Environment:
     data = yaml.safe_load(ENV_FILE.read_text(encoding="utf-8"))
-    data["environments"]["dev"]["azure"]["ingress"] = {
-        "exposure": "internal",
-        "private_ip": "10.10.16.10",
-    }
+    azure = data["environments"]["dev"]["azure"]
+    azure["ingress"] = {"exposure": "internal", "private_ip": "10.10.16.10"}
+    # Where an internal environment deploys from: only the VNet reaches its hosts.
+    azure["network"]["subnets"]["runners"] = "10.10.19.0/24"
     path = tmp_path / "env.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return envconfig.load_all(path)["dev"]
@@ -169,3 +173,42 @@ def test_workload_identity_label_and_public_self_check_resolvers_only_when_inter
     resolvers = nameservers.removeprefix("dns01RecursiveNameservers=").split(r"\,")
     assert len(resolvers) >= 2
     assert all(resolver.endswith(":53") for resolver in resolvers)
+
+
+class RecordingContext(MockContext):
+    """Answers `az ... record-set a show` with `address`; records every command."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(run={re.compile(r".* record-set a show .*"): Result(address + "\n")})
+        self.commands: list[str] = []
+
+    def run(self, command: str, *args: Any, **kwargs: Any) -> Any:
+        self.commands.append(command)
+        return super().run(command, *args, **kwargs)
+
+
+# Private DNS record sets list their addresses as aRecords, public ones as ARecords
+# (learn.microsoft.com/cli/azure/network/private-dns/record-set/a).
+def test_the_deploys_dns_check_reads_an_internal_environments_private_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environment = internal_dev(tmp_path)
+    monkeypatch.setattr(azure, "az", lambda: "az")
+    monkeypatch.setattr(azure, "ingress_address", lambda c, env: "10.10.16.10")
+    monkeypatch.setattr(
+        azure,
+        "tf_outputs",
+        lambda c, env: {"ingress_public_ip": "203.0.113.9", "ingress_private_ip": "10.10.16.10"},
+    )
+    c = RecordingContext("10.10.16.10")
+    azure.check_dns_points_at_ingress(c, environment)
+    assert c.commands == [
+        "az network private-dns record-set a show --resource-group rg-orderdesk-dev "
+        f"--zone-name dev.orderdesk.example.com --name {name} "
+        "--query 'aRecords[].ipv4Address' --output tsv"
+        for name in ("@", "grafana")
+    ]
+    # The gateway answering on its public IP instead is refused, naming both addresses.
+    monkeypatch.setattr(azure, "ingress_address", lambda c, env: "203.0.113.9")
+    with pytest.raises(Exit, match=r"answers at 203\.0\.113\.9, but Terraform's gateway IP is "):
+        azure.check_dns_points_at_ingress(RecordingContext("10.10.16.10"), environment)

@@ -17,10 +17,14 @@ from ops import envconfig
 from ops.envconfig import REPO_ROOT, EnvConfigError
 
 INTERNAL = {"exposure": "internal", "private_ip": "10.10.16.10"}
+RUNNERS = "10.10.19.0/24"
 
 
 def internal_dev(env_data: dict[str, Any], **ingress: str) -> dict[str, Any]:
-    env_data["environments"]["dev"]["azure"]["ingress"] = {**INTERNAL, **ingress}
+    """dev made internal, with the runner subnet an internal environment deploys from."""
+    azure = env_data["environments"]["dev"]["azure"]
+    azure["ingress"] = {**INTERNAL, **ingress}
+    azure["network"]["subnets"]["runners"] = RUNNERS
     return env_data
 
 
@@ -51,7 +55,8 @@ def test_an_unknown_exposure_names_the_two_choices(write_env, env_data) -> None:
 
 
 def test_internal_without_a_private_address_says_where_to_take_one(write_env, env_data) -> None:
-    env_data["environments"]["dev"]["azure"]["ingress"] = {"exposure": "internal"}
+    internal_dev(env_data)
+    del env_data["environments"]["dev"]["azure"]["ingress"]["private_ip"]
     with pytest.raises(
         EnvConfigError,
         match=r"needs ingress\.private_ip.*add one from network\.subnets\.appgw "
@@ -108,3 +113,15 @@ def test_terraform_federates_the_service_account_cert_manager_is_installed_as() 
     assert namespace, "infra/locals.tf must name cert-manager's namespace"
     assert account, "infra/locals.tf must name cert-manager's service account"
     assert (namespace[1], account[1]) == (pin["namespace"], pin["release"])
+
+
+def test_an_internal_environment_deploys_from_a_runner_inside_the_vnet(write_env, env_data) -> None:
+    """dev's runners are hosted ones outside the VNet: its smoke test could not reach the app."""
+    internal_dev(env_data)
+    del env_data["environments"]["dev"]["azure"]["network"]["subnets"]["runners"]
+    with pytest.raises(
+        EnvConfigError,
+        match=r"ingress\.exposure internal: the hosts answer only inside the VNet, where the "
+        r"deploy's HTTPS smoke test must run too; add network\.subnets\.runners",
+    ):
+        envconfig.load_all(write_env(env_data))

@@ -448,14 +448,17 @@ def test_an_internal_environment_plans_a_private_gateway_zone_and_dns01_identity
         shutil.rmtree(root)
     shutil.copytree(infra_copy, root, ignore=shutil.ignore_patterns(".terraform", "tests"))
     env_text = (INFRA / "env.yaml").read_text(encoding="utf-8")
-    anchor = "      dns: {zone: dev.orderdesk.example.com}\n"
-    assert anchor in env_text
-    (root / "env.yaml").write_text(
-        env_text.replace(
-            anchor, anchor + "      ingress: {exposure: internal, private_ip: 10.10.16.10}\n", 1
+    edits = {
+        "      dns: {zone: dev.orderdesk.example.com}\n": (
+            "      ingress: {exposure: internal, private_ip: 10.10.16.10}\n"
         ),
-        encoding="utf-8",
-    )
+        # The self-hosted runner an internal environment deploys from (ops/envconfig.py).
+        "          database: 10.10.18.0/24\n": "          runners: 10.10.19.0/24\n",
+    }
+    for anchor, addition in edits.items():
+        assert env_text.count(anchor) == 1, anchor
+        env_text = env_text.replace(anchor, anchor + addition)
+    (root / "env.yaml").write_text(env_text, encoding="utf-8")
     setup = (INFRA / "tests" / "environments.tftest.hcl").read_text(encoding="utf-8")
     (root / "tests").mkdir()
     (root / "tests" / "internal.tftest.hcl").write_text(
