@@ -37,10 +37,9 @@ locals {
     [local.env.monitoring.grafana_host],
   ))
 
-  # env.yaml's azure.ingress: public (the default, as ops/envconfig.py) or internal, where the
-  # gateway listens only on its private address and the hosts resolve only inside the VNet.
-  exposure = try(local.azure.ingress.exposure, "public")
-  internal = local.exposure == "internal"
+  # env.yaml's azure.ingress.exposure: internal, where the gateway listens only on its private
+  # address and the hosts resolve only inside the VNet; left out, the dns module's default (public).
+  internal = try(local.azure.ingress.exposure, null) == "internal"
 
   # cert-manager's controller (manifests/addons/cert-manager.yaml: release and namespace
   # cert-manager) answers internal environments' DNS-01 challenges as its own Azure identity.

@@ -107,7 +107,7 @@ module "dns" {
   zone_name           = local.azure.dns.zone
   resource_group_name = azurerm_resource_group.this.name
   hosts               = local.public_hosts
-  exposure            = local.exposure
+  exposure            = try(local.azure.ingress.exposure, null)
   target_ip           = local.internal ? module.app_gateway.private_ip_address : module.app_gateway.public_ip_address
   virtual_network_id  = local.internal ? module.network.virtual_network_id : null
   tags                = local.tags

@@ -80,7 +80,7 @@ output "ingress_public_ip" {
 
 output "ingress_exposure" {
   description = "public or internal (env.yaml azure.ingress.exposure)."
-  value       = local.exposure
+  value       = module.dns.exposure
 }
 
 output "ingress_private_ip" {

@@ -35,3 +35,8 @@ output "private_record_hosts" {
   description = "Hosts with an A record in the private zone (none when exposure is public)."
   value       = sort(keys(azurerm_private_dns_a_record.host))
 }
+
+output "exposure" {
+  description = "public or internal: where the hosts' records are."
+  value       = var.exposure
+}
