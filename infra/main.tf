@@ -17,6 +17,7 @@ module "network" {
   address_space       = local.azure.network.vnet_cidr
   subnets             = local.azure.network.subnets
   service_cidr        = try(local.azure.aks.service_cidr, null)
+  web_source          = local.internal ? "VirtualNetwork" : null
   tags                = local.tags
 }
 

@@ -287,4 +287,8 @@ run "environments_without_an_ingress_block_stay_public" {
     condition     = length(azurerm_user_assigned_identity.cert_manager) == 0 && output.cert_manager_client_id == null
     error_message = "A public environment uses HTTP-01 and gives cert-manager no Azure identity."
   }
+  assert {
+    condition     = contains(module.network.inbound_rule_names["appgw"], "AllowWebFromInternet")
+    error_message = "A public environment's gateway subnet admits web traffic from the internet."
+  }
 }

@@ -33,6 +33,10 @@ run "internal_dev" {
     error_message = "Only cert-manager's service account may act as its identity."
   }
   assert {
+    condition     = !contains(module.network.inbound_rule_names["appgw"], "AllowWebFromInternet") && contains(module.network.inbound_rule_names["appgw"], "AllowWebFromVirtualNetwork")
+    error_message = "An internal environment's gateway subnet admits web traffic from the VNet, not the internet."
+  }
+  assert {
     condition     = azurerm_role_assignment.cert_manager_dns_zone_contributor[0].role_definition_name == "DNS Zone Contributor"
     error_message = "cert-manager needs DNS Zone Contributor on the public zone to write DNS-01 TXT records."
   }
