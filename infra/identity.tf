@@ -86,3 +86,35 @@ resource "azurerm_role_assignment" "planner_cluster_user" {
   role_definition_name = "Azure Kubernetes Service Cluster User Role"
   principal_id         = local.azure.identities.plan_object_id
 }
+
+# Internal environments: no listener faces the internet, so Let's Encrypt cannot check an HTTP-01
+# challenge; cert-manager answers DNS-01 instead, writing TXT records in the public zone as this
+# identity through workload identity (cert-manager.io/docs/configuration/acme/dns01/azuredns).
+resource "azurerm_user_assigned_identity" "cert_manager" {
+  count = local.internal ? 1 : 0
+
+  name                = "id-${local.name}-cert-manager"
+  location            = azurerm_resource_group.this.location
+  resource_group_name = azurerm_resource_group.this.name
+  tags                = local.tags
+}
+
+resource "azurerm_federated_identity_credential" "cert_manager" {
+  count = local.internal ? 1 : 0
+
+  name                      = "aks-${local.cert_manager_namespace}-${local.cert_manager_service_account}"
+  user_assigned_identity_id = azurerm_user_assigned_identity.cert_manager[0].id
+  audience                  = ["api://AzureADTokenExchange"]
+  issuer                    = module.aks.oidc_issuer_url
+  subject                   = "system:serviceaccount:${local.cert_manager_namespace}:${local.cert_manager_service_account}"
+}
+
+# Only the environment's own public zone, where the challenges' TXT records go.
+resource "azurerm_role_assignment" "cert_manager_dns_zone_contributor" {
+  count = local.internal ? 1 : 0
+
+  scope                = module.dns.zone_id
+  role_definition_name = "DNS Zone Contributor"
+  principal_id         = azurerm_user_assigned_identity.cert_manager[0].principal_id
+  principal_type       = "ServicePrincipal"
+}

@@ -37,6 +37,15 @@ locals {
     [local.env.monitoring.grafana_host],
   ))
 
+  # env.yaml's azure.ingress.exposure: internal, where the gateway listens only on its private
+  # address and the hosts resolve only inside the VNet; left out, the dns module's default (public).
+  internal = try(local.azure.ingress.exposure, null) == "internal"
+
+  # cert-manager's controller (manifests/addons/cert-manager.yaml: release and namespace
+  # cert-manager) answers internal environments' DNS-01 challenges as its own Azure identity.
+  cert_manager_namespace       = "cert-manager"
+  cert_manager_service_account = "cert-manager"
+
   # Alert descriptions link here (#<alert name in lower case>); the same base as the Prometheus
   # alerts' runbook_url (ops/monitoring/layout.py RUNBOOK_BASE, kept equal by a test).
   runbook_url = "https://github.com/orderdesk/orderdesk/blob/main/monitoring/runbooks.md"

@@ -17,6 +17,7 @@ module "network" {
   address_space       = local.azure.network.vnet_cidr
   subnets             = local.azure.network.subnets
   service_cidr        = try(local.azure.aks.service_cidr, null)
+  web_source          = local.internal ? "VirtualNetwork" : null
   tags                = local.tags
 }
 
@@ -28,6 +29,7 @@ module "app_gateway" {
   resource_group_name = azurerm_resource_group.this.name
   subnet_id           = module.network.subnet_ids["appgw"]
   zones               = local.azure.aks.node_pool.zones
+  private_ip_address  = local.internal ? local.azure.ingress.private_ip : null
   tags                = local.tags
 }
 
@@ -106,7 +108,9 @@ module "dns" {
   zone_name           = local.azure.dns.zone
   resource_group_name = azurerm_resource_group.this.name
   hosts               = local.public_hosts
-  target_ip           = module.app_gateway.public_ip_address
+  exposure            = try(local.azure.ingress.exposure, null)
+  target_ip           = local.internal ? module.app_gateway.private_ip_address : module.app_gateway.public_ip_address
+  virtual_network_id  = local.internal ? module.network.virtual_network_id : null
   tags                = local.tags
 }
 

@@ -78,6 +78,26 @@ output "ingress_public_ip" {
   value       = module.app_gateway.public_ip_address
 }
 
+output "ingress_exposure" {
+  description = "public or internal (env.yaml azure.ingress.exposure)."
+  value       = module.dns.exposure
+}
+
+output "ingress_private_ip" {
+  description = "The gateway's private frontend address, where an internal environment's hosts resolve inside the VNet; null when public."
+  value       = module.app_gateway.private_ip_address
+}
+
+output "subscription_id" {
+  description = "The subscription of the environment's public DNS zone (the DNS-01 ClusterIssuers' subscriptionID)."
+  value       = data.azurerm_client_config.current.subscription_id
+}
+
+output "cert_manager_client_id" {
+  description = "Client ID of the identity cert-manager answers DNS-01 challenges as (the ClusterIssuers' managedIdentity.clientID); null when public."
+  value       = one(azurerm_user_assigned_identity.cert_manager[*].client_id)
+}
+
 output "dns_name_servers" {
   description = "Name servers to delegate the environment's DNS zone to."
   value       = module.dns.name_servers

@@ -376,7 +376,14 @@ def check_dns_points_at_ingress(c: Context, environment: Environment) -> None:
     the ingress to get that address, then checks every record answers with it."""
     azure = environments.require_azure(environment)
     address = ingress_address(c, environment)
-    expected = tf_outputs(c, environment).get("ingress_public_ip")
+    # An internal environment's records are in the private zone of the same name (split horizon),
+    # pointing at the gateway's private frontend; that API spells the list aRecords, the public
+    # zone's ARecords (learn.microsoft.com/cli/azure/network/private-dns/record-set/a).
+    internal = azure.ingress.internal
+    record_set = "private-dns record-set a" if internal else "dns record-set a"
+    records = "aRecords" if internal else "ARecords"
+    output = "ingress_private_ip" if internal else "ingress_public_ip"
+    expected = tf_outputs(c, environment).get(output)
     if expected and address != expected:
         raise Exit(
             f"the ingress answers at {address}, but Terraform's gateway IP is {expected}; "
@@ -387,8 +394,8 @@ def check_dns_points_at_ingress(c: Context, environment: Environment) -> None:
     program = az()
     for name in dns_record_names(environment):
         result = c.run(
-            f"{program} network dns record-set a show --resource-group {group} "
-            f"--zone-name {zone} --name {name} --query 'ARecords[].ipv4Address' --output tsv",
+            f"{program} network {record_set} show --resource-group {group} "
+            f"--zone-name {zone} --name {name} --query '{records}[].ipv4Address' --output tsv",
             hide=True,
             warn=True,
         )

@@ -298,6 +298,58 @@ class Dns(Strict):
     zone: DnsName
 
 
+EXPOSURES = ("public", "internal")
+
+
+class Ingress(Strict):
+    """Who reaches the app's and Grafana's hosts: the internet, or only the VNet.
+
+    public: the gateway listens on its public IP, the public zone holds the hosts' A records and
+    Let's Encrypt checks an HTTP-01 challenge through that listener. internal: the gateway listens
+    only on private_ip (a static address in subnets.appgw), a private DNS zone of the same name
+    linked to the VNet holds the records (split horizon), and cert-manager answers a DNS-01
+    challenge in the public zone, which keeps no A record (infra/README.md, "Internal-only
+    environments").
+    """
+
+    exposure: str = "public"
+    private_ip: ipaddress.IPv4Address | None = None
+
+    @field_validator("exposure")
+    @classmethod
+    def _known_exposure(cls, exposure: str) -> str:
+        if exposure not in EXPOSURES:
+            raise ValueError(
+                f"exposure {exposure!r} is neither public (reachable from the internet) nor "
+                "internal (only inside the VNet, on ingress.private_ip); write one of those"
+            )
+        return exposure
+
+    @property
+    def internal(self) -> bool:
+        return self.exposure == "internal"
+
+
+def private_frontend_problem(address: ipaddress.IPv4Address, subnet: ipaddress.IPv4Network) -> str:
+    """Why Azure would refuse `address` as the gateway's static private frontend IP, or ""."""
+    if address not in subnet:
+        return (
+            f"ingress.private_ip {address} is outside network.subnets.appgw ({subnet}): the "
+            "gateway's private frontend takes an address of its own subnet; pick one there"
+        )
+    # Azure keeps the network address, the first three hosts and the broadcast address of every
+    # subnet (learn.microsoft.com/azure/virtual-network/virtual-networks-faq, "restrictions on
+    # using IP addresses within these subnets").
+    offset = int(address) - int(subnet.network_address)
+    if offset < 4 or address == subnet.broadcast_address:
+        first = subnet.network_address + 4
+        return (
+            f"ingress.private_ip {address} is one of the five addresses Azure reserves in "
+            f"{subnet}; pick one from {first} up"
+        )
+    return ""
+
+
 # The evaluation windows an Azure metric alert offers above its one-minute frequency (there is no
 # 10-minute window). Kept in step with infra/modules/alerts/variables.tf by a test.
 AlertWindow = Literal["PT5M", "PT15M", "PT30M", "PT1H"]
@@ -449,6 +501,33 @@ class Azure(Strict):
     runners: Runners
     entra: Entra
     alerts: Alerts = Alerts()
+    # Left out: public, as every environment was before internal ones existed.
+    ingress: Ingress = Ingress()
+
+    @model_validator(mode="after")
+    def _internal_ingress_has_its_private_ip(self) -> Azure:
+        address, subnet = self.ingress.private_ip, self.network.subnets.appgw
+        if self.ingress.internal and address is None:
+            raise ValueError(
+                "ingress.exposure internal needs ingress.private_ip, the gateway's static "
+                f"private frontend address: add one from network.subnets.appgw ({subnet})"
+            )
+        if not self.ingress.internal and address is not None:
+            raise ValueError(
+                "ingress.private_ip is used only with ingress.exposure internal: remove it, or "
+                "set exposure: internal"
+            )
+        problem = private_frontend_problem(address, subnet) if address is not None else ""
+        if problem:
+            raise ValueError(problem)
+        # The deploy's HTTPS smoke test asks the app's host, which only the VNet resolves.
+        if self.ingress.internal and self.network.subnets.runners is None:
+            raise ValueError(
+                "ingress.exposure internal: the hosts answer only inside the VNet, where the "
+                "deploy's HTTPS smoke test must run too; add network.subnets.runners for the "
+                "self-hosted runner"
+            )
+        return self
 
     @model_validator(mode="after")
     def _private_endpoints_have_a_runner_inside(self) -> Azure:

@@ -265,3 +265,30 @@ run "the_deploy_identity_may_apply_to_the_cluster_and_the_plan_identity_refresh_
     error_message = "The deploy identity pushes the app's images."
   }
 }
+
+# env.yaml's azure.ingress left out: public, as before internal environments existed. The internal
+# shape is planned from a copy of env.yaml (tests/terraform/test_internal_exposure.py).
+run "environments_without_an_ingress_block_stay_public" {
+  command = plan
+
+  variables {
+    environment = "dev"
+  }
+
+  assert {
+    condition     = output.ingress_exposure == "public" && output.ingress_private_ip == null && module.app_gateway.listener_frontend == "public"
+    error_message = "dev names no exposure, so its gateway listens on the public IP."
+  }
+  assert {
+    condition     = module.dns.public_record_hosts == tolist(["dev.orderdesk.example.com", "grafana.dev.orderdesk.example.com"]) && length(module.dns.private_record_hosts) == 0 && module.dns.private_zone_id == null
+    error_message = "A public environment's hosts (the app and Grafana) are in the public zone, with no private zone."
+  }
+  assert {
+    condition     = length(azurerm_user_assigned_identity.cert_manager) == 0 && output.cert_manager_client_id == null
+    error_message = "A public environment uses HTTP-01 and gives cert-manager no Azure identity."
+  }
+  assert {
+    condition     = contains(module.network.inbound_rule_names["appgw"], "AllowWebFromInternet")
+    error_message = "A public environment's gateway subnet admits web traffic from the internet."
+  }
+}

@@ -36,6 +36,16 @@ CERT_MANAGER_CRDS = (
     "acme.cert-manager.io_orders",
 )
 HELM_WAIT = "5m"
+# Internal environments (env.yaml azure.ingress.exposure) answer DNS-01 as an Azure identity: the
+# workload identity webhook gives a pod its token only when the pod carries this label
+# (learn.microsoft.com/azure/aks/workload-identity-overview; cert-manager.io/docs/configuration/
+# acme/dns01/azuredns sets it through the chart's podLabels). --set-string: a label is no bool.
+WORKLOAD_IDENTITY_LABEL = r"podLabels.azure\.workload\.identity/use=true"
+# Inside the VNet the environment's zone is the private one (split horizon), which never holds the
+# challenge's TXT record: the self-check must ask public resolvers only, as Let's Encrypt sees the
+# zone (cert-manager.io/docs/configuration/acme/dns01, "Setting Nameservers for DNS01 Self Check";
+# cert-manager/cert-manager#903). Helm splits --set on commas, hence the escape.
+PUBLIC_RECURSIVE_NAMESERVERS = r"dns01RecursiveNameservers=1.1.1.1:53\,8.8.8.8:53"
 
 
 def chart_pin(path: Path = CERT_MANAGER_PIN) -> tuple[ChartPin, str]:
@@ -69,12 +79,27 @@ def crd_names(files: Iterable[str]) -> list[str]:
     return names
 
 
+def chart_values(environment: Environment) -> list[str]:
+    """helm --set arguments: CRDs always; DNS-01 through workload identity when internal."""
+    values = ["--set", "crds.enabled=true"]
+    if environment.azure is not None and environment.azure.ingress.internal:
+        values += [
+            "--set-string",
+            WORKLOAD_IDENTITY_LABEL,
+            "--set",
+            PUBLIC_RECURSIVE_NAMESERVERS,
+            "--set",
+            "dns01RecursiveNameserversOnly=true",
+        ]
+    return values
+
+
 def install(c: Context, environment: Environment, *, chart: bool = True) -> None:
     """cert-manager on the environment's cluster: the chart (CRDs included), or only its CRDs."""
     cluster = kube.target(c, environment)
     pin, _ = chart_pin()
     if chart:
-        c.run(cluster.helm(*pin.upgrade_args("--set", "crds.enabled=true", timeout=HELM_WAIT)))
+        c.run(cluster.helm(*pin.upgrade_args(*chart_values(environment), timeout=HELM_WAIT)))
         return
     definitions = crds_from_module()
     for definition in definitions:

@@ -24,6 +24,8 @@ from ops.envconfig import REPO_ROOT
 from ops.k8s.values import RenderValues, ValuesError
 
 MANIFESTS_DIR = REPO_ROOT / "manifests"
+# Added by the render, not by the overlays, so env.yaml alone chooses an environment's exposure.
+INTERNAL_INGRESS = MANIFESTS_DIR / "components" / "internal-ingress"
 PLACEHOLDER = "set-by-k8s-render"
 PLACEHOLDER_CIDR = "192.0.2.0/24"
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
@@ -186,6 +188,27 @@ def _certificate(document: Document, values: RenderValues, kinds: Kinds) -> Oper
     return [_replace("/spec/dnsNames", values.hosts)]
 
 
+def _cluster_issuer(document: Document, values: RenderValues, kinds: Kinds) -> Operations:
+    azure = values.environment.azure
+    operations = []
+    for index, solver in enumerate(document.get("spec", {}).get("acme", {}).get("solvers") or []):
+        if "azureDNS" not in (solver.get("dns01") or {}):
+            continue
+        if azure is None:
+            raise ValuesError(
+                f"ClusterIssuer {document['metadata']['name']} solves DNS-01 in Azure DNS, but "
+                f"env.yaml {values.environment.name} has no azure block"
+            )
+        path = f"/spec/acme/solvers/{index}/dns01/azureDNS"
+        operations += [
+            _replace(f"{path}/hostedZoneName", azure.dns.zone),
+            _replace(f"{path}/resourceGroupName", values.output("resource_group_name")),
+            _replace(f"{path}/subscriptionID", values.output("subscription_id")),
+            _replace(f"{path}/managedIdentity/clientID", values.output("cert_manager_client_id")),
+        ]
+    return operations
+
+
 def _secret_provider(document: Document, values: RenderValues, kinds: Kinds) -> Operations:
     return [
         _replace("/spec/parameters/keyvaultName", values.output("key_vault_name")),
@@ -212,6 +235,7 @@ VALUE_OPERATIONS = {
     "HorizontalPodAutoscaler": _autoscaler,
     "Ingress": _ingress,
     "Certificate": _certificate,
+    "ClusterIssuer": _cluster_issuer,
     "SecretProviderClass": _secret_provider,
     "ServiceAccount": _service_account,
     "NetworkPolicy": _network_policy,
@@ -235,13 +259,34 @@ def value_patches(documents: list[Document], values: RenderValues) -> list[dict[
     return patches
 
 
+def _exposure_components(values: RenderValues, workdir: Path) -> list[str]:
+    return [os.path.relpath(INTERNAL_INGRESS, workdir)] if values.internal else []
+
+
+def _unfilled(overlay: Path, workdir: Path, values: RenderValues) -> list[Document]:
+    """The overlay with the render's components but none of its values: what the patches fill."""
+    components = _exposure_components(values, workdir / "unfilled")
+    if not components:
+        return kustomize_build(overlay)
+    unfilled = workdir / "unfilled"
+    unfilled.mkdir()
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(overlay, unfilled)],
+        "components": components,
+    }
+    (unfilled / "kustomization.yaml").write_text(yaml.safe_dump(kustomization), encoding="utf-8")
+    return kustomize_build(unfilled)
+
+
 def render_kustomization(overlay: Path, workdir: Path, values: RenderValues) -> dict[str, Any]:
     image = values.image
     pinned: dict[str, Any] = {"name": APP, "newName": image.repository, "digest": image.digest}
     if image.tag:
         pinned["newTag"] = image.tag
     literals = [f"{key}={value}" for key, value in sorted(values.config_literals().items())]
-    return {
+    kustomization: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "namespace": values.environment.kubernetes.namespace,
@@ -250,9 +295,14 @@ def render_kustomization(overlay: Path, workdir: Path, values: RenderValues) -> 
         "configMapGenerator": [
             {"name": f"{APP}-config", "behavior": "merge", "literals": literals},
         ],
-        "patches": value_patches(kustomize_build(overlay), values),
+        "patches": value_patches(_unfilled(overlay, workdir, values), values),
         "buildMetadata": ["originAnnotations"],
     }
+    components = _exposure_components(values, workdir)
+    if components:
+        # Components run before this kustomization's patches, which fill their placeholders too.
+        kustomization["components"] = components
+    return kustomization
 
 
 def _origin_path(annotation: str, workdir: Path) -> str:

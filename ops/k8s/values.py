@@ -24,6 +24,12 @@ TF_OUTPUT_KEYS = {
     "workload_identity_client_id": "client id of the identity federated with the app's account",
     "database_host": "the PostgreSQL server's host name",
 }
+# What an internal environment's DNS-01 ClusterIssuers need besides (components/internal-ingress).
+INTERNAL_TF_OUTPUT_KEYS = {
+    "cert_manager_client_id": "client id of the identity cert-manager answers DNS-01 as",
+    "subscription_id": "the subscription of the environment's public DNS zone",
+    "resource_group_name": "the resource group of the environment's public DNS zone",
+}
 # Optional outputs, with the defaults the Terraform module uses.
 TF_OPTIONAL_KEYS = {"database_name": "orderdesk", "database_user": "orderdesk"}
 
@@ -118,9 +124,12 @@ class RenderValues:
                 "repository or fix env.yaml"
             )
         if not environment.is_local:
-            missing = [key for key in TF_OUTPUT_KEYS if not tf_outputs.get(key)]
+            needed = dict(TF_OUTPUT_KEYS)
+            if environment.azure is not None and environment.azure.ingress.internal:
+                needed |= INTERNAL_TF_OUTPUT_KEYS
+            missing = [key for key in needed if not tf_outputs.get(key)]
             if missing:
-                wanted = "; ".join(f"{key}: {TF_OUTPUT_KEYS[key]}" for key in missing)
+                wanted = "; ".join(f"{key}: {needed[key]}" for key in missing)
                 raise ValuesError(
                     f"Terraform outputs for {environment.name} lack {', '.join(missing)} "
                     f"({wanted}); run `invoke tf.apply` and `invoke tf.output --env "
@@ -138,8 +147,15 @@ class RenderValues:
     def output(self, key: str) -> str:
         value = self.tf_outputs.get(key, TF_OPTIONAL_KEYS.get(key))
         if value is None:
-            raise ValuesError(f"Terraform output {key} is missing ({TF_OUTPUT_KEYS.get(key, '')})")
+            meaning = {**TF_OUTPUT_KEYS, **INTERNAL_TF_OUTPUT_KEYS}.get(key, "")
+            raise ValuesError(f"Terraform output {key} is missing ({meaning})")
         return str(value)
+
+    @property
+    def internal(self) -> bool:
+        """Whether the environment is reachable only inside its VNet (env.yaml azure.ingress)."""
+        azure = self.environment.azure
+        return azure is not None and azure.ingress.internal
 
     @property
     def hosts(self) -> list[str]:

@@ -108,6 +108,12 @@ def install_values(environment: Environment, layout: Layout | None = None) -> di
             }
         },
     }
+    if environment.azure is not None and environment.azure.ingress.internal:
+        # Like the app's Ingress in components/internal-ingress: listeners on the gateway's
+        # private frontend only (AGIC docs/features/private-ip.md).
+        values["grafana"]["ingress"]["annotations"] = {
+            "appgw.ingress.kubernetes.io/use-private-ip": "true"
+        }
     if (layout or Layout()).ingress_enabled(environment.name, "prometheus"):
         values["prometheus"] = {"ingress": {"hosts": [environment.monitoring.prometheus_host]}}
     return values

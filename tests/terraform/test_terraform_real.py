@@ -432,3 +432,40 @@ def test_the_real_azurerm_plans_the_registry_with_exports_tied_to_public_access(
     )
     assert code != 0
     assert "public_network_access_enabled` must also be `false`" in output, output
+
+
+# --- an internal environment, planned from a copy of env.yaml -----------------------------------
+
+INTERNAL_PLAN = Path(__file__).parent / "data" / "internal_dev.tftest.hcl"
+
+
+def test_an_internal_environment_plans_a_private_gateway_zone_and_dns01_identity(
+    terraform: str, infra_copy: Path
+) -> None:
+    """dev made internal in a copy of env.yaml: what the committed environments never plan."""
+    root = infra_copy.parent / "internal"
+    if root.exists():
+        shutil.rmtree(root)
+    shutil.copytree(infra_copy, root, ignore=shutil.ignore_patterns(".terraform", "tests"))
+    env_text = (INFRA / "env.yaml").read_text(encoding="utf-8")
+    edits = {
+        "      dns: {zone: dev.orderdesk.example.com}\n": (
+            "      ingress: {exposure: internal, private_ip: 10.10.16.10}\n"
+        ),
+        # The self-hosted runner an internal environment deploys from (ops/envconfig.py).
+        "          database: 10.10.18.0/24\n": "          runners: 10.10.19.0/24\n",
+    }
+    for anchor, addition in edits.items():
+        assert env_text.count(anchor) == 1, anchor
+        env_text = env_text.replace(anchor, anchor + addition)
+    (root / "env.yaml").write_text(env_text, encoding="utf-8")
+    setup = (INFRA / "tests" / "environments.tftest.hcl").read_text(encoding="utf-8")
+    (root / "tests").mkdir()
+    (root / "tests" / "internal.tftest.hcl").write_text(
+        setup[: setup.index('\nrun "')] + "\n" + INTERNAL_PLAN.read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    terraform_cli = initialised(terraform, root)
+    code, output = run(terraform_cli, terraform_cli.test_argv())
+    assert code == 0, output
+    assert "1 passed, 0 failed" in output, output

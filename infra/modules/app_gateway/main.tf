@@ -3,6 +3,14 @@ locals {
   # ingress add-on (AGIC) replaces them from the cluster's Ingress objects, so Terraform ignores
   # them after creation (see lifecycle below).
   placeholder = "placeholder-replaced-by-agic"
+
+  # Internal: every listener sits on the private frontend. The public frontend stays because Azure
+  # refuses a v2 gateway without one unless the subscription has the EnableApplicationGatewayNetworkIsolation
+  # feature registered (learn.microsoft.com/troubleshoot/azure/application-gateway/error-codes/
+  # application-gateway-frontend-ip-cannot-have-public-ip-subnet-error); with no listener on it,
+  # nothing answers there.
+  internal          = var.private_ip_address != null
+  listener_frontend = local.internal ? "private" : "public"
 }
 
 resource "azurerm_public_ip" "frontend" {
@@ -76,6 +84,18 @@ resource "azurerm_application_gateway" "this" {
     public_ip_address_id = azurerm_public_ip.frontend.id
   }
 
+  # A v2 gateway's private frontend address must be static, from its own subnet
+  # (learn.microsoft.com/azure/application-gateway/configuration-frontend-ip).
+  dynamic "frontend_ip_configuration" {
+    for_each = local.internal ? [var.private_ip_address] : []
+    content {
+      name                          = "private"
+      subnet_id                     = var.subnet_id
+      private_ip_address_allocation = "Static"
+      private_ip_address            = frontend_ip_configuration.value
+    }
+  }
+
   frontend_port {
     name = "http"
     port = 80
@@ -95,7 +115,7 @@ resource "azurerm_application_gateway" "this" {
 
   http_listener {
     name                           = local.placeholder
-    frontend_ip_configuration_name = "public"
+    frontend_ip_configuration_name = local.listener_frontend
     frontend_port_name             = "http"
     protocol                       = "Http"
   }

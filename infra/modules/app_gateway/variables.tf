@@ -34,6 +34,17 @@ variable "zones" {
   }
 }
 
+variable "private_ip_address" {
+  description = "Internal exposure: the static private frontend address (in subnet_id's range) every listener uses. null: public exposure, listeners on the public IP."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.private_ip_address == null || can(cidrhost("${coalesce(var.private_ip_address, "0.0.0.0")}/32", 0))
+    error_message = "private_ip_address must be an IPv4 address from the gateway's subnet, or null for a public gateway."
+  }
+}
+
 variable "capacity" {
   description = "Autoscaling bounds in gateway instances."
   type = object({

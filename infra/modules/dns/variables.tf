@@ -29,12 +29,35 @@ variable "hosts" {
 }
 
 variable "target_ip" {
-  description = "IPv4 address the host records point to (the application gateway's public IP)."
+  description = "IPv4 address the host records point to: the application gateway's public IP, or its private frontend address when exposure is internal."
   type        = string
 
   validation {
     condition     = can(cidrhost("${var.target_ip}/32", 0))
     error_message = "target_ip must be an IPv4 address."
+  }
+}
+
+variable "exposure" {
+  description = "public: the hosts' records are in the public zone. internal: in a private zone of the same name linked to virtual_network_id; the public zone keeps no host record."
+  type        = string
+  default     = "public"
+  nullable    = false
+
+  validation {
+    condition     = contains(["public", "internal"], var.exposure)
+    error_message = "exposure must be public or internal."
+  }
+}
+
+variable "virtual_network_id" {
+  description = "The VNet whose resolvers answer from the private zone (exposure internal only)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = (var.exposure == "internal") == (var.virtual_network_id != null)
+    error_message = "virtual_network_id is needed with exposure internal (the VNet the private zone serves), and only then."
   }
 }
 

@@ -111,12 +111,15 @@ locals {
         destination_address_prefix = "*"
         destination_port_ranges    = ["0-65535"]
       }
-      # Port 80 only answers with a redirect to HTTPS (and ACME HTTP-01 challenges).
-      AllowWebFromInternet = {
+      # Port 80 only answers with a redirect to HTTPS (and ACME HTTP-01 challenges). An internal
+      # environment admits the VNet only: its gateway keeps a public IP with no listener (Azure
+      # requires one), and AGIC's guidance for a private gateway is an NSG that keeps the internet
+      # out (AGIC docs/features/private-ip.md); Azure's default DenyAllInBound does the rest.
+      "AllowWebFrom${var.web_source}" = {
         priority                   = 120
         access                     = "Allow"
         protocol                   = "Tcp"
-        source_address_prefix      = "Internet"
+        source_address_prefix      = var.web_source
         destination_address_prefix = "*"
         destination_port_ranges    = ["80", "443"]
       }

@@ -27,3 +27,8 @@ output "runners_egress_ip" {
   description = "Public address the self-hosted runner's traffic leaves from (null without a runners subnet)."
   value       = one(azurerm_public_ip.runners[*].ip_address)
 }
+
+output "inbound_rule_names" {
+  description = "Subnet role -> the names of the inbound rules on its NSG (a reviewer's and a test's view)."
+  value       = { for role, rules in local.inbound_rules : role => sort(keys(rules)) }
+}

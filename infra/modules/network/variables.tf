@@ -74,6 +74,18 @@ variable "app_port" {
   }
 }
 
+variable "web_source" {
+  description = "Who may reach the application gateway's web ports (80, 443): Internet for a public environment, VirtualNetwork for an internal one."
+  type        = string
+  default     = "Internet"
+  nullable    = false
+
+  validation {
+    condition     = contains(["Internet", "VirtualNetwork"], var.web_source)
+    error_message = "web_source must be Internet (public exposure) or VirtualNetwork (internal)."
+  }
+}
+
 variable "tags" {
   description = "Tags applied to every resource."
   type        = map(string)

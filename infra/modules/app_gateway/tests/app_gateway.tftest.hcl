@@ -92,3 +92,62 @@ run "rejects_an_unknown_waf_mode" {
   }
   expect_failures = [var.waf_mode]
 }
+
+run "public_gateway_listens_on_its_public_ip_only" {
+  command = plan
+
+  assert {
+    condition     = [for frontend in azurerm_application_gateway.this.frontend_ip_configuration : frontend.name] == ["public"]
+    error_message = "A public gateway has one frontend, the public IP."
+  }
+  assert {
+    condition     = output.listener_frontend == "public" && output.private_ip_address == null
+    error_message = "A public gateway's listener is on the public frontend."
+  }
+}
+
+# A v2 gateway's private frontend address is static and from its own subnet
+# (learn.microsoft.com/azure/application-gateway/configuration-frontend-ip).
+run "v2_private_frontend_is_a_static_address_in_the_gateway_subnet" {
+  command = plan
+
+  variables {
+    private_ip_address = "10.10.16.10"
+  }
+
+  assert {
+    condition = anytrue([for frontend in azurerm_application_gateway.this.frontend_ip_configuration :
+      frontend.name == "private" && frontend.private_ip_address_allocation == "Static" && frontend.private_ip_address == "10.10.16.10" && frontend.subnet_id == var.subnet_id
+    ])
+    error_message = "The private frontend must be the static address in the gateway's subnet."
+  }
+}
+
+# Without EnableApplicationGatewayNetworkIsolation Azure refuses a v2 gateway with no public frontend
+# (learn.microsoft.com/troubleshoot/azure/application-gateway/error-codes/application-gateway-frontend-ip-cannot-have-public-ip-subnet-error):
+# internal keeps the public IP but puts no listener on it.
+run "internal_gateway_keeps_the_required_public_frontend_without_a_listener" {
+  command = plan
+
+  variables {
+    private_ip_address = "10.10.16.10"
+  }
+
+  assert {
+    condition     = toset([for frontend in azurerm_application_gateway.this.frontend_ip_configuration : frontend.name]) == toset(["public", "private"])
+    error_message = "An internal v2 gateway keeps the public frontend Azure requires, beside the private one."
+  }
+  assert {
+    condition     = alltrue([for listener in azurerm_application_gateway.this.http_listener : listener.frontend_ip_configuration_name == "private"]) && output.listener_frontend == "private"
+    error_message = "An internal gateway's listener must be on the private frontend, none on the public IP."
+  }
+}
+
+run "rejects_a_private_address_that_is_not_ipv4" {
+  command = plan
+
+  variables {
+    private_ip_address = "10.10.16"
+  }
+  expect_failures = [var.private_ip_address]
+}

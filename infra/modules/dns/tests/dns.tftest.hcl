@@ -75,3 +75,59 @@ run "rejects_a_ttl_out_of_range" {
   }
   expect_failures = [var.ttl]
 }
+
+run "public_exposure_has_no_private_zone" {
+  command = plan
+
+  assert {
+    condition     = length(azurerm_private_dns_zone.internal) == 0 && length(azurerm_private_dns_a_record.host) == 0
+    error_message = "A public environment needs no private zone."
+  }
+}
+
+# A private zone resolves only from the VNets linked to it, before public DNS, and never from the
+# internet (learn.microsoft.com/azure/dns/private-dns-privatednszone): split horizon.
+run "internal_hosts_resolve_only_in_a_private_zone_linked_to_the_vnet" {
+  command = plan
+
+  variables {
+    exposure           = "internal"
+    target_ip          = "10.10.16.10"
+    virtual_network_id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet"
+  }
+
+  assert {
+    condition     = length(azurerm_dns_a_record.host) == 0
+    error_message = "An internal environment's public zone must hold no host record."
+  }
+  assert {
+    condition     = azurerm_private_dns_zone.internal[0].name == "dev.orderdesk.example.com" && azurerm_private_dns_zone_virtual_network_link.internal[0].virtual_network_id == var.virtual_network_id && azurerm_private_dns_zone_virtual_network_link.internal[0].registration_enabled == false
+    error_message = "The private zone must have the public zone's name and be linked to the VNet."
+  }
+  assert {
+    condition     = toset([for record in azurerm_private_dns_a_record.host : record.name]) == toset(["@", "grafana", "prometheus"]) && alltrue([for record in azurerm_private_dns_a_record.host : record.records == toset(["10.10.16.10"])])
+    error_message = "Every host must resolve to the gateway's private address in the private zone."
+  }
+  assert {
+    condition     = [for record in azurerm_dns_caa_record.issuers[0].record : record.value] == ["letsencrypt.org"]
+    error_message = "The public zone keeps its CAA record: the certificate authority checks it there."
+  }
+}
+
+run "rejects_an_internal_zone_without_its_vnet" {
+  command = plan
+
+  variables {
+    exposure = "internal"
+  }
+  expect_failures = [var.virtual_network_id]
+}
+
+run "rejects_an_unknown_exposure" {
+  command = plan
+
+  variables {
+    exposure = "private"
+  }
+  expect_failures = [var.exposure]
+}

@@ -298,3 +298,38 @@ run "without_a_runners_subnet_there_is_no_nat_gateway" {
     error_message = "No runners subnet, no runner resources."
   }
 }
+
+# AGIC's guidance for a gateway that must stay private while v2 keeps a public IP: an NSG on its
+# subnet that keeps the internet out (Azure/application-gateway-kubernetes-ingress docs/features/private-ip.md).
+run "internal_gateway_subnet_admits_web_traffic_from_the_vnet_only" {
+  command = plan
+
+  variables {
+    web_source = "VirtualNetwork"
+  }
+
+  assert {
+    condition = length(flatten([
+      for nsg in azurerm_network_security_group.this : [
+        for rule in nsg.security_rule : rule.name if rule.access == "Allow" && rule.source_address_prefix == "Internet"
+      ]
+    ])) == 0
+    error_message = "An internal environment's subnets admit nothing from the internet."
+  }
+  assert {
+    condition = anytrue([
+      for rule in azurerm_network_security_group.this["appgw"].security_rule :
+      rule.access == "Allow" && rule.source_address_prefix == "VirtualNetwork" && toset(rule.destination_port_ranges) == toset(["80", "443"])
+    ])
+    error_message = "The gateway's web ports must admit the VNet."
+  }
+}
+
+run "rejects_an_unknown_web_source" {
+  command = plan
+
+  variables {
+    web_source = "0.0.0.0/0"
+  }
+  expect_failures = [var.web_source]
+}
