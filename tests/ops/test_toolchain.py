@@ -15,7 +15,7 @@ from tests.support import need_tool
 def test_dropping_the_go_caches_frees_both_and_keeps_the_built_tools(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    go = need_tool("go", "the Go caches are Go's to clean")
+    go = need_tool("go", "a real build fills the build cache")
     modcache, buildcache, bin_dir = tmp_path / "mod", tmp_path / "build", tmp_path / "bin"
     monkeypatch.setenv("GOMODCACHE", str(modcache))
     monkeypatch.setenv("GOCACHE", str(buildcache))
@@ -30,8 +30,8 @@ def test_dropping_the_go_caches_frees_both_and_keeps_the_built_tools(
         [go, "install", "."], cwd=source, env=toolchain.go_env(), check=True
     )
     assert (bin_dir / "hello").is_file()
-    # The module cache as Go leaves it: read-only files in read-only directories (so rm -rf, run
-    # as a user, fails where go clean does not).
+    # The module cache as Go leaves it: read-only files in read-only directories, which a plain
+    # rmtree cannot empty (as a user; root ignores the modes).
     module = modcache / "example.com" / "dep@v1.0.0"
     module.mkdir(parents=True)
     (module / "dep.go").write_text("package dep\n")
@@ -41,8 +41,7 @@ def test_dropping_the_go_caches_frees_both_and_keeps_the_built_tools(
     freed = toolchain.drop_go_caches()
 
     assert freed > 0
-    assert not any(modcache.rglob("*.go"))
-    # go clean keeps its README and trim.txt at the top; the entries live in 00/ … ff/.
-    assert not any(p.is_file() for p in buildcache.glob("*/*"))
+    assert not modcache.exists()
+    assert not buildcache.exists()
     assert (bin_dir / "hello").is_file()
     assert toolchain.drop_go_caches() == 0

@@ -547,6 +547,9 @@ def test_the_deploy_profile_installs_no_debian_package_and_builds_no_stand_in(
     # Run as a person would, outside nox: its venv and uv's project environment are not ours.
     for variable in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):
         env.pop(variable, None)
+    # The Go caches it would drop are this machine's shared ones (tests/ops/test_toolchain.py
+    # proves the dropping on caches of its own).
+    env["ORDERDESK_KEEP_GO_CACHES"] = "1"
     result = subprocess.run(
         [str(checkout / "scripts" / "bootstrap"), "--deploy"],
         env=env,
