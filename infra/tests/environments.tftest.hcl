@@ -118,8 +118,12 @@ run "app_secrets_are_generated_into_key_vault" {
   }
 
   assert {
-    condition     = output.key_vault_secret_names == tolist(["card-fingerprint-key", "database-password", "django-secret-key"])
-    error_message = "The vault must hold the generated Django key, card key and database password."
+    condition     = output.key_vault_secret_names == tolist(["card-fingerprint-key", "database-password", "django-secret-key", "teams-webhook-url"])
+    error_message = "The vault must hold the generated Django key, card key and database password, and the Teams URL."
+  }
+  assert {
+    condition     = sort(keys(module.key_vault.secret_versions)) == tolist(["card-fingerprint-key", "database-password", "django-secret-key", "teams-webhook-url"])
+    error_message = "Each secret must be written on its own version, from env.yaml's key_vault.secret_versions."
   }
 }
 
@@ -181,6 +185,16 @@ run "rejects_a_missing_teams_url" {
   variables {
     environment       = "dev"
     teams_webhook_url = null
+  }
+  expect_failures = [var.teams_webhook_url]
+}
+
+run "rejects_a_teams_url_without_https" {
+  command = plan
+
+  variables {
+    environment       = "dev"
+    teams_webhook_url = "http://example.invalid/workflows/plain-http" # pragma: allowlist secret (test value)
   }
   expect_failures = [var.teams_webhook_url]
 }
