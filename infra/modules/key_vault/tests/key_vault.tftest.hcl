@@ -5,6 +5,21 @@ mock_provider "azurerm" {
       names = []
     }
   }
+
+  # A mocked apply fills computed attributes with random strings ("Mocks", Terraform's testing
+  # docs), but the ids feed arguments that azurerm and the private_endpoint module parse as Azure
+  # resource IDs (a role assignment's scope, a zone link's zone): give them real-shaped ones.
+  mock_resource "azurerm_key_vault" {
+    defaults = {
+      id        = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.KeyVault/vaults/kv-orderdesk-test"
+      vault_uri = "https://kv-orderdesk-test.vault.azure.net/"
+    }
+  }
+  mock_resource "azurerm_private_dns_zone" {
+    defaults = {
+      id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/privateDnsZones/privatelink.vaultcore.azure.net"
+    }
+  }
 }
 
 variables {
