@@ -189,7 +189,8 @@ def cluster_override_for_apply() -> str:
     """
     environments = (INFRA / "tests" / "environments.tftest.hcl").read_text(encoding="utf-8")
     block = re.search(
-        r"^override_resource \{\n  target += module\.aks\.azurerm_kubernetes_cluster\.this\n.*?^\}\n",
+        r"^override_resource \{\n"
+        r"  target += module\.aks\.azurerm_kubernetes_cluster\.this\n.*?^\}\n",
         environments,
         flags=re.MULTILINE | re.DOTALL,
     )
