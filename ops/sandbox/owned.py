@@ -21,12 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ops.core.wait import WaitTimeout, wait_until
+
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 CGROUP_MOUNT = Path("/sys/fs/cgroup")
 MOUNTS = Path("/proc/self/mounts")
 CGROUP_PARENT = "orderdesk-sandbox"
 # The controllers a v1 kubelet (cgroupfs driver) needs in a hierarchy of their own or shared.
 KUBELET_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids")
+# How long a stop waits for a killed subtree's groups to empty before it names them as stuck.
+REMOVE_TIMEOUT_S = 15.0
 
 
 class CgroupError(Exception):
@@ -56,12 +60,35 @@ def start_time(pid: int) -> int | None:
     return int(fields[19]) if fields else None
 
 
+def _other_threads_live(pid: int) -> bool:
+    """True while a thread of pid other than its leader has not exited yet."""
+    try:
+        threads = [int(entry.name) for entry in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return False
+    for thread in threads:
+        if thread == pid:
+            continue
+        with contextlib.suppress(OSError, IndexError):
+            state = Path(f"/proc/{pid}/task/{thread}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state not in ("Z", "X"):
+                return True
+    return False
+
+
 def alive(pid: int) -> bool:
-    """True while pid runs; a zombie (exited, not yet reaped) is reaped if it is ours, and dead."""
+    """True while pid runs; a zombie (exited, not yet reaped) is reaped if it is ours, and dead.
+
+    A multi-threaded process (etcd, every Go component) whose leader thread has exited shows the
+    leader as a zombie while its other threads still exit (one in a disk write may take seconds):
+    it still runs, and still holds its cgroup.
+    """
     fields = _stat_fields(pid)
     if fields is None:
         return False
     if fields[0] == "Z":
+        if _other_threads_live(pid):
+            return True
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
         return False
@@ -228,10 +255,7 @@ def pids(group: str) -> list[int]:
     return sorted(found)
 
 
-def remove(group: str) -> list[Path]:
-    """rmdir `group`'s subtree deepest first in every hierarchy; return those that would not go.
-
-    The shared parent goes too once it is empty (another stand-in's subtree keeps it)."""
+def _remove_once(group: str) -> list[Path]:
     stuck = []
     for directory in directories(group):
         for member in _subtree(directory):
@@ -242,6 +266,23 @@ def remove(group: str) -> list[Path]:
         with contextlib.suppress(OSError):
             directory.parent.rmdir()
     return stuck
+
+
+def remove(group: str, timeout: float = REMOVE_TIMEOUT_S) -> list[Path]:
+    """rmdir `group`'s subtree deepest first in every hierarchy; return those that would not go.
+
+    Called once its processes were killed: a killed process leaves its cgroup only when its last
+    thread has exited, which under load can lag the signal, so the removal is retried for up to
+    `timeout` seconds. The shared parent goes too once it is empty (another stand-in's subtree
+    keeps it)."""
+    with contextlib.suppress(WaitTimeout):
+        wait_until(
+            lambda: not _remove_once(group),
+            what=f"cgroup {group} to empty",
+            timeout=timeout,
+            interval=0.2,
+        )
+    return _remove_once(group)
 
 
 def in_namespace(kind: str, inode: int) -> list[int]:

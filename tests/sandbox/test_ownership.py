@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,6 +175,36 @@ def test_stop_kills_what_start_started_and_what_that_forked_but_not_a_reused_pid
     assert reused.poll() is None
     assert owned.present(own_layout.cgroup) == []
     assert any("kube-scheduler" in m and "is now another process" in m for m in said), said
+
+
+# The main thread leaves (pthread_exit) while another thread runs on for 3 s: the shape of a
+# killed Go component or etcd whose leader thread has exited before a thread stuck in a write.
+LEADER_GONE_THREAD_RUNS = (
+    "import ctypes, threading, time\n"
+    "threading.Thread(target=time.sleep, args=(3,)).start()\n"
+    "ctypes.CDLL(None).pthread_exit(None)\n"
+)
+
+
+def test_a_process_whose_leader_thread_exited_runs_until_its_last_thread_and_holds_its_cgroup(
+    own_layout: layout.Layout,
+) -> None:
+    owned.make(own_layout.cgroup)
+    pid = layout._spawn(own_layout, "etcd", [sys.executable, "-c", LEADER_GONE_THREAD_RUNS])
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline, "the leader thread never exited"
+        time.sleep(0.05)
+
+    # /proc shows the leader as a zombie, yet a thread runs: alive, and still in the cgroup.
+    assert owned.alive(pid)
+    assert owned.pids(own_layout.cgroup) == [pid]
+    assert owned.remove(own_layout.cgroup, timeout=0.2), "a group with a live thread went"
+
+    # Removal waits (bounded) for the group to empty instead of calling it stuck at once.
+    assert owned.remove(own_layout.cgroup, timeout=15) == []
+    assert not owned.alive(pid)
+    assert owned.present(own_layout.cgroup) == []
 
 
 def test_the_cluster_and_engine_cgroups_are_the_sandboxs_own() -> None:
