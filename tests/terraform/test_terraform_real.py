@@ -219,6 +219,60 @@ def test_neither_the_plan_nor_the_state_contains_the_teams_url(
     assert "never-print" not in output
 
 
+def vault_lists(names: list[str]) -> str:
+    """A run's override of what Key Vault lists (the data source the refusal reads)."""
+    listed = ", ".join(f'"{name}"' for name in names)
+    return (
+        "  override_data {\n    target = module.key_vault.data.azurerm_key_vault_secrets.present\n"
+        f"    values = {{ names = [{listed}] }}\n  }}\n"
+    )
+
+
+def test_a_lost_database_password_is_refused_not_written_anew(
+    terraform: str, infra_copy: Path
+) -> None:
+    """The root marks database-password irreplaceable: after an apply wrote it, a plan in which
+    Key Vault no longer lists it fails and names the rotation step, instead of writing a fresh
+    password the database server does not have (azurerm forgets a secret on Key Vault's 404:
+    internal/services/keyvault/key_vault_secret_resource.go, Read)."""
+    dev_plan = 'command = plan\n  variables {\n    environment = "dev"\n  }\n'
+    all_secrets = ["card-fingerprint-key", "database-password", "django-secret-key"]
+    all_secrets.append("teams-webhook-url")
+    root = secret_url_root(
+        infra_copy,
+        "secret-lost",
+        'run "apply_dev" {\n  command = apply\n  variables {\n    environment = "dev"\n  }\n'
+        + cluster_override_for_apply()
+        + "}\n"
+        # The refusal tells a later plan from the first by plantimestamp(), in whole seconds.
+        + 'run "a_second_passes" {\n  command = apply\n  module {\n    source = "./tests/wait"\n'
+        + "  }\n}\n"
+        + f'run "every_secret_in_the_vault_plans" {{\n  {dev_plan}{vault_lists(all_secrets)}}}\n'
+        + 'run "a_lost_database_password_is_refused" {\n  '
+        + dev_plan
+        + vault_lists([name for name in all_secrets if name != "database-password"])
+        + "}\n",
+    )
+    (root / "tests" / "wait").mkdir()
+    (root / "tests" / "wait" / "main.tf").write_text(
+        'terraform {\n  required_providers {\n    time = {\n      source = "hashicorp/time"\n'
+        '    }\n  }\n}\n\nresource "time_sleep" "gap" {\n  create_duration = "2s"\n}\n',
+        encoding="utf-8",
+    )
+    terraform_cli = initialised_with(terraform, root, url_env(SECRET_URL))
+    code, output = run(terraform_cli, terraform_cli.test_argv())
+    flat = re.sub(r"\s+", " ", output)
+    assert code != 0, output
+    for passing in ("apply_dev", "a_second_passes", "every_secret_in_the_vault_plans"):
+        assert f'run "{passing}"... pass' in output, output
+    assert 'run "a_lost_database_password_is_refused"... fail' in output, output
+    assert "Resource precondition failed" in flat, output
+    assert "kv-orderdesk-dev no longer has secret database-password" in flat, output
+    assert "bump database-password in key_vault.secret_versions in infra/env.yaml" in flat, output
+    assert "no longer has secret card-fingerprint-key" not in flat
+    assert "never-print" not in output
+
+
 def test_the_teams_url_cannot_reach_the_plan_or_the_state(terraform: str, infra_copy: Path) -> None:
     """Terraform refuses an ephemeral variable anywhere a plan or state keeps values: an output
     (or any ordinary resource argument) naming it does not even validate."""
