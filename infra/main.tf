@@ -76,9 +76,9 @@ module "key_vault" {
   deployer_ip_ranges         = local.vault_ip_ranges
   writer_object_id           = local.azure.identities.deploy_object_id
   reader_object_ids          = [local.azure.identities.plan_object_id]
-  secret_names               = local.app_secret_names
-  secret_values              = local.generated_secrets
-  secrets_version            = local.azure.key_vault.secrets_version
+  secret_versions            = local.secret_versions
+  secret_values              = local.vault_secret_values
+  irreplaceable_secret_names = local.irreplaceable_secret_names
   tags                       = local.tags
 }
 
@@ -97,8 +97,8 @@ module "database" {
   private_endpoint_subnet_id     = module.network.subnet_ids["private_endpoints"]
   virtual_network_id             = module.network.virtual_network_id
   log_analytics_workspace_id     = module.aks.log_analytics_workspace_id
-  administrator_password         = local.generated_secrets["database-password"]
-  administrator_password_version = local.azure.key_vault.secrets_version
+  administrator_password         = local.vault_secret_values["database-password"]
+  administrator_password_version = local.secret_versions["database-password"]
   tags                           = local.tags
 }
 
@@ -124,7 +124,6 @@ module "alerts" {
   location            = azurerm_resource_group.this.location
   resource_group_name = azurerm_resource_group.this.name
   cluster_id          = module.aks.id
-  teams_webhook_url   = var.teams_webhook_url
   runbook_url         = local.runbook_url
   alerts              = try(local.azure.alerts, null)
   tags                = local.tags

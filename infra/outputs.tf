@@ -34,8 +34,13 @@ output "key_vault_name" {
 }
 
 output "key_vault_secret_names" {
-  description = "Secrets in the vault: django-secret-key, card-fingerprint-key, database-password."
+  description = "Secrets in the vault: django-secret-key, card-fingerprint-key, database-password, teams-webhook-url."
   value       = module.key_vault.secret_names
+}
+
+output "alarms_action_group_id" {
+  description = "The Azure Monitor action group whose Teams receiver invoke azure.secrets sets from Key Vault's teams-webhook-url."
+  value       = module.alerts.action_group_id
 }
 
 output "tenant_id" {

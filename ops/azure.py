@@ -1,7 +1,8 @@
 """`invoke azure.*`: what deploy asks of Azure outside Terraform, through the az CLI.
 
     invoke azure.account --env dev     who az is logged in as, in which subscription
-    invoke azure.secrets --env dev     every app secret present in Key Vault (values never shown)
+    invoke azure.secrets --env dev     every secret present in Key Vault, the alarms' Teams receiver
+                                       set from it (values never shown)
     invoke azure.dns --env dev         the DNS records answer with the ingress's address
     invoke azure.entra --env dev       the sign-in app registration matches env.yaml (ops/entra.py)
 
@@ -13,11 +14,13 @@ azuread provider is not served: README, "Entra ID with Terraform"). Every comman
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets as token
 import shlex
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from invoke import Collection, task
@@ -27,7 +30,12 @@ from invoke.exceptions import Exit
 from ops.core import environments, kube, state
 from ops.core.environments import BAD_INPUT, ENV_HELP
 from ops.core.wait import NotYet, WaitTimeout, wait_until
-from ops.envconfig import Environment
+from ops.envconfig import (
+    IRREPLACEABLE_SECRETS,
+    KEY_VAULT_SECRETS,
+    TEAMS_WEBHOOK_SECRET,
+    Environment,
+)
 from ops.monitoring.layout import Layout
 from ops.toolchain import find
 
@@ -287,13 +295,37 @@ def secret_exists(c: Context, command: str, environment: Environment, name: str)
     )
 
 
-def ensure_key_vault_secrets(c: Context, environment: Environment) -> None:
-    """Every app secret exists in Key Vault: Terraform generates them; this puts back one that
-    went missing (recovering a soft-deleted one keeps its value). Values are never printed."""
+def _refuse_to_regenerate(environment: Environment, name: str) -> Exit:
+    """Why a secret Key Vault confirmed missing (live and soft-deleted) is not written anew."""
     vault = environments.require_azure(environment).key_vault.name
-    names = tf_outputs(c, environment).get("key_vault_secret_names") or list(
-        state.KEY_VAULT_SECRETS
-    )
+    if name == TEAMS_WEBHOOK_SECRET:
+        how = (
+            "it cannot be generated: export TEAMS_WEBHOOK_URL (the Teams workflow's URL), bump "
+            f"{name} in azure.key_vault.secret_versions in infra/env.yaml and run "
+            f"`invoke deploy --env {environment.name} --only terraform,secrets`"
+        )
+    else:
+        lost = {
+            # pragma: allowlist nextline secret
+            "database-password": "the database server keeps its administrator password",
+            "card-fingerprint-key": "every stored card fingerprint was keyed with the old key",
+        }[name]
+        how = (
+            f"a new value cannot stand in for the lost one ({lost}). Rotate it: bump {name} in "
+            "azure.key_vault.secret_versions in infra/env.yaml and run `invoke deploy --env "
+            f"{environment.name} --only terraform,secrets,kubernetes` (infra/README.md, "
+            '"Rotating a secret")'
+        )
+    return Exit(f"secret {name} is not in Key Vault {vault}, nor among its deleted ones; {how}")
+
+
+def ensure_key_vault_secrets(c: Context, environment: Environment) -> None:
+    """Every secret exists in Key Vault: Terraform writes them; this puts back one that went
+    missing by recovering it from soft delete (which keeps its value). Only a secret whose loss
+    costs nothing (the Django key: sessions end) is generated anew; the others are refused with
+    the rotation step. Values are never printed."""
+    vault = environments.require_azure(environment).key_vault.name
+    names = tf_outputs(c, environment).get("key_vault_secret_names") or list(KEY_VAULT_SECRETS)
     where = f"--vault-name {vault}"
     program = az()
     for name in names:
@@ -311,16 +343,77 @@ def ensure_key_vault_secrets(c: Context, environment: Environment) -> None:
             )
             print(f"  secret {name}: recovered from soft delete in {vault}")
             continue
+        if name in IRREPLACEABLE_SECRETS or name == TEAMS_WEBHOOK_SECRET:
+            raise _refuse_to_regenerate(environment, name)
         # The value goes through a 0600 file, never the command line (ps would show it).
-        with tempfile.NamedTemporaryFile("w", prefix="orderdesk-", delete=True) as handle:
-            handle.write(token.token_urlsafe(50))
-            handle.flush()
+        with _private_file(token.token_urlsafe(50)) as path:
             c.run(
                 f"{program} keyvault secret set {where} --name {name} "
-                f"--file {shlex.quote(handle.name)} --encoding utf-8 --output none",
+                f"--file {shlex.quote(path)} --encoding utf-8 --output none",
                 hide=True,
             )
         print(f"  secret {name}: created in {vault} (value not shown)")
+
+
+@contextlib.contextmanager
+def _private_file(text: str) -> Iterator[str]:
+    """A 0600 temporary file holding text, removed on exit: secrets reach az through files,
+    never its command line (ps would show it) or the log."""
+    with tempfile.NamedTemporaryFile("w", prefix="orderdesk-", delete=True) as handle:
+        handle.write(text)
+        handle.flush()
+        yield handle.name
+
+
+# Microsoft.Insights/actionGroups, the version azurerm's action group resource uses.
+ACTION_GROUP_API = "2023-01-01"
+
+
+def connect_alarms_to_teams(c: Context, environment: Environment) -> None:
+    """Point the Azure Monitor action group's Teams receiver at Key Vault's teams-webhook-url.
+
+    An action group's service URI is no write-only argument, so Terraform never holds the URL (it
+    would sit in the saved plan and the state); Terraform ignores this receiver. The URL travels
+    from the vault to Azure Resource Manager through a 0600 file, never printed.
+    """
+    vault = environments.require_azure(environment).key_vault.name
+    group_id = tf_outputs(c, environment).get("alarms_action_group_id")
+    if not group_id:
+        raise Exit(
+            "the Terraform outputs name no alarms_action_group_id; run `invoke tf.output --env "
+            f"{environment.name} --save` after an apply of this version of infra/",
+            code=1,
+        )
+    program = az()
+    url = c.run(
+        f"{program} keyvault secret show --vault-name {vault} --name {TEAMS_WEBHOOK_SECRET} "
+        "--query value --output tsv",
+        hide=True,
+    ).stdout.strip()
+    resource = f"https://management.azure.com{group_id}?api-version={ACTION_GROUP_API}"
+    group = json.loads(
+        c.run(f"{program} rest --method get --url {shlex.quote(resource)}", hide=True).stdout
+    )
+    properties = group["properties"]
+    teams = {"name": "teams", "serviceUri": url, "useCommonAlertSchema": True}
+    others = [r for r in properties.get("webhookReceivers") or [] if r.get("name") != "teams"]
+    current = [r for r in properties.get("webhookReceivers") or [] if r.get("name") == "teams"]
+    if current and all(current[0].get(key) == value for key, value in teams.items()):
+        print(f"  alarms: action group's Teams receiver already posts to {TEAMS_WEBHOOK_SECRET}")
+        return
+    properties["webhookReceivers"] = [*others, teams]
+    body = {
+        "location": group["location"],
+        "tags": group.get("tags") or {},
+        "properties": properties,
+    }
+    with _private_file(json.dumps(body)) as path:
+        c.run(
+            f"{program} rest --method put --url {shlex.quote(resource)} "
+            f"--body @{shlex.quote(path)} --output none",
+            hide=True,
+        )
+    print(f"  alarms: action group's Teams receiver set from {TEAMS_WEBHOOK_SECRET} (not shown)")
 
 
 def dns_record_names(environment: Environment) -> list[str]:
@@ -428,8 +521,11 @@ def account(c: Context, env: str = "") -> None:
 
 @task(help={"env": ENV_HELP})
 def secrets(c: Context, env: str = "") -> None:
-    """Make sure every app secret exists in Key Vault (create or recover; never printed)."""
-    ensure_key_vault_secrets(c, environments.load(env))
+    """Every secret present in Key Vault (recovered, or refused with the rotation step), and the
+    alarms' Teams receiver set from the vault; no value is ever printed."""
+    environment = environments.load(env)
+    ensure_key_vault_secrets(c, environment)
+    connect_alarms_to_teams(c, environment)
 
 
 @task(help={"env": ENV_HELP})

@@ -246,16 +246,41 @@ class Acr(Strict):
         return sku
 
 
+# Terraform generates these into Key Vault (infra/secrets.tf); the app reads them.
+GENERATED_SECRETS = ("django-secret-key", "card-fingerprint-key", "database-password")
+# The Teams Workflows URL the Azure Monitor alarms post to: an ephemeral Terraform input that
+# Terraform writes to Key Vault write-only, so it is in neither the plan file nor the state.
+TEAMS_WEBHOOK_SECRET = "teams-webhook-url"  # noqa: S105  # nosec B105  # pragma: allowlist secret
+KEY_VAULT_SECRETS = (*GENERATED_SECRETS, TEAMS_WEBHOOK_SECRET)
+# A new value of these cannot stand in for a lost one: the database keeps the old password, and
+# every stored card fingerprint was keyed with the old key. Never written again unasked.
+IRREPLACEABLE_SECRETS = ("card-fingerprint-key", "database-password")
+
+
 class KeyVault(Strict):
     name: Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")]
     # Terraform writes the generated secrets through the vault's data plane: list the public
     # ranges apply runs from, or leave empty (no public access) and apply from inside the VNet.
     deployer_ip_ranges: list[ipaddress.IPv4Network] = Field(default_factory=list)
-    # Bump to rotate the generated secrets (Django key, card key, database password). Required:
-    # the modules' write-only versions default to 1 and env.yaml says which one is in force.
-    secrets_version: int = Field(ge=1)
+    # Each secret's write-only version: bump one to rotate that secret alone (the next apply
+    # writes a fresh value of it, and the pods that read it restart). Every secret is listed:
+    # the modules' versions default to 1 and env.yaml says which one is in force.
+    secret_versions: dict[str, Annotated[int, Field(ge=1)]]
 
     _deployer_not_everyone = field_validator("deployer_ip_ranges")(_no_whole_internet)
+
+    @field_validator("secret_versions")
+    @classmethod
+    def _every_secret_once(cls, versions: dict[str, int]) -> dict[str, int]:
+        missing = [name for name in KEY_VAULT_SECRETS if name not in versions]
+        unknown = sorted(set(versions) - set(KEY_VAULT_SECRETS))
+        if missing or unknown:
+            raise ValueError(
+                f"needs a version for each of {', '.join(KEY_VAULT_SECRETS)}"
+                + (f"; missing: {', '.join(missing)}" if missing else "")
+                + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+            )
+        return versions
 
     @field_validator("name")
     @classmethod

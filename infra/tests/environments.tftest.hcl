@@ -6,6 +6,83 @@ mock_provider "azurerm" {
       object_id = "99999999-8888-7777-6666-555555555555"
     }
   }
+
+  # A mocked apply fills computed attributes with random strings ("Mocks", Terraform's testing
+  # docs; plans leave them unknown), but these ids feed arguments that azurerm and our modules
+  # parse as Azure resource IDs (a role assignment's scope, a subnet, a zone link's zone): an
+  # apply run gets real-shaped ones.
+  mock_resource "azurerm_virtual_network" {
+    defaults = {
+      id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk/providers/Microsoft.Network/virtualNetworks/vnet-orderdesk"
+    }
+  }
+  mock_resource "azurerm_subnet" {
+    defaults = {
+      id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk/providers/Microsoft.Network/virtualNetworks/vnet-orderdesk/subnets/snet-orderdesk"
+    }
+  }
+  mock_resource "azurerm_network_security_group" {
+    defaults = {
+      id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk/providers/Microsoft.Network/networkSecurityGroups/nsg-orderdesk"
+    }
+  }
+  mock_resource "azurerm_private_dns_zone" {
+    defaults = {
+      id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk/providers/Microsoft.Network/privateDnsZones/privatelink.example.azure.net"
+    }
+  }
+  mock_resource "azurerm_user_assigned_identity" {
+    defaults = {
+      id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-orderdesk"
+    }
+  }
+  mock_resource "azurerm_key_vault" {
+    defaults = {
+      id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk/providers/Microsoft.KeyVault/vaults/kv-orderdesk"
+    }
+  }
+  mock_resource "azurerm_container_registry" {
+    defaults = {
+      id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk/providers/Microsoft.ContainerRegistry/registries/crorderdesk"
+    }
+  }
+  mock_resource "azurerm_web_application_firewall_policy" {
+    defaults = {
+      id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk/providers/Microsoft.Network/applicationGatewayWebApplicationFirewallPolicies/waf-orderdesk"
+    }
+  }
+  mock_resource "azurerm_log_analytics_workspace" {
+    defaults = {
+      id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk/providers/Microsoft.OperationalInsights/workspaces/log-orderdesk"
+    }
+  }
+  mock_resource "azurerm_application_gateway" {
+    defaults = {
+      id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk/providers/Microsoft.Network/applicationGateways/agw-orderdesk"
+    }
+  }
+  mock_resource "azurerm_postgresql_flexible_server" {
+    defaults = {
+      id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk/providers/Microsoft.DBforPostgreSQL/flexibleServers/psql-orderdesk"
+    }
+  }
+  mock_resource "azurerm_resource_group" {
+    defaults = {
+      id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk"
+    }
+  }
+  mock_resource "azurerm_monitor_action_group" {
+    defaults = {
+      id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk/providers/Microsoft.Insights/actionGroups/ag-orderdesk"
+    }
+  }
+  # The DNS module's A records take the gateway's address, which Azure allocates.
+  mock_resource "azurerm_public_ip" {
+    defaults = {
+      id         = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk/providers/Microsoft.Network/publicIPAddresses/pip-orderdesk"
+      ip_address = "203.0.113.10"
+    }
+  }
 }
 
 variables {
@@ -118,8 +195,12 @@ run "app_secrets_are_generated_into_key_vault" {
   }
 
   assert {
-    condition     = output.key_vault_secret_names == tolist(["card-fingerprint-key", "database-password", "django-secret-key"])
-    error_message = "The vault must hold the generated Django key, card key and database password."
+    condition     = output.key_vault_secret_names == tolist(["card-fingerprint-key", "database-password", "django-secret-key", "teams-webhook-url"])
+    error_message = "The vault must hold the generated Django key, card key and database password, and the Teams URL."
+  }
+  assert {
+    condition     = sort(keys(module.key_vault.secret_versions)) == tolist(["card-fingerprint-key", "database-password", "django-secret-key", "teams-webhook-url"])
+    error_message = "Each secret must be written on its own version, from env.yaml's key_vault.secret_versions."
   }
 }
 
@@ -181,6 +262,16 @@ run "rejects_a_missing_teams_url" {
   variables {
     environment       = "dev"
     teams_webhook_url = null
+  }
+  expect_failures = [var.teams_webhook_url]
+}
+
+run "rejects_a_teams_url_without_https" {
+  command = plan
+
+  variables {
+    environment       = "dev"
+    teams_webhook_url = "http://example.invalid/workflows/plain-http" # pragma: allowlist secret (test value)
   }
   expect_failures = [var.teams_webhook_url]
 }

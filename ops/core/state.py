@@ -23,7 +23,7 @@ from typing import Any
 
 from invoke.context import Context
 
-from ops.envconfig import REPO_ROOT
+from ops.envconfig import GENERATED_SECRETS, REPO_ROOT
 
 DEFAULT_ROOT = REPO_ROOT / ".data"
 
@@ -35,7 +35,7 @@ SECRET_FILES = {
     "ORDERDESK_CARD_KEY_FILE": "card-fingerprint-key",
 }
 # Every secret Terraform generates in Key Vault (infra/secrets.tf): the app's, and the database's.
-KEY_VAULT_SECRETS = (*SECRET_FILES.values(), "database-password")
+KEY_VAULT_SECRETS = GENERATED_SECRETS
 
 
 class StateMissing(Exception):

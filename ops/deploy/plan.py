@@ -209,7 +209,8 @@ def azure_plan(c: Context, environment: Environment) -> list[Stage]:
         ),
         Stage(
             "secrets",
-            f"app secrets present in Key Vault {azure_env.key_vault.name}",
+            f"secrets present in Key Vault {azure_env.key_vault.name}, the alarms' Teams receiver "
+            "set from it",
             (invoke_step("azure", azure, "secrets", env=name),),
         ),
         Stage(

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from ops import toolchain
-from ops.envconfig import REPO_ROOT
+from ops.envconfig import GENERATED_SECRETS, REPO_ROOT
 from ops.k8s.values import RenderValues, ValuesError
 
 MANIFESTS_DIR = REPO_ROOT / "manifests"
@@ -159,11 +159,36 @@ Operations = list[dict[str, Any]]
 Kinds = set[tuple[str, str]]
 
 
+# On the pod template of a Deployment that mounts Key Vault secrets (components/keyvault): the
+# versions of those secrets in force, so rotating one (a version bump in env.yaml) changes the
+# template and rolls the pods, which read the new value at mount.
+SECRET_VERSIONS_ANNOTATION = "orderdesk.io/key-vault-secret-versions"  # noqa: S105  # nosec B105 - an annotation name  # pragma: allowlist secret
+
+
 def _deployment(document: Document, values: RenderValues, kinds: Kinds) -> Operations:
+    operations = []
+    annotations = document["spec"]["template"]["metadata"].get("annotations") or {}
+    if SECRET_VERSIONS_ANNOTATION in annotations:
+        key = SECRET_VERSIONS_ANNOTATION.replace("/", "~1")
+        operations.append(
+            _replace(f"/spec/template/metadata/annotations/{key}", secret_versions(values))
+        )
     # An HPA owns the replica count when there is one.
     if object_key(document)[1] != APP or ("HorizontalPodAutoscaler", APP) in kinds:
-        return []
-    return [_replace("/spec/replicas", values.environment.app.replicas)]
+        return operations
+    return [*operations, _replace("/spec/replicas", values.environment.app.replicas)]
+
+
+def secret_versions(values: RenderValues) -> str:
+    """`name=version` of every generated secret the app mounts, in a fixed order."""
+    azure = values.environment.azure
+    if azure is None:
+        raise ValuesError(
+            f"{values.environment.name} has no azure.key_vault in env.yaml, but its overlay "
+            "mounts Key Vault secrets (components/keyvault)"
+        )
+    versions = azure.key_vault.secret_versions
+    return ",".join(f"{name}={versions[name]}" for name in GENERATED_SECRETS)
 
 
 def _autoscaler(document: Document, values: RenderValues, kinds: Kinds) -> Operations:

@@ -12,6 +12,13 @@ images come from tools/build/kubernetes.
 
 The kubeconfig is written to .data/local/kubeconfig (the `local` environment's). etcd's data and
 containerd's images stay under ~/.cache/orderdesk/sandbox/node between runs.
+
+Stop kills only what a start started (ops/sandbox/owned.py): pids whose boot ID and start time
+still match what the start recorded, what runs in the cluster's own cgroup subtree
+(orderdesk-sandbox/cluster: the components, containerd's shims and, as the kubelet's cgroupRoot,
+the pods), and what was entered into the node's namespaces while a proven process holds them. A
+start that fails or is interrupted at any step stops what it made, and marks the state complete
+only at the end.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from invoke.exceptions import Exit
 
 from ops import envconfig
 from ops.core.wait import WaitTimeout, wait_until
+from ops.sandbox import owned
 from ops.sandbox.layout import (
     API_PORT_IN_NODE,
     DEFAULT_LAYOUT,
@@ -43,8 +51,6 @@ from ops.sandbox.layout import (
     STOP_TIMEOUT_S,
     ClusterError,
     Layout,
-    _alive,
-    _leftover_cgroups,
     _write_state,
     binaries,
     read_state,
@@ -108,18 +114,13 @@ def start(
         raise ClusterError(
             "the local cluster needs root (namespaces, mounts, cgroups); run as root"
         )
+    try:
+        owned.require_v1()
+    except owned.CgroupError as exc:
+        raise ClusterError(str(exc)) from exc
     registry = envconfig.load("local").registry.login_server
     layout.root.mkdir(parents=True, exist_ok=True)
-    port_file = layout.root / "api-port"
-    kept = int(port_file.read_text()) if port_file.is_file() else None
-    api_port = kept if kept is not None and kept not in _ephemeral_ports() else _free_port()
-    if not _port_free(api_port):
-        raise ClusterError(
-            f"127.0.0.1:{api_port}, the port the cluster's kubeconfig uses, is taken by another "
-            f"process (`ss -ltnp 'sport = :{api_port}'` names it); stop it, or delete {port_file} "
-            "to let the next start pick a free port"
-        )
-    port_file.write_text(str(api_port))
+    api_port = _api_port(layout)
     # A fresh kubelet directory each start: the old pods' volumes died with the old namespace.
     shutil.rmtree(layout.kubelet_root, ignore_errors=True)
     shutil.rmtree(layout.logs, ignore_errors=True)
@@ -134,34 +135,56 @@ def start(
     node = Node(layout, bins, progress)
     node.state["server"] = server
     progress(f"cluster: starting Kubernetes {KUBERNETES_VERSION} ({layout.root})")
+    steps: tuple[tuple[str, Callable[[], None]], ...] = (
+        ("cgroup", lambda: owned.make(layout.cgroup)),
+        ("namespace", node.namespace),
+        ("bridge", lambda: node.bridge(api_port, registry)),
+        ("etcd", node.etcd),
+        ("kube-apiserver", lambda: node.apiserver(pki)),
+        ("controllers", node.controllers),
+        ("containerd", node.containerd),
+        ("kubelet", node.kubelet),
+        ("addons", node.addons),
+    )
     failed_at = ""
+    # Whatever stops this start (an error, Ctrl-C, a kill signal turned into an exception),
+    # what it made goes, and the state never says "complete" for a cluster that is not.
     try:
-        for name, run in (
-            ("namespace", node.namespace),
-            ("bridge", lambda: node.bridge(api_port, registry)),
-            ("etcd", node.etcd),
-            ("kube-apiserver", lambda: node.apiserver(pki)),
-            ("controllers", node.controllers),
-            ("containerd", node.containerd),
-            ("kubelet", node.kubelet),
-        ):
+        for name, run in steps:
             failed_at = name
             run()
-        node.state["ready_seconds"] = round(time.monotonic() - node.started, 1)
-        failed_at = "addons"
-        node.addons()
-    except (ClusterError, OSError, subprocess.SubprocessError) as exc:
-        progress(f"cluster: start failed at {failed_at}; stopping what was started")
+        failed_at = "the final state"
+        node.state["addons_seconds"] = round(time.monotonic() - node.started, 1)
+        node.state["complete"] = True
+        _write_state(layout, node.state)
+    except BaseException as exc:
+        how = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        progress(f"cluster: start {how} at {failed_at}; stopping what this start made")
         stop(layout, progress=lambda _m: None)
-        raise ClusterError(f"starting the cluster failed at {failed_at}: {exc}") from exc
-    node.state["addons_seconds"] = round(time.monotonic() - node.started, 1)
-    _write_state(layout, node.state)
+        if isinstance(exc, (ClusterError, owned.CgroupError, OSError, subprocess.SubprocessError)):
+            raise ClusterError(f"starting the cluster failed at {failed_at}: {exc}") from exc
+        raise
     publish_kubeconfig(layout)
     progress(
         f"cluster: node Ready in {node.state['ready_seconds']} s, CoreDNS and metrics-server in "
         f"{node.state['addons_seconds']} s; kubeconfig {LOCAL_KUBECONFIG}"
     )
     return node.state
+
+
+def _api_port(layout: Layout) -> int:
+    """The API server's host port: the one the kubeconfig kept, else a free one."""
+    port_file = layout.root / "api-port"
+    kept = int(port_file.read_text()) if port_file.is_file() else None
+    api_port = kept if kept is not None and kept not in _ephemeral_ports() else _free_port()
+    if not _port_free(api_port):
+        raise ClusterError(
+            f"127.0.0.1:{api_port}, the port the cluster's kubeconfig uses, is taken by another "
+            f"process (`ss -ltnp 'sport = :{api_port}'` names it); stop it, or delete {port_file} "
+            "to let the next start pick a free port"
+        )
+    port_file.write_text(str(api_port))
+    return api_port
 
 
 def publish_kubeconfig(layout: Layout = DEFAULT_LAYOUT) -> Path:
@@ -177,26 +200,6 @@ def publish_kubeconfig(layout: Layout = DEFAULT_LAYOUT) -> Path:
 # --- stop -----------------------------------------------------------------------------------
 
 
-def _pids_in_namespace(kind: str, inode: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        with contextlib.suppress(OSError):
-            if os.stat(entry / "ns" / kind).st_ino == inode:
-                pids.append(int(entry.name))
-    return pids
-
-
-def _pids_in_cgroups() -> list[int]:
-    pids: set[int] = set()
-    for group in _leftover_cgroups():
-        for procs in group.rglob("cgroup.procs"):
-            with contextlib.suppress(OSError):
-                pids.update(int(line) for line in procs.read_text().split())
-    return sorted(pids)
-
-
 def _kill(pids: list[int], sig: int) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
@@ -207,56 +210,78 @@ def _wait_gone(pids: list[int], timeout: float) -> list[int]:
     """The pids still alive after up to `timeout` seconds."""
     with contextlib.suppress(WaitTimeout):
         wait_until(
-            lambda: not any(_alive(pid) for pid in pids),
+            lambda: not any(owned.alive(pid) for pid in pids),
             what="processes to exit",
             timeout=timeout,
             interval=0.1,
         )
-    return [pid for pid in pids if _alive(pid)]
+    return [pid for pid in pids if owned.alive(pid)]
 
 
-def _remove_cgroups() -> list[Path]:
-    """rmdir the cluster's cgroups deepest first; return those that would not go."""
-    stuck = []
-    for group in _leftover_cgroups():
-        for directory in sorted(
-            (p for p in group.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
-        ):
+def _our_namespaces(state: dict[str, Any], ours: dict[str, int]) -> list[tuple[str, int]]:
+    """The node's namespaces, only while a process proven ours is in them: a namespace's inode
+    cannot be reused while it lives, but once it is gone the number may name any other one."""
+    found = []
+    for kind in ("mnt", "net"):
+        inode = state.get(f"{kind}ns_inode")
+        if inode is None:
+            continue
+        for pid in ours.values():
             with contextlib.suppress(OSError):
-                directory.rmdir()
-        with contextlib.suppress(OSError):
-            group.rmdir()
-        if group.exists():
-            stuck.append(group)
-    return stuck
+                if os.stat(f"/proc/{pid}/ns/{kind}").st_ino == int(inode):
+                    found.append((kind, int(inode)))
+                    break
+    return found
+
+
+def _report_foreign(
+    ownership: owned.Ownership, layout: Layout, progress: Callable[[str], None]
+) -> None:
+    if ownership.stale:
+        reasons = sorted(set(ownership.foreign.values()))
+        progress(
+            f"cluster: stale state in {layout.state_file} ({'; '.join(reasons)}): nothing it "
+            "names was killed; the state is cleared"
+        )
+    elif ownership.foreign:
+        progress(
+            "cluster: not killed, no longer the processes this cluster started: "
+            + "; ".join(f"{name} ({why})" for name, why in ownership.foreign.items())
+        )
 
 
 def stop(layout: Layout = DEFAULT_LAYOUT, progress: Callable[[str], None] = print) -> bool:
-    """Stop everything the cluster started and remove what it left; True if anything was there."""
+    """Stop what the cluster's start started and remove what it left; True if anything was there.
+
+    Only processes proven to be the start's own are signalled: a recorded pid whose boot ID or
+    start time no longer matches names some other process now, and is left alone.
+    """
     state = read_state(layout)
-    pids = {name: int(pid) for name, pid in (state.get("pids") or {}).items()}
-    found = any(_alive(pid) for pid in pids.values()) or bool(_leftover_cgroups())
+    ownership = owned.ownership(state)
+    _report_foreign(ownership, layout, progress)
+    pids = ownership.ours
+    found = bool(pids) or bool(owned.present(layout.cgroup))
+    namespaces = _our_namespaces(state, pids)
+    holder = pids.get("namespace")
     # Components first (the API server may take > 10 s on SIGTERM), the namespace holder last.
     ordered = [pid for name, pid in reversed(list(pids.items())) if name != "namespace"]
     _kill(ordered, signal.SIGTERM)
     _kill(_wait_gone(ordered, STOP_TIMEOUT_S), signal.SIGKILL)
-    # Whatever else lives in the node: shims, pods' processes (they have their own namespaces but
-    # sit in the kubelet's cgroups).
+    # Whatever else the start made: shims and pods sit in the cluster's own cgroup; a process
+    # entered into the node (nsenter) is in its namespaces.
     for _ in range(3):
-        others = _pids_in_cgroups()
-        if "mntns_inode" in state:
-            others += _pids_in_namespace("mnt", int(state["mntns_inode"]))
-        if "netns_inode" in state:
-            others += _pids_in_namespace("net", int(state["netns_inode"]))
-        others = [pid for pid in others if pid != pids.get("namespace")]
+        others = owned.pids(layout.cgroup)
+        for kind, inode in namespaces:
+            others += owned.in_namespace(kind, inode)
+        others = [pid for pid in others if pid != holder]
         if not others:
             break
         _kill(others, signal.SIGKILL)
         _wait_gone(others, 5)
-    if "namespace" in pids:
-        _kill([pids["namespace"]], signal.SIGKILL)
-        _wait_gone([pids["namespace"]], 5)
-    stuck = _remove_cgroups()
+    if holder is not None:
+        _kill([holder], signal.SIGKILL)
+        _wait_gone([holder], 5)
+    stuck = owned.remove(layout.cgroup)
     if stuck:
         raise ClusterError(
             f"cgroups still in use after stopping: {', '.join(map(str, stuck))}; "
@@ -265,7 +290,7 @@ def stop(layout: Layout = DEFAULT_LAYOUT, progress: Callable[[str], None] = prin
     layout.state_file.unlink(missing_ok=True)
     if found:
         progress("cluster: stopped (no process, mount, cgroup, interface or rule left)")
-    else:
+    elif not ownership.stale:
         progress("cluster: was not running")
     return found
 

@@ -23,6 +23,7 @@ import subprocess  # nosec B404 - starts dockerd and docker-registry with fixed 
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from invoke.exceptions import Exit
 
 from ops import envconfig
 from ops.core import mounts
+from ops.sandbox import owned
 from ops.toolchain import CACHE_DIR, find
 
 SANDBOX_DIR = CACHE_DIR / "sandbox"
@@ -51,6 +53,10 @@ class SandboxError(Exception):
 @dataclass(frozen=True)
 class Engine:
     root: Path = ENGINE_DIR
+    # dockerd, its containerd, the shims and every container sit in this subtree of the
+    # sandbox's own cgroup root (ops/sandbox/owned.py): after a crashed dockerd, stop finds them
+    # there. On a cgroup v2 host it stays empty and containers go where dockerd puts them.
+    cgroup: str = f"{owned.CGROUP_PARENT}/engine"
 
     @property
     def socket(self) -> Path:
@@ -120,25 +126,24 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def _alive(pidfile: Path) -> int | None:
-    """The pid in pidfile if that process still runs."""
+    """The pid in pidfile if that process still runs and is the one _spawn started.
+
+    The pidfile records the boot and the process's start time beside the pid: after a reboot,
+    or once the server exited, the same pid names some other process, which stop must not kill.
+    """
     try:
-        pid = int(pidfile.read_text().strip())
+        pid_text, started, boot = pidfile.read_text().split()
+        pid = int(pid_text)
     except (FileNotFoundError, ValueError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if boot != owned.boot_id() or str(owned.start_time(pid)) != started:
         return None
-    except PermissionError:
-        return pid
-    # A zombie (our own exited child not yet reaped) is not alive.
-    with contextlib.suppress(FileNotFoundError):
-        if " Z " in Path(f"/proc/{pid}/stat").read_text():
-            return None
-    return pid
+    return pid if owned.alive(pid) else None
 
 
-def _spawn(argv: list[str], log: Path, pidfile: Path) -> int:
+def _spawn(
+    argv: list[str], log: Path, pidfile: Path, preexec: Callable[[], None] | None = None
+) -> int:
     """Start a long-lived server detached from this process (it outlives the invoke call)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
@@ -148,8 +153,9 @@ def _spawn(argv: list[str], log: Path, pidfile: Path) -> int:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=preexec,  # noqa: PLW1509
         )
-    pidfile.write_text(f"{process.pid}\n")
+    pidfile.write_text(f"{process.pid} {owned.start_time(process.pid)} {owned.boot_id()}\n")
     return process.pid
 
 
@@ -161,10 +167,7 @@ def _stop(pidfile: Path, what: str) -> bool:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
     while time.monotonic() < deadline:
-        # Reap it if it is our own child (tests start and stop in one process).
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        if _alive(pidfile) is None:
+        if not owned.alive(pid):
             pidfile.unlink(missing_ok=True)
             return True
         time.sleep(0.2)
@@ -205,6 +208,7 @@ def start_engine(engine: Engine = ENGINE) -> str:
         _forget_dead_containerd(engine)
     engine.data_root.mkdir(parents=True, exist_ok=True)
     engine.exec_root.mkdir(parents=True, exist_ok=True)
+    owned.make(engine.cgroup)
     # An empty daemon config of our own, so /etc/docker/daemon.json cannot change this engine.
     daemon_json = engine.root / "daemon.json"
     daemon_json.write_text("{}\n")
@@ -223,14 +227,27 @@ def start_engine(engine: Engine = ENGINE) -> str:
             "--iptables=false",
             "--ip6tables=false",
             "--bridge=none",
+            *([f"--cgroup-parent=/{engine.cgroup}"] if owned.hierarchies() else []),
         ],
         engine.log,
         engine.pidfile,
+        owned.joiner(engine.cgroup),
     )
+    try:
+        _wait_for_engine(engine)
+    except BaseException:
+        # A dockerd that never answered (or a Ctrl-C while waiting) goes with what it made.
+        with contextlib.suppress(SandboxError):
+            stop_engine(engine)
+        raise
+    return engine.url
+
+
+def _wait_for_engine(engine: Engine) -> None:
     deadline = time.monotonic() + ENGINE_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if engine_running(engine):
-            return engine.url
+            return
         if _alive(engine.pidfile) is None:
             break
         time.sleep(0.2)
@@ -268,8 +285,24 @@ def _unmount_leftovers(engine: Engine) -> list[Path]:
         raise SandboxError(f"dockerd's mounts under {engine.root}: {exc}") from exc
 
 
+def _kill_leftovers(engine: Engine) -> None:
+    """SIGKILL what a crashed dockerd left running in its cgroup: containers, their shims, its
+    containerd. Called only once no dockerd answers; a live one stops its containers itself."""
+    for _ in range(3):
+        members = owned.pids(engine.cgroup)
+        if not members:
+            break
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while any(owned.alive(pid) for pid in members) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
 def stop_engine(engine: Engine = ENGINE) -> bool:
-    """Stop dockerd and unmount what it left under its directories; True if it was running.
+    """Stop dockerd, then remove what it left: containers a crashed one left running, mounts under
+    its directories, its cgroup; True if it was running.
 
     Safe to repeat: a stopped engine, or one whose mounts are already gone, is a no-op.
     """
@@ -280,7 +313,14 @@ def stop_engine(engine: Engine = ENGINE) -> bool:
             f"a dockerd that {engine.pidfile} does not name still answers on {engine.socket}; "
             "stop that process (`ss -xlp | grep docker.sock` names it), then stop again"
         )
+    _kill_leftovers(engine)
     _unmount_leftovers(engine)
+    stuck = owned.remove(engine.cgroup)
+    if stuck:
+        raise SandboxError(
+            f"cgroups still in use after stopping the engine: {', '.join(map(str, stuck))}; "
+            "`cat <group>/cgroup.procs` names what runs there; kill it and stop again"
+        )
     return was_running
 
 

@@ -4,9 +4,7 @@ stops it, ops/sandbox/node.py brings up each component)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import subprocess  # nosec B404 - starts the cluster's components with fixed arguments
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 
 from ops import envconfig
 from ops.core.state import write_json
+from ops.sandbox import owned
 from ops.toolchain import CACHE_DIR, find
 
 # Keep in step with tools/build/kubernetes and infra/env.yaml (tests/sandbox checks all three).
@@ -38,9 +37,9 @@ ADDON_VERSIONS = {"coredns": "v1.14.7", "metrics-server": "v0.8.0"}
 
 READY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 20.0
-# cgroup v1 hierarchies are global: the kubelet's and containerd's groups must go on stop.
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-CLUSTER_CGROUPS = ("kubepods", "k8s.io", "orderdesk-node")
+# The cluster's own cgroup subtree: its components, containerd's shims and the kubelet's pods
+# (cgroupRoot) all sit under it, and stop removes it and nothing else (ops/sandbox/owned.py).
+CLUSTER_CGROUP = f"{owned.CGROUP_PARENT}/cluster"
 
 BUILD_HINT = "run tools/build/kubernetes (or scripts/bootstrap --system)"
 
@@ -55,6 +54,7 @@ class ClusterError(Exception):
 @dataclass(frozen=True)
 class Layout:
     root: Path = NODE_DIR
+    cgroup: str = CLUSTER_CGROUP
 
     @property
     def state_file(self) -> Path:
@@ -141,19 +141,6 @@ DEFAULT_LAYOUT = Layout()
 # --- state ----------------------------------------------------------------------------------
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with contextlib.suppress(FileNotFoundError):
-        if Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            return False
-    return True
-
-
 def read_state(layout: Layout = Layout()) -> dict[str, Any]:
     try:
         state: dict[str, Any] = json.loads(layout.state_file.read_text())
@@ -163,22 +150,17 @@ def read_state(layout: Layout = Layout()) -> dict[str, Any]:
 
 
 def _write_state(layout: Layout, state: dict[str, Any]) -> None:
-    write_json(layout.state_file, state)
-
-
-def _leftover_cgroups() -> list[Path]:
-    found = []
-    for hierarchy in sorted(CGROUP_ROOT.iterdir()) if CGROUP_ROOT.is_dir() else []:
-        for name in CLUSTER_CGROUPS:
-            if (hierarchy / name).is_dir():
-                found.append(hierarchy / name)
-    return found
+    """Record the pids with the boot and their start times, so stop can tell they are its own."""
+    write_json(layout.state_file, {**state, **owned.record(state.get("pids") or {})})
 
 
 def running(layout: Layout = Layout()) -> bool:
-    """True when a started cluster's processes all still run."""
-    pids = read_state(layout).get("pids") or {}
-    return bool(pids) and all(_alive(int(pid)) for pid in pids.values())
+    """True when a start finished and every process it recorded still runs as that process."""
+    state = read_state(layout)
+    pids = state.get("pids") or {}
+    if not state.get("complete") or not pids:
+        return False
+    return set(owned.ownership(state).ours) == set(pids)
 
 
 def stale_state(layout: Layout = Layout()) -> list[str]:
@@ -187,12 +169,12 @@ def stale_state(layout: Layout = Layout()) -> list[str]:
         return []
     leftovers = []
     state = read_state(layout)
-    alive = [name for name, pid in (state.get("pids") or {}).items() if _alive(int(pid))]
+    alive = list(owned.ownership(state).ours)
     if alive:
         leftovers.append(f"processes still running: {', '.join(alive)}")
     elif state:
         leftovers.append(f"{layout.state_file} of a run that did not stop")
-    leftovers += [f"cgroup {path}" for path in _leftover_cgroups()]
+    leftovers += [f"cgroup {path}" for path in owned.present(layout.cgroup)]
     return leftovers
 
 
@@ -207,6 +189,8 @@ def _spawn(layout: Layout, name: str, argv: list[str]) -> int:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # In the cluster's cgroup before it runs: all it forks is found there on stop.
+            preexec_fn=owned.joiner(layout.cgroup),  # noqa: PLW1509
         )
     return process.pid
 

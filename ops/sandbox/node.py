@@ -16,6 +16,7 @@ import yaml
 
 from ops import envconfig
 from ops.core.wait import WaitTimeout, wait_until
+from ops.sandbox import owned
 from ops.sandbox.layout import (
     ADDON_VERSIONS,
     API_PORT_IN_NODE,
@@ -33,7 +34,6 @@ from ops.sandbox.layout import (
     SERVICE_CIDR,
     ClusterError,
     Layout,
-    _alive,
     _spawn,
     _write_state,
     tail,
@@ -77,7 +77,7 @@ class Node:
     def wait_for(self, name: str, check: Callable[[], bool], what: str) -> None:
         def ready() -> bool:
             pid = self.state["pids"].get(name)
-            if pid is not None and not _alive(int(pid)):
+            if pid is not None and not owned.alive(int(pid)):
                 raise ClusterError(
                     f"{name} exited while starting; last lines of {self.layout.log(name)}:\n"
                     + tail(self.layout.log(name))
@@ -375,6 +375,9 @@ state = "/run/containerd"
                     "apiVersion": "kubelet.config.k8s.io/v1beta1",
                     "kind": "KubeletConfiguration",
                     "cgroupDriver": "cgroupfs",
+                    # The QoS groups (kubepods) under the cluster's own subtree, never beside
+                    # another kubelet's at the top of the host's hierarchies.
+                    "cgroupRoot": f"/{self.layout.cgroup}",
                     # cgroups are v1 here; from 1.35 the kubelet refuses them unless told.
                     "failCgroupV1": False,
                     "failSwapOn": False,
@@ -436,6 +439,7 @@ state = "/run/containerd"
             ),
             f"node {NODE_NAME} Ready",
         )
+        self.state["ready_seconds"] = round(time.monotonic() - self.started, 1)
 
     def addons(self) -> None:
         manifest = (Path(__file__).with_name("addons.yaml")).read_text(encoding="utf-8")

@@ -35,7 +35,21 @@ ACCOUNT = json.dumps(
 )
 TEAMS_WEBHOOK_URL = "https://teams.example.invalid/workflows/alerts"
 TENANT = "87654321-4321-4321-4321-cba987654321"
-SECRETS = ["django-secret-key", "card-fingerprint-key", "database-password"]
+SECRETS = ["django-secret-key", "card-fingerprint-key", "database-password", "teams-webhook-url"]
+ACTION_GROUP_ID = (
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-orderdesk-prod/providers/"
+    "microsoft.insights/actionGroups/ag-orderdesk-prod"
+)
+ACTION_GROUP_URL = f"https://management.azure.com{ACTION_GROUP_ID}?api-version=2023-01-01"
+# The action group as Azure Resource Manager returns it, before its Teams receiver is set.
+ACTION_GROUP = json.dumps(
+    {
+        "id": ACTION_GROUP_ID,
+        "location": "Global",
+        "tags": {"environment": "prod"},
+        "properties": {"groupShortName": "od-prod", "enabled": True, "webhookReceivers": []},
+    }
+)
 # The Deployment's history during a failed rollout: revision 2 has no ready pod, 1 still serves.
 REVISIONS = json.dumps(
     {
@@ -94,6 +108,8 @@ class FakeShell:
             (re.compile(r".* get replicasets "), REVISIONS),
             (re.compile(r".* get certificate orderdesk-tls "), CERTIFICATE_READY),
             (re.compile(r".*/az network dns record-set a show "), INGRESS_IP + "\n"),
+            (re.compile(r".*/az keyvault secret show .* --query value "), TEAMS_WEBHOOK_URL),
+            (re.compile(r".*/az rest --method get "), ACTION_GROUP),
         ]
 
     def __call__(self, command: str, **kwargs: Any) -> Result:
@@ -114,6 +130,7 @@ class FakeShell:
 def tf_outputs() -> dict[str, Any]:
     outputs = json.loads((DATA / "tf-outputs-prod.json").read_text())
     outputs["key_vault_secret_names"] = {"value": SECRETS}
+    outputs["alarms_action_group_id"] = {"value": ACTION_GROUP_ID}
     outputs["ingress_public_ip"] = {"value": INGRESS_IP}
     return outputs
 
@@ -266,6 +283,13 @@ EXPECTED_PROD = [
         )
         for name in SECRETS
     ],
+    # the alarms' Teams receiver, from the vault, its URL through a file
+    literal(
+        "az keyvault secret show --vault-name kv-orderdesk-prod --name teams-webhook-url "
+        "--query value --output tsv"
+    ),
+    literal(f"az rest --method get --url '{ACTION_GROUP_URL}'"),
+    literal(f"az rest --method put --url '{ACTION_GROUP_URL}' --body @") + r"\S+ --output none",
     # addons: cert-manager's pinned chart, its CRDs included
     re.escape("helm --kubeconfig={state}/prod/kubeconfig --kube-context=aks-orderdesk-prod ")
     + r"upgrade --install cert-manager cert-manager --repo https://charts\.jetstack\.io "
@@ -368,25 +392,93 @@ def previous_deploy(state: Path) -> None:
     (state / "prod" / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")
 
 
-def test_missing_key_vault_secrets_are_created_from_a_file_never_the_command_line(
+def test_a_missing_django_key_is_created_from_a_file_never_the_command_line(
     state: Path,
 ) -> None:
     previous_deploy(state)
     c = context(
         state,
-        failing=r".*az keyvault secret show(-deleted)? .*card-fingerprint-key.*",
+        failing=r".*az keyvault secret show(-deleted)? .*django-secret-key.*",
         stderr=SECRET_NOT_FOUND,
     )
     deploy.deploy(c, env="prod", only="secrets")
     created = [command for command in commands(c, state) if "secret set" in command]
     assert len(created) == 1
     assert re.fullmatch(
-        r"az keyvault secret set --vault-name kv-orderdesk-prod --name card-fingerprint-key "
+        r"az keyvault secret set --vault-name kv-orderdesk-prod --name django-secret-key "
         r"--file \S+ --encoding utf-8 --output none",
         created[0],
     )
     set_call = next(call for call in c.run.call_args_list if "secret set" in call.args[0])
     assert set_call.kwargs["hide"] is True
+
+
+# Key Vault confirms "not found" for the secret and for its deleted copy: a fresh value would not
+# match the database's password, nor the card fingerprints already stored.
+@pytest.mark.parametrize(
+    ("name", "rotation"),
+    [
+        ("database-password", "--only terraform,secrets,kubernetes"),
+        ("card-fingerprint-key", "--only terraform,secrets,kubernetes"),
+        ("teams-webhook-url", "--only terraform,secrets"),
+    ],
+)
+def test_a_lost_secret_that_cannot_be_regenerated_is_refused_naming_the_rotation(
+    state: Path, name: str, rotation: str
+) -> None:
+    previous_deploy(state)
+    c = context(
+        state, failing=rf".*az keyvault secret show(-deleted)? .*{name} ", stderr=SECRET_NOT_FOUND
+    )
+    with pytest.raises(Exit) as refused:
+        deploy.deploy(c, env="prod", only="secrets")
+    message = str(refused.value.message)
+    assert f"secret {name} is not in Key Vault kv-orderdesk-prod, nor among its deleted" in message
+    assert f"bump {name} in azure.key_vault.secret_versions in infra/env.yaml" in message
+    assert f"invoke deploy --env prod {rotation}" in message
+    ran = commands(c, state)
+    assert any(
+        f"secret show-deleted --vault-name kv-orderdesk-prod --name {name} " in r for r in ran
+    )
+    assert not any(" secret set " in command or " secret recover " in command for command in ran)
+
+
+def test_the_alarms_teams_url_goes_from_the_vault_to_azure_through_a_file_only(
+    state: Path,
+) -> None:
+    previous_deploy(state)
+    c = context(state)
+    bodies: list[dict[str, Any]] = []
+    shell = c.run.side_effect  # type: ignore[attr-defined]
+
+    def answer(command: str, **kwargs: Any) -> Result:
+        body = re.search(r" --body @(\S+) ", command)
+        if body:
+            bodies.append(json.loads(Path(body.group(1)).read_text()))
+        return shell(command, **kwargs)
+
+    c.run.side_effect = answer  # type: ignore[attr-defined]
+    deploy.deploy(c, env="prod", only="secrets")
+    [body] = bodies
+    assert body["properties"]["webhookReceivers"] == [
+        {"name": "teams", "serviceUri": TEAMS_WEBHOOK_URL, "useCommonAlertSchema": True}
+    ]
+    assert body["properties"]["groupShortName"] == "od-prod"
+    assert body["location"] == "Global"
+    assert not any(TEAMS_WEBHOOK_URL in call.args[0] for call in c.run.call_args_list)  # type: ignore[attr-defined]
+    for call in c.run.call_args_list:  # type: ignore[attr-defined]
+        if "teams-webhook-url --query value" in call.args[0]:
+            assert call.kwargs["hide"] is True
+
+    # Set already: nothing is written again.
+    group = json.loads(ACTION_GROUP)
+    group["properties"]["webhookReceivers"] = body["properties"]["webhookReceivers"]
+    again = context(state)
+    again.run.side_effect.answers.insert(  # type: ignore[attr-defined]
+        0, (re.compile(r".*/az rest --method get "), json.dumps(group))
+    )
+    deploy.deploy(again, env="prod", only="secrets")
+    assert not any("--method put" in command for command in commands(again, state))
 
 
 def test_a_soft_deleted_secret_is_recovered_not_replaced(state: Path) -> None:

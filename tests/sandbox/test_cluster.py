@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from ops import envconfig
-from ops.sandbox import cluster, engine, layout
+from ops.sandbox import cluster, engine, layout, owned
 from tests.cluster import images_dir, kubectl, kubectl_json
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,16 @@ def host_snapshot() -> dict[str, Any]:
         return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
 
     mounts = Path("/proc/self/mounts").read_text().splitlines()
+    # Top-level cgroups other than the sandbox's own root (kubepods, k8s.io, ...): another kubelet
+    # or containerd on the host may own them, so the cluster must create none of them.
+    cgroups = sorted(
+        str(group)
+        for hierarchy in owned.hierarchies()
+        for group in hierarchy.path.iterdir()
+        if group.is_dir() and group.name != owned.CGROUP_PARENT
+    )
     return {
+        "cgroups": cgroups,
         "links": sorted(line.split()[0] for line in run("ip", "-br", "link").splitlines()),
         "routes": run("ip", "route"),
         # Counters change with traffic; the rules must not.
@@ -55,11 +64,11 @@ def host_snapshot() -> dict[str, Any]:
 
 
 def cluster_processes(state: dict[str, Any]) -> list[int]:
-    found = [int(pid) for pid in (state.get("pids") or {}).values() if cluster._alive(int(pid))]
+    found = list(owned.ownership(state).ours.values()) + owned.pids(layout.CLUSTER_CGROUP)
     for kind in ("mnt", "net"):
         inode = state.get(f"{kind}ns_inode")
         if inode:
-            found += cluster._pids_in_namespace(kind, int(inode))
+            found += owned.in_namespace(kind, int(inode))
     return sorted(set(found))
 
 
@@ -143,12 +152,13 @@ def test_stop_leaves_nothing_and_start_touches_nothing_on_the_host(local_cluster
     state = cluster.read_state()
     cluster.stop()
     assert cluster_processes(state) == []
-    assert cluster._leftover_cgroups() == []
+    assert owned.present(layout.CLUSTER_CGROUP) == []
     stopped = host_snapshot()
     assert stopped["mounts"] == []
     cluster.start()
     running = host_snapshot()
     assert running == stopped
+    assert owned.present(layout.CLUSTER_CGROUP), "the cluster runs outside its own cgroup"
     state = cluster.read_state()
     cluster.stop()
     assert cluster_processes(state) == []
@@ -221,3 +231,32 @@ def test_a_local_kubeconfig_pointing_elsewhere_is_refused_before_kubectl_runs(
     assert "refusing to act on another cluster" in refused.stderr
     assert "kubectl" not in refused.stdout
     assert cluster.LOCAL_KUBECONFIG.read_text() == original
+
+
+def memory_cgroup(pid: int) -> str:
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return path
+    raise AssertionError(f"pid {pid} has no memory cgroup")
+
+
+def test_the_node_and_its_pods_live_in_the_sandboxs_own_cgroup(local_cluster) -> None:
+    state = cluster.read_state()
+    kubelet = yaml.safe_load((layout.NODE_DIR / "kubelet.yaml").read_text())
+    assert kubelet["cgroupRoot"] == "/orderdesk-sandbox/cluster"
+    in_node = owned.in_namespace("mnt", int(state["mntns_inode"]))
+    assert len(in_node) >= len(state["pids"]), in_node
+    outside = {pid: memory_cgroup(pid) for pid in in_node if owned.alive(pid)}
+    outside = {
+        pid: group
+        for pid, group in outside.items()
+        if not group.startswith("/orderdesk-sandbox/cluster")
+    }
+    assert outside == {}, "processes of the node outside its cgroup subtree"
+    # The pods (CoreDNS, metrics-server) under the kubelet's cgroupRoot.
+    memory = next(h.path for h in owned.hierarchies() if "memory" in h.controllers)
+    kubepods = memory / layout.CLUSTER_CGROUP / "kubepods"
+    pods = [p for p in kubepods.rglob("pod*") if p.is_dir() and p.parent.name != p.name]
+    assert len(pods) >= 2, pods
+    assert any(procs.read_text().split() for procs in kubepods.rglob("cgroup.procs"))

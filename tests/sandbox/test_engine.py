@@ -14,13 +14,15 @@ import signal
 import subprocess
 import tarfile
 import tempfile
+import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker.errors
 import pytest
 
-from ops.sandbox import Engine, SandboxError, engine_client, start_engine, stop_engine
+from ops.sandbox import Engine, SandboxError, engine_client, owned, start_engine, stop_engine
 from tests.support import need, need_tool
 
 pytestmark = pytest.mark.slow
@@ -40,7 +42,11 @@ def private_engine() -> Iterator[Engine]:
     for tool in ("dockerd", "containerd", "runc"):
         need_tool(tool, "the engine tests start a private dockerd")
     # Under /tmp with a short name: dockerd's socket path must fit a unix socket (108 bytes).
-    engine = Engine(root=Path(tempfile.mkdtemp(prefix="orderdesk-engine-")))
+    # A cgroup subtree of its own: the machine's engine keeps its containers.
+    engine = Engine(
+        root=Path(tempfile.mkdtemp(prefix="orderdesk-engine-")),
+        cgroup=f"{owned.CGROUP_PARENT}/engine-test-{uuid.uuid4().hex[:12]}",
+    )
     try:
         yield engine
     finally:
@@ -52,6 +58,9 @@ def private_engine() -> Iterator[Engine]:
             for target in reversed(mounted_under(engine.root)):
                 subprocess.run(["umount", "--lazy", target], check=False)
             shutil.rmtree(engine.root, ignore_errors=True)
+            for pid in owned.pids(engine.cgroup):
+                os.kill(pid, signal.SIGKILL)
+            owned.remove(engine.cgroup)
 
 
 def run_on_the_host_network(engine: Engine) -> None:
@@ -99,7 +108,7 @@ def kill_dockerd(engine: Engine) -> None:
     """SIGKILL dockerd, as a crash would; the containerd it started dies with it.
 
     Nothing waits for init to reap that containerd: start_engine must cope with its zombie."""
-    pid = int(engine.pidfile.read_text())
+    pid = int(engine.pidfile.read_text().split()[0])
     os.kill(pid, signal.SIGKILL)
     # Our own child: reaped here, unless subprocess's housekeeping already did.
     with contextlib.suppress(ChildProcessError):
@@ -157,3 +166,102 @@ def test_stop_refuses_to_unmount_under_a_dockerd_its_pidfile_does_not_name(
         assert mounted_under(private_engine.root), "unmounted under a running dockerd"
     finally:
         private_engine.pidfile.write_text(pidfile)
+
+
+SLEEPER_C = textwrap.dedent(
+    """
+    #include <unistd.h>
+    int main(void) { for (;;) pause(); }
+    """
+)
+
+
+def run_a_container_that_keeps_running(engine: Engine, workdir: Path) -> str:
+    """A detached container whose process runs until killed (a static binary, no base image:
+    none can be pulled here). Returns its id."""
+    gcc = need_tool("gcc", "a static program for the container")
+    source = workdir / "sleeper.c"
+    source.write_text(SLEEPER_C)
+    binary = workdir / "sleeper"
+    subprocess.run([gcc, "-static", "-O2", "-o", str(binary), str(source)], check=True)
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        tar.add(binary, arcname="sleeper")
+    client = engine_client(engine.url, timeout=60)
+    client.api.import_image_from_data(
+        layer.getvalue(), repository="orderdesk-test/sleeper", tag="1"
+    )
+    container = client.containers.run(
+        "orderdesk-test/sleeper:1", command=["/sleeper"], network_mode="none", detach=True
+    )
+    return str(container.id)
+
+
+def test_stop_after_dockerd_crashed_removes_its_running_containers(
+    private_engine: Engine, tmp_path: Path
+) -> None:
+    start_engine(private_engine)
+    container = run_a_container_that_keeps_running(private_engine, tmp_path)
+    in_engine_cgroup = owned.pids(private_engine.cgroup)
+    # dockerd, its containerd, the container's shim and the container's own process.
+    sleepers = [
+        pid
+        for pid in in_engine_cgroup
+        if Path(f"/proc/{pid}/comm").read_text().strip() == "sleeper"
+    ]
+    assert len(sleepers) == 1, (in_engine_cgroup, container)
+    kill_dockerd(private_engine)
+    # What a crash leaves: the shim and the container run on without any dockerd.
+    survivors = [pid for pid in owned.pids(private_engine.cgroup) if owned.alive(pid)]
+    assert sleepers[0] in survivors
+    assert any(
+        "containerd-shim" in Path(f"/proc/{pid}/cmdline").read_text() for pid in survivors
+    ), survivors
+    rootfs = [m for m in mounted_under(private_engine.root) if m.endswith("/merged")]
+    assert rootfs, "the running container's root filesystem is not mounted: nothing is tested"
+
+    assert stop_engine(private_engine) is False
+
+    assert not any(owned.alive(pid) for pid in survivors)
+    assert mounted_under(private_engine.root) == []
+    assert owned.present(private_engine.cgroup) == []
+    shutil.rmtree(private_engine.root)
+
+
+def test_a_pidfile_naming_another_process_is_not_stopped(private_engine: Engine) -> None:
+    bystander = subprocess.Popen(["sleep", "300"])
+    try:
+        started = owned.start_time(bystander.pid)
+        # The same pid after a reboot, or once dockerd exited and its pid was handed on.
+        for boot, start in ((str(uuid.uuid4()), started), (owned.boot_id(), int(started or 0) - 1)):
+            private_engine.root.mkdir(parents=True, exist_ok=True)
+            private_engine.pidfile.write_text(f"{bystander.pid} {start} {boot}\n")
+            assert stop_engine(private_engine) is False
+            assert bystander.poll() is None, "stop killed a process the engine did not start"
+            assert not private_engine.pidfile.exists()
+    finally:
+        bystander.kill()
+        bystander.wait(timeout=10)
+
+
+def test_a_start_interrupted_while_dockerd_comes_up_leaves_nothing(
+    private_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ops.sandbox import engine as engine_module
+
+    started: list[int] = []
+    real_wait = engine_module._wait_for_engine
+
+    def interrupted(engine: Engine) -> None:
+        real_wait(engine)  # dockerd answers, its containerd runs: there is something to undo
+        started.extend(owned.pids(engine.cgroup))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine_module, "_wait_for_engine", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        start_engine(private_engine)
+    assert len(started) >= 2, started  # dockerd and its containerd
+    assert not any(owned.alive(pid) for pid in started)
+    assert owned.present(private_engine.cgroup) == []
+    assert not private_engine.pidfile.exists()
+    assert mounted_under(private_engine.root) == []

@@ -176,7 +176,30 @@ def test_a_key_vault_name_with_a_double_dash_is_refused(write_env, env_data) -> 
 
 
 def test_rotation_version_must_be_positive(write_env, env_data) -> None:
-    env_data["environments"]["dev"]["azure"]["key_vault"]["secrets_version"] = 0
+    env_data["environments"]["dev"]["azure"]["key_vault"]["secret_versions"][
+        "database-password"
+    ] = 0
+    with pytest.raises(
+        EnvConfigError, match=re.escape("key_vault.secret_versions.database-password")
+    ):
+        envconfig.load_all(write_env(env_data))
+
+
+def test_each_secret_has_a_version_of_its_own(write_env, env_data) -> None:
+    versions = env_data["environments"]["dev"]["azure"]["key_vault"]["secret_versions"]
+    assert sorted(versions) == sorted(envconfig.KEY_VAULT_SECRETS)
+    del versions["card-fingerprint-key"]
+    versions["card-key"] = 2
+    with pytest.raises(EnvConfigError) as refused:
+        envconfig.load_all(write_env(env_data))
+    message = str(refused.value)
+    assert "key_vault.secret_versions" in message
+    assert "missing: card-fingerprint-key" in message
+    assert "unknown: card-key" in message
+
+
+def test_the_old_single_secrets_version_is_refused(write_env, env_data) -> None:
+    env_data["environments"]["dev"]["azure"]["key_vault"]["secrets_version"] = 1
     with pytest.raises(EnvConfigError, match=re.escape("key_vault.secrets_version")):
         envconfig.load_all(write_env(env_data))
 

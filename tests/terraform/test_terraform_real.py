@@ -144,8 +144,12 @@ def with_url_from_the_environment(test_file_text: str, url: str) -> tuple[str, d
     assert "mock_provider" in setup
     without_url = re.sub(r"\n *teams_webhook_url *= *\"[^\"]*\"[^\n]*", "", setup)
     assert "teams_webhook_url" not in without_url
-    env = {**terraform_env(use_mirror=True), "TF_VAR_teams_webhook_url": url}
-    return without_url + "\n", env
+    return without_url + "\n", url_env(url)
+
+
+def url_env(url: str) -> dict[str, str]:
+    """Terraform's environment with the Teams URL given as in use: TF_VAR_, never a file."""
+    return {**terraform_env(use_mirror=True), "TF_VAR_teams_webhook_url": url}
 
 
 def initialised_with(terraform: str, directory: Path, env: dict[str, str]) -> TerraformCli:
@@ -155,41 +159,142 @@ def initialised_with(terraform: str, directory: Path, env: dict[str, str]) -> Te
     return terraform_cli
 
 
-def test_no_plan_output_contains_the_teams_url(terraform: str, infra_copy: Path) -> None:
-    """dev's whole plan, every resource rendered by `terraform test -verbose`, hides the URL."""
-    root = infra_copy.parent / "secret-url"
+def secret_url_root(infra_copy: Path, name: str, runs: str) -> Path:
+    """A copy of the root whose only test file is environments.tftest.hcl's setup and `runs`."""
+    root = infra_copy.parent / name
     if root.exists():
         shutil.rmtree(root)
     shutil.copytree(infra_copy, root, ignore=shutil.ignore_patterns(".terraform", "tests"))
-    environments = (INFRA / "tests" / "environments.tftest.hcl").read_text(encoding="utf-8")
-    setup, env = with_url_from_the_environment(environments, SECRET_URL)
     (root / "tests").mkdir()
-    (root / "tests" / "secret.tftest.hcl").write_text(
-        setup + 'run "plan_dev" {\n  command = plan\n  variables {\n    environment = "dev"\n'
-        "  }\n}\n",
-        encoding="utf-8",
+    environments = (INFRA / "tests" / "environments.tftest.hcl").read_text(encoding="utf-8")
+    setup, _env = with_url_from_the_environment(environments, SECRET_URL)
+    # time_sleep would really wait the roles' propagation (up to 600 s) in an apply: a
+    # `mock_provider "time"` here does not reach the modules' time_sleep (the root does not require
+    # the time provider; the real one slept 600 s), so the waits are overridden by address.
+    no_waits = "".join(
+        f"override_resource {{\n  target = module.{module}.time_sleep.role_propagation\n}}\n"
+        for module in ("aks", "key_vault")
     )
-    terraform_cli = initialised_with(terraform, root, env)
+    (root / "tests" / "secret.tftest.hcl").write_text(setup + no_waits + runs, encoding="utf-8")
+    return root
+
+
+def cluster_override_for_apply() -> str:
+    """environments.tftest.hcl's AKS cluster override, applied at apply time only.
+
+    Its `override_during = plan` makes the mock invent the cluster's other computed attributes
+    (oidc_issuer_url, portal_fqdn, ...) at plan and again at apply, which Terraform rejects as an
+    inconsistent final plan; a run's own override of the same target takes precedence over the
+    file's ("Mocks", Terraform's testing docs).
+    """
+    environments = (INFRA / "tests" / "environments.tftest.hcl").read_text(encoding="utf-8")
+    block = re.search(
+        r"^override_resource \{\n"
+        r"  target += module\.aks\.azurerm_kubernetes_cluster\.this\n.*?^\}\n",
+        environments,
+        flags=re.MULTILINE | re.DOTALL,
+    )
+    assert block, "environments.tftest.hcl no longer overrides the AKS cluster"
+    assert "override_during = plan" in block.group(0)
+    return block.group(0).replace("  override_during = plan\n", "")
+
+
+def test_neither_the_plan_nor_the_state_contains_the_teams_url(
+    terraform: str, infra_copy: Path
+) -> None:
+    """dev planned and applied (mocked azurerm), every resource and the resulting state rendered
+    by `terraform test -verbose`: the URL is nowhere, and Key Vault's write-only value got it."""
+    root = secret_url_root(
+        infra_copy,
+        "secret-url",
+        'run "apply_dev" {\n  command = apply\n  variables {\n    environment = "dev"\n  }\n'
+        + cluster_override_for_apply()
+        + "}\n",
+    )
+    terraform_cli = initialised_with(terraform, root, url_env(SECRET_URL))
     code, output = run(terraform_cli, [*terraform_cli.test_argv(), "-verbose"])
     assert code == 0, output
-    assert "module.alerts.azurerm_monitor_action_group.this will be created" in output, output
-    assert "(sensitive value)" in output
+    assert 'module.key_vault.azurerm_key_vault_secret.this["teams-webhook-url"]' in output, output
+    assert "value_wo_version" in output
     assert "never-print" not in output
 
 
+def vault_lists(names: list[str]) -> str:
+    """A run's override of what Key Vault lists (the data source the refusal reads)."""
+    listed = ", ".join(f'"{name}"' for name in names)
+    return (
+        "  override_data {\n    target = module.key_vault.data.azurerm_key_vault_secrets.present\n"
+        f"    values = {{ names = [{listed}] }}\n  }}\n"
+    )
+
+
+def test_a_lost_database_password_is_refused_not_written_anew(
+    terraform: str, infra_copy: Path
+) -> None:
+    """The root marks database-password irreplaceable: after an apply wrote it, a plan in which
+    Key Vault no longer lists it fails and names the rotation step, instead of writing a fresh
+    password the database server does not have (azurerm forgets a secret on Key Vault's 404:
+    internal/services/keyvault/key_vault_secret_resource.go, Read)."""
+    dev_plan = 'command = plan\n  variables {\n    environment = "dev"\n  }\n'
+    all_secrets = ["card-fingerprint-key", "database-password", "django-secret-key"]
+    all_secrets.append("teams-webhook-url")
+    root = secret_url_root(
+        infra_copy,
+        "secret-lost",
+        'run "apply_dev" {\n  command = apply\n  variables {\n    environment = "dev"\n  }\n'
+        + cluster_override_for_apply()
+        + "}\n"
+        # The refusal tells a later plan from the first by plantimestamp(), in whole seconds.
+        + 'run "a_second_passes" {\n  command = apply\n  module {\n    source = "./tests/wait"\n'
+        + "  }\n}\n"
+        + f'run "every_secret_in_the_vault_plans" {{\n  {dev_plan}{vault_lists(all_secrets)}}}\n'
+        + 'run "a_lost_database_password_is_refused" {\n  '
+        + dev_plan
+        + vault_lists([name for name in all_secrets if name != "database-password"])
+        + "}\n",
+    )
+    (root / "tests" / "wait").mkdir()
+    (root / "tests" / "wait" / "main.tf").write_text(
+        'terraform {\n  required_providers {\n    time = {\n      source = "hashicorp/time"\n'
+        '    }\n  }\n}\n\nresource "time_sleep" "gap" {\n  create_duration = "2s"\n}\n',
+        encoding="utf-8",
+    )
+    terraform_cli = initialised_with(terraform, root, url_env(SECRET_URL))
+    code, output = run(terraform_cli, terraform_cli.test_argv())
+    flat = re.sub(r"\s+", " ", output)
+    assert code != 0, output
+    for passing in ("apply_dev", "a_second_passes", "every_secret_in_the_vault_plans"):
+        assert f'run "{passing}"... pass' in output, output
+    assert 'run "a_lost_database_password_is_refused"... fail' in output, output
+    assert "Resource precondition failed" in flat, output
+    assert "kv-orderdesk-dev no longer has secret database-password" in flat, output
+    assert "bump database-password in key_vault.secret_versions in infra/env.yaml" in flat, output
+    assert "no longer has secret card-fingerprint-key" not in flat
+    assert "never-print" not in output
+
+
+def test_the_teams_url_cannot_reach_the_plan_or_the_state(terraform: str, infra_copy: Path) -> None:
+    """Terraform refuses an ephemeral variable anywhere a plan or state keeps values: an output
+    (or any ordinary resource argument) naming it does not even validate."""
+    root = secret_url_root(infra_copy, "secret-url-leak", "")
+    (root / "leak.tf").write_text(
+        'output "leak" {\n  value     = var.teams_webhook_url\n  sensitive = true\n}\n',
+        encoding="utf-8",
+    )
+    terraform_cli = initialised(terraform, root)
+    code, output = run(terraform_cli, terraform_cli.validate_argv())
+    assert code != 0, output
+    assert "Ephemeral value not allowed" in re.sub(r"\s+", " ", output), output
+
+
 def test_a_rejected_teams_url_is_not_printed_either(terraform: str, infra_copy: Path) -> None:
-    module = infra_copy.parent / "secret-url-module"
-    if module.exists():
-        shutil.rmtree(module)
-    shutil.copytree(
-        infra_copy / "modules" / "alerts", module, ignore=shutil.ignore_patterns(".terraform")
+    root = secret_url_root(
+        infra_copy,
+        "secret-url-rejected",
+        'run "plan" {\n  command = plan\n  variables {\n    environment = "dev"\n  }\n}\n',
     )
-    test_file = module / "tests" / "alerts.tftest.hcl"
-    setup, env = with_url_from_the_environment(
-        test_file.read_text(encoding="utf-8"), SECRET_URL.replace("https://", "http://")
-    )
-    test_file.write_text(setup + 'run "plan" {\n  command = plan\n}\n', encoding="utf-8")
-    terraform_cli = initialised_with(terraform, module, env)
+    http_url = SECRET_URL.replace("https://", "http://")
+    terraform_cli = initialised_with(terraform, root, url_env(http_url))
     code, output = run(terraform_cli, [*terraform_cli.test_argv(), "-verbose"])
     assert code != 0
     assert "teams_webhook_url must be the https URL" in re.sub(r"\s+", " ", output), output

@@ -378,6 +378,24 @@ def test_apply_applies_exactly_the_saved_plan(isolated) -> None:
     assert not plan_file.exists(), "an applied plan is spent and must be removed"
 
 
+# An ephemeral input variable is not kept in a saved plan: applying the plan needs it set again
+# (hashicorp/terraform f5841fc, "backend/local: Handle apply-time values for ephemeral input
+# variables").
+def test_apply_hands_terraform_the_ephemeral_teams_url_again(
+    isolated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEAMS_WEBHOOK_URL", "https://teams.example.invalid/workflows/alerts")
+    monkeypatch.delenv("TF_VAR_teams_webhook_url", raising=False)
+    _plan_file, show = saved_plan(isolated, "dev", "dev")
+    c = logged_in_context(**{r"terraform .* show": Result(stdout=show)})
+    tf.apply(c, env="dev")
+    [apply] = [call for call in c.run.call_args_list if " apply " in call.args[0]]
+    assert apply.kwargs["env"]["TF_VAR_teams_webhook_url"] == (
+        "https://teams.example.invalid/workflows/alerts"
+    )
+    assert "teams.example.invalid" not in apply.args[0]
+
+
 def test_apply_refuses_a_plan_made_for_another_environment(isolated) -> None:
     plan_file, show = saved_plan(isolated, "prod", "dev")
     c = logged_in_context(**{r"terraform .* show": Result(stdout=show)})

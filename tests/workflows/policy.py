@@ -334,7 +334,8 @@ CHANGING_TASKS = {"deploy", "tf.apply", "destroy"}
 
 
 # Terraform plans need the root variable teams_webhook_url, which tf.* takes from the secret.
-PLANNING_TASKS = frozenset({"tf.plan", "tf.destroy", "destroy"})
+# tf.apply too: the Teams URL is an ephemeral root variable, which a saved plan does not keep.
+PLANNING_TASKS = frozenset({"tf.plan", "tf.apply", "tf.destroy", "destroy"})
 
 
 def preflight_checks_webhook(argv: tuple[str, ...]) -> bool:
@@ -351,7 +352,8 @@ def preflight_checks_webhook(argv: tuple[str, ...]) -> bool:
 
 def needs_webhook(argv: tuple[str, ...]) -> bool:
     """Whether an invoke line needs TEAMS_WEBHOOK_URL in its env: a preflight that checks it,
-    or a task that plans the Azure estate (the action group's URL is a root variable)."""
+    or a task that plans or applies the Azure estate (the Teams URL is an ephemeral root
+    variable, given again to apply a saved plan)."""
     if argv and argv[0] in PLANNING_TASKS and "--dry-run" not in argv:
         return True
     return preflight_checks_webhook(argv)

@@ -446,7 +446,9 @@ def test_a_missing_teams_webhook_fails_in_preflight_not_halfway(
     assert line in text
     broken = tmp_path / path.name
     replacement = "        run: invoke tf.plan --help\n" if "preflight" in line else ""
-    broken.write_text(text.replace(line, replacement), encoding="utf-8")
+    # Whole lines only: a deeper-indented copy of the line (another step's env) stays.
+    lines = text.splitlines(keepends=True)
+    broken.write_text("".join(replacement if x == line else x for x in lines), encoding="utf-8")
     check = policy.check_azure_pipeline if path == AZURE_PIPELINE else policy.check_github_workflow
     violations = [v for v in check(broken) if v.rule == "teams-webhook"]
     assert violations

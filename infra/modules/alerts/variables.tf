@@ -39,17 +39,6 @@ variable "cluster_id" {
   }
 }
 
-variable "teams_webhook_url" {
-  description = "Teams Workflows webhook URL the action group posts to: the channel Alertmanager posts to. A secret: never in git, and Terraform shows it only as (sensitive value)."
-  type        = string
-  sensitive   = true
-
-  validation {
-    condition     = can(regex("^https://[^/\\s]+/\\S+$", var.teams_webhook_url))
-    error_message = "teams_webhook_url must be the https URL of the Teams workflow (\"When a Teams webhook request is received\")."
-  }
-}
-
 variable "runbook_url" {
   description = "URL of monitoring/runbooks.md; each alert's description links to its section (#<alert name in lower case>)."
   type        = string

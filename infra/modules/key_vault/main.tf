@@ -92,19 +92,60 @@ resource "time_sleep" "role_propagation" {
 }
 
 resource "azurerm_key_vault_secret" "this" {
-  # checkov:skip=CKV_AZURE_41: An expiry would take the app down on that date; secrets are rotated by bumping secrets_version instead.
-  for_each = var.secret_names
+  # checkov:skip=CKV_AZURE_41: An expiry would take the app down on that date; a secret is rotated by bumping its version instead.
+  for_each = var.secret_versions
 
   name         = each.key
   key_vault_id = azurerm_key_vault.this.id
   content_type = "text/plain"
   tags         = var.tags
-  # Write-only: the value goes to Key Vault and nowhere else (not the plan, not the state).
+  # Write-only: the value goes to Key Vault and nowhere else (not the plan, not the state), once
+  # per version of this secret alone.
   value_wo         = var.secret_values[each.key]
-  value_wo_version = var.secrets_version
+  value_wo_version = each.value
+
+  lifecycle {
+    # azurerm drops a secret from the state when Key Vault answers 404 on refresh, and the next
+    # apply would write a fresh random value (internal/services/keyvault/key_vault_secret_resource.go).
+    # For an irreplaceable secret that is data loss, so it is refused: written before (in an
+    # earlier run, at this version) and no longer listed by the vault means "not found".
+    precondition {
+      # The operators end the lines: checkov's HCL parser fails on a line that starts with one,
+      # and then skips every check of this file.
+      condition = (
+        !contains(var.irreplaceable_secret_names, each.key) ||
+        contains(data.azurerm_key_vault_secrets.present.names, each.key) ||
+        try(terraform_data.first_written[each.key].output == plantimestamp(), true)
+      )
+      error_message = "Key Vault ${var.name} no longer has secret ${each.key}, which an earlier apply wrote at version ${each.value}: Terraform will not write a new random value over a lost one (the database keeps its password; stored card fingerprints were made with the old key). If it was deleted by mistake, recover it (az keyvault secret recover --vault-name ${var.name} --name ${each.key}) and import it; to replace it on purpose, rotate it: bump ${each.key} in key_vault.secret_versions in infra/env.yaml (infra/README.md, \"Rotating a secret\") and plan again."
+    }
+  }
 
   # Without public access (prod) the data plane answers only through the private endpoint.
   depends_on = [time_sleep.role_propagation, module.private_endpoint]
+}
+
+# The secrets the vault holds now (GetSecrets lists no deleted one: azurerm
+# internal/services/keyvault/key_vault_secrets_data_source.go), read at plan time once the
+# writer's roles exist; the planner's Key Vault Reader role may list them.
+data "azurerm_key_vault_secrets" "present" {
+  key_vault_id = azurerm_key_vault.this.id
+
+  # Without public access (prod) the data plane answers only through the private endpoint.
+  depends_on = [time_sleep.role_propagation, module.private_endpoint]
+}
+
+# When each irreplaceable secret's current version was first planned: the plan's own timestamp
+# while that write is in this plan, an earlier one after. A new version starts it afresh.
+resource "terraform_data" "first_written" {
+  for_each = var.irreplaceable_secret_names
+
+  input            = plantimestamp()
+  triggers_replace = var.secret_versions[each.key]
+
+  lifecycle {
+    ignore_changes = [input]
+  }
 }
 
 # The key that signs the app's images (`invoke image.sign`, cosign's azurekms:// provider): an

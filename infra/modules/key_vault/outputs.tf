@@ -18,6 +18,11 @@ output "secret_names" {
   value       = sort([for secret in azurerm_key_vault_secret.this : secret.name])
 }
 
+output "secret_versions" {
+  description = "The version of each secret's write-only value in force, by name."
+  value       = { for name, secret in azurerm_key_vault_secret.this : name => secret.value_wo_version }
+}
+
 output "image_signing_key_uri" {
   description = "The image signing key as cosign names it: azurekms://<vault>.vault.azure.net/<key>."
   value       = "azurekms://${azurerm_key_vault.this.name}.vault.azure.net/${azurerm_key_vault_key.image_signing.name}"

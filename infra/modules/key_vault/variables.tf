@@ -94,38 +94,45 @@ variable "soft_delete_retention_days" {
   }
 }
 
-variable "secret_names" {
-  description = "Names of the secrets to store, e.g. django-secret-key. Values come from secret_values."
-  type        = set(string)
-  default     = []
+variable "secret_versions" {
+  description = "The secrets to store, each with the version of its write-only value, e.g. { django-secret-key = 1 }. Bump one secret's version to write a new value of that secret alone (rotation); unchanged, the stored value stays."
+  type        = map(number)
+  default     = {}
+  nullable    = false
 
   validation {
-    condition     = alltrue([for name in var.secret_names : can(regex("^[a-zA-Z0-9-]{1,127}$", name))])
+    condition     = alltrue([for name in keys(var.secret_versions) : can(regex("^[a-zA-Z0-9-]{1,127}$", name))])
     error_message = "Secret names may only contain letters, digits and dashes (at most 127)."
+  }
+
+  validation {
+    condition     = alltrue([for version in values(var.secret_versions) : version >= 1 && floor(version) == version])
+    error_message = "Each secret's version must be a whole number of at least 1."
   }
 }
 
 variable "secret_values" {
-  description = "Secret values by name. Ephemeral: they are sent to Key Vault once per secrets_version and never stored in plan or state."
+  description = "Secret values by name. Ephemeral: each is sent to Key Vault once per version of it and never stored in plan or state."
   type        = map(string)
   default     = {}
   sensitive   = true
   ephemeral   = true
 
   validation {
-    condition     = alltrue([for name in var.secret_names : contains(keys(var.secret_values), name)])
-    error_message = "secret_values needs a value for every name in secret_names."
+    condition     = alltrue([for name in keys(var.secret_versions) : contains(keys(var.secret_values), name)])
+    error_message = "secret_values needs a value for every name in secret_versions."
   }
 }
 
-variable "secrets_version" {
-  description = "Bump to write new secret values (rotation); unchanged, the stored values stay."
-  type        = number
-  default     = 1
+variable "irreplaceable_secret_names" {
+  description = "Secrets a fresh value cannot stand in for (a database password the server keeps, a key stored data was made with). Once written, one that Key Vault no longer has is refused rather than written anew: recover it, or bump its version to rotate it."
+  type        = set(string)
+  default     = []
+  nullable    = false
 
   validation {
-    condition     = var.secrets_version >= 1 && floor(var.secrets_version) == var.secrets_version
-    error_message = "secrets_version must be a whole number of at least 1."
+    condition     = alltrue([for name in var.irreplaceable_secret_names : contains(keys(var.secret_versions), name)])
+    error_message = "irreplaceable_secret_names may only name secrets listed in secret_versions."
   }
 }
 

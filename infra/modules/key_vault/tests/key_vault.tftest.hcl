@@ -1,4 +1,26 @@
-mock_provider "azurerm" {}
+mock_provider "azurerm" {
+  # The vault as it stands before any apply: no secret in it yet.
+  mock_data "azurerm_key_vault_secrets" {
+    defaults = {
+      names = []
+    }
+  }
+
+  # A mocked apply fills computed attributes with random strings ("Mocks", Terraform's testing
+  # docs), but the ids feed arguments that azurerm and the private_endpoint module parse as Azure
+  # resource IDs (a role assignment's scope, a zone link's zone): give them real-shaped ones.
+  mock_resource "azurerm_key_vault" {
+    defaults = {
+      id        = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.KeyVault/vaults/kv-orderdesk-test"
+      vault_uri = "https://kv-orderdesk-test.vault.azure.net/"
+    }
+  }
+  mock_resource "azurerm_private_dns_zone" {
+    defaults = {
+      id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/privateDnsZones/privatelink.vaultcore.azure.net"
+    }
+  }
+}
 
 variables {
   name                       = "kv-orderdesk-test"
@@ -7,8 +29,9 @@ variables {
   tenant_id                  = "11111111-2222-3333-4444-555555555555"
   private_endpoint_subnet_id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet/subnets/snet-private_endpoints"
   virtual_network_id         = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-test/providers/Microsoft.Network/virtualNetworks/vnet"
-  secret_names               = ["django-secret-key", "card-fingerprint-key"]
+  secret_versions            = { "django-secret-key" = 1, "card-fingerprint-key" = 1 }
   secret_values              = { "django-secret-key" = "test-value-1", "card-fingerprint-key" = "test-value-2" }
+  irreplaceable_secret_names = ["card-fingerprint-key"]
   writer_object_id           = "55555555-4444-3333-2222-111111111111"
   reader_object_ids          = ["77777777-6666-5555-4444-333333333333"]
   tags                       = { environment = "test" }
@@ -77,7 +100,7 @@ run "secrets_are_write_only" {
   assert {
     # Write-only values are null in the plan: nothing of the secret is recorded.
     condition     = alltrue([for secret in azurerm_key_vault_secret.this : secret.value_wo == null && secret.value == null && secret.value_wo_version == 1])
-    error_message = "Secret values must only be sent write-only, versioned by secrets_version."
+    error_message = "Secret values must only be sent write-only, versioned by secret_versions."
   }
 }
 
@@ -185,10 +208,11 @@ run "rejects_a_bad_secret_name" {
   command = plan
 
   variables {
-    secret_names  = ["django_secret_key"]
-    secret_values = { "django_secret_key" = "x" }
+    secret_versions            = { "django_secret_key" = 1 }
+    secret_values              = { "django_secret_key" = "x" }
+    irreplaceable_secret_names = []
   }
-  expect_failures = [var.secret_names]
+  expect_failures = [var.secret_versions]
 }
 
 run "rejects_a_secret_without_a_value" {
@@ -200,13 +224,41 @@ run "rejects_a_secret_without_a_value" {
   expect_failures = [var.secret_values]
 }
 
-run "rejects_a_secrets_version_below_one" {
+run "rejects_a_version_below_one" {
   command = plan
 
   variables {
-    secrets_version = 0
+    secret_versions = { "django-secret-key" = 0, "card-fingerprint-key" = 1 }
   }
-  expect_failures = [var.secrets_version]
+  expect_failures = [var.secret_versions]
+}
+
+run "rejects_an_irreplaceable_secret_it_does_not_store" {
+  command = plan
+
+  variables {
+    irreplaceable_secret_names = ["database-password"]
+  }
+  expect_failures = [var.irreplaceable_secret_names]
+}
+
+# value_wo_version: azurerm internal/services/keyvault/key_vault_secret_resource.go (an int, at
+# least 1; a changed one makes azurerm send value_wo again, as a new version of the secret).
+run "each_secret_rotates_on_its_own_version" {
+  command = plan
+
+  variables {
+    secret_versions = { "django-secret-key" = 3, "card-fingerprint-key" = 1 }
+  }
+
+  assert {
+    condition     = azurerm_key_vault_secret.this["django-secret-key"].value_wo_version == 3 && azurerm_key_vault_secret.this["card-fingerprint-key"].value_wo_version == 1
+    error_message = "Each secret must be written on its own version, the others left as they are."
+  }
+  assert {
+    condition     = output.secret_versions["django-secret-key"] == 3 && output.secret_versions["card-fingerprint-key"] == 1 && length(output.secret_versions) == 2
+    error_message = "The module must report each secret's version in force."
+  }
 }
 
 run "image_signing_key_is_an_ec_p256_key_for_sign_and_verify_only" {
@@ -233,4 +285,79 @@ run "rejects_a_bad_image_signing_key_name" {
     image_signing_key_name = "image_signing"
   }
   expect_failures = [var.image_signing_key_name]
+}
+
+# --- a lost irreplaceable secret is refused, never written anew (these runs share one state) -----
+
+# The first apply writes every secret into an empty vault. The real time provider waits the 2 s:
+# the runs after this one plan at least one second (plantimestamp()'s resolution) later.
+run "first_apply_writes_the_secrets_into_an_empty_vault" {
+  command = apply
+
+  variables {
+    role_propagation_wait = "2s"
+  }
+
+  assert {
+    condition     = toset(keys(azurerm_key_vault_secret.this)) == toset(["django-secret-key", "card-fingerprint-key"])
+    error_message = "The first apply must write every secret."
+  }
+}
+
+run "a_later_plan_with_every_secret_in_the_vault_passes" {
+  command = plan
+
+  variables {
+    role_propagation_wait = "2s"
+  }
+  override_data {
+    target = data.azurerm_key_vault_secrets.present
+    values = { names = ["django-secret-key", "card-fingerprint-key"] }
+  }
+}
+
+# azurerm drops a secret from the state on Key Vault's 404 and would write a fresh random value
+# (internal/services/keyvault/key_vault_secret_resource.go, Read): refused for an irreplaceable one.
+run "a_lost_irreplaceable_secret_is_refused" {
+  command = plan
+
+  variables {
+    role_propagation_wait = "2s"
+  }
+  override_data {
+    target = data.azurerm_key_vault_secrets.present
+    values = { names = ["django-secret-key"] }
+  }
+  expect_failures = [azurerm_key_vault_secret.this]
+}
+
+run "a_lost_replaceable_secret_is_written_anew" {
+  command = plan
+
+  variables {
+    role_propagation_wait = "2s"
+  }
+  override_data {
+    target = data.azurerm_key_vault_secrets.present
+    values = { names = ["card-fingerprint-key"] }
+  }
+}
+
+# The rotation step the refusal names: a new version of the lost secret is written on purpose.
+run "a_lost_irreplaceable_secret_is_written_when_rotated" {
+  command = plan
+
+  variables {
+    role_propagation_wait = "2s"
+    secret_versions       = { "django-secret-key" = 1, "card-fingerprint-key" = 2 }
+  }
+  override_data {
+    target = data.azurerm_key_vault_secrets.present
+    values = { names = ["django-secret-key"] }
+  }
+
+  assert {
+    condition     = azurerm_key_vault_secret.this["card-fingerprint-key"].value_wo_version == 2
+    error_message = "Rotating the lost secret must write its new version."
+  }
 }

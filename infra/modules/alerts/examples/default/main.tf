@@ -23,6 +23,5 @@ module "alerts" {
   location            = "westeurope"
   resource_group_name = "rg-orderdesk-example"
   cluster_id          = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-orderdesk-example/providers/Microsoft.ContainerService/managedClusters/aks-orderdesk-example"
-  teams_webhook_url   = var.teams_webhook_url
   runbook_url         = "https://github.com/orderdesk/orderdesk/blob/main/monitoring/runbooks.md"
 }

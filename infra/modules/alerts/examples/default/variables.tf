@@ -1,5 +1,2 @@
-variable "teams_webhook_url" {
-  description = "Teams workflow URL; pass it as TF_VAR_teams_webhook_url, never in a file."
-  type        = string
-  sensitive   = true
-}
+# This example takes no inputs: the alerts module no longer receives the Teams URL (it is
+# set on the action group by `invoke azure.secrets`, from Key Vault).

@@ -41,8 +41,7 @@ module "key_vault" {
   virtual_network_id         = local.vnet_id
   # No public access at all: apply from inside the VNet.
   deployer_ip_ranges = []
-  secret_names       = ["django-secret-key"]
+  secret_versions    = { "django-secret-key" = 1 }
   secret_values      = { "django-secret-key" = ephemeral.random_password.django_secret_key.result }
-  secrets_version    = 1
   writer_object_id   = "00000000-0000-0000-0000-000000000000"
 }
