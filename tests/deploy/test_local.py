@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -77,12 +78,14 @@ def variant(tag: str, dockerfile_tail: str, *, signed: bool = True) -> str:
             image_id="",
             pushed_at="",
         )
-        sbom = STATE / f"sbom-{tag}.spdx.json"
-        try:
+        deployed_record = pushed()
+        # inventory.generate records the SBOM in the image.json beside it: made in .data/local,
+        # the variant would become the record every later deploy verifies and applies.
+        with tempfile.TemporaryDirectory() as scratch:
+            sbom = Path(scratch) / inventory.SBOM_FILE
             record = inventory.generate(environment, record, sbom)
             signing.sign(environment, signing.signing_key(None, environment), record, sbom)
-        finally:
-            sbom.unlink(missing_ok=True)
+        assert pushed() == deployed_record, "signing a variant changed the deployed image's record"
     return f":{tag}@{digest}"
 
 
@@ -104,6 +107,15 @@ def revision_of_deployment() -> str:
 def deploy_kubernetes(**env: str) -> subprocess.CompletedProcess[str]:
     """`invoke deploy --env local --only kubernetes` with settings from the environment."""
     return invoke("deploy", "--env", "local", "--only", "kubernetes", "--allow-dirty", env=env)
+
+
+def running_the_recorded_image() -> None:
+    """A successful deploy of the pushed image (image.json) first. The tests before leave the
+    Deployment on a variant applied by hand; without this, the next deploy would change the pod
+    template too, and the test would not be about a deploy that changed only what it names."""
+    settled = deploy_kubernetes()
+    assert settled.returncode == 0, settled.stdout[-4000:] + settled.stderr[-4000:]
+    assert web_image().endswith("@" + pushed()["digest"])
 
 
 def ready_again() -> None:
@@ -257,6 +269,7 @@ def test_a_failed_deploy_that_changed_only_the_service_undoes_nothing_and_says_s
     shutil.copytree(MANIFESTS_DIR, manifests)
     service = manifests / "base" / "service.yaml"
     service.write_text(service.read_text().replace("targetPort: http", "targetPort: 9"))
+    running_the_recorded_image()
     image, revision, replica_set = web_image(), revision_of_deployment(), running_replica_set()
     history = len(replica_sets())
     try:
@@ -295,6 +308,7 @@ def test_the_same_digest_deployed_again_and_failing_leaves_the_running_revision_
     """The same image, nothing changed, and the rollout still fails (here: its pod cannot be
     scheduled on a cordoned node). The old rollback returned to an older revision in the
     history, an image this deploy never asked for; now the running revision stays."""
+    running_the_recorded_image()
     image, revision, replica_set = web_image(), revision_of_deployment(), running_replica_set()
     older = {
         rs["spec"]["template"]["spec"]["containers"][0]["image"]
