@@ -12,6 +12,8 @@ for it, and says what no undo can restore.
 from __future__ import annotations
 
 import datetime
+import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops.core import state
+from ops.core.wait import NotYet, WaitTimeout, wait_until
 from ops.envconfig import Environment
 from ops.k8s.cluster import DEPLOYMENT, Kubectl, Revision
 
@@ -132,11 +135,9 @@ def return_to_recorded(
             f"({undo.stderr.strip()}); {not_undone(record, moved=True)}",
         )
     back = f"revision {target['revision']} ({target['image']})"
-    ready = kubectl.run(
-        "rollout", "status", DEPLOYMENT, f"--timeout={timeout}s", warn=True, timeout=timeout + 30
-    )
+    ready = wait_for_undo(kubectl, timeout)
     running = kubectl.current_revision()
-    if not ready.ok or running is None or running.replica_set != record["replica_set"]:
+    if not ready or running is None or running.replica_set != record["replica_set"]:
         return Undo(
             False,
             f"rolled back to {back}, the one that ran before, but it is not ready after "
@@ -147,6 +148,37 @@ def return_to_recorded(
         f"rolled back to {back}, the one that ran before, which is running now; "
         f"{not_undone(record, moved=True)}",
     )
+
+
+# `rollout status` fails at once on a Deployment whose Progressing condition says
+# ProgressDeadlineExceeded (kubectl/pkg/polymorphichelpers/rollout_status.go). Right after an undo
+# of a rollout that timed out, the controller can observe the undo and still keep that condition
+# until the failed revision's pods are gone (pkg/controller/deployment/progress.go): an undo that
+# is finishing well reads as failed. Only a failure with time left that names the old deadline
+# is asked again.
+STALE_DEADLINE = "exceeded its progress deadline"
+
+
+def wait_for_undo(kubectl: Kubectl, timeout: int) -> bool:
+    """Wait up to `timeout` s for the Deployment to be rolled out after an undo."""
+    deadline = time.monotonic() + timeout
+
+    def rolled_out() -> tuple[bool]:
+        left = max(1, math.ceil(deadline - time.monotonic()))
+        status = kubectl.run(
+            "rollout", "status", DEPLOYMENT, f"--timeout={left}s", warn=True, timeout=left + 30
+        )
+        if not status.ok and STALE_DEADLINE in status.stderr:
+            raise NotYet(status.stderr.strip())
+        return (status.ok,)
+
+    try:
+        (ready,) = wait_until(
+            rolled_out, what=f"{DEPLOYMENT} rolled out", timeout=timeout, interval=2
+        )
+    except WaitTimeout:
+        return False
+    return ready
 
 
 def revision_image(kubectl: Kubectl, revision: int) -> dict[str, Any]:

@@ -188,6 +188,63 @@ def test_a_failed_rollout_reports_then_returns_once_to_the_revision_recorded_bef
     assert sum("rollout undo" in command for command in commands(c)) == 1
 
 
+# What kubectl says when the Deployment's Progressing condition is ProgressDeadlineExceeded.
+DEADLINE_EXCEEDED = 'error: deployment "orderdesk" exceeded its progress deadline'
+
+
+def test_the_undone_rollouts_deadline_still_on_the_deployment_is_waited_out(tmp_path, monkeypatch):
+    """Seen on the local cluster: right after the undo, `rollout status` still read the failed
+    rollout's ProgressDeadlineExceeded and failed at once, and a rollback that was finishing well
+    was reported as "not ready"."""
+    monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
+    recorded_before_apply(tmp_path, 1, "orderdesk-1")
+    c = scripted(
+        {
+            **FAILING,
+            r"rollout status": [
+                Result(exited=1, stderr=DEADLINE_EXCEEDED),  # the rollout that failed
+                Result(exited=1, stderr=DEADLINE_EXCEEDED),  # the undo, condition not yet replaced
+                Result(),
+            ],
+            r"get deployment orderdesk": [deployment_at(3), deployment_at(1)],
+            r"rollout undo": Result(),
+        }
+    )
+    with pytest.raises(RolloutFailed) as failed:
+        k8s.rollout(c, env="local", timeout=5)
+    assert failed.value.restored is True
+    assert "the one that ran before, which is running now" in str(failed.value.message)
+    ran = commands(c)
+    undo = next(i for i, command in enumerate(ran) if "rollout undo" in command)
+    assert sum(" rollout status " in command for command in ran[undo + 1 :]) == 2
+
+
+def test_an_undo_that_fails_its_own_rollout_is_not_asked_again(tmp_path, monkeypatch):
+    """Only the stale deadline is waited out: a restored revision that really does not become
+    ready (here `rollout status` times out) is reported at once, with no second wait."""
+    monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
+    recorded_before_apply(tmp_path, 1, "orderdesk-1")
+    c = scripted(
+        {
+            **FAILING,
+            r"rollout status": Result(
+                exited=1, stderr="error: timed out waiting for the condition"
+            ),
+            r"get deployment orderdesk": [deployment_at(3), deployment_at(1)],
+            r"rollout undo": Result(),
+        }
+    )
+    with pytest.raises(RolloutFailed) as failed:
+        k8s.rollout(c, env="local", timeout=5)
+    assert failed.value.restored is False
+    assert "the one that ran before, but it is not ready after 5 s either" in str(
+        failed.value.message
+    )
+    ran = commands(c)
+    undo = next(i for i, command in enumerate(ran) if "rollout undo" in command)
+    assert sum(" rollout status " in command for command in ran[undo + 1 :]) == 1
+
+
 def test_a_failed_rollout_that_did_not_move_the_revision_is_not_undone(tmp_path):
     """An unchanged pod template (the same digest applied again): revision 3 still runs, and an
     undo would return to revision 2 or 1, an image this deploy never asked for."""
