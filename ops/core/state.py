@@ -4,6 +4,7 @@
     .data/<env>/tf-outputs.json     invoke tf.output --save: Terraform's outputs
     .data/<env>/kubeconfig          invoke deploy's credentials stage (or sandbox.cluster-start)
     .data/<env>/manifests.yaml      invoke k8s.render: what apply sends
+    .data/<env>/before-apply.json   invoke k8s.apply: the revision that ran before, what changed
     .data/<env>/secrets/<name>      local environments: the app's keys, generated once
     .data/<env>/last-deploy.json    invoke deploy: the last record (deploys/ keeps them all)
 
@@ -73,6 +74,10 @@ class EnvState:
     @property
     def manifests(self) -> Path:
         return self.directory / "manifests.yaml"
+
+    @property
+    def before_apply(self) -> Path:
+        return self.directory / "before-apply.json"
 
     @property
     def secrets(self) -> Path:

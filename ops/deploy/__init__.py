@@ -89,10 +89,7 @@ def status(c: Context, env: str = "") -> None:
     except state.StateMissing:
         print(f"last deploy: none recorded in {latest}")
     else:
-        print(
-            f"last deploy: {record['result']} at {record.get('ended') or record['started']} "
-            f"(git {record['git_sha'][:12]}, image {record.get('image') or '-'})"
-        )
+        print(f"last deploy: {runner.describe_record(record)}")
     kubectl = Kubectl(c, kube.target(c, environment))
     kubectl.server_minor()  # unreachable: an Exit naming the fix
     result = kubectl.run(

@@ -19,6 +19,7 @@ from ops.core import environments, kube, state
 from ops.core.environments import BAD_INPUT
 from ops.deploy import checks
 from ops.envconfig import Environment
+from ops.k8s.values import Image
 
 # The add-ons and monitoring come before kubernetes: the manifests hold cert-manager objects and
 # a ServiceMonitor, and an API server refuses kinds whose CRDs are not there yet, so on an empty
@@ -105,6 +106,32 @@ def image_steps(env: str) -> tuple[Step, ...]:
     )
 
 
+def verified_apply_steps(environment: Environment) -> tuple[Step, Step]:
+    """`image.verify`, then `k8s.apply` of exactly the reference it verified, handed over in this
+    process: the image record is not read again, so a push between the two cannot slip another
+    digest in."""
+    name = environment.name
+    verified: list[str] = []
+
+    def verify(c: Context) -> None:
+        try:
+            record = image.verify_pushed(c, environment)
+        except image.ImageError as exc:
+            raise Exit(f"image: {exc}", code=1) from exc
+        verified[:] = [Image(record.repository, record.tag or None, record.digest).reference]
+        print(f"verified {verified[0]}: signature and SBOM")
+
+    def apply(c: Context) -> None:
+        if not verified:
+            raise Exit("deploy: k8s.apply ran before image.verify checked an image", code=1)
+        k8s.apply_verified(c, name, verified[0])
+
+    return (
+        Step(f"invoke image.verify --env {name}", verify),
+        Step(f"invoke k8s.apply --env {name} --image <the digest image.verify checked>", apply),
+    )
+
+
 def local_plan(environment: Environment) -> list[Stage]:
     name = environment.name
     return [
@@ -144,8 +171,7 @@ def local_plan(environment: Environment) -> list[Stage]:
             "back on failure",
             (
                 # First: a digest that does not verify never reaches the cluster.
-                invoke_step("image", image, "verify", env=name),
-                invoke_step("k8s", k8s, "apply", env=name),
+                *verified_apply_steps(environment),
                 invoke_step("k8s", k8s, "rollout", env=name),
                 check_step(
                     f"kubectl get deployment {checks.DEPLOYMENT} (image = pushed digest)",
@@ -227,8 +253,7 @@ def azure_plan(c: Context, environment: Environment) -> list[Stage]:
             "kubernetes",
             "verify the image, apply, wait for the rollout, smoke-test; roll back on failure",
             (
-                invoke_step("image", image, "verify", env=name),
-                invoke_step("k8s", k8s, "apply", env=name),
+                *verified_apply_steps(environment),
                 invoke_step("k8s", k8s, "rollout", env=name),
                 # Issuance is the zone's and cert-manager's business, not the new revision's:
                 # waiting for it rolls nothing back.

@@ -152,6 +152,15 @@ def verify(
     return dict(describing[-1])
 
 
+def verify_reference(
+    c: Context | None, environment: envconfig.Environment, repository: str, digest: str
+) -> dict[str, Any]:
+    """Verify repository@digest with the environment's key, as deploy verifies what it applies
+    (for an image named by hand: `k8s.apply --image`, `k8s.rollback --revision`)."""
+    key = signing_key(c, environment, create=False)
+    return verify(environment, key, f"{repository}@{digest}", digest)
+
+
 def served_digest(environment: envconfig.Environment, key: SigningKey, ref: str) -> str:
     """The digest the registry serves for repo:tag, asked with cosign's own registry access
     (no Docker engine needed where deploy runs)."""

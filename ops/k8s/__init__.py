@@ -30,7 +30,8 @@ from invoke.exceptions import Exit
 from ops import envconfig, toolchain
 from ops.core import environments, kube, state
 from ops.core.environments import ENV_HELP
-from ops.k8s import cert_manager
+from ops.image import ImageError, signing
+from ops.k8s import cert_manager, revisions
 from ops.k8s import render as rendering
 from ops.k8s.cluster import APP, DEPLOYMENT, Kubectl, RolloutFailed
 from ops.k8s.validate import SchemaError, validate
@@ -59,6 +60,11 @@ TF_HELP = "Terraform outputs JSON (default: .data/<env>/tf-outputs.json; unused 
 
 def _settings(c: Context) -> dict[str, Any]:
     return {**DEFAULTS, **kube.settings(c)}
+
+
+def rollout_timeout(c: Context) -> int:
+    """How long a rollout (or a return to the revision before it) may take, in seconds."""
+    return int(_settings(c)["rollout_timeout"])
 
 
 def _manifests_dir(c: Context) -> Path:
@@ -228,9 +234,44 @@ def diff(c: Context, env: str = "local", image: str = "", tf_outputs: str = "") 
 
 @task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP})
 def apply(c: Context, env: str = "local", image: str = "", tf_outputs: str = "") -> None:
-    """Render, validate, then apply the environment's manifests to its cluster."""
+    """Render, validate, then apply the environment's manifests to its cluster (an --image must
+    carry the environment's signature: it is verified first)."""
+    if image:
+        image = verify_signed(c, environments.load(env), image, f"k8s.apply --env {env}")
+    apply_verified(c, env, image, tf_outputs)
+
+
+def verify_signed(c: Context, environment: envconfig.Environment, image: str, task: str) -> str:
+    """Check an image's signature and SBOM as deploy does (cosign against the registry) before
+    anything changes; return the pinned reference checked, to use as is."""
+    # Admission-time enforcement on AKS (Image Integrity) is preview only: this client-side check
+    # is the gate (docs/deploy.md, "Verified images").
+    if image.startswith((":", "@")):
+        image = environment.app.image_repository + image
+    try:
+        pinned = parse_image(image)
+    except ValuesError as exc:
+        raise Exit(f"{task}: {exc}; nothing was changed", code=1) from exc
+    if pinned.repository != environment.app.image_repository:
+        raise Exit(
+            f"{task}: image {pinned.reference} is not from {environment.app.image_repository} "
+            f"(env.yaml {environment.name}.app.image_repository); nothing was changed",
+            code=1,
+        )
+    try:
+        signing.verify_reference(c, environment, pinned.repository, pinned.digest)
+    except ImageError as exc:
+        raise Exit(f"{task}: {exc}; nothing was changed", code=1) from exc
+    return pinned.reference
+
+
+def apply_verified(c: Context, env: str, image: str, tf_outputs: str = "") -> None:
+    """Apply with `image` used exactly as given (deploy hands over the reference image.verify
+    checked, in process); record the revision that runs before, then what apply changed."""
     environment, path, kubectl = _ready_to_send(c, env, image, tf_outputs)
-    kubectl.run("apply", f"--filename={path}", namespaced=False)
+    revisions.record_before_apply(c, environment, kubectl, image)
+    applied = kubectl.run("apply", f"--filename={path}", namespaced=False)
+    revisions.record_changes(c, environment, applied.stdout)
     if environment.is_local:
         kubectl.ensure_local_secret(state.EnvState.of(environment.name, c).secrets)
     print(f"k8s.apply --env {env}: applied {path}; `invoke k8s.rollout --env {env}` waits for it")
@@ -238,11 +279,12 @@ def apply(c: Context, env: str = "local", image: str = "", tf_outputs: str = "")
 
 @task(help={"env": ENV_HELP, "timeout": "seconds to wait (default: k8s.rollout_timeout)"})
 def rollout(c: Context, env: str = "local", timeout: int = 0) -> None:
-    """Wait for the rollout; on failure print pods, events and logs, then roll back."""
+    """Wait for the rollout; on failure print pods, events and logs, then return to the
+    revision that ran before apply (only if the Deployment moved off it)."""
     environment = environments.load(env)
     kubectl = _kubectl(c, environment)
     kubectl.server_minor()
-    seconds = int(timeout or _settings(c)["rollout_timeout"])
+    seconds = int(timeout or rollout_timeout(c))
     status = kubectl.run(
         "rollout", "status", DEPLOYMENT, f"--timeout={seconds}s", warn=True, timeout=seconds + 30
     )
@@ -251,43 +293,42 @@ def rollout(c: Context, env: str = "local", timeout: int = 0) -> None:
         return
     print(f"k8s.rollout --env {env}: {DEPLOYMENT} did not finish in {seconds} s", file=sys.stderr)
     kubectl.print_failure_report()
+    undo = roll_back_once(c, kubectl, seconds)
     raise RolloutFailed(
-        f"k8s.rollout --env {env}: the rollout failed and was {roll_back_once(kubectl)}", code=1
+        f"k8s.rollout --env {env}: the rollout failed and was {undo.message}",
+        code=1,
+        restored=undo.restored,
     )
 
 
-def roll_back_once(kubectl: Kubectl) -> str:
-    """Undo a failed rollout to the last healthy revision, once; say what runs now and why the
-    new revision failed."""
-    revisions = kubectl.replica_sets()
-    failed = revisions[0] if revisions else None
-    healthy = kubectl.last_healthy_revision()
-    why = kubectl.failure_reason(failed["name"]) if failed else "no ReplicaSet was created"
-    if failed is None or healthy is None:
-        return (
-            f"not rolled back: there is no earlier revision to return to. The new revision "
-            f"failed with {why}"
-        )
-    undo = kubectl.run(
-        "rollout", "undo", DEPLOYMENT, f"--to-revision={healthy['revision']}", warn=True
+def roll_back_once(c: Context, kubectl: Kubectl, timeout: int) -> revisions.Undo:
+    """After a failed rollout: why the newest revision failed, then a return to the revision
+    recorded before apply, once, and only if the Deployment moved off it."""
+    newest = kubectl.replica_sets()
+    why = (
+        f"Revision {newest[0]['revision']} ({newest[0]['image']}) failed with "
+        f"{kubectl.failure_reason(newest[0]['name'])}"
+        if newest
+        else "No ReplicaSet was created"
     )
-    if not undo.ok:
-        return f"could not be rolled back ({undo.stderr.strip()}); it failed with {why}"
-    return (
-        f"rolled back to revision {healthy['revision']} ({healthy['image']}), which is running "
-        f"now. Revision {failed['revision']} ({failed['image']}) failed with {why}; the pods, "
-        "events and logs above say more."
+    undo = revisions.return_to_recorded(c, kubectl.environment, kubectl, timeout)
+    return revisions.Undo(
+        undo.restored,
+        f"{undo.message}. {why}; the pods, events and logs above say more.",
     )
 
 
 @task(help={"env": ENV_HELP, "revision": "revision to return to (default: the previous one)"})
 def rollback(c: Context, env: str = "local", revision: int = 0) -> None:
-    """Return the Deployment to an earlier revision (kubectl rollout undo)."""
+    """Return the Deployment to an earlier revision (kubectl rollout undo); a --revision's image
+    is verified (signature and SBOM) first."""
     environment = environments.load(env)
     kubectl = _kubectl(c, environment)
     kubectl.server_minor()
     args = ["rollout", "undo", DEPLOYMENT]
     if revision:
+        target = revisions.revision_image(kubectl, revision)
+        verify_signed(c, environment, target["image"], f"k8s.rollback --env {env}")
         args.append(f"--to-revision={revision}")
     result = kubectl.run(*args, warn=True)
     if not result.ok:

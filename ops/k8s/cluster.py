@@ -25,12 +25,30 @@ APP = "orderdesk"
 DEPLOYMENT = f"deployment/{APP}"
 SELECTOR = f"app.kubernetes.io/name={APP}"
 LOCAL_SECRET = f"{APP}-secrets"
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 # What `invoke status` lists: kinds every supported server version serves.
 STATUS_KINDS = "deployment,replicaset,pod,service,ingress,horizontalpodautoscaler"
 
 
 class RolloutFailed(Exit):
-    """The rollout failed and `rollout undo` has already run: callers must not undo again."""
+    """The rollout failed and was dealt with (undone, or left as it was, and the message says
+    which): callers must not undo again. `restored`: the revision that ran before is back."""
+
+    def __init__(self, message: str, code: int = 1, *, restored: bool = False) -> None:
+        super().__init__(message, code=code)
+        self.restored = restored
+
+
+@dataclass(frozen=True)
+class Revision:
+    """What the Deployment runs: its revision number, that revision's ReplicaSet and image."""
+
+    number: int
+    replica_set: str
+    image: str
+
+    def describe(self) -> str:
+        return f"revision {self.number} ({self.image})"
 
 
 @dataclass
@@ -126,6 +144,24 @@ class Kubectl:
         sources = [f"--from-file={path.name}={path}" for path in files.values()]
         self.run("create", "secret", "generic", LOCAL_SECRET, *sources, hide="stdout")
 
+    def current_revision(self) -> Revision | None:
+        """The revision the Deployment runs now; None when there is no Deployment yet (a first
+        install) or the controller has not numbered it."""
+        found = self.run("get", "deployment", APP, "--output=json", hide=True, warn=True)
+        if not found.ok:
+            if "NotFound" in found.stderr:
+                return None
+            raise Exit(f"cannot read {DEPLOYMENT}: {found.stderr.strip()}", code=1)
+        deployment = json.loads(found.stdout)
+        number = int(deployment["metadata"].get("annotations", {}).get(REVISION_ANNOTATION, 0))
+        if not number:
+            return None
+        containers = deployment["spec"]["template"]["spec"]["containers"]
+        replica_set = next(
+            (rs["name"] for rs in self.replica_sets() if rs["revision"] == number), ""
+        )
+        return Revision(number, replica_set, containers[0]["image"])
+
     def replica_sets(self) -> list[dict[str, Any]]:
         """The Deployment's revisions, newest first: revision, ReplicaSet, image, ready pods."""
         listing = self.run(
@@ -147,21 +183,6 @@ class Kubectl:
                 }
             )
         return sorted(found, key=lambda rs: rs["revision"], reverse=True)
-
-    def last_healthy_revision(self) -> dict[str, Any] | None:
-        """The newest older revision that still has ready pods: what served before this rollout
-        (maxUnavailable 0 keeps them up). `rollout undo` alone would return to the previous
-        revision, which may be another failed one."""
-        revisions = self.replica_sets()
-        if not revisions:
-            return None
-        older = [rs for rs in revisions[1:] if rs["revision"] < revisions[0]["revision"]]
-        for candidate in older:
-            if candidate["ready"] > 0:
-                return candidate
-        # No older revision has ready pods (scaled to zero, or a cluster with no node): the
-        # previous one is the best left.
-        return older[0] if older else None
 
     def failure_reason(self, replica_set: str) -> str:
         """The last warning about the new revision's pods: a failing probe, a crash, a pull."""

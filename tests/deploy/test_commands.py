@@ -20,9 +20,12 @@ import pytest
 from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit, UnexpectedExit
 
-from ops import azure, deploy, image, tf, toolchain
+from ops import azure, deploy, image, k8s, tf, toolchain
 from ops.core import git
 from ops.deploy import checks
+from ops.envconfig import Environment
+from ops.image import signing
+from ops.image.registry import PushRecord
 from ops.k8s import cert_manager
 from tests.manifests.conftest import DATA, write_image_record
 from tests.support import committed_lock_file, need_tool
@@ -88,12 +91,23 @@ CERTIFICATE_READY = json.dumps(
 
 class FakeShell:
     """c.run for a MockContext: answers by regex, fails like invoke (UnexpectedExit unless warn),
-    and does what the faked programs would leave behind (a plan file, a kubeconfig)."""
+    and does what the faked programs would leave behind (a plan file, a kubeconfig).
+
+    The Deployment runs revision 1 (ReplicaSet orderdesk-1, ready) until an apply changes its pod
+    template (`template_changes`), then revision 2; `rollout undo --to-revision=N` returns to N.
+    `revision = None`: no Deployment yet (a first install).
+    """
 
     def __init__(self, failing: str | None = None, stderr: str = "boom") -> None:
         self.failing = re.compile(failing) if failing else None
         self.stderr = stderr
         self.log: list[str] = []
+        self.revision: int | None = 1
+        self.template_changes = True
+        # Revisions whose rollout never finishes (`rollout status` times out).
+        self.never_ready: set[int] = set()
+        # What `kubectl apply` reports for the objects it sent.
+        self.applied = "deployment.apps/orderdesk configured\nservice/orderdesk unchanged\n"
         self.answers: list[tuple[re.Pattern[str], str]] = [
             (re.compile(r".*/az account show "), ACCOUNT),
             (re.compile(r".*/az provider list "), REGISTERED),
@@ -123,8 +137,45 @@ class FakeShell:
             written = re.search(rf" {flag}[= ](\S+)", command)
             if written and ("plan" in command or "get-credentials" in command):
                 Path(written.group(1)).write_text("written by a faked program\n")
-        stdout = next((text for pattern, text in self.answers if pattern.match(command)), "")
-        return Result(command=command, stdout=stdout)
+        stdout = next((text for pattern, text in self.answers if pattern.match(command)), None)
+        if stdout is not None:
+            return Result(command=command, stdout=stdout)
+        return self.deployment(command, **kwargs)
+
+    def deployment(self, command: str, **kwargs: Any) -> Result:
+        """The Deployment's side: its revision, apply moving it, undo returning it."""
+        if " apply --filename=" in command:
+            if self.template_changes:
+                self.revision = 2
+            return Result(command=command, stdout=self.applied)
+        if " rollout status " in command and self.revision in self.never_ready:
+            result = Result(command=command, exited=1, stderr="timed out waiting for the condition")
+            if not kwargs.get("warn"):
+                raise UnexpectedExit(result)
+            return result
+        undo = re.search(r" rollout undo deployment/orderdesk --to-revision=(\d+)", command)
+        if undo:
+            self.revision = int(undo.group(1))
+        if re.search(r" get deployment orderdesk --output=json", command):
+            if self.revision is None:
+                stderr = 'Error from server (NotFound): deployments.apps "orderdesk" not found'
+                if not kwargs.get("warn"):
+                    raise UnexpectedExit(Result(command=command, exited=1, stderr=stderr))
+                return Result(command=command, exited=1, stderr=stderr)
+            deployment = {
+                "metadata": {
+                    "annotations": {"deployment.kubernetes.io/revision": str(self.revision)}
+                },
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "containers": [{"name": "web", "image": f"r/orderdesk:{self.revision}"}]
+                        }
+                    }
+                },
+            }
+            return Result(command=command, stdout=json.dumps(deployment))
+        return Result(command=command, stdout="")
 
 
 def tf_outputs() -> dict[str, Any]:
@@ -186,9 +237,29 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(checks, "https_smoke_test", lambda c, environment: None)
     monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
     assert real_find is not find
-    for name in ("build", "scan", "push", "sign", "verify"):
+    for name in ("build", "scan", "push", "sign"):
         monkeypatch.setattr(image, name, fake_image_task(name, tmp_path))
+    monkeypatch.setattr(image, "verify_pushed", fake_verify(tmp_path))
     return tmp_path
+
+
+def fake_verify(state_dir: Path) -> Callable[..., PushRecord]:
+    """image.verify_pushed as cosign would answer for a signed digest: the record it checked."""
+
+    def verify_pushed(c: MockContext, environment: Environment) -> PushRecord:
+        c.run(f"<image.verify --env {environment.name}: cosign>")
+        pushed = json.loads((state_dir / environment.name / "image.json").read_text())
+        return PushRecord(
+            environment=environment.name,
+            repository=pushed["repository"],
+            tag=pushed["tag"],
+            digest=pushed["digest"],
+            git_commit="f" * 40,
+            image_id="",
+            pushed_at="",
+        )
+
+    return verify_pushed
 
 
 def fake_image_task(name: str, state_dir: Path) -> Callable[..., None]:
@@ -304,9 +375,14 @@ EXPECTED_PROD = [
     rf"{KUBECTL} apply -f \S+/prometheusrule\.yaml",
     rf"{KUBECTL} delete --ignore-not-found -f \S+/prometheusrule-demo\.yaml",
     rf"{KUBECTL} apply -f \S+/grafana-dashboards\.yaml",
-    # kubernetes: image.verify first, then k8s.apply, k8s.rollout (the smoke test is faked)
+    # kubernetes: image.verify first, then k8s.apply of what it verified: the revision that
+    # runs is recorded first (and its ReplicaSet), then apply; k8s.rollout (the smoke test is
+    # faked)
     literal("<image.verify --env prod: cosign>"),
     rf"{KUBECTL} get --raw /version",
+    rf"{KUBECTL} --namespace=orderdesk get deployment orderdesk --output=json",
+    rf"{KUBECTL} --namespace=orderdesk get replicasets "
+    + literal("--selector=app.kubernetes.io/name=orderdesk --output=json"),
     rf"{KUBECTL} apply --filename={re.escape('{state}/prod/manifests.yaml')}",
     rf"{KUBECTL} get --raw /version",
     rf"{KUBECTL} --namespace=orderdesk rollout status deployment/orderdesk --timeout=300s",
@@ -556,45 +632,143 @@ def undo_count(c: MockContext, state: Path) -> int:
     return sum(" rollout undo " in command for command in commands(c, state))
 
 
-def test_failed_rollout_is_rolled_back_once_and_stops(state: Path) -> None:
-    """k8s.rollout undoes a failed rollout itself; a second undo would return to the failed
-    revision (and still report "rolled back")."""
+def shell_of(c: MockContext) -> FakeShell:
+    return c.run.side_effect  # type: ignore[attr-defined, no-any-return]
+
+
+def failed_without_undo(c: MockContext, state: Path) -> str:
+    """`deploy --only kubernetes` fails and runs no `rollout undo`: its message."""
+    with pytest.raises(Exit) as caught:
+        deploy.deploy(c, env="prod", only="kubernetes")
+    assert undo_count(c, state) == 0
+    return str(caught.value.message)
+
+
+def unhealthy(c: object, environment: object) -> None:
+    raise Exit("smoke test: https://orderdesk.example.com/readyz answering 200: not after 120 s")
+
+
+def test_failed_rollout_returns_to_the_recorded_revision_once_then_smoke_tests_it(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """k8s.rollout undoes a failed rollout itself, to the revision k8s.apply recorded; a second
+    undo would return to the failed revision (and still report "rolled back")."""
+    smoke_tests: list[str] = []
+    monkeypatch.setattr(checks, "https_smoke_test", lambda c, env: smoke_tests.append(env.name))
     previous_deploy(state)
-    c = context(state, failing=r".* rollout status ")
+    c = context(state)
+    shell_of(c).never_ready = {2}
     with pytest.raises(Exit) as caught:
         deploy.deploy(c, env="prod", only="kubernetes,dns")
     ran = commands(c, state)
     assert undo_count(c, state) == 1
-    assert ran[-1].endswith("rollout undo deployment/orderdesk --to-revision=1")
+    undo = next(i for i, command in enumerate(ran) if " rollout undo " in command)
+    assert ran[undo].endswith("rollout undo deployment/orderdesk --to-revision=1")
+    # ...then it waits for that revision to be ready.
+    assert any(" rollout status " in command for command in ran[undo + 1 :])
     assert not any(" get ingress " in command for command in ran)  # dns never started
     message = str(caught.value.message)
     assert "stage kubernetes failed: `invoke k8s.rollout --env prod`" in message
-    assert "the rollout failed and was rolled back to revision 1 (r/orderdesk:1)" in message
+    assert (
+        "the rollout failed and was rolled back to revision 1 (r/orderdesk:1), the one that ran "
+        "before, which is running now" in message
+    )
+    assert "the restored revision passed the smoke test" in message
+    assert smoke_tests == ["prod"]
     assert "--only kubernetes,dns" in message
     record = json.loads((state / "prod" / "last-deploy.json").read_text())
     assert record["result"] == "failed at kubernetes"
+    before = json.loads((state / "prod" / "before-apply.json").read_text())
+    assert (before["revision"], before["replica_set"]) == (1, "orderdesk-1")
+    assert before["changed"] == ["deployment.apps/orderdesk configured"]
 
 
-def test_failed_smoke_test_rolls_back_once(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def unhealthy(c: object, environment: object) -> None:
-        raise Exit(
-            "smoke test: https://orderdesk.example.com/readyz answering 200: not after 120 s"
-        )
+def test_failed_smoke_test_returns_to_the_recorded_revision_and_smoke_tests_it(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
 
+    def fails_then_passes(c: MockContext, environment: object) -> None:
+        calls.append(shell_of(c).revision or 0)
+        if len(calls) == 1:
+            unhealthy(c, environment)
+
+    monkeypatch.setattr(checks, "https_smoke_test", fails_then_passes)
+    previous_deploy(state)
+    c = context(state)
+    with pytest.raises(Exit) as caught:
+        deploy.deploy(c, env="prod", only="kubernetes")
+    message = str(caught.value.message)
+    assert "not after 120 s; rolled back to revision 1 (r/orderdesk:1), the one that ran" in message
+    assert "the restored revision passed the smoke test" in message
+    # The new revision failed it, the restored one (revision 1) passed it.
+    assert calls == [2, 1]
+    [undo] = [command for command in commands(c, state) if " rollout undo " in command]
+    assert undo.endswith("rollout undo deployment/orderdesk --to-revision=1")
+
+
+def test_a_smoke_test_failing_after_a_change_outside_the_pod_template_undoes_nothing(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the Ingress changed: the Deployment still runs the revision from before, so an undo
+    would bring back the previous deploy's image and leave the Ingress broken."""
     monkeypatch.setattr(checks, "https_smoke_test", unhealthy)
     previous_deploy(state)
     c = context(state)
-    with pytest.raises(Exit, match=r"not after 120 s; rolled back to the previous revision"):
-        deploy.deploy(c, env="prod", only="kubernetes")
-    assert undo_count(c, state) == 1
-    assert commands(c, state)[-1].endswith("rollout undo deployment/orderdesk")
+    shell_of(c).template_changes = False
+    shell_of(c).applied = (
+        "deployment.apps/orderdesk unchanged\ningress.networking.k8s.io/orderdesk configured\n"
+        "horizontalpodautoscaler.autoscaling/orderdesk configured\n"
+    )
+    message = failed_without_undo(c, state)
+    assert (
+        "not rolled back: deployment/orderdesk still runs revision 1 (r/orderdesk:1), the "
+        "revision that ran before this deploy" in message
+    )
+    assert (
+        "not undone (an undo restores only the Deployment's pod template): "
+        "ingress.networking.k8s.io/orderdesk configured, "
+        "horizontalpodautoscaler.autoscaling/orderdesk configured" in message
+    )
+    assert "migrations" not in message  # no new pod ran a migration
+
+
+def test_a_failed_first_install_is_never_rolled_back(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checks, "https_smoke_test", unhealthy)
+    previous_deploy(state)
+    c = context(state)
+    shell_of(c).revision = None
+    shell_of(c).applied = "namespace/orderdesk created\ndeployment.apps/orderdesk created\n"
+    message = failed_without_undo(c, state)
+    assert (
+        "not rolled back: this was the first install of deployment/orderdesk, so there is no "
+        "earlier revision to return to" in message
+    )
+    assert "namespace/orderdesk created, deployment.apps/orderdesk created" in message
+
+
+def test_a_failed_rollout_with_an_unchanged_template_undoes_nothing(state: Path) -> None:
+    """The same digest redeployed: the rollout can still time out (a pod that stopped being
+    ready); the old roll_back_once then returned to the revision before the running one."""
+    previous_deploy(state)
+    c = context(state, failing=r".* rollout status ")
+    shell_of(c).template_changes = False
+    shell_of(c).applied = "deployment.apps/orderdesk unchanged\nservice/orderdesk unchanged\n"
+    message = failed_without_undo(c, state)
+    assert "the rollout failed and was not rolled back: deployment/orderdesk still runs " in message
+    assert "this apply changed nothing else" in message
+    assert shell_of(c).revision == 1
 
 
 def test_a_failed_apply_rolls_nothing_back(state: Path) -> None:
     """Nothing new was rolled out, so an undo would replace the healthy revision."""
     previous_deploy(state)
     c = context(state, failing=r".* apply --filename=")
-    with pytest.raises(Exit, match=r"`invoke k8s.apply --env prod`"):
+    with pytest.raises(
+        Exit, match=r"`invoke k8s.apply --env prod --image <the digest image.verify checked>`"
+    ):
         deploy.deploy(c, env="prod", only="kubernetes")
     assert undo_count(c, state) == 0
 
@@ -638,11 +812,11 @@ def test_a_digest_that_does_not_verify_is_refused_before_anything_is_applied(
 ) -> None:
     previous_deploy(state)
 
-    def unsigned(c: MockContext, env: str) -> None:
-        c.run(f"<image.verify --env {env}: cosign>")
-        raise Exit(f"image: {DIGEST} is not signed by azurekms://kv/image-signing: no signatures")
+    def unsigned(c: MockContext, environment: Environment) -> PushRecord:
+        c.run(f"<image.verify --env {environment.name}: cosign>")
+        raise image.ImageError(f"{DIGEST} is not signed by azurekms://kv/image-signing: none")
 
-    monkeypatch.setattr(image, "verify", unsigned)
+    monkeypatch.setattr(image, "verify_pushed", unsigned)
     c = context(state)
     with pytest.raises(Exit) as caught:
         deploy.deploy(c, env="prod", only="kubernetes")
@@ -651,6 +825,50 @@ def test_a_digest_that_does_not_verify_is_refused_before_anything_is_applied(
     message = str(caught.value.message)
     assert f"stage kubernetes failed: `invoke image.verify --env prod`: image: {DIGEST}" in message
     assert "is not signed" in message
+
+
+def test_apply_uses_the_reference_verify_checked_not_the_record_read_again(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push between verify and apply (another job, a person) rewrites image.json: apply still
+    sends the digest that was verified."""
+    previous_deploy(state)
+    verified = fake_verify(state)
+    other = "sha256:" + "b" * 64
+
+    def verify_then_another_push(c: MockContext, environment: Environment) -> PushRecord:
+        record = verified(c, environment)
+        write_image_record(state, "prod", other)
+        return record
+
+    monkeypatch.setattr(image, "verify_pushed", verify_then_another_push)
+    deploy.deploy(context(state), env="prod", only="kubernetes")
+    sent = (state / "prod" / "manifests.yaml").read_text()
+    assert f"acrorderdeskprod.azurecr.io/orderdesk:0.1.0@{DIGEST}" in sent
+    assert other not in sent
+    recorded = json.loads((state / "prod" / "before-apply.json").read_text())
+    assert recorded["applying"] == f"acrorderdeskprod.azurecr.io/orderdesk:0.1.0@{DIGEST}"
+
+
+def test_apply_of_a_named_image_verifies_it_first(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    previous_deploy(state)
+    checked: list[tuple[str, str]] = []
+
+    def refuse(c: object, environment: Environment, repository: str, digest: str) -> None:
+        checked.append((repository, digest))
+        raise image.ImageError(f"{digest} is not signed by azurekms://kv/image-signing: none")
+
+    monkeypatch.setattr(signing, "verify_reference", refuse)
+    c = context(state)
+    with pytest.raises(Exit, match=r"k8s.apply --env prod: sha256:a+ is not signed .*nothing was"):
+        k8s.apply(c, env="prod", image=f":1.2.3@{DIGEST}")
+    assert checked == [("acrorderdeskprod.azurecr.io/orderdesk", DIGEST)]
+    assert commands(c, state) == []  # not even the cluster's version was asked
+    with pytest.raises(Exit, match=r"is not from acrorderdeskprod.azurecr.io/orderdesk"):
+        k8s.apply(c, env="prod", image=f"evil.example.com/orderdesk@{DIGEST}")
+    assert len(checked) == 1
 
 
 def test_ingress_without_an_address_times_out_clearly(state: Path) -> None:

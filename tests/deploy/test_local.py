@@ -6,8 +6,12 @@ migrate init container runs, probes gate the rollout, the Service answers. In or
 - a first deploy from nothing, then a second that changes nothing (no new ReplicaSet);
 - a rolling update to a new image under continuous load through the Service: 0 failed requests;
   the same when a serving pod is deleted;
-- an image whose readiness never passes fails at progressDeadlineSeconds and is rolled back once,
-  to the healthy revision, while the old pod answers every request;
+- an image whose readiness never passes fails at progressDeadlineSeconds and is undone once, to
+  exactly the revision that ran before (its ReplicaSet), which is then smoke-tested, while the old
+  pod answers every request;
+- a deploy that changed only a Service and fails its smoke test undoes nothing and names the
+  Service; the same digest deployed again, failing its rollout, leaves the running revision alone;
+- an unsigned image is refused by `k8s.apply --image` and `k8s.rollback --revision`;
 - a crash-looping container: the report shows its logs and events;
 - the HorizontalPodAutoscaler scales out under load (metrics-server) and back in.
 """
@@ -17,17 +21,20 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ops import sandbox
+from ops import envconfig, sandbox
 from ops.core.wait import wait_until
 from ops.envconfig import REPO_ROOT
-from ops.image import inventory, registry
+from ops.image import inventory, registry, signing
+from ops.k8s.render import MANIFESTS_DIR
 from tests.cluster import Load, kubectl, kubectl_json, service_url
 from tests.deploy.local import INVOKE, NS, STATE, deployment, invoke, pushed
 
@@ -52,14 +59,72 @@ def python_in_web(pod: dict[str, Any], code: str) -> subprocess.CompletedProcess
     return kubectl(NS, "exec", pod["metadata"]["name"], "-c", "web", "--", "python3", "-c", code)
 
 
-def variant(tag: str, dockerfile_tail: str) -> str:
-    """The deployed image with a change on top, pushed to the local registry: `:tag@digest`."""
+def variant(tag: str, dockerfile_tail: str, *, signed: bool = True) -> str:
+    """The deployed image with a change on top, pushed to the local registry and (unless told
+    otherwise) signed with its SBOM as `image.sign` does: `:tag@digest`."""
     engine = sandbox.engine_client(sandbox.ensure_engine())
     repository = pushed()["repository"]
     dockerfile = f"FROM {pushed()['reference']}\n{dockerfile_tail}\n"
     engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=f"{repository}:{tag}", rm=True)
     digest = registry.push_image(engine, f"{repository}:{tag}", log=io.StringIO())
+    if signed:
+        environment = envconfig.load("local")
+        record = registry.PushRecord(
+            environment="local",
+            repository=repository,
+            tag=tag,
+            digest=digest,
+            git_commit="test",
+            image_id="",
+            pushed_at="",
+        )
+        deployed_record = pushed()
+        # inventory.generate records the SBOM in the image.json beside it: made in .data/local,
+        # the variant would become the record every later deploy verifies and applies.
+        with tempfile.TemporaryDirectory() as scratch:
+            sbom = Path(scratch) / inventory.SBOM_FILE
+            record = inventory.generate(environment, record, sbom)
+            signing.sign(environment, signing.signing_key(None, environment), record, sbom)
+        assert pushed() == deployed_record, "signing a variant changed the deployed image's record"
     return f":{tag}@{digest}"
+
+
+def running_replica_set() -> str:
+    """The ReplicaSet of the Deployment's current revision."""
+    revision = deployment()["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+    [name] = [
+        rs["metadata"]["name"]
+        for rs in replica_sets()
+        if rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == revision
+    ]
+    return str(name)
+
+
+def revision_of_deployment() -> str:
+    return str(deployment()["metadata"]["annotations"]["deployment.kubernetes.io/revision"])
+
+
+def deploy_kubernetes(**env: str) -> subprocess.CompletedProcess[str]:
+    """`invoke deploy --env local --only kubernetes` with settings from the environment."""
+    return invoke("deploy", "--env", "local", "--only", "kubernetes", "--allow-dirty", env=env)
+
+
+def running_the_recorded_image() -> None:
+    """A successful deploy of the pushed image (image.json) first. The tests before leave the
+    Deployment on a variant applied by hand; without this, the next deploy would change the pod
+    template too, and the test would not be about a deploy that changed only what it names."""
+    settled = deploy_kubernetes()
+    assert settled.returncode == 0, settled.stdout[-4000:] + settled.stderr[-4000:]
+    assert web_image().endswith("@" + pushed()["digest"])
+
+
+def ready_again() -> None:
+    wait_until(
+        lambda: deployment()["status"].get("readyReplicas") == 1,
+        what="the app ready again",
+        timeout=180,
+        interval=2,
+    )
 
 
 def test_first_deploy_runs_the_pushed_digest_then_a_second_changes_nothing(deployed) -> None:
@@ -144,7 +209,7 @@ def test_deleting_a_serving_pod_under_load_fails_no_request(deployed, tmp_path: 
 def test_a_never_ready_image_is_rolled_back_once_while_the_old_pod_serves(
     deployed, tmp_path: Path
 ) -> None:
-    healthy = web_image()
+    healthy, healthy_replica_set = web_image(), running_replica_set()
     # gunicorn never starts: nothing listens on the probes' port.
     broken = variant("never-ready", 'CMD ["-c", "import time; time.sleep(10**6)"]')
     record = pushed()
@@ -163,7 +228,7 @@ def test_a_never_ready_image_is_rolled_back_once_while_the_old_pod_serves(
         assert signed.returncode == 0, signed.stdout[-2000:] + signed.stderr[-2000:]
         with Load(service_url(path="/readyz"), tmp_path / "stop") as load:
             started = time.monotonic()
-            done = invoke("deploy", "--env", "local", "--only", "kubernetes", "--allow-dirty")
+            done = deploy_kubernetes()
             elapsed = time.monotonic() - started
     finally:
         (STATE / "image.json").write_text(json.dumps(record))
@@ -173,20 +238,132 @@ def test_a_never_ready_image_is_rolled_back_once_while_the_old_pod_serves(
     deadline = deployment()["spec"]["progressDeadlineSeconds"]
     assert deadline <= elapsed < deadline + 120, (elapsed, output[-3000:])
     assert "exceeded its progress deadline" in output
-    assert "rolled back to revision" in output
-    assert "which is running now" in output
+    assert "the one that ran before, which is running now" in output
+    # The restored revision was waited for and smoke-tested through its Service.
+    assert "the restored revision passed the smoke test" in output
+    assert "migrate container ran (if any) stay applied" in output
     # Once: deploy did not undo again (that would flip back to the broken revision).
-    assert "rolling back" not in output
+    assert "returning" not in output
     assert output.count("rollout undo") == 1, output[-3000:]
-    wait_until(
-        lambda: deployment()["status"].get("readyReplicas") == 1,
-        what="the healthy revision ready",
-        timeout=180,
-        interval=2,
-    )
+    [undo] = [line for line in output.splitlines() if " rollout undo " in line]
+    recorded = json.loads((STATE / "before-apply.json").read_text())
+    assert recorded["replica_set"] == healthy_replica_set
+    # invoke echoes the command in colour: compare without the escape codes.
+    assert f"rollout undo deployment/orderdesk --to-revision={recorded['revision']}" in undo, undo
+    assert f"rolled back to revision {recorded['revision']} ({healthy})" in output
+    # Exactly the ReplicaSet that ran before serves again (an undo renumbers it).
+    assert running_replica_set() == healthy_replica_set
+    assert deployment()["status"].get("readyReplicas") == 1
     assert web_image() == healthy
     assert load.result["failed"] == 0, load.result
     assert load.result["ok"] > 100, load.result
+
+
+def test_a_failed_deploy_that_changed_only_the_service_undoes_nothing_and_says_so(
+    deployed, tmp_path: Path
+) -> None:
+    """A Service pointing at the wrong port: the pod template did not change, so the Deployment
+    still runs the revision from before and an undo would bring back an older image while the
+    broken Service stayed."""
+    manifests = tmp_path / "manifests"
+    shutil.copytree(MANIFESTS_DIR, manifests)
+    service = manifests / "base" / "service.yaml"
+    service.write_text(service.read_text().replace("targetPort: http", "targetPort: 9"))
+    running_the_recorded_image()
+    image, revision, replica_set = web_image(), revision_of_deployment(), running_replica_set()
+    history = len(replica_sets())
+    try:
+        done = deploy_kubernetes(
+            INVOKE_K8S_MANIFESTS_DIR=str(manifests), INVOKE_DEPLOY_SMOKE_TIMEOUT="15"
+        )
+    finally:
+        repaired = invoke("k8s.apply", "--env", "local")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output[-4000:]
+    assert "service/orderdesk configured" in output
+    assert "deployment.apps/orderdesk unchanged" in output
+    assert "smoke test:" in output
+    assert (
+        f"not rolled back: deployment/orderdesk still runs revision {revision} ({image}), the "
+        "revision that ran before this deploy" in output
+    )
+    assert (
+        "not undone (an undo restores only the Deployment's pod template): service/orderdesk "
+        "configured" in output
+    )
+    assert "rollout undo" not in output
+    assert (web_image(), revision_of_deployment(), running_replica_set()) == (
+        image,
+        revision,
+        replica_set,
+    )
+    assert len(replica_sets()) == history
+    assert repaired.returncode == 0, repaired.stderr
+    assert "service/orderdesk configured" in repaired.stdout
+
+
+def test_the_same_digest_deployed_again_and_failing_leaves_the_running_revision_alone(
+    deployed,
+) -> None:
+    """The same image, nothing changed, and the rollout still fails (here: its pod cannot be
+    scheduled on a cordoned node). The old rollback returned to an older revision in the
+    history, an image this deploy never asked for; now the running revision stays."""
+    running_the_recorded_image()
+    image, revision, replica_set = web_image(), revision_of_deployment(), running_replica_set()
+    older = {
+        rs["spec"]["template"]["spec"]["containers"][0]["image"]
+        for rs in replica_sets()
+        if rs["metadata"]["name"] != replica_set
+    }
+    # The tests before this one left older revisions of other images to wrongly return to.
+    assert older - {image}, "run the whole module: the history needs an older image"
+    [node] = kubectl("get", "nodes", "--output=name").stdout.split()
+    kubectl("cordon", node)
+    try:
+        kubectl(NS, "delete", "pod", "--selector=app.kubernetes.io/name=orderdesk", timeout=120)
+        done = deploy_kubernetes(INVOKE_K8S_ROLLOUT_TIMEOUT="20")
+    finally:
+        kubectl("uncordon", node)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output[-4000:]
+    assert "deployment.apps/orderdesk unchanged" in output
+    assert "did not finish in 20 s" in output
+    assert (
+        f"the rollout failed and was not rolled back: deployment/orderdesk still runs revision "
+        f"{revision} ({image})" in output
+    )
+    assert "rollout undo" not in output
+    assert (web_image(), revision_of_deployment(), running_replica_set()) == (
+        image,
+        revision,
+        replica_set,
+    )
+    ready_again()
+    status = invoke("status", "--env", "local")
+    assert "last deploy: failed at kubernetes" in status.stdout
+
+
+def test_an_unsigned_image_is_refused_by_apply_and_by_rollback(deployed) -> None:
+    image, revision = web_image(), revision_of_deployment()
+    unsigned = variant("unsigned", 'LABEL io.orderdesk.test="never signed"', signed=False)
+    applied = invoke("k8s.apply", "--env", "local", "--image", unsigned)
+    assert applied.returncode == 1
+    assert f"{unsigned.split('@')[1]} is not signed by" in applied.stderr
+    assert "nothing was changed" in applied.stderr
+    assert (web_image(), revision_of_deployment()) == (image, revision)
+    # Put into the history by hand (kubectl, around the tasks), then asked for by revision.
+    repository = pushed()["repository"]
+    kubectl(NS, "set", "image", "deployment/orderdesk", f"web={repository}{unsigned}")
+    kubectl(NS, "rollout", "status", "deployment/orderdesk", "--timeout=180s", timeout=200)
+    unsigned_revision = revision_of_deployment()
+    kubectl(NS, "rollout", "undo", "deployment/orderdesk", f"--to-revision={revision}")
+    kubectl(NS, "rollout", "status", "deployment/orderdesk", "--timeout=180s", timeout=200)
+    assert web_image() == image
+    back = invoke("k8s.rollback", "--env", "local", "--revision", unsigned_revision)
+    assert back.returncode == 1
+    assert f"k8s.rollback --env local: {unsigned.split('@')[1]} is not signed by" in back.stderr
+    assert "rollout undo" not in back.stdout
+    assert web_image() == image
 
 
 def test_a_crash_looping_container_is_reported_with_its_logs_and_events(deployed) -> None:
@@ -202,7 +379,7 @@ def test_a_crash_looping_container_is_reported_with_its_logs_and_events(deployed
     assert rolled.returncode == 1, output
     assert "orderdesk: simulated crash at start" in output  # its logs
     assert "BackOff" in output  # its events
-    assert "rolled back to revision" in output
+    assert "the one that ran before, which is running now" in output
     wait_until(
         lambda: deployment()["status"].get("readyReplicas") == 1,
         what="the healthy revision ready",

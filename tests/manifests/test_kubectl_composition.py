@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from unittest.mock import Mock
 
 import pytest
 from invoke import Config, MockContext, Result
@@ -11,6 +12,7 @@ from invoke.exceptions import Exit
 
 from ops import k8s, toolchain
 from ops.core import kube, state
+from ops.image import ImageError, signing
 from ops.k8s.cluster import RolloutFailed
 
 VERSION = Result(stdout='{"major": "1", "minor": "36", "gitVersion": "v1.36.3"}')
@@ -92,24 +94,73 @@ def test_a_successful_rollout_waits_with_a_timeout_and_does_not_roll_back():
     assert not any("undo" in command for command in ran)
 
 
-def test_a_failed_rollout_reports_then_rolls_back_once_to_the_last_healthy_revision():
-    c = mock(
+def deployment_at(revision: int) -> Result:
+    return Result(
+        stdout=json.dumps(
+            {
+                "metadata": {"annotations": {"deployment.kubernetes.io/revision": str(revision)}},
+                "spec": {"template": {"spec": {"containers": [{"image": f"image-{revision}"}]}}},
+            }
+        )
+    )
+
+
+def scripted(runs: dict[str, Result | list[Result]], **settings) -> MockContext:
+    """A MockContext whose answers may change between calls (a list is used in order, its last
+    answer then repeated): the Deployment before and after an undo."""
+    c = mock({}, **settings)
+    queues = {re.compile(".*" + pattern): answer for pattern, answer in runs.items()}
+
+    def run(command: str, **kwargs) -> Result:
+        for pattern, answer in queues.items():
+            if pattern.match(command):
+                if isinstance(answer, list):
+                    return answer.pop(0) if len(answer) > 1 else answer[0]
+                return answer
+        raise AssertionError(f"unexpected command {command}")
+
+    c.run = Mock(side_effect=run)
+    return c
+
+
+def recorded_before_apply(tmp_path, revision: int | None, replica_set: str = "") -> None:
+    state.write_json(
+        tmp_path / "local" / "before-apply.json",
+        {"revision": revision, "replica_set": replica_set, "image": "", "changed": []},
+    )
+
+
+FAILING = {
+    r"get --raw /version": VERSION,
+    r"get pods": Result(),
+    r"get events --field-selector=type=Warning": PROBE_EVENT,
+    r"get events": Result(),
+    r" logs ": Result(exited=1, stderr="container web is waiting to start"),
+    r"get replicasets": HISTORY,
+}
+
+
+def test_a_failed_rollout_reports_then_returns_once_to_the_revision_recorded_before_apply(
+    tmp_path,
+):
+    # Revision 2 is what `rollout undo` alone would pick; k8s.apply recorded that 1 ran before.
+    recorded_before_apply(tmp_path, 1, "orderdesk-1")
+    c = scripted(
         {
-            r"get --raw /version": VERSION,
-            r"rollout status": Result(exited=1, stderr="timed out waiting"),
-            r"get pods": Result(),
-            r"get events --field-selector=type=Warning": PROBE_EVENT,
-            r"get events": Result(),
-            r" logs ": Result(exited=1, stderr="container web is waiting to start"),
-            r"get replicasets": HISTORY,
+            **FAILING,
+            r"rollout status": [Result(exited=1, stderr="timed out waiting"), Result()],
+            r"get deployment orderdesk": [deployment_at(3), deployment_at(1)],
             r"rollout undo": Result(),
         }
     )
     with pytest.raises(RolloutFailed) as failed:
         k8s.rollout(c, env="local", timeout=5)
     message = str(failed.value.message)
-    # Not revision 2 (the "previous" one `rollout undo` would pick): it never served.
-    assert "rolled back to revision 1 (r/orderdesk@sha256:good), which is running now" in message
+    assert failed.value.restored is True
+    assert (
+        "rolled back to revision 1 (r/orderdesk@sha256:good), the one that ran before, which is "
+        "running now" in message
+    )
     assert (
         "Revision 3 (r/orderdesk@sha256:broken) failed with Unhealthy: Readiness probe" in message
     )
@@ -122,34 +173,151 @@ def test_a_failed_rollout_reports_then_rolls_back_once_to_the_last_healthy_revis
         "get events",
         "logs --selector=app.kubernetes.io/name=orderdesk",
         "get replicasets",
-        "get replicasets",
         "get events",
+        # where the Deployment is now, and the recorded ReplicaSet's revision number
+        "get deployment",
+        "get replicasets",
+        "get replicasets",
         "rollout undo",
+        # waits for it, then checks that the recorded ReplicaSet is the one running
+        "rollout status",
+        "get deployment",
+        "get replicasets",
     ]
-    assert commands(c)[-1].endswith("rollout undo deployment/orderdesk --to-revision=1")
+    assert commands(c)[-4].endswith("rollout undo deployment/orderdesk --to-revision=1")
     assert sum("rollout undo" in command for command in commands(c)) == 1
 
 
-def test_a_failed_rollback_is_reported():
-    c = mock(
+# What kubectl says when the Deployment's Progressing condition is ProgressDeadlineExceeded.
+DEADLINE_EXCEEDED = 'error: deployment "orderdesk" exceeded its progress deadline'
+
+
+def test_the_undone_rollouts_deadline_still_on_the_deployment_is_waited_out(tmp_path, monkeypatch):
+    """Seen on the local cluster: right after the undo, `rollout status` still read the failed
+    rollout's ProgressDeadlineExceeded and failed at once, and a rollback that was finishing well
+    was reported as "not ready"."""
+    monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
+    recorded_before_apply(tmp_path, 1, "orderdesk-1")
+    c = scripted(
         {
-            r"get --raw /version": VERSION,
+            **FAILING,
+            r"rollout status": [
+                Result(exited=1, stderr=DEADLINE_EXCEEDED),  # the rollout that failed
+                Result(exited=1, stderr=DEADLINE_EXCEEDED),  # the undo, condition not yet replaced
+                Result(),
+            ],
+            r"get deployment orderdesk": [deployment_at(3), deployment_at(1)],
+            r"rollout undo": Result(),
+        }
+    )
+    with pytest.raises(RolloutFailed) as failed:
+        k8s.rollout(c, env="local", timeout=5)
+    assert failed.value.restored is True
+    assert "the one that ran before, which is running now" in str(failed.value.message)
+    ran = commands(c)
+    undo = next(i for i, command in enumerate(ran) if "rollout undo" in command)
+    assert sum(" rollout status " in command for command in ran[undo + 1 :]) == 2
+
+
+def test_an_undo_that_fails_its_own_rollout_is_not_asked_again(tmp_path, monkeypatch):
+    """Only the stale deadline is waited out: a restored revision that really does not become
+    ready (here `rollout status` times out) is reported at once, with no second wait."""
+    monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
+    recorded_before_apply(tmp_path, 1, "orderdesk-1")
+    c = scripted(
+        {
+            **FAILING,
+            r"rollout status": Result(
+                exited=1, stderr="error: timed out waiting for the condition"
+            ),
+            r"get deployment orderdesk": [deployment_at(3), deployment_at(1)],
+            r"rollout undo": Result(),
+        }
+    )
+    with pytest.raises(RolloutFailed) as failed:
+        k8s.rollout(c, env="local", timeout=5)
+    assert failed.value.restored is False
+    assert "the one that ran before, but it is not ready after 5 s either" in str(
+        failed.value.message
+    )
+    ran = commands(c)
+    undo = next(i for i, command in enumerate(ran) if "rollout undo" in command)
+    assert sum(" rollout status " in command for command in ran[undo + 1 :]) == 1
+
+
+def test_a_failed_rollout_that_did_not_move_the_revision_is_not_undone(tmp_path):
+    """An unchanged pod template (the same digest applied again): revision 3 still runs, and an
+    undo would return to revision 2 or 1, an image this deploy never asked for."""
+    recorded_before_apply(tmp_path, 3, "orderdesk-3")
+    c = scripted(
+        {
+            **FAILING,
+            r"rollout status": Result(exited=1, stderr="timed out waiting"),
+            r"get deployment orderdesk": deployment_at(3),
+        }
+    )
+    with pytest.raises(RolloutFailed) as failed:
+        k8s.rollout(c, env="local", timeout=5)
+    assert failed.value.restored is False
+    assert "was not rolled back: deployment/orderdesk still runs revision 3" in str(
+        failed.value.message
+    )
+    assert not any("rollout undo" in command for command in commands(c))
+
+
+def test_a_failed_first_install_is_not_rolled_back(tmp_path):
+    recorded_before_apply(tmp_path, None)
+    c = scripted({**FAILING, r"rollout status": Result(exited=1)})
+    with pytest.raises(RolloutFailed, match=r"this was the first install of deployment/orderdesk"):
+        k8s.rollout(c, env="local", timeout=5)
+    assert not any("rollout undo" in command for command in commands(c))
+
+
+def test_a_failed_rollback_is_reported(tmp_path):
+    recorded_before_apply(tmp_path, 1, "orderdesk-1")
+    c = scripted(
+        {
+            **FAILING,
             r"rollout status": Result(exited=1),
-            r"get pods": Result(),
-            r"get events": Result(),
-            r" logs ": Result(),
-            r"get replicasets": HISTORY,
+            r"get deployment orderdesk": deployment_at(3),
             r"rollout undo": Result(exited=1, stderr='error: no rollout history found for "x"'),
         }
     )
-    with pytest.raises(Exit, match=r"could not be rolled back \(error: no rollout history found"):
+    with pytest.raises(Exit, match=r"could not be rolled back to revision 1 \(error: no rollout"):
         k8s.rollout(c, env="local", timeout=5)
 
 
-def test_rollback_to_a_revision():
-    c = mock({r"get --raw /version": VERSION, r"rollout undo": Result()})
+def test_rollback_to_a_revision_verifies_its_image_first(monkeypatch):
+    good = f"127.0.0.1:5000/orderdesk:0.1.0@sha256:{'a' * 64}"
+    history = Result(stdout=json.dumps({"items": [replica_set(3, good, 0)]}))
+    verified: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        signing, "verify_reference", lambda c, env, repo, digest: verified.append((repo, digest))
+    )
+    c = mock(
+        {r"get --raw /version": VERSION, r"get replicasets": history, r"rollout undo": Result()}
+    )
     k8s.rollback(c, env="local", revision=3)
+    assert verified == [("127.0.0.1:5000/orderdesk", f"sha256:{'a' * 64}")]
     assert commands(c)[-1].endswith("rollout undo deployment/orderdesk --to-revision=3")
+
+
+def test_rollback_to_an_unsigned_revision_changes_nothing(monkeypatch):
+    image = f"127.0.0.1:5000/orderdesk:0.1.0@sha256:{'b' * 64}"
+    history = Result(stdout=json.dumps({"items": [replica_set(3, image, 0)]}))
+
+    def unsigned(c, env, repo, digest):
+        raise ImageError(f"{digest} is not signed by cosign.pub: no matching signatures")
+
+    monkeypatch.setattr(signing, "verify_reference", unsigned)
+    c = mock(
+        {r"get --raw /version": VERSION, r"get replicasets": history, r"rollout undo": Result()}
+    )
+    with pytest.raises(Exit, match=r"k8s.rollback --env local: sha256:b+ is not signed .*nothing"):
+        k8s.rollback(c, env="local", revision=3)
+    assert not any("rollout undo" in command for command in commands(c))
+    with pytest.raises(Exit, match=r"has no revision 7 \(it has: 3\)"):
+        k8s.rollback(c, env="local", revision=7)
 
 
 def test_cloud_environments_always_use_their_aks_context():
