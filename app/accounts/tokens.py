@@ -59,7 +59,7 @@ def authenticate(text: str) -> Bearer:
 
 def _record_use(token: ApiToken, now: Any) -> None:
     """last_used_at is a hint for admins: a busy database skips it rather than fail the call it
-    describes (the next call a minute on writes it)."""
+    describes (the token's next call writes it, since the old value is still there)."""
     try:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     except DatabaseError as exc:
