@@ -123,19 +123,17 @@ def drop_go_caches() -> int:
     env = go_env()
     freed = 0
     for cache in (Path(env["GOMODCACHE"]), Path(env["GOCACHE"])):
-        size = _tree_bytes(cache)
-        if size:
-            for directory, _, _ in os.walk(cache):
-                os.chmod(directory, 0o700)  # nosec B103 - our own cache, owner only
-            shutil.rmtree(cache)
-            freed += size
+        if not cache.is_dir():
+            continue
+        # One walk both sizes the tree and opens its read-only directories to removal.
+        for directory, _, files in os.walk(cache):
+            os.chmod(directory, 0o700)  # nosec B103 - our own cache, owner only
+            for name in files:
+                file = Path(directory, name)
+                if not file.is_symlink():
+                    freed += file.stat().st_size
+        shutil.rmtree(cache)
     return freed
-
-
-def _tree_bytes(root: Path) -> int:
-    if not root.is_dir():
-        return 0
-    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file() and not f.is_symlink())
 
 
 USAGE = (
