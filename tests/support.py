@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,15 @@ from ops.core.wait import NotYet, wait_until
 from ops.envconfig import REPO_ROOT
 from ops.toolchain import find
 
-__all__ = ["free_port", "in_ci", "invoke", "need", "need_tool", "wait_for_http"]
+__all__ = [
+    "free_port",
+    "in_ci",
+    "invoke",
+    "need",
+    "need_tool",
+    "serving_on_loopback",
+    "wait_for_http",
+]
 
 
 def need(reason: str) -> None:
@@ -38,6 +49,20 @@ def need_tool(name: str, why: str = "") -> str:
         need(f"{name} is not installed{': ' + why if why else ''} (scripts/bootstrap --system)")
         raise AssertionError("unreachable: need() skips or fails")  # pragma: no cover
     return path
+
+
+@contextlib.contextmanager
+def serving_on_loopback(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """`handler` served on 127.0.0.1 (a free port) while the block runs; yields the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 def wait_for_http(

@@ -12,12 +12,11 @@ import contextlib
 import shutil
 import subprocess  # nosec B404 - asks the host's go for its GOROOT
 import tarfile
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from ops.toolchain import BIN_DIR, CACHE_DIR
+from tests.support import serving_on_loopback
 
 CLEANROOM_DIR = CACHE_DIR / "cleanroom"
 
@@ -72,15 +71,6 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
-@contextlib.contextmanager
-def shelf() -> Iterator[str]:
+def shelf() -> contextlib.AbstractContextManager[str]:
     """Serve the shelf on 127.0.0.1 while the block runs; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    return serving_on_loopback(_Handler)

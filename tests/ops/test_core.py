@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.server
 import json
 import stat
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from invoke.exceptions import Exit
 from ops import envconfig
 from ops.core import ci, environments, git, kube, state, wait, web
 from ops.core.ports import free_port
+from tests.support import serving_on_loopback
 
 # --- ci --------------------------------------------------------------------------------------
 
@@ -222,14 +222,8 @@ def flaky_server() -> Iterator[tuple[str, list[int]]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/readyz", statuses
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_on_loopback(Handler) as base:
+        yield f"{base}/readyz", statuses
 
 
 def test_wait_for_status_polls_until_the_server_answers(flaky_server) -> None:

@@ -11,9 +11,8 @@ import base64
 import json
 import re
 import shutil
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from python_terraform import Terraform
 from ops import tf
 from ops.envconfig import REPO_ROOT
 from ops.terraform_cli import MIRROR_CLI_CONFIG, TerraformCli, terraform_env
-from tests.support import need, need_tool
+from tests.support import need, need_tool, serving_on_loopback
 
 pytestmark = pytest.mark.slow
 
@@ -467,14 +466,8 @@ STAND_IN_ID = "11111111-2222-3333-4444-555555555555"
 
 @pytest.fixture(scope="module")
 def managed_identity_endpoint() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ManagedIdentityStandIn)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/metadata/identity/oauth2/token"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_on_loopback(_ManagedIdentityStandIn) as base:
+        yield f"{base}/metadata/identity/oauth2/token"
 
 
 def real_provider_plan(
