@@ -32,6 +32,7 @@ nox.options.sessions = [
     "terraform",
     "manifests",
     "deploy",
+    "cleanroom",
     # Last: it combines the coverage the sessions above measured.
     "quality",
 ]
@@ -336,7 +337,7 @@ def deploy(session: nox.Session) -> None:
     session.run(*PYTEST, *paths, env=ci_env())
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=PYTHON)
 def cleanroom(session: nox.Session) -> None:
     """Each workflow job's own steps in a stand-in of its runner, until it needs Azure."""
     install_groups(session, "test")

@@ -36,9 +36,15 @@ class CleanRoom:
     checkout: Path
     shelf_url: str
     workdir: Path
+    caches: room.SharedCaches
 
-    def run_github(self, workflow: str, job: str, event: str, **options: Any) -> room.JobRun:
-        """One job of a workflow file, through act (room.run_workflow_job's options)."""
+    def run_github(
+        self, workflow: str, job: str, event: str, *, as_root: bool = False, **options: Any
+    ) -> room.JobRun:
+        """One job of a workflow file, through act (room.run_workflow_job's options).
+
+        as_root: the job runs in a root container (ci.yml's), which gets no shared caches.
+        """
         return room.run_workflow_job(
             self.act,
             self.checkout,
@@ -49,6 +55,7 @@ class CleanRoom:
             job=job,
             event=event,
             socket_gid=self.socket_gid,
+            caches=None if as_root else self.caches,
             **options,
         )
 
@@ -66,6 +73,7 @@ class CleanRoom:
             parameters={"environment": "dev"},
             probes=probes,
             socket_gid=self.socket_gid,
+            caches=self.caches,
         )
 
 
@@ -94,4 +102,5 @@ def clean_room(engine_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             checkout=checkout,
             shelf_url=shelf_url,
             workdir=workdir,
+            caches=room.SharedCaches.create(workdir / "shared-caches"),
         )

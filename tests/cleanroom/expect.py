@@ -8,6 +8,11 @@ from tests.cleanroom import room
 from tests.cleanroom.conftest import CleanRoom
 
 NOT_SIGNED_IN = "not logged in to Azure"
+# The deploy jobs' first steps that need Azure, named alike in both CI systems.
+PREFLIGHT = "invoke deploy (preflight)"
+IMAGE_STAGE = "invoke deploy (image)"
+# The Azure DevOps jobs the clean room runs, each up to its boundary.
+PIPELINE_JOBS = {"plan": PREFLIGHT, "image": IMAGE_STAGE}
 
 
 def steps_before(workflow: str, job: str, boundary: str, clean_room: CleanRoom) -> list[str]:

@@ -101,6 +101,44 @@ SECRETS = {"TEAMS_WEBHOOK_URL": "https://cleanroom.invalid/teams-workflow"}
 
 JOB_TIMEOUT_S = 3600
 
+# The runner image's user (tools/build/cleanroom): the owner of the shared caches.
+RUNNER_UID = 1001
+SHARED_CACHES_IN_JOB = "/cleanroom-cache"
+
+
+@dataclass(frozen=True)
+class SharedCaches:
+    """Go's module and build caches and uv's cache, one set for a session's runner-user jobs.
+
+    A job still installs everything itself (`uv sync`, `go install` of each tool it needs, with
+    the Go its steps set up); here it finds only what a warm actions/cache or Cache@2 of those
+    caches would give it, so a session compiles each Go tool once instead of once per job. Go's
+    caches stay after bootstrap (ORDERDESK_KEEP_GO_CACHES), which would otherwise empty them for
+    the next job. Jobs in root containers (ci.yml's) start without them: what root writes there
+    the runner user could not.
+    """
+
+    host_dir: Path
+
+    @classmethod
+    def create(cls, host_dir: Path) -> SharedCaches:
+        host_dir.mkdir(parents=True, exist_ok=True)
+        os.chown(host_dir, RUNNER_UID, RUNNER_UID)
+        return cls(host_dir)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "GOCACHE": f"{SHARED_CACHES_IN_JOB}/go-build",
+            "GOMODCACHE": f"{SHARED_CACHES_IN_JOB}/go-mod",
+            "UV_CACHE_DIR": f"{SHARED_CACHES_IN_JOB}/uv",
+            "ORDERDESK_KEEP_GO_CACHES": "1",
+        }
+
+    @property
+    def bind(self) -> str:
+        return f"{self.host_dir}:{SHARED_CACHES_IN_JOB}"
+
 
 class CleanRoomError(Exception):
     """The clean room itself could not run a job; the message says what to do."""
@@ -306,6 +344,7 @@ def act_options(
     inputs: Mapping[str, str] | None,
     matrix: Mapping[str, str] | None,
     socket_gid: int | None,
+    caches: SharedCaches | None = None,
 ) -> list[str]:
     """act's flags: the local checkout, the stand-ins for images and actions, the job's inputs."""
     options = ["--directory", str(checkout), "--pull=false", "--json"]
@@ -316,9 +355,15 @@ def act_options(
     options += _pairs("--matrix", ":", matrix or {})
     options += _pairs("--var", "=", VARIABLES)
     options += _pairs("--secret", "=", SECRETS)
+    container_options: list[str] = []
     if socket_gid is not None:
         # The hosted runner's user is in the group of the daemon's socket (docker).
-        options += ["--container-options", f"--group-add {socket_gid}"]
+        container_options.append(f"--group-add {socket_gid}")
+    if caches is not None:
+        options += _pairs("--env", "=", caches.env)
+        container_options.append(f"--volume {caches.bind}")
+    if container_options:
+        options += ["--container-options", " ".join(container_options)]
     return options
 
 
@@ -338,6 +383,7 @@ def run_workflow_job(
     probes: Sequence[Probe] = (),
     socket_gid: int | None = None,
     stop_when: re.Pattern[str] | None = None,
+    caches: SharedCaches | None = None,
 ) -> JobRun:
     """Run one job of a workflow file with act in the clean room; the run's steps, in order.
 
@@ -352,7 +398,13 @@ def run_workflow_job(
     mappings, stand_ins = action_mappings(derived["jobs"][job])
     argv = [act, event, "--workflows", str(derived_path), "--job", job]
     argv += act_options(
-        checkout, shelf_url, mappings, inputs=inputs, matrix=matrix, socket_gid=socket_gid
+        checkout,
+        shelf_url,
+        mappings,
+        inputs=inputs,
+        matrix=matrix,
+        socket_gid=socket_gid,
+        caches=caches,
     )
     env = {
         **os.environ,
@@ -409,6 +461,10 @@ _TOOL_TASKS = {
     "KubeloginInstaller@0": ("kubelogin", "kubeloginVersion"),
     "HelmInstaller@1": ("helm", "helmVersionToInstall"),
 }
+# Every task PipelineJob.run_step does the agent's part for.
+PIPELINE_TASK_STAND_INS = frozenset(
+    {"UsePythonVersion@0", "Cache@2", "GoTool@0", "AzureCLI@2", *_TOOL_TASKS}
+)
 WORKSPACE = "/home/runner/work"
 
 
@@ -472,20 +528,29 @@ class PipelineJob:
         engine_socket: str,
         checkout: Path,
         shelf_url: str,
+        *,
         socket_gid: int | None,
+        caches: SharedCaches | None,
     ) -> None:
         self.engine = engine
         self.checkout = checkout
         self.sources = f"{WORKSPACE}/s"
         self.temp = f"{WORKSPACE}/_temp"
         self.path: list[str] = []
+        # Over the pipeline's own variables for those caches, which name paths in the job.
+        self.cache_env = caches.env if caches is not None else {}
+        # What a task sets for the steps after it (GoTool@0's GOROOT).
+        self.task_env: dict[str, str] = {}
+        volumes = {engine_socket: {"bind": "/var/run/docker.sock", "mode": "rw"}}
+        if caches is not None:
+            volumes[str(caches.host_dir)] = {"bind": SHARED_CACHES_IN_JOB, "mode": "rw"}
         self.container = engine.containers.run(
             RUNNER.image,
             ["sleep", "infinity"],
             detach=True,
             # The registries, through the host's network (the engine has no bridge).
             network_mode="host",
-            volumes={engine_socket: {"bind": "/var/run/docker.sock", "mode": "rw"}},
+            volumes=volumes,
             group_add=[str(socket_gid)] if socket_gid is not None else [],
             environment={"CLEANROOM_SHELF": shelf_url},
             labels={"io.orderdesk.cleanroom": "azure-pipelines"},
@@ -503,7 +568,7 @@ class PipelineJob:
         )
         code, output = self.container.exec_run(
             ["bash", "-eo", "pipefail", "-c", script],
-            environment={**env, "PATH": path},
+            environment={**env, **self.task_env, **self.cache_env, "PATH": path},
             workdir=workdir or self.sources,
             user=user,
         )
@@ -520,6 +585,24 @@ class PipelineJob:
         self.container.put_archive(self.sources, archive)
         return self.shell(f"chown -R runner:runner {WORKSPACE}", {}, user="root")
 
+    def set_up_go(self, wanted: str, env: Mapping[str, str]) -> tuple[int, str]:
+        """GoTool@0: this machine's Go (the shelf serves its GOROOT) into the tool cache, on PATH
+        and as GOROOT, after checking it is the version the pipeline pins."""
+        root = f"/opt/hostedtoolcache/go/{wanted}/x64"
+        code, output = self.shell(
+            f'mkdir -p {root} && curl -fsS "$CLEANROOM_SHELF/tree/go" | tar -x -C {root}'
+            f" && {root}/bin/go env GOVERSION",
+            env,
+        )
+        have = output.strip().removeprefix("go")
+        if code != 0:
+            return code, f"GoTool@0 stand-in: this machine has no Go to install\n{output}"
+        if have != wanted:
+            return 1, f"GoTool@0 stand-in: the pipeline pins Go {wanted}, this machine has {have}\n"
+        self.path.insert(0, f"{root}/bin")
+        self.task_env["GOROOT"] = root
+        return 0, f"GoTool@0 stand-in: Go {have} from this machine\n"
+
     def run_step(self, step: Mapping[str, Any], variables: Mapping[str, str]) -> tuple[int, str]:
         env = {**_as_env(variables)}
         env.update({k: _expand(str(v), variables) for k, v in (step.get("env") or {}).items()})
@@ -535,6 +618,8 @@ class PipelineJob:
                 output = f"UsePythonVersion stand-in: Python {wanted} from the image\n"
         elif step.get("task") == "Cache@2":
             code, output = 0, "Cache stand-in: miss (the clean room starts every job cold)\n"
+        elif step.get("task") == "GoTool@0":
+            code, output = self.set_up_go(str(step["inputs"]["version"]), env)
         elif step.get("task") in _TOOL_TASKS:
             tool, version_input = _TOOL_TASKS[str(step["task"])]
             target = f"/opt/hostedtoolcache/{tool}/bin"
@@ -572,13 +657,16 @@ def run_pipeline_job(
     parameters: Mapping[str, str],
     probes: Sequence[Probe] = (),
     socket_gid: int | None = None,
+    caches: SharedCaches | None = None,
 ) -> JobRun:
     """Run an Azure Pipelines job's steps until its boundary step (by displayName), included,
     then the probes with that step's env."""
     text = _template((checkout / "azure-pipelines.yml").read_text(encoding="utf-8"), parameters)
     pipeline = yaml.safe_load(text)
     definition = pipeline_jobs(pipeline)[job]
-    runner = PipelineJob(engine, engine_socket, checkout, shelf_url, socket_gid)
+    runner = PipelineJob(
+        engine, engine_socket, checkout, shelf_url, socket_gid=socket_gid, caches=caches
+    )
     variables = _variables(pipeline, runner.sources, runner.temp)
     steps: list[Step] = []
     log: list[str] = []

@@ -15,28 +15,33 @@ from tests.cleanroom import room
 from tests.cleanroom.conftest import CleanRoom
 from tests.cleanroom.expect import (
     IMAGE_PROBES,
+    IMAGE_STAGE,
+    PIPELINE_JOBS,
+    PREFLIGHT,
     assert_image_built,
     assert_image_scanned,
     assert_stops_only_at_azure,
 )
 
-PREFLIGHT = "invoke deploy (preflight)"
-IMAGE_STAGE = "invoke deploy (image)"
-
 
 @pytest.fixture(scope="module")
 def plan_job(clean_room: CleanRoom) -> room.JobRun:
-    return clean_room.run_pipeline("plan", PREFLIGHT)
+    return clean_room.run_pipeline("plan", PIPELINE_JOBS["plan"])
 
 
 @pytest.fixture(scope="module")
 def image_job(clean_room: CleanRoom) -> room.JobRun:
-    return clean_room.run_pipeline("image", IMAGE_STAGE, IMAGE_PROBES)
+    return clean_room.run_pipeline("image", PIPELINE_JOBS["image"], IMAGE_PROBES)
 
 
 def assert_set_up(job: room.JobRun, boundary: str) -> None:
-    before = job.steps[: [step.name for step in job.steps].index(boundary)]
-    assert len(before) >= 5, [step.name for step in job.steps]
+    names = [step.name for step in job.steps]
+    assert boundary in names, (
+        f"{job.job}: stopped at {names[-1]!r} before reaching {boundary!r}:\n"
+        + "\n".join(job.steps[-1].output[-30:])
+    )
+    before = job.steps[: names.index(boundary)]
+    assert len(before) >= 5, names
     for step in before:
         assert step.outcome == "success", f"{job.job}: {step.name!r} failed:\n{step.text[-3000:]}"
 

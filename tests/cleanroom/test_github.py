@@ -16,6 +16,8 @@ from tests.cleanroom import room
 from tests.cleanroom.conftest import CleanRoom
 from tests.cleanroom.expect import (
     IMAGE_PROBES,
+    IMAGE_STAGE,
+    PREFLIGHT,
     assert_image_built,
     assert_image_scanned,
     assert_ran_until,
@@ -27,9 +29,6 @@ DEPLOY = ".github/workflows/deploy.yml"
 CI = ".github/workflows/ci.yml"
 DESTROY = ".github/workflows/destroy.yml"
 # --- deploy.yml --------------------------------------------------------------------------------
-
-PREFLIGHT = "invoke deploy (preflight)"
-IMAGE_STAGE = "invoke deploy (image)"
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +123,7 @@ def toolchain_job(clean_room: CleanRoom) -> room.JobRun:
         CI,
         "toolchain",
         "push",
+        as_root=True,
         boundary=BOOTSTRAP_SYSTEM,
         # A cold bootstrap --system then builds every tool for an hour: one Go tool built is the
         # proof this rule needs.

@@ -10,6 +10,7 @@ import yaml
 
 from ops.envconfig import REPO_ROOT
 from tests.cleanroom import room
+from tests.cleanroom.expect import PIPELINE_JOBS
 
 WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
 
@@ -27,6 +28,37 @@ def test_every_action_a_workflow_uses_has_a_stand_in_or_acts_own() -> None:
     assert actions, f"no `uses:` found in {WORKFLOWS}"
     missing = actions - set(room.ACTION_STAND_INS) - room.EMULATED_BY_ACT
     assert not missing, f"add a stand-in under tests/cleanroom/actions for: {sorted(missing)}"
+
+
+def test_every_task_a_clean_room_pipeline_job_meets_has_a_stand_in() -> None:
+    pipeline = yaml.safe_load((REPO_ROOT / "azure-pipelines.yml").read_text(encoding="utf-8"))
+    jobs = room.pipeline_jobs(pipeline)
+    tasks = set()
+    for job, boundary in PIPELINE_JOBS.items():
+        steps = jobs[job]["steps"]
+        names = [step.get("displayName") for step in steps]
+        assert boundary in names, f"{job} has no step {boundary!r}: {names}"
+        tasks |= {
+            str(step["task"]) for step in steps[: names.index(boundary) + 1] if "task" in step
+        }
+    assert tasks, "the clean room's pipeline jobs use no task"
+    missing = tasks - room.PIPELINE_TASK_STAND_INS
+    assert not missing, (
+        f"give tests/cleanroom/room.py PipelineJob a stand-in for: {sorted(missing)}"
+    )
+
+
+def test_act_gets_the_shared_caches_as_env_and_a_bind_mount(tmp_path: Path) -> None:
+    caches = room.SharedCaches(tmp_path)
+    options = room.act_options(
+        tmp_path, "http://127.0.0.1:1", [], inputs=None, matrix=None, socket_gid=7, caches=caches
+    )
+    assert options[options.index("--container-options") + 1] == (
+        f"--group-add 7 --volume {tmp_path}:{room.SHARED_CACHES_IN_JOB}"
+    )
+    passed = {options[i + 1] for i, flag in enumerate(options) if flag == "--env"}
+    assert {f"{name}={value}" for name, value in caches.env.items()} <= passed
+    assert "ORDERDESK_KEEP_GO_CACHES=1" in passed
 
 
 @pytest.mark.parametrize("name", sorted(set(room.ACTION_STAND_INS.values())))
