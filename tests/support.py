@@ -9,9 +9,11 @@ import threading
 from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from unittest.mock import Mock
 
 import pytest
 import requests
+from invoke import MockContext
 
 from ops.core import web
 from ops.core.ci import in_ci, skip_or_fail
@@ -26,6 +28,8 @@ __all__ = [
     "invoke",
     "need",
     "need_tool",
+    "recorded_commands",
+    "recorded_run",
     "serving_on_loopback",
     "wait_for_http",
 ]
@@ -112,3 +116,15 @@ def committed_lock_file(checkout: Path) -> Path:
     for args in (["init", "-q"], ["add", lock_file.name], [*identity, "commit", "-qm", "lock"]):
         subprocess.run(["git", "-C", str(checkout), *args], check=True, capture_output=True)
     return lock_file
+
+
+def recorded_run(c: MockContext) -> Mock:
+    """The Mock that records a MockContext's `run` calls: invoke types `run` as the plain method,
+    while MockContext(run=...) puts a Mock wrapping it in its place (as do tests that set one)."""
+    assert isinstance(c.run, Mock), "build the MockContext with run=... to record its commands"
+    return c.run
+
+
+def recorded_commands(c: MockContext) -> list[str]:
+    """The command lines a MockContext was asked to run, in order."""
+    return [call.args[0] for call in recorded_run(c).call_args_list]

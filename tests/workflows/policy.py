@@ -163,14 +163,11 @@ def _matrix_variants(job: dict[str, Any], text: str) -> list[str]:
     variants = []
     for combination in itertools.product(*value_lists):
         values = dict(zip(names, combination, strict=True))
-        variants.append(
-            GITHUB_EXPRESSION.sub(
-                lambda m, values=values: values.get(
-                    m.group("expr").removeprefix("matrix."), m.group(0)
-                ),
-                text,
-            )
-        )
+
+        def matrix_value(match: re.Match[str], values: dict[str, str] = values) -> str:
+            return values.get(match.group("expr").removeprefix("matrix."), match.group(0))
+
+        variants.append(GITHUB_EXPRESSION.sub(matrix_value, text))
     return variants
 
 
@@ -450,7 +447,7 @@ def pipeline_jobs(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any
 
 def pipeline_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
     """A job's steps, or a deployment job's steps wherever its strategy puts them."""
-    steps = []
+    steps: list[dict[str, Any]] = []
     for trail, node in _walk(job):
         if trail and trail[-1] == "steps" and isinstance(node, list):
             steps.extend(step for step in node if isinstance(step, dict))
