@@ -134,6 +134,14 @@ def classify(line: str) -> tuple[str, tuple[str, ...]] | str:
     return tokens[0], tuple(tokens[1:])
 
 
+def checked(file: str, where: str, line: str) -> Command | Violation:
+    """One command line of a workflow or pipeline: the Command it runs, or why it may not."""
+    result = classify(line)
+    if isinstance(result, str):
+        return Violation(file, where, "run-allow-list", result)
+    return Command(file, where, result[0], result[1])
+
+
 # --- GitHub Actions --------------------------------------------------------------------------
 
 
@@ -183,12 +191,7 @@ def github_commands(path: Path, doc: dict[str, Any] | None = None) -> list[Comma
             where = f"job {job_name!r} step {_step_name(index, step)!r}"
             # Any other ${{ }} in a script is template injection: zizmor's to refuse.
             for variant in _matrix_variants(job, str(script)):
-                for line in command_lines(variant):
-                    result = classify(line)
-                    if isinstance(result, str):
-                        found.append(Violation(path.name, where, "run-allow-list", result))
-                    else:
-                        found.append(Command(path.name, where, result[0], result[1]))
+                found.extend(checked(path.name, where, line) for line in command_lines(variant))
     return found
 
 
@@ -494,11 +497,7 @@ def pipeline_commands(path: Path, doc: dict[str, Any] | None = None) -> list[Com
                             )
                         )
                         continue
-                    result = classify(line)
-                    if isinstance(result, str):
-                        found.append(Violation(path.name, where, "run-allow-list", result))
-                    else:
-                        found.append(Command(path.name, where, result[0], result[1]))
+                    found.append(checked(path.name, where, line))
     return found
 
 
