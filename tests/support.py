@@ -6,14 +6,14 @@ import contextlib
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from unittest.mock import Mock
 
 import pytest
 import requests
-from invoke import MockContext
+from invoke import Config, MockContext, Result
 
 from ops.core import web
 from ops.core.ci import in_ci, skip_or_fail
@@ -23,6 +23,7 @@ from ops.envconfig import REPO_ROOT
 from ops.toolchain import find
 
 __all__ = [
+    "context_answering",
     "free_port",
     "in_ci",
     "invoke",
@@ -128,3 +129,12 @@ def recorded_run(c: MockContext) -> Mock:
 def recorded_commands(c: MockContext) -> list[str]:
     """The command lines a MockContext was asked to run, in order."""
     return [call.args[0] for call in recorded_run(c).call_args_list]
+
+
+def context_answering(answer: Callable[..., Result], config: Config | None = None) -> MockContext:
+    """A MockContext whose run(command, **kwargs) returns (or raises) what `answer` does, each call
+    recorded: for answers that depend on the command or on earlier calls."""
+    # run= (even empty) is what makes MockContext record run() in a Mock.
+    c = MockContext(config=config, run={})
+    recorded_run(c).side_effect = answer
+    return c

@@ -14,7 +14,6 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from unittest.mock import Mock
 
 import pytest
 from invoke import Config, MockContext, Result
@@ -28,7 +27,7 @@ from ops.image import signing
 from ops.image.registry import PushRecord
 from ops.k8s import cert_manager
 from tests.manifests.conftest import DATA, write_image_record
-from tests.support import committed_lock_file, need_tool, recorded_run
+from tests.support import committed_lock_file, context_answering, need_tool, recorded_run
 
 DIGEST = "sha256:" + "a" * 64
 INGRESS_IP = "203.0.113.10"
@@ -274,9 +273,8 @@ def fake_image_task(name: str, state_dir: Path) -> Callable[..., None]:
 
 
 def context(state: Path, failing: str | None = None, stderr: str = "boom") -> MockContext:
-    c = MockContext(config=Config(overrides={"state_dir": str(state)}))
-    c.run = Mock(side_effect=FakeShell(failing, stderr))  # type: ignore[method-assign]
-    return c
+    config = Config(overrides={"state_dir": str(state)})
+    return context_answering(FakeShell(failing, stderr), config)
 
 
 def commands(c: MockContext, state: Path) -> list[str]:

@@ -12,14 +12,19 @@ import re
 import shlex
 import subprocess
 from pathlib import Path
-from unittest.mock import Mock
 
 import pytest
 from invoke import MockContext, Result
 from invoke.exceptions import Exit
 
 from ops import azure, envconfig, tf
-from tests.support import committed_lock_file, invoke, recorded_commands, recorded_run
+from tests.support import (
+    committed_lock_file,
+    context_answering,
+    invoke,
+    recorded_commands,
+    recorded_run,
+)
 
 SUBSCRIPTION = "12345678-1234-1234-1234-123456789abc"
 ACCOUNT = json.dumps({"id": SUBSCRIPTION, "user": {"name": "ops@example.com", "type": "user"}})
@@ -548,8 +553,7 @@ def test_bootstrap_retries_the_state_container_until_the_new_storage_role_propag
             return next(answers_in_turn)
         return subscription(command, **kwargs)
 
-    c = MockContext()
-    c.run = Mock(side_effect=run)  # type: ignore[method-assign]
+    c = context_answering(run)
     tf.bootstrap(c, env="dev")
     ran = subscription.log
     tries = [i for i, command in enumerate(ran) if " storage container create " in command]
@@ -570,8 +574,7 @@ def test_bootstrap_stops_after_ten_minutes_of_denied_container_creation() -> Non
             return Result(exited=1, stderr="ErrorCode:AuthorizationPermissionMismatch\n")
         return subscription(command, **kwargs)
 
-    c = MockContext()
-    c.run = Mock(side_effect=run)  # type: ignore[method-assign]
+    c = context_answering(run)
     with pytest.raises(Exit, match=r"not after 600 s .*run `invoke tf\.bootstrap` again"):
         tf.bootstrap(c, env="dev")
     assert sum(" storage container create " in command for command in subscription.log) == 40
@@ -663,8 +666,7 @@ class FakeSubscription:
 
 
 def bootstrap_against(subscription: FakeSubscription) -> list[str]:
-    c = MockContext()
-    c.run = Mock(side_effect=subscription)  # type: ignore[method-assign]
+    c = context_answering(subscription)
     tf.bootstrap(c, env="dev")
     return subscription.log
 
@@ -674,11 +676,12 @@ def bootstrap_against(subscription: FakeSubscription) -> list[str]:
 def test_bootstrap_registers_the_resource_providers_azurerm_5_no_longer_registers() -> None:
     subscription = FakeSubscription(registered=set())
     ran = bootstrap_against(subscription)
-    registered = [
-        re.search(r"--namespace (\S+)", command).group(1)  # type: ignore[union-attr]
-        for command in ran
-        if " provider register " in command
-    ]
+    registered = []
+    for command in ran:
+        if " provider register " in command:
+            named = re.search(r"--namespace (\S+)", command)
+            assert named, f"{command} names the provider it registers"
+            registered.append(named[1])
     assert sorted(registered) == sorted(azure.RESOURCE_PROVIDERS)
     for namespace in ("Microsoft.ContainerService", "Microsoft.KeyVault", "Microsoft.Network"):
         assert namespace in registered
@@ -723,8 +726,7 @@ def test_bootstrap_on_a_registered_subscription_registers_nothing() -> None:
 
 def test_bootstrap_waits_for_registration_only_so_long(capsys) -> None:
     subscription = FakeSubscription(registered=set(), delay=10**6)
-    c = MockContext()
-    c.run = Mock(side_effect=subscription)  # type: ignore[method-assign]
+    c = context_answering(subscription)
     with pytest.raises(
         Exit,
         match=r"has not finished registering after 900 s .*run `invoke "
