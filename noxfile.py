@@ -107,9 +107,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy with django-stubs."""
+    """mypy with django-stubs, over the tests and benchmarks too."""
+    # The typecheck group includes the test group: mypy reads pytest's, Playwright's and the
+    # kubernetes client's own types.
     install_groups(session, "typecheck")
-    session.run("mypy", "app", "ops", "tasks.py", "noxfile.py", *session.posargs)
+    session.run("mypy", "app", "ops", "tasks.py", "noxfile.py", "tests", "bench", *session.posargs)
 
 
 # The local OpenID Connect provider (tools/build/oidc-provider) needs no cluster, and the app's
@@ -366,4 +368,5 @@ def quality(session: nox.Session) -> None:
     # The complexity cap ([tool.ruff.lint.mccabe] max-complexity) over every Python file.
     session.run("ruff", "check", "--select=C90", ".")
     # Blocks of [tool.pylint.similarities] min-similarity-lines or more written twice.
-    session.run("pylint", "--recursive=y", "--disable=all", "--enable=duplicate-code", "app", "ops")
+    duplicate_code = ("pylint", "--recursive=y", "--disable=all", "--enable=duplicate-code")
+    session.run(*duplicate_code, "app", "ops", "tests", "bench")

@@ -280,8 +280,19 @@ _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 def _ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([0-9.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    latency = re.fullmatch(r"([0-9.]+)(us|ms|s)", text)
+    if latency is None:
+        raise SystemExit(f"wrk printed a latency of {text!r}: not a number of us, ms or s")
+    number, unit = latency.groups()
     return float(number) * _UNITS[unit]
+
+
+def _wrk_figure(pattern: str, out: str) -> str:
+    """The first group of `pattern` in wrk's output; a clear stop if wrk did not print it."""
+    found = re.search(pattern, out)
+    if found is None:
+        raise SystemExit(f"wrk printed nothing that matches {pattern!r}:\n{out}")
+    return found[1]
 
 
 def sign_in_bench_user(app: App) -> Credentials:
@@ -367,7 +378,7 @@ def wrk(
     )
     cpu = cpu_seconds(server) - cpu_before
     out = done.stdout
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    requests = int(_wrk_figure(r"(\d+) requests in", out))
     statuses = re.search(r"statuses: 200=(\d+) other=(\d+) example=(\d+)", out)
     if statuses is None:
         raise SystemExit(f"wrk printed no status counts ({STATUS_SCRIPT}):\n{out}")
@@ -385,9 +396,9 @@ def wrk(
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())
     return {
-        "rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50": _ms(re.search(r"\s50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-        "p99": _ms(re.search(r"\s99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "rps": float(_wrk_figure(r"Requests/sec:\s+([0-9.]+)", out)),
+        "p50": _ms(_wrk_figure(r"\s50%\s+(\S+)", out)),
+        "p99": _ms(_wrk_figure(r"\s99%\s+(\S+)", out)),
         "errors": errors,
         "cpu_ms": cpu / max(requests, 1) * 1000,
     }

@@ -20,12 +20,19 @@ import urllib.parse
 from pathlib import Path
 
 
-def hammer(url: str, stop: Path, counts: dict[str, int], errors: list[str], lock: threading.Lock):
-    parts = urllib.parse.urlsplit(url)
+def hammer(
+    target: urllib.parse.SplitResult,
+    stop: Path,
+    counts: dict[str, int],
+    errors: list[str],
+    lock: threading.Lock,
+):
+    host = target.hostname
+    assert host, "main() accepts only a URL that names its host"
     while not stop.exists():
-        connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
+        connection = http.client.HTTPConnection(host, target.port or 80, timeout=10)
         try:
-            connection.request("GET", parts.path or "/", headers={"Connection": "close"})
+            connection.request("GET", target.path or "/", headers={"Connection": "close"})
             response = connection.getresponse()
             response.read()
             outcome = "ok" if response.status == 200 else f"HTTP {response.status}"
@@ -45,12 +52,17 @@ def hammer(url: str, stop: Path, counts: dict[str, int], errors: list[str], lock
 
 def main(argv: list[str]) -> int:
     url, stop = argv[0], Path(argv[1])
+    target = urllib.parse.urlsplit(url)
+    if target.scheme != "http" or not target.hostname:
+        raise SystemExit(
+            f"usage: python -m tests.load http://HOST[:PORT]/PATH STOP_FILE; got {url}"
+        )
     threads = int(argv[2]) if len(argv) > 2 else 4
     counts = {"ok": 0, "failed": 0}
     errors: list[str] = []
     lock = threading.Lock()
     workers = [
-        threading.Thread(target=hammer, args=(url, stop, counts, errors, lock))
+        threading.Thread(target=hammer, args=(target, stop, counts, errors, lock))
         for _ in range(threads)
     ]
     for worker in workers:

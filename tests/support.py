@@ -6,12 +6,14 @@ import contextlib
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from unittest.mock import Mock
 
 import pytest
 import requests
+from invoke import Config, MockContext, Result
 
 from ops.core import web
 from ops.core.ci import in_ci, skip_or_fail
@@ -21,11 +23,14 @@ from ops.envconfig import REPO_ROOT
 from ops.toolchain import find
 
 __all__ = [
+    "context_answering",
     "free_port",
     "in_ci",
     "invoke",
     "need",
     "need_tool",
+    "recorded_commands",
+    "recorded_run",
     "serving_on_loopback",
     "wait_for_http",
 ]
@@ -112,3 +117,24 @@ def committed_lock_file(checkout: Path) -> Path:
     for args in (["init", "-q"], ["add", lock_file.name], [*identity, "commit", "-qm", "lock"]):
         subprocess.run(["git", "-C", str(checkout), *args], check=True, capture_output=True)
     return lock_file
+
+
+def recorded_run(c: MockContext) -> Mock:
+    """The Mock that records a MockContext's `run` calls: invoke types `run` as the plain method,
+    while MockContext(run=...) puts a Mock wrapping it in its place (as do tests that set one)."""
+    assert isinstance(c.run, Mock), "build the MockContext with run=... to record its commands"
+    return c.run
+
+
+def recorded_commands(c: MockContext) -> list[str]:
+    """The command lines a MockContext was asked to run, in order."""
+    return [call.args[0] for call in recorded_run(c).call_args_list]
+
+
+def context_answering(answer: Callable[..., Result], config: Config | None = None) -> MockContext:
+    """A MockContext whose run(command, **kwargs) returns (or raises) what `answer` does, each call
+    recorded: for answers that depend on the command or on earlier calls."""
+    # run= (even empty) is what makes MockContext record run() in a Mock.
+    c = MockContext(config=config, run={})
+    recorded_run(c).side_effect = answer
+    return c

@@ -197,56 +197,66 @@ def test_every_page_and_state_has_no_axe_violations_at_1280_and_390(
     axe = Axe()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with app_with_people(tmp_path) as app:
-        empty_list = app.url + "/"
         bearer = app.bearer("viewer")
         assert requests.get(f"{app.url}/api/orders", headers=bearer, timeout=10).json() == {
             "results": [],
             "next": None,
             "previous": None,
         }
+
+        def visit(path: str) -> Callable[[Page], None]:
+            def show(page: Page) -> None:
+                page.goto(app.url + path)
+
+            return show
+
+        def sign_in_failed(page: Page) -> None:
+            page.goto(app.url + "/auth/sign-in")
+            page.get_by_label("Username").fill(ADMIN[0])
+            page.get_by_label("Password").fill("not the password")
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_role("alert")).to_be_visible()
+
+        def form_errors(page: Page) -> None:
+            page.goto(app.url + "/orders/new")
+            page.get_by_role("button", name="Save order").click()
+            expect(page.get_by_role("alert")).to_be_visible()
+
+        def token_issued(page: Page) -> None:
+            page.goto(app.url + "/manage/tokens")
+            page.get_by_label("User").select_option(label=CLERK[0])
+            page.get_by_label("Name").fill("axe")
+            page.get_by_role("button", name="Issue token").click()
+            expect(page.get_by_role("status")).to_contain_text("shown once")
+
+        def signed_out(page: Page) -> None:
+            page.get_by_role("button", name="Sign out").click()
+            expect(page.get_by_role("heading", name="You are signed out")).to_be_visible()
+
         states: dict[str, Callable[[Page], None]] = {
-            "sign-in": lambda page: page.goto(app.url + "/auth/sign-in"),
-            "sign-in-failed": lambda page: (
-                page.goto(app.url + "/auth/sign-in"),
-                page.get_by_label("Username").fill(ADMIN[0]),
-                page.get_by_label("Password").fill("not the password"),
-                page.get_by_role("button", name="Sign in").click(),
-                expect(page.get_by_role("alert")).to_be_visible(),
-            ),
+            "sign-in": visit("/auth/sign-in"),
+            "sign-in-failed": sign_in_failed,
             "signed-in": lambda page: sign_in(page, app, ADMIN[0]),
-            "empty-list": lambda page: page.goto(empty_list),
+            "empty-list": visit("/"),
         }
         seed_by_api(app, 30)
         listed = requests.get(f"{app.url}/api/orders", headers=bearer, timeout=10).json()
         detail = listed["results"][0]["id"]
         states |= {
-            "list": lambda page: page.goto(app.url + "/"),
-            "list-last-page": lambda page: page.goto(app.url + "/?page=last"),
-            "filtered": lambda page: page.goto(app.url + "/?user_id=USER-001"),
-            "filtered-nothing": lambda page: page.goto(app.url + "/?store_code=zz"),
-            "filter-invalid": lambda page: page.goto(app.url + "/?store_code=%3Cx%3E"),
-            "form": lambda page: page.goto(app.url + "/orders/new"),
-            "form-errors": lambda page: (
-                page.goto(app.url + "/orders/new"),
-                page.get_by_role("button", name="Save order").click(),
-                expect(page.get_by_role("alert")).to_be_visible(),
-            ),
-            "detail": lambda page: page.goto(f"{app.url}/orders/{detail}"),
-            "not-found": lambda page: page.goto(app.url + "/no-such-page"),
-            "users": lambda page: page.goto(app.url + "/manage/users"),
-            "tokens": lambda page: page.goto(app.url + "/manage/tokens"),
-            "token-issued": lambda page: (
-                page.goto(app.url + "/manage/tokens"),
-                page.get_by_label("User").select_option(label=CLERK[0]),
-                page.get_by_label("Name").fill("axe"),
-                page.get_by_role("button", name="Issue token").click(),
-                expect(page.get_by_role("status")).to_contain_text("shown once"),
-            ),
-            "audit": lambda page: page.goto(app.url + "/manage/audit"),
-            "signed-out": lambda page: (
-                page.get_by_role("button", name="Sign out").click(),
-                expect(page.get_by_role("heading", name="You are signed out")).to_be_visible(),
-            ),
+            "list": visit("/"),
+            "list-last-page": visit("/?page=last"),
+            "filtered": visit("/?user_id=USER-001"),
+            "filtered-nothing": visit("/?store_code=zz"),
+            "filter-invalid": visit("/?store_code=%3Cx%3E"),
+            "form": visit("/orders/new"),
+            "form-errors": form_errors,
+            "detail": visit(f"/orders/{detail}"),
+            "not-found": visit("/no-such-page"),
+            "users": visit("/manage/users"),
+            "tokens": visit("/manage/tokens"),
+            "token-issued": token_issued,
+            "audit": visit("/manage/audit"),
+            "signed-out": signed_out,
         }
         violations: dict[str, object] = {}
         shots = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,8 +46,8 @@ def test_refuses_to_start_without_a_required_variable(
     assert f"{missing} is not set" in result.stderr
 
 
-def test_secret_from_a_mounted_file(tmp_path: pytest.TempPathFactory) -> None:
-    secret = tmp_path / "secret"  # type: ignore[operator]
+def test_secret_from_a_mounted_file(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
     secret.write_text(STRONG_KEY + "\n")
     ok = manage(
         "check",
@@ -120,9 +121,9 @@ def test_the_sign_in_mode_refuses_to_start_without_what_it_needs(
 
 
 def test_entra_with_the_workload_identity_token_starts_with_secure_host_cookies(
-    tmp_path: pytest.TempPathFactory,
+    tmp_path: Path,
 ) -> None:
-    token = tmp_path / "azure-identity-token"  # type: ignore[operator]
+    token = tmp_path / "azure-identity-token"
     token.write_text("eyJ.token.sig")
     env = BASE | {
         "ORDERDESK_AUTH": "entra",

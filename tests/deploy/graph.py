@@ -12,6 +12,7 @@ import copy
 import json
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +112,8 @@ class FakeGraph:
     def rest(self, method: str, path: str, body: Any, sent: dict[str, str]) -> Any:
         if body is not None:
             assert sent.get("Content-Type") == "application/json", sent
-        routes = [
+        # Each handler takes the route's groups after (method, body, sent): one or two of them.
+        routes: list[tuple[str, Callable[..., Any]]] = [
             (r"/applications\(uniqueName=%27([^%]+)%27\)", self.upsert_app),
             (r"/applications/([^/]+)", self.application),
             (r"/applications/([^/]+)/federatedIdentityCredentials", self.credentials),
@@ -139,7 +141,7 @@ class FakeGraph:
         if sent.get("Prefer") != "create-if-missing":
             raise Refused(f"Request_ResourceNotFound: Resource '{unique}' does not exist")
         assert body.get("displayName"), "Graph requires displayName to create an application"
-        app = {
+        app: dict[str, Any] = {
             "id": self.tenant.new_id("app"),
             "appId": self.tenant.new_id("client"),
             "uniqueName": unique,

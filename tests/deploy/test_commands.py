@@ -14,7 +14,6 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from unittest.mock import Mock
 
 import pytest
 from invoke import Config, MockContext, Result
@@ -28,7 +27,7 @@ from ops.image import signing
 from ops.image.registry import PushRecord
 from ops.k8s import cert_manager
 from tests.manifests.conftest import DATA, write_image_record
-from tests.support import committed_lock_file, need_tool
+from tests.support import committed_lock_file, context_answering, need_tool, recorded_run
 
 DIGEST = "sha256:" + "a" * 64
 INGRESS_IP = "203.0.113.10"
@@ -274,15 +273,14 @@ def fake_image_task(name: str, state_dir: Path) -> Callable[..., None]:
 
 
 def context(state: Path, failing: str | None = None, stderr: str = "boom") -> MockContext:
-    c = MockContext(config=Config(overrides={"state_dir": str(state)}))
-    c.run = Mock(side_effect=FakeShell(failing, stderr))  # type: ignore[method-assign]
-    return c
+    config = Config(overrides={"state_dir": str(state)})
+    return context_answering(FakeShell(failing, stderr), config)
 
 
 def commands(c: MockContext, state: Path) -> list[str]:
     """The commands run, shortened: program paths to names, the state dir to {state}."""
     shortened = []
-    for call in c.run.call_args_list:  # type: ignore[attr-defined]
+    for call in recorded_run(c).call_args_list:
         command = call.args[0].replace(str(state), "{state}")
         command = re.sub(r"(^|\s)/usr/bin/(\w+)", r"\1\2", command)
         command = re.sub(r"^\S*/kustomize", "kustomize", command)
@@ -485,7 +483,7 @@ def test_a_missing_django_key_is_created_from_a_file_never_the_command_line(
         r"--file \S+ --encoding utf-8 --output none",
         created[0],
     )
-    set_call = next(call for call in c.run.call_args_list if "secret set" in call.args[0])
+    set_call = next(call for call in recorded_run(c).call_args_list if "secret set" in call.args[0])
     assert set_call.kwargs["hide"] is True
 
 
@@ -525,7 +523,7 @@ def test_the_alarms_teams_url_goes_from_the_vault_to_azure_through_a_file_only(
     previous_deploy(state)
     c = context(state)
     bodies: list[dict[str, Any]] = []
-    shell = c.run.side_effect  # type: ignore[attr-defined]
+    shell = recorded_run(c).side_effect
 
     def answer(command: str, **kwargs: Any) -> Result:
         body = re.search(r" --body @(\S+) ", command)
@@ -533,7 +531,7 @@ def test_the_alarms_teams_url_goes_from_the_vault_to_azure_through_a_file_only(
             bodies.append(json.loads(Path(body.group(1)).read_text()))
         return shell(command, **kwargs)
 
-    c.run.side_effect = answer  # type: ignore[attr-defined]
+    recorded_run(c).side_effect = answer
     deploy.deploy(c, env="prod", only="secrets")
     [body] = bodies
     assert body["properties"]["webhookReceivers"] == [
@@ -541,8 +539,8 @@ def test_the_alarms_teams_url_goes_from_the_vault_to_azure_through_a_file_only(
     ]
     assert body["properties"]["groupShortName"] == "od-prod"
     assert body["location"] == "Global"
-    assert not any(TEAMS_WEBHOOK_URL in call.args[0] for call in c.run.call_args_list)  # type: ignore[attr-defined]
-    for call in c.run.call_args_list:  # type: ignore[attr-defined]
+    assert not any(TEAMS_WEBHOOK_URL in call.args[0] for call in recorded_run(c).call_args_list)
+    for call in recorded_run(c).call_args_list:
         if "teams-webhook-url --query value" in call.args[0]:
             assert call.kwargs["hide"] is True
 
@@ -550,7 +548,7 @@ def test_the_alarms_teams_url_goes_from_the_vault_to_azure_through_a_file_only(
     group = json.loads(ACTION_GROUP)
     group["properties"]["webhookReceivers"] = body["properties"]["webhookReceivers"]
     again = context(state)
-    again.run.side_effect.answers.insert(  # type: ignore[attr-defined]
+    recorded_run(again).side_effect.answers.insert(
         0, (re.compile(r".*/az rest --method get "), json.dumps(group))
     )
     deploy.deploy(again, env="prod", only="secrets")
@@ -592,7 +590,7 @@ def test_only_secret_not_found_creates_a_key_vault_secret(
 ) -> None:
     previous_deploy(state)
     c = context(state)
-    shell = c.run.side_effect  # type: ignore[attr-defined]
+    shell = recorded_run(c).side_effect
     failures = {"show": SECRET_NOT_FOUND if read == "show-deleted" else stderr, read: stderr}
 
     def answer(command: str, **kwargs: Any) -> Result:
@@ -604,7 +602,7 @@ def test_only_secret_not_found_creates_a_key_vault_secret(
             return Result(command=command, exited=1, stderr=failures[found.group(1)])
         return shell(command, **kwargs)
 
-    c.run.side_effect = answer  # type: ignore[attr-defined]
+    recorded_run(c).side_effect = answer
     with pytest.raises(
         Exit,
         match=r"cannot tell whether secret database-password exists in Key Vault "
@@ -633,7 +631,7 @@ def undo_count(c: MockContext, state: Path) -> int:
 
 
 def shell_of(c: MockContext) -> FakeShell:
-    return c.run.side_effect  # type: ignore[attr-defined, no-any-return]
+    return recorded_run(c).side_effect
 
 
 def failed_without_undo(c: MockContext, state: Path) -> str:
@@ -874,7 +872,7 @@ def test_apply_of_a_named_image_verifies_it_first(
 def test_ingress_without_an_address_times_out_clearly(state: Path) -> None:
     previous_deploy(state)
     c = context(state)
-    c.run.side_effect.answers.insert(0, (re.compile(r".* get ingress "), ""))  # type: ignore[attr-defined]
+    recorded_run(c).side_effect.answers.insert(0, (re.compile(r".* get ingress "), ""))
     with pytest.raises(Exit, match=r"the ingress has no address after 300 s"):
         deploy.deploy(c, env="prod", only="dns")
     polls = [command for command in commands(c, state) if "get ingress" in command]
@@ -886,7 +884,7 @@ def test_dry_run_runs_nothing_and_prints_every_command(
 ) -> None:
     c = context(state)
     deploy.deploy(c, env="prod", dry_run=True)
-    assert c.run.call_args_list == []  # type: ignore[attr-defined]
+    assert recorded_run(c).call_args_list == []
     printed = capsys.readouterr().out
     for stage in deploy.STAGES:
         assert re.search(rf"^ \d\. {stage}: ", printed, re.M), stage
@@ -997,7 +995,7 @@ def test_status_shows_the_last_deploy_the_deployment_and_its_revisions(
         "status": {"readyReplicas": 3, "updatedReplicas": 3},
     }
     c = context(state)
-    shell = c.run.side_effect  # type: ignore[attr-defined]
+    shell = recorded_run(c).side_effect
     shell.answers.insert(0, (re.compile(r".* get deployment orderdesk "), json.dumps(deployment)))
     deploy.status(c, env="prod")
     printed = capsys.readouterr().out
@@ -1042,7 +1040,7 @@ def test_preflight_names_an_unregistered_resource_provider_before_terraform_runs
     state: Path,
 ) -> None:
     c = context(state)
-    shell = c.run.side_effect  # type: ignore[attr-defined]
+    shell = recorded_run(c).side_effect
     partly = [
         [namespace, "NotRegistered" if namespace == "Microsoft.KeyVault" else "Registered"]
         for namespace in azure.RESOURCE_PROVIDERS
@@ -1148,7 +1146,7 @@ def test_a_first_deploy_waits_for_its_certificate_and_names_dns_delegation_when_
         }
     )
     c = context(state)
-    shell = c.run.side_effect  # type: ignore[attr-defined]
+    shell = recorded_run(c).side_effect
     shell.answers.insert(0, (re.compile(r".* get certificate orderdesk-tls "), issuing))
     with pytest.raises(Exit) as caught:
         deploy.deploy(c, env="prod", only="credentials,kubernetes")

@@ -12,7 +12,6 @@ import re
 import sys
 from pathlib import Path
 from typing import Any
-from unittest.mock import Mock
 
 import pytest
 import yaml
@@ -22,6 +21,7 @@ from invoke.exceptions import Exit
 from ops import azure, deploy, entra, envconfig
 from ops.envconfig import EnvConfigError, Environment
 from tests.deploy.graph import GRAPH, TENANT, FakeGraph, Tenant, option
+from tests.support import context_answering
 from tests.terraform import conftest as terraform_fixtures
 
 # env.yaml variants to break one key at a time.
@@ -69,9 +69,7 @@ def tenant() -> Tenant:
 
 
 def context(state_dir: Path, graph: FakeGraph) -> MockContext:
-    c = MockContext(config=Config(overrides={"state_dir": str(state_dir)}))
-    c.run = Mock(side_effect=graph)  # type: ignore[method-assign]
-    return c
+    return context_answering(graph, Config(overrides={"state_dir": str(state_dir)}))
 
 
 def sync(state_dir: Path, graph: FakeGraph, env: Environment | None = None, **kw: Any) -> Any:
@@ -255,7 +253,9 @@ def test_terraform_outputs_without_the_oidc_issuer_name_the_fix(state_dir: Path)
 
 def with_roles(held: Tenant, change: Any) -> Environment:
     """The environment with its roles changed by `change(list of AppRole)`."""
-    roles = list(environment().azure.entra.roles)  # type: ignore[union-attr]
+    azure = environment().azure
+    assert azure is not None, "dev is an Azure environment"
+    roles = list(azure.entra.roles)
     return environment(roles=change(roles))
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from invoke import MockContext, Result
+from invoke import Result
 
 from ops import envconfig
 from ops.image import common, registry, tasks
+from tests.support import context_answering
 
 
 @pytest.fixture
@@ -79,13 +80,12 @@ def test_image_verify_logs_in_to_acr_before_cosign_reads_the_registry(
         )
 
     monkeypatch.setattr(tasks, "verify_pushed", verify_pushed)
-    c = MockContext()
 
     def run(command: str, **kwargs: object) -> Result:
         happened.append(command)
         return Result(command=command)
 
-    c.run = run  # type: ignore[method-assign]
+    c = context_answering(run)
     tasks.verify(c, env="dev")
     acr = envconfig.load("dev").azure
     assert acr is not None

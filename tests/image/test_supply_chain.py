@@ -14,7 +14,6 @@ import tarfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from unittest.mock import Mock
 
 import docker
 import pytest
@@ -26,7 +25,7 @@ from invoke.exceptions import Exit
 from ops import deploy, envconfig, sandbox
 from ops.image import inventory, registry, signing
 from tests.image.conftest import Built, invoke
-from tests.support import need_tool
+from tests.support import need_tool, recorded_run
 
 pytestmark = pytest.mark.slow
 
@@ -317,13 +316,13 @@ def test_deploy_refuses_an_unsigned_digest_before_applying_anything(fresh: Pushe
                 "state_dir": str(fresh.state_dir),
                 "image": {"env_file": str(fresh.env_file)},
             }
-        )
+        ),
+        run={},  # answers no command; records any in a Mock
     )
-    c.run = Mock()  # type: ignore[method-assign]
     digest = fresh.record()["digest"]
     with pytest.raises(Exit) as caught:
         deploy.deploy(c, env="local", only="kubernetes", allow_dirty=True)
     message = str(caught.value.message)
     assert "stage kubernetes failed: `invoke image.verify --env local`" in message
     assert f"{digest} is not signed by" in message
-    c.run.assert_not_called()
+    recorded_run(c).assert_not_called()

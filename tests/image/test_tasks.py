@@ -21,7 +21,7 @@ from ops import envconfig, sandbox
 from ops.core import environments
 from ops.image import builder, checks, common, registry
 from tests.image.conftest import Built, invoke
-from tests.support import free_port, need_tool
+from tests.support import free_port, need_tool, recorded_run
 
 MANIFEST_TYPES = ",".join(
     (
@@ -278,7 +278,7 @@ def test_acr_push_logs_in_with_az_first(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(registry.shutil, "which", lambda name: f"/usr/bin/{name}")
     c = MockContext(run={"az acr login --name acrorderdeskdev": Result(exited=0)})
     registry.registry_login(c, environment)
-    c.run.assert_called_once()  # type: ignore[attr-defined]
+    recorded_run(c).assert_called_once()
 
     failing = MockContext(run={"az acr login --name acrorderdeskdev": Result(exited=1)})
     with pytest.raises(common.ImageError, match="az login"):

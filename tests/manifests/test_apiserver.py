@@ -79,46 +79,86 @@ def first_apply(control_plane, state_dir) -> subprocess.CompletedProcess[str]:
 
 def resource_versions(api: k8s_client.ApiClient) -> dict[str, str]:
     core, apps = k8s_client.CoreV1Api(api), k8s_client.AppsV1Api(api)
-    objects = {
-        "namespace": core.read_namespace(NAMESPACE),
-        "serviceaccount": core.read_namespaced_service_account("orderdesk", NAMESPACE),
-        "service": core.read_namespaced_service("orderdesk", NAMESPACE),
-        "deployment": apps.read_namespaced_deployment("orderdesk", NAMESPACE),
-        "secret": core.read_namespaced_secret("orderdesk-secrets", NAMESPACE),
+    metadata = {
+        "namespace": core.read_namespace(NAMESPACE).metadata,
+        "serviceaccount": core.read_namespaced_service_account("orderdesk", NAMESPACE).metadata,
+        "service": core.read_namespaced_service("orderdesk", NAMESPACE).metadata,
+        "deployment": apps.read_namespaced_deployment("orderdesk", NAMESPACE).metadata,
+        "secret": core.read_namespaced_secret("orderdesk-secrets", NAMESPACE).metadata,
     }
     for config_map in core.list_namespaced_config_map(NAMESPACE).items:
-        objects[f"configmap/{config_map.metadata.name}"] = config_map
-    return {name: item.metadata.resource_version for name, item in objects.items()}
+        assert config_map.metadata is not None, "the API server returns each ConfigMap's metadata"
+        metadata[f"configmap/{config_map.metadata.name}"] = config_map.metadata
+    versions = {}
+    for name, meta in metadata.items():
+        assert meta is not None, f"the API server returns {name}'s metadata"
+        assert meta.resource_version, f"{name} has a resourceVersion"
+        versions[name] = meta.resource_version
+    return versions
+
+
+def deployed_image(apps: k8s_client.AppsV1Api) -> str:
+    deployment = apps.read_namespaced_deployment("orderdesk", NAMESPACE)
+    assert deployment.spec is not None, "the Deployment has a spec"
+    pod = deployment.spec.template.spec
+    assert pod is not None, "the Deployment has a pod template"
+    image = pod.containers[0].image
+    assert image is not None, "the web container names its image"
+    return image
 
 
 def test_apply_creates_the_local_overlay(first_apply, api):
     apps, core = k8s_client.AppsV1Api(api), k8s_client.CoreV1Api(api)
     deployment = apps.read_namespaced_deployment("orderdesk", NAMESPACE)
+    assert deployment.spec is not None, "the Deployment has a spec"
     pod = deployment.spec.template.spec
+    assert pod is not None, "the Deployment has a pod template"
     [web] = pod.containers
+    assert pod.init_containers is not None, "the pod has the migrate init container"
     [migrate] = pod.init_containers
     assert web.image == migrate.image == sample_image("local", DIGEST_A)
     assert migrate.command == ["python", "manage.py", "migrate", "--noinput"]
+    assert web.ports is not None, "the web container declares its port"
     assert web.ports[0].container_port == 5000
-    assert (web.readiness_probe.http_get.path, web.readiness_probe.http_get.port) == (
-        "/readyz",
-        "http",
-    )
-    assert web.startup_probe.http_get.path == "/readyz"
-    assert web.liveness_probe.http_get.path == "/healthz"
+    probes = {
+        "readiness": web.readiness_probe,
+        "startup": web.startup_probe,
+        "liveness": web.liveness_probe,
+    }
+    http_probes = {}
+    for kind, probe in probes.items():
+        assert probe is not None, f"the web container has a {kind} probe"
+        assert probe.http_get is not None, f"the {kind} probe is an HTTP GET"
+        http_probes[kind] = (probe.http_get.path, probe.http_get.port)
+    assert http_probes == {
+        "readiness": ("/readyz", "http"),
+        "startup": ("/readyz", "http"),
+        "liveness": ("/healthz", "http"),
+    }
+    assert web.lifecycle is not None, "the web container has a preStop hook"
+    assert web.lifecycle.pre_stop is not None, "the web container has a preStop hook"
+    assert web.lifecycle.pre_stop.sleep is not None, "preStop is a sleep action"
     assert web.lifecycle.pre_stop.sleep.seconds == 10
     assert web.lifecycle.pre_stop._exec is None
     for container in (web, migrate):
         context = container.security_context
+        assert context is not None, f"{container.name} has a securityContext"
         assert context.run_as_user == 10001
         assert context.run_as_non_root is True
         assert context.read_only_root_filesystem is True
         assert context.allow_privilege_escalation is False
+        assert context.capabilities is not None, f"{container.name} drops capabilities"
         assert context.capabilities.drop == ["ALL"]
+        assert context.seccomp_profile is not None, f"{container.name} sets a seccomp profile"
         assert context.seccomp_profile.type == "RuntimeDefault"
+    assert pod.security_context is not None, "the pod has a securityContext"
     assert pod.security_context.run_as_user == 10001
     assert pod.automount_service_account_token is False
-    assert deployment.spec.strategy.rolling_update.max_unavailable == 0
+    strategy = deployment.spec.strategy
+    assert strategy is not None, "the Deployment names its update strategy"
+    assert strategy.rolling_update is not None, "the Deployment updates by RollingUpdate"
+    assert strategy.rolling_update.max_unavailable == 0
+    assert web.volume_mounts is not None, "the web container mounts its volumes"
     mounts = {mount.name: mount.mount_path for mount in web.volume_mounts}
     assert mounts == {
         "tmp": "/tmp",  # noqa: S108 - the path inside the container
@@ -126,10 +166,13 @@ def test_apply_creates_the_local_overlay(first_apply, api):
         "secrets": "/mnt/secrets",
         "data": "/var/lib/orderdesk",
     }
-    labels = core.read_namespace(NAMESPACE).metadata.labels
-    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    namespace = core.read_namespace(NAMESPACE).metadata
+    assert namespace is not None, "the API server returns the namespace's metadata"
+    assert namespace.labels is not None, "the namespace carries the pod-security labels"
+    assert namespace.labels["pod-security.kubernetes.io/enforce"] == "restricted"
     # The local Secret holds generated values that never appear in the output.
     secret = core.read_namespaced_secret("orderdesk-secrets", NAMESPACE)
+    assert secret.data is not None, "the local Secret holds generated values"
     assert set(secret.data) == {"django-secret-key", "card-fingerprint-key"}
     for value in secret.data.values():
         decoded = base64.b64decode(value).decode()
@@ -143,7 +186,10 @@ def test_apply_creates_the_local_overlay(first_apply, api):
             break
         time.sleep(0.5)
     assert sets
-    assert sets[0].metadata.annotations["deployment.kubernetes.io/revision"] == "1"
+    replica_set = sets[0].metadata
+    assert replica_set is not None, "the API server returns the ReplicaSet's metadata"
+    assert replica_set.annotations is not None, "the ReplicaSet carries its revision annotation"
+    assert replica_set.annotations["deployment.kubernetes.io/revision"] == "1"
 
 
 def test_a_second_apply_changes_nothing(first_apply, control_plane, state_dir, api):
@@ -200,8 +246,7 @@ def test_the_prod_overlay_core_objects_pass_a_server_side_dry_run(
     assert result.stdout.count("(server dry run)") == len(core), result.stdout
     # Nothing was stored.
     networking = k8s_client.NetworkingV1Api(api)
-    names = [p.metadata.name for p in networking.list_namespaced_network_policy(NAMESPACE).items]
-    assert names == []
+    assert networking.list_namespaced_network_policy(NAMESPACE).items == []
 
 
 def test_a_rollout_that_never_gets_ready_reports_and_rolls_back(
@@ -212,8 +257,7 @@ def test_a_rollout_that_never_gets_ready_reports_and_rolls_back(
     try:
         applied = run_invoke(control_plane, state_dir, "k8s.apply", "--env", "local")
         assert applied.returncode == 0, applied.stderr
-        image = apps.read_namespaced_deployment("orderdesk", NAMESPACE)
-        assert image.spec.template.spec.containers[0].image.endswith(DIGEST_B)
+        assert deployed_image(apps).endswith(DIGEST_B)
         started = time.monotonic()
         rollout = run_invoke(
             control_plane, state_dir, "k8s.rollout", "--env", "local", "--timeout", "5"
@@ -233,16 +277,14 @@ def test_a_rollout_that_never_gets_ready_reports_and_rolls_back(
     assert "(no logs: no container has started" in output
     # Revision 1 never had a ready pod either (no node): the previous revision is all there is.
     assert "rolled back to revision 1" in output
-    deployment = apps.read_namespaced_deployment("orderdesk", NAMESPACE)
-    assert deployment.spec.template.spec.containers[0].image == sample_image("local", DIGEST_A)
+    assert deployed_image(apps) == sample_image("local", DIGEST_A)
 
 
 def test_rollback_and_status(first_apply, control_plane, state_dir, api):
     apps = k8s_client.AppsV1Api(api)
     back = run_invoke(control_plane, state_dir, "k8s.rollback", "--env", "local")
     assert back.returncode == 0, back.stderr
-    deployment = apps.read_namespaced_deployment("orderdesk", NAMESPACE)
-    assert deployment.spec.template.spec.containers[0].image.endswith(DIGEST_B)
+    assert deployed_image(apps).endswith(DIGEST_B)
     status = run_invoke(control_plane, state_dir, "status", "--env", "local")
     assert status.returncode == 0, status.stderr
     assert "deployment.apps/orderdesk" in status.stdout

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from unittest.mock import Mock
 
 import pytest
 from invoke import Config, MockContext, Result
@@ -14,6 +13,7 @@ from ops import k8s, toolchain
 from ops.core import kube, state
 from ops.image import ImageError, signing
 from ops.k8s.cluster import RolloutFailed
+from tests.support import recorded_commands, recorded_run
 
 VERSION = Result(stdout='{"major": "1", "minor": "36", "gitVersion": "v1.36.3"}')
 
@@ -76,17 +76,13 @@ def test_the_kubeconfig_deploy_credentials_wrote_is_used(tmp_path):
     kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
     c = mock({r"get --raw /version": VERSION, r"rollout status": Result(exited=0)})
     k8s.rollout(c, env="local", timeout=42)
-    assert f"--kubeconfig={kubeconfig}" in commands(c)[-1]
-
-
-def commands(c: MockContext) -> list[str]:
-    return [call.args[0] for call in c.run.call_args_list]
+    assert f"--kubeconfig={kubeconfig}" in recorded_commands(c)[-1]
 
 
 def test_a_successful_rollout_waits_with_a_timeout_and_does_not_roll_back():
     c = mock({r"get --raw /version": VERSION, r"rollout status": Result(exited=0)})
     k8s.rollout(c, env="local", timeout=42)
-    ran = commands(c)
+    ran = recorded_commands(c)
     assert ran[-1] == (
         "/opt/bin/kubectl --request-timeout=10s --namespace=orderdesk "
         "rollout status deployment/orderdesk --timeout=42s"
@@ -119,7 +115,7 @@ def scripted(runs: dict[str, Result | list[Result]], **settings) -> MockContext:
                 return answer
         raise AssertionError(f"unexpected command {command}")
 
-    c.run = Mock(side_effect=run)
+    recorded_run(c).side_effect = run
     return c
 
 
@@ -165,7 +161,8 @@ def test_a_failed_rollout_reports_then_returns_once_to_the_revision_recorded_bef
         "Revision 3 (r/orderdesk@sha256:broken) failed with Unhealthy: Readiness probe" in message
     )
     steps = [
-        " ".join(cmd.split("--namespace=orderdesk ")[1].split()[:2]) for cmd in commands(c)[1:]
+        " ".join(cmd.split("--namespace=orderdesk ")[1].split()[:2])
+        for cmd in recorded_commands(c)[1:]
     ]
     assert steps == [
         "rollout status",
@@ -184,8 +181,8 @@ def test_a_failed_rollout_reports_then_returns_once_to_the_revision_recorded_bef
         "get deployment",
         "get replicasets",
     ]
-    assert commands(c)[-4].endswith("rollout undo deployment/orderdesk --to-revision=1")
-    assert sum("rollout undo" in command for command in commands(c)) == 1
+    assert recorded_commands(c)[-4].endswith("rollout undo deployment/orderdesk --to-revision=1")
+    assert sum("rollout undo" in command for command in recorded_commands(c)) == 1
 
 
 # What kubectl says when the Deployment's Progressing condition is ProgressDeadlineExceeded.
@@ -214,7 +211,7 @@ def test_the_undone_rollouts_deadline_still_on_the_deployment_is_waited_out(tmp_
         k8s.rollout(c, env="local", timeout=5)
     assert failed.value.restored is True
     assert "the one that ran before, which is running now" in str(failed.value.message)
-    ran = commands(c)
+    ran = recorded_commands(c)
     undo = next(i for i, command in enumerate(ran) if "rollout undo" in command)
     assert sum(" rollout status " in command for command in ran[undo + 1 :]) == 2
 
@@ -240,7 +237,7 @@ def test_an_undo_that_fails_its_own_rollout_is_not_asked_again(tmp_path, monkeyp
     assert "the one that ran before, but it is not ready after 5 s either" in str(
         failed.value.message
     )
-    ran = commands(c)
+    ran = recorded_commands(c)
     undo = next(i for i, command in enumerate(ran) if "rollout undo" in command)
     assert sum(" rollout status " in command for command in ran[undo + 1 :]) == 1
 
@@ -262,7 +259,7 @@ def test_a_failed_rollout_that_did_not_move_the_revision_is_not_undone(tmp_path)
     assert "was not rolled back: deployment/orderdesk still runs revision 3" in str(
         failed.value.message
     )
-    assert not any("rollout undo" in command for command in commands(c))
+    assert not any("rollout undo" in command for command in recorded_commands(c))
 
 
 def test_a_failed_first_install_is_not_rolled_back(tmp_path):
@@ -270,7 +267,7 @@ def test_a_failed_first_install_is_not_rolled_back(tmp_path):
     c = scripted({**FAILING, r"rollout status": Result(exited=1)})
     with pytest.raises(RolloutFailed, match=r"this was the first install of deployment/orderdesk"):
         k8s.rollout(c, env="local", timeout=5)
-    assert not any("rollout undo" in command for command in commands(c))
+    assert not any("rollout undo" in command for command in recorded_commands(c))
 
 
 def test_a_failed_rollback_is_reported(tmp_path):
@@ -299,7 +296,7 @@ def test_rollback_to_a_revision_verifies_its_image_first(monkeypatch):
     )
     k8s.rollback(c, env="local", revision=3)
     assert verified == [("127.0.0.1:5000/orderdesk", f"sha256:{'a' * 64}")]
-    assert commands(c)[-1].endswith("rollout undo deployment/orderdesk --to-revision=3")
+    assert recorded_commands(c)[-1].endswith("rollout undo deployment/orderdesk --to-revision=3")
 
 
 def test_rollback_to_an_unsigned_revision_changes_nothing(monkeypatch):
@@ -315,7 +312,7 @@ def test_rollback_to_an_unsigned_revision_changes_nothing(monkeypatch):
     )
     with pytest.raises(Exit, match=r"k8s.rollback --env local: sha256:b+ is not signed .*nothing"):
         k8s.rollback(c, env="local", revision=3)
-    assert not any("rollout undo" in command for command in commands(c))
+    assert not any("rollout undo" in command for command in recorded_commands(c))
     with pytest.raises(Exit, match=r"has no revision 7 \(it has: 3\)"):
         k8s.rollback(c, env="local", revision=7)
 
@@ -326,7 +323,7 @@ def test_cloud_environments_always_use_their_aks_context():
         local_context="kind-laptop",
     )
     k8s.rollback(c, env="prod")
-    ran = commands(c)
+    ran = recorded_commands(c)
     assert len(ran) == 2
     for command in ran:
         assert "--context=aks-orderdesk-prod" in command
@@ -340,7 +337,7 @@ def test_local_uses_the_configured_context_and_kubeconfig():
         request_timeout=3,
     )
     k8s.rollback(c, env="local")
-    assert commands(c)[0] == (
+    assert recorded_commands(c)[0] == (
         "/opt/bin/kubectl --request-timeout=3s --kubeconfig=/home/me/kubeconfig "
         "--context=kind-laptop get --raw /version"
     )
@@ -376,7 +373,7 @@ def test_open_forwards_loopback_to_the_service_and_prints_the_url(capsys):
     k8s.open_(c, env="local", port=8081)
     # --request-timeout bounds the upgrade request, not the stream: kubernetes/kubernetes#59669
     # (a timer on port-forward) was turned down, so the forward lasts until Ctrl-C.
-    assert commands(c) == [
+    assert recorded_commands(c) == [
         "/opt/bin/kubectl --request-timeout=10s --namespace=orderdesk "
         "port-forward --address=127.0.0.1 service/orderdesk 8081:80"
     ]
@@ -387,4 +384,4 @@ def test_open_refuses_a_port_that_is_not_one():
     c = mock({})
     with pytest.raises(Exit, match="--port 70000 is not a TCP port; choose one of 1-65535"):
         k8s.open_(c, env="local", port=70000)
-    assert commands(c) == []
+    assert recorded_commands(c) == []

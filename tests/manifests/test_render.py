@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ops import envconfig
-from ops.k8s.render import MANIFESTS_DIR, Rendered, RenderError, display_path, render
+from ops.k8s.render import MANIFESTS_DIR, Document, Rendered, RenderError, display_path, render
 from ops.k8s.validate import SchemaError, validate
 from ops.k8s.values import RenderValues, ValuesError, image_from_record, parse_image
 from tests.manifests.conftest import (
@@ -290,7 +290,7 @@ def test_the_crd_schemas_note_their_source():
         assert "Written for Orderdesk from" in schema["$comment"], schema_file
 
 
-PROMETHEUS_RULE = {
+PROMETHEUS_RULE: Document = {
     "apiVersion": "monitoring.coreos.com/v1",
     "kind": "PrometheusRule",
     "metadata": {"name": "orderdesk", "namespace": "orderdesk"},

@@ -11,7 +11,9 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -195,10 +197,10 @@ def test_a_failing_rule_test_names_the_test_file(tree: Layout) -> None:
 # ---------------------------------------------------------------- dashboards
 
 
-def edit_dashboard(layout: Layout, name: str, edit: object) -> Path:
+def edit_dashboard(layout: Layout, name: str, edit: Callable[[dict[str, Any]], object]) -> Path:
     path = layout.dashboards_dir / name
     model = json.loads(path.read_text())
-    edit(model)  # type: ignore[operator]
+    edit(model)
     path.write_text(json.dumps(model))
     return path
 

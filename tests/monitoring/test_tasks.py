@@ -18,7 +18,7 @@ from invoke.exceptions import Exit
 
 from ops import monitoring
 from ops.monitoring.layout import Layout
-from tests.support import free_port
+from tests.support import free_port, recorded_commands, recorded_run
 
 TEAM_URL = "https://prod-00.westeurope.logic.azure.com/workflows/team-secret-sig"
 ONCALL_URL = "https://prod-00.westeurope.logic.azure.com/workflows/oncall-secret-sig"
@@ -58,14 +58,10 @@ def context(*, teams_secret_exists: bool = True) -> MockContext:
     )
 
 
-def commands(c: MockContext) -> list[str]:
-    return [call.args[0] for call in c.run.call_args_list]  # type: ignore[attr-defined]
-
-
 def stdin_of(c: MockContext) -> list[str]:
     return [
         call.kwargs["in_stream"].getvalue()
-        for call in c.run.call_args_list  # type: ignore[attr-defined]
+        for call in recorded_run(c).call_args_list
         if isinstance(call.kwargs.get("in_stream"), io.StringIO)
     ]
 
@@ -80,7 +76,7 @@ def test_install_composes_the_whole_installation(
     monitoring.install(
         c, env="dev", webhook_url_file=str(team), oncall_webhook_url_file=str(oncall)
     )
-    run = commands(c)
+    run = recorded_commands(c)
     layout = Layout()
 
     # Every helm and kubectl call acts on dev's cluster: its kubeconfig and AKS context, never
@@ -135,7 +131,7 @@ def test_install_takes_the_urls_from_the_environment(monkeypatch: pytest.MonkeyP
     )
     # Without an on-call URL, critical alerts go to the team channel.
     assert secret["stringData"] == {"alerts-url": TEAM_URL, "oncall-url": TEAM_URL}
-    run = commands(c)
+    run = recorded_commands(c)
     assert any(cmd.endswith("prometheusrule-demo.yaml") and " apply " in cmd for cmd in run)
     kubectl_calls = [cmd for cmd in run if "/kubectl " in cmd]
     helm_calls = [cmd for cmd in run if "/helm " in cmd]

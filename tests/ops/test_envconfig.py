@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -111,9 +112,9 @@ def test_not_a_mapping(tmp_path: Path) -> None:
     ],
 )
 def test_mistakes_are_named_by_path(
-    tmp_path: Path, env_data: dict, change: object, path: str, message: str
+    tmp_path: Path, env_data: dict, change: Callable[[dict], object], path: str, message: str
 ) -> None:
-    change(env_data)  # type: ignore[operator]
+    change(env_data)
     with pytest.raises(EnvConfigError) as caught:
         load_all(write(tmp_path, env_data))
     text = str(caught.value)

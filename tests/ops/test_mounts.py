@@ -6,6 +6,7 @@ The real unmounts of a real dockerd's leftovers are tests/sandbox/test_engine.py
 from __future__ import annotations
 
 import errno
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def test_only_mounts_at_or_below_the_directories_count(table: Path) -> None:
 class FakeKernel:
     """umount2 on the table file: removes the last entry on the path, as the kernel does."""
 
-    def __init__(self, table: Path, busy: set[str] = frozenset(), stuck: set[str] = frozenset()):
+    def __init__(self, table: Path, busy: Collection[str] = (), stuck: Collection[str] = ()):
         self.table, self.busy, self.stuck = table, busy, stuck
         self.calls: list[tuple[str, int]] = []
 

@@ -12,7 +12,7 @@ from invoke.exceptions import Exit
 
 import tasks
 from ops import app
-from tests.support import free_port
+from tests.support import free_port, recorded_run
 from tests.support import invoke as invoke_cli
 
 
@@ -45,14 +45,14 @@ def test_up_migrates_seeds_then_serves_on_loopback(
         repeat=False,
     )
     app.up(context, port=port)
-    commands = [call.args[0] for call in context.run.call_args_list]
+    commands = [call.args[0] for call in recorded_run(context).call_args_list]
     assert [c.split(" ", 1)[1] for c in commands] == [
         "manage.py migrate --noinput",
         "manage.py seed_orders 200 --if-empty",
         "manage.py orderdesk_user admin --role admin --first",
         "-m gunicorn -c gunicorn.conf.py orderdesk.wsgi:application",
     ]
-    serve_env = context.run.call_args_list[-1].kwargs["env"]
+    serve_env = recorded_run(context).call_args_list[-1].kwargs["env"]
     assert serve_env["GUNICORN_BIND"] == f"127.0.0.1:{port}"
     assert serve_env["DJANGO_SETTINGS_MODULE"] == "orderdesk.settings.local"
     # One metrics directory per port: a second instance never shares (or empties) it.
@@ -68,7 +68,7 @@ def test_up_checks_the_port_before_migrating() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(Exit, match=f"port {port} is in use; try --port {port + 1}"):
             app.up(context, port=port)
-    assert context.run.call_args_list == []  # nothing migrated or seeded
+    assert recorded_run(context).call_args_list == []  # nothing migrated or seeded
 
 
 def test_up_help_keeps_minus_h_and_host_takes_minus_capital_h() -> None:

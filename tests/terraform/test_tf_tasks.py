@@ -12,14 +12,19 @@ import re
 import shlex
 import subprocess
 from pathlib import Path
-from unittest.mock import Mock
 
 import pytest
 from invoke import MockContext, Result
 from invoke.exceptions import Exit
 
 from ops import azure, envconfig, tf
-from tests.support import committed_lock_file, invoke
+from tests.support import (
+    committed_lock_file,
+    context_answering,
+    invoke,
+    recorded_commands,
+    recorded_run,
+)
 
 SUBSCRIPTION = "12345678-1234-1234-1234-123456789abc"
 ACCOUNT = json.dumps({"id": SUBSCRIPTION, "user": {"name": "ops@example.com", "type": "user"}})
@@ -36,10 +41,6 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setattr(tf, "LOCK_FILE", committed_lock_file(tmp_path / "checkout"))
     monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
     return tmp_path
-
-
-def commands(c: MockContext) -> list[str]:
-    return [call.args[0] for call in c.run.call_args_list]
 
 
 def answers(mapping: dict[str, Result]) -> dict[re.Pattern[str], Result]:
@@ -75,14 +76,14 @@ def test_unknown_environment_is_refused_before_any_command() -> None:
         Exit, match="unknown environment 'staging'; known environments: dev, local, prod"
     ):
         tf.plan(c, env="staging")
-    assert commands(c) == []
+    assert recorded_commands(c) == []
 
 
 def test_local_environment_has_no_azure_block() -> None:
     c = logged_in_context()
     with pytest.raises(Exit, match="no azure block"):
         tf.plan(c, env="local")
-    assert commands(c) == []
+    assert recorded_commands(c) == []
 
 
 def test_malformed_env_yaml_is_refused_before_any_command(monkeypatch, tmp_path) -> None:
@@ -92,7 +93,7 @@ def test_malformed_env_yaml_is_refused_before_any_command(monkeypatch, tmp_path)
     c = logged_in_context()
     with pytest.raises(Exit, match="is not valid YAML"):
         tf.plan(c, env="dev")
-    assert commands(c) == []
+    assert recorded_commands(c) == []
 
 
 def test_overlapping_cidrs_are_refused_before_any_command(monkeypatch, tmp_path) -> None:
@@ -107,7 +108,7 @@ def test_overlapping_cidrs_are_refused_before_any_command(monkeypatch, tmp_path)
         Exit, match=r"subnets aks \(10.10.0.0/20\) and database \(10.10.1.0/24\) overlap"
     ):
         tf.plan(c, env="dev")
-    assert commands(c) == []
+    assert recorded_commands(c) == []
 
 
 # The AKS release calendar: standard support for 1.36 ends in Jun 2027 (a month means its last
@@ -121,7 +122,7 @@ def test_plan_refuses_a_kubernetes_minor_past_its_end_of_aks_standard_support(mo
         "newest minor in standard support",
     ):
         tf.plan(c, env="dev")
-    assert commands(c) == []
+    assert recorded_commands(c) == []
     monkeypatch.setattr(envconfig, "today", lambda: datetime.date(2027, 6, 30))
     tf.plan(logged_in_context(), env="dev")
 
@@ -133,7 +134,7 @@ def test_placeholder_subscription_asks_for_arm_subscription_id(monkeypatch) -> N
         Exit, match="placeholder subscription_id for dev; export ARM_SUBSCRIPTION_ID"
     ):
         tf.plan(c, env="dev")
-    assert commands(c) == []
+    assert recorded_commands(c) == []
 
 
 def test_missing_az_says_install_it_and_log_in(monkeypatch) -> None:
@@ -143,7 +144,7 @@ def test_missing_az_says_install_it_and_log_in(monkeypatch) -> None:
         Exit, match=r"Azure CLI \(az\) is not installed; install it .* then run `az login`"
     ):
         tf.plan(c, env="dev")
-    assert commands(c) == []
+    assert recorded_commands(c) == []
 
 
 def test_missing_login_names_az_login_and_runs_no_terraform() -> None:
@@ -152,7 +153,7 @@ def test_missing_login_names_az_login_and_runs_no_terraform() -> None:
     )
     with pytest.raises(Exit, match="not logged in to Azure; run `az login`"):
         tf.plan(c, env="dev")
-    assert commands(c) == ["/opt/az/bin/az account show --output json"]
+    assert recorded_commands(c) == ["/opt/az/bin/az account show --output json"]
 
 
 def test_missing_terraform_points_at_the_build_script(monkeypatch) -> None:
@@ -160,7 +161,7 @@ def test_missing_terraform_points_at_the_build_script(monkeypatch) -> None:
     c = logged_in_context()
     with pytest.raises(Exit, match=r"terraform not found .* run tools/build/terraform"):
         tf.plan(c, env="dev")
-    assert commands(c) == []
+    assert recorded_commands(c) == []
 
 
 # --- the provider lock file (tf.lock) -------------------------------------------------------------
@@ -178,7 +179,7 @@ def test_plan_and_apply_refuse_to_run_without_a_committed_lock_file(
     c = logged_in_context()
     with pytest.raises(Exit, match=r"\.terraform\.lock\.hcl is missing.*run `invoke tf\.lock`"):
         task(c, env="dev")
-    assert not any("terraform" in command for command in commands(c))
+    assert not any("terraform" in command for command in recorded_commands(c))
 
 
 # Terraform's init: "Include this file in your version control repository" (hashicorp/terraform
@@ -204,7 +205,7 @@ def test_plan_refuses_a_lock_file_that_is_not_committed(monkeypatch, tmp_path) -
     c = logged_in_context()
     with pytest.raises(Exit, match=r"is not committed .*run `invoke tf\.lock`"):
         tf.plan(c, env="dev")
-    assert commands(c) == []
+    assert recorded_commands(c) == []
 
 
 def test_plan_refuses_a_lock_file_with_uncommitted_changes(isolated) -> None:
@@ -214,13 +215,13 @@ def test_plan_refuses_a_lock_file_with_uncommitted_changes(isolated) -> None:
     c = logged_in_context()
     with pytest.raises(Exit, match="has uncommitted changes; review and commit them"):
         tf.plan(c, env="dev")
-    assert commands(c) == []
+    assert recorded_commands(c) == []
 
 
 def test_lock_asks_the_registry_for_linux_and_apple_silicon(isolated, capsys) -> None:
     c = logged_in_context()
     tf.lock(c)
-    get, command = commands(c)
+    get, command = recorded_commands(c)
     assert shlex.split(get)[2:] == ["get", "-no-color"]
     assert shlex.split(command) == [
         "/opt/tf/terraform",
@@ -232,7 +233,7 @@ def test_lock_asks_the_registry_for_linux_and_apple_silicon(isolated, capsys) ->
         "-platform=darwin_arm64",
     ]
     # The registry's checksums, never the offline mirror's own builds.
-    assert "TF_CLI_CONFIG_FILE" not in c.run.call_args.kwargs["env"]
+    assert "TF_CLI_CONFIG_FILE" not in recorded_run(c).call_args.kwargs["env"]
     assert "commit it" in capsys.readouterr().out
 
 
@@ -251,7 +252,7 @@ def test_lock_without_the_registry_says_where_to_run_it_and_fails() -> None:
 def test_plan_initialises_the_environments_state_and_writes_a_plan_file(isolated) -> None:
     c = logged_in_context()
     tf.plan(c, env="dev")
-    _login, init, plan = commands(c)
+    _login, init, plan = recorded_commands(c)
     assert shlex.split(init) == [
         "/opt/tf/terraform",
         f"-chdir={tf.INFRA_DIR}",
@@ -282,7 +283,7 @@ def test_plan_initialises_the_environments_state_and_writes_a_plan_file(isolated
 def test_plan_runs_terraform_with_the_subscription_and_its_own_data_dir(isolated) -> None:
     c = logged_in_context()
     tf.plan(c, env="prod")
-    plan_call = c.run.call_args_list[-1]
+    plan_call = recorded_run(c).call_args_list[-1]
     env = plan_call.kwargs["env"]
     assert env["ARM_SUBSCRIPTION_ID"] == SUBSCRIPTION
     assert env["TF_DATA_DIR"] == str(isolated / "work" / "prod" / "tfdata")
@@ -300,19 +301,19 @@ def test_plan_hands_the_teams_webhook_secret_to_terraform_as_its_root_variable(
     monkeypatch.delenv("TF_VAR_teams_webhook_url", raising=False)
     c = logged_in_context()
     tf.plan(c, env="dev")
-    env = c.run.call_args_list[-1].kwargs["env"]
+    env = recorded_run(c).call_args_list[-1].kwargs["env"]
     assert env["TF_VAR_teams_webhook_url"] == "https://teams.example.invalid/workflows/alerts"
     # A value set for Terraform itself is inherited unchanged: it wins over the shared secret.
     monkeypatch.setenv("TF_VAR_teams_webhook_url", "https://teams.example.invalid/workflows/infra")
     c = logged_in_context()
     tf.plan(c, env="dev")
-    assert "TF_VAR_teams_webhook_url" not in c.run.call_args_list[-1].kwargs["env"]
+    assert "TF_VAR_teams_webhook_url" not in recorded_run(c).call_args_list[-1].kwargs["env"]
 
 
 def test_plan_can_target_the_network_alone_for_the_first_prod_apply(isolated) -> None:
     c = logged_in_context()
     tf.plan(c, env="prod", target=["module.network"])
-    plan = shlex.split(commands(c)[-1])
+    plan = shlex.split(recorded_commands(c)[-1])
     assert "-target=module.network" in plan
     assert plan[-1] == f"-out={isolated / 'work' / 'prod.tfplan'}"
 
@@ -336,7 +337,7 @@ def test_a_first_apply_can_create_and_delegate_the_dns_zone_before_anything_else
     assert zone_inputs.group(1) == "azurerm_resource_group.this.name"
     c = logged_in_context()
     tf.plan(c, env="prod", target=[tf.NETWORK_ADDRESS, tf.DNS_ZONE_ADDRESS])
-    plan = shlex.split(commands(c)[-1])
+    plan = shlex.split(recorded_commands(c)[-1])
     assert "-target=module.network" in plan
     assert "-target=module.dns.azurerm_dns_zone.this" in plan
     readme = (envconfig.REPO_ROOT / "README.md").read_text(encoding="utf-8")
@@ -349,7 +350,7 @@ def test_apply_without_a_saved_plan_runs_nothing() -> None:
         Exit, match=r"no saved plan at .*dev\.tfplan; run `invoke tf\.plan --env dev`"
     ):
         tf.apply(c, env="dev")
-    assert commands(c) == []
+    assert recorded_commands(c) == []
 
 
 def saved_plan(isolated: Path, env: str, planned_for: str) -> tuple[Path, str]:
@@ -364,7 +365,7 @@ def test_apply_applies_exactly_the_saved_plan(isolated) -> None:
     plan_file, show = saved_plan(isolated, "dev", "dev")
     c = logged_in_context(**{r"terraform .* show": Result(stdout=show)})
     tf.apply(c, env="dev")
-    apply_command = shlex.split(commands(c)[-1])
+    apply_command = shlex.split(recorded_commands(c)[-1])
     assert apply_command[2:] == [
         "apply",
         "-input=false",
@@ -389,7 +390,7 @@ def test_apply_hands_terraform_the_ephemeral_teams_url_again(
     _plan_file, show = saved_plan(isolated, "dev", "dev")
     c = logged_in_context(**{r"terraform .* show": Result(stdout=show)})
     tf.apply(c, env="dev")
-    [apply] = [call for call in c.run.call_args_list if " apply " in call.args[0]]
+    [apply] = [call for call in recorded_run(c).call_args_list if " apply " in call.args[0]]
     assert apply.kwargs["env"]["TF_VAR_teams_webhook_url"] == (
         "https://teams.example.invalid/workflows/alerts"
     )
@@ -401,7 +402,7 @@ def test_apply_refuses_a_plan_made_for_another_environment(isolated) -> None:
     c = logged_in_context(**{r"terraform .* show": Result(stdout=show)})
     with pytest.raises(Exit, match="was planned for environment 'dev', not 'prod'"):
         tf.apply(c, env="prod")
-    assert not any(" apply " in command for command in commands(c))
+    assert not any(" apply " in command for command in recorded_commands(c))
     assert plan_file.exists()
 
 
@@ -415,7 +416,7 @@ def test_destroy_without_a_terminal_or_yes_refuses(monkeypatch) -> None:
         Exit, match=r"refusing to destroy without a typed confirmation; .* pass --yes"
     ):
         tf.destroy(c, env="dev")
-    assert not any(" apply " in command for command in commands(c))
+    assert not any(" apply " in command for command in recorded_commands(c))
 
 
 def test_destroy_with_the_wrong_answer_destroys_nothing(monkeypatch) -> None:
@@ -424,16 +425,21 @@ def test_destroy_with_the_wrong_answer_destroys_nothing(monkeypatch) -> None:
     c = logged_in_context()
     with pytest.raises(Exit, match="not confirmed; nothing was destroyed"):
         tf.destroy(c, env="dev")
-    assert not any(" apply " in command for command in commands(c))
+    assert not any(" apply " in command for command in recorded_commands(c))
 
 
 def test_destroy_with_the_typed_name_applies_the_destroy_plan(monkeypatch, isolated) -> None:
     prompts: list[str] = []
+
+    def type_the_name(prompt: str) -> str:
+        prompts.append(prompt)
+        return "dev"
+
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
-    monkeypatch.setattr("builtins.input", lambda prompt: prompts.append(prompt) or "dev")
+    monkeypatch.setattr("builtins.input", type_the_name)
     c = logged_in_context()
     tf.destroy(c, env="dev")
-    plan, apply_command = (shlex.split(command) for command in commands(c)[-2:])
+    plan, apply_command = (shlex.split(command) for command in recorded_commands(c)[-2:])
     destroy_plan = str((isolated / "work" / "dev.destroy.tfplan").resolve())
     assert "-destroy" in plan
     assert f"-out={destroy_plan}" in plan
@@ -446,7 +452,7 @@ def test_destroy_with_yes_needs_no_terminal(monkeypatch) -> None:
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     c = logged_in_context()
     tf.destroy(c, env="dev", yes=True)
-    assert shlex.split(commands(c)[-1])[2] == "apply"
+    assert shlex.split(recorded_commands(c)[-1])[2] == "apply"
 
 
 # --- output -------------------------------------------------------------------------------------
@@ -499,7 +505,7 @@ def test_bootstrap_creates_locked_entra_only_state_storage() -> None:
         **{"az ad signed-in-user show": Result(stdout="aaaaaaaa-0000-0000-0000-000000000001\n")}
     )
     tf.bootstrap(c, env="dev")
-    run = commands(c)
+    run = recorded_commands(c)
     assert all(
         f"--subscription {SUBSCRIPTION}" in command
         for command in run[1:]
@@ -547,8 +553,7 @@ def test_bootstrap_retries_the_state_container_until_the_new_storage_role_propag
             return next(answers_in_turn)
         return subscription(command, **kwargs)
 
-    c = MockContext()
-    c.run = Mock(side_effect=run)  # type: ignore[method-assign]
+    c = context_answering(run)
     tf.bootstrap(c, env="dev")
     ran = subscription.log
     tries = [i for i, command in enumerate(ran) if " storage container create " in command]
@@ -569,8 +574,7 @@ def test_bootstrap_stops_after_ten_minutes_of_denied_container_creation() -> Non
             return Result(exited=1, stderr="ErrorCode:AuthorizationPermissionMismatch\n")
         return subscription(command, **kwargs)
 
-    c = MockContext()
-    c.run = Mock(side_effect=run)  # type: ignore[method-assign]
+    c = context_answering(run)
     with pytest.raises(Exit, match=r"not after 600 s .*run `invoke tf\.bootstrap` again"):
         tf.bootstrap(c, env="dev")
     assert sum(" storage container create " in command for command in subscription.log) == 40
@@ -593,7 +597,7 @@ def test_bootstrap_as_a_service_principal_looks_up_its_object_id() -> None:
         }
     )
     tf.bootstrap(c, env="prod")
-    role = next(command for command in commands(c) if "role assignment create" in command)
+    role = next(command for command in recorded_commands(c) if "role assignment create" in command)
     assert "--assignee-object-id bbbbbbbb-0000-0000-0000-000000000002" in role
     assert "--assignee-principal-type ServicePrincipal" in role
 
@@ -602,7 +606,7 @@ def test_bootstrap_without_login_creates_nothing() -> None:
     c = MockContext(run=answers({"az account show": Result(exited=1)}))
     with pytest.raises(Exit, match="run `az login`"):
         tf.bootstrap(c, env="dev")
-    assert len(commands(c)) == 1
+    assert len(recorded_commands(c)) == 1
 
 
 # --- bootstrap: resource providers and features -------------------------------------------------
@@ -662,8 +666,7 @@ class FakeSubscription:
 
 
 def bootstrap_against(subscription: FakeSubscription) -> list[str]:
-    c = MockContext()
-    c.run = Mock(side_effect=subscription)  # type: ignore[method-assign]
+    c = context_answering(subscription)
     tf.bootstrap(c, env="dev")
     return subscription.log
 
@@ -673,11 +676,12 @@ def bootstrap_against(subscription: FakeSubscription) -> list[str]:
 def test_bootstrap_registers_the_resource_providers_azurerm_5_no_longer_registers() -> None:
     subscription = FakeSubscription(registered=set())
     ran = bootstrap_against(subscription)
-    registered = [
-        re.search(r"--namespace (\S+)", command).group(1)  # type: ignore[union-attr]
-        for command in ran
-        if " provider register " in command
-    ]
+    registered = []
+    for command in ran:
+        if " provider register " in command:
+            named = re.search(r"--namespace (\S+)", command)
+            assert named, f"{command} names the provider it registers"
+            registered.append(named[1])
     assert sorted(registered) == sorted(azure.RESOURCE_PROVIDERS)
     for namespace in ("Microsoft.ContainerService", "Microsoft.KeyVault", "Microsoft.Network"):
         assert namespace in registered
@@ -722,8 +726,7 @@ def test_bootstrap_on_a_registered_subscription_registers_nothing() -> None:
 
 def test_bootstrap_waits_for_registration_only_so_long(capsys) -> None:
     subscription = FakeSubscription(registered=set(), delay=10**6)
-    c = MockContext()
-    c.run = Mock(side_effect=subscription)  # type: ignore[method-assign]
+    c = context_answering(subscription)
     with pytest.raises(
         Exit,
         match=r"has not finished registering after 900 s .*run `invoke "

@@ -134,6 +134,14 @@ def classify(line: str) -> tuple[str, tuple[str, ...]] | str:
     return tokens[0], tuple(tokens[1:])
 
 
+def checked(file: str, where: str, line: str) -> Command | Violation:
+    """One command line of a workflow or pipeline: the Command it runs, or why it may not."""
+    result = classify(line)
+    if isinstance(result, str):
+        return Violation(file, where, "run-allow-list", result)
+    return Command(file, where, result[0], result[1])
+
+
 # --- GitHub Actions --------------------------------------------------------------------------
 
 
@@ -163,14 +171,11 @@ def _matrix_variants(job: dict[str, Any], text: str) -> list[str]:
     variants = []
     for combination in itertools.product(*value_lists):
         values = dict(zip(names, combination, strict=True))
-        variants.append(
-            GITHUB_EXPRESSION.sub(
-                lambda m, values=values: values.get(
-                    m.group("expr").removeprefix("matrix."), m.group(0)
-                ),
-                text,
-            )
-        )
+
+        def matrix_value(match: re.Match[str], values: dict[str, str] = values) -> str:
+            return values.get(match.group("expr").removeprefix("matrix."), match.group(0))
+
+        variants.append(GITHUB_EXPRESSION.sub(matrix_value, text))
     return variants
 
 
@@ -186,12 +191,7 @@ def github_commands(path: Path, doc: dict[str, Any] | None = None) -> list[Comma
             where = f"job {job_name!r} step {_step_name(index, step)!r}"
             # Any other ${{ }} in a script is template injection: zizmor's to refuse.
             for variant in _matrix_variants(job, str(script)):
-                for line in command_lines(variant):
-                    result = classify(line)
-                    if isinstance(result, str):
-                        found.append(Violation(path.name, where, "run-allow-list", result))
-                    else:
-                        found.append(Command(path.name, where, result[0], result[1]))
+                found.extend(checked(path.name, where, line) for line in command_lines(variant))
     return found
 
 
@@ -450,7 +450,7 @@ def pipeline_jobs(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any
 
 def pipeline_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
     """A job's steps, or a deployment job's steps wherever its strategy puts them."""
-    steps = []
+    steps: list[dict[str, Any]] = []
     for trail, node in _walk(job):
         if trail and trail[-1] == "steps" and isinstance(node, list):
             steps.extend(step for step in node if isinstance(step, dict))
@@ -497,11 +497,7 @@ def pipeline_commands(path: Path, doc: dict[str, Any] | None = None) -> list[Com
                             )
                         )
                         continue
-                    result = classify(line)
-                    if isinstance(result, str):
-                        found.append(Violation(path.name, where, "run-allow-list", result))
-                    else:
-                        found.append(Command(path.name, where, result[0], result[1]))
+                    found.append(checked(path.name, where, line))
     return found
 
 

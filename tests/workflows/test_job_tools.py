@@ -168,9 +168,9 @@ def test_go_is_set_up_pinned_before_every_bootstrap_that_builds_go_tools() -> No
     for stage, steps in pipeline_jobs():
         tasks = [str(step.get("task", "")) for step in steps]
         scripts = [str(step.get("script", "")) for step in steps]
-        go = tasks.index("GoTool@0")
-        assert go < scripts.index("scripts/bootstrap --deploy"), stage
-        assert str(steps[go]["inputs"]["version"]) == "1.26.8", stage
+        go_tool = tasks.index("GoTool@0")
+        assert go_tool < scripts.index("scripts/bootstrap --deploy"), stage
+        assert str(steps[go_tool]["inputs"]["version"]) == "1.26.8", stage
 
 
 def _plan_identity_roles(text: str) -> str:
