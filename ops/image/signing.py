@@ -22,7 +22,7 @@ from invoke import Context
 from ops import envconfig
 from ops.image.common import ImageError, setting, state_path
 from ops.image.inventory import SBOM_TYPE, describes, tool
-from ops.image.registry import DIGEST, PushRecord
+from ops.image.registry import DIGEST, PushRecord, registry_login
 
 LOCAL_KEY_PREFIX = "cosign"
 
@@ -153,10 +153,12 @@ def verify(
 
 
 def verify_reference(
-    c: Context | None, environment: envconfig.Environment, repository: str, digest: str
+    c: Context, environment: envconfig.Environment, repository: str, digest: str
 ) -> dict[str, Any]:
     """Verify repository@digest with the environment's key, as deploy verifies what it applies
     (for an image named by hand: `k8s.apply --image`, `k8s.rollback --revision`)."""
+    # As image.verify_pushed: cosign finds ACR's credentials only in Docker's config.
+    registry_login(c, environment)
     key = signing_key(c, environment, create=False)
     return verify(environment, key, f"{repository}@{digest}", digest)
 

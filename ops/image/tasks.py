@@ -160,7 +160,7 @@ def sign(c: Context, env: str = "local") -> None:
 
 
 def verify_pushed(
-    c: Context | None, environment: envconfig.Environment, digest: str = ""
+    c: Context, environment: envconfig.Environment, digest: str = ""
 ) -> registry.PushRecord:
     """The push record, after checking that what the registry serves is what was signed.
 
@@ -168,6 +168,9 @@ def verify_pushed(
     same tag moves it), and the digest must carry a signature and an SBOM from the environment's
     key. Raises ImageError naming the digest and what failed; deploy calls this before applying.
     """
+    # cosign reads the registry's credentials from Docker's config only: in a job that did not
+    # push (deploy's kubernetes stage), ACR would answer 401 without this login.
+    registry.registry_login(c, environment)
     path = record_path(c, environment)
     record = registry.read_record(path, environment.name)
     digest = digest or record.digest
@@ -202,9 +205,6 @@ def verify(c: Context, env: str = "local", digest: str = "") -> None:
     """Check the signature and the SBOM of the pushed digest; fail naming what does not match."""
     try:
         environment = load_env(c, env)
-        # cosign reads the registry's credentials from Docker's config only: in a job that did
-        # not push (deploy's kubernetes stage), ACR would answer 401 without this login.
-        registry.registry_login(c, environment)
         record = verify_pushed(c, environment, digest)
     except ImageError as exc:
         raise fail(exc) from exc

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from invoke import Result
+from invoke import Context, Result
 
-from ops import envconfig
-from ops.image import common, registry, tasks
+from ops import envconfig, k8s
+from ops.deploy import plan
+from ops.image import common, registry, signing, tasks
 from tests.support import context_answering
 
 
@@ -61,32 +63,66 @@ def test_a_runner_without_docker_is_told_to_install_it(
 
 # cosign finds registry credentials through go-containerregistry's authn.DefaultKeychain, which
 # reads Docker's config.json (pkg/authn/keychain.go); only image.push ran `az acr login`.
-def test_image_verify_logs_in_to_acr_before_cosign_reads_the_registry(
+DIGEST = "sha256:" + "a" * 64
+
+
+def _verify_by_task(c: Context, environment: envconfig.Environment) -> None:
+    tasks.verify(c, env=environment.name)
+
+
+def _verify_in_deploy(c: Context, environment: envconfig.Environment) -> None:
+    verify, _apply = plan.verified_apply_steps(environment)
+    verify.call(c)
+
+
+def _verify_named_by_hand(c: Context, environment: envconfig.Environment) -> None:
+    k8s.verify_signed(c, environment, f"@{DIGEST}", f"k8s.apply --env {environment.name}")
+
+
+@pytest.mark.parametrize(
+    "verify_image",
+    [_verify_by_task, _verify_in_deploy, _verify_named_by_hand],
+    ids=["image.verify", "deploy's kubernetes stage", "k8s.apply --image"],
+)
+def test_every_cosign_check_against_acr_logs_in_first(
     monkeypatch: pytest.MonkeyPatch,
+    verify_image: Callable[[Context, envconfig.Environment], None],
 ) -> None:
+    """The kubernetes job never pushed: whichever way it verifies, `az acr login` comes first."""
+    environment = envconfig.load("dev")
     happened: list[str] = []
     monkeypatch.setattr(registry.shutil, "which", lambda name: f"/usr/bin/{name}")
+    record = registry.PushRecord(
+        environment="dev",
+        repository=environment.app.image_repository,
+        tag="t",
+        digest=DIGEST,
+        git_commit="f" * 40,
+        image_id="sha256:" + "b" * 64,
+        pushed_at="2026-12-06T00:00:00+00:00",
+    )
+    monkeypatch.setattr(registry, "read_record", lambda path, env: record)
+    monkeypatch.setattr(signing, "signing_key", lambda c, env, create=True: None)
 
-    def verify_pushed(c: object, environment: object, digest: str = "") -> registry.PushRecord:
+    def served_digest(environment: object, key: object, ref: str) -> str:
+        happened.append("cosign triangulate")
+        return DIGEST
+
+    def verify(
+        environment: object, key: object, ref: str, digest: str, sbom: object = None
+    ) -> dict[str, str]:
         happened.append("cosign verify")
-        return registry.PushRecord(
-            environment="dev",
-            repository="acrorderdeskdev.azurecr.io/orderdesk",
-            tag="t",
-            digest="sha256:" + "a" * 64,
-            git_commit="f" * 40,
-            image_id="sha256:" + "b" * 64,
-            pushed_at="2026-12-06T00:00:00+00:00",
-        )
+        return {}
 
-    monkeypatch.setattr(tasks, "verify_pushed", verify_pushed)
+    monkeypatch.setattr(signing, "served_digest", served_digest)
+    monkeypatch.setattr(signing, "verify", verify)
 
     def run(command: str, **kwargs: object) -> Result:
         happened.append(command)
         return Result(command=command)
 
-    c = context_answering(run)
-    tasks.verify(c, env="dev")
-    acr = envconfig.load("dev").azure
-    assert acr is not None
-    assert happened == [f"az acr login --name {acr.acr.name}", "cosign verify"]
+    verify_image(context_answering(run), environment)
+    assert environment.azure is not None
+    login = f"az acr login --name {environment.azure.acr.name}"
+    assert happened[0] == login, happened
+    assert "cosign verify" in happened, happened
