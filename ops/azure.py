@@ -93,32 +93,9 @@ def require_login(c: Context) -> dict[str, Any]:
     return account
 
 
-def signed_in_account() -> dict[str, Any]:
-    """az's signed-in subscription (id, name, tenantId, user), read in process through
-    azure-cli-core's profile in AZURE_CONFIG_DIR (default ~/.azure), as `az account show` reads it;
-    an Exit naming `az login` when nobody is signed in."""
-    from azure.cli.core import AzCli
-    from azure.cli.core._environment import get_config_dir
-    from azure.cli.core._profile import Profile
-    from knack.util import CLIError
-
-    cli = AzCli(cli_name="az", config_dir=get_config_dir(), config_env_var_prefix="AZURE")
-    try:
-        return dict(Profile(cli_ctx=cli).get_subscription())
-    except CLIError as exc:
-        raise Exit(
-            f"not logged in to Azure ({exc}); run `az login` (in CI: azure/login with OIDC) and "
-            "try again",
-            code=BAD_INPUT,
-        ) from exc
-
-
-def login_problem() -> str:
-    """What is wrong with the Azure login for a deploy, or "" (preflight lists it)."""
-    try:
-        account = signed_in_account()
-    except Exit as exc:
-        return str(exc.message)
+def account_problem(account: dict[str, Any]) -> str:
+    """Why the signed-in account (`require_login`) is the wrong one for a deploy, or "": the
+    subscription and tenant the ARM_* variables name, when they are set (preflight lists it)."""
     for variable, key, what in (
         ("ARM_SUBSCRIPTION_ID", "id", "subscription"),
         ("ARM_TENANT_ID", "tenantId", "tenant"),

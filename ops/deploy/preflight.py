@@ -112,6 +112,19 @@ def person_problem(environment: Environment, account: dict[str, object]) -> str:
     )
 
 
+def login_problem(c: Context, environment: Environment, *, check_runner: bool) -> str:
+    """What is wrong with az's login for this deploy (`az account show`), or "": nobody signed
+    in, the wrong subscription or tenant, or (check_runner) a person instead of the runner."""
+    try:
+        account = azure.require_login(c)
+    except Exit as exc:
+        return str(exc.message)
+    problem = azure.account_problem(account)
+    if check_runner and not problem:
+        problem = person_problem(environment, account)
+    return problem
+
+
 # The resources each stage reaches with az's token (fetched while the CI login is fresh):
 # Key Vault for secrets and cosign's azurekms:// signing and verifying, AKS for kubelogin,
 # Microsoft Graph for the sign-in app registration (the entra stage, `az rest`).
@@ -158,12 +171,9 @@ def problems(
     if webhook:
         found.append(webhook)
     if environment.azure is not None and check_login and toolchain.find("az") is not None:
-        login = azure.login_problem()
-        person = ""
-        if check_runner and not login:
-            person = person_problem(environment, azure.signed_in_account())
-        if login or person:
-            found.append(login or person)
+        login = login_problem(c, environment, check_runner=check_runner)
+        if login:
+            found.append(login)
         elif any(stage.name == "terraform" and not stage.skipped for stage in stages):
             # azurerm 5 registers no resource provider itself: an unregistered one would fail
             # the apply halfway, after some resources exist.

@@ -32,11 +32,8 @@ from tests.support import committed_lock_file, context_answering, need_tool, rec
 DIGEST = "sha256:" + "a" * 64
 INGRESS_IP = "203.0.113.10"
 SUBSCRIPTION = "12345678-1234-1234-1234-123456789abc"
-ACCOUNT = json.dumps(
-    {"id": SUBSCRIPTION, "name": "Orderdesk", "user": {"name": "ops", "type": "user"}}
-)
-TEAMS_WEBHOOK_URL = "https://teams.example.invalid/workflows/alerts"
 TENANT = "87654321-4321-4321-4321-cba987654321"
+TEAMS_WEBHOOK_URL = "https://teams.example.invalid/workflows/alerts"
 SECRETS = ["django-secret-key", "card-fingerprint-key", "database-password", "teams-webhook-url"]
 ACTION_GROUP_ID = (
     f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-orderdesk-prod/providers/"
@@ -108,7 +105,7 @@ class FakeShell:
         # What `kubectl apply` reports for the objects it sent.
         self.applied = "deployment.apps/orderdesk configured\nservice/orderdesk unchanged\n"
         self.answers: list[tuple[re.Pattern[str], str]] = [
-            (re.compile(r".*/az account show "), ACCOUNT),
+            (re.compile(r".*/az account show "), json.dumps(account())),
             (re.compile(r".*/az provider list "), REGISTERED),
             (re.compile(r".*/az feature show "), "Registered\n"),
             (
@@ -185,26 +182,25 @@ def tf_outputs() -> dict[str, Any]:
     return outputs
 
 
-def signed_in(config_dir: Path, subscription: str = SUBSCRIPTION) -> Path:
-    """A throwaway AZURE_CONFIG_DIR as `az login` leaves it (azureProfile.json, with the BOM az
-    writes); an empty one is "not logged in"."""
-    config_dir.mkdir(parents=True, exist_ok=True)
-    profile = {
-        "installationId": "00000000-0000-0000-0000-000000000000",
-        "subscriptions": [
-            {
-                "id": subscription,
-                "name": "Orderdesk",
-                "state": "Enabled",
-                "user": {"name": "ops", "type": "servicePrincipal"},
-                "isDefault": True,
-                "tenantId": TENANT,
-                "environmentName": "AzureCloud",
-            }
-        ],
+def account(subscription: str = SUBSCRIPTION, user: dict[str, str] | None = None) -> dict[str, Any]:
+    """What `az account show --output json` prints (the fields of azure-cli's profile
+    module's subscription entry); after azure/login with OIDC the user is a servicePrincipal."""
+    return {
+        "environmentName": "AzureCloud",
+        "homeTenantId": TENANT,
+        "id": subscription,
+        "isDefault": True,
+        "managedByTenants": [],
+        "name": "Orderdesk",
+        "state": "Enabled",
+        "tenantId": TENANT,
+        "user": user or {"name": "ops", "type": "servicePrincipal"},
     }
-    (config_dir / "azureProfile.json").write_text(json.dumps(profile), encoding="utf-8-sig")
-    return config_dir
+
+
+# What az prints, exit status 1, when nobody is signed in (azure-cli-core's
+# azure/cli/core/_profile.py, _AZ_LOGIN_MESSAGE).
+SIGNED_OUT = "ERROR: Please run 'az login' to setup account."
 
 
 @pytest.fixture
@@ -227,7 +223,6 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ARM_SUBSCRIPTION_ID", SUBSCRIPTION)
     monkeypatch.setenv("TEAMS_WEBHOOK_URL", TEAMS_WEBHOOK_URL)
     monkeypatch.setenv("ARM_TENANT_ID", TENANT)
-    monkeypatch.setenv("AZURE_CONFIG_DIR", str(signed_in(tmp_path / "azure")))
     # env.yaml's Entra groups are placeholders, which azure.entra refuses; its Graph requests are
     # tested against a stand-in tenant in test_entra.py.
     monkeypatch.setattr(
@@ -301,9 +296,10 @@ def literal(command: str) -> str:
 
 
 # Regular expressions, each matching one whole command, in order.
-# Preflight's reads, before anything changes: the subscription's registrations (the account is
-# read in process).
+# Preflight's reads, before anything changes: the signed-in account, the subscription's
+# registrations.
 PREFLIGHT_READS = [
+    literal("az account show --output json"),
     literal("az provider list --query '[].[namespace, registrationState]' --output json "),
     literal(
         "az feature show --namespace Microsoft.Compute --name EncryptionAtHost "
@@ -923,12 +919,11 @@ def test_dirty_tree_missing_tool_and_login_are_named_before_anything_runs(
     monkeypatch.setattr(git, "changes", lambda *a, **k: [" M app/orders/views.py"])
     present = toolchain.find
     monkeypatch.setattr(toolchain, "find", lambda tool: None if tool == "helm" else present(tool))
-    monkeypatch.setenv("AZURE_CONFIG_DIR", str(state / "nobody-signed-in"))
-    c = context(state)
+    c = context(state, failing=r"/az account show ", stderr=SIGNED_OUT)
     with pytest.raises(Exit) as caught:
         deploy.deploy(c, env="prod")
-    # Preflight stopped the deploy before anything ran.
-    assert commands(c, state) == []
+    # Preflight stopped the deploy after its first read, before anything else ran.
+    assert commands(c, state) == ["az account show --output json"]
     message = str(caught.value.message)
     assert "helm is not installed" in message
     assert "1 uncommitted change(s)" in message
@@ -1017,21 +1012,31 @@ def test_status_of_an_unreachable_cluster_names_the_fix(state: Path) -> None:
         deploy.status(c, env="prod")
 
 
-# azure-cli-core's Profile reads az's azureProfile.json from AZURE_CONFIG_DIR
-# (azure/cli/core/_environment.py get_config_dir, _profile.py get_subscription).
-def test_preflight_reads_the_signed_in_subscription_and_tenant_through_azure_cli_core(
+# Preflight reads the account as `az account show` reports it, the public surface of az's
+# profile (azure-cli-core documents no Python API for it).
+def test_preflight_checks_the_subscription_and_tenant_az_account_show_reports(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    account = azure.signed_in_account()
-    assert (account["id"], account["tenantId"]) == (SUBSCRIPTION, TENANT)
     other = "99999999-1234-1234-1234-123456789abc"
-    monkeypatch.setenv("AZURE_CONFIG_DIR", str(signed_in(state / "other", other)))
+    c = signed_in_as(state, account(other))
     with pytest.raises(Exit, match=rf"signed in to subscription {other} .*ARM_SUBSCRIPTION_ID"):
-        deploy.deploy(context(state), env="prod", preflight_only=True)
-    monkeypatch.setenv("AZURE_CONFIG_DIR", str(signed_in(state / "same")))
+        deploy.deploy(c, env="prod", preflight_only=True)
+    assert commands(c, state) == ["az account show --output json"]
     monkeypatch.setenv("ARM_TENANT_ID", "11111111-2222-3333-4444-555555555555")
     with pytest.raises(Exit, match=r"signed in to tenant 87654321-.* not ARM_TENANT_ID"):
         deploy.deploy(context(state), env="prod", preflight_only=True)
+
+
+def test_a_signed_out_az_stops_preflight_with_a_message_naming_az_login(state: Path) -> None:
+    c = context(state, failing=r"/az account show ", stderr=SIGNED_OUT)
+    with pytest.raises(Exit) as caught:
+        deploy.deploy(c, env="prod", only="image")
+    assert caught.value.code == 2
+    assert str(caught.value.message) == (
+        "deploy --env prod: preflight failed:\n  - not logged in to Azure; run `az login` (in CI: "
+        "azure/login with OIDC) and try again"
+    )
+    assert commands(c, state) == ["az account show --output json"]
 
 
 # azurerm 5.0 registers no resource provider by default (its 5.0 upgrade guide: "no Resource
@@ -1067,8 +1072,9 @@ def test_a_deploy_fetches_its_stages_tokens_right_after_login_before_any_change(
     deploy.deploy(c, env="prod", only="image")
     ran = commands(c, state)
     vault = TOKENS[0]
-    assert re.fullmatch(vault, ran[0]), ran
-    assert ran[1] == "<image.build --env prod: Docker SDK>"
+    assert ran[0] == "az account show --output json"
+    assert re.fullmatch(vault, ran[1]), ran
+    assert ran[2] == "<image.build --env prod: Docker SDK>"
     assert ran[-1] == "<image.sign --env prod: cosign>"
     # The image job needs no AKS token; the cluster job needs both, before its first command.
     assert not any(re.fullmatch(TOKENS[1], command) for command in ran)
@@ -1077,7 +1083,7 @@ def test_a_deploy_fetches_its_stages_tokens_right_after_login_before_any_change(
     # The kubernetes job's stages, as the workflows name them.
     deploy.deploy(c, env="prod", only="credentials,entra,secrets,addons,monitoring,kubernetes,dns")
     ran = commands(c, state)
-    matches(TOKENS, ran[: len(TOKENS)])
+    matches(["az account show --output json", *TOKENS], ran[: len(TOKENS) + 1])
     # --preflight-only and --dry-run ask for none.
     for kwargs in ({"preflight_only": True}, {"dry_run": True}):
         c = context(state)
@@ -1097,22 +1103,21 @@ def test_a_token_az_cannot_issue_stops_the_deploy_before_any_change(state: Path)
     assert not any(command.startswith("<image.") for command in commands(c, state))
 
 
-def person(config_dir: Path) -> Path:
-    signed_in(config_dir)
-    profile_file = config_dir / "azureProfile.json"
-    profile = json.loads(profile_file.read_text(encoding="utf-8-sig"))
-    profile["subscriptions"][0]["user"] = {"name": "ana@example.com", "type": "user"}
-    profile_file.write_text(json.dumps(profile), encoding="utf-8-sig")
-    return config_dir
+def signed_in_as(state: Path, signed_in: dict[str, Any]) -> MockContext:
+    """A context whose `az account show` reports this account."""
+    c = context(state)
+    answer = (re.compile(r".*/az account show "), json.dumps(signed_in))
+    recorded_run(c).side_effect.answers.insert(0, answer)
+    return c
 
 
 # Who deploys from where (README): the registry and the vault admit only the runners' ranges
 # (env.yaml runners.ip_ranges) and the deploy identity's data-plane roles (infra/identity.tf).
 def test_a_person_is_told_at_preflight_that_azure_deploys_run_from_the_runner(
-    state: Path, monkeypatch: pytest.MonkeyPatch
+    state: Path,
 ) -> None:
-    monkeypatch.setenv("AZURE_CONFIG_DIR", str(person(state / "person")))
-    c = context(state)
+    person = account(user={"name": "ana@example.com", "type": "user"})
+    c = signed_in_as(state, person)
     with pytest.raises(Exit) as caught:
         deploy.deploy(c, env="dev", only="image")
     assert caught.value.code == 2
@@ -1120,10 +1125,10 @@ def test_a_person_is_told_at_preflight_that_azure_deploys_run_from_the_runner(
     assert "signed in as ana@example.com, a person" in message
     assert "deploy identity on the runner orderdesk-dev" in message
     assert "`invoke deploy --env dev --dry-run` or `--preflight-only`" in message
-    assert commands(c, state) == []
+    assert commands(c, state) == ["az account show --output json"]
     # What a person may run from a laptop still works.
-    deploy.deploy(context(state), env="dev", preflight_only=True)
-    deploy.deploy(context(state), env="dev", dry_run=True)
+    deploy.deploy(signed_in_as(state, person), env="dev", preflight_only=True)
+    deploy.deploy(signed_in_as(state, person), env="dev", dry_run=True)
 
 
 def test_a_first_deploy_waits_for_its_certificate_and_names_dns_delegation_when_it_never_comes(

@@ -1,11 +1,16 @@
-"""The conventions' configs: pre-commit runs the tools nox runs; Renovate covers every pin.
+"""The conventions' configs: pre-commit runs the tools nox runs; Renovate covers every pin; the
+devcontainer sets up what the README's fresh-machine commands need.
 
-Both are checked offline with their own validators (`pre-commit validate-config`,
-check-jsonschema's vendored Renovate schema), then against the files they act on.
+pre-commit and Renovate are checked offline with their own validators (`pre-commit
+validate-config`, check-jsonschema's vendored Renovate schema), then against the files they act
+on. The devcontainer is read as data against the README, the workflows and .python-version: no
+image can be pulled here to build it, and the project installs no npm tools for the
+devcontainer CLI's own check.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import subprocess
@@ -16,13 +21,15 @@ from typing import Any
 import pytest
 import yaml
 
+from ops import app
 from ops.core.ci import skip_or_fail
-from tests.workflows.policy import ROOT
+from tests.workflows.policy import ROOT, github_workflows, load
 
 VENV_BIN = Path(sys.executable).parent
 CACHE_BIN = Path.home() / ".cache" / "orderdesk" / "bin"
 PRE_COMMIT_CONFIG = ROOT / ".pre-commit-config.yaml"
 RENOVATE = ROOT / "renovate.json"
+DEVCONTAINER = ROOT / ".devcontainer" / "devcontainer.json"
 NOX_SOURCES = (ROOT / "noxfile.py", ROOT / "ops" / "image" / "checks.py")
 
 
@@ -273,3 +280,80 @@ def test_renovate_reads_the_dockerfile_base_images_with_their_digests():
         f"{d['depName']}{tag}@{d['currentDigest']}" for d, tag in zip(found, tags, strict=True)
     ]
     assert references == pinned
+
+
+# --- devcontainer --------------------------------------------------------------------------------
+
+
+def devcontainer() -> dict[str, Any]:
+    """devcontainer.json, kept free of comments so that it is plain JSON."""
+    config: dict[str, Any] = json.loads(DEVCONTAINER.read_text(encoding="utf-8"))
+    return config
+
+
+def fresh_machine_commands() -> list[str]:
+    """The shell commands of the README's "On a fresh machine" section, in order."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## On a fresh machine", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```sh\n(.*?)^```", section, re.MULTILINE | re.DOTALL)
+    return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def test_the_devcontainer_runs_the_readme_s_test_setup_bootstrap_after_creating():
+    commands = fresh_machine_commands()
+    # The README's two commands: run the app, and set up and run every test.
+    assert commands[:2] == [
+        "scripts/bootstrap && .venv/bin/invoke up",
+        "scripts/bootstrap --system && .venv/bin/nox",
+    ]
+    bootstrap, _ = commands[1].split(" && ")
+    assert devcontainer()["postCreateCommand"] == bootstrap
+
+
+def test_the_devcontainer_builds_on_ci_s_go_and_python():
+    build = devcontainer()["build"]
+    pins = {
+        step["with"]["go-version"]
+        for path in github_workflows()
+        for job in load(path)["jobs"].values()
+        for step in job.get("steps", [])
+        if str(step.get("uses", "")).startswith("actions/setup-go@")
+    }
+    assert len(pins) == 1, f"the workflows pin Go at {sorted(pins)}"
+    assert build["args"]["GO_VERSION"] == pins.pop()
+    python_version = (ROOT / ".python-version").read_text(encoding="utf-8").strip()
+    assert build["args"]["PYTHON_VERSION"] == python_version
+    dockerfile = (DEVCONTAINER.parent / build["dockerfile"]).read_text(encoding="utf-8")
+    bases = re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE)
+    # Debian bookworm, as CI's containers (python:3.11-bookworm), whose packages tools/apt names.
+    assert bases == ["golang:${GO_VERSION}-bookworm", "python:${PYTHON_VERSION}-bookworm"]
+
+
+def test_the_devcontainer_image_installs_every_debian_package_tools_apt_names():
+    build = devcontainer()["build"]
+    context = (DEVCONTAINER.parent / build["context"]).resolve()
+    assert context == ROOT / "tools" / "apt"
+    named = {
+        word
+        for path in sorted(context.glob("*.txt"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        for word in line.split("#", 1)[0].split()
+    }
+    assert {"docker.io", "postgresql", "chromium", "etcd-server", "prometheus"} <= named
+    listed = run(context / "packages")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split() == sorted(named)
+    dockerfile = (DEVCONTAINER.parent / build["dockerfile"]).read_text(encoding="utf-8")
+    assert "COPY packages *.txt /tmp/orderdesk-apt/" in dockerfile
+    assert "$(/tmp/orderdesk-apt/packages)" in dockerfile
+    # scripts/bootstrap --system installs the same list.
+    bootstrap = (ROOT / "scripts" / "bootstrap").read_text(encoding="utf-8")
+    assert "packages=$(tools/apt/packages " in bootstrap
+
+
+def test_the_devcontainer_forwards_the_port_invoke_up_serves_on():
+    default_port = inspect.signature(app.up.body).parameters["port"].default
+    assert devcontainer()["forwardPorts"] == [default_port]
+    # The tests start their own Docker engine, network namespaces and cluster, as in CI's
+    # --privileged containers.
+    assert devcontainer()["runArgs"] == ["--privileged"]
