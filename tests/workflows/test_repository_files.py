@@ -569,7 +569,7 @@ def test_the_deploy_profile_installs_no_debian_package_and_builds_no_stand_in(
         assert (checkout / ".venv" / "bin" / script).is_file(), script
     assert "tools/build" not in result.stdout
     assert "Debian packages" not in result.stdout
-    # The locked Azure CLI, the release whose core preflight reads the profile with.
+    # The locked Azure CLI, at the same release as the azure-cli-core the ops group pins.
     installed = subprocess.run(
         [str(checkout / ".venv" / "bin" / "az"), "version", "--output", "json"],
         env={**env, "AZURE_CONFIG_DIR": str(tmp_path / "azure")},
@@ -588,7 +588,7 @@ def locked_version(package: str) -> str:
     return str(version)
 
 
-def test_the_azure_cli_is_locked_in_its_own_group_at_the_core_preflight_reads_with() -> None:
+def test_the_azure_cli_is_locked_in_its_own_group_at_the_release_of_its_pinned_core() -> None:
     project = tomllib.loads((policy.ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     groups = project["dependency-groups"]
     assert groups["azure"] == [f"azure-cli=={locked_version('azure-cli')}"]
