@@ -146,7 +146,9 @@ def _command(command: str, names: list[str]) -> bool:
     """Run one command; False when the words are not a command."""
     if command == "install":
         for name in list(DEPLOY_TOOLS) if names == ["--deploy"] else names or sorted(GO_TOOLS):
-            print(f"{name}: {install_go_tool(name)}")
+            # Each line as its tool is done: a CI log (a pipe, so block-buffered) shows progress
+            # through an hour of builds, and the clean room stops a job at the first one.
+            print(f"{name}: {install_go_tool(name)}", flush=True)
     elif command == "path" and len(names) == 1:
         print(require(names[0]))
     elif command == "drop-go-caches" and not names:

@@ -51,14 +51,24 @@ def assert_stops_only_at_azure(run: room.JobRun, boundary: str) -> None:
 
 # dev's bases are public images pinned by digest, which no registry here serves: the probes build
 # and scan the same Dockerfile on the image's local stand-in bases (ops/image/base.py), which
-# tools/build/image made on this machine and the shelf hands to the job.
+# tools/build/image made on this machine and the shelf hands to the job. The engine is the one
+# the image tasks choose for an Azure environment (ops/image/common.engine_url: the runner's own
+# Docker socket), reached as the runner's non-root user: finding 3's private dockerd needed root.
 BASES = (
     'mkdir -p "$HOME/.cache/orderdesk/image" && '
     'curl -fsS "$CLEANROOM_SHELF/tree/base-images" | tar -x -C "$HOME/.cache/orderdesk/image"'
 )
+AZURE_ENGINE = (
+    'DOCKER_HOST=$(.venv/bin/python -c "from ops import envconfig; '
+    "from ops.image.common import engine_url; print(engine_url(envconfig.load('dev')))\") "
+    "&& export DOCKER_HOST"
+)
 IMAGE_PROBES = (
-    room.Probe("clean room: image.build", f"{BASES} && invoke image.build --env local"),
-    room.Probe("clean room: image.scan", "invoke image.scan --env local"),
+    room.Probe(
+        "clean room: image.build",
+        f"{BASES} && {AZURE_ENGINE} && invoke image.build --env local",
+    ),
+    room.Probe("clean room: image.scan", f"{AZURE_ENGINE} && invoke image.scan --env local"),
 )
 
 
