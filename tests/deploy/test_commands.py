@@ -1113,6 +1113,8 @@ def signed_in_as(state: Path, signed_in: dict[str, Any]) -> MockContext:
 
 # Who deploys from where (README): the registry and the vault admit only the runners' ranges
 # (env.yaml runners.ip_ranges) and the deploy identity's data-plane roles (infra/identity.tf).
+# Source: ACR's NetworkRuleSet (Microsoft.ContainerRegistry REST spec): with defaultAction Deny,
+# only the ipRules' ranges reach the registry's public endpoint.
 def test_a_person_is_told_at_preflight_that_azure_deploys_run_from_the_runner(
     state: Path,
 ) -> None:
