@@ -45,8 +45,8 @@ def assert_stops_only_at_azure(run: room.JobRun, boundary: str) -> None:
 
 
 # dev's bases are public images pinned by digest, which no registry here serves: the probes build
-# and scan the same Dockerfile on the image's local stand-in bases (ops/image/base.py), which
-# tools/build/image made on this machine and the shelf hands to the job.
+# and scan the same Dockerfile on the image's local stand-in bases (ops/sandbox/stand_ins.py),
+# which tools/build/image made on this machine and the shelf hands to the job.
 BASES = (
     'mkdir -p "$HOME/.cache/orderdesk/image" && '
     'curl -fsS "$CLEANROOM_SHELF/tree/base-images" | tar -x -C "$HOME/.cache/orderdesk/image"'

@@ -21,7 +21,7 @@ from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit, UnexpectedExit
 
 from ops import azure, deploy, image, k8s, tf, toolchain
-from ops.core import git
+from ops.core import azcli, git
 from ops.deploy import checks
 from ops.envconfig import Environment
 from ops.image import signing
@@ -219,7 +219,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         return kustomize if tool == "kustomize" else f"/usr/bin/{tool}"
 
     monkeypatch.setattr(toolchain, "find", find)
-    monkeypatch.setattr(azure, "find", find)
+    monkeypatch.setattr(azcli, "find", find)
     monkeypatch.setattr("ops.terraform_cli.find", find)
     monkeypatch.setattr(git, "head", lambda *a, **k: "f" * 40)
     monkeypatch.setattr(git, "changes", lambda *a, **k: [])

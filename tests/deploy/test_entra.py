@@ -53,7 +53,7 @@ def environment(name: str = "dev", **changes: Any) -> Environment:
 
 @pytest.fixture
 def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr("ops.azure.find", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr("ops.core.azcli.find", lambda tool: f"/usr/bin/{tool}")
     monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
     return tmp_path
 
