@@ -108,7 +108,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy with django-stubs."""
     install_groups(session, "typecheck")
-    session.run("mypy", "app", "ops", "tasks.py", "noxfile.py", *session.posargs)
+    session.run("mypy", "app", "ops", "testkit", "tasks.py", "noxfile.py", *session.posargs)
 
 
 # The local OpenID Connect provider (tools/build/oidc-provider) needs no cluster, and the app's
@@ -140,7 +140,7 @@ def tests(session: nox.Session) -> None:
     session.run(
         "python",
         "-m",
-        "tests.pgcluster",
+        "testkit.pgcluster",
         "run",
         "--",
         *PYTEST,

@@ -112,7 +112,7 @@ def deploys() -> None:
 
 
 def rolling_update() -> None:
-    from tests.cluster import Load, service_url
+    from testkit.cluster import Load, service_url
 
     record = json.loads((REPO_ROOT / ".data" / "local" / "image.json").read_text())
     engine = sandbox.engine_client(sandbox.ensure_engine())

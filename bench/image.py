@@ -39,7 +39,7 @@ from ops import envconfig, sandbox  # noqa: E402
 from ops.core.state import SECRET_FILES  # noqa: E402
 from ops.image import builder, common, inventory, registry, runner, signing, tasks  # noqa: E402
 from ops.sandbox.stand_ins import RUNTIME_STAND_IN  # noqa: E402
-from tests.support import free_port  # noqa: E402
+from testkit.support import free_port  # noqa: E402
 
 GOAL_SIZE_MB = common.SIZE_GOAL_MB
 GOAL_READY_S = 3.0

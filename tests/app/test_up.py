@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from ops.toolchain import CACHE_DIR
+from testkit.support import free_port
 from tests.appserver import APP_DIR, REPO_ROOT, sign_in
-from tests.support import free_port
 
 pytestmark = pytest.mark.gunicorn
 

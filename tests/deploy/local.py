@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.envconfig import REPO_ROOT
-from tests.cluster import kubectl_json
+from testkit.cluster import kubectl_json
 
 INVOKE = str(Path(sys.executable).with_name("invoke"))
 STATE = REPO_ROOT / ".data" / "local"

@@ -27,8 +27,8 @@ from ops.envconfig import Environment
 from ops.image import signing
 from ops.image.registry import PushRecord
 from ops.k8s import cert_manager
+from testkit.support import committed_lock_file, need_tool
 from tests.manifests.conftest import DATA, write_image_record
-from tests.support import committed_lock_file, need_tool
 
 DIGEST = "sha256:" + "a" * 64
 INGRESS_IP = "203.0.113.10"

@@ -22,8 +22,8 @@ from invoke import Config, Context
 from ops import envconfig, toolchain
 from ops.core import kube
 from ops.monitoring.layout import MONITORING_NAMESPACE, TEAMS_SECRET, TEAMS_SECRET_KEYS
-from tests.cluster import kubectl_json
-from tests.support import need_tool
+from testkit.cluster import kubectl_json
+from testkit.support import need_tool
 
 pytestmark = pytest.mark.slow
 

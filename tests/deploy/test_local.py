@@ -35,7 +35,7 @@ from ops.core.wait import wait_until
 from ops.envconfig import REPO_ROOT
 from ops.image import inventory, registry, signing
 from ops.k8s.render import MANIFESTS_DIR
-from tests.cluster import Load, kubectl, kubectl_json, service_url
+from testkit.cluster import Load, kubectl, kubectl_json, service_url
 from tests.deploy.local import INVOKE, NS, STATE, deployment, invoke, pushed
 
 pytestmark = pytest.mark.slow

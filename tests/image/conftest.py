@@ -19,7 +19,7 @@ import pytest
 from ops import envconfig, sandbox
 from ops.image import common
 from ops.sandbox.stand_ins import BUILD_STAND_IN, RUNTIME_STAND_IN
-from tests.support import need_tool
+from testkit.support import need_tool
 
 REPO_ROOT = envconfig.REPO_ROOT
 

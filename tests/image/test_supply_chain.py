@@ -25,8 +25,8 @@ from invoke.exceptions import Exit
 
 from ops import deploy, envconfig, sandbox
 from ops.image import inventory, registry, signing
+from testkit.support import need_tool
 from tests.image.conftest import Built, invoke
-from tests.support import need_tool
 
 pytestmark = pytest.mark.slow
 

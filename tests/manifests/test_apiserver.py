@@ -25,6 +25,7 @@ from kubernetes import config as k8s_config
 from ops.envconfig import REPO_ROOT
 from ops.k8s.render import MANIFESTS_DIR, display_path, render
 from ops.sandbox.controlplane import ControlPlane
+from testkit.support import free_port
 from tests.manifests.conftest import (
     DIGEST_A,
     DIGEST_B,
@@ -32,7 +33,6 @@ from tests.manifests.conftest import (
     sample_values,
     write_image_record,
 )
-from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 NAMESPACE = "orderdesk"

@@ -15,7 +15,7 @@ from invoke.exceptions import Exit
 from ops import envconfig
 from ops.core import ci, environments, git, kube, state, wait, web
 from ops.core.ports import free_port
-from tests.support import serving_on_loopback
+from testkit.support import serving_on_loopback
 
 # --- ci --------------------------------------------------------------------------------------
 

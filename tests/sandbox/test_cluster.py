@@ -17,7 +17,7 @@ import yaml
 
 from ops import envconfig
 from ops.sandbox import cluster, engine, layout, owned
-from tests.cluster import images_dir, kubectl, kubectl_json
+from testkit.cluster import images_dir, kubectl, kubectl_json
 
 pytestmark = pytest.mark.slow
 

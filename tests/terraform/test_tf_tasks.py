@@ -19,7 +19,7 @@ from invoke import MockContext, Result
 from invoke.exceptions import Exit
 
 from ops import azure, envconfig, tf
-from tests.support import committed_lock_file, invoke
+from testkit.support import committed_lock_file, invoke
 
 SUBSCRIPTION = "12345678-1234-1234-1234-123456789abc"
 ACCOUNT = json.dumps({"id": SUBSCRIPTION, "user": {"name": "ops@example.com", "type": "user"}})

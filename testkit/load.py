@@ -4,7 +4,7 @@ Each request opens a new connection (no keep-alive), so kube-proxy picks a pod f
 for independent clients; a refused, reset or non-200 request counts as failed. Runs until the stop
 file exists, then prints one JSON line: {"ok": n, "failed": m, "errors": [first few]}.
 
-    python -m tests.load URL STOP_FILE [THREADS]
+    python -m testkit.load URL STOP_FILE [THREADS]
 
 Run it inside the node's network namespace (`nsenter --net=...`) to reach a ClusterIP.
 """
@@ -20,8 +20,12 @@ import urllib.parse
 from pathlib import Path
 
 
-def hammer(url: str, stop: Path, counts: dict[str, int], errors: list[str], lock: threading.Lock):
+def hammer(
+    url: str, stop: Path, counts: dict[str, int], errors: list[str], lock: threading.Lock
+) -> None:
     parts = urllib.parse.urlsplit(url)
+    if parts.hostname is None:
+        raise SystemExit(f"{url} names no host; pass http://HOST[:PORT]/PATH")
     while not stop.exists():
         connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
         try:
