@@ -98,10 +98,12 @@ CHECKOV: str = toolchain.CHECKOV
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """Ruff lint and format check."""
+    """Ruff lint and format check, and the import layers (import-linter)."""
     install_groups(session, "lint")
     session.run("ruff", "check", ".", *session.posargs)
     session.run("ruff", "format", "--check", ".")
+    # pyproject's [tool.importlinter] contracts; the app's packages live under app/.
+    session.run("lint-imports", "--no-logo", env={"PYTHONPATH": "app"})
 
 
 @nox.session(python=PYTHON)
