@@ -34,15 +34,12 @@ from ops import sandbox  # noqa: E402
 from ops.core.wait import wait_until  # noqa: E402
 from ops.image import registry  # noqa: E402
 from ops.sandbox import cluster, layout  # noqa: E402
-
-INVOKE = str(Path(sys.executable).with_name("invoke"))
+from testkit import support  # noqa: E402
 
 
 def invoke(*args: str) -> tuple[float, str]:
     started = time.perf_counter()
-    done = subprocess.run(
-        [INVOKE, *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
-    )
+    done = support.invoke(*args, timeout=None)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"invoke {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr}")

@@ -11,21 +11,19 @@
 from __future__ import annotations
 
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
-INVOKE = str(Path(sys.executable).with_name("invoke"))
+
+from testkit import support  # noqa: E402
 
 
 def invoke(*args: str, check: bool = True) -> float:
     started = time.perf_counter()
-    done = subprocess.run(
-        [INVOKE, *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
-    )
+    done = support.invoke(*args, timeout=None)
     elapsed = time.perf_counter() - started
     if check and done.returncode != 0:
         raise SystemExit(f"invoke {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr}")
