@@ -99,10 +99,12 @@ CHECKOV: str = toolchain.CHECKOV
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """Ruff lint and format check."""
+    """Ruff lint and format check, and the import layers (import-linter)."""
     install_groups(session, "lint")
     session.run("ruff", "check", ".", *session.posargs)
     session.run("ruff", "format", "--check", ".")
+    # pyproject's [tool.importlinter] contracts; the app's packages live under app/.
+    session.run("lint-imports", "--no-logo", env={"PYTHONPATH": "app"})
 
 
 @nox.session(python=PYTHON)
@@ -111,7 +113,17 @@ def typecheck(session: nox.Session) -> None:
     # The typecheck group includes the test group: mypy reads pytest's, Playwright's and the
     # kubernetes client's own types.
     install_groups(session, "typecheck")
-    session.run("mypy", "app", "ops", "tasks.py", "noxfile.py", "tests", "bench", *session.posargs)
+    session.run(
+        "mypy",
+        "app",
+        "ops",
+        "testkit",
+        "tasks.py",
+        "noxfile.py",
+        "tests",
+        "bench",
+        *session.posargs,
+    )
 
 
 # The local OpenID Connect provider (tools/build/oidc-provider) needs no cluster, and the app's
@@ -143,7 +155,7 @@ def tests(session: nox.Session) -> None:
     session.run(
         "python",
         "-m",
-        "tests.pgcluster",
+        "testkit.pgcluster",
         "run",
         "--",
         *PYTEST,

@@ -34,7 +34,7 @@ from ops import sandbox  # noqa: E402
 from ops.core.wait import wait_until  # noqa: E402
 from ops.image import registry  # noqa: E402
 from ops.sandbox import cluster, layout  # noqa: E402
-from tests.support import invoke as invoke_process  # noqa: E402
+from testkit.support import invoke as invoke_process  # noqa: E402
 
 # A cold deploy builds the image and starts the cluster: far beyond a test's limit.
 DEPLOY_TIMEOUT = 3600
@@ -116,7 +116,7 @@ def deploys() -> None:
 
 
 def rolling_update() -> None:
-    from tests.cluster import Load, service_url
+    from testkit.cluster import Load, service_url
 
     record = json.loads((REPO_ROOT / ".data" / "local" / "image.json").read_text())
     engine = sandbox.engine_client(sandbox.ensure_engine())

@@ -5,7 +5,7 @@
 
 Every insert into orders_order runs the statement trigger that updates the single row of
 orders_changes (migrations 0003 and 0005), so concurrent writers queue on that row's lock until
-each commits. This starts a throwaway PostgreSQL (tests/pgcluster.py), migrates the app's schema
+each commits. This starts a throwaway PostgreSQL (testkit/pgcluster.py), migrates the app's schema
 into it and runs pgbench (C, so the client is not the limit) with one INSERT per transaction:
   - "with trigger": as the app runs;
   - "no trigger": the same inserts with the trigger disabled, what the table alone allows;
@@ -29,7 +29,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO_ROOT)]
 
-from tests.pgcluster import Cluster, temporary_cluster  # noqa: E402
+from testkit.pgcluster import Cluster, temporary_cluster  # noqa: E402
 
 INSERT = """INSERT INTO orders_order (id, user_id, store_code, product_code, quantity, order_date,
  shipping_date, card_brand, card_last4, card_fingerprint, created_at, created_by_name)
@@ -102,7 +102,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="orderdesk-bench-") as temp, temporary_cluster() as pg:
         scripts = Path(temp)
-        # pgbench may run as the postgres user (as root, tests/pgcluster.py): let it read them.
+        # pgbench may run as the postgres user (as root, testkit/pgcluster.py): let it read them.
         os.chmod(scripts, 0o755)  # noqa: S103
         plain, repeatable = scripts / "insert.sql", scripts / "repeatable_read.sql"
         plain.write_text(INSERT, encoding="utf-8")

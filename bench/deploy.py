@@ -18,7 +18,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.support import invoke as invoke_process  # noqa: E402
+from testkit.support import invoke as invoke_process  # noqa: E402
 
 # A cold deploy builds the image and starts the cluster: far beyond a test's limit.
 DEPLOY_TIMEOUT = 3600

@@ -37,8 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 from ops import envconfig, sandbox  # noqa: E402
 from ops.core.state import SECRET_FILES  # noqa: E402
-from ops.image import base, builder, common, inventory, registry, runner, signing, tasks  # noqa: E402
-from tests.support import free_port  # noqa: E402
+from ops.image import builder, common, inventory, registry, runner, signing, tasks  # noqa: E402
+from ops.sandbox.stand_ins import RUNTIME_STAND_IN  # noqa: E402
+from testkit.support import free_port  # noqa: E402
 
 GOAL_SIZE_MB = common.SIZE_GOAL_MB
 GOAL_READY_S = 3.0
@@ -91,7 +92,7 @@ def time_builds(
 ) -> dict[str, float]:
     """A build without the layer cache, then the same build with it (what a code change costs
     is in between: the venv layers stay, the app layers are rebuilt)."""
-    buildargs = base.base_images_for(engine, environment)
+    buildargs = builder.base_images_for(engine, environment)
     ref = f"orderdesk-bench:{uuid.uuid4().hex[:8]}"
     times = {}
     try:
@@ -204,7 +205,7 @@ def main() -> int:
         total = int(engine.images.get(ref).attrs["Size"])
     except docker.errors.ImageNotFound:
         raise SystemExit(f"{ref} is not built; run `invoke image.build --env local`") from None
-    runtime_base = int(engine.images.get(base.RUNTIME_STAND_IN.image).attrs["Size"])
+    runtime_base = int(engine.images.get(RUNTIME_STAND_IN.image).attrs["Size"])
     added = total - runtime_base
     production_base_mb = options.production_base_mb or megabytes(runtime_base)
     production_estimate = production_base_mb + megabytes(added)
@@ -247,9 +248,7 @@ def main() -> int:
     size_ok = production_estimate <= GOAL_SIZE_MB
     ready_ok = statistics.median(timings) <= GOAL_READY_S
     print(f"image                 {ref}")
-    print(
-        f"runtime base          {megabytes(runtime_base):6.1f} MB ({base.RUNTIME_STAND_IN.image})"
-    )
+    print(f"runtime base          {megabytes(runtime_base):6.1f} MB ({RUNTIME_STAND_IN.image})")
     print(f"local image           {megabytes(total):6.1f} MB")
     print(f"added by Dockerfile   {megabytes(added):6.1f} MB (venv, code, static, user)")
     for layer in layers:

@@ -149,7 +149,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as temp:
             run(f"sqlite:///{temp}/bench.sqlite3", args.rows, args.repeats, "SQLite")
         return 0
-    from tests.pgcluster import temporary_cluster
+    from testkit.pgcluster import temporary_cluster
 
     try:
         with temporary_cluster() as cluster:

@@ -53,8 +53,8 @@ BENCH_DIR = REPO_ROOT / "bench"
 sys.path.insert(0, str(REPO_ROOT))
 
 from ops.core.wait import WaitTimeout  # noqa: E402
-from tests.pgcluster import cluster_at  # noqa: E402
-from tests.support import free_port, wait_for_http  # noqa: E402
+from testkit.pgcluster import cluster_at  # noqa: E402
+from testkit.support import free_port, wait_for_http  # noqa: E402
 
 CACHE = Path(os.environ.get("ORDERDESK_CACHE", Path.home() / ".cache" / "orderdesk")) / "bench"
 PAGE_SIZE = 25

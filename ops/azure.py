@@ -27,8 +27,10 @@ from invoke import Collection, task
 from invoke.context import Context
 from invoke.exceptions import Exit
 
+from ops import entra as registration
 from ops.core import environments, kube, state
-from ops.core.environments import BAD_INPUT, ENV_HELP
+from ops.core.azcli import az, require_login
+from ops.core.environments import ENV_HELP
 from ops.core.wait import NotYet, WaitTimeout, wait_until
 from ops.envconfig import (
     IRREPLACEABLE_SECRETS,
@@ -37,9 +39,7 @@ from ops.envconfig import (
     Environment,
 )
 from ops.monitoring.layout import Layout
-from ops.toolchain import find
 
-AZ_INSTALL = "https://learn.microsoft.com/cli/azure/install-azure-cli"
 INGRESS = "orderdesk"
 INGRESS_TIMEOUT_S, INGRESS_INTERVAL_S = 300, 10
 
@@ -68,29 +68,6 @@ RESOURCE_PROVIDERS = (
 # (host_encryption_enabled), which Azure refuses until the subscription has this feature.
 FEATURES = (("Microsoft.Compute", "EncryptionAtHost"),)
 REGISTRATION_TIMEOUT_S, REGISTRATION_INTERVAL_S = 900, 15
-
-
-def az() -> str:
-    """The az program, quoted for a command line, or an Exit saying how to install it."""
-    program = find("az")
-    if program is None:
-        raise Exit(
-            f"the Azure CLI (az) is not installed; install it ({AZ_INSTALL}), then run `az login`",
-            code=BAD_INPUT,
-        )
-    return shlex.quote(program)
-
-
-def require_login(c: Context) -> dict[str, Any]:
-    """The signed-in account (`az account show`), or an Exit naming `az login`."""
-    result = c.run(f"{az()} account show --output json", hide=True, warn=True)
-    if result is None or result.exited != 0:
-        raise Exit(
-            "not logged in to Azure; run `az login` (in CI: azure/login with OIDC) and try again",
-            code=BAD_INPUT,
-        )
-    account: dict[str, Any] = json.loads(result.stdout)
-    return account
 
 
 def account_problem(account: dict[str, Any]) -> str:
@@ -519,9 +496,6 @@ def dns(c: Context, env: str = "") -> None:
 )
 def entra(c: Context, env: str = "", dry_run: bool = False) -> None:
     """Make the Entra ID app registration match env.yaml (shows the difference first)."""
-    # ops.entra builds on this module's az helpers: imported here, not at the top.
-    from ops import entra as registration
-
     registration.sync(c, environments.load(env), dry_run=dry_run)
 
 

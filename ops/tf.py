@@ -27,12 +27,12 @@ from invoke.exceptions import Exit, UnexpectedExit
 from invoke.tasks import task
 
 from ops import envconfig
-from ops.azure import az, register_providers_and_features, require_login
+from ops.azure import register_providers_and_features
 from ops.core import environments, git, state
-from ops.core.environments import BAD_INPUT
+from ops.core.azcli import az, require_login
+from ops.core.environments import BAD_INPUT, TEAMS_WEBHOOK_VARIABLE
 from ops.core.wait import NotYet, WaitTimeout, wait_until
 from ops.envconfig import Azure, Environment
-from ops.monitoring.layout import TEAMS_WEBHOOK_VARIABLE
 from ops.terraform_cli import TerraformCli, TerraformNotFound, terraform_env
 
 INFRA_DIR = envconfig.REPO_ROOT / "infra"

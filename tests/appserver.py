@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support import free_port, wait_for_http
+from testkit.support import free_port, wait_for_http
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = REPO_ROOT / "app"

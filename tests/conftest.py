@@ -1,6 +1,6 @@
 """Fixtures shared across test areas."""
 
-from tests.cluster import cluster_for_the_session, local_cluster
+from testkit.cluster import cluster_for_the_session, local_cluster
 from tests.idp import oidc_provider
 
 __all__ = ["cluster_for_the_session", "local_cluster", "oidc_provider"]

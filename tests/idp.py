@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from ops.sandbox import oidc
-from tests.support import need
+from testkit.support import need
 
 # Registered for the provider's own tests (tests/sandbox/test_oidc_provider.py); nothing listens
 # there: the tests read the code from the redirect's Location.

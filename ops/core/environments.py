@@ -13,6 +13,9 @@ from ops import envconfig
 # "what you asked for failed" (1).
 BAD_INPUT = 2
 ENV_HELP = "environment in infra/env.yaml (local, dev, prod)"
+# The one variable (a CI secret) that holds the team channel's Teams Workflows URL, read by
+# monitoring.install, preflight and tf.* (Terraform's Azure Monitor action group).
+TEAMS_WEBHOOK_VARIABLE = "TEAMS_WEBHOOK_URL"
 
 
 def known(path: Path | None = None) -> list[str]:

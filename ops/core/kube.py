@@ -9,17 +9,25 @@ the deploy's credentials stage (or `sandbox.cluster-start`) wrote to .data/<env>
 
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops import toolchain
 from ops.core.state import EnvState
-from ops.envconfig import Environment
+from ops.envconfig import REPO_ROOT, Environment
+
+# Where the local cluster (ops/sandbox) writes its kubeconfig, and where it records which cluster
+# runs: the facts this module checks a `local` kubeconfig against, below the sandbox that writes
+# them (the sandbox's own layout builds on these two).
+LOCAL_KUBECONFIG = REPO_ROOT / ".data" / "local" / "kubeconfig"
+LOCAL_CLUSTER_DIR = toolchain.CACHE_DIR / "sandbox" / "node"
 
 # invoke settings `k8s.*` that decide where kubectl and helm act (INVOKE_K8S_KUBECONFIG, ...).
 DEFAULTS: dict[str, Any] = {
@@ -97,17 +105,52 @@ class KubeTarget:
         return shlex.join([*words, *args])
 
 
+def verify_local_kubeconfig(path: Path, cluster_dir: Path = LOCAL_CLUSTER_DIR) -> None:
+    """Refuse a `local` kubeconfig that points at any cluster but the running local one (a copied
+    AKS kubeconfig, a stale file from an old cluster): kubectl and helm would act on that one.
+
+    The running cluster is the one ops.sandbox recorded in `cluster_dir`: its API server in
+    state.json, its CA in pki/ca.crt."""
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        context = next(
+            c["context"] for c in config["contexts"] if c["name"] == config["current-context"]
+        )
+        entry = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
+    except (OSError, yaml.YAMLError, KeyError, StopIteration, TypeError) as exc:
+        raise Exit(
+            f"{path} is not a usable kubeconfig ({exc}); run `invoke sandbox.cluster-start`, "
+            "which rewrites it",
+            code=1,
+        ) from exc
+    try:
+        state = json.loads((cluster_dir / "state.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        state = {}
+    ours = cluster_dir / "pki" / "ca.crt"
+    authority = entry.get("certificate-authority")
+    same_ca = (
+        authority is not None
+        and ours.is_file()
+        and Path(authority).is_file()
+        and Path(authority).read_bytes() == ours.read_bytes()
+    )
+    if state.get("server") != entry.get("server") or not same_ca:
+        raise Exit(
+            f"{path} points at {entry.get('server')}, which is not the local cluster "
+            f"({state.get('server') or 'not running'}); refusing to act on another cluster. Run "
+            "`invoke sandbox.cluster-start` (it rewrites the file), or set INVOKE_K8S_KUBECONFIG "
+            "to the cluster you mean",
+            code=1,
+        )
+
+
 def _refuse_another_cluster(kubeconfig: Path) -> None:
     """The local cluster's kubeconfig must still point at the running local cluster: a file
     overwritten with another cluster's (an AKS one, an old run's) is refused before any call."""
-    from ops.sandbox import cluster  # the sandbox needs docker and cryptography; core does not
-
-    if kubeconfig.resolve() != cluster.LOCAL_KUBECONFIG.resolve():
+    if kubeconfig.resolve() != LOCAL_KUBECONFIG.resolve():
         return  # a kubeconfig chosen explicitly (k8s.kubeconfig) or a test's own state
-    try:
-        cluster.verify_kubeconfig(kubeconfig)
-    except cluster.ClusterError as exc:
-        raise Exit(f"{exc}", code=1) from exc
+    verify_local_kubeconfig(kubeconfig)
 
 
 def target(c: Context, environment: Environment, *, context: str = "") -> KubeTarget:

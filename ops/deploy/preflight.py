@@ -9,11 +9,10 @@ from invoke.exceptions import Exit
 
 from ops import azure, toolchain
 from ops.core import git
-from ops.core.environments import BAD_INPUT
+from ops.core.environments import BAD_INPUT, TEAMS_WEBHOOK_VARIABLE
 from ops.deploy.plan import Stage
 from ops.deploy.runner import console
 from ops.envconfig import Environment
-from ops.monitoring.layout import TEAMS_WEBHOOK_VARIABLE
 
 BOOTSTRAP = "scripts/bootstrap --system"
 KUSTOMIZE = "python -m ops.toolchain install kustomize"

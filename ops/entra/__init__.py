@@ -25,8 +25,8 @@ from typing import Any
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from ops.azure import require_login
 from ops.core import environments, state
+from ops.core.azcli import require_login
 from ops.entra.changes import CLIENT, apply_changes, plan_changes, show_difference
 from ops.entra.desired import desired_state, placeholder_problems, service_account_subject
 from ops.entra.graph import Graph, read_current

@@ -12,7 +12,7 @@ from typing import Any
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from ops.azure import az
+from ops.core.azcli import az
 from ops.core.wait import NotYet, WaitTimeout, wait_until
 from ops.entra.desired import GRAPH, Desired
 

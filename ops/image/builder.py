@@ -13,7 +13,14 @@ import docker.errors
 from docker.utils.build import create_archive, exclude_paths
 from invoke import Context
 
+from ops import envconfig
 from ops.image.common import DOCKERFILE, DOCKERIGNORE, REPO_ROOT, ImageError, setting
+from ops.sandbox.stand_ins import (
+    BUILD_STAND_IN,
+    RUNTIME_STAND_IN,
+    StandInError,
+    import_stand_in,
+)
 
 
 def build_ca_bundle(c: Context | None) -> Path | None:
@@ -59,6 +66,22 @@ def build_context(ca_bundle: Path | None) -> IO[bytes]:
 
 # The classic builder colours a step's stderr; logs and error messages want plain text.
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def base_images_for(
+    engine: docker.DockerClient, environment: envconfig.Environment
+) -> dict[str, str]:
+    """Build args naming the bases: the sandbox's stand-ins (ops/sandbox/stand_ins.py) for
+    `local`; none (the Dockerfile's pinned defaults) elsewhere."""
+    if environment.registry.kind != "local":
+        return {}
+    try:
+        return {
+            "BUILD_IMAGE": import_stand_in(engine, BUILD_STAND_IN),
+            "BASE_IMAGE": import_stand_in(engine, RUNTIME_STAND_IN),
+        }
+    except StandInError as exc:
+        raise ImageError(str(exc)) from exc
 
 
 def build_image(

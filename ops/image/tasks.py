@@ -13,7 +13,7 @@ from invoke.exceptions import Exit
 from ops import envconfig
 from ops.core import environments
 from ops.core.state import EnvState
-from ops.image import base, builder, checks, inventory, registry, runner, signing
+from ops.image import builder, checks, inventory, registry, runner, signing
 from ops.image.common import (
     APP_UID,
     DEFAULTS,
@@ -46,7 +46,7 @@ def build(c: Context, env: str = "local", base_image: str = "") -> None:
         environment = load_env(c, env)
         ref = image_ref(environment)
         engine = client(environment)
-        buildargs = base.base_images_for(engine, environment)
+        buildargs = builder.base_images_for(engine, environment)
         if base_image:
             buildargs["BASE_IMAGE"] = base_image
         started = time.monotonic()

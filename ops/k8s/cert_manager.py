@@ -20,10 +20,9 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops.core import kube
+from ops.core.charts import ChartPin, CrdsMissing, module_files, read_chart_pin
 from ops.envconfig import Environment
 from ops.k8s.render import MANIFESTS_DIR
-from ops.monitoring import crds
-from ops.monitoring.layout import ChartPin, read_chart_pin
 
 CERT_MANAGER_PIN = MANIFESTS_DIR / "addons" / "cert-manager.yaml"
 # The CRDs cert-manager's chart installs (crds.enabled=true); deploy/crds in its module.
@@ -65,8 +64,8 @@ def crds_from_module(path: Path = CERT_MANAGER_PIN) -> list[Path]:
     """The pinned version's CRD manifests, from its Go module (no chart download)."""
     _, module = chart_pin(path)
     try:
-        return crds.module_files(module, [f"deploy/crds/{name}.yaml" for name in CERT_MANAGER_CRDS])
-    except crds.CrdsMissing as exc:
+        return module_files(module, [f"deploy/crds/{name}.yaml" for name in CERT_MANAGER_CRDS])
+    except CrdsMissing as exc:
         raise Exit(f"k8s.addons --no-chart: {exc}", code=1) from exc
 
 

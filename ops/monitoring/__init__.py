@@ -28,13 +28,13 @@ from invoke.exceptions import Exit
 
 from ops import toolchain
 from ops.core import environments, kube
-from ops.core.environments import ENV_HELP
+from ops.core.charts import CrdsMissing
+from ops.core.environments import ENV_HELP, TEAMS_WEBHOOK_VARIABLE
 from ops.monitoring import alerts, checks, crds, render
 from ops.monitoring.layout import (
     MONITORING_NAMESPACE,
     TEAMS_SECRET,
     TEAMS_SECRET_KEYS,
-    TEAMS_WEBHOOK_VARIABLE,
     Layout,
     load_chart_pin,
 )
@@ -218,7 +218,7 @@ def install(  # noqa: PLR0917 - invoke maps each parameter to a command-line fla
         # What the chart would bring first: the CRDs the rules and ServiceMonitor need.
         try:
             definitions = crds.operator_crds()
-        except crds.CrdsMissing as exc:
+        except CrdsMissing as exc:
             raise Exit(f"monitoring.install --no-chart: {exc}", code=1) from exc
         for definition in definitions:
             # Server-side: the CRDs are too large for client-side apply's annotation.

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from ops.core.charts import ChartPin, read_chart_pin
+
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 MONITORING_DIR = REPO_ROOT / "monitoring"
 
@@ -21,9 +23,6 @@ MONITORING_NAMESPACE = "monitoring"
 TEAMS_SECRET = "alertmanager-teams-webhook"  # noqa: S105  # nosec B105  # pragma: allowlist secret
 TEAMS_SECRET_KEYS = ("alerts-url", "oncall-url")
 TEAMS_SECRET_MOUNT = f"/etc/alertmanager/secrets/{TEAMS_SECRET}"
-# The one variable (a CI secret) that holds the team channel's Teams Workflows URL, read by
-# monitoring.install, preflight and tf.* (Terraform's Azure Monitor action group).
-TEAMS_WEBHOOK_VARIABLE = "TEAMS_WEBHOOK_URL"
 
 
 @dataclass(frozen=True)
@@ -101,40 +100,5 @@ class Layout:
         return self.root / "generated"
 
 
-@dataclass(frozen=True)
-class ChartPin:
-    repository: str
-    chart: str
-    version: str
-    release: str
-    namespace: str
-
-    def upgrade_args(self, *values: str, timeout: str) -> list[str]:
-        """`helm upgrade --install` of exactly this chart version, waiting up to `timeout`."""
-        return [
-            "upgrade",
-            "--install",
-            self.release,
-            self.chart,
-            "--repo",
-            self.repository,
-            "--version",
-            self.version,
-            "--namespace",
-            self.namespace,
-            "--create-namespace",
-            *values,
-            "--wait",
-            "--timeout",
-            timeout,
-        ]
-
-
 def load_chart_pin(layout: Layout) -> ChartPin:
     return read_chart_pin(layout.chart_pin)
-
-
-def read_chart_pin(path: Path) -> ChartPin:
-    """A chart pinned in a file of ours: repository, chart, exact version, release, namespace."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return ChartPin(**{field: str(data[field]) for field in ChartPin.__dataclass_fields__})

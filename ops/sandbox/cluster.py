@@ -40,13 +40,13 @@ from invoke import Context, task
 from invoke.exceptions import Exit
 
 from ops import envconfig
+from ops.core.kube import LOCAL_KUBECONFIG
 from ops.core.wait import WaitTimeout, wait_until
 from ops.sandbox import owned
 from ops.sandbox.layout import (
     API_PORT_IN_NODE,
     DEFAULT_LAYOUT,
     KUBERNETES_VERSION,
-    LOCAL_KUBECONFIG,
     NODE_IP,
     STOP_TIMEOUT_S,
     ClusterError,
@@ -295,39 +295,7 @@ def stop(layout: Layout = DEFAULT_LAYOUT, progress: Callable[[str], None] = prin
     return found
 
 
-# --- checks other areas use -----------------------------------------------------------------
-
-
-def verify_kubeconfig(path: Path, layout: Layout = DEFAULT_LAYOUT) -> None:
-    """Refuse a `local` kubeconfig that points at any cluster but the running local one (a copied
-    AKS kubeconfig, a stale file from an old cluster): kubectl and helm would act on that one."""
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        context = next(
-            c["context"] for c in config["contexts"] if c["name"] == config["current-context"]
-        )
-        entry = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
-    except (OSError, yaml.YAMLError, KeyError, StopIteration, TypeError) as exc:
-        raise ClusterError(
-            f"{path} is not a usable kubeconfig ({exc}); run `invoke sandbox.cluster-start`, "
-            "which rewrites it"
-        ) from exc
-    state = read_state(layout)
-    ours = Path(layout.pki) / "ca.crt"
-    authority = entry.get("certificate-authority")
-    same_ca = (
-        authority is not None
-        and ours.is_file()
-        and Path(authority).is_file()
-        and Path(authority).read_bytes() == ours.read_bytes()
-    )
-    if state.get("server") != entry.get("server") or not same_ca:
-        raise ClusterError(
-            f"{path} points at {entry.get('server')}, which is not the local cluster "
-            f"({state.get('server') or 'not running'}); refusing to act on another cluster. Run "
-            "`invoke sandbox.cluster-start` (it rewrites the file), or set INVOKE_K8S_KUBECONFIG "
-            "to the cluster you mean"
-        )
+# --- for tests and benchmarks --------------------------------------------------------------
 
 
 @contextlib.contextmanager

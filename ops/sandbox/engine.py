@@ -35,6 +35,7 @@ from invoke.exceptions import Exit
 from ops import envconfig
 from ops.core import mounts
 from ops.sandbox import owned
+from ops.sandbox.stand_ins import BUILD_STAND_IN, RUNTIME_STAND_IN, StandInError, import_stand_in
 from ops.toolchain import CACHE_DIR, find
 
 SANDBOX_DIR = CACHE_DIR / "sandbox"
@@ -409,16 +410,13 @@ def _exit(exc: Exception) -> Exit:
 @task
 def start(c: Context) -> None:
     """Start the Docker engine and the local registry, and import the image's base stand-ins."""
-    # The image area owns its base images (ops/image/base.py); it imports this module.
-    from ops.image import ImageError, base
-
     try:
         url = start_engine()
         registry = start_registry()
         engine = engine_client(url)
-        stand_ins = (base.BUILD_STAND_IN, base.RUNTIME_STAND_IN)
-        bases = [base.import_stand_in(engine, stand_in) for stand_in in stand_ins]
-    except (SandboxError, ImageError, envconfig.EnvConfigError) as exc:
+        stand_ins = (BUILD_STAND_IN, RUNTIME_STAND_IN)
+        bases = [import_stand_in(engine, stand_in) for stand_in in stand_ins]
+    except (SandboxError, StandInError, envconfig.EnvConfigError) as exc:
         raise _exit(exc) from exc
     print(f"engine:     {url}")
     print(f"registry:   {registry.url}")
@@ -440,9 +438,6 @@ def stop(c: Context) -> None:
 @task
 def status(c: Context) -> None:
     """Show whether the engine, the registry and the image's base stand-ins are there."""
-    # Imported here: the image area imports this module.
-    from ops.image import base
-
     try:
         registry = local_registry()
     except envconfig.EnvConfigError as exc:
@@ -452,7 +447,7 @@ def status(c: Context) -> None:
     print(
         f"registry:   {'running at ' + registry.url if registry_running(registry) else 'stopped'}"
     )
-    for stand_in in (base.BUILD_STAND_IN, base.RUNTIME_STAND_IN):
+    for stand_in in (BUILD_STAND_IN, RUNTIME_STAND_IN):
         if engine_up:
             try:
                 engine_client().images.get(stand_in.image)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ops import envconfig
+from ops.core.kube import LOCAL_CLUSTER_DIR
 from ops.core.state import write_json
 from ops.sandbox import owned
 from ops.toolchain import CACHE_DIR, find
@@ -20,8 +21,9 @@ KUBERNETES_VERSION = "v1.36.3"
 PAUSE_VERSION = "3.10.2"
 IMAGES_DIR = CACHE_DIR / "kubernetes" / KUBERNETES_VERSION / "images"
 KUBERNETES_BIN = CACHE_DIR / "kubernetes" / KUBERNETES_VERSION / "bin"
-NODE_DIR = CACHE_DIR / "sandbox" / "node"
-LOCAL_KUBECONFIG = envconfig.REPO_ROOT / ".data" / "local" / "kubeconfig"
+# ops.core.kube checks a `local` kubeconfig against what a start records there (state.json's
+# server, pki/ca.crt): the paths are core's, so that check needs no import of the sandbox.
+NODE_DIR = LOCAL_CLUSTER_DIR
 
 NODE_NAME = "orderdesk-node"
 NODE_IP = "10.213.0.2"

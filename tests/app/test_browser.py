@@ -18,8 +18,8 @@ import requests
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from testkit.support import need_tool
 from tests.appserver import REPO_ROOT, AppServer, run_app
-from tests.support import need_tool
 
 pytestmark = pytest.mark.browser
 

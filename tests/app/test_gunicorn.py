@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from testkit.support import free_port
 from tests.appserver import run_app
-from tests.support import free_port
 
 pytestmark = pytest.mark.gunicorn
 

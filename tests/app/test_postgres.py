@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from testkit.pgcluster import Cluster, find_bindir, temporary_cluster
+from testkit.support import need_tool
 from tests.appserver import run_app
-from tests.pgcluster import Cluster, find_bindir, temporary_cluster
-from tests.support import need_tool
 
 pytestmark = [pytest.mark.postgres, pytest.mark.gunicorn]
 

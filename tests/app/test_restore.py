@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import requests
 
+from testkit.pgcluster import Cluster
 from tests.app import test_postgres
 from tests.appserver import AppServer, run_app
-from tests.pgcluster import Cluster
 
 pytestmark = pytest.mark.gunicorn
 # A throwaway PostgreSQL server for the test, as test_postgres.py starts one.

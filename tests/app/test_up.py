@@ -15,8 +15,9 @@ import pytest
 import requests
 
 from ops.toolchain import CACHE_DIR
+from testkit import support
+from testkit.support import free_port, invoke_argv
 from tests.appserver import APP_DIR, REPO_ROOT, sign_in
-from tests.support import free_port
 
 pytestmark = pytest.mark.gunicorn
 
@@ -37,7 +38,7 @@ def up_env(tmp_path: Path) -> dict[str, str]:
 @contextmanager
 def invoke_up(tmp_path: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "up", "--seed-count", "3", "--workers", "1", *args],
+        invoke_argv("up", "--seed-count", "3", "--workers", "1", *args),
         cwd=REPO_ROOT,
         env=up_env(tmp_path),
         stdout=subprocess.PIPE,
@@ -83,15 +84,7 @@ def test_second_up_on_the_same_port_stops_before_touching_anything(tmp_path: Pat
         before = sorted(p.name for p in metrics_dir.glob("*.db"))
         assert before, "the first instance wrote no metrics: nothing to protect"
 
-        second = subprocess.run(
-            [sys.executable, "-m", "invoke", "up", "--port", str(port)],
-            cwd=REPO_ROOT,
-            env=up_env(tmp_path),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        second = support.invoke("up", "--port", str(port), env=up_env(tmp_path), timeout=60)
         assert second.returncode != 0
         assert f"port {port} is in use; try --port" in second.stderr
         assert "migrat" not in second.stdout.lower()
@@ -166,16 +159,7 @@ def test_app_user_and_app_token_make_what_the_api_accepts(tmp_path: Path) -> Non
     env = up_env(tmp_path)
 
     def invoke(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "invoke", *args],
-            cwd=REPO_ROOT,
-            env=env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return support.invoke(*args, env=env, timeout=120, stdin=stdin)
 
     assert invoke("app.migrate").returncode == 0
     password = "a long enough password 73"  # pragma: allowlist secret

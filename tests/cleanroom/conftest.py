@@ -17,9 +17,9 @@ import docker
 import pytest
 
 from ops import sandbox
+from testkit.support import need, need_tool
 from tests.cleanroom import room, shelf
 from tests.image.conftest import engine_url
-from tests.support import need, need_tool
 
 __all__ = ["CleanRoom", "clean_room", "engine_url"]
 

@@ -50,8 +50,8 @@ def assert_stops_only_at_azure(run: room.JobRun, boundary: str) -> None:
 
 
 # dev's bases are public images pinned by digest, which no registry here serves: the probes build
-# and scan the same Dockerfile on the image's local stand-in bases (ops/image/base.py), which
-# tools/build/image made on this machine and the shelf hands to the job. The engine is the one
+# and scan the same Dockerfile on the image's local stand-in bases (ops/sandbox/stand_ins.py),
+# which tools/build/image made on this machine and the shelf hands to the job. The engine is the one
 # the image tasks choose for an Azure environment (ops/image/common.engine_url: the runner's own
 # Docker socket), reached as the runner's non-root user: finding 3's private dockerd needed root.
 BASES = (

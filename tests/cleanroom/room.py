@@ -32,7 +32,7 @@ import docker.errors
 import yaml
 
 from ops.envconfig import REPO_ROOT
-from ops.image.base import StandIn, import_stand_in
+from ops.sandbox.stand_ins import StandIn, import_stand_in
 from ops.toolchain import CACHE_DIR
 
 CLEANROOM_DIR = CACHE_DIR / "cleanroom"

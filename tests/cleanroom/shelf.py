@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from ops.toolchain import BIN_DIR, CACHE_DIR
-from tests.support import serving_on_loopback
+from testkit.support import serving_on_loopback
 
 CLEANROOM_DIR = CACHE_DIR / "cleanroom"
 

@@ -8,9 +8,9 @@ import pytest
 
 from ops.core.wait import wait_until
 from ops.sandbox import cluster
-from tests.cluster import kubectl
+from testkit.cluster import kubectl
+from testkit.support import need_tool
 from tests.deploy.local import invoke, pushed
-from tests.support import need_tool
 
 
 @pytest.fixture(scope="package")

@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 from ops.envconfig import REPO_ROOT
-from tests.cluster import kubectl_json
+from testkit import support
+from testkit.cluster import kubectl_json
 
-INVOKE = str(Path(sys.executable).with_name("invoke"))
 STATE = REPO_ROOT / ".data" / "local"
 NS = "--namespace=orderdesk"
 
@@ -21,14 +19,9 @@ NS = "--namespace=orderdesk"
 def invoke(
     *args: str, timeout: int = 900, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [INVOKE, *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "NO_COLOR": "1", **(env or {})},
-        check=False,
+    """`invoke ...` with `env` over this process's environment, long enough for a deploy."""
+    return support.invoke(
+        *args, env={**os.environ, "NO_COLOR": "1", **(env or {})}, timeout=timeout
     )
 
 

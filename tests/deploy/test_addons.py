@@ -24,10 +24,10 @@ from ops.k8s import cert_manager
 from ops.k8s.render import render
 from ops.monitoring import crds
 from ops.sandbox import cluster, layout
-from tests.cluster import kubectl
+from testkit.cluster import kubectl
+from testkit.support import need_tool
 from tests.deploy.local import invoke
 from tests.manifests.conftest import sample_values
-from tests.support import need_tool
 
 pytestmark = pytest.mark.slow
 

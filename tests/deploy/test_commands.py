@@ -20,14 +20,14 @@ from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit, UnexpectedExit
 
 from ops import azure, deploy, image, k8s, tf, toolchain
-from ops.core import git
+from ops.core import azcli, git
 from ops.deploy import checks
 from ops.envconfig import Environment
 from ops.image import signing
 from ops.image.registry import PushRecord
 from ops.k8s import cert_manager
+from testkit.support import committed_lock_file, context_answering, need_tool, recorded_run
 from tests.manifests.conftest import DATA, write_image_record
-from tests.support import committed_lock_file, context_answering, need_tool, recorded_run
 
 DIGEST = "sha256:" + "a" * 64
 INGRESS_IP = "203.0.113.10"
@@ -214,7 +214,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         return kustomize if tool == "kustomize" else f"/usr/bin/{tool}"
 
     monkeypatch.setattr(toolchain, "find", find)
-    monkeypatch.setattr(azure, "find", find)
+    monkeypatch.setattr(azcli, "find", find)
     monkeypatch.setattr("ops.terraform_cli.find", find)
     monkeypatch.setattr(git, "head", lambda *a, **k: "f" * 40)
     monkeypatch.setattr(git, "changes", lambda *a, **k: [])

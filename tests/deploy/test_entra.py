@@ -20,8 +20,8 @@ from invoke.exceptions import Exit
 
 from ops import azure, deploy, entra, envconfig
 from ops.envconfig import EnvConfigError, Environment
+from testkit.support import context_answering
 from tests.deploy.graph import GRAPH, TENANT, FakeGraph, Tenant, option
-from tests.support import context_answering
 from tests.terraform import conftest as terraform_fixtures
 
 # env.yaml variants to break one key at a time.
@@ -53,7 +53,7 @@ def environment(name: str = "dev", **changes: Any) -> Environment:
 
 @pytest.fixture
 def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr("ops.azure.find", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr("ops.core.azcli.find", lambda tool: f"/usr/bin/{tool}")
     monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
     return tmp_path
 

@@ -11,7 +11,6 @@ import os
 import shlex
 import socket
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -22,12 +21,11 @@ from invoke import Config, Context
 from ops import envconfig, toolchain
 from ops.core import kube
 from ops.monitoring.layout import MONITORING_NAMESPACE, TEAMS_SECRET, TEAMS_SECRET_KEYS
-from tests.cluster import kubectl_json
-from tests.support import need_tool
+from testkit import support
+from testkit.cluster import kubectl_json
+from testkit.support import need_tool
 
 pytestmark = pytest.mark.slow
-
-INVOKE = str(Path(sys.executable).with_name("invoke"))
 
 
 class Decoy:
@@ -88,14 +86,8 @@ def test_monitoring_install_and_helm_never_reach_another_cluster(local_cluster, 
     }
     decoy.kubeconfig(home / ".kube" / "config")
 
-    installed = subprocess.run(
-        [INVOKE, "monitoring.install", "--env", "local", "--no-chart"],
-        cwd=envconfig.REPO_ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    installed = support.invoke(
+        "monitoring.install", "--env", "local", "--no-chart", env=environ, timeout=600
     )
     assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
     assert "kube-prometheus-stack not installed (--no-chart)" in installed.stdout

@@ -32,11 +32,11 @@ import pytest
 
 from ops import envconfig, sandbox
 from ops.core.wait import wait_until
-from ops.envconfig import REPO_ROOT
 from ops.image import inventory, registry, signing
 from ops.k8s.render import MANIFESTS_DIR
-from tests.cluster import Load, kubectl, kubectl_json, service_url
-from tests.deploy.local import INVOKE, NS, STATE, deployment, invoke, pushed
+from testkit import support
+from testkit.cluster import Load, kubectl, kubectl_json, service_url
+from tests.deploy.local import NS, STATE, deployment, invoke, pushed
 
 pytestmark = pytest.mark.slow
 
@@ -439,14 +439,8 @@ def kubectl_base() -> list[str]:
 def test_prod_dry_run_needs_no_azure(tmp_path: Path) -> None:
     # An empty Azure config dir: whatever az is installed here, no login can be found.
     env = {**os.environ, "AZURE_CONFIG_DIR": str(tmp_path), "NO_COLOR": "1"}
-    done = subprocess.run(
-        [INVOKE, "deploy", "--env", "prod", "--dry-run", "--allow-dirty"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
+    done = support.invoke(
+        "deploy", "--env", "prod", "--dry-run", "--allow-dirty", env=env, timeout=120
     )
     assert done.returncode == 0, done.stderr
     for stage in (

@@ -29,10 +29,10 @@ from ops.core.wait import wait_until
 from ops.envconfig import REPO_ROOT
 from ops.sandbox import cluster
 from ops.sandbox.layout import NODE_IP
-from tests.cluster import app_token, in_node, kubectl, kubectl_json, service_url
+from testkit.cluster import app_token, in_node, kubectl, kubectl_json, service_url
+from testkit.pgcluster import Cluster, cluster_at, find_bindir
+from testkit.support import need_tool
 from tests.deploy.local import NS, invoke
-from tests.pgcluster import Cluster, cluster_at, find_bindir
-from tests.support import need_tool
 
 pytestmark = pytest.mark.slow
 

@@ -27,7 +27,7 @@ from ops.core.wait import wait_until
 from ops.deploy import runner
 from ops.deploy.plan import Stage, Step
 from ops.envconfig import REPO_ROOT
-from tests.deploy.local import INVOKE
+from testkit import support
 
 SHA = "f" * 40
 # A deploy whose image stage passes and whose kubernetes stage runs a command that takes long
@@ -126,19 +126,17 @@ def start_deploy(state: Path) -> tuple[subprocess.Popen[str], int]:
 def status(state: Path) -> str:
     """`invoke status --env local` as a user runs it; the cluster is unreachable here, so only
     its first line (the record) is of interest."""
-    done = subprocess.run(
-        [INVOKE, "status", "--env", "local"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done = support.invoke(
+        "status",
+        "--env",
+        "local",
         env={
             **os.environ,
             "INVOKE_STATE_DIR": str(state),
             "KUBECONFIG": str(state / "no-kubeconfig"),
             "NO_COLOR": "1",
         },
-        check=False,
+        timeout=120,
     )
     return done.stdout.splitlines()[0] if done.stdout else done.stderr
 

@@ -27,8 +27,8 @@ from ops.core import environments
 from ops.deploy import checks
 from ops.envconfig import Environment
 from ops.k8s.render import render
+from testkit.support import need_tool
 from tests.manifests.conftest import sample_values
-from tests.support import need_tool
 
 
 @dataclass

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,9 @@ import pytest
 
 from ops import envconfig, sandbox
 from ops.image import common
-from ops.image.base import BUILD_STAND_IN, RUNTIME_STAND_IN
-from tests.support import need_tool
+from ops.sandbox.stand_ins import BUILD_STAND_IN, RUNTIME_STAND_IN
+from testkit import support
+from testkit.support import need_tool
 
 REPO_ROOT = envconfig.REPO_ROOT
 
@@ -32,16 +32,8 @@ class Built:
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `invoke ...` the way a person does, from the repository root."""
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+    """`invoke ...` with `env` over this process's environment, for as long as a build takes."""
+    return support.invoke(*args, env={**os.environ, **(env or {})}, timeout=1800)
 
 
 @pytest.fixture(scope="session")

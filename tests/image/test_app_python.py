@@ -13,7 +13,7 @@ from pathlib import Path
 
 import docker
 
-from ops.image.base import BUILD_STAND_IN, import_stand_in
+from ops.sandbox.stand_ins import BUILD_STAND_IN, import_stand_in
 from ops.toolchain import CACHE_DIR
 from tests.image.conftest import REPO_ROOT
 

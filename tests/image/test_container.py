@@ -17,9 +17,9 @@ import pytest
 import requests
 
 from ops.image import common, registry, runner
+from testkit.pgcluster import Cluster, find_bindir, temporary_cluster
+from testkit.support import free_port, need_tool
 from tests.image.conftest import Built
-from tests.pgcluster import Cluster, find_bindir, temporary_cluster
-from tests.support import free_port, need_tool
 
 pytestmark = pytest.mark.slow
 

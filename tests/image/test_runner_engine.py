@@ -11,7 +11,7 @@ from invoke import Context, Result
 from ops import envconfig, k8s
 from ops.deploy import plan
 from ops.image import common, registry, signing, tasks
-from tests.support import context_answering
+from testkit.support import context_answering
 
 
 @pytest.fixture

@@ -24,8 +24,8 @@ from invoke.exceptions import Exit
 
 from ops import deploy, envconfig, sandbox
 from ops.image import inventory, registry, signing
+from testkit.support import need_tool, recorded_run
 from tests.image.conftest import Built, invoke
-from tests.support import need_tool, recorded_run
 
 pytestmark = pytest.mark.slow
 

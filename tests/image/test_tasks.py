@@ -20,8 +20,8 @@ from invoke import MockContext, Result
 from ops import envconfig, sandbox
 from ops.core import environments
 from ops.image import builder, checks, common, registry
+from testkit.support import free_port, need_tool, recorded_run
 from tests.image.conftest import Built, invoke
-from tests.support import free_port, need_tool, recorded_run
 
 MANIFEST_TYPES = ",".join(
     (

@@ -10,7 +10,7 @@ import pytest
 from ops import envconfig
 from ops.k8s.render import Rendered, render
 from ops.k8s.values import RenderValues, load_tf_outputs, parse_image
-from tests.support import need_tool
+from testkit.support import need_tool
 
 DATA = Path(__file__).parent / "data"
 ENVIRONMENTS = ("local", "dev", "prod")

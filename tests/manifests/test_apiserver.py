@@ -12,7 +12,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +21,10 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from ops.envconfig import REPO_ROOT
 from ops.k8s.render import MANIFESTS_DIR, display_path, render
 from ops.sandbox.controlplane import ControlPlane
+from testkit import support
+from testkit.support import free_port
 from tests.manifests.conftest import (
     DIGEST_A,
     DIGEST_B,
@@ -32,7 +32,6 @@ from tests.manifests.conftest import (
     sample_values,
     write_image_record,
 )
-from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 NAMESPACE = "orderdesk"
@@ -45,14 +44,8 @@ CORE_KINDS |= {"Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
 def run_invoke(
     plane: ControlPlane, state_dir: Path, *args: str, timeout: int = 180, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=REPO_ROOT,
-        env=plane.environ(INVOKE_STATE_DIR=str(state_dir), **env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+    return support.invoke(
+        *args, env=plane.environ(INVOKE_STATE_DIR=str(state_dir), **env), timeout=timeout
     )
 
 

@@ -13,7 +13,7 @@ from ops import k8s, toolchain
 from ops.core import kube, state
 from ops.image import ImageError, signing
 from ops.k8s.cluster import RolloutFailed
-from tests.support import recorded_commands, recorded_run
+from testkit.support import recorded_commands, recorded_run
 
 VERSION = Result(stdout='{"major": "1", "minor": "36", "gitVersion": "v1.36.3"}')
 

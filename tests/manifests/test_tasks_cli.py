@@ -12,8 +12,8 @@ import yaml
 
 from ops import toolchain
 from ops.k8s.render import MANIFESTS_DIR
+from testkit.support import invoke
 from tests.manifests.conftest import DATA, DIGEST_B, sample_image, write_image_record
-from tests.support import invoke
 
 
 def run_invoke(*args: str, state_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -20,8 +20,8 @@ import yaml
 
 from ops.monitoring import render
 from ops.monitoring.layout import REPO_ROOT, Layout
+from testkit.support import wait_for_http
 from tests import appserver
-from tests.support import wait_for_http
 
 APP_DIR = REPO_ROOT / "app"
 # The only changes the loopback copies make: `for` durations and Alertmanager's waits, so a run

@@ -20,7 +20,7 @@ import yaml
 
 from ops.monitoring import checks, render
 from ops.monitoring.layout import MONITORING_DIR, REPO_ROOT, Layout
-from tests.support import need_tool
+from testkit.support import need_tool
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -32,9 +32,9 @@ from invoke import Context
 from ops.core.wait import NotYet, wait_until
 from ops.monitoring import alerts, render, send_test_alert
 from ops.monitoring.layout import RUNBOOK_BASE, Layout
+from testkit.support import free_port, need_tool
 from tests.monitoring import stack
 from tests.monitoring.teams import Delivery, WebhookSink, adaptive_card, card_texts, message_card
-from tests.support import free_port, need_tool
 
 pytestmark = [pytest.mark.slow, pytest.mark.gunicorn]
 

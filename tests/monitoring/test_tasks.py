@@ -18,7 +18,7 @@ from invoke.exceptions import Exit
 
 from ops import monitoring
 from ops.monitoring.layout import Layout
-from tests.support import free_port, recorded_commands, recorded_run
+from testkit.support import free_port, recorded_commands, recorded_run
 
 TEAM_URL = "https://prod-00.westeurope.logic.azure.com/workflows/team-secret-sig"
 ONCALL_URL = "https://prod-00.westeurope.logic.azure.com/workflows/oncall-secret-sig"

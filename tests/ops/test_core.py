@@ -15,7 +15,7 @@ from invoke.exceptions import Exit
 from ops import envconfig
 from ops.core import ci, environments, git, kube, state, wait, web
 from ops.core.ports import free_port
-from tests.support import serving_on_loopback
+from testkit.support import serving_on_loopback
 
 # --- ci --------------------------------------------------------------------------------------
 
@@ -297,3 +297,50 @@ def test_a_missing_kubectl_is_an_exit_naming_the_install(
     where = kube.target(context_with(state_dir=str(tmp_path)), environments.load("local"))
     with pytest.raises(Exit, match=r"kubectl not found in .*; install it"):
         where.kubectl("get", "pods")
+
+
+def recorded_local_cluster(root: Path, server: str) -> Path:
+    """A cluster record as ops/sandbox leaves it (state.json's server, pki/ca.crt)."""
+    (root / "pki").mkdir(parents=True)
+    (root / "pki" / "ca.crt").write_text("the local cluster's CA")
+    (root / "state.json").write_text(json.dumps({"server": server, "complete": True}))
+    return root
+
+
+def kubeconfig_at(path: Path, server: str, authority: Path) -> Path:
+    cluster = {"server": server, "certificate-authority": str(authority)}
+    path.write_text(
+        json.dumps(
+            {
+                "current-context": "local",
+                "contexts": [{"name": "local", "context": {"cluster": "node"}}],
+                "clusters": [{"name": "node", "cluster": cluster}],
+            }
+        )
+    )
+    return path
+
+
+def test_the_local_kubeconfig_of_the_running_cluster_is_accepted(tmp_path: Path) -> None:
+    record = recorded_local_cluster(tmp_path / "node", "https://127.0.0.1:40123")
+    ours = kubeconfig_at(tmp_path / "kubeconfig", "https://127.0.0.1:40123", record / "pki/ca.crt")
+    kube.verify_local_kubeconfig(ours, record)
+
+
+@pytest.mark.parametrize("server", ["https://aks-orderdesk-prod.example:443", ""])
+def test_a_local_kubeconfig_naming_another_server_is_refused(tmp_path: Path, server: str) -> None:
+    record = recorded_local_cluster(tmp_path / "node", "https://127.0.0.1:40123")
+    other = kubeconfig_at(tmp_path / "kubeconfig", server, record / "pki/ca.crt")
+    with pytest.raises(Exit, match="refusing to act on another cluster") as refused:
+        kube.verify_local_kubeconfig(other, record)
+    assert refused.value.code == 1
+
+
+def test_a_local_kubeconfig_trusting_another_ca_is_refused(tmp_path: Path) -> None:
+    record = recorded_local_cluster(tmp_path / "node", "https://127.0.0.1:40123")
+    (tmp_path / "other-ca.crt").write_text("an old cluster's CA")
+    other = kubeconfig_at(
+        tmp_path / "kubeconfig", "https://127.0.0.1:40123", tmp_path / "other-ca.crt"
+    )
+    with pytest.raises(Exit, match="refusing to act on another cluster"):
+        kube.verify_local_kubeconfig(other, record)

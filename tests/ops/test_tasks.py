@@ -12,8 +12,8 @@ from invoke.exceptions import Exit
 
 import tasks
 from ops import app
-from tests.support import free_port, recorded_run
-from tests.support import invoke as invoke_cli
+from testkit.support import free_port, recorded_run
+from testkit.support import invoke as invoke_cli
 
 
 def all_tasks(collection: Collection, prefix: str = "") -> dict[str, object]:

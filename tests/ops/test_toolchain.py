@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ops import toolchain
-from tests.support import need_tool
+from testkit.support import need_tool
 
 
 def test_dropping_the_go_caches_frees_both_and_keeps_the_built_tools(

@@ -16,7 +16,7 @@ import pytest
 from ops.core.wait import wait_until
 from ops.core.web import wait_for_status
 from ops.envconfig import REPO_ROOT
-from tests.support import free_port, need
+from testkit.support import free_port, need
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,23 +16,14 @@ import yaml
 
 from ops import envconfig
 from ops.sandbox import cluster, engine, layout, owned
-from tests.cluster import images_dir, kubectl, kubectl_json
+from testkit import support
+from testkit.cluster import images_dir, kubectl, kubectl_json
 
 pytestmark = pytest.mark.slow
 
-INVOKE = str(Path(sys.executable).with_name("invoke"))
-
 
 def invoke(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [INVOKE, *args],
-        cwd=envconfig.REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "NO_COLOR": "1"},
-        check=False,
-    )
+    return support.invoke(*args, env={**os.environ, "NO_COLOR": "1"}, timeout=600)
 
 
 def host_snapshot() -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pytest
 
 from ops.sandbox import cluster, layout, owned
 from ops.sandbox.node import Node
-from tests.cluster import require_cluster_build
+from testkit.cluster import require_cluster_build
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ import docker.errors
 import pytest
 
 from ops.sandbox import Engine, SandboxError, engine_client, owned, start_engine, stop_engine
-from tests.support import need, need_tool
+from testkit.support import need, need_tool
 
 pytestmark = pytest.mark.slow
 

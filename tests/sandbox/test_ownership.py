@@ -19,7 +19,7 @@ import pytest
 
 from ops.core.state import write_json
 from ops.sandbox import cluster, layout, owned
-from tests.support import need, need_tool
+from testkit.support import need, need_tool
 
 V1_MOUNTS = """\
 sysfs /sys sysfs rw,nosuid,nodev,noexec,relatime 0 0

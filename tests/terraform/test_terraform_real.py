@@ -23,7 +23,7 @@ from python_terraform import Terraform
 from ops import tf
 from ops.envconfig import REPO_ROOT
 from ops.terraform_cli import MIRROR_CLI_CONFIG, TerraformCli, terraform_env
-from tests.support import need, need_tool, serving_on_loopback
+from testkit.support import need, need_tool, serving_on_loopback
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from invoke import MockContext, Result
 from invoke.exceptions import Exit
 
 from ops import azure, envconfig, tf
-from tests.support import (
+from testkit.support import (
     committed_lock_file,
     context_answering,
     invoke,
@@ -35,7 +35,7 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Plans go to a temp dir; az and terraform are found at fixed fake paths (never run)."""
     monkeypatch.setattr(tf, "WORK_DIR", tmp_path / "work")
     tools = {"az": "/opt/az/bin/az", "terraform": "/opt/tf/terraform"}
-    monkeypatch.setattr("ops.azure.find", tools.get)
+    monkeypatch.setattr("ops.core.azcli.find", tools.get)
     monkeypatch.setattr("ops.terraform_cli.find", tools.get)
     monkeypatch.setenv("ARM_SUBSCRIPTION_ID", SUBSCRIPTION)
     monkeypatch.setattr(tf, "LOCK_FILE", committed_lock_file(tmp_path / "checkout"))
@@ -138,7 +138,7 @@ def test_placeholder_subscription_asks_for_arm_subscription_id(monkeypatch) -> N
 
 
 def test_missing_az_says_install_it_and_log_in(monkeypatch) -> None:
-    monkeypatch.setattr("ops.azure.find", {"terraform": "/opt/tf/terraform"}.get)
+    monkeypatch.setattr("ops.core.azcli.find", {"terraform": "/opt/tf/terraform"}.get)
     c = logged_in_context()
     with pytest.raises(
         Exit, match=r"Azure CLI \(az\) is not installed; install it .* then run `az login`"

@@ -31,10 +31,11 @@ from typing import Any
 
 import yaml
 
+from ops.core.environments import TEAMS_WEBHOOK_VARIABLE
+
 # What the preflight checks is the product's rule: the stages it checks the webhook for, and
 # the variable it reads (a copy here could drift from it unnoticed).
 from ops.deploy.preflight import WEBHOOK_STAGES
-from ops.monitoring.layout import TEAMS_WEBHOOK_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"

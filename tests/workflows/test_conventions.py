@@ -57,6 +57,7 @@ def hooks() -> dict[str, dict[str, Any]]:
 HOOKS: dict[str, tuple[list[str], Path | None]] = {
     "ruff-check": ([".venv/bin/ruff", "check"], None),
     "ruff-format": ([".venv/bin/ruff", "format", "--check"], None),
+    "import-linter": (["PYTHONPATH=app", ".venv/bin/lint-imports", "--no-logo"], None),
     "detect-secrets": (
         [".venv/bin/detect-secrets-hook", "--baseline", ".secrets.baseline"],
         None,
@@ -74,6 +75,7 @@ NEEDS = {
 }
 # The flags nox (or image.scan) passes, which the hook must pass too.
 SAME_FLAGS_AS_NOX = {
+    "import-linter": ["lint-imports", "--no-logo"],
     "detect-secrets": ["--baseline", ".secrets.baseline"],
     "zizmor": ["--offline", "--persona=pedantic"],
     "hadolint": ["--failure-threshold", "info"],
@@ -84,6 +86,7 @@ SAME_FLAGS_AS_NOX = {
 SAMPLE = {
     "ruff-check": "tasks.py",
     "ruff-format": "tasks.py",
+    "import-linter": "tasks.py",
     "detect-secrets": "tasks.py",  # pragma: allowlist secret
     "zizmor": ".github/workflows/ci.yml",
     "actionlint": ".github/workflows/ci.yml",

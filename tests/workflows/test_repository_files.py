@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ops import envconfig, toolchain
-from tests.support import need_tool
+from testkit.support import need_tool
 from tests.workflows import policy
 from tests.workflows.policy import AZURE_PIPELINE, WORKFLOWS_DIR, load
 

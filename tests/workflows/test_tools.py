@@ -15,7 +15,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.support import need_tool
+from testkit.support import need_tool
 from tests.workflows.policy import FIXTURES, WORKFLOWS_DIR
 
 TIMEOUT = 600  # seconds; checkov's first run on a cold uv cache installs it

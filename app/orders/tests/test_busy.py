@@ -20,7 +20,7 @@ from django.test import Client
 from orderdesk.settings.base import database_from_env
 from orders.models import Order
 from orders.tests.factories import OrderFactory
-from tests.support import need
+from testkit.support import need
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

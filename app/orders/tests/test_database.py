@@ -14,7 +14,7 @@ from orders import pagination
 from orders.models import Order
 from orders.pagination import COUNT_CAP, Cursor, count, newest_first_after, paginate
 from orders.queries import shown_rows, starting_with
-from tests.support import need
+from testkit.support import need
 
 
 def test_runs_on_the_expected_database() -> None:

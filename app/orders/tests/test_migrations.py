@@ -16,7 +16,7 @@ from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
 from orders.tests.factories import OrderFactory
-from tests.support import need
+from testkit.support import need
 
 pytestmark = pytest.mark.django_db
 

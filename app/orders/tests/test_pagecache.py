@@ -23,7 +23,7 @@ from orders import pagecache
 from orders.models import Order
 from orders.pagecache import page_key
 from orders.tests.factories import OrderFactory
-from tests.support import need
+from testkit.support import need
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

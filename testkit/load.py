@@ -4,7 +4,7 @@ Each request opens a new connection (no keep-alive), so kube-proxy picks a pod f
 for independent clients; a refused, reset or non-200 request counts as failed. Runs until the stop
 file exists, then prints one JSON line: {"ok": n, "failed": m, "errors": [first few]}.
 
-    python -m tests.load URL STOP_FILE [THREADS]
+    python -m testkit.load URL STOP_FILE [THREADS]
 
 Run it inside the node's network namespace (`nsenter --net=...`) to reach a ClusterIP.
 """
@@ -26,7 +26,7 @@ def hammer(
     counts: dict[str, int],
     errors: list[str],
     lock: threading.Lock,
-):
+) -> None:
     host = target.hostname
     assert host, "main() accepts only a URL that names its host"
     while not stop.exists():
@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
     target = urllib.parse.urlsplit(url)
     if target.scheme != "http" or not target.hostname:
         raise SystemExit(
-            f"usage: python -m tests.load http://HOST[:PORT]/PATH STOP_FILE; got {url}"
+            f"usage: python -m testkit.load http://HOST[:PORT]/PATH STOP_FILE; got {url}"
         )
     threads = int(argv[2]) if len(argv) > 2 else 4
     counts = {"ok": 0, "failed": 0}

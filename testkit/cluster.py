@@ -21,7 +21,7 @@ import pytest
 
 from ops import envconfig
 from ops.sandbox import cluster, layout
-from tests.support import need
+from testkit.support import need
 
 
 def require_cluster_build() -> dict[str, str]:
@@ -127,7 +127,7 @@ def images_dir() -> Path:
 
 
 class Load:
-    """tests/load.py inside the node, against a URL only the node can reach (a ClusterIP)."""
+    """testkit/load.py inside the node, against a URL only the node can reach (a ClusterIP)."""
 
     def __init__(self, url: str, stop_file: Path, threads: int = 4) -> None:
         self.url, self.stop_file, self.threads = url, stop_file, threads
@@ -143,7 +143,7 @@ class Load:
                     "--",
                     sys.executable,
                     "-m",
-                    "tests.load",
+                    "testkit.load",
                     self.url,
                     str(self.stop_file),
                     str(self.threads),

@@ -16,12 +16,15 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from ops import envconfig
-from ops.image.common import REPO_ROOT, ImageError
+from ops.envconfig import REPO_ROOT
 from ops.toolchain import CACHE_DIR
 
 STAND_IN_SCRIPT = REPO_ROOT / "tools" / "build" / "image"
 STAMP_LABEL = "io.orderdesk.stand-in-tarball"
+
+
+class StandInError(Exception):
+    """A stand-in tarball could not be built; the message says where to look."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ def ensure_built(stand_in: StandIn) -> None:
     try:
         subprocess.run([str(stand_in.script)], check=True)  # noqa: S603  # nosec B603
     except subprocess.CalledProcessError as exc:
-        raise ImageError(
+        raise StandInError(
             f"building the local stand-in images failed ({stand_in.script} exited "
             f"{exc.returncode}); see its output above"
         ) from exc
@@ -94,15 +97,3 @@ def import_stand_in(engine: docker.DockerClient, stand_in: StandIn) -> str:
     )
     engine.images.get(stand_in.image)
     return stand_in.image
-
-
-def base_images_for(
-    engine: docker.DockerClient, environment: envconfig.Environment
-) -> dict[str, str]:
-    """Build args naming the bases: the stand-ins for `local`; none (pinned defaults) elsewhere."""
-    if environment.registry.kind != "local":
-        return {}
-    return {
-        "BUILD_IMAGE": import_stand_in(engine, BUILD_STAND_IN),
-        "BASE_IMAGE": import_stand_in(engine, RUNTIME_STAND_IN),
-    }

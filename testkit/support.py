@@ -27,6 +27,7 @@ __all__ = [
     "free_port",
     "in_ci",
     "invoke",
+    "invoke_argv",
     "need",
     "need_tool",
     "recorded_commands",
@@ -89,17 +90,29 @@ def wait_for_http(
     wait_until(ready, what=f"{what} ready at {url}", timeout=timeout, interval=0.1)
 
 
-def invoke(
-    *args: str, env: Mapping[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    """`invoke ...` as a person types it, from the repository root, in a process of its own.
+def invoke_argv(*args: str) -> list[str]:
+    """The command line of `invoke ...` with this venv's invoke: for a test that needs the
+    process itself (Popen, to read its output while it runs); otherwise use invoke()."""
+    return [sys.executable, "-m", "invoke", *args]
 
-    `env` is the whole environment of that process (default: this one's).
+
+def invoke(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = 300,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`invoke ...` as a person types it, from the repository root, in a process of its own:
+    the one way tests run a task as a process.
+
+    `env` is the whole environment of that process (default: this one's); `stdin`, when given,
+    is written to its standard input (then closed).
     """
     return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
+        invoke_argv(*args),
         cwd=REPO_ROOT,
         env=dict(env) if env is not None else None,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -1,6 +1,6 @@
 """A throwaway PostgreSQL cluster on 127.0.0.1 for the tests, from Debian's server binaries.
 
-    python -m tests.pgcluster run -- pytest -m "not browser"   # DATABASE_URL set for the command
+    python -m testkit.pgcluster run -- pytest -m "not browser"   # DATABASE_URL set for the command
 
 It never touches the machine's own clusters: its own data directory, socket directory and port.
 """
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support import free_port
+from testkit.support import free_port
 
 DATABASE = "orderdesk"
 ROLE = "orderdesk"
@@ -204,7 +204,7 @@ def cluster_at(
 
 def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[:2] != ["run", "--"]:
-        print("usage: python -m tests.pgcluster run -- COMMAND [ARGS...]", file=sys.stderr)
+        print("usage: python -m testkit.pgcluster run -- COMMAND [ARGS...]", file=sys.stderr)
         return 2
     try:
         with temporary_cluster() as cluster:

@@ -1,0 +1,42 @@
+"""The Azure CLI: where it is, and who is signed in to it.
+
+Every area that talks to Azure (azure, entra, tf) runs `az` through these two, so a missing CLI
+or a missing `az login` gets the same message and exit code everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+
+from ops.core.environments import BAD_INPUT
+from ops.toolchain import find
+
+AZ_INSTALL = "https://learn.microsoft.com/cli/azure/install-azure-cli"
+
+
+def az() -> str:
+    """The az program, quoted for a command line, or an Exit saying how to install it."""
+    program = find("az")
+    if program is None:
+        raise Exit(
+            f"the Azure CLI (az) is not installed; install it ({AZ_INSTALL}), then run `az login`",
+            code=BAD_INPUT,
+        )
+    return shlex.quote(program)
+
+
+def require_login(c: Context) -> dict[str, Any]:
+    """The signed-in account (`az account show`), or an Exit naming `az login`."""
+    result = c.run(f"{az()} account show --output json", hide=True, warn=True)
+    if result is None or result.exited != 0:
+        raise Exit(
+            "not logged in to Azure; run `az login` (in CI: azure/login with OIDC) and try again",
+            code=BAD_INPUT,
+        )
+    account: dict[str, Any] = json.loads(result.stdout)
+    return account
