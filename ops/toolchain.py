@@ -98,7 +98,7 @@ def install_go_tool(name: str, *, force: bool = False) -> Path:
         known = ", ".join(sorted(GO_TOOLS)) or "(none)"
         raise ToolMissing(f"unknown tool {name!r}; known Go tools: {known}")
     target = BIN_DIR / name
-    if target.exists() and not force:
+    if target.exists() and not force and built_from(target) in {GO_TOOLS[name], None}:
         return target
     go = shutil.which("go")
     if go is None:
@@ -111,6 +111,26 @@ def install_go_tool(name: str, *, force: bool = False) -> Path:
     if built != target and built.exists():
         built.replace(target)
     return target
+
+
+def built_from(binary: Path) -> str | None:
+    """The `package@version` a Go binary was built from (its embedded build info), so a changed
+    pin in tools/go/*.txt rebuilds the tool instead of keeping the old binary. None when that
+    cannot be read (no Go on a runner whose tools came from a restored cache): keep the binary."""
+    go = shutil.which("go")
+    if go is None:
+        return None
+    done = subprocess.run(  # noqa: S603  # nosec B603
+        [go, "version", "-m", str(binary)], capture_output=True, text=True, check=False
+    )
+    info = {
+        fields[1]: fields[2:]
+        for fields in (line.split("\t") for line in done.stdout.splitlines())
+        if len(fields) > 2
+    }
+    if "path" not in info or "mod" not in info or len(info["mod"]) < 2:
+        return None
+    return f"{info['path'][0]}@{info['mod'][1]}"
 
 
 def drop_go_caches() -> int:

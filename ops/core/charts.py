@@ -42,7 +42,10 @@ class ChartPin:
             self.namespace,
             "--create-namespace",
             *values,
-            "--wait",
+            # Helm 4 waits only for hooks unless told a strategy; "watcher" (kstatus, what a bare
+            # --wait means in Helm 4) waits for every resource, custom ones too, up to --timeout
+            # (helm.sh/helm/v4 pkg/cmd/flags.go AddWaitFlag; HIP-0022 "Wait with kstatus").
+            "--wait=watcher",
             "--timeout",
             timeout,
         ]

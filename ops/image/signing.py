@@ -3,8 +3,10 @@
 `local` signs with a key pair made on first use under `<state_dir>/local/` (never committed);
 Azure environments sign with the Key Vault key Terraform creates (`azurekms://`), so no private
 key ever leaves the vault. Both the signature and the SBOM attestation are stored in the registry
-next to the image, tied to its digest. Nothing goes to a public transparency log: the registry is
-private, and its digests and names are not for publishing.
+next to the image, tied to its digest: cosign 3 writes each as a Sigstore bundle that refers to
+the digest (OCI referrers; a registry without the referrers API gets the fallback tag
+`sha256-<hex>` listing them). Nothing goes to a public transparency log: the registry is private,
+and its digests and names are not for publishing.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ from ops.image.inventory import SBOM_TYPE, describes, tool
 from ops.image.registry import DIGEST, PushRecord, registry_login
 
 LOCAL_KEY_PREFIX = "cosign"
+# Where cosign 3 sends what it signs: a signing config that names no transparency log, timestamp
+# authority or certificate authority, so a signature stays between the key and the registry.
+# cosign 3 refuses --tlog-upload=false beside its default TUF-provided config and asks for this
+# file instead (cmd/cosign/cli/signcommon LoadTrustedMaterialAndSigningConfig; made by
+# `cosign signing-config create` with no service flags).
+SIGNING_CONFIG = Path(__file__).with_name("signing-config.json")
 
 
 @dataclass(frozen=True)
@@ -96,7 +104,14 @@ def sign(
     environment: envconfig.Environment, key: SigningKey, record: PushRecord, sbom: Path
 ) -> None:
     """Sign the digest and attach the SBOM as a signed attestation whose subject is the digest."""
-    common = ["--key", key.sign, "--tlog-upload=false", "--yes", *_registry_flags(environment)]
+    common = [
+        "--key",
+        key.sign,
+        "--signing-config",
+        str(SIGNING_CONFIG),
+        "--yes",
+        *_registry_flags(environment),
+    ]
     env = key.env
     _cosign(["sign", *common, record.reference], env, what=f"signing {record.digest}")
     _cosign(

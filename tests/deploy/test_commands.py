@@ -359,13 +359,13 @@ EXPECTED_PROD = [
     re.escape("helm --kubeconfig={state}/prod/kubeconfig --kube-context=aks-orderdesk-prod ")
     + r"upgrade --install cert-manager cert-manager --repo https://charts\.jetstack\.io "
     r"--version v\S+ --namespace cert-manager --create-namespace --set crds\.enabled=true "
-    r"--wait --timeout 5m",
+    r"--wait=watcher --timeout 5m",
     # monitoring: the namespace, secrets, the chart, rules and dashboards
     rf"{KUBECTL} apply -f -",
     rf"{KUBECTL} apply -f -",
     rf"{KUBECTL} --namespace=monitoring get secret grafana-admin --output=name",
     re.escape("helm --kubeconfig={state}/prod/kubeconfig --kube-context=aks-orderdesk-prod ")
-    + r"upgrade --install kube-prometheus-stack .* --wait --timeout 10m",
+    + r"upgrade --install kube-prometheus-stack .* --wait=watcher --timeout 10m",
     rf"{KUBECTL} apply -f \S+/prometheusrule\.yaml",
     rf"{KUBECTL} delete --ignore-not-found -f \S+/prometheusrule-demo\.yaml",
     rf"{KUBECTL} apply -f \S+/grafana-dashboards\.yaml",
@@ -433,9 +433,9 @@ def test_crds_are_installed_before_the_objects_of_their_kinds_on_a_first_deploy(
     pin, _ = cert_manager.chart_pin()
     cert_manager_chart = first(
         rf"^helm .* upgrade --install cert-manager cert-manager .*--version "
-        rf"{re.escape(pin.version)} .*--set crds\.enabled=true --wait"
+        rf"{re.escape(pin.version)} .*--set crds\.enabled=true --wait=watcher"
     )
-    operator = first(r"^helm .* upgrade --install kube-prometheus-stack .* --wait")
+    operator = first(r"^helm .* upgrade --install kube-prometheus-stack .* --wait=watcher")
     manifests = first(r" apply --filename=\S+/manifests\.yaml$")
     assert cert_manager_chart < manifests
     assert operator < manifests

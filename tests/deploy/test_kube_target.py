@@ -71,7 +71,7 @@ class Decoy:
 
 
 def test_monitoring_install_and_helm_never_reach_another_cluster(local_cluster, tmp_path) -> None:
-    helm = need_tool("helm", "helm v3 from tools/go/cluster.txt")
+    helm = need_tool("helm", "helm from tools/go/cluster.txt")
     need_tool("go", "the operator's CRDs come from its Go module")
     decoy = Decoy()
     home = tmp_path / "home"

@@ -14,6 +14,7 @@ import tarfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -29,12 +30,9 @@ from tests.image.conftest import Built, invoke
 
 pytestmark = pytest.mark.slow
 
-OCI_TYPES = ",".join(
-    (
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    )
-)
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+SIGSTORE_BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+PREDICATE_TYPE = "dev.sigstore.bundle.predicateType"
 
 
 @dataclass(frozen=True)
@@ -162,19 +160,39 @@ def test_verify_passes_on_the_signed_digest_and_names_it(first_signed: Pushed) -
     assert f"verified {first_signed.repository}@{first_signed.record()['digest']}" in out
 
 
+def referring_bundles(pushed: Pushed, digest: str) -> dict[str, dict[str, Any]]:
+    """The Sigstore bundle manifests that refer to `digest`, by their manifest digest.
+
+    cosign 3 stores each signature and attestation as a bundle whose `subject` is the image; a
+    registry without the OCI referrers API (the sandbox's 2.8) gets the fallback tag
+    `sha256-<hex>`, an index listing them (OCI distribution spec, "Referrers Tag Schema")."""
+    address, name = pushed.repository.split("/", 1)
+    base = f"http://{address}/v2/{name}/manifests"
+    index = requests.get(
+        f"{base}/{digest.replace(':', '-')}", headers={"Accept": OCI_INDEX}, timeout=30
+    )
+    assert index.status_code == 200, index.text
+    bundles = {}
+    for entry in index.json()["manifests"]:
+        manifest = requests.get(
+            f"{base}/{entry['digest']}", headers={"Accept": entry["mediaType"]}, timeout=30
+        )
+        if manifest.status_code == 200:
+            bundles[entry["digest"]] = manifest.json()
+    return bundles
+
+
 def test_the_sbom_is_in_the_registry_as_an_attestation_of_the_digest(
     first_signed: Pushed,
 ) -> None:
-    # cosign stores it under the tag its digest names: sha256-<hex>.att, an in-toto statement
-    # whose subject is the image digest and whose predicate is the SPDX document.
+    # An in-toto statement whose subject is the image digest and whose predicate is the SPDX
+    # document, in a Sigstore bundle that refers to the digest; the signature is a second one.
     digest = first_signed.record()["digest"]
-    address, name = first_signed.repository.split("/", 1)
-    url = f"http://{address}/v2/{name}/manifests/{digest.replace(':', '-')}.att"
-    response = requests.get(url, headers={"Accept": OCI_TYPES}, timeout=30)
-    assert response.status_code == 200, response.text
-    layers = response.json()["layers"]
-    assert layers, "the attestation manifest has no layers"
-    assert layers[0]["annotations"]["predicateType"] == "https://spdx.dev/Document"
+    bundles = referring_bundles(first_signed, digest).values()
+    assert {bundle["subject"]["digest"] for bundle in bundles} == {digest}
+    assert {bundle["artifactType"] for bundle in bundles} == {SIGSTORE_BUNDLE}
+    predicates = {bundle["annotations"][PREDICATE_TYPE] for bundle in bundles}
+    assert {"https://spdx.dev/Document", "https://sigstore.dev/cosign/sign/v1"} <= predicates
 
 
 def expect_refused(pushed: Pushed, digest: str, *words: str, args: tuple[str, ...] = ()) -> None:
@@ -248,13 +266,12 @@ def test_a_registry_that_lost_the_sbom_is_refused(fresh: Pushed) -> None:
     assert code == 0, out + err
     digest = fresh.record()["digest"]
     address, name = fresh.repository.split("/", 1)
-    url = f"http://{address}/v2/{name}/manifests/{digest.replace(':', '-')}.att"
-    found = requests.head(url, headers={"Accept": OCI_TYPES}, timeout=30)
-    assert found.status_code == 200
-    deleted = requests.delete(
-        f"http://{address}/v2/{name}/manifests/{found.headers['Docker-Content-Digest']}",
-        timeout=30,
-    )
+    (sbom_bundle,) = [
+        manifest_digest
+        for manifest_digest, bundle in referring_bundles(fresh, digest).items()
+        if bundle["annotations"][PREDICATE_TYPE] == "https://spdx.dev/Document"
+    ]
+    deleted = requests.delete(f"http://{address}/v2/{name}/manifests/{sbom_bundle}", timeout=30)
     assert deleted.status_code == 202, deleted.text
 
     expect_refused(fresh, digest, "has no SBOM", "invoke image.sign")
@@ -295,6 +312,15 @@ def test_a_digest_that_is_not_sha256_is_refused_before_any_call(tmp_path: Path) 
     )
     assert result.returncode == 1
     assert "'latest' is not a sha256 digest" in result.stderr
+
+
+def test_signing_names_no_public_log_timestamp_or_certificate_authority() -> None:
+    # cosign 3 signs through a signing config (sigstore protobuf-specs SigningConfig v0.2: caUrls,
+    # oidcUrls, rekorTlogUrls, tsaUrls); ours lists none, so nothing leaves for a public service.
+    config = json.loads(signing.SIGNING_CONFIG.read_text(encoding="utf-8"))
+    assert config["mediaType"] == "application/vnd.dev.sigstore.signingconfig.v0.2+json"
+    for services in ("caUrls", "oidcUrls", "rekorTlogUrls", "tsaUrls"):
+        assert not config.get(services), services
 
 
 def test_azure_environments_sign_with_their_key_vault_key() -> None:

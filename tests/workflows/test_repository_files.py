@@ -531,9 +531,12 @@ def test_the_deploy_profile_installs_no_debian_package_and_builds_no_stand_in(
     shims = tmp_path / "bin"
     shims.mkdir()
     calls = tmp_path / "calls"
+    go = need_tool("go", "the cached tools' build info is read with `go version -m`")
     for program in ("apt-get", "dpkg-query", "sudo", "go"):
         shim = shims / program
-        shim.write_text(f'#!/bin/sh\necho "{program} $*" >> {calls}\nexit 1\n')
+        # Reading a binary's build info (is it the pinned version?) builds nothing.
+        passes = f'[ "$1" = version ] && exec {go} "$@"\n' if program == "go" else ""
+        shim.write_text(f'#!/bin/sh\n{passes}echo "{program} $*" >> {calls}\nexit 1\n')
         shim.chmod(0o755)
     built = {
         name: need_tool(name, "the deploy profile installs it into the shared cache")
@@ -615,3 +618,27 @@ def test_azure_pipeline_deploy_jobs_install_only_what_deploying_needs() -> None:
         for task, version_input in installers.items():
             (step,) = [step for step in steps if step.get("task") == task]
             assert re.fullmatch(r"\d+\.\d+\.\d+", str(step["inputs"][version_input])), stage
+
+
+def test_every_deploy_job_installs_the_helm_the_machines_build() -> None:
+    """One Helm version: what tools/go/cluster.txt builds (and the tests run) is what each deploy
+    job downloads. azure/setup-helm puts `version` into the release file's name as given, v4
+    included (Azure/setup-helm#230 shows it installing v4.0.0); HelmInstaller@1 takes any
+    semantic version (microsoft/azure-pipelines-tasks#22068)."""
+    built = toolchain.GO_TOOLS["helm"].rsplit("@", 1)[1]
+    assert toolchain.GO_TOOLS["helm"].startswith("helm.sh/helm/v4/")
+    workflow_pins = [
+        str(step["with"]["version"])
+        for _, job in deploy_jobs()
+        for step in steps_using(job, "azure/setup-helm")
+    ]
+    pipeline_pins = [
+        str(step["inputs"]["helmVersionToInstall"])
+        for _, _, job in policy.pipeline_jobs(load(AZURE_PIPELINE))
+        for step in policy.pipeline_steps(job)
+        if step.get("task") == "HelmInstaller@1"
+    ]
+    assert len(workflow_pins) == 5
+    assert len(pipeline_pins) == 4
+    assert set(workflow_pins) == {built}
+    assert set(pipeline_pins) == {built.removeprefix("v")}
