@@ -7,6 +7,7 @@ Each fixture starts what is missing and stops only what it started. Run under
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ def clean_room(engine_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     room.ensure_images(engine)
     workdir = tmp_path_factory.mktemp("cleanroom")
     checkout = room.clone(workdir / "checkout")
+    caches = room.SharedCaches.create(workdir / "shared-caches")
     with shelf.shelf() as shelf_url:
         yield CleanRoom(
             act=act,
@@ -102,5 +104,7 @@ def clean_room(engine_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             checkout=checkout,
             shelf_url=shelf_url,
             workdir=workdir,
-            caches=room.SharedCaches.create(workdir / "shared-caches"),
+            caches=caches,
         )
+    # Go's module cache and uv's: several GB that pytest would otherwise keep in its temp dirs.
+    shutil.rmtree(caches.host_dir)

