@@ -54,9 +54,10 @@ def assert_stops_only_at_azure(run: room.JobRun, boundary: str) -> None:
 # which tools/build/image made on this machine and the shelf hands to the job. The engine is the one
 # the image tasks choose for an Azure environment (ops/image/common.engine_url: the runner's own
 # Docker socket), reached as the runner's non-root user: finding 3's private dockerd needed root.
+# Where ops.toolchain.CACHE_DIR is in the job: the pipeline sets ORDERDESK_CACHE, GitHub's don't.
+JOB_CACHE = '"${ORDERDESK_CACHE:-$HOME/.cache/orderdesk}/image"'
 BASES = (
-    'mkdir -p "$HOME/.cache/orderdesk/image" && '
-    'curl -fsS "$CLEANROOM_SHELF/tree/base-images" | tar -x -C "$HOME/.cache/orderdesk/image"'
+    f'mkdir -p {JOB_CACHE} && curl -fsS "$CLEANROOM_SHELF/tree/base-images" | tar -x -C {JOB_CACHE}'
 )
 AZURE_ENGINE = (
     'DOCKER_HOST=$(.venv/bin/python -c "from ops import envconfig; '
