@@ -32,8 +32,8 @@ from ops import envconfig
 from ops.core import kube
 from ops.monitoring.layout import ChartPin
 from ops.sandbox import layout
+from testkit.cluster import kubectl, kubectl_json
 from testkit.support import need_tool, serving_on_loopback
-from tests.cluster import kubectl, kubectl_json
 
 pytestmark = pytest.mark.slow
 
