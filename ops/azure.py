@@ -31,6 +31,7 @@ from ops import entra as registration
 from ops.core import environments, kube, state
 from ops.core.azcli import az, require_login
 from ops.core.environments import ENV_HELP
+from ops.core.target import Target
 from ops.core.wait import NotYet, WaitTimeout, wait_until
 from ops.envconfig import (
     IRREPLACEABLE_SECRETS,
@@ -460,8 +461,8 @@ def check_dns_points_at_ingress(c: Context, environment: Environment) -> None:
 @task(help={"env": ENV_HELP})
 def account(c: Context, env: str = "") -> None:
     """Show the Azure account az is logged in to, and whether it is the environment's."""
-    environment = environments.load(env)
-    subscription = environments.require_azure(environment).subscription_id
+    target = Target.resolve(c, env)
+    subscription = target.require_azure().subscription_id
     signed_in = require_login(c)
     print(f"az: {signed_in.get('user', {}).get('name')} in {signed_in.get('name')!r}")
     expected = os.environ.get("ARM_SUBSCRIPTION_ID") or subscription
@@ -477,15 +478,24 @@ def account(c: Context, env: str = "") -> None:
 def secrets(c: Context, env: str = "") -> None:
     """Every secret present in Key Vault (recovered, or refused with the rotation step), and the
     alarms' Teams receiver set from the vault; no value is ever printed."""
-    environment = environments.load(env)
-    ensure_key_vault_secrets(c, environment)
-    connect_alarms_to_teams(c, environment)
+    secrets_for(Target.resolve(c, env))
+
+
+def secrets_for(target: Target) -> None:
+    """azure.secrets for one environment."""
+    ensure_key_vault_secrets(target.context, target.environment)
+    connect_alarms_to_teams(target.context, target.environment)
 
 
 @task(help={"env": ENV_HELP})
 def dns(c: Context, env: str = "") -> None:
     """Check the app's and exposed monitoring hosts' DNS records answer with the ingress's IP."""
-    check_dns_points_at_ingress(c, environments.load(env))
+    dns_for(Target.resolve(c, env))
+
+
+def dns_for(target: Target) -> None:
+    """azure.dns for one environment."""
+    check_dns_points_at_ingress(target.context, target.environment)
 
 
 @task(
@@ -496,7 +506,12 @@ def dns(c: Context, env: str = "") -> None:
 )
 def entra(c: Context, env: str = "", dry_run: bool = False) -> None:
     """Make the Entra ID app registration match env.yaml (shows the difference first)."""
-    registration.sync(c, environments.load(env), dry_run=dry_run)
+    entra_for(Target.resolve(c, env), dry_run=dry_run)
+
+
+def entra_for(target: Target, *, dry_run: bool = False) -> None:
+    """azure.entra for one environment."""
+    registration.sync(target.context, target.environment, dry_run=dry_run)
 
 
 ns = Collection("azure", account, secrets, dns, entra)

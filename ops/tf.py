@@ -7,9 +7,11 @@
     invoke tf.output --env dev        outputs as JSON (one with --name)
     invoke tf.destroy --env dev       plan -destroy, typed confirmation (or --yes), apply
 
-The environment is required (positional or --env): infrastructure tasks never pick one for you.
-Everything that can be checked without Azure is checked first: env.yaml (ops/envconfig.py), the
-environment having an azure block, the subscription id, the terraform program, an `az login`.
+The environment is required (--env, as for every task): infrastructure tasks never pick one for
+you. Each task resolves its Target (ops/core/target.py) and calls the function of the same name
+with `_for` (`plan_for(target)`, ...), which deploy calls too. Everything that can be checked
+without Azure is checked first: env.yaml (ops/envconfig.py), the environment having an azure block,
+the subscription id, the terraform program, an `az login`.
 """
 
 from __future__ import annotations
@@ -28,19 +30,18 @@ from invoke.tasks import task
 
 from ops import envconfig
 from ops.azure import register_providers_and_features
-from ops.core import environments, git, state
+from ops.core import git, state
 from ops.core.azcli import az, require_login
-from ops.core.environments import BAD_INPUT, TEAMS_WEBHOOK_VARIABLE
+from ops.core.environments import BAD_INPUT, ENV_HELP, TEAMS_WEBHOOK_VARIABLE
+from ops.core.target import Target
 from ops.core.wait import NotYet, WaitTimeout, wait_until
 from ops.envconfig import Azure, Environment
 from ops.terraform_cli import TerraformCli, TerraformNotFound, terraform_env
 
 INFRA_DIR = envconfig.REPO_ROOT / "infra"
-ENV_FILE = envconfig.ENV_FILE
 # Plans and terraform data directories, beside the per-environment state.
 WORK_DIR = state.DEFAULT_ROOT / "terraform"
 PLACEHOLDER_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-ENV_HELP = "environment in infra/env.yaml, e.g. dev or prod (also positional)"
 LOCK_FILE = INFRA_DIR / ".terraform.lock.hcl"
 # Where people plan and apply: CI runners and Linux laptops, and Apple silicon Macs.
 LOCK_PLATFORMS = ("linux_amd64", "darwin_arm64")
@@ -54,12 +55,6 @@ LOCK_FIX = (
 # nothing but the resource group, and `-target` adds only what the target depends on.
 DNS_ZONE_ADDRESS = "module.dns.azurerm_dns_zone.this"
 NETWORK_ADDRESS = "module.network"
-
-
-def load_azure_environment(name: str) -> tuple[Environment, Azure]:
-    """The named environment and its azure block, or an Exit that says what to fix."""
-    environment = environments.load(name, ENV_FILE)
-    return environment, environments.require_azure(environment)
 
 
 def subscription_id(environment: Environment, azure: Azure) -> str:
@@ -130,22 +125,27 @@ def require_committed_lock_file() -> None:
         )
 
 
-def _prepare(c: Context, env: str) -> tuple[Environment, TerraformCli]:
+def _prepare(target: Target) -> TerraformCli:
     """Every offline check, then the login check, then init against the environment's state."""
-    environment, azure = load_azure_environment(env)
+    c, environment, azure = target.context, target.environment, target.require_azure()
     subscription = subscription_id(environment, azure)
     terraform = _terraform(environment, subscription)
     require_committed_lock_file()
     require_login(c)
     terraform.run(c, terraform.init_argv(_backend_config(environment, azure, subscription)))
-    return environment, terraform
+    return terraform
 
 
 @task(help={"env": ENV_HELP})
-def bootstrap(c: Context, env: str) -> None:
+def bootstrap(c: Context, env: str = "") -> None:
     """Register the subscription's resource providers and features, create the Terraform state
     storage (resource group, account, container); idempotent."""
-    environment, azure = load_azure_environment(env)
+    bootstrap_for(Target.resolve(c, env))
+
+
+def bootstrap_for(target: Target) -> None:
+    """tf.bootstrap for one environment."""
+    c, environment, azure = target.context, target.environment, target.require_azure()
     subscription = subscription_id(environment, azure)
     account = require_login(c)
     program = az()
@@ -254,16 +254,20 @@ def _signed_in_object_id(c: Context, az: str, account: dict[str, Any]) -> str:
     },
     iterable=["target"],
 )
-def plan(c: Context, env: str, plan_file: str = "", target: list[str] | None = None) -> None:
+def plan(c: Context, env: str = "", plan_file: str = "", target: list[str] | None = None) -> None:
     """Plan the environment into a plan file; tf.apply applies exactly that file."""
-    environment, terraform = _prepare(c, env)
+    plan_for(Target.resolve(c, env), plan_file, addresses=target or [])
+
+
+def plan_for(target: Target, plan_file: str = "", addresses: list[str] | None = None) -> None:
+    """tf.plan: the environment's plan, saved for tf.apply."""
+    terraform = _prepare(target)
+    env = target.name
     plan_path = Path(plan_file) if plan_file else default_plan_file(env)
     plan_path.parent.mkdir(parents=True, exist_ok=True)
     terraform.run(
-        c,
-        terraform.plan_argv(
-            plan_path.resolve(), {"environment": environment.name}, targets=target or []
-        ),
+        target.context,
+        terraform.plan_argv(plan_path.resolve(), {"environment": env}, targets=addresses or []),
     )
     print(f"tf: plan saved to {plan_path}; apply it with `invoke tf.apply --env {env}`")
 
@@ -285,9 +289,15 @@ def _check_plan_is_for(c: Context, terraform: TerraformCli, plan_path: Path, env
         "plan_file": "the saved plan to apply (default .data/terraform/<env>.tfplan)",
     }
 )
-def apply(c: Context, env: str, plan_file: str = "") -> None:
+def apply(c: Context, env: str = "", plan_file: str = "") -> None:
     """Apply the saved plan of tf.plan, and nothing else."""
-    load_azure_environment(env)  # a typo in --env fails before looking for files
+    apply_for(Target.resolve(c, env), plan_file)
+
+
+def apply_for(target: Target, plan_file: str = "") -> None:
+    """tf.apply: exactly the saved plan."""
+    c, env = target.context, target.name
+    target.require_azure()  # a local environment fails before looking for files
     plan_path = Path(plan_file) if plan_file else default_plan_file(env)
     if not plan_path.is_file():
         raise Exit(
@@ -295,7 +305,7 @@ def apply(c: Context, env: str, plan_file: str = "") -> None:
             f"run `invoke tf.plan --env {env}` and review it first",
             code=BAD_INPUT,
         )
-    _environment, terraform = _prepare(c, env)
+    terraform = _prepare(target)
     plan_path = plan_path.resolve()
     _check_plan_is_for(c, terraform, plan_path, env)
     terraform.run(c, terraform.apply_plan_argv(plan_path))
@@ -309,18 +319,22 @@ def apply(c: Context, env: str, plan_file: str = "") -> None:
         "yes": "skip the typed confirmation (for automation that has its own gate)",
     }
 )
-def destroy(c: Context, env: str, yes: bool = False) -> None:
+def destroy(c: Context, env: str = "", yes: bool = False) -> None:
     """Destroy the environment: plan -destroy, then a typed confirmation (or --yes), then apply.
 
     The database and its server carry prevent_destroy, so the plan stops there until that line
     is removed on purpose.
     """
-    environment, terraform = _prepare(c, env)
+    destroy_for(Target.resolve(c, env), yes=yes)
+
+
+def destroy_for(target: Target, *, yes: bool = False) -> None:
+    """tf.destroy for one environment."""
+    terraform = _prepare(target)
+    c, env = target.context, target.name
     plan_path = default_plan_file(env, destroy=True).resolve()
     plan_path.parent.mkdir(parents=True, exist_ok=True)
-    terraform.run(
-        c, terraform.plan_argv(plan_path, {"environment": environment.name}, destroy=True)
-    )
+    terraform.run(c, terraform.plan_argv(plan_path, {"environment": env}, destroy=True))
     if not yes:
         if not sys.stdin.isatty():
             plan_path.unlink(missing_ok=True)
@@ -341,21 +355,27 @@ def destroy(c: Context, env: str, yes: bool = False) -> None:
 
 @task(
     help={
-        "env": "environment in infra/env.yaml",
+        "env": ENV_HELP,
         "name": "print only this output's value",
         "save": "also write .data/<env>/tf-outputs.json, which `invoke k8s.render` reads",
     }
 )
-def output(c: Context, env: str, name: str = "", save: bool = False) -> None:
+def output(c: Context, env: str = "", name: str = "", save: bool = False) -> None:
     """Print the environment's outputs as JSON, or one output's value."""
-    _environment, terraform = _prepare(c, env)
+    output_for(Target.resolve(c, env), name, save=save)
+
+
+def output_for(target: Target, name: str = "", *, save: bool = False) -> None:
+    """tf.output: every output as JSON, or one's value; --save writes them for k8s.render."""
+    terraform = _prepare(target)
+    c, env = target.context, target.name
     try:
         outputs = terraform.run_json(c, terraform.output_json_argv())
     except UnexpectedExit as exc:
         raise Exit(f"tf: terraform output failed; has {env} been applied?") from exc
     values = {key: value["value"] for key, value in outputs.items()}
     if save:
-        path = state.write_json(state.EnvState.of(env, c).tf_outputs, values)
+        path = state.write_json(target.state.tf_outputs, values)
         print(f"tf.output --env {env}: wrote {path}", file=sys.stderr)
     if not name:
         print(json.dumps(values, indent=2))

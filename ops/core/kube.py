@@ -13,13 +13,13 @@ import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops import toolchain
+from ops.core.settings import KubeSettings, Settings
 from ops.core.state import EnvState
 from ops.envconfig import REPO_ROOT, Environment
 
@@ -28,26 +28,6 @@ from ops.envconfig import REPO_ROOT, Environment
 # them (the sandbox's own layout builds on these two).
 LOCAL_KUBECONFIG = REPO_ROOT / ".data" / "local" / "kubeconfig"
 LOCAL_CLUSTER_DIR = toolchain.CACHE_DIR / "sandbox" / "node"
-
-# invoke settings `k8s.*` that decide where kubectl and helm act (INVOKE_K8S_KUBECONFIG, ...).
-DEFAULTS: dict[str, Any] = {
-    # Empty: .data/<env>/kubeconfig when it exists, else kubectl's own (KUBECONFIG, ~/.kube/config).
-    "kubeconfig": "",
-    # The context for local environments (empty: the kubeconfig's current one); cloud ones
-    # always use their AKS cluster's name.
-    "local_context": "",
-    # Empty: ~/.cache/orderdesk/bin, else PATH.
-    "kubectl": "",
-    "helm": "",
-    "request_timeout": 10,
-}
-
-
-def settings(c: Context) -> dict[str, Any]:
-    """DEFAULTS overlaid with invoke's `k8s` config (any other keys of it pass through)."""
-    configured = dict(DEFAULTS)
-    configured.update(c.config.get("k8s", {}) or {})
-    return configured
 
 
 def _program(configured: str, name: str) -> str:
@@ -153,27 +133,39 @@ def _refuse_another_cluster(kubeconfig: Path) -> None:
     verify_local_kubeconfig(kubeconfig)
 
 
-def target(c: Context, environment: Environment, *, context: str = "") -> KubeTarget:
+def for_environment(
+    environment: Environment, files: EnvState, configured: KubeSettings, *, context: str = ""
+) -> KubeTarget:
     """The environment's cluster as the settings describe it; `context` (a command-line choice)
-    overrides the default one."""
-    configured = settings(c)
+    overrides the default one. Composed when needed: an earlier step may just have written the
+    kubeconfig."""
     if context:
         chosen_context: str | None = context
     elif environment.azure is not None:
         chosen_context = environment.azure.aks.cluster_name
     else:
-        chosen_context = configured["local_context"] or None
-    kubeconfig = configured["kubeconfig"]
+        chosen_context = configured.local_context or None
+    kubeconfig = configured.kubeconfig
     if not kubeconfig:
-        written = EnvState.of(environment.name, c).kubeconfig
-        kubeconfig = str(written) if written.is_file() else ""
+        kubeconfig = str(files.kubeconfig) if files.kubeconfig.is_file() else ""
     if environment.is_local and kubeconfig:
         _refuse_another_cluster(Path(kubeconfig))
     return KubeTarget(
         environment=environment,
         kubeconfig=kubeconfig or None,
         context=chosen_context,
-        request_timeout=int(configured["request_timeout"]),
-        kubectl_program=configured["kubectl"],
-        helm_program=configured["helm"],
+        request_timeout=configured.request_timeout,
+        kubectl_program=configured.kubectl,
+        helm_program=configured.helm,
+    )
+
+
+def target(c: Context, environment: Environment, *, context: str = "") -> KubeTarget:
+    """for_environment with the settings and state of `c`: for code that has no Target (ops.core.
+    target.Target.kube is the way for tasks)."""
+    return for_environment(
+        environment,
+        EnvState.of(environment.name, c),
+        Settings.read(c.config).k8s,
+        context=context,
     )

@@ -8,11 +8,12 @@
 
 Stages, in order: terraform -> image -> credentials -> entra -> secrets -> addons -> monitoring
 -> kubernetes -> dns (the CRDs the manifests use exist before they are applied).
-A stage is a short list of steps (plan.py); most steps are the other areas' tasks (`tf.plan`,
-`image.push`, `k8s.apply`, ...), called in this process with the same context, so what deploy
-runs is exactly what a person or a workflow can run by hand, and a test with invoke's MockContext
-sees every command. Every stage is idempotent: after a failure, fix the cause and run the same
-command again (or `--only` the stages that are left).
+A stage is a short list of steps (plan.py); most steps are the functions the other areas' tasks
+call (`tf.plan`, `image.push`, `k8s.apply`, ...), called in this process with the deploy's one
+Target (ops/core/target.py: env.yaml read once), so what deploy runs is exactly what a person or a
+workflow can run by hand, and a test with invoke's MockContext sees every command. Every stage is
+idempotent: after a failure, fix the cause and run the same command again (or `--only` the stages
+that are left).
 
     plan.py       the stages and steps, as data
     runner.py     running them: progress, the deploy record, one rollback
@@ -30,8 +31,9 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops import tf
-from ops.core import environments, kube, state
+from ops.core import state
 from ops.core.environments import ENV_HELP
+from ops.core.target import Target
 from ops.deploy import checks, plan, preflight, runner
 from ops.k8s.cluster import Kubectl
 
@@ -59,8 +61,9 @@ def deploy(  # noqa: PLR0917 - invoke maps each parameter to a flag
     preflight_only: bool = False,
 ) -> None:
     """Deploy an environment: preflight, summary, then every stage in order."""
-    environment = environments.load(env)
-    stages = plan.select(plan.plan(c, environment), only, skip)
+    target = Target.resolve(c, env)
+    environment = target.environment
+    stages = plan.select(plan.plan(target), only, skip)
     sha = preflight.preflight(
         c,
         environment,
@@ -82,15 +85,15 @@ def deploy(  # noqa: PLR0917 - invoke maps each parameter to a flag
 @task(help={"env": ENV_HELP})
 def status(c: Context, env: str = "") -> None:
     """What is deployed to an environment: the last deploy, the Deployment, objects, revisions."""
-    environment = environments.load(env)
-    latest = state.EnvState.of(environment.name, c).last_deploy
+    target = Target.resolve(c, env)
+    environment, latest = target.environment, target.state.last_deploy
     try:
         record = state.read_json(latest, f"invoke deploy --env {environment.name}")
     except state.StateMissing:
         print(f"last deploy: none recorded in {latest}")
     else:
         print(f"last deploy: {runner.describe_record(record)}")
-    kubectl = Kubectl(c, kube.target(c, environment))
+    kubectl = Kubectl(c, target.kube())
     kubectl.server_minor()  # unreachable: an Exit naming the fix
     result = kubectl.run(
         "get", "deployment", checks.DEPLOYMENT, "--output=json", hide=True, warn=True
@@ -116,9 +119,10 @@ def status(c: Context, env: str = "") -> None:
 @task(help={"env": ENV_HELP, "yes": "skip the typed confirmation (CI, after its own gate)"})
 def destroy(c: Context, env: str = "", yes: bool = False) -> None:
     """Tear an environment down (guarded: plan -destroy, typed confirmation, then apply)."""
-    environment = environments.load(env)
+    target = Target.resolve(c, env)
+    environment = target.environment
     if not environment.is_local:
-        tf.destroy(c, env=environment.name, yes=yes)
+        tf.destroy_for(target, yes=yes)
         return
     namespace = environment.kubernetes.namespace
     if not yes:
@@ -129,7 +133,7 @@ def destroy(c: Context, env: str = "", yes: bool = False) -> None:
         )
         if answer.strip() != env:
             raise Exit("destroy: not confirmed; nothing was deleted", code=1)
-    kube_target = kube.target(c, environment)
+    kube_target = target.kube()
     c.run(
         kube_target.kubectl(
             "delete", "namespace", namespace, "--ignore-not-found", "--wait=false", namespace=None

@@ -13,27 +13,14 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops.core import kube, state
+from ops.core.settings import DeploySettings, Settings
 from ops.core.wait import NotYet, WaitTimeout, wait_until
 from ops.core.web import Verify, wait_for_status
 from ops.envconfig import Environment
 from ops.k8s.cluster import APP
 
 DEPLOYMENT = APP
-# invoke settings `deploy.*`: how long the Certificate and the HTTPS smoke test are waited for,
-# and which CAs the smoke test trusts. A first deploy waits for Let's Encrypt's HTTP-01 challenge
-# (AGIC adds the solver's path to the gateway), the issuance, then AGIC installing the certificate
-# on the listener: each gateway update takes "somewhere between a second and a few minutes"
-# (AGIC docs/how-tos/minimize-downtime-during-deployments.md), so the bounds are generous.
-DEFAULTS: dict[str, Any] = {
-    "certificate_timeout": 900,
-    "certificate_interval": 15,
-    "smoke_timeout": 300,
-    "smoke_interval": 5,
-    # The local cluster's smoke test through its Service: no gateway, no certificate.
-    "service_smoke_timeout": 120,
-    # A PEM bundle for the ingress's certificate; empty: certifi's public CAs (requests' own).
-    "ca_bundle": "",
-}
+# invoke settings `deploy.*`: ops.core.settings.DeploySettings (the waits' bounds, their why).
 
 
 # Certificates from Let's Encrypt's staging directory chain to roots that no trust store holds
@@ -44,8 +31,8 @@ STAGING_ROOTS = Path(__file__).with_name("ca") / "letsencrypt-staging-roots.pem"
 APP_CERTIFICATE = "orderdesk-tls"
 
 
-def settings(c: Context) -> dict[str, Any]:
-    return {**DEFAULTS, **(c.config.get("deploy", {}) or {})}
+def settings(c: Context) -> DeploySettings:
+    return Settings.read(c.config).deploy
 
 
 def image_record(c: Context, environment: Environment) -> dict[str, Any]:
@@ -78,13 +65,13 @@ def certificate_ready(c: Context, environment: Environment) -> None:
             raise NotYet(str(condition.get("message") or "no Ready condition yet"))
         return True
 
-    timeout = float(configured["certificate_timeout"])
+    timeout = float(configured.certificate_timeout)
     try:
         wait_until(
             ready,
             what=f"Certificate {APP_CERTIFICATE} Ready",
             timeout=timeout,
-            interval=float(configured["certificate_interval"]),
+            interval=float(configured.certificate_interval),
             progress=lambda attempt, attempts, reason: print(
                 f"  certificate: {reason} ({attempt}/{attempts})"
             ),
@@ -110,8 +97,8 @@ def https_smoke_test(c: Context, environment: Environment) -> None:
     try:
         wait_for_status(
             url,
-            timeout=float(configured["smoke_timeout"]),
-            interval=float(configured["smoke_interval"]),
+            timeout=float(configured.smoke_timeout),
+            interval=float(configured.smoke_interval),
             verify=verify,
         )
     except WaitTimeout as exc:
@@ -143,7 +130,7 @@ def issuer_directory(c: Context, environment: Environment) -> str:
 def smoke_trust(c: Context, environment: Environment) -> Verify:
     """What the HTTPS smoke test trusts: `deploy.ca_bundle` if set; else the public CAs, plus
     Let's Encrypt's staging roots where the app's issuer is the staging directory."""
-    configured = str(settings(c)["ca_bundle"] or "")
+    configured = settings(c).ca_bundle
     if configured:
         return configured
     if issuer_directory(c, environment) != STAGING_DIRECTORY:
@@ -171,8 +158,8 @@ def service_smoke_test(c: Context, environment: Environment) -> None:
         with cluster.node_network() as netns, bridge.entered(netns):
             wait_for_status(
                 url,
-                timeout=float(configured["service_smoke_timeout"]),
-                interval=float(configured["smoke_interval"]) / 5,
+                timeout=float(configured.service_smoke_timeout),
+                interval=float(configured.smoke_interval) / 5,
             )
     except (WaitTimeout, cluster.ClusterError) as exc:
         raise Exit(f"smoke test: {exc}", code=1) from exc

@@ -1,22 +1,22 @@
 """What a deploy does, as data: stages of steps, each step the task or command it equals.
 
-The plan is built once per run and both shown (the summary, --dry-run) and executed (runner.py):
-the command a step shows is the one it runs, in this process, with the same invoke context.
+The plan is built once per run, for the deploy's one Target, and both shown (the summary,
+--dry-run) and executed (runner.py): a step shows the `invoke` line a person would type and calls
+the function that task calls, with the same Target (no task is looked up by name).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from types import ModuleType
 from typing import Any
 
 from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops import azure, image, k8s, monitoring, sandbox, tf
-from ops.core import environments, kube, state
 from ops.core.environments import BAD_INPUT
+from ops.core.target import Target
 from ops.deploy import checks
 from ops.envconfig import Environment
 from ops.k8s.values import Image
@@ -58,21 +58,15 @@ class Stage:
     skipped: str = ""
 
 
-def invoke_step(area: str, module: ModuleType, task_name: str, **options: Any) -> Step:
-    """Call another area's task in this process, shown as the `invoke` line that does the same.
-
-    The task is looked up when the step runs, not when the plan is built.
-    """
-    flags = [
+def task_step(task: str, target: Target, run: Callable[[], None], **flags: Any) -> Step:
+    """Another area's function, called with the deploy's Target, shown as the `invoke` line of
+    the task that calls the same function (`--env` first, then `flags`)."""
+    shown = [
         f"--{key.replace('_', '-')}" + ("" if value is True else f" {value}")
-        for key, value in options.items()
+        for key, value in flags.items()
     ]
-    command = " ".join(["invoke", f"{area}.{task_name.replace('_', '-')}", *flags])
-
-    def call(c: Context) -> None:
-        getattr(module, task_name)(c, **options)
-
-    return Step(command, call)
+    command = " ".join(["invoke", task, "--env", target.name, *shown])
+    return Step(command, lambda _c: run())
 
 
 def command_step(command: str) -> Step:
@@ -84,33 +78,37 @@ def command_step(command: str) -> Step:
     return Step(command, call)
 
 
-def kubectl_step(environment: Environment, *args: str) -> Step:
+def kubectl_step(target: Target, *args: str) -> Step:
     """kubectl against the environment's cluster, composed when it runs: an earlier step may
     just have written the kubeconfig."""
 
     def call(c: Context) -> None:
-        c.run(kube.target(c, environment).kubectl(*args, namespace=None))
+        c.run(target.kube().kubectl(*args, namespace=None))
 
     return Step(" ".join(["kubectl", *args]), call)
 
 
-def check_step(shown: str, check: Callable[[Context, Environment], None], env: Environment) -> Step:
+def check_step(shown: str, check: Callable[[Context, Environment], None], target: Target) -> Step:
     """A check of deploy's own (ops/deploy/checks.py), described in words."""
-    return Step(shown, lambda c: check(c, env), is_command=False)
+    return Step(shown, lambda c: check(c, target.environment), is_command=False)
 
 
-def image_steps(env: str) -> tuple[Step, ...]:
-    """The image stage's work wherever it runs: a scan that fails stops the push."""
-    return tuple(
-        invoke_step("image", image, task, env=env) for task in ("build", "scan", "push", "sign")
+def image_steps(target: Target) -> tuple[Step, ...]:
+    """The image stage's work wherever it runs: a scan that fails stops the push. Each function
+    is looked up on ops.image when the step runs (tests put fakes there: no Docker SDK)."""
+    return (
+        task_step("image.build", target, lambda: image.build_for(target)),
+        task_step("image.scan", target, lambda: image.scan_for(target)),
+        task_step("image.push", target, lambda: image.push_for(target)),
+        task_step("image.sign", target, lambda: image.sign_for(target)),
     )
 
 
-def verified_apply_steps(environment: Environment) -> tuple[Step, Step]:
+def verified_apply_steps(target: Target) -> tuple[Step, Step]:
     """`image.verify`, then `k8s.apply` of exactly the reference it verified, handed over in this
     process: the image record is not read again, so a push between the two cannot slip another
     digest in."""
-    name = environment.name
+    environment, name = target.environment, target.name
     verified: list[str] = []
 
     def verify(c: Context) -> None:
@@ -124,7 +122,7 @@ def verified_apply_steps(environment: Environment) -> tuple[Step, Step]:
     def apply(c: Context) -> None:
         if not verified:
             raise Exit("deploy: k8s.apply ran before image.verify checked an image", code=1)
-        k8s.apply_verified(c, name, verified[0])
+        k8s.apply_verified(target, verified[0])
 
     return (
         Step(f"invoke image.verify --env {name}", verify),
@@ -132,19 +130,28 @@ def verified_apply_steps(environment: Environment) -> tuple[Step, Step]:
     )
 
 
-def local_plan(environment: Environment) -> list[Stage]:
-    name = environment.name
+def local_plan(target: Target) -> list[Stage]:
+    environment, name = target.environment, target.name
     return [
         Stage("terraform", "Azure infrastructure", skipped="local runs on this machine"),
         Stage(
             "image",
             f"build, scan and push the app image to {environment.registry.login_server}",
-            (invoke_step("sandbox", sandbox, "start"), *image_steps(name)),
+            (
+                # Looked up when the step runs, like every step's function.
+                Step("invoke sandbox.start", lambda c: sandbox.start(c)),  # noqa: PLW0108
+                *image_steps(target),
+            ),
         ),
         Stage(
             "credentials",
             "the local cluster and its kubeconfig",
-            (invoke_step("sandbox", sandbox.cluster, "cluster_start"),),
+            (
+                Step(
+                    "invoke sandbox.cluster-start",
+                    lambda c: sandbox.cluster.cluster_start(c),  # noqa: PLW0108
+                ),
+            ),
         ),
         Stage("entra", "sign-in app registration", skipped="local: local accounts, no Entra ID"),
         Stage(
@@ -171,19 +178,19 @@ def local_plan(environment: Environment) -> list[Stage]:
             "back on failure",
             (
                 # First: a digest that does not verify never reaches the cluster.
-                *verified_apply_steps(environment),
-                invoke_step("k8s", k8s, "rollout", env=name),
+                *verified_apply_steps(target),
+                task_step("k8s.rollout", target, lambda: k8s.rollout_for(target)),
                 check_step(
                     f"kubectl get deployment {checks.DEPLOYMENT} (image = pushed digest)",
                     checks.check_deployment_image,
-                    environment,
+                    target,
                 ),
                 replace(
                     check_step(
                         f"GET http://<service {checks.DEPLOYMENT} ClusterIP>/readyz from inside "
                         "the node until 200",
                         checks.service_smoke_test,
-                        environment,
+                        target,
                     ),
                     rolls_back=True,
                 ),
@@ -193,10 +200,9 @@ def local_plan(environment: Environment) -> list[Stage]:
     ]
 
 
-def azure_plan(c: Context, environment: Environment) -> list[Stage]:
-    azure_env = environments.require_azure(environment)
-    name = environment.name
-    kubeconfig = state.EnvState.of(name, c).kubeconfig
+def azure_plan(target: Target) -> list[Stage]:
+    azure_env = target.require_azure()
+    environment, kubeconfig = target.environment, target.state.kubeconfig
     group, cluster = azure_env.resource_group, azure_env.aks.cluster_name
     get_credentials = (
         f"az aks get-credentials --resource-group {group} --name {cluster} "
@@ -207,22 +213,25 @@ def azure_plan(c: Context, environment: Environment) -> list[Stage]:
         Stage(
             "terraform",
             "plan, then apply exactly that saved plan",
-            (invoke_step("tf", tf, "plan", env=name), invoke_step("tf", tf, "apply", env=name)),
+            (
+                task_step("tf.plan", target, lambda: tf.plan_for(target)),
+                task_step("tf.apply", target, lambda: tf.apply_for(target)),
+            ),
         ),
         Stage(
             "image",
             f"build, scan and push to {environment.registry.login_server}",
-            image_steps(name),
+            image_steps(target),
         ),
         Stage(
             "credentials",
             f"Terraform outputs and a kubeconfig for {cluster}",
             (
                 # Fetched here, not after apply: CI runs this stage in a job of its own.
-                invoke_step("tf", tf, "output", env=name, save=True),
+                task_step("tf.output", target, lambda: tf.output_for(target, save=True), save=True),
                 command_step(get_credentials),
                 command_step(convert),
-                kubectl_step(environment, "version"),
+                kubectl_step(target, "version"),
             ),
         ),
         Stage(
@@ -231,42 +240,42 @@ def azure_plan(c: Context, environment: Environment) -> list[Stage]:
             # Terraform output that stage saves.
             f"Entra ID app registration {azure_env.entra.unique_name}: roles, redirect URIs, "
             "assignments, federated credential",
-            (invoke_step("azure", azure, "entra", env=name),),
+            (task_step("azure.entra", target, lambda: azure.entra_for(target)),),
         ),
         Stage(
             "secrets",
             f"secrets present in Key Vault {azure_env.key_vault.name}, the alarms' Teams receiver "
             "set from it",
-            (invoke_step("azure", azure, "secrets", env=name),),
+            (task_step("azure.secrets", target, lambda: azure.secrets_for(target)),),
         ),
         Stage(
             "addons",
             "cert-manager (pinned chart, CRDs included) for the ClusterIssuers and Certificate",
-            (invoke_step("k8s", k8s, "addons", env=name),),
+            (task_step("k8s.addons", target, lambda: k8s.addons_for(target)),),
         ),
         Stage(
             "monitoring",
             "kube-prometheus-stack, dashboards, Teams routing",
-            (invoke_step("monitoring", monitoring, "install", env=name),),
+            (task_step("monitoring.install", target, lambda: monitoring.install_for(target)),),
         ),
         Stage(
             "kubernetes",
             "verify the image, apply, wait for the rollout, smoke-test; roll back on failure",
             (
-                *verified_apply_steps(environment),
-                invoke_step("k8s", k8s, "rollout", env=name),
+                *verified_apply_steps(target),
+                task_step("k8s.rollout", target, lambda: k8s.rollout_for(target)),
                 # Issuance is the zone's and cert-manager's business, not the new revision's:
                 # waiting for it rolls nothing back.
                 check_step(
                     f"kubectl get certificate {checks.APP_CERTIFICATE} until Ready",
                     checks.certificate_ready,
-                    environment,
+                    target,
                 ),
                 replace(
                     check_step(
                         f"HTTPS GET https://{environment.app.hosts[0]}/readyz until 200",
                         checks.https_smoke_test,
-                        environment,
+                        target,
                     ),
                     rolls_back=True,
                 ),
@@ -275,14 +284,14 @@ def azure_plan(c: Context, environment: Environment) -> list[Stage]:
         Stage(
             "dns",
             f"records in {azure_env.dns.zone} for the app and the exposed monitoring hosts",
-            (invoke_step("azure", azure, "dns", env=name),),
+            (task_step("azure.dns", target, lambda: azure.dns_for(target)),),
         ),
     ]
 
 
-def plan(c: Context, environment: Environment) -> list[Stage]:
+def plan(target: Target) -> list[Stage]:
     """Every stage for this environment, with its steps or the reason it is skipped."""
-    return local_plan(environment) if environment.is_local else azure_plan(c, environment)
+    return local_plan(target) if target.environment.is_local else azure_plan(target)
 
 
 def select(stages: list[Stage], only: str, skip: str) -> list[Stage]:

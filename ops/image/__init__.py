@@ -9,7 +9,8 @@
 
 Modules: common (settings, names, engine), base (base images and local stand-ins), builder,
 registry (push + the record), checks (scan), runner, inventory (SBOM), signing; tasks holds the
-invoke collection, whose tasks are also attributes here (deploy calls them in process).
+invoke collection, whose tasks and their functions of a Target (`build_for`, ...) are attributes
+here too (deploy calls the functions in process).
 The engine is $DOCKER_HOST when set, else the sandbox engine (`invoke sandbox.start`). The push
 record is what the Kubernetes render reads to pin the image by digest; it is written only after
 the registry confirms the digest.
@@ -17,17 +18,35 @@ the registry confirms the digest.
 
 from ops.image.common import ImageError
 from ops.image.runner import smoke_test
-from ops.image.tasks import build, ns, push, run, sbom, scan, sign, verify, verify_pushed
+from ops.image.tasks import (
+    build,
+    build_for,
+    ns,
+    push,
+    push_for,
+    run,
+    sbom,
+    scan,
+    scan_for,
+    sign,
+    sign_for,
+    verify,
+    verify_pushed,
+)
 
 __all__ = [
     "ImageError",
     "build",
+    "build_for",
     "ns",
     "push",
+    "push_for",
     "run",
     "sbom",
     "scan",
+    "scan_for",
     "sign",
+    "sign_for",
     "smoke_test",
     "verify",
     "verify_pushed",

@@ -12,8 +12,8 @@ from invoke import Context
 from invoke.exceptions import Exit
 
 from ops import envconfig, sandbox
-from ops.core import environments
 from ops.core import git as core_git
+from ops.core.settings import Settings
 from ops.core.state import EnvState
 
 REPO_ROOT = envconfig.REPO_ROOT
@@ -31,31 +31,15 @@ SIZE_GOAL_MB = 100.0
 # Files in the context that decide what is in the image: a change there makes a tag "-dirty".
 CONTEXT_PATHS = ("app", "pyproject.toml", "uv.lock", ".dockerignore")
 
-DEFAULTS: dict[str, Any] = {
-    "env_file": str(envconfig.ENV_FILE),
-    # The sandbox engine has no bridge network; builds reach PyPI through the host's network.
-    "build_network": "host",
-    # PEM bundle the build trusts for PyPI; empty: the one the host's pip trusts, if any.
-    "ca_bundle": "",
-    # The Key Vault key that signs images of Azure environments (Terraform creates it).
-    "signing_key_name": "image-signing",
-}
-
 
 class ImageError(Exception):
     """Something the person running the task can fix; the message says how."""
 
 
 def setting(c: Context | None, key: str) -> Any:
-    """invoke config `image.<key>` (invoke.yaml, INVOKE_IMAGE_* or tests), else the default."""
-    section = c.config.get("image", {}) if c is not None else {}
-    value = section.get(key) if hasattr(section, "get") else None
-    return DEFAULTS[key] if value in (None, "") else value
-
-
-def load_env(c: Context | None, name: str) -> envconfig.Environment:
-    """The environment, or ops.core's one Exit (code 2) naming the known ones."""
-    return environments.load(name, Path(setting(c, "env_file")))
+    """invoke setting `image.<key>` (ops.core.settings.ImageSettings: invoke.yaml, INVOKE_IMAGE_*
+    or tests, else its default), for code that has no Target."""
+    return getattr(Settings.read(c.config if c is not None else None).image, key)
 
 
 def git(*args: str) -> str:

@@ -1,5 +1,6 @@
-"""The `image` tasks: each loads its environment, calls the modules beside it, and turns an
-ImageError into a one-line Exit that says what to do."""
+"""The `image` tasks: each resolves its Target and calls the function of its name with `_for`
+(which deploy calls too); those call the modules beside them and turn an ImageError into a
+one-line Exit that says what to do."""
 
 from __future__ import annotations
 
@@ -11,12 +12,11 @@ from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 
 from ops import envconfig
-from ops.core import environments
-from ops.core.state import EnvState
+from ops.core.environments import ENV_HELP
+from ops.core.target import Target
 from ops.image import builder, checks, inventory, registry, runner, signing
 from ops.image.common import (
     APP_UID,
-    DEFAULTS,
     ImageError,
     client,
     engine_url,
@@ -24,13 +24,9 @@ from ops.image.common import (
     git,
     image_ref,
     image_tag,
-    load_env,
     record_path,
-    setting,
     state_path,
 )
-
-ENV_HELP = environments.ENV_HELP
 
 
 @task(
@@ -40,10 +36,15 @@ ENV_HELP = environments.ENV_HELP
         "Dockerfile's pinned distroless image",
     }
 )
-def build(c: Context, env: str = "local", base_image: str = "") -> None:
+def build(c: Context, env: str = "", base_image: str = "") -> None:
     """Build app/Dockerfile, tagged <git sha>-<env>."""
+    build_for(Target.resolve(c, env), base_image)
+
+
+def build_for(target: Target, base_image: str = "") -> None:
+    """image.build for one environment."""
+    c, environment = target.context, target.environment
     try:
-        environment = load_env(c, env)
         ref = image_ref(environment)
         engine = client(environment)
         buildargs = builder.base_images_for(engine, environment)
@@ -55,7 +56,7 @@ def build(c: Context, env: str = "local", base_image: str = "") -> None:
             ref,
             buildargs=buildargs,
             ca_bundle=builder.build_ca_bundle(c),
-            network=setting(c, "build_network"),
+            network=target.settings.image.build_network,
             labels={
                 "org.opencontainers.image.revision": git("rev-parse", "HEAD"),
                 "org.opencontainers.image.title": environment.app.name,
@@ -72,11 +73,16 @@ def build(c: Context, env: str = "local", base_image: str = "") -> None:
     )
 
 
-@task(help={"env": "environment whose image (tag <git sha>-<env>) to check"})
-def scan(c: Context, env: str = "local") -> None:
+@task(help={"env": ENV_HELP + "; its image (tag <git sha>-<env>) is checked"})
+def scan(c: Context, env: str = "") -> None:
     """hadolint + checkov on the Dockerfile; user, forbidden files, secrets of the built image."""
+    scan_for(Target.resolve(c, env))
+
+
+def scan_for(target: Target) -> None:
+    """image.scan for one environment."""
+    environment = target.environment
     try:
-        environment = load_env(c, env)
         ref = image_ref(environment)
         engine = client(environment)
         failures = checks.lint_dockerfile()
@@ -96,11 +102,16 @@ def scan(c: Context, env: str = "local") -> None:
     )
 
 
-@task(help={"env": "environment whose image to push to its registry"})
-def push(c: Context, env: str = "local") -> None:
+@task(help={"env": ENV_HELP + "; its image goes to its registry"})
+def push(c: Context, env: str = "") -> None:
     """Push the image to the env's registry; print the digest and record it in image.json."""
+    push_for(Target.resolve(c, env))
+
+
+def push_for(target: Target) -> None:
+    """image.push for one environment."""
+    c, environment, env = target.context, target.environment, target.name
     try:
-        environment = load_env(c, env)
         tag = image_tag(environment)
         ref = image_ref(environment, tag)
         engine = client(environment)
@@ -128,11 +139,12 @@ def push(c: Context, env: str = "local") -> None:
     print(f"pushed {ref}\ndigest {digest}\nrecord {path}")
 
 
-@task(help={"env": "environment whose pushed image (image.json) to inventory"})
-def sbom(c: Context, env: str = "local") -> None:
+@task(help={"env": ENV_HELP + "; its pushed image (image.json) is inventoried"})
+def sbom(c: Context, env: str = "") -> None:
     """Write the pushed digest's SPDX SBOM (syft) beside image.json and record its hash."""
+    target = Target.resolve(c, env)
+    environment = target.environment
     try:
-        environment = load_env(c, env)
         path = record_path(c, environment)
         record = inventory.generate(
             environment, registry.read_record(path, env), path.with_name(inventory.SBOM_FILE)
@@ -142,11 +154,16 @@ def sbom(c: Context, env: str = "local") -> None:
     print(f"sbom {path.with_name(record.sbom)} for {record.digest} (sha256 {record.sbom_sha256})")
 
 
-@task(help={"env": "environment whose pushed image (image.json) to sign"})
-def sign(c: Context, env: str = "local") -> None:
+@task(help={"env": ENV_HELP + "; its pushed image (image.json) is signed"})
+def sign(c: Context, env: str = "") -> None:
     """Sign the pushed digest and attach its SBOM (made now if missing) with cosign."""
+    sign_for(Target.resolve(c, env))
+
+
+def sign_for(target: Target) -> None:
+    """image.sign for one environment."""
+    c, environment, env = target.context, target.environment, target.name
     try:
-        environment = load_env(c, env)
         path = record_path(c, environment)
         record = registry.read_record(path, env)
         sbom_path = path.with_name(inventory.SBOM_FILE)
@@ -197,14 +214,14 @@ def verify_pushed(
 
 @task(
     help={
-        "env": "environment whose pushed image (image.json) to verify",
+        "env": ENV_HELP + "; its pushed image (image.json) is verified",
         "digest": "verify this sha256 digest of the env's repository instead of the recorded one",
     }
 )
-def verify(c: Context, env: str = "local", digest: str = "") -> None:
+def verify(c: Context, env: str = "", digest: str = "") -> None:
     """Check the signature and the SBOM of the pushed digest; fail naming what does not match."""
+    environment = Target.resolve(c, env).environment
     try:
-        environment = load_env(c, env)
         record = verify_pushed(c, environment, digest)
     except ImageError as exc:
         raise fail(exc) from exc
@@ -213,14 +230,15 @@ def verify(c: Context, env: str = "local", digest: str = "") -> None:
 
 @task(
     help={
-        "env": "environment whose image to run",
+        "env": ENV_HELP + "; its image is run",
         "port": "port on 127.0.0.1 (host network: the sandbox engine has no bridge)",
     }
 )
-def run(c: Context, env: str = "local", port: int = 8000) -> None:
+def run(c: Context, env: str = "", port: int = 8000) -> None:
     """Run the image hardened (read-only, no capabilities, UID 10001) on 127.0.0.1:<port>."""
+    target = Target.resolve(c, env)
+    environment = target.environment
     try:
-        environment = load_env(c, env)
         ref = image_ref(environment)
         engine = client(environment)
         try:
@@ -230,7 +248,7 @@ def run(c: Context, env: str = "local", port: int = 8000) -> None:
                 f"image {ref} is not built; run `invoke image.build --env {env}`"
             ) from exc
         cli, cli_env = runner.docker_cli(engine_url(environment))
-        state = EnvState.of(environment.name, c).directory
+        state = target.state.directory
         data_dir = state_path(c, environment, "container-data")
         data_dir.mkdir(parents=True, exist_ok=True)
         runner.give_to_app_user(data_dir, 0o700)
@@ -245,4 +263,3 @@ def run(c: Context, env: str = "local", port: int = 8000) -> None:
 
 
 ns = Collection("image", build, scan, push, sbom, sign, verify, run)
-ns.configure({"image": DEFAULTS})

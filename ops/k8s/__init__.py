@@ -10,9 +10,10 @@
     invoke k8s.open --env local [--port 8080]  # port-forward the Service, print its URL
 
 Every task that touches a cluster renders and validates first: a broken overlay stops before any
-request is sent. Values come from infra/env.yaml, the Terraform outputs
-(.data/<env>/tf-outputs.json, written by `invoke tf.output`) and the pushed image
-(.data/<env>/image.json, written by `invoke image.push`).
+request is sent. Each task resolves its Target (ops/core/target.py) and calls the function of the
+same name with `_for` (`apply_for(target, image=...)`), which deploy calls too. Values come from
+infra/env.yaml, the Terraform outputs (.data/<env>/tf-outputs.json, written by `invoke tf.output`)
+and the pushed image (.data/<env>/image.json, written by `invoke image.push`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops import envconfig, toolchain
-from ops.core import environments, kube, state
 from ops.core.environments import ENV_HELP
+from ops.core.settings import Settings
+from ops.core.target import Target
 from ops.image import ImageError, signing
 from ops.k8s import cert_manager, revisions
 from ops.k8s import render as rendering
@@ -43,14 +45,6 @@ from ops.k8s.values import (
     parse_image,
 )
 
-DEFAULTS: dict[str, Any] = {
-    # Where kubectl and helm act: kubeconfig, local_context, kubectl, helm, request_timeout.
-    **kube.DEFAULTS,
-    # Empty means: the repository's manifests/ (tests point it elsewhere).
-    "manifests_dir": "",
-    "rollout_timeout": 300,
-}
-
 IMAGE_HELP = (
     "image <repository>:<tag>@sha256:<digest>, or :<tag>@sha256:<digest> for env.yaml's "
     "repository (default: .data/<env>/image.json)"
@@ -58,25 +52,18 @@ IMAGE_HELP = (
 TF_HELP = "Terraform outputs JSON (default: .data/<env>/tf-outputs.json; unused for local)"
 
 
-def _settings(c: Context) -> dict[str, Any]:
-    return {**DEFAULTS, **kube.settings(c)}
-
-
 def rollout_timeout(c: Context) -> int:
-    """How long a rollout (or a return to the revision before it) may take, in seconds."""
-    return int(_settings(c)["rollout_timeout"])
-
-
-def _manifests_dir(c: Context) -> Path:
-    return Path(_settings(c)["manifests_dir"] or rendering.MANIFESTS_DIR)
+    """How long a rollout (or a return to the revision before it) may take, in seconds: for code
+    that has no Target (a Target's is target.settings.k8s.rollout_timeout)."""
+    return Settings.read(c.config).k8s.rollout_timeout
 
 
 def render_checked(
-    c: Context, env: str, image: str = "", tf_outputs: str = ""
+    target: Target, image: str = "", tf_outputs: str = ""
 ) -> tuple[envconfig.Environment, rendering.Rendered]:
     """Render the environment's overlay and validate it; any problem is an Exit naming the file."""
-    environment = environments.load(env)
-    files = state.EnvState.of(environment.name, c)
+    environment, files, env = target.environment, target.state, target.name
+    manifests_dir = Path(target.settings.k8s.manifests_dir or rendering.MANIFESTS_DIR)
     try:
         if image.startswith((":", "@")):
             image = environment.app.image_repository + image
@@ -85,7 +72,7 @@ def render_checked(
         if not environment.is_local:
             outputs = load_tf_outputs(Path(tf_outputs) if tf_outputs else files.tf_outputs)
         values = RenderValues.gather(environment, pinned, outputs)
-        rendered = rendering.render(values, _manifests_dir(c))
+        rendered = rendering.render(values, manifests_dir)
         problems = validate(rendered, environment.kubernetes.version)
     except toolchain.ToolMissing as exc:
         raise Exit(f"{exc}", code=1) from exc
@@ -102,27 +89,28 @@ def render_checked(
     return environment, rendered
 
 
-def _write(c: Context, rendered: rendering.Rendered, output: str = "") -> Path:
-    path = Path(output) if output else state.EnvState.of(rendered.environment, c).manifests
+def _write(target: Target, rendered: rendering.Rendered, output: str = "") -> Path:
+    path = Path(output) if output else target.state.manifests
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(rendered.yaml(), encoding="utf-8")
     return path
 
 
-def _kubectl(c: Context, environment: envconfig.Environment) -> Kubectl:
-    return Kubectl(c, kube.target(c, environment))
+def _kubectl(target: Target, *, context: str = "") -> Kubectl:
+    return Kubectl(target.context, target.kube(context=context))
 
 
 @task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP, "output": "file or -"})
 def render(
-    c: Context, env: str = "local", image: str = "", tf_outputs: str = "", output: str = ""
+    c: Context, env: str = "", image: str = "", tf_outputs: str = "", output: str = ""
 ) -> None:
     """Render and validate an overlay with env.yaml, Terraform and image values (no cluster)."""
-    _, rendered = render_checked(c, env, image, tf_outputs)
+    target = Target.resolve(c, env)
+    _, rendered = render_checked(target, image, tf_outputs)
     if output == "-":
         sys.stdout.write(rendered.yaml())
         return
-    path = _write(c, rendered, output)
+    path = _write(target, rendered, output)
     print(f"rendered {len(rendered.documents)} objects for {env} into {path}")
 
 
@@ -136,10 +124,11 @@ def _run_scanner(command: list[str], name: str) -> subprocess.CompletedProcess[s
 
 
 @task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP})
-def lint(c: Context, env: str = "local", image: str = "", tf_outputs: str = "") -> None:
+def lint(c: Context, env: str = "", image: str = "", tf_outputs: str = "") -> None:
     """Render, validate, then checkov and kube-score: zero findings, exceptions annotated."""
-    environment, rendered = render_checked(c, env, image, tf_outputs)
-    path = _write(c, rendered)
+    target = Target.resolve(c, env)
+    environment, rendered = render_checked(target, image, tf_outputs)
+    path = _write(target, rendered)
     scan = _run_scanner(
         [
             *toolchain.checkov_command(),
@@ -204,21 +193,21 @@ def _checkov_failures(scan: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 def _ready_to_send(
-    c: Context, env: str, image: str, tf_outputs: str
+    target: Target, image: str, tf_outputs: str
 ) -> tuple[envconfig.Environment, Path, Kubectl]:
     """Render and validate, write the manifests, and check the cluster's version: all before
     diff or apply sends anything."""
-    environment, rendered = render_checked(c, env, image, tf_outputs)
-    path = _write(c, rendered)
-    kubectl = _kubectl(c, environment)
+    environment, rendered = render_checked(target, image, tf_outputs)
+    path = _write(target, rendered)
+    kubectl = _kubectl(target)
     kubectl.require_version()
     return environment, path, kubectl
 
 
 @task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP})
-def diff(c: Context, env: str = "local", image: str = "", tf_outputs: str = "") -> None:
+def diff(c: Context, env: str = "", image: str = "", tf_outputs: str = "") -> None:
     """Show what apply would change in the cluster (server-side dry run)."""
-    environment, path, kubectl = _ready_to_send(c, env, image, tf_outputs)
+    environment, path, kubectl = _ready_to_send(Target.resolve(c, env), image, tf_outputs)
     result = kubectl.run("diff", f"--filename={path}", warn=True, namespaced=False)
     # kubectl diff: 0 no differences, 1 differences (printed above), anything else failed.
     if result.exited == 0:
@@ -233,12 +222,19 @@ def diff(c: Context, env: str = "local", image: str = "", tf_outputs: str = "") 
 
 
 @task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP})
-def apply(c: Context, env: str = "local", image: str = "", tf_outputs: str = "") -> None:
+def apply(c: Context, env: str = "", image: str = "", tf_outputs: str = "") -> None:
     """Render, validate, then apply the environment's manifests to its cluster (an --image must
     carry the environment's signature: it is verified first)."""
+    apply_for(Target.resolve(c, env), image, tf_outputs)
+
+
+def apply_for(target: Target, image: str = "", tf_outputs: str = "") -> None:
+    """k8s.apply: a named image is verified first, then applied as apply_verified does."""
     if image:
-        image = verify_signed(c, environments.load(env), image, f"k8s.apply --env {env}")
-    apply_verified(c, env, image, tf_outputs)
+        image = verify_signed(
+            target.context, target.environment, image, f"k8s.apply --env {target.name}"
+        )
+    apply_verified(target, image, tf_outputs)
 
 
 def verify_signed(c: Context, environment: envconfig.Environment, image: str, task: str) -> str:
@@ -265,26 +261,32 @@ def verify_signed(c: Context, environment: envconfig.Environment, image: str, ta
     return pinned.reference
 
 
-def apply_verified(c: Context, env: str, image: str, tf_outputs: str = "") -> None:
+def apply_verified(target: Target, image: str, tf_outputs: str = "") -> None:
     """Apply with `image` used exactly as given (deploy hands over the reference image.verify
     checked, in process); record the revision that runs before, then what apply changed."""
-    environment, path, kubectl = _ready_to_send(c, env, image, tf_outputs)
+    c, env = target.context, target.name
+    environment, path, kubectl = _ready_to_send(target, image, tf_outputs)
     revisions.record_before_apply(c, environment, kubectl, image)
     applied = kubectl.run("apply", f"--filename={path}", namespaced=False)
     revisions.record_changes(c, environment, applied.stdout)
     if environment.is_local:
-        kubectl.ensure_local_secret(state.EnvState.of(environment.name, c).secrets)
+        kubectl.ensure_local_secret(target.state.secrets)
     print(f"k8s.apply --env {env}: applied {path}; `invoke k8s.rollout --env {env}` waits for it")
 
 
 @task(help={"env": ENV_HELP, "timeout": "seconds to wait (default: k8s.rollout_timeout)"})
-def rollout(c: Context, env: str = "local", timeout: int = 0) -> None:
+def rollout(c: Context, env: str = "", timeout: int = 0) -> None:
     """Wait for the rollout; on failure print pods, events and logs, then return to the
     revision that ran before apply (only if the Deployment moved off it)."""
-    environment = environments.load(env)
-    kubectl = _kubectl(c, environment)
+    rollout_for(Target.resolve(c, env), timeout)
+
+
+def rollout_for(target: Target, timeout: int = 0) -> None:
+    """k8s.rollout: wait; on failure report, then return to the revision recorded before apply."""
+    c, env = target.context, target.name
+    kubectl = _kubectl(target)
     kubectl.server_minor()
-    seconds = int(timeout or rollout_timeout(c))
+    seconds = int(timeout or target.settings.k8s.rollout_timeout)
     status = kubectl.run(
         "rollout", "status", DEPLOYMENT, f"--timeout={seconds}s", warn=True, timeout=seconds + 30
     )
@@ -319,16 +321,17 @@ def roll_back_once(c: Context, kubectl: Kubectl, timeout: int) -> revisions.Undo
 
 
 @task(help={"env": ENV_HELP, "revision": "revision to return to (default: the previous one)"})
-def rollback(c: Context, env: str = "local", revision: int = 0) -> None:
+def rollback(c: Context, env: str = "", revision: int = 0) -> None:
     """Return the Deployment to an earlier revision (kubectl rollout undo); a --revision's image
     is verified (signature and SBOM) first."""
-    environment = environments.load(env)
-    kubectl = _kubectl(c, environment)
+    target = Target.resolve(c, env)
+    environment = target.environment
+    kubectl = _kubectl(target)
     kubectl.server_minor()
     args = ["rollout", "undo", DEPLOYMENT]
     if revision:
-        target = revisions.revision_image(kubectl, revision)
-        verify_signed(c, environment, target["image"], f"k8s.rollback --env {env}")
+        earlier = revisions.revision_image(kubectl, revision)
+        verify_signed(c, environment, earlier["image"], f"k8s.rollback --env {env}")
         args.append(f"--to-revision={revision}")
     result = kubectl.run(*args, warn=True)
     if not result.ok:
@@ -348,10 +351,15 @@ def rollback(c: Context, env: str = "local", revision: int = 0) -> None:
         ),
     }
 )
-def addons(c: Context, env: str = "local", chart: bool = True) -> None:
+def addons(c: Context, env: str = "", chart: bool = True) -> None:
     """Install what the manifests need first: cert-manager (pinned chart, CRDs included)."""
-    environment = environments.load(env)
-    cert_manager.install(c, environment, chart=chart)
+    addons_for(Target.resolve(c, env), chart=chart)
+
+
+def addons_for(target: Target, *, chart: bool = True) -> None:
+    """k8s.addons: cert-manager's pinned chart (or only its CRDs) on the environment's cluster."""
+    env = target.name
+    cert_manager.install(target.context, target.kube(), chart=chart)
     what = "chart" if chart else "CRDs"
     print(f"k8s.addons --env {env}: cert-manager's {what} in place; `invoke k8s.apply` can follow")
 
@@ -364,11 +372,11 @@ SERVICE_PORT = 80
     name="open",
     help={"env": ENV_HELP, "port": "port on 127.0.0.1 to forward from (default 8080)"},
 )
-def open_(c: Context, env: str = "local", port: int = 8080) -> None:
+def open_(c: Context, env: str = "", port: int = 8080) -> None:
     """Forward 127.0.0.1:PORT to the app's Service and print the URL (Ctrl-C stops it)."""
     if not 0 < port < 65536:
         raise Exit(f"k8s.open: --port {port} is not a TCP port; choose one of 1-65535", code=1)
-    kubectl = _kubectl(c, environments.load(env))
+    kubectl = _kubectl(Target.resolve(c, env))
     # Bound to loopback only: the forward must not expose the app to the machine's network.
     command = kubectl.command(
         "port-forward", "--address=127.0.0.1", f"service/{APP}", f"{port}:{SERVICE_PORT}"
@@ -379,4 +387,3 @@ def open_(c: Context, env: str = "local", port: int = 8080) -> None:
 
 
 ns = Collection("k8s", render, lint, diff, apply, rollout, rollback, addons, open_)
-ns.configure({"k8s": DEFAULTS})

@@ -93,9 +93,9 @@ def chart_values(environment: Environment) -> list[str]:
     return values
 
 
-def install(c: Context, environment: Environment, *, chart: bool = True) -> None:
+def install(c: Context, cluster: kube.KubeTarget, *, chart: bool = True) -> None:
     """cert-manager on the environment's cluster: the chart (CRDs included), or only its CRDs."""
-    cluster = kube.target(c, environment)
+    environment = cluster.environment
     pin, _ = chart_pin()
     if chart:
         c.run(cluster.helm(*pin.upgrade_args(*chart_values(environment), timeout=HELM_WAIT)))

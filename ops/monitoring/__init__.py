@@ -27,9 +27,9 @@ from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 
 from ops import toolchain
-from ops.core import environments, kube
 from ops.core.charts import CrdsMissing
 from ops.core.environments import ENV_HELP, TEAMS_WEBHOOK_VARIABLE
+from ops.core.target import Target
 from ops.monitoring import alerts, checks, crds, render
 from ops.monitoring.layout import (
     MONITORING_NAMESPACE,
@@ -152,12 +152,14 @@ def render_files(c: Context) -> None:
 @task(
     help={
         "apply": "also kubectl apply the dashboards' ConfigMaps to the environment's cluster",
-        "env": ENV_HELP + "; with --apply",
+        "env": "environment in infra/env.yaml (local, dev, prod); required with --apply",
         "kube_context": "kubectl context (default: the environment's)",
     }
 )
-def dashboards(c: Context, apply: bool = False, env: str = "local", kube_context: str = "") -> None:
+def dashboards(c: Context, apply: bool = False, env: str = "", kube_context: str = "") -> None:
     """Render the Grafana dashboards (JSON, sidecar ConfigMaps); --apply loads them into Grafana."""
+    # Resolved first: an --apply without a known --env fails before anything is written.
+    target = Target.resolve(c, env) if apply else None
     layout = Layout()
     render.write_generated(layout)
     problems = checks.check_dashboards(layout)
@@ -169,14 +171,13 @@ def dashboards(c: Context, apply: bool = False, env: str = "local", kube_context
         f"dashboards: {', '.join(p.name for p in layout.dashboards)} -> "
         f"{render.repo_relative(configmaps)}"
     )
-    if apply:
-        cluster = kube.target(c, environments.load(env), context=kube_context)
-        _apply_file(c, cluster, configmaps)
+    if target is not None:
+        _apply_file(c, target.kube(context=kube_context), configmaps)
 
 
 @task(
     help={
-        "env": "environment from infra/env.yaml (local, dev, prod)",
+        "env": ENV_HELP,
         "teams": "workflows (msteamsv2, default) or connector (legacy msteams)",
         "webhook_url_file": "file holding the team channel's webhook URL (else $TEAMS_WEBHOOK_URL)",
         "oncall_webhook_url_file": (
@@ -193,7 +194,7 @@ def dashboards(c: Context, apply: bool = False, env: str = "local", kube_context
 )
 def install(  # noqa: PLR0917 - invoke maps each parameter to a command-line flag
     c: Context,
-    env: str = "local",
+    env: str = "",
     teams: str = "workflows",
     webhook_url_file: str = "",
     oncall_webhook_url_file: str = "",
@@ -204,11 +205,33 @@ def install(  # noqa: PLR0917 - invoke maps each parameter to a command-line fla
     """Install kube-prometheus-stack (pinned), the Teams webhook Secret, rules and dashboards."""
     if teams not in TEAMS_FORMATS:
         raise Exit(f"--teams must be one of {', '.join(TEAMS_FORMATS)}; got {teams!r}")
-    environment = environments.load(env)
+    install_for(
+        Target.resolve(c, env),
+        teams=teams,
+        webhook_url_file=webhook_url_file,
+        oncall_webhook_url_file=oncall_webhook_url_file,
+        demo_alerts=demo_alerts,
+        kube_context=kube_context,
+        chart=chart,
+    )
+
+
+def install_for(
+    target: Target,
+    *,
+    teams: str = "workflows",
+    webhook_url_file: str = "",
+    oncall_webhook_url_file: str = "",
+    demo_alerts: bool = False,
+    kube_context: str = "",
+    chart: bool = True,
+) -> None:
+    """monitoring.install for one environment: its cluster, its hosts, its values files."""
+    c, environment, env = target.context, target.environment, target.name
     layout = Layout()
     _problems_or_exit(checks.check_generated(layout), "")
     pin = load_chart_pin(layout)
-    cluster = kube.target(c, environment, context=kube_context)
+    cluster = target.kube(context=kube_context)
 
     namespace = render.dump_yaml(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MONITORING_NAMESPACE}}

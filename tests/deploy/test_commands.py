@@ -21,6 +21,7 @@ from invoke.exceptions import Exit, UnexpectedExit
 
 from ops import azure, deploy, image, k8s, tf, toolchain
 from ops.core import azcli, git
+from ops.core.target import Target
 from ops.deploy import checks
 from ops.envconfig import Environment
 from ops.image import signing
@@ -226,13 +227,15 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # env.yaml's Entra groups are placeholders, which azure.entra refuses; its Graph requests are
     # tested against a stand-in tenant in test_entra.py.
     monkeypatch.setattr(
-        azure, "entra", lambda c, env: c.run(f"<azure.entra --env {env}: Graph through az>")
+        azure,
+        "entra_for",
+        lambda target: target.context.run(f"<azure.entra --env {target.name}: Graph through az>"),
     )
     monkeypatch.setattr(checks, "https_smoke_test", lambda c, environment: None)
     monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
     assert real_find is not find
     for name in ("build", "scan", "push", "sign"):
-        monkeypatch.setattr(image, name, fake_image_task(name, tmp_path))
+        monkeypatch.setattr(image, f"{name}_for", fake_image_task(name, tmp_path))
     monkeypatch.setattr(image, "verify_pushed", fake_verify(tmp_path))
     return tmp_path
 
@@ -259,10 +262,10 @@ def fake_verify(state_dir: Path) -> Callable[..., PushRecord]:
 def fake_image_task(name: str, state_dir: Path) -> Callable[..., None]:
     tool = "cosign" if name in {"sign", "verify"} else "Docker SDK"
 
-    def task(c: MockContext, env: str) -> None:
-        c.run(f"<image.{name} --env {env}: {tool}>")
+    def task(target: Target) -> None:
+        target.context.run(f"<image.{name} --env {target.name}: {tool}>")
         if name == "push":
-            write_image_record(state_dir, env, DIGEST)
+            write_image_record(state_dir, target.name, DIGEST)
 
     return task
 
@@ -783,11 +786,11 @@ def test_preflight_asks_only_for_the_tools_of_the_chosen_stages(
 def test_failed_scan_pushes_nothing_and_applies_nothing(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def vulnerable(c: MockContext, env: str) -> None:
-        c.run(f"<image.scan --env {env}: Docker SDK>")
+    def vulnerable(target: Target) -> None:
+        target.context.run(f"<image.scan --env {target.name}: Docker SDK>")
         raise Exit("image: hadolint found DL3002")
 
-    monkeypatch.setattr(image, "scan", vulnerable)
+    monkeypatch.setattr(image, "scan_for", vulnerable)
     c = context(state)
     with pytest.raises(Exit) as caught:
         deploy.deploy(c, env="prod")

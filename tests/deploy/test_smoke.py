@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 from invoke import Config, Context
 from invoke.exceptions import Exit
 
-from ops.core import environments
+from ops import envconfig
 from ops.deploy import checks
 from ops.envconfig import Environment
 from ops.k8s.render import render
@@ -75,7 +75,7 @@ def https_server(ca: trustme.CA) -> Iterator[Server]:
 
 def served_at(port: int) -> Environment:
     """prod, with its app host pointing at the local server (as DNS would point at the ingress)."""
-    prod = environments.load("prod")
+    prod = envconfig.load("prod")
     return prod.model_copy(
         update={"app": prod.app.model_copy(update={"hosts": [f"localhost:{port}"]})}
     )
@@ -191,7 +191,7 @@ def test_an_environment_on_the_staging_issuer_trusts_lets_encrypts_staging_roots
     # dev's Certificate names letsencrypt-staging, whose certificates chain to the staging roots,
     # which no trust store holds (https://letsencrypt.org/docs/staging-environment/).
     c = context(None, state_dir=applied)
-    dev, prod = environments.load("dev"), environments.load("prod")
+    dev, prod = envconfig.load("dev"), envconfig.load("prod")
     assert checks.issuer_directory(c, dev) == checks.STAGING_DIRECTORY
     assert checks.issuer_directory(c, prod) == "https://acme-v02.api.letsencrypt.org/directory"
     bundle = checks.smoke_trust(c, dev)
@@ -218,4 +218,4 @@ def test_an_environment_on_the_staging_issuer_trusts_lets_encrypts_staging_roots
 
 def test_without_the_applied_manifests_the_smoke_test_says_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(Exit, match=r"run `invoke k8s.apply --env dev` first"):
-        checks.smoke_trust(context(None, state_dir=tmp_path), environments.load("dev"))
+        checks.smoke_trust(context(None, state_dir=tmp_path), envconfig.load("dev"))

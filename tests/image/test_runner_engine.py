@@ -9,6 +9,7 @@ import pytest
 from invoke import Context, Result
 
 from ops import envconfig, k8s
+from ops.core.target import Target
 from ops.deploy import plan
 from ops.image import common, registry, signing, tasks
 from testkit.support import context_answering
@@ -71,7 +72,7 @@ def _verify_by_task(c: Context, environment: envconfig.Environment) -> None:
 
 
 def _verify_in_deploy(c: Context, environment: envconfig.Environment) -> None:
-    verify, _apply = plan.verified_apply_steps(environment)
+    verify, _apply = plan.verified_apply_steps(Target.of(c, environment))
     verify.call(c)
 
 

@@ -58,7 +58,7 @@ PROBE_EVENT = Result(
 
 
 def mock(runs: dict[str, Result], **settings) -> MockContext:
-    config = Config(overrides={"k8s": dict(k8s.DEFAULTS, **settings)})
+    config = Config(overrides={"k8s": settings})
     patterns = {re.compile(".*" + pattern): result for pattern, result in runs.items()}
     return MockContext(config=config, run=patterns, repeat=True)
 

@@ -15,6 +15,7 @@ from invoke.exceptions import Exit
 from ops import envconfig
 from ops.core import ci, environments, git, kube, state, wait, web
 from ops.core.ports import free_port
+from ops.core.target import Target
 from testkit.support import serving_on_loopback
 
 # --- ci --------------------------------------------------------------------------------------
@@ -58,7 +59,7 @@ def test_an_unknown_or_missing_environment_is_bad_input_listing_the_known_ones(
     name: str, message: str
 ) -> None:
     with pytest.raises(Exit) as caught:
-        environments.load(name)
+        Target.resolve(Context(), name)
     assert caught.value.code == environments.BAD_INPUT == 2
     assert caught.value.message == message
 
@@ -67,15 +68,15 @@ def test_an_invalid_env_file_is_the_same_kind_of_error(tmp_path: Path) -> None:
     broken = tmp_path / "env.yaml"
     broken.write_text("environments: {local: {app: 3}}\n")
     with pytest.raises(Exit) as caught:
-        environments.load("local", broken)
+        Target.resolve(Context(Config(overrides={"env_file": str(broken)})), "local")
     assert caught.value.code == environments.BAD_INPUT
     assert f"{broken} is not valid:" in str(caught.value.message)
 
 
 def test_require_azure_refuses_a_local_environment() -> None:
-    assert environments.require_azure(environments.load("prod")).aks.cluster_name
+    assert Target.resolve(Context(), "prod").require_azure().aks.cluster_name
     with pytest.raises(Exit, match="'local' has no azure block") as caught:
-        environments.require_azure(environments.load("local"))
+        Target.resolve(Context(), "local").require_azure()
     assert caught.value.code == environments.BAD_INPUT
 
 
@@ -256,7 +257,7 @@ def unused_port() -> int:
 
 def test_cloud_commands_name_the_environments_kubeconfig_and_aks_context(tmp_path: Path) -> None:
     c = context_with(state_dir=str(tmp_path), k8s={"kubectl": "kubectl", "helm": "helm"})
-    prod = environments.load("prod")
+    prod = envconfig.load("prod")
     written = state.EnvState.of("prod", c).kubeconfig
     written.parent.mkdir(parents=True)
     written.write_text("apiVersion: v1\nkind: Config\n")
@@ -280,12 +281,12 @@ def test_local_commands_use_the_configured_context_and_no_missing_kubeconfig(
     tmp_path: Path,
 ) -> None:
     c = context_with(state_dir=str(tmp_path), k8s={"kubectl": "/opt/kubectl", "local_context": "x"})
-    where = kube.target(c, environments.load("local"))
+    where = Target.resolve(c, "local").kube()
     assert where.kubeconfig is None  # not written yet: kubectl's own choice
     assert where.kubectl("get", "pods", namespace=None) == (
         "/opt/kubectl --request-timeout=10s --context=x get pods"
     )
-    assert kube.target(c, environments.load("local"), context="y").context == "y"
+    assert Target.resolve(c, "local").kube(context="y").context == "y"
 
 
 def test_a_missing_kubectl_is_an_exit_naming_the_install(
@@ -294,7 +295,7 @@ def test_a_missing_kubectl_is_an_exit_naming_the_install(
     from ops import toolchain
 
     monkeypatch.setattr(toolchain, "find", lambda name: None)
-    where = kube.target(context_with(state_dir=str(tmp_path)), environments.load("local"))
+    where = Target.resolve(context_with(state_dir=str(tmp_path)), "local").kube()
     with pytest.raises(Exit, match=r"kubectl not found in .*; install it"):
         where.kubectl("get", "pods")
 

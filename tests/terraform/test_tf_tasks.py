@@ -63,7 +63,7 @@ def logged_in_context(**extra: Result) -> MockContext:
                 **extra,
                 "": Result(),
             }
-        )
+        ),
     )
 
 
@@ -89,21 +89,21 @@ def test_local_environment_has_no_azure_block() -> None:
 def test_malformed_env_yaml_is_refused_before_any_command(monkeypatch, tmp_path) -> None:
     bad = tmp_path / "env.yaml"
     bad.write_text("environments: {dev: [\n", encoding="utf-8")
-    monkeypatch.setattr(tf, "ENV_FILE", bad)
     c = logged_in_context()
+    c.config.env_file = str(bad)  # invoke's `env_file` setting: every task reads this env.yaml
     with pytest.raises(Exit, match="is not valid YAML"):
         tf.plan(c, env="dev")
     assert recorded_commands(c) == []
 
 
 def test_overlapping_cidrs_are_refused_before_any_command(monkeypatch, tmp_path) -> None:
-    text = tf.ENV_FILE.read_text(encoding="utf-8").replace(
+    text = envconfig.ENV_FILE.read_text(encoding="utf-8").replace(
         "database: 10.10.18.0/24", "database: 10.10.1.0/24"
     )
     bad = tmp_path / "env.yaml"
     bad.write_text(text, encoding="utf-8")
-    monkeypatch.setattr(tf, "ENV_FILE", bad)
     c = logged_in_context()
+    c.config.env_file = str(bad)  # invoke's `env_file` setting: every task reads this env.yaml
     with pytest.raises(
         Exit, match=r"subnets aks \(10.10.0.0/20\) and database \(10.10.1.0/24\) overlap"
     ):
@@ -763,16 +763,12 @@ def test_invoke_lists_the_tf_tasks() -> None:
     assert {"tf.bootstrap", "tf.lock", "tf.plan", "tf.apply", "tf.destroy", "tf.output"} <= listed
 
 
-def test_invoke_tf_tasks_take_the_environment_positionally_too() -> None:
-    result = invoke_cli("tf.plan", "staging")
-    assert result.returncode == 2
-    assert "unknown environment 'staging'" in result.stderr
-
-
-def test_invoke_tf_tasks_require_an_environment() -> None:
+def test_invoke_tf_tasks_require_an_environment_as_every_task_does() -> None:
     result = invoke_cli("tf.apply")
-    assert result.returncode != 0
-    assert "'tf.apply' did not receive required positional arguments: 'env'" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "no environment chosen; pass --env NAME (known environments: dev, local, prod)"
+    )
 
 
 # Which namespace serves each azurerm resource type the estate declares (Azure's "Resource
