@@ -25,6 +25,8 @@ from invoke.exceptions import Exit
 from ops.core.environments import BAD_INPUT
 from ops.envconfig import ENV_FILE
 
+KINDS = {int: "a whole number", float: "a number", str: "text"}
+
 
 def _section_of(cls: type[Any], config: Any) -> Any:
     """One section of invoke's configuration as `cls`: its defaults overlaid with what is set,
@@ -40,7 +42,7 @@ def _section_of(cls: type[Any], config: Any) -> Any:
             values[item.name] = kind(value)
         except (TypeError, ValueError) as exc:
             raise Exit(
-                f"setting {cls.SECTION}.{item.name} = {value!r} is not a {kind.__name__}; fix "
+                f"setting {cls.SECTION}.{item.name} = {value!r} is not {KINDS[kind]}; fix "
                 f"invoke.yaml or INVOKE_{cls.SECTION.upper()}_{item.name.upper()}",
                 code=BAD_INPUT,
             ) from exc

@@ -19,7 +19,7 @@ import pytest
 from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit, UnexpectedExit
 
-from ops import azure, deploy, image, k8s, tf, toolchain
+from ops import azure, deploy, envconfig, image, k8s, tf, toolchain
 from ops.core import azcli, git
 from ops.core.target import Target
 from ops.deploy import checks
@@ -265,7 +265,7 @@ def fake_image_task(name: str, state_dir: Path) -> Callable[..., None]:
     def task(target: Target) -> None:
         target.context.run(f"<image.{name} --env {target.name}: {tool}>")
         if name == "push":
-            write_image_record(state_dir, target.name, DIGEST)
+            write_image_record(state_dir, target.name, DIGEST, target.environment)
 
     return task
 
@@ -418,6 +418,29 @@ def test_prod_deploy_runs_every_stage_in_order(state: Path) -> None:
     assert record["git_sha"] == "f" * 40
     assert record["image"] == f"acrorderdeskprod.azurecr.io/orderdesk@{DIGEST}"
     assert [s["name"] for s in record["stages"]] == list(deploy.STAGES)
+
+
+def test_a_full_azure_deploy_reads_env_yaml_once(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One Target for the whole deploy: every stage gets the environment it resolved."""
+    reads: list[str] = []
+    real_load_all, real_load = envconfig.load_all, envconfig.load
+
+    def load_all(*args: Any, **kwargs: Any) -> dict[str, Environment]:
+        reads.append("load_all")
+        return real_load_all(*args, **kwargs)
+
+    def load(*args: Any, **kwargs: Any) -> Environment:
+        reads.append("load")
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(envconfig, "load_all", load_all)
+    monkeypatch.setattr(envconfig, "load", load)
+    c = context(state)
+    deploy.deploy(c, env="prod")
+    matches(EXPECTED_PROD, commands(c, state))  # every stage ran
+    assert reads == ["load_all"]
 
 
 def test_crds_are_installed_before_the_objects_of_their_kinds_on_a_first_deploy(

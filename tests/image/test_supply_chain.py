@@ -58,7 +58,7 @@ class Pushed:
             "local",
             env={
                 "DOCKER_HOST": self.engine_url,
-                "INVOKE_IMAGE_ENV_FILE": str(self.env_file),
+                "INVOKE_ENV_FILE": str(self.env_file),
                 "INVOKE_STATE_DIR": str(self.state_dir),
             },
         )

@@ -156,7 +156,7 @@ def test_push_to_a_registry_that_is_down_fails_and_records_nothing(
             "local",
             env={
                 "DOCKER_HOST": engine_url,
-                "INVOKE_IMAGE_ENV_FILE": str(env_file),
+                "INVOKE_ENV_FILE": str(env_file),
                 "INVOKE_STATE_DIR": str(state_dir),
             },
         )
@@ -187,7 +187,7 @@ def test_push_refused_midway_is_not_reported_as_done(  # noqa: PLR0917
             "local",
             env={
                 "DOCKER_HOST": engine_url,
-                "INVOKE_IMAGE_ENV_FILE": str(env_file),
+                "INVOKE_ENV_FILE": str(env_file),
                 "INVOKE_STATE_DIR": str(state_dir),
             },
         )
@@ -267,7 +267,7 @@ def test_scan_of_an_image_not_built_says_how_to_build(engine_url: str, tmp_path:
         "image.scan",
         "--env",
         "local",
-        env={"DOCKER_HOST": engine_url, "INVOKE_IMAGE_ENV_FILE": str(env_file)},
+        env={"DOCKER_HOST": engine_url, "INVOKE_ENV_FILE": str(env_file)},
     )
     assert result.returncode == 1
     assert "is not built; run `invoke image.build` first" in result.stderr

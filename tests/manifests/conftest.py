@@ -34,9 +34,15 @@ def sample_values(env: str, digest: str = DIGEST_A) -> RenderValues:
     return RenderValues.gather(environment, parse_image(sample_image(env, digest)), outputs)
 
 
-def write_image_record(state_dir: Path, env: str, digest: str = DIGEST_A) -> None:
-    """What `invoke image.push` leaves behind (.data/<env>/image.json)."""
-    environment = envconfig.load(env)
+def write_image_record(
+    state_dir: Path,
+    env: str,
+    digest: str = DIGEST_A,
+    environment: envconfig.Environment | None = None,
+) -> None:
+    """What `invoke image.push` leaves behind (.data/<env>/image.json); `environment`: the one
+    a Target already holds (else env.yaml's)."""
+    environment = environment or envconfig.load(env)
     record = {
         "environment": env,
         "repository": environment.app.image_repository,
