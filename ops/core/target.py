@@ -1,9 +1,10 @@
 """The environment a command acts on, resolved once: `Target.resolve(c, env)`.
 
 Every task is a thin shim: it resolves its Target from `--env` and calls a plain function of the
-Target in its area (`tf.plan_environment(target)`, `k8s.apply_to(target, image=...)`, ...);
-`invoke deploy` resolves one Target and hands it to every step, so env.yaml is read once per
-`invoke` command and nothing turns the environment back into a string on the way to kubectl.
+Target in its area, named after the task (`tf.plan_for(target)`, `k8s.apply_for(target,
+image=...)`, ...); `invoke deploy` resolves one Target and hands it to every step, so env.yaml is
+read once per `invoke` command and nothing turns the environment back into a string on the way
+to kubectl.
 
     target.environment   the typed Environment (ops/envconfig.py), validated
     target.state         its state files (ops/core/state.py, .data/<env>/...)
