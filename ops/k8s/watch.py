@@ -191,12 +191,6 @@ class Cluster:
 
     def replica_sets(self) -> list[RevisionSet]:
         """The Deployment's revisions, newest first."""
-        listing = self.call(
-            "list ReplicaSets",
-            self.apps.list_namespaced_replica_set,
-            self.namespace,
-            label_selector=SELECTOR,
-        )
         found = [
             RevisionSet(
                 revision=_revision_of(item.metadata),
@@ -205,7 +199,7 @@ class Cluster:
                 ready=item.status.ready_replicas or 0,
                 replicas=item.status.replicas or 0,
             )
-            for item in listing.items
+            for item in self._list("ReplicaSets", self.apps.list_namespaced_replica_set)
             if any(
                 owner.kind == "Deployment" and owner.name == APP
                 for owner in item.metadata.owner_references or []
@@ -223,11 +217,26 @@ class Cluster:
         replica_set = next((rs.name for rs in self.replica_sets() if rs.revision == number), "")
         return Revision(number, replica_set, deployment.spec.template.spec.containers[0].image)
 
+    def _list(self, what: str, request: Callable[..., Any]) -> list[Any]:
+        """The app's objects of one kind (by its label), sorted by name."""
+        listing = self.call(f"list {what}", request, self.namespace, label_selector=SELECTOR)
+        return sorted(listing.items, key=lambda item: item.metadata.name)
+
     def pods(self) -> list[Any]:
-        listing = self.call(
-            "list pods", self.core.list_namespaced_pod, self.namespace, label_selector=SELECTOR
+        return self._list("pods", self.core.list_namespaced_pod)
+
+    def services(self) -> list[Any]:
+        return self._list("Services", self.core.list_namespaced_service)
+
+    def ingresses(self) -> list[Any]:
+        networking = k8s_client.NetworkingV1Api(self.api)
+        return self._list("Ingresses", networking.list_namespaced_ingress)
+
+    def autoscalers(self) -> list[Any]:
+        autoscaling = k8s_client.AutoscalingV2Api(self.api)
+        return self._list(
+            "HorizontalPodAutoscalers", autoscaling.list_namespaced_horizontal_pod_autoscaler
         )
-        return sorted(listing.items, key=lambda pod: pod.metadata.name)
 
     def events(self, names: set[str]) -> list[Any]:
         """Events about the named objects, oldest first."""
@@ -503,36 +512,18 @@ def describe_deployment(cluster: Cluster, record_annotation: str) -> list[str]:
 def _exposure(cluster: Cluster) -> list[str]:
     """The Service, Ingress and autoscaler of the app, those that exist."""
     lines = []
-    services = cluster.call(
-        "list Services",
-        cluster.core.list_namespaced_service,
-        cluster.namespace,
-        label_selector=SELECTOR,
-    ).items
-    for service in services:
+    for service in cluster.services():
         ports = ", ".join(f"{p.port}->{p.target_port}" for p in service.spec.ports or [])
         lines.append(
             f"service {service.metadata.name}: {service.spec.type} {service.spec.cluster_ip} "
             f"({ports})"
         )
-    ingresses = cluster.call(
-        "list Ingresses",
-        k8s_client.NetworkingV1Api(cluster.api).list_namespaced_ingress,
-        cluster.namespace,
-        label_selector=SELECTOR,
-    ).items
-    for ingress in ingresses:
+    for ingress in cluster.ingresses():
         hosts = ", ".join(rule.host or "*" for rule in ingress.spec.rules or [])
         balancer = ingress.status.load_balancer.ingress if ingress.status.load_balancer else None
         address = ", ".join(b.ip or b.hostname or "" for b in balancer or []) or "no address yet"
         lines.append(f"ingress {ingress.metadata.name}: {hosts} at {address}")
-    autoscalers = cluster.call(
-        "list HorizontalPodAutoscalers",
-        k8s_client.AutoscalingV2Api(cluster.api).list_namespaced_horizontal_pod_autoscaler,
-        cluster.namespace,
-        label_selector=SELECTOR,
-    ).items
-    for hpa in autoscalers:
+    for hpa in cluster.autoscalers():
         lines.append(
             f"autoscaler {hpa.metadata.name}: {hpa.status.current_replicas or 0} replicas "
             f"({hpa.spec.min_replicas or 1}-{hpa.spec.max_replicas})"
