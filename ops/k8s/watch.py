@@ -293,13 +293,20 @@ class Cluster:
                 progress(f"stuck: {stuck}")
 
     def _watch_deployment(self, seconds: int) -> Iterator[Any]:
-        """The Deployment now, then each change to it, for `seconds`."""
+        """The Deployment now, then each change to it, for `seconds`.
+
+        From resourceVersion "0" (the API server's cache, as client-go's reflector starts): a
+        watch from "now" makes the server wait for its cache to catch up with etcd, which fails
+        with 504 "Too large resource version" where etcd cannot report progress (etcd 3.4, the
+        local cluster's). A watch the server ends that way, or with 410 Gone, is replaced by
+        one read of the Deployment."""
         watcher = k8s_watch.Watch()
         try:
             for event in watcher.stream(
                 self.apps.list_namespaced_deployment,
                 self.namespace,
                 field_selector=f"metadata.name={APP}",
+                resource_version="0",
                 timeout_seconds=seconds,
                 _request_timeout=seconds + self.timeout,
             ):
@@ -311,6 +318,13 @@ class Cluster:
                 f"{exc}\n{fix(self.target)}",
                 code=1,
             ) from exc
+        except ApiException as exc:
+            if exc.status not in (410, 504):
+                raise
+            time.sleep(1)
+            deployment = self.deployment()
+            if deployment is not None:
+                yield deployment
         finally:
             watcher.stop()
 
@@ -394,6 +408,11 @@ class Cluster:
             *(pod.status.init_container_statuses or []),
             *(pod.status.container_statuses or []),
         ]
+        if not statuses:
+            return [
+                f"[{pod.metadata.name}] no logs: no container has started (the pod is "
+                f"{pod.status.phase}; its events above say why)"
+            ]
         for status in statuses:
             previous = bool(status.restart_count)
             header = f"[{pod.metadata.name}/{status.name}{' (previous run)' if previous else ''}]"
