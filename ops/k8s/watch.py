@@ -23,11 +23,6 @@ from typing import Any
 
 import urllib3
 from invoke.exceptions import Exit
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
-from kubernetes import watch as k8s_watch
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 
 from ops.core.kube import KubeTarget
 
@@ -49,6 +44,24 @@ STUCK_WAITING = {
     "RunContainerError",
 }
 LOG_LINES = 50
+
+
+class ApiError(Exception):
+    """The API server answered with an error (kubernetes' ApiException, without importing the
+    client where no cluster is read)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
+def _client() -> Any:
+    """The `kubernetes.client` package, imported on first use: it takes about a second, which
+    every `invoke` command would pay if tasks.py's imports loaded it."""
+    from kubernetes import client
+
+    return client
 
 
 @dataclass(frozen=True)
@@ -85,9 +98,12 @@ class Rollout:
 def connect(target: KubeTarget) -> Cluster:
     """The API client for the environment's cluster: its kubeconfig and context, no retries
     (a timeout is a timeout, not four), and its kubeconfig never written back."""
-    configuration = k8s_client.Configuration()
+    from kubernetes import config
+    from kubernetes.config.config_exception import ConfigException
+
+    configuration = _client().Configuration()
     try:
-        k8s_config.load_kube_config(
+        config.load_kube_config(
             config_file=target.kubeconfig,
             context=target.context,
             client_configuration=configuration,
@@ -98,7 +114,7 @@ def connect(target: KubeTarget) -> Cluster:
             f"cannot use the kubeconfig for {target.where()}: {exc}\n{fix(target)}", code=1
         ) from exc
     configuration.retries = 0
-    return Cluster(target, k8s_client.ApiClient(configuration))
+    return Cluster(target, _client().ApiClient(configuration))
 
 
 def fix(target: KubeTarget) -> str:
@@ -132,7 +148,8 @@ class Cluster:
     """Reads and watches of the app's objects in one environment's namespace."""
 
     target: KubeTarget
-    api: k8s_client.ApiClient
+    # kubernetes.client.ApiClient
+    api: Any
 
     @property
     def namespace(self) -> str:
@@ -146,7 +163,10 @@ class Cluster:
         return self.target.where()
 
     def call(self, what: str, request: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """One API request with the target's timeout; no answer is an Exit naming the fix."""
+        """One API request with the target's timeout; no answer is an Exit naming the fix, an
+        error answer an ApiError."""
+        from kubernetes.client.exceptions import ApiException
+
         try:
             return request(*args, _request_timeout=self.timeout, **kwargs)
         except urllib3.exceptions.HTTPError as exc:
@@ -163,19 +183,19 @@ class Cluster:
                     f"{exc.status} {exc.reason}\n{fix(self.target)}",
                     code=1,
                 ) from exc
-            raise
+            raise ApiError(exc.status, str(exc.reason)) from exc
 
     @property
     def core(self) -> Any:
-        return k8s_client.CoreV1Api(self.api)
+        return _client().CoreV1Api(self.api)
 
     @property
     def apps(self) -> Any:
-        return k8s_client.AppsV1Api(self.api)
+        return _client().AppsV1Api(self.api)
 
     def server_minor(self) -> str:
         """Reach the API server (fast) and return its major.minor version."""
-        version = self.call("read its version", k8s_client.VersionApi(self.api).get_code)
+        version = self.call("read its version", _client().VersionApi(self.api).get_code)
         return f"{version.major}.{str(version.minor).rstrip('+')}"
 
     def deployment(self) -> Any | None:
@@ -184,7 +204,7 @@ class Cluster:
             return self.call(
                 f"read {DEPLOYMENT}", self.apps.read_namespaced_deployment, APP, self.namespace
             )
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status == 404:
                 return None
             raise Exit(f"cannot read {DEPLOYMENT}: {exc.status} {exc.reason}", code=1) from exc
@@ -229,11 +249,11 @@ class Cluster:
         return self._list("Services", self.core.list_namespaced_service)
 
     def ingresses(self) -> list[Any]:
-        networking = k8s_client.NetworkingV1Api(self.api)
+        networking = _client().NetworkingV1Api(self.api)
         return self._list("Ingresses", networking.list_namespaced_ingress)
 
     def autoscalers(self) -> list[Any]:
-        autoscaling = k8s_client.AutoscalingV2Api(self.api)
+        autoscaling = _client().AutoscalingV2Api(self.api)
         return self._list(
             "HorizontalPodAutoscalers", autoscaling.list_namespaced_horizontal_pod_autoscaler
         )
@@ -300,7 +320,10 @@ class Cluster:
         with 504 "Too large resource version" where etcd cannot report progress (etcd 3.4, the
         local cluster's). A watch the server ends that way, or with 410 Gone, is replaced by
         one read of the Deployment."""
-        watcher = k8s_watch.Watch()
+        from kubernetes import watch
+        from kubernetes.client.exceptions import ApiException
+
+        watcher = watch.Watch()
         try:
             for event in watcher.stream(
                 self.apps.list_namespaced_deployment,
@@ -424,7 +447,7 @@ class Cluster:
                 continue
             try:
                 text = self.pod_log(pod.metadata.name, status.name, previous=previous, lines=lines)
-            except ApiException as exc:
+            except ApiError as exc:
                 found.append(f"{header} no logs: {exc.status} {exc.reason}")
                 continue
             found += [f"{header} {line}" for line in text.splitlines()] or [f"{header} (empty)"]
