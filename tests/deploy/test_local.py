@@ -420,6 +420,9 @@ def test_an_image_that_cannot_be_pulled_is_reported_and_rolled_back(deployed) ->
     """A digest the registry does not have, set by hand (apply would refuse it unsigned): the
     rollout names the pull error, and returns to the revision k8s.apply recorded."""
     running_the_recorded_image()
+    # An apply that changes nothing records the running revision as the one to return to.
+    recorded = invoke("k8s.apply", "--env", "local")
+    assert "deployment.apps/orderdesk unchanged" in recorded.stdout, recorded.stdout
     healthy, healthy_replica_set = web_image(), running_replica_set()
     missing = f"{pushed()['repository']}@sha256:{'0' * 64}"
     kubectl(NS, "set", "image", "deployment/orderdesk", f"web={missing}")
