@@ -23,7 +23,6 @@ that are left).
 
 from __future__ import annotations
 
-import json
 import sys
 
 from invoke import task
@@ -34,8 +33,8 @@ from ops import tf
 from ops.core import state
 from ops.core.environments import ENV_HELP
 from ops.core.target import Target
-from ops.deploy import checks, plan, preflight, runner
-from ops.k8s.cluster import Kubectl
+from ops.deploy import plan, preflight, runner
+from ops.k8s import watch
 
 STAGES = plan.STAGES
 
@@ -93,27 +92,9 @@ def status(c: Context, env: str = "") -> None:
         print(f"last deploy: none recorded in {latest}")
     else:
         print(f"last deploy: {runner.describe_record(record)}")
-    kubectl = Kubectl(c, target.kube())
-    kubectl.server_minor()  # unreachable: an Exit naming the fix
-    result = kubectl.run(
-        "get", "deployment", checks.DEPLOYMENT, "--output=json", hide=True, warn=True
-    )
-    if not result.ok:
-        reason = (result.stderr.strip().splitlines() or ["no answer"])[-1]
-        print(f"deployment {checks.DEPLOYMENT}: none ({reason})")
-        return
-    deployment = json.loads(result.stdout)
-    spec, observed = deployment["spec"], deployment.get("status", {})
-    image = spec["template"]["spec"]["containers"][0]["image"]
-    print(
-        f"deployment {checks.DEPLOYMENT}: image {image}; replicas "
-        f"{observed.get('readyReplicas', 0)}/{spec.get('replicas', 0)} ready, "
-        f"{observed.get('updatedReplicas', 0)} up to date"
-    )
-    annotation = deployment["metadata"].get("annotations", {}).get(runner.RECORD_ANNOTATION)
-    if annotation:
-        print(f"annotation {runner.RECORD_ANNOTATION}: {annotation}")
-    kubectl.print_status()
+    cluster = watch.connect(target.kube())
+    cluster.server_minor()  # unreachable: an Exit naming the fix
+    print("\n".join(watch.describe_deployment(cluster, runner.RECORD_ANNOTATION)))
 
 
 @task(help={"env": ENV_HELP, "yes": "skip the typed confirmation (CI, after its own gate)"})

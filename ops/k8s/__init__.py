@@ -287,13 +287,16 @@ def rollout_for(target: Target, timeout: int = 0) -> None:
     kubectl = _kubectl(target)
     kubectl.server_minor()
     seconds = int(timeout or target.settings.k8s.rollout_timeout)
-    status = kubectl.run(
-        "rollout", "status", DEPLOYMENT, f"--timeout={seconds}s", warn=True, timeout=seconds + 30
+    waited = kubectl.cluster.wait_for_rollout(
+        seconds, progress=lambda state: print(f"k8s.rollout --env {env}: {state}", flush=True)
     )
-    if status.ok:
+    if waited.done:
         print(f"k8s.rollout --env {env}: {DEPLOYMENT} is up to date")
         return
-    print(f"k8s.rollout --env {env}: {DEPLOYMENT} did not finish in {seconds} s", file=sys.stderr)
+    print(
+        f"k8s.rollout --env {env}: {DEPLOYMENT} did not finish in {seconds} s: {waited.reason}",
+        file=sys.stderr,
+    )
     kubectl.print_failure_report()
     undo = roll_back_once(c, kubectl, seconds)
     raise RolloutFailed(

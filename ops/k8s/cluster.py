@@ -1,5 +1,10 @@
 """kubectl, the way the k8s tasks drive it: one context per environment, timeouts on every call.
 
+kubectl is for what is applied (apply, diff, the local Secret, `rollout undo`): its output is
+what a person running it by hand sees. What the tasks read and wait for (the version, revisions,
+the rollout, events and logs) goes through the Kubernetes API (ops/k8s/watch.py), reached here
+as `Kubectl.cluster` with the same kubeconfig and context.
+
 Every call carries --request-timeout and a hard timeout of its own, so an unreachable or hanging
 API server fails in seconds with the reason, never hangs a deploy. Cloud environments always use
 the context named after their AKS cluster (what `az aks get-credentials` creates), so a deploy to
@@ -8,7 +13,8 @@ prod can never land in whatever context happens to be current.
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,14 +26,11 @@ from invoke.runners import Result
 from ops import envconfig
 from ops.core.kube import KubeTarget
 from ops.core.state import ensure_secret_files
+from ops.k8s import watch
+from ops.k8s.watch import APP, DEPLOYMENT, SELECTOR, Revision
 
-APP = "orderdesk"
-DEPLOYMENT = f"deployment/{APP}"
-SELECTOR = f"app.kubernetes.io/name={APP}"
 LOCAL_SECRET = f"{APP}-secrets"
-REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-# What `invoke status` lists: kinds every supported server version serves.
-STATUS_KINDS = "deployment,replicaset,pod,service,ingress,horizontalpodautoscaler"
+__all__ = ["APP", "DEPLOYMENT", "SELECTOR", "Kubectl", "Revision", "RolloutFailed"]
 
 
 class RolloutFailed(Exit):
@@ -37,18 +40,6 @@ class RolloutFailed(Exit):
     def __init__(self, message: str, code: int = 1, *, restored: bool = False) -> None:
         super().__init__(message, code=code)
         self.restored = restored
-
-
-@dataclass(frozen=True)
-class Revision:
-    """What the Deployment runs: its revision number, that revision's ReplicaSet and image."""
-
-    number: int
-    replica_set: str
-    image: str
-
-    def describe(self) -> str:
-        return f"revision {self.number} ({self.image})"
 
 
 @dataclass
@@ -97,29 +88,16 @@ class Kubectl:
         context = self.target.context
         return f"context {context}" if context else "the current kubeconfig context"
 
+    # The reads below go through the Kubernetes API (ops/k8s/watch.py); the tasks reach them here.
+
+    @functools.cached_property
+    def cluster(self) -> watch.Cluster:
+        """The API client for the same kubeconfig and context, built on first use."""
+        return watch.connect(self.target)
+
     def server_minor(self) -> str:
         """Reach the API server (fast) and return its major.minor version."""
-        result = self.run("get", "--raw", "/version", hide=True, warn=True, namespaced=False)
-        if not result.ok:
-            reason = (result.stderr.strip().splitlines() or ["no answer"])[-1]
-            fix = (
-                f"`invoke deploy --env {self.environment.name} --only credentials` (or `az aks "
-                f"get-credentials --resource-group {self.environment.azure.resource_group} "
-                f"--name {self.environment.azure.aks.cluster_name}`)"
-                if self.environment.azure
-                else "start the local cluster (or point KUBECONFIG at it)"
-            )
-            raise Exit(
-                f"cannot reach the Kubernetes API server ({self.where()}) within "
-                f"{self.request_timeout} s: {reason}\nCheck the cluster is up, then {fix}.",
-                code=1,
-            )
-        try:
-            version = json.loads(result.stdout)
-            major, minor = str(version["major"]), str(version["minor"]).rstrip("+")
-        except (ValueError, KeyError) as exc:
-            raise Exit(f"{self.where()} answered /version with {result.stdout!r}", code=1) from exc
-        return f"{major}.{minor}"
+        return self.cluster.server_minor()
 
     def require_version(self) -> None:
         """The manifests were validated for env.yaml's version; refuse any other cluster."""
@@ -145,91 +123,17 @@ class Kubectl:
         self.run("create", "secret", "generic", LOCAL_SECRET, *sources, hide="stdout")
 
     def current_revision(self) -> Revision | None:
-        """The revision the Deployment runs now; None when there is no Deployment yet (a first
-        install) or the controller has not numbered it."""
-        found = self.run("get", "deployment", APP, "--output=json", hide=True, warn=True)
-        if not found.ok:
-            if "NotFound" in found.stderr:
-                return None
-            raise Exit(f"cannot read {DEPLOYMENT}: {found.stderr.strip()}", code=1)
-        deployment = json.loads(found.stdout)
-        number = int(deployment["metadata"].get("annotations", {}).get(REVISION_ANNOTATION, 0))
-        if not number:
-            return None
-        containers = deployment["spec"]["template"]["spec"]["containers"]
-        replica_set = next(
-            (rs["name"] for rs in self.replica_sets() if rs["revision"] == number), ""
-        )
-        return Revision(number, replica_set, containers[0]["image"])
+        """The revision the Deployment runs now (None: no Deployment yet, or not numbered)."""
+        return self.cluster.current_revision()
 
     def replica_sets(self) -> list[dict[str, Any]]:
-        """The Deployment's revisions, newest first: revision, ReplicaSet, image, ready pods."""
-        listing = self.run(
-            "get", "replicasets", f"--selector={SELECTOR}", "--output=json", hide=True
-        )
-        found = []
-        for item in json.loads(listing.stdout or '{"items": []}')["items"]:
-            owners = item["metadata"].get("ownerReferences", [])
-            if not any(o["kind"] == "Deployment" and o["name"] == APP for o in owners):
-                continue
-            annotations = item["metadata"].get("annotations", {})
-            containers = item["spec"]["template"]["spec"]["containers"]
-            found.append(
-                {
-                    "revision": int(annotations.get("deployment.kubernetes.io/revision", 0)),
-                    "name": item["metadata"]["name"],
-                    "image": containers[0]["image"],
-                    "ready": int(item["status"].get("readyReplicas") or 0),
-                }
-            )
-        return sorted(found, key=lambda rs: rs["revision"], reverse=True)
+        """The Deployment's revisions, newest first: revision, name, image, ready, replicas."""
+        return [dataclasses.asdict(rs) for rs in self.cluster.replica_sets()]
 
     def failure_reason(self, replica_set: str) -> str:
-        """The last warning about the new revision's pods: a failing probe, a crash, a pull."""
-        events = self.run(
-            "get",
-            "events",
-            "--field-selector=type=Warning",
-            "--sort-by=.lastTimestamp",
-            "--output=json",
-            hide=True,
-            warn=True,
-        )
-        if not events.ok or not events.stdout.strip():
-            return "no events could be read"
-        warnings = [
-            event
-            for event in json.loads(events.stdout)["items"]
-            if event["involvedObject"].get("name", "").startswith(replica_set)
-        ]
-        if not warnings:
-            return "no warning events (the pods and logs above say why)"
-        last = warnings[-1]
-        return f"{last['reason']}: {last['message'].strip()}"
-
-    def print_status(self) -> None:
-        """The app's objects and the Deployment's revisions."""
-        self.run("get", STATUS_KINDS, f"--selector={SELECTOR}", "--output=wide")
-        self.run("rollout", "history", DEPLOYMENT)
+        """Why the new revision's pods are not ready: a failing probe, a crash, a pull."""
+        return self.cluster.failure_reason(replica_set)
 
     def print_failure_report(self) -> None:
-        """What someone needs to see when a rollout fails: pods, events, logs."""
-        print(f"--- pods ({SELECTOR})")
-        self.run("get", "pods", f"--selector={SELECTOR}", "--output=wide", warn=True)
-        print("--- events (oldest first)")
-        self.run("get", "events", "--sort-by=.lastTimestamp", warn=True)
-        print("--- logs (last 50 lines of each container)")
-        logs = self.run(
-            "logs",
-            f"--selector={SELECTOR}",
-            "--all-containers=true",
-            "--prefix=true",
-            "--tail=50",
-            warn=True,
-            hide="stderr",
-        )
-        if not logs.ok:
-            reason = (logs.stderr.strip().splitlines() or ["no output"])[-1]
-            print(f"(no logs: {reason})")
-        elif not logs.stdout.strip():
-            print("(no logs: no container has started; the pods and events above say why)")
+        """What someone needs to see when a rollout fails: revisions, pods, events, logs."""
+        print("\n".join(self.cluster.failure_report()), flush=True)

@@ -11,9 +11,8 @@ for it, and says what no undo can restore.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
-import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,6 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops.core import state
-from ops.core.wait import NotYet, WaitTimeout, wait_until
 from ops.envconfig import Environment
 from ops.k8s.cluster import DEPLOYMENT, Kubectl, Revision
 
@@ -40,7 +38,7 @@ class Undo:
 
 def record_before_apply(c: Context, environment: Environment, kubectl: Kubectl, image: str) -> None:
     """Write what runs now, before apply changes anything (a crash mid-apply keeps it)."""
-    before = kubectl.current_revision()
+    before = kubectl.cluster.current_revision()
     record: dict[str, Any] = {
         "revision": before.number if before else None,
         "replica_set": before.replica_set if before else "",
@@ -104,7 +102,7 @@ def return_to_recorded(
             f"not rolled back: this was the first install of {DEPLOYMENT}, so there is no "
             f"earlier revision to return to; {not_undone(record, moved=False)}",
         )
-    now = kubectl.current_revision()
+    now = kubectl.cluster.current_revision()
     if now is None:
         return Undo(False, f"not rolled back: {DEPLOYMENT} is gone from the cluster")
     if now.replica_set == record["replica_set"]:
@@ -116,7 +114,7 @@ def return_to_recorded(
         )
     # An undo renumbers the ReplicaSet it returns to: find the recorded one by name.
     target = next(
-        (rs for rs in kubectl.replica_sets() if rs["name"] == record["replica_set"]), None
+        (rs for rs in kubectl.cluster.replica_sets() if rs.name == record["replica_set"]), None
     )
     if target is None:
         return Undo(
@@ -125,18 +123,18 @@ def return_to_recorded(
             f"{record['image']}) is no longer in {DEPLOYMENT}'s history; "
             f"{not_undone(record, moved=True)}",
         )
-    undo = kubectl.run(
-        "rollout", "undo", DEPLOYMENT, f"--to-revision={target['revision']}", warn=True
-    )
+    # kubectl, not the API: an undo is a change like apply (kubectl copies the ReplicaSet's pod
+    # template back into the Deployment), and its command line is what the deploy log shows.
+    undo = kubectl.run("rollout", "undo", DEPLOYMENT, f"--to-revision={target.revision}", warn=True)
     if not undo.ok:
         return Undo(
             False,
-            f"could not be rolled back to revision {target['revision']} "
+            f"could not be rolled back to revision {target.revision} "
             f"({undo.stderr.strip()}); {not_undone(record, moved=True)}",
         )
-    back = f"revision {target['revision']} ({target['image']})"
+    back = f"revision {target.revision} ({target.image})"
     ready = wait_for_undo(kubectl, timeout)
-    running = kubectl.current_revision()
+    running = kubectl.cluster.current_revision()
     if not ready or running is None or running.replica_set != record["replica_set"]:
         return Undo(
             False,
@@ -150,50 +148,32 @@ def return_to_recorded(
     )
 
 
-# `rollout status` fails at once on a Deployment whose Progressing condition says
-# ProgressDeadlineExceeded (kubectl/pkg/polymorphichelpers/rollout_status.go). Right after an undo
-# of a rollout that timed out, the controller can observe the undo and still keep that condition
-# until the failed revision's pods are gone (pkg/controller/deployment/progress.go): an undo that
-# is finishing well reads as failed. Only a failure with time left that names the old deadline
-# is asked again.
-STALE_DEADLINE = "exceeded its progress deadline"
-
-
 def wait_for_undo(kubectl: Kubectl, timeout: int) -> bool:
-    """Wait up to `timeout` s for the Deployment to be rolled out after an undo."""
-    deadline = time.monotonic() + timeout
+    """Wait up to `timeout` s for the Deployment to be rolled out after an undo.
 
-    def rolled_out() -> tuple[bool]:
-        left = max(1, math.ceil(deadline - time.monotonic()))
-        status = kubectl.run(
-            "rollout", "status", DEPLOYMENT, f"--timeout={left}s", warn=True, timeout=left + 30
-        )
-        if not status.ok and STALE_DEADLINE in status.stderr:
-            raise NotYet(status.stderr.strip())
-        return (status.ok,)
-
-    try:
-        (ready,) = wait_until(
-            rolled_out, what=f"{DEPLOYMENT} rolled out", timeout=timeout, interval=2
-        )
-    except WaitTimeout:
-        return False
-    return ready
+    The progress deadline of the failed rollout does not end this wait: right after an undo the
+    controller can keep that condition until the failed revision's pods are gone
+    (pkg/controller/deployment/progress.go), and an undo that is finishing well would read as
+    failed."""
+    rollout = kubectl.cluster.wait_for_rollout(
+        timeout, progress=lambda state: print(f"undo: {state}", flush=True), stop_at_deadline=False
+    )
+    return rollout.done
 
 
 def revision_image(kubectl: Kubectl, revision: int) -> dict[str, Any]:
     """The ReplicaSet of one revision, or an Exit listing the ones there are."""
-    revisions = kubectl.replica_sets()
-    found = next((rs for rs in revisions if rs["revision"] == revision), None)
+    revisions = kubectl.cluster.replica_sets()
+    found = next((rs for rs in revisions if rs.revision == revision), None)
     if found is None:
-        listed = ", ".join(str(rs["revision"]) for rs in revisions) or "none"
+        listed = ", ".join(str(rs.revision) for rs in revisions) or "none"
         raise Exit(
             f"k8s.rollback --env {kubectl.environment.name}: {DEPLOYMENT} has no revision "
             f"{revision} (it has: {listed}); `invoke status --env {kubectl.environment.name}` "
             "lists them; nothing was changed",
             code=1,
         )
-    return found
+    return dataclasses.asdict(found)
 
 
 __all__ = ["Revision", "Undo", "record_before_apply", "return_to_recorded", "revision_image"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,15 @@ from ops.deploy import checks
 from ops.envconfig import Environment
 from ops.image import signing
 from ops.image.registry import PushRecord
-from ops.k8s import cert_manager
-from testkit.support import committed_lock_file, context_answering, need_tool, recorded_run
+from ops.k8s import cert_manager, watch
+from testkit.support import (
+    committed_lock_file,
+    context_answering,
+    free_port,
+    need_tool,
+    recorded_run,
+)
+from tests.kubeapi import FakeCluster, FakeDeployment, write_kubeconfig
 from tests.manifests.conftest import DATA, write_image_record
 
 DIGEST = "sha256:" + "a" * 64
@@ -48,25 +56,6 @@ ACTION_GROUP = json.dumps(
         "location": "Global",
         "tags": {"environment": "prod"},
         "properties": {"groupShortName": "od-prod", "enabled": True, "webhookReceivers": []},
-    }
-)
-# The Deployment's history during a failed rollout: revision 2 has no ready pod, 1 still serves.
-REVISIONS = json.dumps(
-    {
-        "items": [
-            {
-                "metadata": {
-                    "name": f"orderdesk-{revision}",
-                    "annotations": {"deployment.kubernetes.io/revision": str(revision)},
-                    "ownerReferences": [{"kind": "Deployment", "name": "orderdesk"}],
-                },
-                "spec": {
-                    "template": {"spec": {"containers": [{"image": f"r/orderdesk:{revision}"}]}}
-                },
-                "status": {"readyReplicas": ready},
-            }
-            for revision, ready in ((1, 4), (2, 0))
-        ]
     }
 )
 # What az prints for Key Vault's 404 (the error code SecretNotFound).
@@ -90,19 +79,18 @@ class FakeShell:
     """c.run for a MockContext: answers by regex, fails like invoke (UnexpectedExit unless warn),
     and does what the faked programs would leave behind (a plan file, a kubeconfig).
 
-    The Deployment runs revision 1 (ReplicaSet orderdesk-1, ready) until an apply changes its pod
-    template (`template_changes`), then revision 2; `rollout undo --to-revision=N` returns to N.
-    `revision = None`: no Deployment yet (a first install).
+    The Deployment (`api`, read through the fake API) runs revision 1 (ReplicaSet orderdesk-1,
+    ready) until an apply changes its pod template (`template_changes`), then revision 2;
+    `rollout undo --to-revision=N` returns to N. `revision = None`: no Deployment yet (a first
+    install).
     """
 
     def __init__(self, failing: str | None = None, stderr: str = "boom") -> None:
         self.failing = re.compile(failing) if failing else None
         self.stderr = stderr
         self.log: list[str] = []
-        self.revision: int | None = 1
+        self.api = FakeDeployment(revision=1, images={1: "r/orderdesk:1", 2: "r/orderdesk:2"})
         self.template_changes = True
-        # Revisions whose rollout never finishes (`rollout status` times out).
-        self.never_ready: set[int] = set()
         # What `kubectl apply` reports for the objects it sent.
         self.applied = "deployment.apps/orderdesk configured\nservice/orderdesk unchanged\n"
         self.answers: list[tuple[re.Pattern[str], str]] = [
@@ -114,14 +102,21 @@ class FakeShell:
                 json.dumps({"variables": {"environment": {"value": "prod"}}}),
             ),
             (re.compile(r".* output -json"), json.dumps(tf_outputs())),
-            (re.compile(r".* get --raw /version"), '{"major": "1", "minor": "36"}'),
             (re.compile(r".* get ingress orderdesk "), INGRESS_IP),
-            (re.compile(r".* get replicasets "), REVISIONS),
             (re.compile(r".* get certificate orderdesk-tls "), CERTIFICATE_READY),
             (re.compile(r".*/az network dns record-set a show "), INGRESS_IP + "\n"),
             (re.compile(r".*/az keyvault secret show .* --query value "), TEAMS_WEBHOOK_URL),
             (re.compile(r".*/az rest --method get "), ACTION_GROUP),
         ]
+        SHELLS.append(self)
+
+    @property
+    def revision(self) -> int | None:
+        return self.api.revision
+
+    @revision.setter
+    def revision(self, number: int | None) -> None:
+        self.api.revision = number
 
     def __call__(self, command: str, **kwargs: Any) -> Result:
         self.log.append(command)
@@ -137,42 +132,24 @@ class FakeShell:
         stdout = next((text for pattern, text in self.answers if pattern.match(command)), None)
         if stdout is not None:
             return Result(command=command, stdout=stdout)
-        return self.deployment(command, **kwargs)
+        return self.deployment(command)
 
-    def deployment(self, command: str, **kwargs: Any) -> Result:
-        """The Deployment's side: its revision, apply moving it, undo returning it."""
+    def deployment(self, command: str) -> Result:
+        """The Deployment's side: apply moving it, undo returning it."""
         if " apply --filename=" in command:
             if self.template_changes:
                 self.revision = 2
             return Result(command=command, stdout=self.applied)
-        if " rollout status " in command and self.revision in self.never_ready:
-            result = Result(command=command, exited=1, stderr="timed out waiting for the condition")
-            if not kwargs.get("warn"):
-                raise UnexpectedExit(result)
-            return result
         undo = re.search(r" rollout undo deployment/orderdesk --to-revision=(\d+)", command)
         if undo:
-            self.revision = int(undo.group(1))
-        if re.search(r" get deployment orderdesk --output=json", command):
-            if self.revision is None:
-                stderr = 'Error from server (NotFound): deployments.apps "orderdesk" not found'
-                if not kwargs.get("warn"):
-                    raise UnexpectedExit(Result(command=command, exited=1, stderr=stderr))
-                return Result(command=command, exited=1, stderr=stderr)
-            deployment = {
-                "metadata": {
-                    "annotations": {"deployment.kubernetes.io/revision": str(self.revision)}
-                },
-                "spec": {
-                    "template": {
-                        "spec": {
-                            "containers": [{"name": "web", "image": f"r/orderdesk:{self.revision}"}]
-                        }
-                    }
-                },
-            }
-            return Result(command=command, stdout=json.dumps(deployment))
+            self.api.undo_to(int(undo.group(1)))
         return Result(command=command, stdout="")
+
+
+# The real client, for the tests that reach a real (unreachable) API server.
+CONNECT = watch.connect
+# The shells of the MockContexts made by context(), newest last: the fake API reads the newest.
+SHELLS: list[FakeShell] = []
 
 
 def tf_outputs() -> dict[str, Any]:
@@ -237,6 +214,8 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("build", "scan", "push", "sign"):
         monkeypatch.setattr(image, f"{name}_for", fake_image_task(name, tmp_path))
     monkeypatch.setattr(image, "verify_pushed", fake_verify(tmp_path))
+    SHELLS.clear()
+    monkeypatch.setattr(watch, "connect", lambda target: FakeCluster(target, SHELLS[-1].api))
     return tmp_path
 
 
@@ -372,17 +351,11 @@ EXPECTED_PROD = [
     rf"{KUBECTL} apply -f \S+/prometheusrule\.yaml",
     rf"{KUBECTL} delete --ignore-not-found -f \S+/prometheusrule-demo\.yaml",
     rf"{KUBECTL} apply -f \S+/grafana-dashboards\.yaml",
-    # kubernetes: image.verify first, then k8s.apply of what it verified: the revision that
-    # runs is recorded first (and its ReplicaSet), then apply; k8s.rollout (the smoke test is
-    # faked)
+    # kubernetes: image.verify first, then k8s.apply of what it verified (the revision that
+    # runs is read through the API and recorded first); k8s.rollout watches through the API
+    # (the smoke test is faked)
     literal("<image.verify --env prod: cosign>"),
-    rf"{KUBECTL} get --raw /version",
-    rf"{KUBECTL} --namespace=orderdesk get deployment orderdesk --output=json",
-    rf"{KUBECTL} --namespace=orderdesk get replicasets "
-    + literal("--selector=app.kubernetes.io/name=orderdesk --output=json"),
     rf"{KUBECTL} apply --filename={re.escape('{state}/prod/manifests.yaml')}",
-    rf"{KUBECTL} get --raw /version",
-    rf"{KUBECTL} --namespace=orderdesk rollout status deployment/orderdesk --timeout=300s",
     # the Certificate Ready before the HTTPS smoke test (faked) asks the gateway
     rf"{KUBECTL} --namespace=orderdesk get certificate orderdesk-tls --output=json",
     # dns
@@ -677,7 +650,7 @@ def test_failed_rollout_returns_to_the_recorded_revision_once_then_smoke_tests_i
     monkeypatch.setattr(checks, "https_smoke_test", lambda c, env: smoke_tests.append(env.name))
     previous_deploy(state)
     c = context(state)
-    shell_of(c).never_ready = {2}
+    shell_of(c).api.never_ready = {2}
     with pytest.raises(Exit) as caught:
         deploy.deploy(c, env="prod", only="kubernetes,dns")
     ran = commands(c, state)
@@ -685,7 +658,8 @@ def test_failed_rollout_returns_to_the_recorded_revision_once_then_smoke_tests_i
     undo = next(i for i, command in enumerate(ran) if " rollout undo " in command)
     assert ran[undo].endswith("rollout undo deployment/orderdesk --to-revision=1")
     # ...then it waits for that revision to be ready.
-    assert any(" rollout status " in command for command in ran[undo + 1 :])
+    reads = shell_of(c).api.reads
+    assert "watch" in reads[reads.index("undo to 1") + 1 :], reads
     assert not any(" get ingress " in command for command in ran)  # dns never started
     message = str(caught.value.message)
     assert "stage kubernetes failed: `invoke k8s.rollout --env prod`" in message
@@ -773,7 +747,8 @@ def test_a_failed_rollout_with_an_unchanged_template_undoes_nothing(state: Path)
     """The same digest redeployed: the rollout can still time out (a pod that stopped being
     ready); the old roll_back_once then returned to the revision before the running one."""
     previous_deploy(state)
-    c = context(state, failing=r".* rollout status ")
+    c = context(state)
+    shell_of(c).api.never_ready = {1}
     shell_of(c).template_changes = False
     shell_of(c).applied = "deployment.apps/orderdesk unchanged\nservice/orderdesk unchanged\n"
     message = failed_without_undo(c, state)
@@ -1010,32 +985,39 @@ def test_status_shows_the_last_deploy_the_deployment_and_its_revisions(
     previous_deploy(state)
     record = {"result": "succeeded", "started": "s", "ended": "e", "git_sha": "f" * 40}
     (state / "prod" / "last-deploy.json").write_text(json.dumps({**record, "image": "img"}))
-    deployment = {
-        "metadata": {"annotations": {"orderdesk.dev/last-deploy": '{"result":"succeeded"}'}},
-        "spec": {"replicas": 3, "template": {"spec": {"containers": [{"image": "img"}]}}},
-        "status": {"readyReplicas": 3, "updatedReplicas": 3},
-    }
     c = context(state)
-    shell = recorded_run(c).side_effect
-    shell.answers.insert(0, (re.compile(r".* get deployment orderdesk "), json.dumps(deployment)))
+    shell_of(c).api.annotations = {"orderdesk.dev/last-deploy": '{"result":"succeeded"}'}
     deploy.status(c, env="prod")
-    printed = capsys.readouterr().out
-    assert f"last deploy: succeeded at e (git {'f' * 12}, image img)" in printed
-    assert "deployment orderdesk: image img; replicas 3/3 ready, 3 up to date" in printed
-    ran = commands(c, state)
-    assert ran[-2].endswith(
-        "get deployment,replicaset,pod,service,ingress,horizontalpodautoscaler "
-        "--selector=app.kubernetes.io/name=orderdesk --output=wide"
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[:6] == [
+        f"last deploy: succeeded at e (git {'f' * 12}, image img)",
+        "deployment orderdesk: image r/orderdesk:1; replicas 1/1 ready, 1 up to date "
+        '(deployment "orderdesk" successfully rolled out)',
+        'annotation orderdesk.dev/last-deploy: {"result":"succeeded"}',
+        "revisions (newest first):",
+        "  revision 2: orderdesk-2 r/orderdesk:2 (0/0 ready)",
+        "  revision 1: orderdesk-1 r/orderdesk:1 (1/1 ready) <- the Deployment's revision",
+    ]
+    # All of it read through the API: no kubectl.
+    assert commands(c, state) == []
+
+
+def test_status_of_an_unreachable_cluster_names_the_fix(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real client, against a port nobody listens on: an Exit in seconds naming the fix."""
+    monkeypatch.setattr(watch, "connect", CONNECT)
+    write_kubeconfig(
+        state / "prod" / "kubeconfig", f"https://127.0.0.1:{free_port()}", "aks-orderdesk-prod"
     )
-    assert ran[-1].endswith("rollout history deployment/orderdesk")
-
-
-def test_status_of_an_unreachable_cluster_names_the_fix(state: Path) -> None:
-    c = context(state, failing=r".* get --raw /version")
-    with pytest.raises(
-        Exit, match=r"(?s)cannot reach the Kubernetes API server .*--only credentials"
-    ):
-        deploy.status(c, env="prod")
+    started = time.monotonic()
+    with pytest.raises(Exit) as caught:
+        deploy.status(context(state), env="prod")
+    assert time.monotonic() - started < 10
+    message = str(caught.value.message)
+    assert "cannot reach the Kubernetes API server (context aks-orderdesk-prod of " in message
+    assert "Connection refused" in message
+    assert "`invoke deploy --env prod --only credentials`" in message
 
 
 # Preflight reads the account as `az account show` reports it, the public surface of az's

@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -131,6 +132,8 @@ def test_first_deploy_runs_the_pushed_digest_then_a_second_changes_nothing(deplo
     stdout = deployed["stdout"]
     assert "terraform: skipped (local runs on this machine)" in stdout
     assert "deployment/orderdesk is up to date" in stdout
+    # The rollout as the watch saw it, to the end kubectl's `rollout status` would report.
+    assert 'k8s.rollout --env local: deployment "orderdesk" successfully rolled out' in stdout
     assert "answered 200" in stdout  # the smoke test through the Service
     reference = deployed["image"]["reference"]
     assert reference.startswith("127.0.0.1:5000/orderdesk@sha256:")
@@ -164,7 +167,19 @@ def test_first_deploy_runs_the_pushed_digest_then_a_second_changes_nothing(deplo
     assert after["spec"]["template"] == before["spec"]["template"]
     assert len(replica_sets()) == 1
     status = invoke("status", "--env", "local")
+    assert status.returncode == 0, status.stdout + status.stderr
     assert "last deploy: succeeded" in status.stdout
+    assert (
+        f"deployment orderdesk: image {web_image()}; replicas 1/1 ready, 1 up to date "
+        '(deployment "orderdesk" successfully rolled out)' in status.stdout
+    )
+    [revision] = [line for line in status.stdout.splitlines() if line.startswith("  revision ")]
+    assert revision == (
+        f"  revision {revision_of_deployment()}: {running_replica_set()} {web_image()} "
+        "(1/1 ready) <- the Deployment's revision"
+    )
+    assert f"  {pod['metadata']['name']}  Running  1/1 ready  0 restarts" in status.stdout
+    assert "stuck:" not in status.stdout
 
 
 def test_pods_resolve_service_names_through_coredns(deployed) -> None:
@@ -238,6 +253,9 @@ def test_a_never_ready_image_is_rolled_back_once_while_the_old_pod_serves(
     deadline = deployment()["spec"]["progressDeadlineSeconds"]
     assert deadline <= elapsed < deadline + 120, (elapsed, output[-3000:])
     assert "exceeded its progress deadline" in output
+    # Why, as the watch saw it while waiting, and the events in the report.
+    assert "stuck: pod orderdesk-" in output
+    assert "Startup probe failed" in output
     assert "the one that ran before, which is running now" in output
     # The restored revision was waited for and smoke-tested through its Service.
     assert "the restored revision passed the smoke test" in output
@@ -248,6 +266,8 @@ def test_a_never_ready_image_is_rolled_back_once_while_the_old_pod_serves(
     [undo] = [line for line in output.splitlines() if " rollout undo " in line]
     recorded = json.loads((STATE / "before-apply.json").read_text())
     assert recorded["replica_set"] == healthy_replica_set
+    # The report listed the revision that ran before, still serving while the new one failed.
+    assert f"revision {recorded['revision']}: {healthy_replica_set} {healthy} (1/1 ready)" in output
     # invoke echoes the command in colour: compare without the escape codes.
     assert f"rollout undo deployment/orderdesk --to-revision={recorded['revision']}" in undo, undo
     assert f"rolled back to revision {recorded['revision']} ({healthy})" in output
@@ -328,6 +348,7 @@ def test_the_same_digest_deployed_again_and_failing_leaves_the_running_revision_
     assert done.returncode == 1, output[-4000:]
     assert "deployment.apps/orderdesk unchanged" in output
     assert "did not finish in 20 s" in output
+    assert "is unschedulable: 0/1 nodes are available" in output  # the reason, from the watch
     assert (
         f"the rollout failed and was not rolled back: deployment/orderdesk still runs revision "
         f"{revision} ({image})" in output
@@ -367,6 +388,7 @@ def test_an_unsigned_image_is_refused_by_apply_and_by_rollback(deployed) -> None
 
 
 def test_a_crash_looping_container_is_reported_with_its_logs_and_events(deployed) -> None:
+    healthy, healthy_replica_set = web_image(), running_replica_set()
     crashing = variant(
         "crash-loop",
         'CMD ["-c", "import sys; print(\'orderdesk: simulated crash at start\', '
@@ -377,8 +399,14 @@ def test_a_crash_looping_container_is_reported_with_its_logs_and_events(deployed
     rolled = invoke("k8s.rollout", "--env", "local", "--timeout", "45")
     output = rolled.stdout + rolled.stderr
     assert rolled.returncode == 1, output
-    assert "orderdesk: simulated crash at start" in output  # its logs
-    assert "BackOff" in output  # its events
+    # The previous run's last lines (the container restarted), its events, why it is stuck.
+    assert re.search(
+        r"\[orderdesk-\w+-\w+/web \(previous run\)\] orderdesk: simulated crash at start", output
+    ), output[-4000:]
+    assert "BackOff" in output
+    assert re.search(r"stuck: pod orderdesk-\S+ container web: CrashLoopBackOff .*exit 3", output)
+    # The revision that ran before, listed in the report and returned to.
+    assert f"{healthy_replica_set} {healthy}" in output
     assert "the one that ran before, which is running now" in output
     wait_until(
         lambda: deployment()["status"].get("readyReplicas") == 1,
@@ -386,6 +414,29 @@ def test_a_crash_looping_container_is_reported_with_its_logs_and_events(deployed
         timeout=180,
         interval=2,
     )
+
+
+def test_an_image_that_cannot_be_pulled_is_reported_and_rolled_back(deployed) -> None:
+    """A digest the registry does not have, set by hand (apply would refuse it unsigned): the
+    rollout names the pull error, and returns to the revision k8s.apply recorded."""
+    running_the_recorded_image()
+    # An apply that changes nothing records the running revision as the one to return to.
+    recorded = invoke("k8s.apply", "--env", "local")
+    assert "deployment.apps/orderdesk unchanged" in recorded.stdout, recorded.stdout
+    healthy, healthy_replica_set = web_image(), running_replica_set()
+    missing = f"{pushed()['repository']}@sha256:{'0' * 64}"
+    kubectl(NS, "set", "image", "deployment/orderdesk", f"web={missing}")
+    rolled = invoke("k8s.rollout", "--env", "local", "--timeout", "40")
+    output = rolled.stdout + rolled.stderr
+    assert rolled.returncode == 1, output
+    assert "did not finish in 40 s" in output
+    assert re.search(
+        r"stuck: pod orderdesk-\S+ container web: (ErrImagePull|ImagePullBackOff)", output
+    )
+    assert re.search(r"\[orderdesk-\S+/web\] no logs: the container has not started", output)
+    assert "Failed to pull image" in output  # the kubelet's event
+    assert "the one that ran before, which is running now" in output
+    assert (web_image(), running_replica_set()) == (healthy, healthy_replica_set)
 
 
 def test_the_autoscaler_scales_out_under_load_and_back_in(deployed, tmp_path: Path) -> None:

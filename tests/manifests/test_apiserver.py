@@ -262,12 +262,16 @@ def test_a_rollout_that_never_gets_ready_reports_and_rolls_back(
     assert rollout.returncode == 1, output
     assert elapsed < 60
     assert "did not finish in 5 s" in output
+    # Progress, as the watch saw it: the new pod never becomes available (no node runs it).
+    # (maxUnavailable 0: the old pod stays until the new one is available; kubectl's wording).
+    assert "k8s.rollout --env local: 1 old replicas are pending termination" in output
+    assert re.search(rf"revision 2: orderdesk-\w+ \S+@{DIGEST_B} \(0/1 ready\)", output), output
     assert "--- pods" in output
     assert "Pending" in output
     assert "--- events" in output
     assert "ScalingReplicaSet" in output
     assert "--- logs" in output
-    assert "(no logs: no container has started" in output
+    assert "no logs: no container has started (the pod is Pending" in output
     # Revision 1 never had a ready pod either (no node): the previous revision is all there is.
     assert "rolled back to revision 1" in output
     assert deployed_image(apps) == sample_image("local", DIGEST_A)
@@ -280,8 +284,23 @@ def test_rollback_and_status(first_apply, control_plane, state_dir, api):
     assert deployed_image(apps).endswith(DIGEST_B)
     status = run_invoke(control_plane, state_dir, "status", "--env", "local")
     assert status.returncode == 0, status.stderr
-    assert "deployment.apps/orderdesk" in status.stdout
-    assert "REVISION" in status.stdout
+    # Read through the API: revision 1 (A), 2 (B), the failed rollout's undo made A revision 3,
+    # and this rollback made B revision 4; the Deployment runs 4. No pod is ever ready (no
+    # node), so the old revision keeps its pod (maxUnavailable 0).
+    lines = status.stdout.splitlines()
+    assert f"deployment orderdesk: image {sample_image('local', DIGEST_B)}; replicas 0/1 ready" in (
+        status.stdout
+    )
+    listed = lines.index("revisions (newest first):")
+    assert re.fullmatch(
+        rf"  revision 4: orderdesk-\w+ \S+@{DIGEST_B} \(0/1 ready\) <- the Deployment's revision",
+        lines[listed + 1],
+    ), status.stdout
+    assert re.fullmatch(
+        rf"  revision 3: orderdesk-\w+ \S+@{DIGEST_A} \(0/1 ready\)", lines[listed + 2]
+    )
+    assert len([line for line in lines if line.startswith("  revision ")]) == 2
+    assert re.search(r"service orderdesk: ClusterIP 10\.96\.0\.\d+ \(80->http\)", status.stdout)
     missing = run_invoke(
         control_plane, state_dir, "k8s.rollback", "--env", "local", "--revision", "99"
     )
