@@ -183,12 +183,14 @@ class Runner:
         hide: bool | str | None = True,
         warn: bool = False,
         fix: str = "",
+        fix_timeout: str = "",
     ) -> Result:
         """Run `argv` and return its Result; see the module docstring for the rules.
 
         hide: True captures quietly (the default: output is read by the caller or quoted in the
         error), False shows it as it comes, "out"/"err" hides one stream. interactive: the program
-        reads this process's stdin (a prompt); else it gets `input` or nothing.
+        reads this process's stdin (a prompt); else it gets `input` or nothing. fix: what to do
+        when it fails (fix_timeout: when it hangs, if that differs).
         """
         if not argv:
             raise ValueError("an empty command line")
@@ -213,7 +215,11 @@ class Runner:
             raise RunTimedOut(
                 f"{program_name(argv)} did not finish within {timeout:g} s and was stopped "
                 f"(`{shown}`){_tail(exc.result, argv, env)}; "
-                + (fix or "check what it waits for (a network, a lock, a prompt) and run it again"),
+                + (
+                    fix_timeout
+                    or fix
+                    or "check what it waits for (a network, a lock, a prompt) and run it again"
+                ),
                 argv=argv,
                 result=exc.result,
             ) from None
