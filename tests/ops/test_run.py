@@ -160,3 +160,17 @@ def test_a_runner_made_from_the_recording_context_records_too() -> None:
     Runner(runner.context).run(["git", "status"], timeout=5, cwd="/repo", input="x")
     [call] = runner.records
     assert (call.argv, call.cwd, call.input) == (["git", "status"], "/repo", "x")
+
+
+def test_a_large_input_is_written_whole_and_quickly() -> None:
+    # invoke's own in_stream copies one character per 10 ms: 200 kB would take half an hour.
+    started = time.monotonic()
+    result = Runner().run(["wc", "-c"], input="x" * 200_000, timeout=10)
+    assert result.stdout.strip() == "200000"
+    assert time.monotonic() - started < 5
+
+
+def test_without_input_a_program_reading_stdin_sees_its_end_at_once() -> None:
+    started = time.monotonic()
+    assert Runner().run(["cat"], timeout=10).stdout == ""
+    assert time.monotonic() - started < 5
