@@ -16,9 +16,13 @@ from pathlib import Path
 import requests
 import urllib3
 import yaml
+from invoke.runners import Result
 
+from ops import envconfig
 from ops.core import processes
+from ops.core.kube import KubeTarget
 from ops.core.ports import free_port
+from ops.core.run import Runner
 from ops.core.wait import NotYet
 from ops.sandbox.pki import Pki, kubeconfig
 
@@ -145,6 +149,18 @@ class ControlPlane:
     def stop(self) -> None:
         processes.stop(reversed(self.processes), grace=15)
         self.processes.clear()
+
+    def kubectl(self, *args: str, timeout: float = 60) -> Result:
+        """kubectl on this control plane, composed as every task composes it (ops.core.kube);
+        its exit is returned, not raised."""
+        target = KubeTarget(
+            environment=envconfig.load("local"),
+            kubeconfig=str(self.kubeconfig),
+            context=None,
+            request_timeout=20,
+            kubectl_program=self.binaries["kubectl"],
+        )
+        return Runner().run(target.kubectl_argv(*args, namespace=None), timeout=timeout, warn=True)
 
     def environ(self, **extra: str) -> dict[str, str]:
         """Environment for an `invoke k8s.*` subprocess aimed at this cluster."""

@@ -11,6 +11,7 @@ from invoke.exceptions import Exit
 
 from ops import k8s, toolchain
 from ops.core import kube, state
+from ops.core.run import RecordingRunner
 from ops.image import ImageError, signing
 from ops.k8s.cluster import RolloutFailed
 from testkit.support import recorded_commands, recorded_run
@@ -70,24 +71,40 @@ def fake_kubectl(monkeypatch, tmp_path):
     monkeypatch.setattr(state, "DEFAULT_ROOT", tmp_path)
 
 
+def recording() -> RecordingRunner:
+    """A recorder that answers /version as a 1.36 server does; every other call succeeds."""
+    runner = RecordingRunner()
+    runner.answer("get", "--raw", "/version", stdout=VERSION.stdout, times=None)
+    return runner
+
+
 def test_the_kubeconfig_deploy_credentials_wrote_is_used(tmp_path):
     kubeconfig = tmp_path / "local" / "kubeconfig"
     kubeconfig.parent.mkdir()
     kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
-    c = mock({r"get --raw /version": VERSION, r"rollout status": Result(exited=0)})
-    k8s.rollout(c, env="local", timeout=42)
-    assert f"--kubeconfig={kubeconfig}" in recorded_commands(c)[-1]
+    runner = recording()
+    k8s.rollout(runner.context, env="local", timeout=42)
+    assert len(runner.calls) == 2, runner.calls  # /version, then rollout status
+    assert all(f"--kubeconfig={kubeconfig}" in call for call in runner.calls), runner.calls
 
 
 def test_a_successful_rollout_waits_with_a_timeout_and_does_not_roll_back():
-    c = mock({r"get --raw /version": VERSION, r"rollout status": Result(exited=0)})
-    k8s.rollout(c, env="local", timeout=42)
-    ran = recorded_commands(c)
-    assert ran[-1] == (
-        "/opt/bin/kubectl --request-timeout=10s --namespace=orderdesk "
-        "rollout status deployment/orderdesk --timeout=42s"
-    )
-    assert not any("undo" in command for command in ran)
+    runner = recording()
+    k8s.rollout(runner.context, env="local", timeout=42)
+    kubectl = ["/opt/bin/kubectl", "--request-timeout=10s"]
+    assert runner.calls == [
+        [*kubectl, "get", "--raw", "/version"],
+        [
+            *kubectl,
+            "--namespace=orderdesk",
+            "rollout",
+            "status",
+            "deployment/orderdesk",
+            "--timeout=42s",
+        ],
+    ]
+    # kubectl's own --timeout, and the hard stop behind it for a server that never answers.
+    assert runner.find("rollout", "status").timeout == 42 + 30
 
 
 def deployment_at(revision: int) -> Result:
