@@ -203,17 +203,19 @@ def spawn(
     log: Path,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
+    replace_env: bool = False,
     before_exec: Callable[[], None] | None = None,
 ) -> Process:
     """Start a daemon in a session of its own (it outlives an invoke call, a terminal's Ctrl-C is
-    not its), stdin closed, stdout and stderr appended to `log`. `before_exec` runs in the child
+    not its), stdin closed, stdout and stderr appended to `log`; `env` is added to this
+    process's environment, or with `replace_env` is the whole of it. `before_exec` runs in the child
     before the program (ops.sandbox.owned.joiner puts it in a cgroup)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         popen = subprocess.Popen(  # noqa: S603  # nosec B603 - an argument list, no shell
             list(argv),
             cwd=cwd,
-            env=None if env is None else {**os.environ, **env},
+            env=None if env is None else dict(env) if replace_env else {**os.environ, **env},
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

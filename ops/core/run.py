@@ -193,6 +193,7 @@ class Runner:
         *,
         timeout: float,
         env: Mapping[str, str] | None = None,
+        replace_env: bool = False,
         cwd: Path | str | None = None,
         input: str | None = None,
         interactive: bool = False,
@@ -206,7 +207,8 @@ class Runner:
         hide: True captures quietly (the default: output is read by the caller or quoted in the
         error), False shows it as it comes, "out"/"err" hides one stream. interactive: the program
         reads this process's stdin (a prompt); else it gets `input` or nothing. fix: what to do
-        when it fails (fix_timeout: when it hangs, if that differs).
+        when it fails (fix_timeout: when it hangs, if that differs). env is added to this
+        process's environment, or with replace_env is the whole of it.
         """
         if not argv:
             raise ValueError("an empty command line")
@@ -226,7 +228,9 @@ class Runner:
         if self.config.run.echo:
             print(self.config.run.echo_format.format(command=shown))
         try:
-            result = self._execute(call, env=env, interactive=interactive, hide=hide)
+            result = self._execute(
+                call, env=env, replace_env=replace_env, interactive=interactive, hide=hide
+            )
         except CommandTimedOut as exc:
             raise RunTimedOut(
                 f"{program_name(argv)} did not finish within {timeout:g} s and was stopped "
@@ -261,6 +265,7 @@ class Runner:
         call: Call,
         *,
         env: Mapping[str, str] | None,
+        replace_env: bool,
         interactive: bool,
         hide: bool | str | None,
     ) -> Result:
@@ -271,6 +276,7 @@ class Runner:
             "echo": False,
             "hide": hide,
             "env": dict(env or {}),
+            "replace_env": replace_env,
         }
         if isinstance(self.c, RecordingContext):
             return self.c.recorder.answer_for(call)

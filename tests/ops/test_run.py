@@ -174,3 +174,14 @@ def test_without_input_a_program_reading_stdin_sees_its_end_at_once() -> None:
     started = time.monotonic()
     assert Runner().run(["cat"], timeout=10).stdout == ""
     assert time.monotonic() - started < 5
+
+
+def test_replace_env_gives_the_program_only_that_environment() -> None:
+    only = Runner().run(["/usr/bin/env"], env={"ONLY": "this"}, replace_env=True, timeout=10)
+    names = {line.split("=", 1)[0] for line in only.stdout.splitlines()}
+    assert "ONLY=this" in only.stdout.splitlines()
+    # Nothing of this process's environment; what bash itself sets (PWD, SHLVL, _) only.
+    assert names <= {"ONLY", "PWD", "SHLVL", "_"}, names
+    added = Runner().run(["/usr/bin/env"], env={"ADDED": "too"}, timeout=10)
+    assert "ADDED=too" in added.stdout.splitlines()
+    assert f"PATH={os.environ['PATH']}" in added.stdout.splitlines()
