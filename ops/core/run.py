@@ -26,11 +26,22 @@ Rules every call keeps:
 
 Built on invoke: a Runner reads the task's invoke config (run.echo, run.dry, run.hide,
 run.echo_format, run.shell) and returns invoke's Result, so moving a task from
-`c.run(f"{prog} ...")` to `Runner(c).run([prog, ...], timeout=...)` changes nothing else. The
+`c.run` of a string to `Runner(c).run([prog, ...], timeout=...)` changes nothing else. The
 command runs through invoke's Local runner with two changes: the program starts in a session of
 its own, and a timeout or Ctrl-C reaches its whole process group (invoke's own timeout kills only
 the shell, and waits for any child that still holds the output pipes). Given a MockContext, a
 Runner passes the same quoted command line to its `run`, so older MockContext tests still match.
+
+Adopting it in a task (what changes, what stays):
+
+    c.run(f"{az()} account show -o json", hide=True, warn=True)
+    ->  Runner(c).run([azcli.program(), "account", "show", "-o", "json"], timeout=60, warn=True)
+    c.run(target.kubectl("apply", "-f", path))   # ops.core.kube composes the words either way
+    ->  Runner(c).run(target.kubectl_argv("apply", "-f", path), timeout=120, hide=False)
+    c.run(target.helm(...))  ->  Runner(c).run(target.helm_argv(...), timeout=..., hide=False)
+
+  hide defaults to True (invoke's to False): pass hide=False where a person watches the output
+  (helm, terraform apply). A failure is a RunFailed (an Exit) instead of invoke's UnexpectedExit.
 
 Tests record instead of running: `RecordingRunner` keeps every call as an argument list (with
 its env keys, timeout, cwd and input), answers from scripted results, and its `.context` is a
@@ -399,7 +410,7 @@ class RecordingContext(MockContext):
         self._set(recorder=recorder)
 
     def run(self, command: str, *args: Any, **kwargs: Any) -> Result:
-        """A task's leftover c.run(string): recorded as the words a shell would make of it."""
+        """A task's leftover run of a string: recorded as the words a shell would make of it."""
         timeout = kwargs.get("timeout") or 0
         env = kwargs.get("env") or {}
         call = Call(argv=shlex.split(command), timeout=timeout, env=tuple(sorted(env)))
