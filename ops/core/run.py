@@ -227,7 +227,8 @@ class Runner:
             raise ValueError(f"{program_name(argv)}: a timeout in seconds is required")
         shown = display(argv)
         call = Call(
-            argv=[str(word) for word in argv],
+            # Secrets stay Secret (equal to their plain text): a listing of the calls masks them.
+            argv=[word if isinstance(word, str) else str(word) for word in argv],
             timeout=timeout,
             env=tuple(sorted(env or {})),
             cwd=None if cwd is None else str(cwd),
@@ -391,7 +392,7 @@ class RecordingRunner(Runner):
         """The one call containing `words` in a row; an AssertionError lists the calls if not."""
         found = [record for record in self.records if _contains(_named(record.argv), words)]
         if len(found) != 1:
-            listed = "\n  ".join(shlex.join(argv) for argv in self.calls) or "(no call)"
+            listed = "\n  ".join(display(argv) for argv in self.calls) or "(no call)"
             raise AssertionError(
                 f"{len(found)} calls contain {list(words)}, expected one; calls:\n  {listed}"
             )

@@ -185,3 +185,13 @@ def test_replace_env_gives_the_program_only_that_environment() -> None:
     added = Runner().run(["/usr/bin/env"], env={"ADDED": "too"}, timeout=10)
     assert "ADDED=too" in added.stdout.splitlines()
     assert f"PATH={os.environ['PATH']}" in added.stdout.splitlines()
+
+
+def test_the_recorder_keeps_secrets_marked_and_never_lists_them() -> None:
+    runner = RecordingRunner()
+    runner.run(["az", "login", "--password", Secret("hunter2")], timeout=60)
+    assert runner.calls == [["az", "login", "--password", "hunter2"]]
+    with pytest.raises(AssertionError) as caught:
+        runner.find("logout")
+    assert "az login --password ***" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
