@@ -108,7 +108,7 @@ def test_invokes_dry_and_echo_settings_apply(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_secrets_are_never_echoed_nor_in_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    password = "s3cr3t-" + os.urandom(4).hex()
+    password = "s3cr3t-" + os.urandom(4).hex()  # pragma: allowlist secret
     echo = Context(Config(overrides={"run": {"echo": True}}))
     argv = ["sh", "-c", 'echo "$1 $TOKEN" >&2; exit 2', "sh", Secret(password)]
     with pytest.raises(RunFailed) as caught:
