@@ -21,7 +21,6 @@ import io
 import json
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,9 +30,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from ops import sandbox  # noqa: E402
+from ops.core.run import Runner  # noqa: E402
 from ops.core.wait import wait_until  # noqa: E402
 from ops.image import registry  # noqa: E402
 from ops.sandbox import cluster, layout  # noqa: E402
+from testkit.cluster import kubectl  # noqa: E402
 from testkit.support import invoke as invoke_process  # noqa: E402
 
 # A cold deploy builds the image and starts the cluster: far beyond a test's limit.
@@ -59,10 +60,12 @@ def cold_build() -> None:
     shutil.move(str(built), aside / "previous")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run([str(REPO_ROOT / "tools" / "build" / "kubernetes")], check=False)
+    done = Runner().run(
+        [str(REPO_ROOT / "tools" / "build" / "kubernetes")], timeout=3 * 3600, hide=False, warn=True
+    )
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
+    if not done.ok:
         shutil.rmtree(built, ignore_errors=True)
         shutil.move(str(aside / "previous"), built)
         raise SystemExit("tools/build/kubernetes failed; the previous build was put back")
@@ -90,20 +93,7 @@ def deploys() -> None:
     invoke("destroy", "--env", "local", "--yes")
     # destroy deletes the namespace without waiting; a deploy into a terminating one fails.
     wait_until(
-        lambda: (
-            subprocess.run(
-                [
-                    layout.kubectl_path(),
-                    f"--kubeconfig={cluster.LOCAL_KUBECONFIG}",
-                    "get",
-                    "namespace",
-                    "orderdesk",
-                ],
-                capture_output=True,
-                check=False,
-            ).returncode
-            != 0
-        ),
+        lambda: not kubectl("get", "namespace", "orderdesk", check=False).ok,
         what="namespace orderdesk deleted",
         timeout=180,
         interval=2,

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO_ROOT)]
 
+from ops.core.run import Runner  # noqa: E402
 from testkit.pgcluster import Cluster, temporary_cluster  # noqa: E402
 
 INSERT = """INSERT INTO orders_order (id, user_id, store_code, product_code, quantity, order_date,
@@ -40,23 +40,18 @@ REPEATABLE_READ = f"BEGIN ISOLATION LEVEL REPEATABLE READ;\n{INSERT}COMMIT;\n"
 
 
 def migrate(cluster: Cluster) -> None:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "orderdesk.settings.test",
-        "DATABASE_URL": cluster.url,
-    }
-    subprocess.run(
+    env = {"DJANGO_SETTINGS_MODULE": "orderdesk.settings.test", "DATABASE_URL": cluster.url}
+    Runner().run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=REPO_ROOT / "app",
         env=env,
-        check=True,
-        capture_output=True,
+        timeout=300,
     )
 
 
 def pgbench(cluster: Cluster, script: Path, clients: int, seconds: int) -> tuple[float, int, int]:
     """(transactions a second, committed, failed) of `clients` connections running `script`."""
-    done = subprocess.run(
+    done = Runner().run(
         [
             *cluster.runner,
             str(cluster.bindir / "pgbench"),
@@ -80,11 +75,10 @@ def pgbench(cluster: Cluster, script: Path, clients: int, seconds: int) -> tuple
             str(script),
             "orderdesk",
         ],
-        capture_output=True,
-        text=True,
-        check=False,
+        timeout=seconds + 120,
+        warn=True,
     )
-    if done.returncode not in (0, 2):
+    if done.exited not in (0, 2):
         raise RuntimeError(f"pgbench failed: {done.stderr.strip()}")
     output = done.stdout
     tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)

@@ -37,9 +37,7 @@ import pwd
 import re
 import secrets
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,13 +46,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import requests
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO_ROOT / "bench"
 sys.path.insert(0, str(REPO_ROOT))
 
-from ops.core.wait import WaitTimeout  # noqa: E402
+from ops.core import processes, web  # noqa: E402
+from ops.core.run import Runner  # noqa: E402
 from testkit.pgcluster import cluster_at  # noqa: E402
-from testkit.support import free_port, wait_for_http  # noqa: E402
+from testkit.support import free_port  # noqa: E402
 
 CACHE = Path(os.environ.get("ORDERDESK_CACHE", Path.home() / ".cache" / "orderdesk")) / "bench"
 PAGE_SIZE = 25
@@ -121,7 +122,7 @@ class App:
     app_dir: Path
     env: dict[str, str]
     url: str = ""
-    process: subprocess.Popen[bytes] | None = None
+    process: processes.Process | None = None
     deep_query: str = ""
     # False: serve only the cases the page cache changes (the "uncached" copy).
     all_cases: bool = True
@@ -158,16 +159,17 @@ def cpu_seconds(roots: list[int]) -> float:
 def app_python(app_dir: Path, env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     """Python run with these arguments in an app/ (its own on the path); its output, or the
     end of its errors as this script's exit."""
-    done = subprocess.run(
+    done = Runner().run(
         [sys.executable, *args],
         cwd=app_dir,
         env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+        replace_env=True,
         input=stdin,
+        # Seeding the orders table is the longest of these.
+        timeout=1800,
+        warn=True,
     )
-    if done.returncode != 0:
+    if done.exited != 0:
         raise SystemExit(f"python {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return done.stdout
 
@@ -254,26 +256,29 @@ def serving(app: App, workdir: Path, workers: int) -> Iterator[App]:
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
     }
     log = workdir / f"gunicorn-{app.label}.log"
-    with log.open("wb") as out:
-        app.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "orderdesk.wsgi"],
-            cwd=app.app_dir,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    app.process = processes.spawn(
+        "gunicorn",
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "orderdesk.wsgi"],
+        log=log,
+        cwd=app.app_dir,
+        env=env,
+        replace_env=True,
+    )
     try:
         try:
-            wait_for_http(f"{app.url}/readyz", app.process, "gunicorn", timeout=60)
-        except (AssertionError, WaitTimeout) as exc:
-            raise SystemExit(f"{exc}:\n{log.read_text()[-3000:]}") from None
+            processes.wait_ready(
+                app.process,
+                lambda: web.get(f"{app.url}/readyz", timeout=2).status_code == 200,
+                what=f"gunicorn ready at {app.url}/readyz",
+                timeout=60,
+                interval=0.1,
+                errors=(requests.RequestException,),
+            )
+        except processes.ProcessError as exc:
+            raise SystemExit(str(exc)) from None
         yield app
     finally:
-        app.process.send_signal(signal.SIGTERM)
-        try:
-            app.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            app.process.kill()
+        processes.stop([app.process], grace=30)
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -367,14 +372,12 @@ def wrk(
 ) -> dict[str, float]:
     cpu_before = cpu_seconds(server)
     header_args = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
-    done = subprocess.run(
+    done = Runner().run(
         [
             *("wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency"),
             *("-s", str(STATUS_SCRIPT), *header_args, url),
         ],
-        capture_output=True,
-        text=True,
-        check=True,
+        timeout=duration + 60,
     )
     cpu = cpu_seconds(server) - cpu_before
     out = done.stdout
@@ -502,10 +505,13 @@ def report(label: str, rows: int, apps: list[App]) -> None:
 
 def app_copy(revision: str, into: Path) -> Path:
     """app/ as it was at REVISION, so its numbers come from the same machine, run and database."""
-    archive = subprocess.run(
-        ["git", "archive", revision, "app"], cwd=REPO_ROOT, capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    tarball = into / "app.tar"
+    runner = Runner()
+    runner.run(
+        ["git", "archive", f"--output={tarball}", revision, "app"], cwd=REPO_ROOT, timeout=120
+    )
+    runner.run(["tar", "-x", "-f", str(tarball), "-C", str(into)], timeout=120)
+    tarball.unlink()
     return into / "app"
 
 

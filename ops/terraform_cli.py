@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +28,13 @@ from invoke.context import Context
 from invoke.runners import Result
 from python_terraform import IsFlagged, Terraform
 
+from ops.core.run import Runner
 from ops.toolchain import CACHE_DIR, find
 
 # Written by tools/build/terraform: azurerm from the local provider mirror, no checkpoint calls.
 MIRROR_CLI_CONFIG = CACHE_DIR / "terraform" / "terraformrc"
+# An apply that creates an AKS cluster and its node pools takes well over half an hour.
+TERRAFORM_TIMEOUT_S = 2 * 3600
 
 
 class TerraformNotFound(Exception):
@@ -158,12 +160,24 @@ class TerraformCli:
         return self._argv("output", json=IsFlagged, no_color=IsFlagged)
 
     def run(
-        self, c: Context, argv: Sequence[str], *, hide: bool = False, warn: bool = False
+        self,
+        c: Context,
+        argv: Sequence[str],
+        *,
+        hide: bool = False,
+        warn: bool = False,
+        timeout: float = TERRAFORM_TIMEOUT_S,
     ) -> Result:
-        result = c.run(shlex.join(argv), env=dict(self.env), hide=hide, warn=warn, in_stream=False)
-        if result is None:  # only with disown=True, which we never pass
-            raise RuntimeError(f"{argv[0]} did not run")
-        return result
+        return Runner(c).run(
+            argv,
+            env=self.env,
+            hide=hide,
+            warn=warn,
+            timeout=timeout,
+            fix="terraform's output above names the resource and the reason",
+            fix_timeout="terraform hung (a state lock, a provider waiting on Azure); "
+            "`terraform force-unlock` only if no other run holds the lock, then run it again",
+        )
 
     def run_json(self, c: Context, argv: Sequence[str]) -> Any:
         result = self.run(c, argv, hide=True)

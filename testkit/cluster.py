@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from invoke.runners import Result
 
 from ops import envconfig
+from ops.core.kube import KubeTarget
+from ops.core.run import Runner
 from ops.sandbox import cluster, layout
 from testkit.support import need
 
@@ -56,20 +59,22 @@ def local_cluster(cluster_for_the_session: None) -> dict[str, Any]:
     return cluster.start(progress=lambda _m: None)
 
 
-def kubectl(*args: str, check: bool = True, timeout: int = 60) -> subprocess.CompletedProcess[str]:
-    """The cluster's own kubectl, through the `local` environment's kubeconfig."""
-    return subprocess.run(
-        [
-            layout.kubectl_path(),
-            f"--kubeconfig={cluster.LOCAL_KUBECONFIG}",
-            "--request-timeout=20s",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=check,
+def kube_target() -> KubeTarget:
+    """The local cluster as every task addresses it (ops.core.kube): its kubeconfig, its kubectl."""
+    return KubeTarget(
+        environment=envconfig.load("local"),
+        kubeconfig=str(cluster.LOCAL_KUBECONFIG),
+        context=None,
+        request_timeout=20,
+        kubectl_program=layout.kubectl_path(),
     )
+
+
+def kubectl(*args: str, check: bool = True, timeout: int = 60, input: str | None = None) -> Result:
+    """The cluster's own kubectl, through the `local` environment's kubeconfig; a failure raises
+    RunFailed (with kubectl's words) unless `check=False`."""
+    argv = kube_target().kubectl_argv(*args, namespace=None)
+    return Runner().run(argv, timeout=timeout, warn=not check, input=input)
 
 
 def kubectl_json(*args: str) -> Any:
@@ -81,45 +86,25 @@ def app_token(role: str = "clerk", namespace: str = "orderdesk") -> str:
     as an operator would (kubectl exec)."""
     name = f"{role}-{secrets.token_hex(4)}"
     exec_in_pod = ("--namespace", namespace, "exec", "deployment/orderdesk", "--container=web")
-    made = subprocess.run(
-        [
-            layout.kubectl_path(),
-            f"--kubeconfig={cluster.LOCAL_KUBECONFIG}",
-            *exec_in_pod,
-            "--stdin",
-            "--",
-            "python",
-            "manage.py",
-            "orderdesk_user",
-            name,
-            "--role",
-            role,
-            "--password-stdin",
-        ],
+    kubectl(
+        *exec_in_pod,
+        "--stdin",
+        "--",
+        *("python", "manage.py", "orderdesk_user", name, "--role", role, "--password-stdin"),
         input=secrets.token_urlsafe(16) + "\n",
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
-    assert made.returncode == 0, made.stdout + made.stderr
     issued = kubectl(
         *exec_in_pod, "--", "python", "manage.py", "orderdesk_token", name, timeout=120
     )
-    return issued.stdout.strip().splitlines()[-1].split()[-1]
+    return str(issued.stdout).strip().splitlines()[-1].split()[-1]
 
 
-def in_node(*argv: str, timeout: int = 120, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """Run a host program inside the node's network namespace (ClusterIPs answer only there)."""
+def in_node(*argv: str, timeout: int = 120) -> Result:
+    """Run a host program inside the node's network namespace (ClusterIPs answer only there);
+    its exit is returned, not raised."""
     with cluster.node_network() as netns:
-        return subprocess.run(
-            ["nsenter", f"--net={netns}", "--", *argv],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            **kwargs,
-        )
+        return Runner().run(["nsenter", f"--net={netns}", "--", *argv], timeout=timeout, warn=True)
 
 
 def images_dir() -> Path:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ops.core.run import RunFailed, Runner
 from testkit.support import free_port
 
 DATABASE = "orderdesk"
@@ -59,16 +60,15 @@ class Cluster:
     ca_file: Path | None = None
 
     def start(self) -> None:
-        subprocess.run(
-            [*self.pg_ctl, "-o", self.options, "-w", "start"], check=True, capture_output=True
-        )
+        # pg_ctl -w waits up to its own 60 s for the server to accept connections.
+        Runner().run([*self.pg_ctl, "-o", self.options, "-w", "start"], timeout=90)
 
     def stop(self) -> None:
-        subprocess.run([*self.pg_ctl, "-m", "fast", "-w", "stop"], check=False, capture_output=True)
+        Runner().run([*self.pg_ctl, "-m", "fast", "-w", "stop"], timeout=90, warn=True)
 
     def psql(self, sql: str) -> str:
         """One statement as the owner, through the Unix socket; the unaligned result."""
-        done = subprocess.run(
+        done = Runner().run(
             [
                 *self.runner,
                 self.bindir / "psql",
@@ -85,11 +85,9 @@ class Cluster:
                 "-Atc",
                 sql,
             ],
-            check=True,
-            capture_output=True,
-            text=True,
+            timeout=60,
         )
-        return done.stdout.strip()
+        return str(done.stdout).strip()
 
 
 @contextlib.contextmanager
@@ -157,10 +155,9 @@ def cluster_at(
     port = port or free_port()
     fresh = not (data / "PG_VERSION").exists()
     if fresh:
-        subprocess.run(
+        Runner().run(
             [*runner, bindir / "initdb", "-D", data, "-U", ROLE, "-A", "trust", "-E", "UTF8"],
-            check=True,
-            capture_output=True,
+            timeout=120,
         )
         if not tls:
             with (data / "pg_hba.conf").open("a", encoding="utf-8") as rules:
@@ -182,7 +179,7 @@ def cluster_at(
     cluster.start()
     try:
         if fresh:
-            subprocess.run(
+            Runner().run(
                 [
                     *runner,
                     bindir / "createdb",
@@ -194,8 +191,7 @@ def cluster_at(
                     ROLE,
                     DATABASE,
                 ],
-                check=True,
-                capture_output=True,
+                timeout=60,
             )
         yield cluster
     finally:
@@ -214,9 +210,8 @@ def main(argv: list[str]) -> int:
     except FileNotFoundError as exc:
         print(f"pgcluster: {exc}", file=sys.stderr)
         return 3
-    except subprocess.CalledProcessError as exc:
-        detail = (exc.stderr or b"").decode(errors="replace").strip()
-        print(f"pgcluster: could not start PostgreSQL: {detail}", file=sys.stderr)
+    except RunFailed as exc:
+        print(f"pgcluster: could not start PostgreSQL: {exc}", file=sys.stderr)
         return 3
 
 

@@ -18,6 +18,7 @@ from invoke import Config, MockContext, Result
 from ops.core import web
 from ops.core.ci import in_ci, skip_or_fail
 from ops.core.ports import free_port
+from ops.core.run import Runner
 from ops.core.wait import NotYet, wait_until
 from ops.envconfig import REPO_ROOT
 from ops.toolchain import find
@@ -128,7 +129,7 @@ def committed_lock_file(checkout: Path) -> Path:
     lock_file.write_text('provider "registry.terraform.io/hashicorp/azurerm" {}\n')
     identity = ["-c", "user.name=test", "-c", "user.email=test@example.invalid"]
     for args in (["init", "-q"], ["add", lock_file.name], [*identity, "commit", "-qm", "lock"]):
-        subprocess.run(["git", "-C", str(checkout), *args], check=True, capture_output=True)
+        Runner().run(["git", "-C", str(checkout), *args], timeout=30)
     return lock_file
 
 

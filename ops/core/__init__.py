@@ -13,6 +13,10 @@
                            /proc/self/mountinfo and unmounted deepest first
     ops.core.kube          kubectl and helm command lines bound to an environment's kubeconfig,
                            context and namespace
+    ops.core.run           the one Runner for external programs (argument lists, a timeout
+                           always, dry run, echo, secrets masked) and RecordingRunner for tests
+    ops.core.processes     long-running programs: start with a log and pid file, wait until
+                           ready, stop (SIGTERM, grace, SIGKILL) only what a start started
 
 Nothing is re-exported here: import the module that owns a thing, so there is one name for it.
 """

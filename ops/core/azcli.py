@@ -14,26 +14,40 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops.core.environments import BAD_INPUT
+from ops.core.run import Runner
 from ops.toolchain import find
 
 AZ_INSTALL = "https://learn.microsoft.com/cli/azure/install-azure-cli"
 
 
-def az() -> str:
-    """The az program, quoted for a command line, or an Exit saying how to install it."""
-    program = find("az")
-    if program is None:
+# `az account show` answers from the local token cache; a slow answer is a broken install.
+ACCOUNT_SHOW_TIMEOUT_S = 60
+
+
+def program() -> str:
+    """The az program's path, or an Exit saying how to install it."""
+    found = find("az")
+    if found is None:
         raise Exit(
             f"the Azure CLI (az) is not installed; install it ({AZ_INSTALL}), then run `az login`",
             code=BAD_INPUT,
         )
-    return shlex.quote(program)
+    return found
+
+
+def az() -> str:
+    """The az program, quoted for a command line (tasks that still build shell strings)."""
+    return shlex.quote(program())
 
 
 def require_login(c: Context) -> dict[str, Any]:
     """The signed-in account (`az account show`), or an Exit naming `az login`."""
-    result = c.run(f"{az()} account show --output json", hide=True, warn=True)
-    if result is None or result.exited != 0:
+    result = Runner(c).run(
+        [program(), "account", "show", "--output", "json"],
+        timeout=ACCOUNT_SHOW_TIMEOUT_S,
+        warn=True,
+    )
+    if result.exited != 0:
         raise Exit(
             "not logged in to Azure; run `az login` (in CI: azure/login with OIDC) and try again",
             code=BAD_INPUT,

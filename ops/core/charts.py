@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess  # nosec B404 - `go mod download` with fixed arguments
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from ops import toolchain
+from ops.core.run import Runner
+
+# A module download through the Go module proxy; large operator modules take a while cold.
+GO_DOWNLOAD_TIMEOUT_S = 600
 
 
 @dataclass(frozen=True)
@@ -68,13 +71,12 @@ def module_files(module: str, relative_paths: list[str]) -> list[Path]:
     go = shutil.which("go")
     if go is None:
         raise CrdsMissing(f"go not found; install Go to fetch the CRDs in {module}")
-    done = subprocess.run(  # noqa: S603  # nosec B603
+    done = Runner().run(
         [go, "mod", "download", "-json", module],
         env=toolchain.go_env(),
-        capture_output=True,
-        text=True,
-        check=False,
         cwd=toolchain.CACHE_DIR if toolchain.CACHE_DIR.is_dir() else None,
+        timeout=GO_DOWNLOAD_TIMEOUT_S,
+        warn=True,
     )
     try:
         module_dir = Path(json.loads(done.stdout)["Dir"])

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import subprocess  # nosec B404 - git with fixed arguments
 from pathlib import Path
 
+from ops.core.run import Runner
 from ops.envconfig import REPO_ROOT
+
+# git answers from the local checkout.
+GIT_TIMEOUT_S = 30
 
 
 class GitError(Exception):
@@ -18,11 +21,9 @@ def git(*args: str, cwd: Path = REPO_ROOT) -> str:
     program = shutil.which("git")
     if program is None:
         raise GitError("git is not installed; images are tagged with the commit, so install git")
-    done = subprocess.run(  # noqa: S603  # nosec B603 - fixed program, our arguments
-        [program, "-C", str(cwd), *args], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+    done = Runner().run([program, "-C", str(cwd), *args], timeout=GIT_TIMEOUT_S, warn=True)
+    if done.exited != 0:
+        reason = (done.stderr.strip().splitlines() or [f"exit {done.exited}"])[-1]
         raise GitError(
             f"`git {' '.join(args)}` failed ({reason}); run from a git checkout of Orderdesk "
             "(images and deploys are named after the commit)"

@@ -75,14 +75,17 @@ class KubeTarget:
     def kubectl(self, *args: str, namespace: str | None = "") -> str:
         return shlex.join(self.kubectl_argv(*args, namespace=namespace))
 
-    def helm(self, *args: str) -> str:
+    def helm_argv(self, *args: str) -> list[str]:
         """helm with the same kubeconfig and context as kubectl (helm has no request timeout)."""
         words = [_program(self.helm_program, "helm")]
         if self.kubeconfig:
             words.append(f"--kubeconfig={self.kubeconfig}")
         if self.context:
             words.append(f"--kube-context={self.context}")
-        return shlex.join([*words, *args])
+        return [*words, *args]
+
+    def helm(self, *args: str) -> str:
+        return shlex.join(self.helm_argv(*args))
 
 
 def verify_local_kubeconfig(path: Path, cluster_dir: Path = LOCAL_CLUSTER_DIR) -> None:

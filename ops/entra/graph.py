@@ -12,7 +12,8 @@ from typing import Any
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from ops.core.azcli import az
+from ops.core.azcli import program
+from ops.core.run import Runner
 from ops.core.wait import NotYet, WaitTimeout, wait_until
 from ops.entra.desired import GRAPH, Desired
 
@@ -27,6 +28,9 @@ ASSIGNMENT_PERMISSION = (
 )
 FORBIDDEN = re.compile(r"Authorization_RequestDenied|Insufficient privileges|Forbidden|\b403\b")
 REPLICATION_TIMEOUT_S, REPLICATION_INTERVAL_S = 120, 10
+
+# One Microsoft Graph request through `az rest` (or az ad): a slow answer is retried by a rerun.
+GRAPH_TIMEOUT_S = 120
 
 
 @dataclass
@@ -43,12 +47,10 @@ class Graph:
     """Microsoft Graph through `az`: reads always run; writes only when not a dry run."""
 
     def __init__(self, c: Context, *, dry_run: bool) -> None:
-        self.c, self.dry_run, self.program = c, dry_run, az()
+        self.c, self.dry_run, self.program = c, dry_run, program()
 
     def _run(self, argv: list[str]) -> tuple[bool, str, str]:
-        result = self.c.run(shlex.join([self.program, *argv]), hide=True, warn=True)
-        if result is None:
-            return False, "", "no answer"
+        result = Runner(self.c).run([self.program, *argv], timeout=GRAPH_TIMEOUT_S, warn=True)
         return result.ok, str(result.stdout), (result.stderr or "").strip() or "no error message"
 
     @staticmethod

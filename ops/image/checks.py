@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import subprocess  # nosec B404 - hadolint, checkov, detect-secrets with fixed arguments
 import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -17,6 +15,7 @@ import docker
 import docker.errors
 
 from ops import toolchain
+from ops.core.run import Runner
 from ops.image.common import APP_UID, DOCKERFILE, ImageError
 
 
@@ -34,15 +33,15 @@ def venv_tool(name: str) -> str:
 def lint_dockerfile() -> list[str]:
     """hadolint and checkov on app/Dockerfile; returns the failures (empty: clean)."""
     failures = []
-    hadolint = subprocess.run(  # noqa: S603  # nosec B603
+    runner = Runner()
+    hadolint = runner.run(
         [venv_tool("hadolint"), "--failure-threshold", "info", str(DOCKERFILE)],
-        capture_output=True,
-        text=True,
-        check=False,
+        timeout=120,
+        warn=True,
     )
-    if hadolint.returncode != 0:
+    if hadolint.exited != 0:
         failures.append("hadolint:\n" + (hadolint.stdout + hadolint.stderr).strip())
-    checkov = subprocess.run(  # noqa: S603  # nosec B603
+    checkov = runner.run(
         [
             *toolchain.checkov_command(),
             "--file",
@@ -53,12 +52,11 @@ def lint_dockerfile() -> list[str]:
             "--compact",
             "--quiet",
         ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+        env={"BC_SKIP_MAPPING": "TRUE"},
+        timeout=600,
+        warn=True,
     )
-    if checkov.returncode != 0:
+    if checkov.exited != 0:
         failures.append("checkov:\n" + (checkov.stdout + checkov.stderr).strip())
     return failures
 
@@ -272,16 +270,15 @@ def scan_app_for_secrets(engine: docker.DockerClient, ref: str) -> list[str]:
                 # plain_members keeps what the "data" filter would, on every Python 3.11.
                 archive.extraction_filter = getattr(tarfile, "data_filter", None)
                 archive.extractall(workdir, members=plain_members(archive))  # noqa: S202  # nosec B202
-            result = subprocess.run(  # noqa: S603  # nosec B603
+            result = Runner().run(
                 [venv_tool("detect-secrets"), "scan", "--all-files", "."],
-                capture_output=True,
-                text=True,
-                check=False,
                 cwd=workdir,
+                timeout=600,
+                warn=True,
             )
     finally:
         container.remove(force=True)
-    if result.returncode != 0:
+    if result.exited != 0:
         return [f"detect-secrets failed: {result.stderr.strip()}"]
     found = json.loads(result.stdout).get("results", {})
     return [

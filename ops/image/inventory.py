@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess  # nosec B404 - syft with fixed arguments
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ops import envconfig, toolchain
+from ops.core.run import Runner
 from ops.core.state import write_json
 from ops.image.common import ImageError
 from ops.image.registry import PushRecord, write_record
@@ -39,7 +39,7 @@ def registry_env(environment: envconfig.Environment) -> dict[str, str]:
 
 def generate(environment: envconfig.Environment, record: PushRecord, path: Path) -> PushRecord:
     """syft over the pushed digest (what will run, not the local tag); returns the new record."""
-    done = subprocess.run(  # noqa: S603  # nosec B603
+    done = Runner().run(
         [
             tool("syft"),
             "scan",
@@ -48,14 +48,12 @@ def generate(environment: envconfig.Environment, record: PushRecord, path: Path)
             f"spdx-json={path}.partial",
             "--quiet",
         ],
-        capture_output=True,
-        text=True,
-        check=False,
         env=registry_env(environment),
         timeout=900,
+        warn=True,
     )
     partial = Path(f"{path}.partial")
-    if done.returncode != 0:
+    if done.exited != 0:
         partial.unlink(missing_ok=True)
         raise ImageError(
             f"syft could not inventory {record.digest}: {done.stderr.strip()[-800:]}; "

@@ -14,10 +14,13 @@ import docker.errors
 from invoke import Context
 
 from ops import envconfig, sandbox
+from ops.core.run import Runner
 from ops.core.state import StateMissing, read_json, write_json
 from ops.image.common import ImageError
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# `az acr login` fetches a token for the registry and hands it to docker.
+ACR_LOGIN_TIMEOUT_S = 120
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,13 @@ def registry_login(c: Context, environment: envconfig.Environment) -> None:
             "az not found; install the Azure CLI and `az login` (CI logs in with OIDC), "
             f"then push again: ACR {registry.login_server} needs `az acr login`"
         )
-    result = c.run(f"az acr login --name {environment.azure.acr.name}", warn=True, hide=False)
-    if result is None or not result.ok:
+    result = Runner(c).run(
+        ["az", "acr", "login", "--name", environment.azure.acr.name],
+        timeout=ACR_LOGIN_TIMEOUT_S,
+        hide=False,
+        warn=True,
+    )
+    if not result.ok:
         raise ImageError(
             f"`az acr login --name {environment.azure.acr.name}` failed; run `az login` "
             "(or check the CI identity's AcrPush role) and push again"

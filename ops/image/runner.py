@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess  # nosec B404 - the docker CLI with fixed arguments
 import tempfile
 from pathlib import Path
 
 from ops import sandbox
+from ops.core.ports import free_port
+from ops.core.run import Runner
 from ops.core.state import ensure_secret_files
 from ops.core.wait import WaitTimeout
 from ops.core.web import wait_for_status
@@ -115,9 +115,8 @@ def smoke_test(reference: str, timeout_s: float = 60.0) -> None:
     and serves, not the cluster's wiring. The container is removed whatever happens.
     """
     cli, cli_env = docker_cli(sandbox.ensure_engine())
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    runner = Runner()
+    port = free_port()
     name = f"orderdesk-smoke-{port}"
     with tempfile.TemporaryDirectory(prefix="orderdesk-smoke-") as temp:
         state = Path(temp)
@@ -130,29 +129,16 @@ def smoke_test(reference: str, timeout_s: float = 60.0) -> None:
         )
         try:
             for args in (migrate, serve):
-                done = subprocess.run(  # noqa: S603  # nosec B603
-                    [cli, *args],
-                    env=cli_env,
-                    capture_output=True,
-                    text=True,
-                    timeout=180,
-                    check=False,
-                )
-                if done.returncode != 0:
+                done = runner.run([cli, *args], env=cli_env, timeout=180, warn=True)
+                if done.exited != 0:
                     raise ImageError(f"`docker {args[0]} {name}` failed: {done.stderr.strip()}")
             url = f"http://127.0.0.1:{port}/readyz"
             try:
                 wait_for_status(url, timeout=timeout_s, interval=0.2)
             except WaitTimeout as exc:
-                logs = subprocess.run(  # noqa: S603  # nosec B603
-                    [cli, "logs", "--tail=20", name],
-                    env=cli_env,
-                    capture_output=True,
-                    text=True,
-                    check=False,
+                logs = runner.run(
+                    [cli, "logs", "--tail=20", name], env=cli_env, timeout=30, warn=True
                 )
                 raise ImageError(f"{exc}; last logs:\n{logs.stdout}{logs.stderr}") from exc
         finally:
-            subprocess.run(  # noqa: S603  # nosec B603
-                [cli, "rm", "--force", name], env=cli_env, capture_output=True, check=False
-            )
+            runner.run([cli, "rm", "--force", name], env=cli_env, timeout=60, warn=True)

@@ -13,20 +13,22 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess  # nosec B404 - cosign with fixed arguments
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from invoke import Context
+from invoke.runners import Result
 
 from ops import envconfig
+from ops.core.run import Runner
 from ops.image.common import ImageError, setting, state_path
 from ops.image.inventory import SBOM_TYPE, describes, tool
 from ops.image.registry import DIGEST, PushRecord, registry_login
 
 LOCAL_KEY_PREFIX = "cosign"
+# One cosign call: a signature or attestation pushed to, or read from, the registry.
+COSIGN_TIMEOUT_S = 600
 # Where cosign 3 sends what it signs: a signing config that names no transparency log, timestamp
 # authority or certificate authority, so a signature stays between the key and the registry.
 # cosign 3 refuses --tlog-upload=false beside its default TUF-provided config and asks for this
@@ -75,16 +77,9 @@ def signing_key(
     return SigningKey(sign=str(private), verify=str(public), env=env)
 
 
-def _cosign(args: list[str], env: dict[str, str], *, what: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(  # noqa: S603  # nosec B603
-        [tool("cosign"), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **env},
-        timeout=600,
-    )
-    if done.returncode != 0:
+def _cosign(args: list[str], env: dict[str, str], *, what: str) -> Result:
+    done = Runner().run([tool("cosign"), *args], env=env, timeout=COSIGN_TIMEOUT_S, warn=True)
+    if done.exited != 0:
         raise ImageError(f"{what} failed: {_last_error(done.stderr)}")
     return done
 

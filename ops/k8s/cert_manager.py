@@ -21,6 +21,7 @@ from invoke.exceptions import Exit
 
 from ops.core import kube
 from ops.core.charts import ChartPin, CrdsMissing, module_files, read_chart_pin
+from ops.core.run import Runner
 from ops.envconfig import Environment
 from ops.k8s.render import MANIFESTS_DIR
 
@@ -35,6 +36,10 @@ CERT_MANAGER_CRDS = (
     "acme.cert-manager.io_orders",
 )
 HELM_WAIT = "5m"
+# helm's own --timeout and a minute for the release's bookkeeping around it.
+HELM_TIMEOUT_S = 5 * 60 + 60
+# One kubectl call against the API server (a large CRD applied server-side).
+KUBECTL_TIMEOUT_S = 60
 # Internal environments (env.yaml azure.ingress.exposure) answer DNS-01 as an Azure identity: the
 # workload identity webhook gives a pod its token only when the pod carries this label
 # (learn.microsoft.com/azure/aks/workload-identity-overview; cert-manager.io/docs/configuration/
@@ -96,21 +101,32 @@ def chart_values(environment: Environment) -> list[str]:
 def install(c: Context, cluster: kube.KubeTarget, *, chart: bool = True) -> None:
     """cert-manager on the environment's cluster: the chart (CRDs included), or only its CRDs."""
     environment = cluster.environment
+    runner = Runner(c)
     pin, _ = chart_pin()
     if chart:
-        c.run(cluster.helm(*pin.upgrade_args(*chart_values(environment), timeout=HELM_WAIT)))
+        runner.run(
+            cluster.helm_argv(*pin.upgrade_args(*chart_values(environment), timeout=HELM_WAIT)),
+            timeout=HELM_TIMEOUT_S,
+            hide=False,
+        )
         return
     definitions = crds_from_module()
     for definition in definitions:
         # Server-side: CRDs are too large for client-side apply's last-applied annotation.
-        c.run(cluster.kubectl("apply", "--server-side", "-f", str(definition), namespace=None))
+        runner.run(
+            cluster.kubectl_argv("apply", "--server-side", "-f", str(definition), namespace=None),
+            timeout=KUBECTL_TIMEOUT_S,
+            hide=False,
+        )
     # A kind is served only once its CRD is Established; applying sooner is refused.
-    c.run(
-        cluster.kubectl(
+    runner.run(
+        cluster.kubectl_argv(
             "wait",
             "--for=condition=Established",
             "--timeout=60s",
             *(f"crd/{name}" for name in crd_names(path.stem for path in definitions)),
             namespace=None,
-        )
+        ),
+        timeout=60 + KUBECTL_TIMEOUT_S,
+        hide=False,
     )

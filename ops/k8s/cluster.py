@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from invoke.context import Context
-from invoke.exceptions import CommandTimedOut, Exit
+from invoke.exceptions import Exit
 from invoke.runners import Result
 
 from ops import envconfig
 from ops.core.kube import KubeTarget
+from ops.core.run import Runner
 from ops.core.state import ensure_secret_files
 from ops.k8s import watch
 from ops.k8s.watch import APP, DEPLOYMENT, SELECTOR, Revision
@@ -68,21 +69,17 @@ class Kubectl:
         timeout: int | None = None,
         namespaced: bool = True,
     ) -> Result:
-        """One kubectl call; a hang past its timeout becomes an Exit naming the cluster."""
-        command = self.command(*args, namespaced=namespaced)
-        try:
-            result = self.c.run(
-                command, hide=hide, warn=warn, timeout=timeout or self.request_timeout + 10
-            )
-        except CommandTimedOut as exc:
-            raise Exit(
-                f"kubectl {args[0]} got no answer in {exc.timeout} s from {self.where()}; "
-                "check the cluster is up and reachable",
-                code=1,
-            ) from exc
-        if result is None:  # only for disowned runs, which these never are
-            raise Exit(f"kubectl {args[0]} returned no result", code=1)
-        return result
+        """One kubectl call through the Runner; a hang past its timeout (by default the
+        request timeout and 10 s) is an Exit naming the cluster, a failure one with kubectl's
+        words unless `warn`."""
+        argv = self.target.kubectl_argv(*args, namespace="" if namespaced else None)
+        return Runner(self.c).run(
+            argv,
+            hide=hide,
+            warn=warn,
+            timeout=timeout or self.request_timeout + 10,
+            fix_timeout=f"no answer from {self.where()}: check the cluster is up and reachable",
+        )
 
     def where(self) -> str:
         context = self.target.context

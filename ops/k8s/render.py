@@ -11,7 +11,6 @@ the manifests by hand.
 from __future__ import annotations
 
 import os
-import subprocess  # nosec B404 - runs kustomize with fixed arguments
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import yaml
 
 from ops import toolchain
+from ops.core.run import Runner, RunTimedOut
 from ops.envconfig import GENERATED_SECRETS, REPO_ROOT
 from ops.k8s.values import RenderValues, ValuesError
 
@@ -91,16 +91,14 @@ def display_path(path: Path) -> str:
 def kustomize_build(directory: Path) -> list[Document]:
     kustomize = toolchain.require("kustomize")
     try:
-        result = subprocess.run(  # noqa: S603  # nosec B603 - fixed program and arguments
-            [kustomize, "build", str(directory)],
-            capture_output=True,
-            text=True,
-            timeout=KUSTOMIZE_TIMEOUT_SECONDS,
-            check=False,
+        result = Runner().run(
+            [kustomize, "build", str(directory)], timeout=KUSTOMIZE_TIMEOUT_SECONDS, warn=True
         )
-    except subprocess.TimeoutExpired as exc:
-        raise RenderError(f"kustomize build {directory} took over {exc.timeout} s") from exc
-    if result.returncode != 0:
+    except RunTimedOut as exc:
+        raise RenderError(
+            f"kustomize build {directory} took over {KUSTOMIZE_TIMEOUT_SECONDS} s"
+        ) from exc
+    if result.exited != 0:
         raise RenderError(
             f"kustomize could not render {display_path(directory)}:\n  {result.stderr.strip()}\n"
             "Fix the file and field it names, then render again."

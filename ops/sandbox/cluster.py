@@ -13,12 +13,12 @@ images come from tools/build/kubernetes.
 The kubeconfig is written to .data/local/kubeconfig (the `local` environment's). etcd's data and
 containerd's images stay under ~/.cache/orderdesk/sandbox/node between runs.
 
-Stop kills only what a start started (ops/sandbox/owned.py): pids whose boot ID and start time
-still match what the start recorded, what runs in the cluster's own cgroup subtree
-(orderdesk-sandbox/cluster: the components, containerd's shims and, as the kubelet's cgroupRoot,
-the pods), and what was entered into the node's namespaces while a proven process holds them. A
-start that fails or is interrupted at any step stops what it made, and marks the state complete
-only at the end.
+Stop kills only what a start started (ops/core/processes.py, ops/sandbox/owned.py): pids whose
+boot ID and start time still match what the start recorded, what runs in the cluster's own cgroup
+subtree (orderdesk-sandbox/cluster: the components, containerd's shims and, as the kubelet's
+cgroupRoot, the pods), and what was entered into the node's namespaces while a proven process
+holds them. A start that fails or is interrupted at any step stops what it made, and marks the
+state complete only at the end.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import random
 import shutil
 import signal
 import socket
-import subprocess  # nosec B404 - starts the cluster's components with fixed arguments
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -40,8 +39,9 @@ from invoke import Context, task
 from invoke.exceptions import Exit
 
 from ops import envconfig
+from ops.core import processes
 from ops.core.kube import LOCAL_KUBECONFIG
-from ops.core.wait import WaitTimeout, wait_until
+from ops.core.run import RunFailed
 from ops.sandbox import owned
 from ops.sandbox.layout import (
     API_PORT_IN_NODE,
@@ -161,7 +161,7 @@ def start(
         how = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         progress(f"cluster: start {how} at {failed_at}; stopping what this start made")
         stop(layout, progress=lambda _m: None)
-        if isinstance(exc, (ClusterError, owned.CgroupError, OSError, subprocess.SubprocessError)):
+        if isinstance(exc, (ClusterError, owned.CgroupError, OSError, RunFailed)):
             raise ClusterError(f"starting the cluster failed at {failed_at}: {exc}") from exc
         raise
     publish_kubeconfig(layout)
@@ -200,24 +200,6 @@ def publish_kubeconfig(layout: Layout = DEFAULT_LAYOUT) -> Path:
 # --- stop -----------------------------------------------------------------------------------
 
 
-def _kill(pids: list[int], sig: int) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-
-
-def _wait_gone(pids: list[int], timeout: float) -> list[int]:
-    """The pids still alive after up to `timeout` seconds."""
-    with contextlib.suppress(WaitTimeout):
-        wait_until(
-            lambda: not any(owned.alive(pid) for pid in pids),
-            what="processes to exit",
-            timeout=timeout,
-            interval=0.1,
-        )
-    return [pid for pid in pids if owned.alive(pid)]
-
-
 def _our_namespaces(state: dict[str, Any], ours: dict[str, int]) -> list[tuple[str, int]]:
     """The node's namespaces, only while a process proven ours is in them: a namespace's inode
     cannot be reused while it lives, but once it is gone the number may name any other one."""
@@ -235,7 +217,7 @@ def _our_namespaces(state: dict[str, Any], ours: dict[str, int]) -> list[tuple[s
 
 
 def _report_foreign(
-    ownership: owned.Ownership, layout: Layout, progress: Callable[[str], None]
+    ownership: processes.Ownership, layout: Layout, progress: Callable[[str], None]
 ) -> None:
     if ownership.stale:
         reasons = sorted(set(ownership.foreign.values()))
@@ -257,7 +239,7 @@ def stop(layout: Layout = DEFAULT_LAYOUT, progress: Callable[[str], None] = prin
     start time no longer matches names some other process now, and is left alone.
     """
     state = read_state(layout)
-    ownership = owned.ownership(state)
+    ownership = processes.ownership(state)
     _report_foreign(ownership, layout, progress)
     pids = ownership.ours
     found = bool(pids) or bool(owned.present(layout.cgroup))
@@ -265,8 +247,8 @@ def stop(layout: Layout = DEFAULT_LAYOUT, progress: Callable[[str], None] = prin
     holder = pids.get("namespace")
     # Components first (the API server may take > 10 s on SIGTERM), the namespace holder last.
     ordered = [pid for name, pid in reversed(list(pids.items())) if name != "namespace"]
-    _kill(ordered, signal.SIGTERM)
-    _kill(_wait_gone(ordered, STOP_TIMEOUT_S), signal.SIGKILL)
+    processes.signal_all(ordered, signal.SIGTERM)
+    processes.signal_all(processes.wait_gone(ordered, STOP_TIMEOUT_S), signal.SIGKILL)
     # Whatever else the start made: shims and pods sit in the cluster's own cgroup; a process
     # entered into the node (nsenter) is in its namespaces.
     for _ in range(3):
@@ -276,11 +258,11 @@ def stop(layout: Layout = DEFAULT_LAYOUT, progress: Callable[[str], None] = prin
         others = [pid for pid in others if pid != holder]
         if not others:
             break
-        _kill(others, signal.SIGKILL)
-        _wait_gone(others, 5)
+        processes.signal_all(others, signal.SIGKILL)
+        processes.wait_gone(others, 5)
     if holder is not None:
-        _kill([holder], signal.SIGKILL)
-        _wait_gone([holder], 5)
+        processes.signal_all([holder], signal.SIGKILL)
+        processes.wait_gone([holder], 5)
     stuck = owned.remove(layout.cgroup)
     if stuck:
         raise ClusterError(

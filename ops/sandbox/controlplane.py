@@ -9,8 +9,6 @@ pod uses the real cluster (ops/sandbox/cluster.py).
 from __future__ import annotations
 
 import os
-import subprocess  # nosec B404 - starts etcd and the control plane with fixed arguments
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +16,14 @@ from pathlib import Path
 import requests
 import urllib3
 import yaml
+from invoke.runners import Result
 
+from ops import envconfig
+from ops.core import processes
+from ops.core.kube import KubeTarget
 from ops.core.ports import free_port
+from ops.core.run import Runner
+from ops.core.wait import NotYet
 from ops.sandbox.pki import Pki, kubeconfig
 
 READY_TIMEOUT_SECONDS = 90
@@ -32,49 +36,39 @@ class ControlPlane:
     directory: Path
     server: str = ""
     kubeconfig: Path = field(init=False)
-    processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    processes: list[processes.Process] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.pki = Pki(self.directory / "pki")
         self.kubeconfig = self.directory / "kubeconfig"
 
     def _start(self, name: str, args: list[str]) -> None:
-        log = (self.directory / f"{name}.log").open("wb")
-        process = subprocess.Popen(  # noqa: S603  # nosec B603 - our cached binaries
-            [self.binaries[name], *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.processes.append((name, process))
+        log = self.directory / f"{name}.log"
+        self.processes.append(processes.spawn(name, [self.binaries[name], *args], log=log))
 
-    def log_tail(self, name: str, lines: int = 30) -> str:
-        path = self.directory / f"{name}.log"
-        text = path.read_text(errors="replace") if path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+    def _wait(self, url: str, **request: object) -> None:
+        """Until the newest process answers `url` with 200."""
+        process = self.processes[-1]
 
-    def _wait(self, name: str, url: str, **request: object) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        last = ""
-        while time.monotonic() < deadline:
-            process = dict(self.processes)[name]
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited ({process.returncode}):\n{self.log_tail(name)}")
+        def healthy() -> bool:
             try:
                 with warnings.catch_warnings():
                     # The controller manager serves a self-signed certificate: only its health
                     # is read, nothing is sent to it.
                     warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
                     response = requests.get(url, timeout=2, **request)  # type: ignore[arg-type]
-                if response.status_code == 200:
-                    return
-                last = f"{response.status_code} {response.text[:200]}"
             except requests.RequestException as exc:
-                last = str(exc)
-            time.sleep(0.25)
-        raise RuntimeError(
-            f"{name} not ready after {READY_TIMEOUT_SECONDS} s ({last}):\n{self.log_tail(name)}"
+                raise NotYet(str(exc)) from exc
+            if response.status_code != 200:
+                raise NotYet(f"{response.status_code} {response.text[:200]}")
+            return True
+
+        processes.wait_ready(
+            process,
+            healthy,
+            what=f"{process.name} ready",
+            timeout=READY_TIMEOUT_SECONDS,
+            interval=0.25,
         )
 
     def start(self, ports: dict[str, int] | None = None) -> ControlPlane:
@@ -96,7 +90,7 @@ class ControlPlane:
                 "--log-level=warn",
             ],
         )
-        self._wait("etcd", f"{etcd_url}/health")
+        self._wait(f"{etcd_url}/health")
         pki = self.pki
         self.server = f"https://127.0.0.1:{api_port}"
         self._start(
@@ -120,7 +114,6 @@ class ControlPlane:
             ],
         )
         self._wait(
-            "kube-apiserver",
             f"{self.server}/readyz",
             verify=pki.path("ca.crt"),
             cert=(pki.path("admin.crt"), pki.path("admin.key")),
@@ -145,7 +138,7 @@ class ControlPlane:
                 "--use-service-account-credentials=false",
             ],
         )
-        self._wait("kube-controller-manager", f"https://127.0.0.1:{cm_port}/healthz", verify=False)
+        self._wait(f"https://127.0.0.1:{cm_port}/healthz", verify=False)
         return self
 
     def _write_kubeconfig(self) -> None:
@@ -154,15 +147,20 @@ class ControlPlane:
         self.kubeconfig.chmod(0o600)
 
     def stop(self) -> None:
-        for _, process in reversed(self.processes):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=5)
+        processes.stop(reversed(self.processes), grace=15)
         self.processes.clear()
+
+    def kubectl(self, *args: str, timeout: float = 60) -> Result:
+        """kubectl on this control plane, composed as every task composes it (ops.core.kube);
+        its exit is returned, not raised."""
+        target = KubeTarget(
+            environment=envconfig.load("local"),
+            kubeconfig=str(self.kubeconfig),
+            context=None,
+            request_timeout=20,
+            kubectl_program=self.binaries["kubectl"],
+        )
+        return Runner().run(target.kubectl_argv(*args, namespace=None), timeout=timeout, warn=True)
 
     def environ(self, **extra: str) -> dict[str, str]:
         """Environment for an `invoke k8s.*` subprocess aimed at this cluster."""

@@ -19,8 +19,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess  # nosec B404 - starts dockerd and docker-registry with fixed arguments
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -33,7 +31,7 @@ from invoke import Context, task
 from invoke.exceptions import Exit
 
 from ops import envconfig
-from ops.core import mounts
+from ops.core import mounts, processes
 from ops.sandbox import owned
 from ops.sandbox.stand_ins import BUILD_STAND_IN, RUNTIME_STAND_IN, StandInError, import_stand_in
 from ops.toolchain import CACHE_DIR, find
@@ -119,60 +117,28 @@ def local_registry() -> Registry:
     return Registry(address=envconfig.load("local").registry.login_server)
 
 
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
-
-
-def _alive(pidfile: Path) -> int | None:
-    """The pid in pidfile if that process still runs and is the one _spawn started.
-
-    The pidfile records the boot and the process's start time beside the pid: after a reboot,
-    or once the server exited, the same pid names some other process, which stop must not kill.
-    """
-    try:
-        pid_text, started, boot = pidfile.read_text().split()
-        pid = int(pid_text)
-    except (FileNotFoundError, ValueError):
-        return None
-    if boot != owned.boot_id() or str(owned.start_time(pid)) != started:
-        return None
-    return pid if owned.alive(pid) else None
+def _running(pidfile: Path, log: Path) -> processes.Process | None:
+    """The server the pid file names, while it is still the one a start here started."""
+    return processes.read_pidfile(pidfile, log=log)
 
 
 def _spawn(
-    argv: list[str], log: Path, pidfile: Path, preexec: Callable[[], None] | None = None
-) -> int:
+    name: str,
+    argv: list[str],
+    log: Path,
+    pidfile: Path,
+    before_exec: Callable[[], None] | None = None,
+) -> processes.Process:
     """Start a long-lived server detached from this process (it outlives the invoke call)."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        process = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv, no shell
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=preexec,  # noqa: PLW1509
-        )
-    pidfile.write_text(f"{process.pid} {owned.start_time(process.pid)} {owned.boot_id()}\n")
-    return process.pid
+    process = processes.spawn(name, argv, log=log, before_exec=before_exec)
+    processes.write_pidfile(process, pidfile)
+    return process
 
 
-def _stop(pidfile: Path, what: str) -> bool:
-    pid = _alive(pidfile)
-    if pid is None:
-        pidfile.unlink(missing_ok=True)
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if not owned.alive(pid):
-            pidfile.unlink(missing_ok=True)
-            return True
-        time.sleep(0.2)
-    raise SandboxError(f"{what} (pid {pid}) did not stop within {STOP_TIMEOUT_S:.0f}s")
+def _stop(pidfile: Path, log: Path) -> bool:
+    stopped = processes.stop([_running(pidfile, log)], grace=STOP_TIMEOUT_S)
+    pidfile.unlink(missing_ok=True)
+    return stopped
 
 
 # --- engine ---------------------------------------------------------------------------------
@@ -203,7 +169,7 @@ def start_engine(engine: Engine = ENGINE) -> str:
         )
     if os.geteuid() != 0:
         raise SandboxError("the sandbox engine needs root (dockerd); run as root or use sudo")
-    if _alive(engine.pidfile) is None:
+    if _running(engine.pidfile, engine.log) is None:
         # A killed engine's mounts would otherwise pile up under the new one.
         _unmount_leftovers(engine)
         _forget_dead_containerd(engine)
@@ -214,7 +180,8 @@ def start_engine(engine: Engine = ENGINE) -> str:
     daemon_json = engine.root / "daemon.json"
     daemon_json.write_text("{}\n")
     engine.socket.unlink(missing_ok=True)
-    _spawn(
+    process = _spawn(
+        "dockerd",
         [
             dockerd,
             f"--config-file={daemon_json}",
@@ -235,7 +202,7 @@ def start_engine(engine: Engine = ENGINE) -> str:
         owned.joiner(engine.cgroup),
     )
     try:
-        _wait_for_engine(engine)
+        _wait_for_engine(engine, process)
     except BaseException:
         # A dockerd that never answered (or a Ctrl-C while waiting) goes with what it made.
         with contextlib.suppress(SandboxError):
@@ -244,17 +211,16 @@ def start_engine(engine: Engine = ENGINE) -> str:
     return engine.url
 
 
-def _wait_for_engine(engine: Engine) -> None:
-    deadline = time.monotonic() + ENGINE_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if engine_running(engine):
-            return
-        if _alive(engine.pidfile) is None:
-            break
-        time.sleep(0.2)
-    raise SandboxError(
-        f"dockerd did not become ready; last lines of {engine.log}:\n" + _tail(engine.log)
-    )
+def _wait_for_engine(engine: Engine, process: processes.Process) -> None:
+    try:
+        processes.wait_ready(
+            process,
+            lambda: engine_running(engine),
+            what="dockerd to answer",
+            timeout=ENGINE_START_TIMEOUT_S,
+        )
+    except processes.ProcessError as exc:
+        raise SandboxError(str(exc)) from exc
 
 
 def _forget_dead_containerd(engine: Engine) -> None:
@@ -268,8 +234,18 @@ def _forget_dead_containerd(engine: Engine) -> None:
     second to every restart after a crash, and fail outright under an init that never reaps.
     A live containerd is left alone: dockerd reuses it.
     """
-    if _alive(engine.containerd_pidfile) is None:
+    if not _containerd_runs(engine.containerd_pidfile):
         engine.containerd_pidfile.unlink(missing_ok=True)
+
+
+def _containerd_runs(pidfile: Path) -> bool:
+    """The pid file (dockerd writes the bare pid) names a live containerd, not a reused pid."""
+    try:
+        pid = int(pidfile.read_text().strip())
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except (OSError, ValueError):
+        return False
+    return comm == "containerd" and processes.alive(pid)
 
 
 def _unmount_leftovers(engine: Engine) -> list[Path]:
@@ -293,12 +269,8 @@ def _kill_leftovers(engine: Engine) -> None:
         members = owned.pids(engine.cgroup)
         if not members:
             break
-        for pid in members:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while any(owned.alive(pid) for pid in members) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        processes.signal_all(members, signal.SIGKILL)
+        processes.wait_gone(members, 5)
 
 
 def stop_engine(engine: Engine = ENGINE) -> bool:
@@ -307,7 +279,7 @@ def stop_engine(engine: Engine = ENGINE) -> bool:
 
     Safe to repeat: a stopped engine, or one whose mounts are already gone, is a no-op.
     """
-    was_running = _stop(engine.pidfile, "dockerd")
+    was_running = _stop(engine.pidfile, engine.log)
     if engine_running(engine):
         # Unmounting under a live dockerd would break it.
         raise SandboxError(
@@ -377,23 +349,24 @@ def start_registry(registry: Registry | None = None) -> Registry:
     # JSON is YAML: the config needs no YAML writer. The stock /etc config listens on every
     # interface with auth; ours listens on loopback only.
     registry.config.write_text(registry_config(registry) + "\n")
-    _spawn([binary, "serve", str(registry.config)], registry.log, registry.pidfile)
-    deadline = time.monotonic() + REGISTRY_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if registry_running(registry):
-            return registry
-        if _alive(registry.pidfile) is None:
-            break
-        time.sleep(0.2)
-    raise SandboxError(
-        f"docker-registry did not answer on {registry.url}; last lines of {registry.log}:\n"
-        + _tail(registry.log)
+    process = _spawn(
+        "docker-registry", [binary, "serve", str(registry.config)], registry.log, registry.pidfile
     )
+    try:
+        processes.wait_ready(
+            process,
+            lambda: registry_running(registry),
+            what=f"docker-registry to answer on {registry.url}",
+            timeout=REGISTRY_START_TIMEOUT_S,
+        )
+    except processes.ProcessError as exc:
+        raise SandboxError(str(exc)) from exc
+    return registry
 
 
 def stop_registry(registry: Registry | None = None) -> bool:
     registry = registry or local_registry()
-    return _stop(registry.pidfile, "docker-registry")
+    return _stop(registry.pidfile, registry.log)
 
 
 def ensure_registry() -> Registry:

@@ -5,12 +5,12 @@ stops it, ops/sandbox/node.py brings up each component)."""
 from __future__ import annotations
 
 import json
-import subprocess  # nosec B404 - starts the cluster's components with fixed arguments
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ops import envconfig
+from ops.core import processes
 from ops.core.kube import LOCAL_CLUSTER_DIR
 from ops.core.state import write_json
 from ops.sandbox import owned
@@ -153,7 +153,7 @@ def read_state(layout: Layout = Layout()) -> dict[str, Any]:
 
 def _write_state(layout: Layout, state: dict[str, Any]) -> None:
     """Record the pids with the boot and their start times, so stop can tell they are its own."""
-    write_json(layout.state_file, {**state, **owned.record(state.get("pids") or {})})
+    write_json(layout.state_file, {**state, **processes.record(state.get("pids") or {})})
 
 
 def running(layout: Layout = Layout()) -> bool:
@@ -162,7 +162,7 @@ def running(layout: Layout = Layout()) -> bool:
     pids = state.get("pids") or {}
     if not state.get("complete") or not pids:
         return False
-    return set(owned.ownership(state).ours) == set(pids)
+    return set(processes.ownership(state).ours) == set(pids)
 
 
 def stale_state(layout: Layout = Layout()) -> list[str]:
@@ -171,7 +171,7 @@ def stale_state(layout: Layout = Layout()) -> list[str]:
         return []
     leftovers = []
     state = read_state(layout)
-    alive = list(owned.ownership(state).ours)
+    alive = list(processes.ownership(state).ours)
     if alive:
         leftovers.append(f"processes still running: {', '.join(alive)}")
     elif state:
@@ -180,25 +180,14 @@ def stale_state(layout: Layout = Layout()) -> list[str]:
     return leftovers
 
 
-def _spawn(layout: Layout, name: str, argv: list[str]) -> int:
-    layout.logs.mkdir(parents=True, exist_ok=True)
-    with layout.log(name).open("ab") as out:
-        process = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv, no shell
-            argv,
-            # The bridge runs as `python -m ops.sandbox.bridge`, whatever directory invoke ran in.
-            cwd=envconfig.REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            # In the cluster's cgroup before it runs: all it forks is found there on stop.
-            preexec_fn=owned.joiner(layout.cgroup),  # noqa: PLW1509
-        )
-    return process.pid
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
+def spawn(layout: Layout, name: str, argv: list[str]) -> processes.Process:
+    """Start one of the cluster's components in its cgroup, its output in its log."""
+    return processes.spawn(
+        name,
+        argv,
+        log=layout.log(name),
+        # The bridge runs as `python -m ops.sandbox.bridge`, whatever directory invoke ran in.
+        cwd=envconfig.REPO_ROOT,
+        # In the cluster's cgroup before it runs: all it forks is found there on stop.
+        before_exec=owned.joiner(layout.cgroup),
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess  # nosec B404 - starts the cluster's components with fixed arguments
 import sys
 import time
 from collections.abc import Callable
@@ -15,8 +14,10 @@ from typing import Any
 import yaml
 
 from ops import envconfig
-from ops.core.wait import WaitTimeout, wait_until
-from ops.sandbox import owned
+from ops.core import processes
+from ops.core.kube import KubeTarget
+from ops.core.run import RunFailed, Runner
+from ops.core.wait import wait_until
 from ops.sandbox.layout import (
     ADDON_VERSIONS,
     API_PORT_IN_NODE,
@@ -34,9 +35,8 @@ from ops.sandbox.layout import (
     SERVICE_CIDR,
     ClusterError,
     Layout,
-    _spawn,
     _write_state,
-    tail,
+    spawn,
 )
 from ops.sandbox.pki import Pki
 
@@ -50,6 +50,15 @@ class Node:
         self.progress = progress
         self.started = time.monotonic()
         self.state: dict[str, Any] = {"version": KUBERNETES_VERSION, "pids": {}}
+        self.processes: dict[str, processes.Process] = {}
+        self.runner = Runner()
+        # kubectl as every task composes it (ops.core.kube), on the node's own kubeconfig.
+        self.kube = KubeTarget(
+            environment=envconfig.load("local"),
+            kubeconfig=str(layout.kubeconfig),
+            context=None,
+            kubectl_program=bins["kubectl"],
+        )
 
     def say(self, message: str) -> None:
         self.progress(f"[{time.monotonic() - self.started:5.1f}s] {message}")
@@ -61,50 +70,40 @@ class Node:
     def inside(self, *argv: str) -> list[str]:
         return [self.bins["nsenter"], "-t", str(self.holder), "-m", "-n", "--", *argv]
 
-    def run_inside(self, *argv: str) -> str:
-        result = subprocess.run(  # noqa: S603  # nosec B603
-            self.inside(*argv), capture_output=True, text=True, check=False
+    def run_inside(self, *argv: str, timeout: float = 60) -> str:
+        result = self.runner.run(
+            self.inside(*argv),
+            timeout=timeout,
+            fix=f"see {self.layout.logs}; run `invoke sandbox.cluster-stop` before a new start",
         )
-        if result.returncode != 0:
-            raise ClusterError(f"{' '.join(argv)} failed in the node: {result.stderr.strip()}")
-        return result.stdout
+        return str(result.stdout)
 
     def start_process(self, name: str, argv: list[str], *, in_node: bool = True) -> None:
-        pid = _spawn(self.layout, name, self.inside(*argv) if in_node else argv)
-        self.state["pids"][name] = pid
+        process = spawn(self.layout, name, self.inside(*argv) if in_node else argv)
+        self.processes[name] = process
+        self.state["pids"][name] = process.pid
         _write_state(self.layout, self.state)
 
     def wait_for(self, name: str, check: Callable[[], bool], what: str) -> None:
-        def ready() -> bool:
-            pid = self.state["pids"].get(name)
-            if pid is not None and not owned.alive(int(pid)):
-                raise ClusterError(
-                    f"{name} exited while starting; last lines of {self.layout.log(name)}:\n"
-                    + tail(self.layout.log(name))
-                )
-            return check()
-
         try:
-            wait_until(
-                ready,
+            processes.wait_ready(
+                self.processes[name],
+                check,
                 what=what,
                 timeout=READY_TIMEOUT_S,
                 interval=0.3,
-                errors=(subprocess.SubprocessError, OSError),
+                errors=(RunFailed, OSError),
             )
-        except WaitTimeout as exc:
-            raise ClusterError(
-                f"{exc}; last lines of {self.layout.log(name)}:\n{tail(self.layout.log(name))}"
-            ) from exc
+        except processes.ProcessError as exc:
+            raise ClusterError(str(exc)) from exc
         self.say(what)
 
     def probe_inside(self, *argv: str) -> bool:
-        return (
-            subprocess.run(  # noqa: S603  # nosec B603
-                self.inside(*argv), capture_output=True, check=False, timeout=10
-            ).returncode
-            == 0
-        )
+        return bool(self.runner.run(self.inside(*argv), timeout=10, warn=True).ok)
+
+    def kubectl_ok(self, *args: str, namespace: str | None = None) -> bool:
+        argv = self.kube.kubectl_argv(*args, namespace=namespace)
+        return bool(self.runner.run(argv, timeout=self.kube.request_timeout, warn=True).ok)
 
     # -- the steps ------------------------------------------------------------------------
 
@@ -170,7 +169,9 @@ sysctl -qw net.bridge.bridge-nf-call-iptables=1
             ],
             in_node=False,
         )
-        self.wait_for("bridge", lambda: "ready" in tail(self.layout.log("bridge"), 3), "bridge up")
+        self.wait_for(
+            "bridge", lambda: "ready" in processes.tail(self.layout.log("bridge"), 3), "bridge up"
+        )
 
     def etcd(self) -> None:
         url = "http://127.0.0.1:2379"
@@ -231,17 +232,6 @@ sysctl -qw net.bridge.bridge-nf-call-iptables=1
         )
         self.wait_for(
             "kube-apiserver", lambda: self.kubectl_ok("get", "--raw=/readyz"), "API server ready"
-        )
-
-    def kubectl_ok(self, *args: str) -> bool:
-        return (
-            subprocess.run(  # noqa: S603  # nosec B603
-                [self.bins["kubectl"], f"--kubeconfig={self.layout.kubeconfig}", *args],
-                capture_output=True,
-                check=False,
-                timeout=10,
-            ).returncode
-            == 0
         )
 
     def controllers(self) -> None:
@@ -359,7 +349,8 @@ state = "/run/containerd"
             ("metrics-server", ADDON_VERSIONS["metrics-server"]),
         ):
             if f"localhost/orderdesk-cluster/{image}:{version}" not in present:
-                self.run_inside(*ctr, "images", "import", str(IMAGES_DIR / f"{image}.tar"))
+                tarball = str(IMAGES_DIR / f"{image}.tar")
+                self.run_inside(*ctr, "images", "import", tarball, timeout=300)
         self.say("node images present (pause, coredns, metrics-server)")
 
     def kubelet(self) -> None:
@@ -444,20 +435,17 @@ state = "/run/containerd"
     def addons(self) -> None:
         manifest = (Path(__file__).with_name("addons.yaml")).read_text(encoding="utf-8")
         manifest = manifest.replace("${CLUSTER_DNS}", CLUSTER_DNS)
-        result = subprocess.run(  # noqa: S603  # nosec B603
-            [self.bins["kubectl"], f"--kubeconfig={self.layout.kubeconfig}", "apply", "-f", "-"],
+        self.runner.run(
+            self.kube.kubectl_argv("apply", "--filename=-", namespace=None),
             input=manifest,
-            capture_output=True,
-            text=True,
-            check=False,
+            timeout=60,
+            fix="the API server's log says why it refused CoreDNS or metrics-server",
         )
-        if result.returncode != 0:
-            raise ClusterError(f"applying CoreDNS and metrics-server failed: {result.stderr}")
         for deployment in ("coredns", "metrics-server"):
             self.wait_for(
                 "kubelet",
                 lambda d=deployment: self.kubectl_ok(  # type: ignore[misc]
-                    "-n", "kube-system", "rollout", "status", f"deployment/{d}", "--timeout=2s"
+                    "rollout", "status", f"deployment/{d}", "--timeout=2s", namespace="kube-system"
                 ),
                 f"{deployment} Ready",
             )

@@ -15,13 +15,11 @@ client secret are never logged; `sign_in_help()` lists them for a developer who 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import secrets
 import shutil
-import subprocess  # nosec B404 - runs the Go toolchain and our own binary with fixed arguments
 import tempfile
 import time
 import uuid
@@ -29,13 +27,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import requests
 
-from ops.core import web
+from ops.core import processes, web
 from ops.core.ports import free_port
-from ops.core.wait import NotYet, WaitTimeout, wait_until
+from ops.core.run import RunFailed, Runner
+from ops.core.wait import NotYet
 from ops.envconfig import REPO_ROOT
 from ops.toolchain import BIN_DIR, CACHE_DIR, go_env
 
@@ -44,6 +43,8 @@ BINARY_NAME = "orderdesk-oidc"
 CONFIG_NAME = "idp.json"
 LOG_NAME = "idp.log"
 READY_TIMEOUT_S = 30.0
+# A cold build of the provider downloads its modules and compiles them.
+BUILD_TIMEOUT_S = 1800.0
 STOP_TIMEOUT_S = 10.0
 
 # Orderdesk's app roles, as the app registration declares them (issue 20).
@@ -124,7 +125,14 @@ def build(*, force: bool = False, progress: Callable[[str], None] = print) -> Pa
         env.update(GOCACHE=build_cache, GOTOOLCHAIN="local")
         partial = target.with_name(target.name + ".partial")
         command = [go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(partial), "."]
-        subprocess.run(command, cwd=SOURCE_DIR, env=env, check=True)  # noqa: S603  # nosec B603
+        Runner().run(
+            command,
+            cwd=SOURCE_DIR,
+            env=env,
+            timeout=BUILD_TIMEOUT_S,
+            hide=False,
+            fix="check GOPROXY reaches the Go module proxy; the go output is above",
+        )
         cache_bytes = sum(p.stat().st_size for p in Path(build_cache).rglob("*") if p.is_file())
     partial.replace(target)
     for stale in BIN_DIR.glob(f"{BINARY_NAME}-*"):
@@ -166,8 +174,7 @@ class OidcProvider:
     post_logout_redirect_uris: list[str]
     users: dict[str, IdpUser]
     directory: Path
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-    _log: IO[bytes] | None = field(default=None, repr=False)
+    process: processes.Process | None = field(default=None, repr=False)
     certificate_keys_file: str | None = None
     federated_credentials: list[dict[str, Any]] = field(default_factory=list)
 
@@ -275,33 +282,21 @@ class OidcProvider:
         return "\n".join(lines)
 
     def log_tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(FileNotFoundError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return "(no log)"
+        return processes.tail(self.log_path, lines)
 
     def launch(self, binary: Path, port: int) -> None:
         """Write the config and start the process (start() calls this, then waits)."""
         self.write_config()
-        self._log = self.log_path.open("ab")
         argv = [str(binary), "--config", str(self.config_path), "--tenant", self.tenant_id]
         argv += ["--port", str(port), "--exit-with-parent"]
-        self.process = subprocess.Popen(  # noqa: S603  # nosec B603 - our own binary, fixed argv
-            argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
-        )
+        self.process = processes.spawn("the identity provider", argv, log=self.log_path)
 
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after STOP_TIMEOUT_S; the exit code (0: a clean stop)."""
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_TIMEOUT_S)
-        if self._log is not None:
-            self._log.close()
-        return None if process is None else process.returncode
+        if self.process is None:
+            return None
+        processes.stop([self.process], grace=STOP_TIMEOUT_S)
+        return self.process.returncode
 
     def __enter__(self) -> OidcProvider:
         return self
@@ -408,11 +403,6 @@ def _wait_ready(provider: OidcProvider, timeout: float) -> None:
     assert process is not None  # noqa: S101 - launch() ran  # nosec B101
 
     def answered() -> bool:
-        if process.poll() is not None:
-            raise OidcError(
-                f"the identity provider exited with {process.returncode} before it "
-                f"answered:\n{provider.log_tail()}"
-            )
         try:
             response = web.get(provider.discovery_url, timeout=2)
         except requests.RequestException as exc:
@@ -427,14 +417,15 @@ def _wait_ready(provider: OidcProvider, timeout: float) -> None:
         return True
 
     try:
-        wait_until(
+        processes.wait_ready(
+            process,
             answered,
             what="the identity provider's discovery document",
             timeout=timeout,
             interval=0.1,
         )
-    except WaitTimeout as exc:
-        raise OidcError(f"{exc}\n{provider.log_tail()}") from None
+    except processes.ProcessError as exc:
+        raise OidcError(str(exc)) from None
 
 
 def main(argv: list[str]) -> int:
@@ -444,7 +435,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         path = build(force="--force" in argv[1:])
-    except (OidcError, subprocess.CalledProcessError) as exc:
+    except (OidcError, RunFailed) as exc:
         print(f"error: {exc}")
         return 1
     print(f"oidc-provider: {path}")

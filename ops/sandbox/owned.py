@@ -1,12 +1,8 @@
-"""What a sandbox start owns, told apart from everything else on the host.
+"""What a sandbox start owns, told apart from everything else on the host: its cgroups.
 
-A pid names a process only while that process lives: after a reboot, or once it exits, the kernel
-hands the number to something else. So a start records the boot it ran in
-(/proc/sys/kernel/random/boot_id) and each process's start time (field 22 of /proc/PID/stat, clock
-ticks since boot), and a stop signals a recorded pid only while both still match.
-
-cgroup v1 hierarchies are global to the host: a name such as `kubepods` or `k8s.io` is also what
-any other kubelet or containerd on the machine uses. Every group the sandbox makes sits under
+Its processes are told apart by boot and start time (ops.core.processes). cgroup v1 hierarchies
+are global to the host: a name such as `kubepods` or `k8s.io` is also what any other kubelet or
+containerd on the machine uses. Every group the sandbox makes sits under
 CGROUP_PARENT, a name nothing else uses, one subtree per stand-in (`orderdesk-sandbox/cluster`,
 `orderdesk-sandbox/engine`); its processes join that subtree as they start, so whatever they fork
 (shims, containers, pods) is found there, and a stop removes that subtree and nothing else.
@@ -19,11 +15,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ops.core.wait import WaitTimeout, wait_until
 
-BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 CGROUP_MOUNT = Path("/sys/fs/cgroup")
 MOUNTS = Path("/proc/self/mounts")
 CGROUP_PARENT = "orderdesk-sandbox"
@@ -35,108 +29,6 @@ REMOVE_TIMEOUT_S = 15.0
 
 class CgroupError(Exception):
     """The host's cgroups do not allow what the sandbox needs; the message says what to do."""
-
-
-# --- processes ------------------------------------------------------------------------------
-
-
-def boot_id() -> str:
-    return BOOT_ID.read_text().strip()
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """/proc/PID/stat's fields after the command name (which may hold spaces and parentheses)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return text.rsplit(")", 1)[1].split()
-
-
-def start_time(pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat, the process's start in clock ticks since boot; None if gone."""
-    fields = _stat_fields(pid)
-    # Field 3 (the state) is the first after the name: field 22 is the 20th.
-    return int(fields[19]) if fields else None
-
-
-def _other_threads_live(pid: int) -> bool:
-    """True while a thread of pid other than its leader has not exited yet."""
-    try:
-        threads = [int(entry.name) for entry in Path(f"/proc/{pid}/task").iterdir()]
-    except OSError:
-        return False
-    for thread in threads:
-        if thread == pid:
-            continue
-        with contextlib.suppress(OSError, IndexError):
-            state = Path(f"/proc/{pid}/task/{thread}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            if state not in ("Z", "X"):
-                return True
-    return False
-
-
-def alive(pid: int) -> bool:
-    """True while pid runs; a zombie (exited, not yet reaped) is reaped if it is ours, and dead.
-
-    A multi-threaded process (etcd, every Go component) whose leader thread has exited shows the
-    leader as a zombie while its other threads still exit (one in a disk write may take seconds):
-    it still runs, and still holds its cgroup.
-    """
-    fields = _stat_fields(pid)
-    if fields is None:
-        return False
-    if fields[0] == "Z":
-        if _other_threads_live(pid):
-            return True
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        return False
-    return True
-
-
-def record(pids: dict[str, int]) -> dict[str, Any]:
-    """What a start writes beside its pids so a later stop can tell they are still its own."""
-    return {
-        "boot_id": boot_id(),
-        "start_times": {name: start_time(pid) for name, pid in pids.items()},
-    }
-
-
-@dataclass(frozen=True)
-class Ownership:
-    """The recorded processes sorted by what they are now."""
-
-    ours: dict[str, int]
-    # name -> why it is not ours any more (another boot, another process under that pid).
-    foreign: dict[str, str]
-
-    @property
-    def stale(self) -> bool:
-        """Every pid the state names that still exists belongs to something else."""
-        return bool(self.foreign) and not self.ours
-
-
-def ownership(state: dict[str, Any]) -> Ownership:
-    """Which of the state's pids are the processes the start recorded; dead ones are left out."""
-    pids = {name: int(pid) for name, pid in (state.get("pids") or {}).items()}
-    recorded_boot = state.get("boot_id")
-    if recorded_boot != boot_id():
-        reason = f"recorded in another boot ({recorded_boot or 'no boot ID recorded'})"
-        return Ownership(ours={}, foreign=dict.fromkeys(pids, reason))
-    starts = state.get("start_times") or {}
-    ours, foreign = {}, {}
-    for name, pid in pids.items():
-        now = start_time(pid)
-        if now is None or not alive(pid):
-            continue
-        if starts.get(name) is None or int(starts[name]) != now:
-            foreign[name] = (
-                f"pid {pid} is now another process (started at tick {now}, not {starts.get(name)})"
-            )
-        else:
-            ours[name] = pid
-    return Ownership(ours=ours, foreign=foreign)
 
 
 # --- cgroups --------------------------------------------------------------------------------

@@ -9,18 +9,20 @@ they differ).
 
 from __future__ import annotations
 
-import subprocess  # nosec B404 - runs the repository's own build script
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import docker.errors
 
+from ops.core.run import RunFailed, Runner
 from ops.envconfig import REPO_ROOT
 from ops.toolchain import CACHE_DIR
 
 STAND_IN_SCRIPT = REPO_ROOT / "tools" / "build" / "image"
 STAMP_LABEL = "io.orderdesk.stand-in-tarball"
+# debootstrap of two Debian trees and their tarballs; slow on a cold apt cache.
+BUILD_TIMEOUT_S = 1800
 
 
 class StandInError(Exception):
@@ -68,11 +70,10 @@ def ensure_built(stand_in: StandIn) -> None:
     if stand_in.tarball.is_file():
         return
     try:
-        subprocess.run([str(stand_in.script)], check=True)  # noqa: S603  # nosec B603
-    except subprocess.CalledProcessError as exc:
+        Runner().run([str(stand_in.script)], timeout=BUILD_TIMEOUT_S, hide=False)
+    except RunFailed as exc:
         raise StandInError(
-            f"building the local stand-in images failed ({stand_in.script} exited "
-            f"{exc.returncode}); see its output above"
+            f"building the local stand-in images failed ({exc}); see its output above"
         ) from exc
 
 

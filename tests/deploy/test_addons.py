@@ -11,19 +11,18 @@ dev overlay renders (ClusterIssuers, Certificate, ServiceMonitor):
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
+from invoke.runners import Result
 
 from ops.deploy import plan
 from ops.k8s import cert_manager
 from ops.k8s.render import render
 from ops.monitoring import crds
-from ops.sandbox import cluster, layout
 from testkit.cluster import kubectl
 from testkit.support import need_tool
 from tests.deploy.local import invoke
@@ -39,26 +38,20 @@ CRDS = [
 ]
 
 
-def apply(documents: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
+def apply(documents: list[dict[str, Any]]) -> Result:
     """kubectl apply as a fresh deploy job runs it: no discovery cache from an earlier run (a
     cached kind whose CRD is gone would be POSTed and refused with NotFound instead)."""
     with tempfile.TemporaryDirectory(prefix="kubectl-cache-") as cache:
         return _apply(documents, cache)
 
 
-def _apply(documents: list[dict[str, Any]], cache: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            layout.kubectl_path(),
-            f"--kubeconfig={cluster.LOCAL_KUBECONFIG}",
-            f"--cache-dir={cache}",
-            "apply",
-            "-f",
-            "-",
-        ],
+def _apply(documents: list[dict[str, Any]], cache: str) -> Result:
+    return kubectl(
+        f"--cache-dir={cache}",
+        "apply",
+        "-f",
+        "-",
         input=yaml.safe_dump_all(documents),
-        capture_output=True,
-        text=True,
         timeout=120,
         check=False,
     )
@@ -97,7 +90,7 @@ def test_objects_of_an_add_ons_kinds_are_refused_before_its_crds_exist(
     # The API server serves only the kinds its CRDs define; kubectl reports any other kind as
     # "no matches for kind ... ensure CRDs are installed first" (e.g. kubeflow/kfp-tekton#375).
     refused = apply(custom_resources)
-    assert refused.returncode != 0
+    assert refused.exited != 0
     for document in custom_resources:
         expected = f'no matches for kind "{document["kind"]}" in version "{document["apiVersion"]}"'
         assert expected in refused.stderr, refused.stderr
@@ -127,7 +120,7 @@ def test_the_deploy_flows_order_installs_the_crds_first_and_every_object_is_acce
     assert module.endswith(f"@{pin.version}")
 
     accepted = apply(custom_resources)
-    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.exited == 0, accepted.stderr
     for document in custom_resources:
         name = document["metadata"]["name"]
         where = ["--namespace", NAMESPACE] if "namespace" in document["metadata"] else []

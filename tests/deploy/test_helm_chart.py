@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shlex
-import subprocess
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
@@ -27,9 +25,11 @@ from typing import Any
 
 import pytest
 from invoke import Config, Context
+from invoke.runners import Result
 
 from ops import envconfig
 from ops.core import kube
+from ops.core.run import Runner
 from ops.monitoring.layout import ChartPin
 from ops.sandbox import layout
 from testkit.cluster import kubectl, kubectl_json
@@ -83,15 +83,13 @@ def chart_repository(root: Path, helm: str, environ: dict[str, str]) -> Path:
         (chart / "templates" / name).write_text(text, encoding="utf-8")
     repository = root / "repository"
     for argv in (["package", str(chart), "--destination", str(repository)], ["repo", "index"]):
-        done = subprocess.run(
+        done = Runner().run(
             [helm, *argv, *([str(repository)] if argv[0] == "repo" else [])],
             env=environ,
-            capture_output=True,
-            text=True,
             timeout=60,
-            check=False,
+            warn=True,
         )
-        assert done.returncode == 0, done.stderr
+        assert done.exited == 0, done.stderr
     return repository
 
 
@@ -114,15 +112,8 @@ def helm_run(local_cluster, tmp_path) -> Iterator[tuple[ChartPin, Any]]:
         envconfig.load("local"),
     )
 
-    def run(pin: ChartPin, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            shlex.split(target.helm(*args)),
-            env=environ,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+    def run(pin: ChartPin, *args: str) -> Result:
+        return Runner().run(target.helm_argv(*args), env=environ, timeout=300, warn=True)
 
     with serving_on_loopback(ChartRepository) as url:
         pin = ChartPin(url, CHART, CHART_VERSION, release="probe", namespace=namespace)
@@ -134,7 +125,7 @@ def helm_run(local_cluster, tmp_path) -> Iterator[tuple[ChartPin, Any]]:
 
 def metadata(run: Any, pin: ChartPin) -> dict[str, Any]:
     shown = run(pin, "get", "metadata", pin.release, "--namespace", pin.namespace, "-o", "json")
-    assert shown.returncode == 0, shown.stderr
+    assert shown.exited == 0, shown.stderr
     return dict(json.loads(shown.stdout))
 
 
@@ -142,7 +133,7 @@ def test_a_pinned_chart_installs_waits_and_upgrades_on_the_cluster(helm_run) -> 
     pin, run = helm_run
 
     installed = run(pin, *pin.upgrade_args("--set", "greeting=first", timeout="120s"))
-    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert installed.exited == 0, installed.stdout + installed.stderr
     # The watcher returned only once the Deployment was available: nothing is polled here.
     deployment = kubectl_json("--namespace", pin.namespace, "get", "deployment", pin.release)
     assert deployment["status"].get("availableReplicas") == 1, deployment["status"]
@@ -151,7 +142,7 @@ def test_a_pinned_chart_installs_waits_and_upgrades_on_the_cluster(helm_run) -> 
     assert first["applyMethod"] == "ssa"
 
     upgraded = run(pin, *pin.upgrade_args("--set", "greeting=second", timeout="120s"))
-    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+    assert upgraded.exited == 0, upgraded.stdout + upgraded.stderr
     assert metadata(run, pin)["revision"] == 2
     config = kubectl_json("--namespace", pin.namespace, "get", "configmap", pin.release)
     assert config["data"] == {"greeting": "second"}
@@ -163,7 +154,7 @@ def test_a_release_that_never_becomes_ready_fails_at_the_timeout(helm_run) -> No
 
     failed = run(pin, *pin.upgrade_args("--set", f"image={absent}", timeout="20s"))
 
-    assert failed.returncode != 0, failed.stdout
+    assert failed.exited != 0, failed.stdout
     assert "context deadline exceeded" in failed.stderr or "timed out" in failed.stderr, (
         failed.stderr
     )

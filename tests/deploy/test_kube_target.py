@@ -8,9 +8,7 @@ through ops.core.kube, must reach the local cluster and never the decoy.
 from __future__ import annotations
 
 import os
-import shlex
 import socket
-import subprocess
 import threading
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from invoke import Config, Context
 
 from ops import envconfig, toolchain
 from ops.core import kube
+from ops.core.run import Runner
 from ops.monitoring.layout import MONITORING_NAMESPACE, TEAMS_SECRET, TEAMS_SECRET_KEYS
 from testkit import support
 from testkit.cluster import kubectl_json
@@ -102,14 +101,12 @@ def test_monitoring_install_and_helm_never_reach_another_cluster(local_cluster, 
 
     context = Context(Config(overrides={"state_dir": "", "k8s": {"helm": helm}}))
     target = kube.target(context, envconfig.load("local"))
-    listed = subprocess.run(
-        shlex.split(target.helm("list", "--all-namespaces", "--output=json")),
+    listed = Runner().run(
+        target.helm_argv("list", "--all-namespaces", "--output=json"),
         env=environ,
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
+        warn=True,
     )
-    assert listed.returncode == 0, listed.stderr
+    assert listed.exited == 0, listed.stderr
     assert listed.stdout.strip().startswith("[")
     assert decoy.connections == 0

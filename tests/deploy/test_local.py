@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from invoke.runners import Result
 
 from ops import envconfig, sandbox
 from ops.core.wait import wait_until
@@ -55,7 +56,7 @@ def web_image() -> str:
     return str(web["image"])
 
 
-def python_in_web(pod: dict[str, Any], code: str) -> subprocess.CompletedProcess[str]:
+def python_in_web(pod: dict[str, Any], code: str) -> Result:
     """Python run in the pod's web container (the image has no shell to run anything else)."""
     return kubectl(NS, "exec", pod["metadata"]["name"], "-c", "web", "--", "python3", "-c", code)
 
@@ -459,9 +460,7 @@ def test_the_autoscaler_scales_out_under_load_and_back_in(deployed, tmp_path: Pa
             ],
         },
     }
-    subprocess.run(
-        [*kubectl_base(), "apply", "-f", "-"], input=json.dumps(hpa), text=True, check=True
-    )
+    kubectl("apply", "-f", "-", input=json.dumps(hpa))
     try:
         # The sign-in page: a whole Django page that answers 200 without a session.
         with Load(service_url(path="/auth/sign-in"), tmp_path / "stop", threads=8):
@@ -479,12 +478,6 @@ def test_the_autoscaler_scales_out_under_load_and_back_in(deployed, tmp_path: Pa
         )
     finally:
         kubectl(NS, "delete", "hpa", "orderdesk-load-test", check=False)
-
-
-def kubectl_base() -> list[str]:
-    from ops.sandbox import cluster, layout
-
-    return [layout.kubectl_path(), f"--kubeconfig={cluster.LOCAL_KUBECONFIG}"]
 
 
 def test_prod_dry_run_needs_no_azure(tmp_path: Path) -> None:

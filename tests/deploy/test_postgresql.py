@@ -81,7 +81,7 @@ def status_in_node(url: str) -> int:
         "    print(exc.code)\n"
     )
     done = in_node(sys.executable, "-c", code, url, timeout=30)
-    assert done.returncode == 0, done.stderr
+    assert done.exited == 0, done.stderr
     return int(done.stdout.strip())
 
 
@@ -103,7 +103,7 @@ def create_orders(count: int) -> list[str]:
         "print(json.dumps(ids))\n"
     )
     done = in_node(sys.executable, "-c", code, service_url(path="/api/orders"), str(count))
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.exited == 0, done.stderr[-3000:]
     return list(json.loads(done.stdout))
 
 

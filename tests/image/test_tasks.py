@@ -15,12 +15,13 @@ import docker
 import pytest
 import requests
 import yaml
-from invoke import MockContext, Result
+from invoke import MockContext
 
 from ops import envconfig, sandbox
 from ops.core import environments
+from ops.core.run import RecordingRunner
 from ops.image import builder, checks, common, registry
-from testkit.support import free_port, need_tool, recorded_run
+from testkit.support import free_port, need_tool
 from tests.image.conftest import Built, invoke
 
 MANIFEST_TYPES = ",".join(
@@ -276,13 +277,15 @@ def test_scan_of_an_image_not_built_says_how_to_build(engine_url: str, tmp_path:
 def test_acr_push_logs_in_with_az_first(monkeypatch: pytest.MonkeyPatch) -> None:
     environment = envconfig.load("dev")
     monkeypatch.setattr(registry.shutil, "which", lambda name: f"/usr/bin/{name}")
-    c = MockContext(run={"az acr login --name acrorderdeskdev": Result(exited=0)})
-    registry.registry_login(c, environment)
-    recorded_run(c).assert_called_once()
+    runner = RecordingRunner()
+    registry.registry_login(runner.context, environment)
+    assert runner.calls == [["az", "acr", "login", "--name", "acrorderdeskdev"]]
 
-    failing = MockContext(run={"az acr login --name acrorderdeskdev": Result(exited=1)})
+    failing = RecordingRunner()
+    failing.answer("acr", "login", exited=1)
     with pytest.raises(common.ImageError, match="az login"):
-        registry.registry_login(failing, environment)
+        registry.registry_login(failing.context, environment)
+    assert failing.calls == runner.calls
 
 
 def test_acr_push_without_az_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:

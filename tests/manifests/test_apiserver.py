@@ -221,21 +221,8 @@ def test_the_prod_overlay_core_objects_pass_a_server_side_dry_run(
     assert {d["kind"] for d in core} == CORE_KINDS
     manifest = tmp_path / "prod-core.yaml"
     manifest.write_text(yaml.safe_dump_all(core, sort_keys=False))
-    result = subprocess.run(
-        [
-            control_plane.binaries["kubectl"],
-            f"--kubeconfig={control_plane.kubeconfig}",
-            "--request-timeout=20s",
-            "apply",
-            "--dry-run=server",
-            f"--filename={manifest}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = control_plane.kubectl("apply", "--dry-run=server", f"--filename={manifest}")
+    assert result.exited == 0, result.stderr
     assert result.stdout.count("(server dry run)") == len(core), result.stdout
     # Nothing was stored.
     networking = k8s_client.NetworkingV1Api(api)

@@ -13,8 +13,9 @@ from invoke.exceptions import Exit
 
 from ops import envconfig, k8s, toolchain
 from ops.core import kube, state
+from ops.core.run import RecordingRunner
 from ops.image import ImageError, signing
-from ops.k8s import watch
+from ops.k8s import cert_manager, watch
 from ops.k8s.cluster import Kubectl, RolloutFailed
 from testkit.support import free_port, recorded_commands, recorded_run
 from tests.kubeapi import FakeCluster, FakeDeployment, write_kubeconfig
@@ -302,3 +303,23 @@ def test_open_refuses_a_port_that_is_not_one():
     with pytest.raises(Exit, match="--port 70000 is not a TCP port; choose one of 1-65535"):
         k8s.open_(c, env="local", port=70000)
     assert recorded_commands(c) == []
+
+
+def test_cert_manager_is_its_pinned_chart_on_the_environments_aks_context_with_a_timeout():
+    environment = envconfig.load("dev")
+    assert environment.azure is not None
+    runner = RecordingRunner()
+    cert_manager.install(runner.context, kube.target(runner.context, environment))
+    pin, _ = cert_manager.chart_pin()
+    values = cert_manager.chart_values(environment)
+    [call] = runner.records
+    assert call.argv == [
+        "/opt/bin/helm",
+        f"--kube-context={environment.azure.aks.cluster_name}",
+        *("upgrade", "--install", pin.release, pin.chart, "--repo", pin.repository),
+        *("--version", pin.version, "--namespace", pin.namespace, "--create-namespace"),
+        *values,
+        *("--wait=watcher", "--timeout", cert_manager.HELM_WAIT),
+    ]
+    # helm's own --timeout comes first; the Runner's stops a helm that ignores it.
+    assert call.timeout > 5 * 60

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from ops import envconfig
+from ops.core import processes
 from ops.sandbox import cluster, engine, layout, owned
 from testkit import support
 from testkit.cluster import images_dir, kubectl, kubectl_json
@@ -54,7 +55,7 @@ def host_snapshot() -> dict[str, Any]:
 
 
 def cluster_processes(state: dict[str, Any]) -> list[int]:
-    found = list(owned.ownership(state).ours.values()) + owned.pids(layout.CLUSTER_CGROUP)
+    found = list(processes.ownership(state).ours.values()) + owned.pids(layout.CLUSTER_CGROUP)
     for kind in ("mnt", "net"):
         inode = state.get(f"{kind}ns_inode")
         if inode:
@@ -237,7 +238,7 @@ def test_the_node_and_its_pods_live_in_the_sandboxs_own_cgroup(local_cluster) ->
     assert kubelet["cgroupRoot"] == "/orderdesk-sandbox/cluster"
     in_node = owned.in_namespace("mnt", int(state["mntns_inode"]))
     assert len(in_node) >= len(state["pids"]), in_node
-    outside = {pid: memory_cgroup(pid) for pid in in_node if owned.alive(pid)}
+    outside = {pid: memory_cgroup(pid) for pid in in_node if processes.alive(pid)}
     outside = {
         pid: group
         for pid, group in outside.items()

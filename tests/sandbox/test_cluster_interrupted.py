@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from ops.core import processes
 from ops.sandbox import cluster, layout, owned
 from ops.sandbox.node import Node
 from testkit.cluster import require_cluster_build
@@ -75,7 +76,7 @@ def own_layout(tmp_path: Path) -> layout.Layout:
 def assert_nothing_left(own: layout.Layout, seen: dict[str, Any]) -> None:
     state = seen.get("state") or {}
     pids = [int(pid) for pid in (state.get("pids") or {}).values()]
-    assert not [pid for pid in pids if owned.alive(pid)], "a process of the start still runs"
+    assert not [pid for pid in pids if processes.alive(pid)], "a process of the start still runs"
     assert owned.pids(own.cgroup) == []
     assert owned.present(own.cgroup) == [], "the start's cgroups are still there"
     assert mounts_under(own.root) == []

@@ -22,6 +22,7 @@ from pathlib import Path
 import docker.errors
 import pytest
 
+from ops.core import processes
 from ops.sandbox import Engine, SandboxError, engine_client, owned, start_engine, stop_engine
 from testkit.support import need, need_tool
 
@@ -212,7 +213,7 @@ def test_stop_after_dockerd_crashed_removes_its_running_containers(
     assert len(sleepers) == 1, (in_engine_cgroup, container)
     kill_dockerd(private_engine)
     # What a crash leaves: the shim and the container run on without any dockerd.
-    survivors = [pid for pid in owned.pids(private_engine.cgroup) if owned.alive(pid)]
+    survivors = [pid for pid in owned.pids(private_engine.cgroup) if processes.alive(pid)]
     assert sleepers[0] in survivors
     assert any(
         "containerd-shim" in Path(f"/proc/{pid}/cmdline").read_text() for pid in survivors
@@ -222,7 +223,7 @@ def test_stop_after_dockerd_crashed_removes_its_running_containers(
 
     assert stop_engine(private_engine) is False
 
-    assert not any(owned.alive(pid) for pid in survivors)
+    assert not any(processes.alive(pid) for pid in survivors)
     assert mounted_under(private_engine.root) == []
     assert owned.present(private_engine.cgroup) == []
     shutil.rmtree(private_engine.root)
@@ -231,9 +232,12 @@ def test_stop_after_dockerd_crashed_removes_its_running_containers(
 def test_a_pidfile_naming_another_process_is_not_stopped(private_engine: Engine) -> None:
     bystander = subprocess.Popen(["sleep", "300"])
     try:
-        started = owned.start_time(bystander.pid)
+        started = processes.start_time(bystander.pid)
         # The same pid after a reboot, or once dockerd exited and its pid was handed on.
-        for boot, start in ((str(uuid.uuid4()), started), (owned.boot_id(), int(started or 0) - 1)):
+        for boot, start in (
+            (str(uuid.uuid4()), started),
+            (processes.boot_id(), int(started or 0) - 1),
+        ):
             private_engine.root.mkdir(parents=True, exist_ok=True)
             private_engine.pidfile.write_text(f"{bystander.pid} {start} {boot}\n")
             assert stop_engine(private_engine) is False
@@ -252,8 +256,9 @@ def test_a_start_interrupted_while_dockerd_comes_up_leaves_nothing(
     started: list[int] = []
     real_wait = engine_module._wait_for_engine
 
-    def interrupted(engine: Engine) -> None:
-        real_wait(engine)  # dockerd answers, its containerd runs: there is something to undo
+    def interrupted(engine: Engine, process: processes.Process) -> None:
+        # dockerd answers, its containerd runs: there is something to undo
+        real_wait(engine, process)
         started.extend(owned.pids(engine.cgroup))
         raise KeyboardInterrupt
 
@@ -261,7 +266,7 @@ def test_a_start_interrupted_while_dockerd_comes_up_leaves_nothing(
     with pytest.raises(KeyboardInterrupt):
         start_engine(private_engine)
     assert len(started) >= 2, started  # dockerd and its containerd
-    assert not any(owned.alive(pid) for pid in started)
+    assert not any(processes.alive(pid) for pid in started)
     assert owned.present(private_engine.cgroup) == []
     assert not private_engine.pidfile.exists()
     assert mounted_under(private_engine.root) == []

@@ -587,7 +587,7 @@ def test_the_provider_stops_cleanly_on_sigterm_and_keeps_its_identity(tmp_path: 
     assert port is not None
     assert _port_open(port)
     assert provider.process is not None
-    provider.process.send_signal(signal.SIGTERM)
+    provider.process.signal(signal.SIGTERM)
     assert provider.process.wait(timeout=oidc.STOP_TIMEOUT_S) == 0
     assert provider.stop() == 0
     assert not _port_open(port)

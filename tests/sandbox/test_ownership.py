@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from ops.core import processes
 from ops.core.state import write_json
 from ops.sandbox import cluster, layout, owned
 from testkit.support import need, need_tool
@@ -97,7 +98,8 @@ def write_recorded_state(
             "pids": pids,
             "boot_id": boot,
             "start_times": {
-                name: int(owned.start_time(pid) or 0) - ticks_earlier for name, pid in pids.items()
+                name: int(processes.start_time(pid) or 0) - ticks_earlier
+                for name, pid in pids.items()
             },
             "netns_inode": os.stat(f"/proc/{holder}/ns/net").st_ino,
             "mntns_inode": os.stat(f"/proc/{holder}/ns/mnt").st_ino,
@@ -138,7 +140,7 @@ def test_pids_that_now_belong_to_other_processes_are_not_killed(
     pids = {"namespace": holder.pid, "kubelet": kubelet.pid}
     # This boot, but the processes the start recorded exited and their pids were handed on: the
     # recorded start times are those of the earlier processes.
-    write_recorded_state(own_layout, pids, boot=owned.boot_id(), ticks_earlier=1)
+    write_recorded_state(own_layout, pids, boot=processes.boot_id(), ticks_earlier=1)
     assert cluster.stale_state(own_layout) == [
         f"{own_layout.state_file} of a run that did not stop"
     ]
@@ -158,7 +160,7 @@ def test_stop_kills_what_start_started_and_what_that_forked_but_not_a_reused_pid
     owned.make(own_layout.cgroup)
     # Started as start starts a component: joined to the cluster's cgroup before it runs. Its
     # child (as containerd's shims are) is recorded nowhere but found in the cgroup.
-    component = layout._spawn(own_layout, "etcd", ["sh", "-c", "sleep 300 & wait"])
+    component = layout.spawn(own_layout, "etcd", ["sh", "-c", "sleep 300 & wait"]).pid
     reused = bystander(bystanders)
     layout._write_state(own_layout, {"pids": {"etcd": component, "kube-scheduler": reused.pid}})
     state = layout.read_state(own_layout)
@@ -171,7 +173,7 @@ def test_stop_kills_what_start_started_and_what_that_forked_but_not_a_reused_pid
 
     assert cluster.stop(own_layout, progress=said.append) is True
 
-    assert not any(owned.alive(pid) for pid in members)
+    assert not any(processes.alive(pid) for pid in members)
     assert reused.poll() is None
     assert owned.present(own_layout.cgroup) == []
     assert any("kube-scheduler" in m and "is now another process" in m for m in said), said
@@ -190,20 +192,20 @@ def test_a_process_whose_leader_thread_exited_runs_until_its_last_thread_and_hol
     own_layout: layout.Layout,
 ) -> None:
     owned.make(own_layout.cgroup)
-    pid = layout._spawn(own_layout, "etcd", [sys.executable, "-c", LEADER_GONE_THREAD_RUNS])
+    pid = layout.spawn(own_layout, "etcd", [sys.executable, "-c", LEADER_GONE_THREAD_RUNS]).pid
     deadline = time.monotonic() + 10
     while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
         assert time.monotonic() < deadline, "the leader thread never exited"
         time.sleep(0.05)
 
     # /proc shows the leader as a zombie, yet a thread runs: alive, and still in the cgroup.
-    assert owned.alive(pid)
+    assert processes.alive(pid)
     assert owned.pids(own_layout.cgroup) == [pid]
     assert owned.remove(own_layout.cgroup, timeout=0.2), "a group with a live thread went"
 
     # Removal waits (bounded) for the group to empty instead of calling it stuck at once.
     assert owned.remove(own_layout.cgroup, timeout=15) == []
-    assert not owned.alive(pid)
+    assert not processes.alive(pid)
     assert owned.present(own_layout.cgroup) == []
 
 

@@ -15,7 +15,7 @@ from ops.monitoring.layout import (
 
 def _check_config(config_path: Path, shown_as: Path) -> list[Problem]:
     result = _run([amtool(), "check-config", str(config_path)])
-    if result.returncode != 0:
+    if result.exited != 0:
         return [Problem(shown_as, f"amtool check-config failed:\n{_output(result)}")]
     return []
 
@@ -71,7 +71,7 @@ def check_routes(layout: Layout) -> list[Problem]:
                 *labels,
             ]
         )
-        if result.returncode != 0:
+        if result.exited != 0:
             problems.append(
                 Problem(
                     layout.route_tests,

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 # subprocess runs promtool and amtool, found by ops.toolchain, with arguments built here.
-import subprocess  # nosec B404
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from invoke.runners import Result
 
 from ops import toolchain
+from ops.core.run import Runner
 from ops.monitoring import render
 
 
@@ -28,13 +29,11 @@ class ToolTooOld(toolchain.ToolMissing):
     """The tool is there but lacks a feature we rely on."""
 
 
-def _run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603  # nosec B603
-        args, capture_output=True, text=True, check=False, cwd=cwd, timeout=120
-    )
+def _run(args: list[str], cwd: Path | None = None) -> Result:
+    return Runner().run(args, cwd=cwd, timeout=120, warn=True)
 
 
-def _output(result: subprocess.CompletedProcess[str]) -> str:
+def _output(result: Result) -> str:
     return (result.stdout + result.stderr).strip()
 
 
@@ -63,7 +62,7 @@ def amtool() -> str:
             probe = Path(tmp) / "probe.yaml"
             probe.write_text(_MSTEAMSV2_PROBE, encoding="utf-8")
             result = _run([path, "check-config", str(probe)])
-        if result.returncode != 0:
+        if result.exited != 0:
             raise ToolTooOld(
                 f"{path} does not know the msteamsv2 receiver (needs Alertmanager >= 0.28): "
                 "run `python -m ops.toolchain install amtool` (tools/go/monitoring.txt)"

@@ -117,7 +117,7 @@ def _promtool_parses(expressions: list[str], workdir: Path) -> tuple[bool, str]:
         yaml.safe_dump({"groups": [{"name": "dashboard-queries", "rules": rules}]})
     )
     result = _run([promtool(), "check", "rules", str(rule_file)])
-    return result.returncode == 0, _output(result)
+    return result.exited == 0, _output(result)
 
 
 def _check_dashboard(model: dict[str, Any], known_metrics: set[str]) -> list[str]:

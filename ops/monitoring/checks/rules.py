@@ -48,7 +48,7 @@ def check_rule_syntax(layout: Layout) -> list[Problem]:
     problems = []
     for path in layout.rule_files:
         result = _run([promtool(), "check", "rules", str(path)])
-        if result.returncode != 0:
+        if result.exited != 0:
             problems.append(Problem(path, f"promtool check rules failed:\n{_output(result)}"))
     return problems
 
@@ -116,7 +116,7 @@ def check_rule_tests(layout: Layout) -> list[Problem]:
     tests = layout.rule_tests
     for path in tests:
         result = _run([promtool(), "test", "rules", path.name], cwd=path.parent)
-        if result.returncode != 0:
+        if result.exited != 0:
             problems.append(Problem(path, f"promtool test rules failed:\n{_output(result)}"))
     boundary_tested: dict[str, bool] = {}
     for path in tests:
