@@ -53,7 +53,10 @@ def time_to_ready(engine_url: str, ref: str, secrets: Path) -> float:
     """Seconds from starting `docker run` to the first 200 from /readyz."""
     cli = shutil.which("docker")
     if cli is None:
-        raise SystemExit("docker CLI not found; install Debian's docker.io")
+        raise SystemExit(
+            "docker CLI not found; run `scripts/bootstrap --system` (Debian: docker.io on "
+            "bookworm, docker-cli on trixie)"
+        )
     port = free_port()
     name = f"orderdesk-bench-{uuid.uuid4().hex[:8]}"
     args = runner.hardened_run_args(
