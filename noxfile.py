@@ -95,7 +95,7 @@ def _runs(program: Path) -> bool:
         return False
 
 
-def expose_pyenv_python(version: str) -> None:
+def expose_pyenv_python(version: str, links: Path = ROOT / "build" / "pythons") -> None:
     """Put pyenv's build of Python `version` on PATH as pythonX.Y, if none there runs.
 
     pyenv's shims answer only for the versions selected (PYENV_VERSION or a version file: 3.11
@@ -115,7 +115,6 @@ def expose_pyenv_python(version: str) -> None:
     ]
     if not builds:
         return
-    links = ROOT / "build" / "pythons"
     links.mkdir(parents=True, exist_ok=True)
     link = links / name
     link.unlink(missing_ok=True)
