@@ -161,6 +161,10 @@ def buildkit_cli(requested: str) -> tuple[str, str]:
     )
 
 
+class BuildFailed(Exception):
+    """A build failed; the message ends with its last lines of output."""
+
+
 @dataclass(frozen=True)
 class BuildKit:
     """The engine's BuildKit, through a docker CLI that drives it."""
@@ -187,8 +191,10 @@ class BuildKit:
         )
         elapsed = time.monotonic() - started
         if done.returncode != 0:
-            tail = done.stdout.decode(errors="replace").splitlines()[-25:]
-            raise SystemExit("BuildKit build failed:\n" + "\n".join(tail))
+            # --progress plain writes the build's log to stderr.
+            output = (done.stdout + done.stderr).decode(errors="replace")
+            tail = output.splitlines()[-25:]
+            raise BuildFailed("BuildKit build failed:\n" + "\n".join(tail))
         return elapsed
 
     def prune(self) -> None:
@@ -224,11 +230,15 @@ def measure(
         classic["warm"] = keep(classic_build(engine, warm, ref, buildargs, nocache=False))
 
         context = context_tar(mounts_dockerfile)
-        with_mounts["cold"] = keep(buildkit.build(context, ref, buildargs, nocache=True))
-        again = buildkit.build(context, ref, buildargs, nocache=True)
-        with_mounts["cold, cache mounts kept"] = keep(again)
-        warm = context_tar(mounts_dockerfile, code_change())
-        with_mounts["warm"] = keep(buildkit.build(warm, ref, buildargs, nocache=False))
+        try:
+            with_mounts["cold"] = keep(buildkit.build(context, ref, buildargs, nocache=True))
+            again = buildkit.build(context, ref, buildargs, nocache=True)
+            with_mounts["cold, cache mounts kept"] = keep(again)
+            warm = context_tar(mounts_dockerfile, code_change())
+            with_mounts["warm"] = keep(buildkit.build(warm, ref, buildargs, nocache=False))
+        except BuildFailed as exc:
+            # The classic builder's figures still stand: print them with the reason.
+            print(exc, file=sys.stderr)
     finally:
         for image_id in built:
             with contextlib.suppress(docker.errors.APIError):
