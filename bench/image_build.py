@@ -30,6 +30,8 @@ import os
 import re
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable
@@ -177,19 +179,24 @@ class BuildKit:
         return {**os.environ, "DOCKER_HOST": self.engine_url, "DOCKER_BUILDKIT": "1"}
 
     def build(self, context: bytes, ref: str, buildargs: dict[str, str], nocache: bool) -> float:
-        argv = [self.cli, "build", "--network", "host", "--file", DOCKERFILE_IN_CONTEXT]
-        argv += [part for item in buildargs.items() for part in ("--build-arg", "=".join(item))]
-        argv += ["--tag", ref, "--progress", "plain", *(["--no-cache"] if nocache else []), "-"]
-        started = time.monotonic()
-        done = subprocess.run(
-            argv,
-            input=context,
-            capture_output=True,
-            env=self.env,
-            timeout=BUILD_TIMEOUT_S,
-            check=False,
-        )
-        elapsed = time.monotonic() - started
+        """The same context, unpacked into a directory: the CLI then sends the Dockerfile apart
+        from the context, as for any directory (.dockerignore leaves app/Dockerfile out)."""
+        with tempfile.TemporaryDirectory(prefix="orderdesk-bench-context-") as directory:
+            with tarfile.open(fileobj=io.BytesIO(context)) as archive:
+                archive.extractall(directory, filter="data")
+            dockerfile = Path(directory) / DOCKERFILE_IN_CONTEXT
+            argv = [self.cli, "build", "--network", "host", "--file", str(dockerfile)]
+            argv += [part for item in buildargs.items() for part in ("--build-arg", "=".join(item))]
+            argv += ["--tag", ref, "--progress", "plain", *(["--no-cache"] if nocache else [])]
+            started = time.monotonic()
+            done = subprocess.run(
+                [*argv, directory],
+                capture_output=True,
+                env=self.env,
+                timeout=BUILD_TIMEOUT_S,
+                check=False,
+            )
+            elapsed = time.monotonic() - started
         if done.returncode != 0:
             # --progress plain writes the build's log to stderr.
             output = (done.stdout + done.stderr).decode(errors="replace")
