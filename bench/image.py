@@ -33,6 +33,7 @@ from invoke import Config, Context
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import image_build  # noqa: E402
 from ops import envconfig, sandbox  # noqa: E402
 from ops.core.run import Runner  # noqa: E402
 from ops.core.state import SECRET_FILES  # noqa: E402
@@ -54,7 +55,10 @@ def time_to_ready(engine_url: str, ref: str, secrets: Path) -> float:
     """Seconds from starting `docker run` to the first 200 from /readyz."""
     cli = shutil.which("docker")
     if cli is None:
-        raise SystemExit("docker CLI not found; install Debian's docker.io")
+        raise SystemExit(
+            "docker CLI not found; run `scripts/bootstrap --system` (Debian: docker.io on "
+            "bookworm, docker-cli on trixie)"
+        )
     port = free_port()
     name = f"orderdesk-bench-{uuid.uuid4().hex[:8]}"
     args = runner.hardened_run_args(
@@ -86,39 +90,20 @@ def time_to_ready(engine_url: str, ref: str, secrets: Path) -> float:
 def time_builds(
     engine: docker.DockerClient, environment: envconfig.Environment
 ) -> dict[str, float]:
-    """A build without the layer cache, then the same build with it (what a code change costs
-    is in between: the venv layers stay, the app layers are rebuilt)."""
+    """A build without the layer cache, then the same build with it, on the classic builder
+    (bench/image_build.py times a code change's build, and BuildKit's, beside these)."""
     buildargs = builder.base_images_for(engine, environment)
     ref = f"orderdesk-bench:{uuid.uuid4().hex[:8]}"
-    times = {}
+    context = image_build.context_tar(common.DOCKERFILE.read_text(encoding="utf-8"))
     try:
+        cold = image_build.classic_build(engine, context, ref, buildargs, nocache=True)
         # The classic builder does not reuse a --no-cache build's layers at once: one untimed
         # build with the cache primes it, then the warm one is timed.
-        for label, nocache in (("cold", True), ("prime", False), ("warm", False)):
-            started = time.monotonic()
-            context = builder.build_context(builder.build_ca_bundle(None))
-            try:
-                for chunk in engine.api.build(
-                    fileobj=context,
-                    custom_context=True,
-                    dockerfile="app/Dockerfile",
-                    tag=ref,
-                    buildargs=buildargs,
-                    network_mode="host",
-                    nocache=nocache,
-                    rm=True,
-                    forcerm=True,
-                    decode=True,
-                ):
-                    if "error" in chunk:
-                        raise SystemExit(f"build failed: {chunk['error']}")
-            finally:
-                context.close()
-            times[label] = time.monotonic() - started
-        del times["prime"]
+        image_build.classic_build(engine, context, ref, buildargs, nocache=False)
+        warm = image_build.classic_build(engine, context, ref, buildargs, nocache=False)
     finally:
         engine.images.remove(ref, force=True)
-    return times
+    return {"cold": cold, "warm": warm}
 
 
 def time_supply_chain(

@@ -76,7 +76,7 @@ def require(name: str) -> str:
         hint = (
             f"run `python -m ops.toolchain install {name}`"
             if name in GO_TOOLS
-            else "install it (see README, 'Tools')"
+            else "install it: `scripts/bootstrap --system` (tools/apt, tools/build)"
         )
         raise ToolMissing(f"{name} not found in {BIN_DIR} or on PATH; {hint}")
     return path

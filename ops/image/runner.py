@@ -76,7 +76,10 @@ def give_to_app_user(path: Path, mode: int) -> None:
 def docker_cli(engine_url: str) -> tuple[str, dict[str, str]]:
     cli = shutil.which("docker")
     if cli is None:
-        raise ImageError("docker CLI not found; install Debian's docker.io")
+        raise ImageError(
+            "docker CLI not found; run `scripts/bootstrap --system` (Debian: docker.io on "
+            "bookworm, docker-cli on trixie)"
+        )
     return cli, {**os.environ, "DOCKER_HOST": engine_url}
 
 

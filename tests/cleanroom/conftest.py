@@ -84,7 +84,7 @@ def clean_room(engine_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     if not engine_url.startswith("unix://"):
         need(f"the clean room mounts the engine's socket into jobs; {engine_url} is not one")
     socket = engine_url.removeprefix("unix://")
-    if not all(stand_in.tarball.is_file() for stand_in in (room.RUNNER, room.PYTHON_BOOKWORM)):
+    if not all(stand_in.tarball.is_file() for stand_in in (room.RUNNER, room.PYTHON_CONTAINER)):
         need_tool("debootstrap", "the stand-in images are made from Debian's packages")
     # Cheap when everything is cached; builds kubelogin and the images when not. Not executable,
     # so scripts/bootstrap --system (which runs tools/build/*) leaves it to this session.

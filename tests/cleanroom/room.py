@@ -64,10 +64,11 @@ RUNNER = StandIn(
     ),
     script=STAND_INS_SCRIPT,
 )
-# The official python:3.11-bookworm, which ci.yml's test jobs name as their container.
-PYTHON_BOOKWORM = StandIn(
-    image="python:3.11-bookworm",
-    tarball=CLEANROOM_DIR / "python-3.11-bookworm.tar",
+# The official python:3.11-trixie, which ci.yml's toolchain and area jobs name as their container;
+# its Python is its own build in /usr/local, first on PATH (as the image's ENV PATH puts it).
+PYTHON_CONTAINER = StandIn(
+    image="python:3.11-trixie",
+    tarball=CLEANROOM_DIR / "python-3.11-trixie.tar",
     changes=(_PATH, *_TRUST, "ENV LANG=C.UTF-8", 'CMD ["python3"]'),
     script=STAND_INS_SCRIPT,
 )
@@ -185,7 +186,7 @@ class JobRun:
 
 def ensure_images(engine: docker.DockerClient) -> None:
     """Import the stand-ins (built into the cache by tools/build/cleanroom when missing)."""
-    for stand_in in (RUNNER, PYTHON_BOOKWORM):
+    for stand_in in (RUNNER, PYTHON_CONTAINER):
         import_stand_in(engine, stand_in)
 
 

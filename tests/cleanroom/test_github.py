@@ -9,6 +9,7 @@ findings broke (syft/cosign for preflight, Docker as a non-root user, Go in the 
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 
@@ -132,7 +133,7 @@ def toolchain_job(clean_room: CleanRoom) -> room.JobRun:
 
 
 def test_ci_test_containers_have_go_for_bootstrap_system(toolchain_job: room.JobRun) -> None:
-    """Finding 7: python:*-bookworm has no Go (docker-library/python's bookworm Dockerfile builds
+    """Finding 7: python:*-trixie has no Go (docker-library/python's trixie Dockerfile builds
     on buildpack-deps, which installs none), and `scripts/bootstrap --system` builds the Go tools:
     the job must set Go up before it."""
     step = toolchain_job.step(BOOTSTRAP_SYSTEM)
@@ -140,6 +141,34 @@ def test_ci_test_containers_have_go_for_bootstrap_system(toolchain_job: room.Job
         f"bootstrap --system {step.outcome or 'did not finish'} before building a Go tool:\n"
         + toolchain_job.excerpt(BOOTSTRAP_SYSTEM)
     )
+
+
+def test_ci_containers_install_every_debian_package_of_their_release(
+    toolchain_job: room.JobRun, clean_room: CleanRoom
+) -> None:
+    """The job container is Debian trixie, whose names differ from the bookworm machines'
+    (docker-cli, `@trixie` in tools/apt): bootstrap --system installs trixie's whole list there
+    (apt-get fails on a name the release lacks, and the step would end before any Go tool)."""
+    step = toolchain_job.step(BOOTSTRAP_SYSTEM)
+    listed = subprocess.run(
+        ["sh", str(clean_room.checkout / "tools" / "apt" / "packages"), "trixie"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    # "installing Debian packages: <the missing ones, one a line>", then apt's own lines.
+    marker = "bootstrap: installing Debian packages:"
+    assert marker in step.text, toolchain_job.excerpt(BOOTSTRAP_SYSTEM)
+    first, *rest = step.text.split(marker, 1)[1].splitlines()
+    installed = set(first.split())
+    for line in rest:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", line.strip()):
+            break
+        installed.add(line.strip())
+    assert "docker-cli" in installed, installed
+    assert installed <= set(listed), installed - set(listed)
+    assert "bootstrap: creating .venv with Python 3.11." in step.text, step.text[-3000:]
+    assert step.outcome == room.STOPPED, toolchain_job.excerpt(BOOTSTRAP_SYSTEM)
 
 
 def test_ci_checks_job_runs_its_session_on_a_hosted_runner(clean_room: CleanRoom) -> None:

@@ -35,7 +35,7 @@ def docker_cli(
     engine_url: str, *args: str, timeout: float = 120, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     cli = shutil.which("docker")
-    assert cli is not None, "docker CLI missing (Debian's docker.io)"
+    assert cli is not None, "docker CLI missing (scripts/bootstrap --system)"
     return subprocess.run(
         [cli, *args],
         capture_output=True,

@@ -23,6 +23,7 @@ import yaml
 
 from ops import app
 from ops.core.ci import skip_or_fail
+from tests.cleanroom import room as cleanroom_room
 from tests.workflows.policy import ROOT, github_workflows, load
 
 VENV_BIN = Path(sys.executable).parent
@@ -328,30 +329,100 @@ def test_the_devcontainer_builds_on_ci_s_go_and_python():
     assert build["args"]["PYTHON_VERSION"] == python_version
     dockerfile = (DEVCONTAINER.parent / build["dockerfile"]).read_text(encoding="utf-8")
     bases = re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE)
-    # Debian bookworm, as CI's containers (python:3.11-bookworm), whose packages tools/apt names.
-    assert bases == ["golang:${GO_VERSION}-bookworm", "python:${PYTHON_VERSION}-bookworm"]
+    suite = image_debian_suite()
+    assert bases == [f"golang:${{GO_VERSION}}-{suite}", f"python:${{PYTHON_VERSION}}-{suite}"]
+
+
+# Debian's releases by number (debian.org/releases): the image's bases name a number
+# (debian:13-slim, python3-debian13), the python and golang images a codename.
+DEBIAN_CODENAMES = {"12": "bookworm", "13": "trixie", "14": "forky"}
+APP_DOCKERFILE = ROOT / "app" / "Dockerfile"
+
+
+def image_debian_suite() -> str:
+    """The Debian release of the app image: both its bases' (app/Dockerfile's pinned defaults)."""
+    dockerfile = APP_DOCKERFILE.read_text(encoding="utf-8")
+    build = re.search(r"^ARG BUILD_IMAGE=debian:(\d+)-slim@sha256:", dockerfile, re.MULTILINE)
+    base = re.search(r"^ARG BASE_IMAGE=\S+/python3-debian(\d+)@sha256:", dockerfile, re.MULTILINE)
+    assert build, f"{APP_DOCKERFILE}: no BUILD_IMAGE=debian:<release>-slim pinned by digest"
+    assert base, f"{APP_DOCKERFILE}: no BASE_IMAGE=.../python3-debian<release> pinned by digest"
+    assert build.group(1) == base.group(1), "the image's two bases are of different releases"
+    return DEBIAN_CODENAMES[build.group(1)]
+
+
+def test_ci_containers_devcontainer_and_their_stand_ins_are_the_image_s_debian_release():
+    """What CI tests on is the Debian release the image ships: its job containers, the
+    devcontainer, and the clean room's and image tests' stand-ins for them."""
+    suite = image_debian_suite()
+    assert suite == "trixie"
+    containers = {
+        name: job["container"]["image"]
+        for name, job in load(ROOT / ".github" / "workflows" / "ci.yml")["jobs"].items()
+        if "container" in job
+    }
+    assert sorted(containers) == ["areas", "tests", "toolchain"]
+    for name, image in containers.items():
+        assert re.fullmatch(rf"python:[^:]+-{suite}", image), (name, image)
+    dockerfile = (DEVCONTAINER.parent / devcontainer()["build"]["dockerfile"]).read_text("utf-8")
+    bases = re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE)
+    assert bases, dockerfile
+    assert [base for base in bases if not base.endswith(f"-{suite}")] == [], bases
+    # The clean room's stand-in of the toolchain and area jobs' container, made from that release.
+    stand_in = cleanroom_room.PYTHON_CONTAINER
+    assert stand_in.image == containers["toolchain"] == containers["areas"]
+    assert stand_in.tarball.name == f"{stand_in.image.replace(':', '-')}.tar"
+    cleanroom_script = (ROOT / "tools" / "build" / "cleanroom").read_text(encoding="utf-8")
+    assert re.search(rf'--include="\$include" {suite} "\$python"', cleanroom_script)
+    # The image's own stand-ins (tools/build/image) are of the same release.
+    image_script = (ROOT / "tools" / "build" / "image").read_text(encoding="utf-8")
+    assert re.search(rf'--include="\$include" {suite} "\$rootfs"', image_script)
 
 
 def test_the_devcontainer_image_installs_every_debian_package_tools_apt_names():
     build = devcontainer()["build"]
     context = (DEVCONTAINER.parent / build["context"]).resolve()
     assert context == ROOT / "tools" / "apt"
+    # package -> the releases it is only for (`@suite` words), or none: every release.
     named = {
-        word
+        words[0]: {word.removeprefix("@") for word in words[1:]}
         for path in sorted(context.glob("*.txt"))
         for line in path.read_text(encoding="utf-8").splitlines()
-        for word in line.split("#", 1)[0].split()
+        if (words := line.split("#", 1)[0].split())
     }
-    assert {"docker.io", "postgresql", "chromium", "etcd-server", "prometheus"} <= named
-    listed = run(context / "packages")
-    assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.split() == sorted(named)
+    assert {"docker.io", "postgresql", "chromium", "etcd-server", "prometheus"} <= set(named)
+    # The devcontainer's release (CI's containers', the image's) and .ci/run's machines'.
+    for suite in (image_debian_suite(), "bookworm"):
+        listed = run(context / "packages", suite)
+        assert listed.returncode == 0, listed.stderr
+        for_suite = [name for name, only in named.items() if not only or suite in only]
+        assert listed.stdout.split() == sorted(for_suite), suite
     dockerfile = (DEVCONTAINER.parent / build["dockerfile"]).read_text(encoding="utf-8")
     assert "COPY packages *.txt /tmp/orderdesk-apt/" in dockerfile
     assert "$(/tmp/orderdesk-apt/packages)" in dockerfile
     # scripts/bootstrap --system installs the same list.
     bootstrap = (ROOT / "scripts" / "bootstrap").read_text(encoding="utf-8")
     assert "packages=$(tools/apt/packages " in bootstrap
+
+
+def test_tools_apt_adds_docker_cli_on_trixie_only():
+    """Trixie moved the docker CLI out of docker.io into docker-cli (docker.io only Recommends
+    it, and bootstrap installs without recommends); bookworm has no docker-cli. Checked against
+    each release's package index: `apt-cache policy docker-cli` on each."""
+    packages = ROOT / "tools" / "apt" / "packages"
+    trixie = run(packages, "trixie")
+    bookworm = run(packages, "bookworm")
+    assert trixie.returncode == bookworm.returncode == 0, trixie.stderr + bookworm.stderr
+    assert set(trixie.stdout.split()) - set(bookworm.stdout.split()) == {"docker-cli"}
+    assert "docker.io" in bookworm.stdout.split()
+
+
+def test_tools_apt_packages_refuses_a_word_that_is_neither_package_nor_suite(tmp_path: Path):
+    script = tmp_path / "packages"
+    script.write_text((ROOT / "tools" / "apt" / "packages").read_text(encoding="utf-8"))
+    (tmp_path / "area.txt").write_text("docker-cli trixie   # meant @trixie\n", encoding="utf-8")
+    listed = run("sh", script, "trixie")
+    assert listed.returncode != 0
+    assert 'docker-cli: "trixie" is neither a package nor @suite' in listed.stderr
 
 
 def test_the_devcontainer_forwards_the_port_invoke_up_serves_on():

@@ -140,10 +140,10 @@ def test_a_self_hosted_runner_is_told_what_the_image_would_have_provided() -> No
     assert "Terraform 1.15 on the agents" in readme
 
 
-# Go is only in the hosted image's tool cache, and python:*-bookworm has none at all, while
+# Go is only in the hosted image's tool cache, and python:*-trixie has none at all, while
 # scripts/bootstrap builds the Go tools (--deploy: kustomize, cosign, syft; --system: all).
 # Sources: actions/runner-images images/ubuntu/Ubuntu2404-Readme.md ("Cached Tools": Go) and
-# docker-library/python's bookworm Dockerfile (FROM buildpack-deps:bookworm, which has no Go).
+# docker-library/python's trixie Dockerfile (FROM buildpack-deps:trixie, which has no Go).
 SETUP_GO = "actions/setup-go@b7ad1dad31e06c5925ef5d2fc7ad053ef454303e"  # v7.0.0, node24
 
 

@@ -92,7 +92,7 @@ def test_one_pin_per_action_everywhere() -> None:
 def test_ci_runs_the_app_tests_on_every_supported_python() -> None:
     tests = workflow("ci.yml")["jobs"]["tests"]
     assert tests["strategy"]["matrix"]["python"] == ["3.11", "3.12", "3.13"]
-    assert tests["container"]["image"] == "python:${{ matrix.python }}-bookworm"
+    assert tests["container"]["image"] == "python:${{ matrix.python }}-trixie"
     calls = [
         c for c in policy.github_commands(WORKFLOWS_DIR / "ci.yml") if isinstance(c, policy.Command)
     ]
@@ -105,13 +105,13 @@ def test_ci_tool_sessions_run_on_the_project_python() -> None:
     (setup,) = steps_using(jobs["checks"], "actions/setup-python")
     assert setup["with"]["python-version"] == "3.11"
     for name in ("areas", "toolchain"):
-        assert jobs[name]["container"]["image"] == "python:3.11-bookworm", name
+        assert jobs[name]["container"]["image"] == "python:3.11-trixie", name
 
 
 # GitHub can run a job in a container (jobs.<id>.container); Docker's own image documentation
 # says "--privileged is required for Docker-in-Docker to function properly"
 # (docker-library/docs, docker/content.md).
-def test_ci_jobs_that_need_debian_packages_run_in_a_debian_bookworm_container() -> None:
+def test_ci_jobs_that_need_debian_packages_run_in_a_debian_container() -> None:
     jobs = workflow("ci.yml")["jobs"]
     system = [
         name
@@ -121,7 +121,8 @@ def test_ci_jobs_that_need_debian_packages_run_in_a_debian_bookworm_container() 
     assert sorted(system) == ["areas", "tests", "toolchain"]
     for name in system:
         container = jobs[name]["container"]
-        assert re.fullmatch(r"python:[^:]+-bookworm", container["image"]), name
+        # Which Debian release: test_conventions' test of the image's release.
+        assert re.fullmatch(r"python:[^:]+-(bookworm|trixie|forky)", container["image"]), name
         assert "--privileged" in container["options"].split(), name
         # The image's Python is the one: setup-python's builds are for Ubuntu, not Debian.
         assert not steps_using(jobs[name], "actions/setup-python"), name
