@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from ops import toolchain  # noqa: E402
 from ops.sandbox.controlplane import ControlPlane  # noqa: E402
+from testkit.support import invoke  # noqa: E402
 
 IMAGE = "127.0.0.1:5000/orderdesk"
 
@@ -42,18 +42,6 @@ def image_record(state_dir: Path, digest: str) -> None:
         "reference": f"{IMAGE}@{digest}",
     }
     (local / "image.json").write_text(json.dumps(record))
-
-
-def run_invoke(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(repo / ".venv" / "bin" / "python"), "-m", "invoke", *args],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def main() -> None:
@@ -90,11 +78,11 @@ def main() -> None:
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             for digest in ("sha256:" + "a" * 64, "sha256:" + "b" * 64):
                 image_record(state_dir, digest)
-                applied = run_invoke(REPO_ROOT, env, "k8s.apply", "--env", "local")
+                applied = invoke("k8s.apply", "--env", "local", env=env)
                 if applied.returncode:
                     raise SystemExit(f"k8s.apply failed:\n{applied.stderr}")
             started = time.monotonic()
-            first = run_invoke(args.repo, env, "status", "--env", "local")
+            first = invoke("status", "--env", "local", env=env, repo=args.repo)
             cold = time.monotonic() - started
             if first.returncode:
                 raise SystemExit(f"status failed:\n{first.stdout}\n{first.stderr}")
@@ -102,7 +90,7 @@ def main() -> None:
             for _ in range(args.runs):
                 calls.unlink(missing_ok=True)
                 started = time.monotonic()
-                status = run_invoke(args.repo, env, "status", "--env", "local")
+                status = invoke("status", "--env", "local", env=env, repo=args.repo)
                 times.append(time.monotonic() - started)
                 if status.returncode:
                     raise SystemExit(f"status failed:\n{status.stdout}\n{status.stderr}")

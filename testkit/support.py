@@ -102,16 +102,21 @@ def invoke(
     env: Mapping[str, str] | None = None,
     timeout: float | None = 300,
     stdin: str | None = None,
+    repo: Path = REPO_ROOT,
 ) -> subprocess.CompletedProcess[str]:
     """`invoke ...` as a person types it, from the repository root, in a process of its own:
     the one way tests run a task as a process.
 
     `env` is the whole environment of that process (default: this one's); `stdin`, when given,
-    is written to its standard input (then closed).
+    is written to its standard input (then closed). `repo`: another checkout, run with its own
+    .venv (a benchmark comparing two revisions).
     """
+    argv = invoke_argv(*args)
+    if repo != REPO_ROOT:
+        argv[0] = str(repo / ".venv" / "bin" / "python")
     return subprocess.run(
-        invoke_argv(*args),
-        cwd=REPO_ROOT,
+        argv,
+        cwd=repo,
         env=dict(env) if env is not None else None,
         input=stdin,
         capture_output=True,
