@@ -40,6 +40,12 @@ def require_cluster_build() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def cluster_for_the_session() -> Iterator[None]:
     require_cluster_build()
+    leftovers = cluster.stale_state()
+    if leftovers:
+        # A run killed before it could stop (a cancelled CI job, a closed terminal) would make
+        # every test refuse to start; the session does what that refusal asks of a developer.
+        print(f"cluster: a killed run left {'; '.join(leftovers)}; cleaning up", file=sys.stderr)
+        cluster.stop(progress=lambda message: print(message, file=sys.stderr))
     was_running = cluster.running()
     try:
         yield
