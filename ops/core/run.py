@@ -176,6 +176,20 @@ class _SessionLocal(Local):
     def kill(self) -> None:
         self._signal_group(signal.SIGKILL)
 
+    def wait(self) -> None:
+        try:
+            super().wait()
+        except KeyboardInterrupt:
+            raise  # invoke passes it on (send_interrupt) and keeps waiting
+        except BaseException:
+            # An exception while waiting (a deploy's SIGTERM/SIGINT handler raising) would leave
+            # the program running, and invoke joining its output threads for ever: in a session
+            # of its own, no signal to ours reaches it. One SIGTERM, so a graceful tool
+            # (terraform) can still save its state.
+            if self.process.poll() is None:
+                self._signal_group(signal.SIGTERM)
+            raise
+
     def send_interrupt(self, interrupt: KeyboardInterrupt) -> None:
         # The program's own session does not get the terminal's Ctrl-C: pass it on.
         self._signal_group(signal.SIGINT)

@@ -10,7 +10,8 @@ to kubectl.
     target.state         its state files (ops/core/state.py, .data/<env>/...)
     target.settings      every invoke setting, typed (ops/core/settings.py)
     target.kube()        where kubectl and helm act (ops/core/kube.py)
-    target.context       the invoke Context that runs commands today
+    target.runner         runs every external program (ops/core/run.py), made from the context
+    target.context       the invoke Context of the task (config, and what a Runner runs through)
 
 The one `--env` convention: every task that acts on an environment takes `--env NAME` and has no
 default (a deploy, a plan or an apply never guesses); a missing or unknown name is the same Exit
@@ -28,6 +29,7 @@ from invoke.exceptions import Exit
 from ops import envconfig
 from ops.core import kube
 from ops.core.environments import BAD_INPUT, require_azure
+from ops.core.run import Runner
 from ops.core.settings import Settings
 from ops.core.state import EnvState
 
@@ -60,10 +62,9 @@ class Target:
     environment: envconfig.Environment
     state: EnvState
     settings: Settings
-    # Commands run through the context until ops/core/run.py's Runner lands (a sibling branch):
-    # then `runner: Runner` joins these fields, made here in resolve(), and area code runs
-    # external programs through target.runner.
     context: Context
+    # Area code runs every external program through this, never c.run of a string.
+    runner: Runner
 
     @classmethod
     def resolve(cls, c: Context, env: str) -> Target:
@@ -82,6 +83,7 @@ class Target:
             state=EnvState.of(environment.name, c),
             settings=settings or Settings.read(c.config),
             context=c,
+            runner=Runner(c),
         )
 
     @property

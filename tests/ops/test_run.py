@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -75,6 +76,47 @@ def test_a_timeout_kills_the_program_and_what_it_started_and_names_both() -> Non
     assert message.startswith("sh did not finish within 1 s and was stopped")
     assert "waiting" in message
     assert message.endswith("; start the registry first")
+
+
+class _Stop(BaseException):
+    """What a deploy's signal handler raises (ops/deploy/runner.py's Interrupted)."""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return True
+    return fields[0] in ("Z", "X")
+
+
+def test_an_exception_raised_while_waiting_stops_the_program_and_what_it_started(
+    tmp_path: Path,
+) -> None:
+    """The program runs in a session of its own, so a signal to ours never reaches it: a handler
+    that raises (deploy's SIGTERM/SIGINT) must not leave it running, nor hang on its pipes."""
+    pid_file = tmp_path / "sleep.pid"
+
+    def stop(signum: int, frame: object) -> None:
+        raise _Stop
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    started = time.monotonic()
+    try:
+        signal.alarm(1)
+        with pytest.raises(_Stop):
+            Runner().run(
+                ["sh", "-c", f"sleep 60 & echo $! > {pid_file}; wait"], timeout=120, hide=True
+            )
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - started < 10
+    sleep = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while not _gone(sleep) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(sleep), f"sleep {sleep} still runs after the run was interrupted"
 
 
 def test_a_timeout_is_required() -> None:
