@@ -282,10 +282,10 @@ def literal(command: str) -> str:
 # registrations.
 PREFLIGHT_READS = [
     literal("az account show --output json"),
-    literal("az provider list --query '[].[namespace, registrationState]' --output json "),
+    literal("az provider list --query '[].[namespace, registrationState]' --output json"),
     literal(
         "az feature show --namespace Microsoft.Compute --name EncryptionAtHost "
-        "--query properties.state --output tsv "
+        "--query properties.state --output tsv"
     ),
 ]
 # Then, before any change, the tokens the stages will need while the CI login is fresh.
