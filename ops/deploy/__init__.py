@@ -114,11 +114,13 @@ def destroy(c: Context, env: str = "", yes: bool = False) -> None:
         )
         if answer.strip() != env:
             raise Exit("destroy: not confirmed; nothing was deleted", code=1)
-    kube_target = target.kube()
-    c.run(
-        kube_target.kubectl(
+    target.runner.run(
+        target.kube().kubectl_argv(
             "delete", "namespace", namespace, "--ignore-not-found", "--wait=false", namespace=None
-        )
+        ),
+        # --wait=false: the API server accepts the deletion at once and finishes it behind.
+        timeout=60,
+        hide=False,
     )
 
 
