@@ -34,7 +34,7 @@ from ops.core import state
 from ops.core.environments import ENV_HELP
 from ops.core.target import Target
 from ops.deploy import plan, preflight, runner
-from ops.k8s import watch
+from ops.k8s import report, watch
 
 STAGES = plan.STAGES
 
@@ -94,7 +94,7 @@ def status(c: Context, env: str = "") -> None:
         print(f"last deploy: {runner.describe_record(record)}")
     cluster = watch.connect(target.kube())
     cluster.server_minor()  # unreachable: an Exit naming the fix
-    print("\n".join(watch.describe_deployment(cluster, runner.RECORD_ANNOTATION)))
+    print("\n".join(report.describe_deployment(cluster, runner.RECORD_ANNOTATION)))
 
 
 @task(help={"env": ENV_HELP, "yes": "skip the typed confirmation (CI, after its own gate)"})

@@ -17,7 +17,7 @@ from kubernetes import client as k8s
 
 from ops import envconfig
 from ops.core.kube import KubeTarget
-from ops.k8s import watch
+from ops.k8s import report, watch
 from tests.kubeapi import NOW, write_kubeconfig
 
 TARGET = KubeTarget(envconfig.load("local"), kubeconfig=None, context=None, request_timeout=2)
@@ -161,7 +161,7 @@ def test_the_logs_of_a_restarted_container_are_its_previous_runs() -> None:
     cluster = Pods(pod("p-1", restarted), pod("p-2", running), pod("p-3", waiting), pod("p-4"))
     lines = []
     for listed in cluster.listed:
-        lines += cluster.pod_logs(listed, 50)
+        lines += report.pod_logs(cluster, listed, 50)
     assert lines == [
         "[p-1/web (previous run)] line one",
         "[p-1/web (previous run)] line two",
