@@ -18,6 +18,7 @@ from invoke import MockContext, Result
 from invoke.exceptions import Exit
 
 from ops import azure, envconfig, tf
+from ops.core.run import Call, RecordingRunner
 from testkit.support import (
     committed_lock_file,
     context_answering,
@@ -500,40 +501,62 @@ def test_output_names_the_known_outputs_for_a_typo() -> None:
 # --- bootstrap ----------------------------------------------------------------------------------
 
 
+def logged_in_runner(account: str = ACCOUNT) -> RecordingRunner:
+    """A recording Runner logged in to a subscription with every provider and feature
+    registered; a user (ad signed-in-user) unless `account` says otherwise."""
+    runner = RecordingRunner()
+    runner.answer("account", "show", stdout=account, times=None)
+    runner.answer("provider", "list", stdout=ALL_REGISTERED, times=None)
+    runner.answer("feature", "show", stdout="Registered\n", times=None)
+    runner.answer("signed-in-user", "show", stdout="aaaaaaaa-0000-0000-0000-000000000001\n")
+    return runner
+
+
+def flag(call: Call, name: str) -> str:
+    """The value after `name` in a recorded call (its last occurrence)."""
+    words = call.argv
+    assert name in words, f"{name} not in {words}"
+    return words[len(words) - 1 - words[::-1].index(name) + 1]
+
+
 def test_bootstrap_creates_locked_entra_only_state_storage() -> None:
-    c = logged_in_context(
-        **{"az ad signed-in-user show": Result(stdout="aaaaaaaa-0000-0000-0000-000000000001\n")}
-    )
-    tf.bootstrap(c, env="dev")
-    run = recorded_commands(c)
+    runner = logged_in_runner()
+    tf.bootstrap(runner.context, env="dev")
+    named = runner.named()
+    assert named[0] == ["az", "account", "show", "--output", "json"]
     assert all(
-        f"--subscription {SUBSCRIPTION}" in command
-        for command in run[1:]
-        if "signed-in-user" not in command
+        command[-4:] == ["--subscription", SUBSCRIPTION, "--output", "none"]
+        for command in named
+        if "create" in command or "update" in command
     )
-    account = next(command for command in run if "storage account create" in command)
-    for setting in (
-        "--allow-shared-key-access false",
-        "--allow-blob-public-access false",
-        "--min-tls-version TLS1_2",
-        "--https-only true",
+    account = runner.find("storage", "account", "create")
+    for name, value in (
+        ("--allow-shared-key-access", "false"),
+        ("--allow-blob-public-access", "false"),
+        ("--min-tls-version", "TLS1_2"),
+        ("--https-only", "true"),
     ):
-        assert setting in account
-    assert any("--enable-versioning true" in command for command in run)
-    role = next(command for command in run if "role assignment create" in command)
-    assert "--assignee-object-id aaaaaaaa-0000-0000-0000-000000000001" in role
-    assert "--assignee-principal-type User" in role
-    assert "'Storage Blob Data Contributor'" in role
-    account_id = (
+        assert flag(account, name) == value
+    assert flag(runner.find("blob-service-properties", "update"), "--enable-versioning") == "true"
+    role = runner.find("role", "assignment", "create")
+    assert flag(role, "--assignee-object-id") == "aaaaaaaa-0000-0000-0000-000000000001"
+    assert flag(role, "--assignee-principal-type") == "User"
+    # One word for the shell-less Runner, whatever its spaces.
+    assert flag(role, "--role") == "Storage Blob Data Contributor"
+    assert flag(role, "--scope") == (
         f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-orderdesk-tfstate"
         "/providers/Microsoft.Storage/storageAccounts/storderdesktfdev"
     )
-    assert f"--scope {account_id} --subscription {SUBSCRIPTION} --output none" in role
-    assert (
-        "storage container create --name tfstate --account-name storderdesktfdev --auth-mode login"
-        in run[-2]
-    )
-    assert "lock create --name tfstate-cannot-delete --lock-type CanNotDelete" in run[-1]
+    assert named[-2][1:9] == [
+        *("storage", "container", "create", "--name", "tfstate"),
+        *("--account-name", "storderdesktfdev", "--auth-mode"),
+    ]
+    assert named[-1][1:7] == [
+        *("lock", "create", "--name", "tfstate-cannot-delete", "--lock-type", "CanNotDelete")
+    ]
+    # Every az call is bounded; creating the storage account is the slowest Azure allows for.
+    assert all(0 < record.timeout <= tf.AZ_CREATE_TIMEOUT_S for record in runner.records)
+    assert account.timeout == tf.AZ_CREATE_TIMEOUT_S
 
 
 # "it can take up to 10 minutes for changes to take effect" (a new storage data role):
@@ -588,18 +611,20 @@ def test_bootstrap_as_a_service_principal_looks_up_its_object_id() -> None:
             "user": {"name": "11111111-aaaa-bbbb-cccc-222222222222", "type": "servicePrincipal"},
         }
     )
-    c = logged_in_context(
-        **{
-            "az account show": Result(stdout=account),
-            "az ad sp show --id 11111111-aaaa-bbbb-cccc-222222222222": Result(
-                stdout="bbbbbbbb-0000-0000-0000-000000000002\n"
-            ),
-        }
+    runner = logged_in_runner(account)
+    runner.answer(
+        "ad",
+        "sp",
+        "show",
+        "--id",
+        "11111111-aaaa-bbbb-cccc-222222222222",
+        stdout="bbbbbbbb-0000-0000-0000-000000000002\n",
     )
-    tf.bootstrap(c, env="prod")
-    role = next(command for command in recorded_commands(c) if "role assignment create" in command)
-    assert "--assignee-object-id bbbbbbbb-0000-0000-0000-000000000002" in role
-    assert "--assignee-principal-type ServicePrincipal" in role
+    tf.bootstrap(runner.context, env="prod")
+    assert not any("signed-in-user" in command for command in runner.calls)
+    role = runner.find("role", "assignment", "create")
+    assert flag(role, "--assignee-object-id") == "bbbbbbbb-0000-0000-0000-000000000002"
+    assert flag(role, "--assignee-principal-type") == "ServicePrincipal"
 
 
 def test_bootstrap_without_login_creates_nothing() -> None:
