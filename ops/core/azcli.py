@@ -7,7 +7,6 @@ or a missing `az login` gets the same message and exit code everywhere.
 from __future__ import annotations
 
 import json
-import shlex
 from typing import Any
 
 from invoke.context import Context
@@ -33,11 +32,6 @@ def program() -> str:
             code=BAD_INPUT,
         )
     return found
-
-
-def az() -> str:
-    """The az program, quoted for a command line (tasks that still build shell strings)."""
-    return shlex.quote(program())
 
 
 def require_login(c: Context) -> dict[str, Any]:
