@@ -28,7 +28,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from ops import envconfig
-from ops.azure import register_providers_and_features
+from ops.azure.providers import register_providers_and_features
 from ops.core import git, state
 from ops.core.azcli import program as az_program
 from ops.core.azcli import require_login

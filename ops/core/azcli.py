@@ -21,6 +21,9 @@ AZ_INSTALL = "https://learn.microsoft.com/cli/azure/install-azure-cli"
 
 # `az account show` answers from the local token cache; a slow answer is a broken install.
 ACCOUNT_SHOW_TIMEOUT_S = 60
+# One az call against Azure Resource Manager or Key Vault (a show, a list, a register, a token):
+# each answers in seconds; minutes mean a network or a login that hangs.
+CALL_TIMEOUT_S = 120
 
 
 def program() -> str:

@@ -17,7 +17,8 @@ import pytest
 from invoke import MockContext, Result
 from invoke.exceptions import Exit
 
-from ops import azure, envconfig, tf
+from ops import envconfig, tf
+from ops.azure import providers
 from ops.core.run import Call, RecordingRunner
 from testkit.support import (
     committed_lock_file,
@@ -49,7 +50,9 @@ def answers(mapping: dict[str, Result]) -> dict[re.Pattern[str], Result]:
     return {re.compile(".*" + pattern): result for pattern, result in mapping.items()}
 
 
-ALL_REGISTERED = json.dumps([[namespace, "Registered"] for namespace in azure.RESOURCE_PROVIDERS])
+ALL_REGISTERED = json.dumps(
+    [[namespace, "Registered"] for namespace in providers.RESOURCE_PROVIDERS]
+)
 
 
 def logged_in_context(**extra: Result) -> MockContext:
@@ -567,7 +570,7 @@ def test_bootstrap_retries_the_state_container_until_the_new_storage_role_propag
     denied = Result(exited=1, stderr="ErrorCode:AuthorizationPermissionMismatch\n")
     answers_in_turn = iter([denied, denied, Result()])
     subscription = FakeSubscription(
-        registered={*azure.RESOURCE_PROVIDERS, "Microsoft.Compute/EncryptionAtHost"}
+        registered={*providers.RESOURCE_PROVIDERS, "Microsoft.Compute/EncryptionAtHost"}
     )
 
     def run(command: str, **kwargs: object) -> Result:
@@ -588,7 +591,7 @@ def test_bootstrap_retries_the_state_container_until_the_new_storage_role_propag
 
 def test_bootstrap_stops_after_ten_minutes_of_denied_container_creation() -> None:
     subscription = FakeSubscription(
-        registered={*azure.RESOURCE_PROVIDERS, "Microsoft.Compute/EncryptionAtHost"}
+        registered={*providers.RESOURCE_PROVIDERS, "Microsoft.Compute/EncryptionAtHost"}
     )
 
     def run(command: str, **kwargs: object) -> Result:
@@ -707,7 +710,7 @@ def test_bootstrap_registers_the_resource_providers_azurerm_5_no_longer_register
             named = re.search(r"--namespace (\S+)", command)
             assert named, f"{command} names the provider it registers"
             registered.append(named[1])
-    assert sorted(registered) == sorted(azure.RESOURCE_PROVIDERS)
+    assert sorted(registered) == sorted(providers.RESOURCE_PROVIDERS)
     for namespace in ("Microsoft.ContainerService", "Microsoft.KeyVault", "Microsoft.Network"):
         assert namespace in registered
     assert all(f"--subscription {SUBSCRIPTION}" in c for c in ran if " register " in c)
@@ -723,7 +726,7 @@ def test_bootstrap_registers_the_resource_providers_azurerm_5_no_longer_register
 # is required to get the change propagated"
 # (learn.microsoft.com/azure/virtual-machines/linux/disks-enable-host-based-encryption-cli).
 def test_bootstrap_registers_encryption_at_host_then_registers_compute_again() -> None:
-    subscription = FakeSubscription(registered=set(azure.RESOURCE_PROVIDERS))
+    subscription = FakeSubscription(registered=set(providers.RESOURCE_PROVIDERS))
     ran = bootstrap_against(subscription)
     feature = ran.index(
         "/opt/az/bin/az feature register --namespace Microsoft.Compute --name EncryptionAtHost "
@@ -742,7 +745,7 @@ def test_bootstrap_registers_encryption_at_host_then_registers_compute_again() -
 
 def test_bootstrap_on_a_registered_subscription_registers_nothing() -> None:
     subscription = FakeSubscription(
-        registered={*azure.RESOURCE_PROVIDERS, "Microsoft.Compute/EncryptionAtHost"}
+        registered={*providers.RESOURCE_PROVIDERS, "Microsoft.Compute/EncryptionAtHost"}
     )
     ran = bootstrap_against(subscription)
     assert not any(" register " in command for command in ran)
@@ -760,7 +763,7 @@ def test_bootstrap_waits_for_registration_only_so_long(capsys) -> None:
         tf.bootstrap(c, env="dev")
     assert caught.value.code == 1
     reads = [command for command in subscription.log if " feature show " in command]
-    assert len(reads) == 1 + azure.REGISTRATION_TIMEOUT_S // azure.REGISTRATION_INTERVAL_S
+    assert len(reads) == 1 + providers.REGISTRATION_TIMEOUT_S // providers.REGISTRATION_INTERVAL_S
     assert not any(" storage account create " in command for command in subscription.log)
     assert "not Registered yet" in capsys.readouterr().out
 
@@ -840,7 +843,7 @@ def test_bootstrap_registers_the_provider_of_every_resource_type_the_estate_decl
         prefixes = [prefix for prefix in NAMESPACE_OF_PREFIX if resource_type.startswith(prefix)]
         assert prefixes, f"{resource_type}: map it to its resource provider namespace"
         namespace = NAMESPACE_OF_PREFIX[max(prefixes, key=len)]
-        assert namespace in {*azure.RESOURCE_PROVIDERS, *ALWAYS_REGISTERED}, resource_type
+        assert namespace in {*providers.RESOURCE_PROVIDERS, *ALWAYS_REGISTERED}, resource_type
 
 
 # Azure Policy for Kubernetes: "Register the Microsoft.PolicyInsights resource provider" before the
