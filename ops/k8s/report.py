@@ -15,6 +15,7 @@ from ops.k8s.watch import (
     APP,
     LOG_LINES,
     SELECTOR,
+    UNRETRIEVABLE,
     ApiError,
     Cluster,
     event_time,
@@ -68,16 +69,23 @@ def pod_logs(cluster: Cluster, pod: Any, lines: int) -> list[str]:
             f"{pod.status.phase}; its events above say why)"
         ]
     for status in statuses:
-        previous = bool(status.restart_count)
-        header = f"[{pod.metadata.name}/{status.name}{' (previous run)' if previous else ''}]"
-        started = previous or (status.state and not status.state.waiting)
-        if not started:
-            waiting = status.state.waiting if status.state else None
-            why = waiting.reason if waiting else "not started"
-            found.append(f"{header} no logs: the container has not started ({why})")
+        restarted = bool(status.restart_count)
+        header = f"[{pod.metadata.name}/{status.name}{' (previous run)' if restarted else ''}]"
+        waiting = status.state.waiting if status.state else None
+        if not restarted and (waiting or not status.state):
+            reason = waiting.reason if waiting else "not started"
+            found.append(f"{header} no logs: the container has not started ({reason})")
             continue
+        # A container waiting in back-off has no current run: the kubelet's "current" logs are
+        # those of the run that just ended, while `previous` means the one before it, which it
+        # may already have removed ("unable to retrieve container logs").
+        previous = restarted and not waiting
         try:
             text = cluster.pod_log(pod.metadata.name, status.name, previous=previous, lines=lines)
+            if text.startswith(UNRETRIEVABLE) and restarted:
+                text = cluster.pod_log(
+                    pod.metadata.name, status.name, previous=not previous, lines=lines
+                )
         except ApiError as exc:
             found.append(f"{header} no logs: {exc.status} {exc.reason}")
             continue

@@ -45,6 +45,8 @@ STUCK_WAITING = {
     "RunContainerError",
 }
 LOG_LINES = 50
+# What the API server answers, with 200, for a container whose log the kubelet no longer has.
+UNRETRIEVABLE = "unable to retrieve container logs"
 
 
 class ApiError(Exception):

@@ -221,8 +221,10 @@ def test_a_deploy_killed_outright_is_reported_as_interrupted_not_running(tmp_pat
     assert "succeeded" not in line
 
 
-def stages_failing_with(error: BaseException) -> list[Stage]:
+def stages_failing_with(error: BaseException, seen: list[Any] | None = None) -> list[Stage]:
     def fail(c: Context) -> None:
+        if seen is not None:  # the handlers deploy has installed while its stages run
+            seen.extend(signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT))
         raise error
 
     return [
@@ -244,8 +246,12 @@ def test_an_exception_in_a_stage_finishes_the_record_and_propagates(
 ) -> None:
     earlier_success(tmp_path)
     c = Context(Config(overrides={"state_dir": str(tmp_path)}))
+    # What was there before deploy, not Python's defaults: a shell that starts the tests in the
+    # background has SIGINT ignored, and deploy must hand back exactly that.
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    during: list[Any] = []
     with pytest.raises(type(error)):
-        runner.execute(c, envconfig.load("local"), stages_failing_with(error), SHA)
+        runner.execute(c, envconfig.load("local"), stages_failing_with(error, during), SHA)
     record = last_deploy(tmp_path)
     assert record["result"] == "interrupted at stage kubernetes"
     assert record["reason"] == reason
@@ -253,6 +259,7 @@ def test_an_exception_in_a_stage_finishes_the_record_and_propagates(
     assert runner.describe_record(record).startswith(
         f"interrupted at stage kubernetes ({reason}) at "
     )
-    # The handlers deploy installed are gone again.
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # Deploy had its own handlers while the stage ran, and they are gone again.
+    assert len(during) == 2, during
+    assert not set(during) & set(before), (during, before)
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before

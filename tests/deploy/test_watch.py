@@ -103,10 +103,12 @@ def pod(name: str, *statuses: Any, conditions: list[Any] | None = None) -> Any:
 class Pods(watch.Cluster):
     """watch.Cluster over fixed pods; no events; the log reads it was asked for."""
 
-    def __init__(self, *pods: Any) -> None:
+    def __init__(self, *pods: Any, gone: set[tuple[str, bool]] | None = None) -> None:
         super().__init__(TARGET, k8s.ApiClient(k8s.Configuration()))
         self.listed = list(pods)
         self.logs: list[tuple[str, str, bool]] = []
+        # (pod, previous) whose log the kubelet no longer has
+        self.gone = gone or set()
 
     def pods(self) -> list[Any]:
         return self.listed
@@ -116,6 +118,8 @@ class Pods(watch.Cluster):
 
     def pod_log(self, pod: str, container: str, *, previous: bool, lines: int = 50) -> str:
         self.logs.append((pod, container, previous))
+        if (pod, previous) in self.gone:
+            return f"{watch.UNRETRIEVABLE} for containerd://0123"
         return "line one\nline two"
 
 
@@ -150,7 +154,7 @@ def test_each_kind_of_stuck_pod_is_named_with_its_reason() -> None:
 
 
 def test_the_logs_of_a_restarted_container_are_its_previous_runs() -> None:
-    restarted = container(
+    backing_off = container(
         "web",
         restarts=2,
         waiting=k8s.V1ContainerStateWaiting(reason="CrashLoopBackOff"),
@@ -158,7 +162,19 @@ def test_the_logs_of_a_restarted_container_are_its_previous_runs() -> None:
     )
     running = container("web", running=k8s.V1ContainerStateRunning())
     waiting = container("web", waiting=k8s.V1ContainerStateWaiting(reason="ErrImagePull"))
-    cluster = Pods(pod("p-1", restarted), pod("p-2", running), pod("p-3", waiting), pod("p-4"))
+    running_again = container(
+        "web",
+        restarts=1,
+        running=k8s.V1ContainerStateRunning(),
+        last=k8s.V1ContainerStateTerminated(exit_code=3),
+    )
+    cluster = Pods(
+        pod("p-1", backing_off),
+        pod("p-2", running),
+        pod("p-3", waiting),
+        pod("p-4"),
+        pod("p-5", running_again),
+    )
     lines = []
     for listed in cluster.listed:
         lines += report.pod_logs(cluster, listed, 50)
@@ -169,8 +185,27 @@ def test_the_logs_of_a_restarted_container_are_its_previous_runs() -> None:
         "[p-2/web] line two",
         "[p-3/web] no logs: the container has not started (ErrImagePull)",
         "[p-4] no logs: no container has started (the pod is Pending; its events above say why)",
+        "[p-5/web (previous run)] line one",
+        "[p-5/web (previous run)] line two",
     ]
-    assert cluster.logs == [("p-1", "web", True), ("p-2", "web", False)]
+    # In back-off the run that just ended is the kubelet's current log; once the container
+    # runs again, the ended run is `previous`.
+    assert cluster.logs == [("p-1", "web", False), ("p-2", "web", False), ("p-5", "web", True)]
+
+
+def test_a_log_the_kubelet_no_longer_has_is_read_the_other_way() -> None:
+    backing_off = container(
+        "web",
+        restarts=3,
+        waiting=k8s.V1ContainerStateWaiting(reason="CrashLoopBackOff"),
+        last=k8s.V1ContainerStateTerminated(exit_code=3),
+    )
+    cluster = Pods(pod("p-1", backing_off), gone={("p-1", False)})
+    assert report.pod_logs(cluster, cluster.listed[0], 50) == [
+        "[p-1/web (previous run)] line one",
+        "[p-1/web (previous run)] line two",
+    ]
+    assert cluster.logs == [("p-1", "web", False), ("p-1", "web", True)]
 
 
 def test_a_server_that_never_answers_fails_within_the_request_timeout(tmp_path) -> None:
