@@ -16,12 +16,15 @@ from invoke import Collection, Task, task
 from invoke.context import Context
 from invoke.exceptions import Exit
 
+from ops.core.run import Runner
 from ops.core.state import DEFAULT_ROOT
 from ops.core.wait import WaitTimeout, wait_until
 from ops.envconfig import REPO_ROOT
 
 APP_DIR = REPO_ROOT / "app"
 PYTHON = shlex.quote(sys.executable)
+# A management command on the local SQLite database: migrate and seed take seconds.
+MANAGE_TIMEOUT_S = 600
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 ALL_INTERFACES = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104  # nosec B104 - named, not bound
 
@@ -41,9 +44,15 @@ def local_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def manage(c: Context, command: str, **env: str) -> None:
-    with c.cd(str(APP_DIR)):
-        c.run(f"{PYTHON} manage.py {command}", env=local_env(**env))
+def manage(c: Context, *words: str, **env: str) -> None:
+    """`manage.py WORDS` on the local database, its output shown (a token is printed once)."""
+    Runner(c).run(
+        [sys.executable, "manage.py", *words],
+        timeout=MANAGE_TIMEOUT_S,
+        cwd=APP_DIR,
+        env=local_env(**env),
+        hide=False,
+    )
 
 
 @task(help={"count": "how many orders", "if_empty": "only when there are no orders yet"})
@@ -51,13 +60,13 @@ def seed(c: Context, count: int = 200, if_empty: bool = False) -> None:
     """Insert fake orders into the local database."""
     if count < 1:
         raise Exit("--count must be at least 1")
-    manage(c, f"seed_orders {count}" + (" --if-empty" if if_empty else ""))
+    manage(c, "seed_orders", str(count), *(["--if-empty"] if if_empty else []))
 
 
 @task
 def migrate(c: Context) -> None:
     """Apply database migrations to the local database."""
-    manage(c, "migrate --noinput")
+    manage(c, "migrate", "--noinput")
 
 
 ROLES = ("viewer", "clerk", "admin", "none")
@@ -77,7 +86,9 @@ def user(c: Context, name: str, role: str, password_stdin: bool = False) -> None
         raise Exit(f"--role {role!r} is not a role; use one of {', '.join(ROLES)}")
     flags = f"{shlex.quote(name)} --role {role}" + (" --password-stdin" if password_stdin else "")
     with c.cd(str(APP_DIR)):
-        # The prompt needs a terminal; a piped password needs the pipe.
+        # The prompt needs a terminal; a piped password needs the pipe. Not a Runner: its
+        # program runs in a session of its own, without the controlling terminal getpass reads
+        # (it would fall back to an echoing stdin), and a person typing has no timeout.
         c.run(f"{PYTHON} manage.py orderdesk_user {flags}", env=local_env(), pty=not password_stdin)
 
 
@@ -90,8 +101,7 @@ def user(c: Context, name: str, role: str, password_stdin: bool = False) -> None
 )
 def token(c: Context, name: str, read_only: bool = False, days: int = 90) -> None:
     """Issue an API token for a local user; printed once, as the last word of the last line."""
-    flags = f"{shlex.quote(name)} --days {days}" + (" --read-only" if read_only else "")
-    manage(c, f"orderdesk_token {flags}")
+    manage(c, "orderdesk_token", name, "--days", str(days), *(["--read-only"] if read_only else []))
 
 
 def ensure_port_free(host: str, port: int) -> None:
@@ -170,7 +180,7 @@ def up(  # noqa: PLR0917 - invoke maps each parameter to a flag
     if seed_count:
         seed(c, count=seed_count, if_empty=True)
     # Prints the admin's password once, on a database without users; says nothing after.
-    manage(c, "orderdesk_user admin --role admin --first")
+    manage(c, "orderdesk_user", "admin", "--role", "admin", "--first")
     # Several workers share one set of metrics through this directory; one per port, so a
     # second instance never touches the first one's files (gunicorn.conf.py also locks it).
     metrics_dir = data_dir() / "metrics" / str(port)
@@ -192,6 +202,7 @@ def up(  # noqa: PLR0917 - invoke maps each parameter to a flag
     with contextlib.ExitStack() as stack:
         if sso:
             env |= start_sso(stack, url)
+        # Not a Runner: the dev server runs in the foreground until Ctrl-C, so no timeout fits.
         with c.cd(str(APP_DIR)):
             c.run(
                 f"{PYTHON} -m gunicorn -c gunicorn.conf.py orderdesk.wsgi:application",

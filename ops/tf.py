@@ -18,21 +18,22 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from invoke import Collection
 from invoke.context import Context
-from invoke.exceptions import Exit, UnexpectedExit
+from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from ops import envconfig
-from ops.azure import register_providers_and_features
+from ops.azure.providers import register_providers_and_features
 from ops.core import git, state
-from ops.core.azcli import az, require_login
+from ops.core.azcli import program as az_program
+from ops.core.azcli import require_login
 from ops.core.environments import BAD_INPUT, ENV_HELP, TEAMS_WEBHOOK_VARIABLE
+from ops.core.run import RunFailed, Runner
 from ops.core.target import Target
 from ops.core.wait import NotYet, WaitTimeout, wait_until
 from ops.envconfig import Azure, Environment
@@ -148,7 +149,7 @@ def bootstrap_for(target: Target) -> None:
     c, environment, azure = target.context, target.environment, target.require_azure()
     subscription = subscription_id(environment, azure)
     account = require_login(c)
-    program = az()
+    program, runner = az_program(), target.runner
     register_providers_and_features(c, subscription)
     storage = azure.state
     location = azure.location
@@ -156,41 +157,49 @@ def bootstrap_for(target: Target) -> None:
         f"/subscriptions/{subscription}/resourceGroups/{storage.resource_group}"
         f"/providers/Microsoft.Storage/storageAccounts/{storage.storage_account}"
     )
-    where = f"--subscription {subscription} --output none"
-    c.run(
-        f"{program} group create --name {storage.resource_group} --location {location} "
-        f"--tags managed-by=invoke-tf-bootstrap {where}"
+    where = ["--subscription", subscription, "--output", "none"]
+
+    def create(*words: str) -> None:
+        runner.run([program, *words, *where], timeout=AZ_CREATE_TIMEOUT_S, hide=False)
+
+    create(
+        *("group", "create", "--name", storage.resource_group, "--location", location),
+        *("--tags", "managed-by=invoke-tf-bootstrap"),
     )
     # Entra ID only (no shared keys), TLS 1.2, no public blobs; versions and soft delete let a
     # broken state be rolled back.
-    c.run(
-        f"{program} storage account create --name {storage.storage_account} "
-        f"--resource-group {storage.resource_group} --location {location} "
-        "--sku Standard_GRS --kind StorageV2 --https-only true --min-tls-version TLS1_2 "
-        f"--allow-blob-public-access false --allow-shared-key-access false {where}"
+    create(
+        *("storage", "account", "create", "--name", storage.storage_account),
+        *("--resource-group", storage.resource_group, "--location", location),
+        *("--sku", "Standard_GRS", "--kind", "StorageV2", "--https-only", "true"),
+        *("--min-tls-version", "TLS1_2", "--allow-blob-public-access", "false"),
+        *("--allow-shared-key-access", "false"),
     )
-    c.run(
-        f"{program} storage account blob-service-properties update "
-        f"--account-name {storage.storage_account} --resource-group {storage.resource_group} "
-        "--enable-versioning true --enable-delete-retention true --delete-retention-days 30 "
-        f"--enable-container-delete-retention true --container-delete-retention-days 30 {where}"
+    create(
+        *("storage", "account", "blob-service-properties", "update"),
+        *("--account-name", storage.storage_account, "--resource-group", storage.resource_group),
+        *("--enable-versioning", "true", "--enable-delete-retention", "true"),
+        *("--delete-retention-days", "30", "--enable-container-delete-retention", "true"),
+        *("--container-delete-retention-days", "30"),
     )
-    principal = _signed_in_object_id(c, program, account)
-    c.run(
-        f"{program} role assignment create --assignee-object-id {principal} "
-        f"--assignee-principal-type {_principal_type(account)} "
-        f"--role 'Storage Blob Data Contributor' --scope {scope} {where}"
+    principal = _signed_in_object_id(runner, program, account)
+    create(
+        *("role", "assignment", "create", "--assignee-object-id", principal),
+        *("--assignee-principal-type", _principal_type(account)),
+        *("--role", "Storage Blob Data Contributor", "--scope", scope),
     )
     _create_state_container(
-        c,
-        f"{program} storage container create --name {storage.container} "
-        f"--account-name {storage.storage_account} --auth-mode login {where}",
+        runner,
+        [
+            *(program, "storage", "container", "create", "--name", storage.container),
+            *("--account-name", storage.storage_account, "--auth-mode", "login", *where),
+        ],
     )
     # The state's prevent_destroy: Azure refuses to delete the account while this lock exists.
-    c.run(
-        f"{program} lock create --name tfstate-cannot-delete --lock-type CanNotDelete "
-        f"--resource-group {storage.resource_group} --resource {storage.storage_account} "
-        f"--resource-type Microsoft.Storage/storageAccounts {where}"
+    create(
+        *("lock", "create", "--name", "tfstate-cannot-delete", "--lock-type", "CanNotDelete"),
+        *("--resource-group", storage.resource_group, "--resource", storage.storage_account),
+        *("--resource-type", "Microsoft.Storage/storageAccounts"),
     )
 
 
@@ -199,12 +208,15 @@ def bootstrap_for(target: Target) -> None:
 # The container is created through the data plane with the role granted a moment ago, so a first
 # bootstrap retries its 403 for that long.
 ROLE_PROPAGATION_TIMEOUT_S, ROLE_PROPAGATION_INTERVAL_S = 600, 15
+# One az create or show: a storage account's creation is the slowest, about a minute.
+AZ_CREATE_TIMEOUT_S = 300
+AZ_SHOW_TIMEOUT_S = 60
 
 
-def _create_state_container(c: Context, command: str) -> None:
+def _create_state_container(runner: Runner, command: list[str]) -> None:
     def created() -> bool:
-        result = c.run(command, warn=True, hide=True)
-        if result is None or result.ok:
+        result = runner.run(command, timeout=AZ_CREATE_TIMEOUT_S, warn=True)
+        if result.ok:
             return True
         raise NotYet((result.stderr.strip().splitlines() or ["no message"])[-1])
 
@@ -232,14 +244,15 @@ def _principal_type(account: dict[str, Any]) -> str:
     )
 
 
-def _signed_in_object_id(c: Context, az: str, account: dict[str, Any]) -> str:
+def _signed_in_object_id(runner: Runner, az: str, account: dict[str, Any]) -> str:
     if _principal_type(account) == "ServicePrincipal":
-        client_id = shlex.quote(str(account["user"]["name"]))
-        command = f"{az} ad sp show --id {client_id} --query id --output tsv"
+        who = ["sp", "show", "--id", str(account["user"]["name"])]
     else:
-        command = f"{az} ad signed-in-user show --query id --output tsv"
-    result = c.run(command, hide=True)
-    if result is None or not result.stdout.strip():
+        who = ["signed-in-user", "show"]
+    result = runner.run(
+        [az, "ad", *who, "--query", "id", "--output", "tsv"], timeout=AZ_SHOW_TIMEOUT_S
+    )
+    if not result.stdout.strip():
         raise Exit("tf: could not find your Entra ID object id; check `az ad signed-in-user show`")
     return result.stdout.strip()
 
@@ -371,8 +384,10 @@ def output_for(target: Target, name: str = "", *, save: bool = False) -> None:
     c, env = target.context, target.name
     try:
         outputs = terraform.run_json(c, terraform.output_json_argv())
-    except UnexpectedExit as exc:
-        raise Exit(f"tf: terraform output failed; has {env} been applied?") from exc
+    except RunFailed as exc:
+        # terraform's own words stay in the message: a missing state reads differently from a
+        # lost login.
+        raise Exit(f"tf: terraform output failed; has {env} been applied? ({exc})") from exc
     values = {key: value["value"] for key, value in outputs.items()}
     if save:
         path = state.write_json(target.state.tf_outputs, values)

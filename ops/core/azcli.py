@@ -7,7 +7,6 @@ or a missing `az login` gets the same message and exit code everywhere.
 from __future__ import annotations
 
 import json
-import shlex
 from typing import Any
 
 from invoke.context import Context
@@ -22,6 +21,9 @@ AZ_INSTALL = "https://learn.microsoft.com/cli/azure/install-azure-cli"
 
 # `az account show` answers from the local token cache; a slow answer is a broken install.
 ACCOUNT_SHOW_TIMEOUT_S = 60
+# One az call against Azure Resource Manager or Key Vault (a show, a list, a register, a token):
+# each answers in seconds; minutes mean a network or a login that hangs.
+CALL_TIMEOUT_S = 120
 
 
 def program() -> str:
@@ -33,11 +35,6 @@ def program() -> str:
             code=BAD_INPUT,
         )
     return found
-
-
-def az() -> str:
-    """The az program, quoted for a command line (tasks that still build shell strings)."""
-    return shlex.quote(program())
 
 
 def require_login(c: Context) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from ops.core import state
 from ops.core.environments import ENV_HELP
 from ops.core.target import Target
 from ops.deploy import plan, preflight, runner
-from ops.k8s import watch
+from ops.k8s import report, watch
 
 STAGES = plan.STAGES
 
@@ -94,7 +94,7 @@ def status(c: Context, env: str = "") -> None:
         print(f"last deploy: {runner.describe_record(record)}")
     cluster = watch.connect(target.kube())
     cluster.server_minor()  # unreachable: an Exit naming the fix
-    print("\n".join(watch.describe_deployment(cluster, runner.RECORD_ANNOTATION)))
+    print("\n".join(report.describe_deployment(cluster, runner.RECORD_ANNOTATION)))
 
 
 @task(help={"env": ENV_HELP, "yes": "skip the typed confirmation (CI, after its own gate)"})
@@ -114,11 +114,13 @@ def destroy(c: Context, env: str = "", yes: bool = False) -> None:
         )
         if answer.strip() != env:
             raise Exit("destroy: not confirmed; nothing was deleted", code=1)
-    kube_target = target.kube()
-    c.run(
-        kube_target.kubectl(
+    target.runner.run(
+        target.kube().kubectl_argv(
             "delete", "namespace", namespace, "--ignore-not-found", "--wait=false", namespace=None
-        )
+        ),
+        # --wait=false: the API server accepts the deletion at once and finishes it behind.
+        timeout=60,
+        hide=False,
     )
 
 

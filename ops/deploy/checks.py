@@ -13,6 +13,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops.core import kube, state
+from ops.core.run import Runner
 from ops.core.settings import DeploySettings, Settings
 from ops.core.wait import NotYet, WaitTimeout, wait_until
 from ops.core.web import Verify, wait_for_status
@@ -29,6 +30,8 @@ DEPLOYMENT = APP
 STAGING_DIRECTORY = "https://acme-staging-v02.api.letsencrypt.org/directory"
 STAGING_ROOTS = Path(__file__).with_name("ca") / "letsencrypt-staging-roots.pem"
 APP_CERTIFICATE = "orderdesk-tls"
+# One kubectl get (its request bounded by kubectl's own --request-timeout).
+KUBECTL_GET_TIMEOUT_S = 60
 
 
 def settings(c: Context) -> DeploySettings:
@@ -48,15 +51,15 @@ def certificate_ready(c: Context, environment: Environment) -> None:
     timeout an Exit that names the DNS delegation a first deploy needs and cert-manager's own
     reason."""
     configured = settings(c)
-    command = kube.target(c, environment).kubectl(
+    command = kube.target(c, environment).kubectl_argv(
         "get", "certificate", APP_CERTIFICATE, "--output=json"
     )
+    runner = Runner(c)
 
     def ready() -> bool:
-        result = c.run(command, hide=True, warn=True)
-        if result is None or not result.ok:
-            stderr = result.stderr if result is not None else ""
-            raise NotYet((stderr.strip().splitlines() or ["no answer"])[-1])
+        result = runner.run(command, timeout=KUBECTL_GET_TIMEOUT_S, warn=True)
+        if not result.ok:
+            raise NotYet((result.stderr.strip().splitlines() or ["no answer"])[-1])
         conditions = (json.loads(result.stdout).get("status") or {}).get("conditions") or []
         condition: dict[str, Any] = next(
             (item for item in conditions if item.get("type") == "Ready"), {}
@@ -149,11 +152,11 @@ def service_smoke_test(c: Context, environment: Environment) -> None:
 
     configured = settings(c)
     jsonpath = "{.spec.clusterIP}:{.spec.ports[0].port}"
-    command = kube.target(c, environment).kubectl(
+    command = kube.target(c, environment).kubectl_argv(
         "get", "service", DEPLOYMENT, f"--output=jsonpath={jsonpath}"
     )
-    result = c.run(command, hide=True)
-    url = f"http://{result.stdout.strip() if result is not None else ''}/readyz"
+    result = Runner(c).run(command, timeout=KUBECTL_GET_TIMEOUT_S)
+    url = f"http://{result.stdout.strip()}/readyz"
     try:
         with cluster.node_network() as netns, bridge.entered(netns):
             wait_for_status(
@@ -170,11 +173,10 @@ def check_deployment_image(c: Context, environment: Environment) -> None:
     """The Deployment in the cluster now names the pushed digest."""
     digest = image_record(c, environment)["digest"]
     jsonpath = "{.spec.template.spec.containers[?(@.name=='web')].image}"
-    command = kube.target(c, environment).kubectl(
+    command = kube.target(c, environment).kubectl_argv(
         "get", "deployment", DEPLOYMENT, f"--output=jsonpath={jsonpath}"
     )
-    result = c.run(command, hide=True)
-    deployed = result.stdout.strip() if result is not None else ""
+    deployed = Runner(c).run(command, timeout=KUBECTL_GET_TIMEOUT_S).stdout.strip()
     if not deployed.endswith(digest):
         raise Exit(f"the Deployment runs {deployed or 'nothing'}, not the pushed {digest}", code=1)
     print(f"  deployment {DEPLOYMENT}: image {deployed}")

@@ -7,6 +7,7 @@ the function that task calls, with the same Target (no task is looked up by name
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,6 +17,7 @@ from invoke.exceptions import Exit
 
 from ops import azure, image, k8s, monitoring, sandbox, tf
 from ops.core.environments import BAD_INPUT
+from ops.core.run import Runner
 from ops.core.target import Target
 from ops.deploy import checks
 from ops.envconfig import Environment
@@ -35,6 +37,10 @@ STAGES = (
     "kubernetes",
     "dns",
 )
+# az aks get-credentials and kubelogin convert: one call to Azure, or none.
+CREDENTIALS_TIMEOUT_S = 120
+# kubectl version: bounded by kubectl's own --request-timeout.
+KUBECTL_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
@@ -69,13 +75,13 @@ def task_step(task: str, target: Target, run: Callable[[], None], **flags: Any) 
     return Step(command, lambda _c: run())
 
 
-def command_step(command: str) -> Step:
-    """A command line run as shown."""
+def command_step(argv: list[str], *, timeout: float) -> Step:
+    """A program run as shown, its output shown as it comes."""
 
     def call(c: Context) -> None:
-        c.run(command)
+        Runner(c).run(argv, timeout=timeout, hide=False)
 
-    return Step(command, call)
+    return Step(shlex.join(argv), call)
 
 
 def kubectl_step(target: Target, *args: str) -> Step:
@@ -83,7 +89,9 @@ def kubectl_step(target: Target, *args: str) -> Step:
     just have written the kubeconfig."""
 
     def call(c: Context) -> None:
-        c.run(target.kube().kubectl(*args, namespace=None))
+        target.runner.run(
+            target.kube().kubectl_argv(*args, namespace=None), timeout=KUBECTL_TIMEOUT_S, hide=False
+        )
 
     return Step(" ".join(["kubectl", *args]), call)
 
@@ -204,11 +212,10 @@ def azure_plan(target: Target) -> list[Stage]:
     azure_env = target.require_azure()
     environment, kubeconfig = target.environment, target.state.kubeconfig
     group, cluster = azure_env.resource_group, azure_env.aks.cluster_name
-    get_credentials = (
-        f"az aks get-credentials --resource-group {group} --name {cluster} "
-        f"--file {kubeconfig} --overwrite-existing"
-    )
-    convert = f"kubelogin convert-kubeconfig --login azurecli --kubeconfig {kubeconfig}"
+    get_credentials = ["az", "aks", "get-credentials", "--resource-group", group, "--name", cluster]
+    get_credentials += ["--file", str(kubeconfig), "--overwrite-existing"]
+    convert = ["kubelogin", "convert-kubeconfig", "--login", "azurecli"]
+    convert += ["--kubeconfig", str(kubeconfig)]
     return [
         Stage(
             "terraform",
@@ -229,8 +236,8 @@ def azure_plan(target: Target) -> list[Stage]:
             (
                 # Fetched here, not after apply: CI runs this stage in a job of its own.
                 task_step("tf.output", target, lambda: tf.output_for(target, save=True), save=True),
-                command_step(get_credentials),
-                command_step(convert),
+                command_step(get_credentials, timeout=CREDENTIALS_TIMEOUT_S),
+                command_step(convert, timeout=CREDENTIALS_TIMEOUT_S),
                 kubectl_step(target, "version"),
             ),
         ),

@@ -8,6 +8,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops import azure, toolchain
+from ops.azure import providers
 from ops.core import git
 from ops.core.environments import BAD_INPUT, TEAMS_WEBHOOK_VARIABLE
 from ops.deploy.plan import Stage
@@ -176,7 +177,7 @@ def problems(
         elif any(stage.name == "terraform" and not stage.skipped for stage in stages):
             # azurerm 5 registers no resource provider itself: an unregistered one would fail
             # the apply halfway, after some resources exist.
-            found.extend(azure.registration_problems(c, env=environment.name))
+            found.extend(providers.registration_problems(c, env=environment.name))
     return sha, found
 
 

@@ -29,6 +29,7 @@ from rich.console import Console
 
 from ops import k8s
 from ops.core import kube, state
+from ops.core.run import Runner
 from ops.deploy.checks import DEPLOYMENT, image_record
 from ops.deploy.plan import Stage, Step
 from ops.envconfig import Environment
@@ -36,6 +37,8 @@ from ops.k8s import revisions
 from ops.k8s.cluster import Kubectl, RolloutFailed
 
 RECORD_ANNOTATION = "orderdesk.dev/last-deploy"
+# One kubectl annotate (its request is bounded by kubectl's own --request-timeout).
+ANNOTATE_TIMEOUT_S = 60
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -267,10 +270,11 @@ def annotate(c: Context, environment: Environment, record: DeployRecord) -> None
         {k: getattr(record, k) for k in ("git_sha", "image", "started", "ended", "result")},
         separators=(",", ":"),
     )
-    command = kube.target(c, environment).kubectl(
+    command = kube.target(c, environment).kubectl_argv(
         "annotate", "deployment", DEPLOYMENT, "--overwrite", f"{RECORD_ANNOTATION}={summary}"
     )
-    c.run(command, hide=True, warn=True)
+    # Best effort: the record is in the deploy log whatever the cluster answers.
+    Runner(c).run(command, timeout=ANNOTATE_TIMEOUT_S, warn=True)
 
 
 def execute(c: Context, environment: Environment, stages: list[Stage], sha: str) -> DeployRecord:

@@ -5,6 +5,7 @@ one-line Exit that says what to do."""
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 import time
 
 import docker.errors
@@ -27,6 +28,9 @@ from ops.image.common import (
     record_path,
     state_path,
 )
+
+# The container's migrate on its own SQLite database: seconds; a minute means a stuck engine.
+MIGRATE_TIMEOUT_S = 300
 
 
 @task(
@@ -257,9 +261,11 @@ def run(c: Context, env: str = "", port: int = 8000) -> None:
         )
     except ImageError as exc:
         raise fail(exc) from exc
-    c.run(" ".join([cli, *migrate]), env=cli_env)
+    target.runner.run([cli, *migrate], timeout=MIGRATE_TIMEOUT_S, env=cli_env, hide=False)
     print(f"serving http://127.0.0.1:{port}/ (Ctrl-C stops it)")
-    c.run(" ".join([cli, *serve]), env=cli_env, pty=True)
+    # Not a Runner: the container serves in the foreground until Ctrl-C (no timeout fits), on a
+    # terminal so docker passes the Ctrl-C on.
+    c.run(shlex.join([cli, *serve]), env=cli_env, pty=True)
 
 
 ns = Collection("image", build, scan, push, sbom, sign, verify, run)

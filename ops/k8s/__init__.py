@@ -19,7 +19,6 @@ and the pushed image (.data/<env>/image.json, written by `invoke image.push`).
 from __future__ import annotations
 
 import json
-import subprocess  # nosec B404 - runs checkov and kube-score with fixed arguments
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from invoke import Collection, task
 from invoke.context import Context
 from invoke.exceptions import Exit
+from invoke.runners import Result
 
 from ops import envconfig, toolchain
 from ops.core.environments import ENV_HELP
@@ -114,13 +114,16 @@ def render(
     print(f"rendered {len(rendered.documents)} objects for {env} into {path}")
 
 
-def _run_scanner(command: list[str], name: str) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(  # noqa: S603  # nosec B603 - fixed programs, our own file
-            command, capture_output=True, text=True, timeout=300, check=False
-        )
-    except FileNotFoundError as exc:
-        raise Exit(f"{name} is not installed; run scripts/bootstrap --system", code=1) from exc
+# checkov reads every document with all its checks: about a minute on a slow machine.
+SCANNER_TIMEOUT_S = 300
+
+
+def _run_scanner(target: Target, command: list[str], name: str) -> Result:
+    """The scanner's result whatever it exits with: its findings are read from the output."""
+    result = target.runner.run(command, timeout=SCANNER_TIMEOUT_S, warn=True)
+    if result.exited == 127:
+        raise Exit(f"{name} is not installed; run scripts/bootstrap --system", code=1)
+    return result
 
 
 @task(help={"env": ENV_HELP, "image": IMAGE_HELP, "tf_outputs": TF_HELP})
@@ -130,6 +133,7 @@ def lint(c: Context, env: str = "", image: str = "", tf_outputs: str = "") -> No
     environment, rendered = render_checked(target, image, tf_outputs)
     path = _write(target, rendered)
     scan = _run_scanner(
+        target,
         [
             *toolchain.checkov_command(),
             "--file",
@@ -149,6 +153,7 @@ def lint(c: Context, env: str = "", image: str = "", tf_outputs: str = "") -> No
     except toolchain.ToolMissing as exc:
         raise Exit(str(exc), code=1) from exc
     score = _run_scanner(
+        target,
         [
             kube_score,
             "score",
@@ -162,7 +167,7 @@ def lint(c: Context, env: str = "", image: str = "", tf_outputs: str = "") -> No
     findings = [
         line for line in score.stdout.splitlines() if line.startswith(("[CRITICAL]", "[WARNING]"))
     ]
-    if score.returncode != 0 and not findings:
+    if score.exited != 0 and not findings:
         findings = [score.stderr.strip() or score.stdout.strip()]
     problems = [f"checkov {item}" for item in failures] + [f"kube-score {f}" for f in findings]
     if problems:
@@ -175,7 +180,7 @@ def lint(c: Context, env: str = "", image: str = "", tf_outputs: str = "") -> No
     print(f"k8s.lint --env {env}: checkov and kube-score found nothing in {path}")
 
 
-def _checkov_failures(scan: subprocess.CompletedProcess[str]) -> list[str]:
+def _checkov_failures(scan: Result) -> list[str]:
     try:
         report = json.loads(scan.stdout or "[]")
     except json.JSONDecodeError as exc:
@@ -187,8 +192,8 @@ def _checkov_failures(scan: subprocess.CompletedProcess[str]) -> list[str]:
             continue
         for check in item.get("results", {}).get("failed_checks", []):
             failures.append(f"{check['check_id']} {check['resource']}: {check['check_name']}")
-    if scan.returncode not in (0, 1) or (scan.returncode == 1 and not failures):
-        raise Exit(f"checkov failed ({scan.returncode}): {scan.stderr.strip()[-500:]}", code=1)
+    if scan.exited not in (0, 1) or (scan.exited == 1 and not failures):
+        raise Exit(f"checkov failed ({scan.exited}): {scan.stderr.strip()[-500:]}", code=1)
     return failures
 
 

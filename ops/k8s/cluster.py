@@ -27,7 +27,7 @@ from ops import envconfig
 from ops.core.kube import KubeTarget
 from ops.core.run import Runner
 from ops.core.state import ensure_secret_files
-from ops.k8s import watch
+from ops.k8s import report, watch
 from ops.k8s.watch import APP, DEPLOYMENT, SELECTOR, Revision
 
 LOCAL_SECRET = f"{APP}-secrets"
@@ -133,4 +133,4 @@ class Kubectl:
 
     def print_failure_report(self) -> None:
         """What someone needs to see when a rollout fails: revisions, pods, events, logs."""
-        print("\n".join(self.cluster.failure_report()), flush=True)
+        print("\n".join(report.failure_report(self.cluster)), flush=True)

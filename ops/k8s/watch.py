@@ -10,7 +10,8 @@ Every call carries `_request_timeout` (the environment's k8s.request_timeout) an
 `timeout_seconds`, so an unreachable or hanging API server fails in seconds with the cluster's
 name and the fix, never hangs a deploy. The client is built in one place (`connect`) from the
 environment's KubeTarget: its kubeconfig and context, whose `exec` entry (kubelogin on AKS) the
-client runs itself.
+client runs itself. How the objects read as text (the failure report, `invoke status`) is
+ops/k8s/report.py's.
 """
 
 from __future__ import annotations
@@ -131,17 +132,17 @@ def fix(target: KubeTarget) -> str:
     return "Check the cluster is up, then start the local cluster (or point KUBECONFIG at it)."
 
 
-def _age(when: datetime.datetime | None) -> str:
-    if when is None:
-        return "-"
-    seconds = int((datetime.datetime.now(datetime.UTC) - when).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{max(seconds, 0)}s"
+def event_time(event: Any) -> datetime.datetime:
+    when = (
+        event.last_timestamp
+        or event.event_time
+        or event.first_timestamp
+        or event.metadata.creation_timestamp
+    )
+    return when or datetime.datetime.min.replace(tzinfo=datetime.UTC)
 
 
-def _revision_of(metadata: Any) -> int:
+def revision_of(metadata: Any) -> int:
     return int((metadata.annotations or {}).get(REVISION_ANNOTATION) or 0)
 
 
@@ -215,7 +216,7 @@ class Cluster:
         """The Deployment's revisions, newest first."""
         found = [
             RevisionSet(
-                revision=_revision_of(item.metadata),
+                revision=revision_of(item.metadata),
                 name=item.metadata.name,
                 image=item.spec.template.spec.containers[0].image,
                 ready=item.status.ready_replicas or 0,
@@ -233,9 +234,9 @@ class Cluster:
         """The revision the Deployment runs now; None when there is no Deployment yet (a first
         install) or the controller has not numbered it."""
         deployment = self.deployment()
-        if deployment is None or not _revision_of(deployment.metadata):
+        if deployment is None or not revision_of(deployment.metadata):
             return None
-        number = _revision_of(deployment.metadata)
+        number = revision_of(deployment.metadata)
         replica_set = next((rs.name for rs in self.replica_sets() if rs.revision == number), "")
         return Revision(number, replica_set, deployment.spec.template.spec.containers[0].image)
 
@@ -264,7 +265,7 @@ class Cluster:
         """Events about the named objects, oldest first."""
         listing = self.call("list events", self.core.list_namespaced_event, self.namespace)
         found = [event for event in listing.items if event.involved_object.name in names]
-        return sorted(found, key=_event_time)
+        return sorted(found, key=event_time)
 
     def pod_log(self, pod: str, container: str, *, previous: bool, lines: int = LOG_LINES) -> str:
         return str(
@@ -356,7 +357,7 @@ class Cluster:
     def stuck_reasons(self) -> list[str]:
         """Why pods of the Deployment are not ready: a pull, a crash loop, a failing probe, no
         node to run on. Empty when none is stuck."""
-        pods = [pod for pod in self.pods() if not _ready(pod)]
+        pods = [pod for pod in self.pods() if not pod_ready(pod)]
         reasons = []
         for pod in pods:
             name = pod.metadata.name
@@ -404,85 +405,8 @@ class Cluster:
             return "no warning events (the pods and logs above say why)"
         return f"{warnings[-1].reason}: {warnings[-1].message.strip()}"
 
-    # -- reports -----------------------------------------------------------------------------
 
-    def failure_report(self, lines: int = LOG_LINES) -> list[str]:
-        """What someone needs to see when a rollout fails: the revisions, the pods, the events
-        of the Deployment, its ReplicaSets and pods, and the logs of each pod that is not
-        ready (its previous container's, if it restarted)."""
-        report = ["--- revisions (newest first)", *self.revision_lines()]
-        pods = self.pods()
-        report.append(f"--- pods ({SELECTOR})")
-        report += [pod_line(pod) for pod in pods] or ["(none)"]
-        names = {APP} | {rs.name for rs in self.replica_sets()} | {p.metadata.name for p in pods}
-        report.append("--- events of the Deployment, its ReplicaSets and pods (oldest first)")
-        report += [event_line(event) for event in self.events(names)] or ["(none)"]
-        report.append(f"--- logs (last {lines} lines of each container of each pod not ready)")
-        failing = [pod for pod in pods if not _ready(pod)]
-        for pod in failing:
-            report += self.pod_logs(pod, lines)
-        if not failing:
-            report.append("(every pod is ready)")
-        return report
-
-    def pod_logs(self, pod: Any, lines: int) -> list[str]:
-        """The last lines of each container of `pod`: the previous run's when it restarted (the
-        current one has just started, or is waiting to)."""
-        found = []
-        statuses = [
-            *(pod.status.init_container_statuses or []),
-            *(pod.status.container_statuses or []),
-        ]
-        if not statuses:
-            return [
-                f"[{pod.metadata.name}] no logs: no container has started (the pod is "
-                f"{pod.status.phase}; its events above say why)"
-            ]
-        for status in statuses:
-            restarted = bool(status.restart_count)
-            header = f"[{pod.metadata.name}/{status.name}{' (previous run)' if restarted else ''}]"
-            waiting = status.state.waiting if status.state else None
-            if not restarted and (waiting or not status.state):
-                reason = waiting.reason if waiting else "not started"
-                found.append(f"{header} no logs: the container has not started ({reason})")
-                continue
-            # A container waiting in back-off has no current run: the kubelet's "current" logs
-            # are those of the run that just ended, while `previous` means the one before it,
-            # which it may already have removed ("unable to retrieve container logs").
-            previous = restarted and not waiting
-            try:
-                text = self.pod_log(pod.metadata.name, status.name, previous=previous, lines=lines)
-                if text.startswith(UNRETRIEVABLE) and restarted:
-                    text = self.pod_log(
-                        pod.metadata.name, status.name, previous=not previous, lines=lines
-                    )
-            except ApiError as exc:
-                found.append(f"{header} no logs: {exc.status} {exc.reason}")
-                continue
-            found += [f"{header} {line}" for line in text.splitlines()] or [f"{header} (empty)"]
-        return found
-
-    def revision_lines(self) -> list[str]:
-        deployment = self.deployment()
-        running = _revision_of(deployment.metadata) if deployment else 0
-        return [
-            f"revision {rs.revision}: {rs.name} {rs.image} ({rs.ready}/{rs.replicas} ready)"
-            + (" <- the Deployment's revision" if rs.revision == running else "")
-            for rs in self.replica_sets()
-        ] or ["(none)"]
-
-
-def _event_time(event: Any) -> datetime.datetime:
-    when = (
-        event.last_timestamp
-        or event.event_time
-        or event.first_timestamp
-        or event.metadata.creation_timestamp
-    )
-    return when or datetime.datetime.min.replace(tzinfo=datetime.UTC)
-
-
-def _ready(pod: Any) -> bool:
+def pod_ready(pod: Any) -> bool:
     return any(
         condition.type == "Ready" and condition.status == "True"
         for condition in pod.status.conditions or []
@@ -516,67 +440,3 @@ def rollout_state(deployment: Any) -> tuple[str, bool, bool]:
     if available < updated:
         return f"{available} of {updated} updated replicas are available", False, False
     return f'deployment "{name}" successfully rolled out', True, False
-
-
-def pod_line(pod: Any) -> str:
-    statuses = pod.status.container_statuses or []
-    ready = sum(1 for s in statuses if s.ready)
-    restarts = sum(s.restart_count or 0 for s in statuses)
-    return (
-        f"{pod.metadata.name}  {pod.status.phase}  {ready}/{len(pod.spec.containers)} ready  "
-        f"{restarts} restarts  age {_age(pod.metadata.creation_timestamp)}  "
-        f"node {pod.spec.node_name or '-'}"
-    )
-
-
-def event_line(event: Any) -> str:
-    count = f" (x{event.count})" if (event.count or 1) > 1 else ""
-    return (
-        f"{_age(_event_time(event))} ago  {event.type}  {event.reason}  "
-        f"{event.involved_object.kind.lower()}/{event.involved_object.name}: "
-        f"{(event.message or '').strip()}{count}"
-    )
-
-
-def describe_deployment(cluster: Cluster, record_annotation: str) -> list[str]:
-    """`invoke status`: the Deployment, its revisions, pods, Service, Ingress and autoscaler."""
-    deployment = cluster.deployment()
-    if deployment is None:
-        return [f"deployment {APP}: none in namespace {cluster.namespace}"]
-    spec, observed = deployment.spec, deployment.status
-    state, _finished, _failed = rollout_state(deployment)
-    lines = [
-        f"deployment {APP}: image {spec.template.spec.containers[0].image}; replicas "
-        f"{observed.ready_replicas or 0}/{spec.replicas or 0} ready, "
-        f"{observed.updated_replicas or 0} up to date ({state})"
-    ]
-    annotation = (deployment.metadata.annotations or {}).get(record_annotation)
-    if annotation:
-        lines.append(f"annotation {record_annotation}: {annotation}")
-    lines += ["revisions (newest first):", *(f"  {line}" for line in cluster.revision_lines())]
-    lines += ["pods:", *(f"  {pod_line(pod)}" for pod in cluster.pods())]
-    lines += [f"  stuck: {reason}" for reason in cluster.stuck_reasons()]
-    lines += _exposure(cluster)
-    return lines
-
-
-def _exposure(cluster: Cluster) -> list[str]:
-    """The Service, Ingress and autoscaler of the app, those that exist."""
-    lines = []
-    for service in cluster.services():
-        ports = ", ".join(f"{p.port}->{p.target_port}" for p in service.spec.ports or [])
-        lines.append(
-            f"service {service.metadata.name}: {service.spec.type} {service.spec.cluster_ip} "
-            f"({ports})"
-        )
-    for ingress in cluster.ingresses():
-        hosts = ", ".join(rule.host or "*" for rule in ingress.spec.rules or [])
-        balancer = ingress.status.load_balancer.ingress if ingress.status.load_balancer else None
-        address = ", ".join(b.ip or b.hostname or "" for b in balancer or []) or "no address yet"
-        lines.append(f"ingress {ingress.metadata.name}: {hosts} at {address}")
-    for hpa in cluster.autoscalers():
-        lines.append(
-            f"autoscaler {hpa.metadata.name}: {hpa.status.current_replicas or 0} replicas "
-            f"({hpa.spec.min_replicas or 1}-{hpa.spec.max_replicas})"
-        )
-    return lines

@@ -15,7 +15,6 @@ printed, written to disk or committed.
 
 from __future__ import annotations
 
-import io
 import os
 import secrets
 import tempfile
@@ -29,6 +28,7 @@ from invoke.exceptions import Exit
 from ops import toolchain
 from ops.core.charts import CrdsMissing
 from ops.core.environments import ENV_HELP, TEAMS_WEBHOOK_VARIABLE
+from ops.core.run import Runner
 from ops.core.target import Target
 from ops.monitoring import alerts, checks, crds, render
 from ops.monitoring.layout import (
@@ -48,25 +48,29 @@ GRAFANA_TLS_SECRET = "grafana-tls"  # noqa: S105  # nosec B105  # pragma: allowl
 TEAMS_FORMATS = ("workflows", "connector")
 # A Secret's name, not a password.
 GRAFANA_ADMIN_SECRET = "grafana-admin"  # noqa: S105  # nosec B105  # pragma: allowlist secret
+# One kubectl apply/get (each request bounded by kubectl's --request-timeout; the CRDs are large).
+KUBECTL_TIMEOUT_S = 120
+# helm waits for the chart's workloads up to CHART_WAIT; the Runner allows that and its own start.
+CHART_WAIT, CHART_TIMEOUT_S = "10m", 12 * 60
 
 
 def _apply_stdin(c: Context, cluster: KubeTarget, manifest: str) -> None:
     """kubectl apply a manifest given on stdin, so secret values never reach a file or the log."""
-    command = cluster.kubectl("apply", "-f", "-", namespace=None)
-    c.run(command, in_stream=io.StringIO(manifest), hide="out")
+    command = cluster.kubectl_argv("apply", "-f", "-", namespace=None)
+    Runner(c).run(command, timeout=KUBECTL_TIMEOUT_S, input=manifest, hide="out")
 
 
 def _apply_file(c: Context, cluster: KubeTarget, path: Path, *, delete: bool = False) -> None:
     verb = ("delete", "--ignore-not-found") if delete else ("apply",)
-    c.run(cluster.kubectl(*verb, "-f", str(path), namespace=None))
+    command = cluster.kubectl_argv(*verb, "-f", str(path), namespace=None)
+    Runner(c).run(command, timeout=KUBECTL_TIMEOUT_S, hide=False)
 
 
 def _secret_exists(c: Context, cluster: KubeTarget, name: str) -> bool:
-    command = cluster.kubectl(
+    command = cluster.kubectl_argv(
         "get", "secret", name, "--output=name", namespace=MONITORING_NAMESPACE
     )
-    result = c.run(command, warn=True, hide=True)
-    return result is not None and result.ok
+    return Runner(c).run(command, timeout=KUBECTL_TIMEOUT_S, warn=True).ok
 
 
 def _read_url(path: str | None, variable: str) -> str | None:
@@ -245,7 +249,12 @@ def install_for(
             raise Exit(f"monitoring.install --no-chart: {exc}", code=1) from exc
         for definition in definitions:
             # Server-side: the CRDs are too large for client-side apply's annotation.
-            c.run(cluster.kubectl("apply", "--server-side", "-f", str(definition), namespace=None))
+            apply = ("apply", "--server-side", "-f", str(definition))
+            Runner(c).run(
+                cluster.kubectl_argv(*apply, namespace=None),
+                timeout=KUBECTL_TIMEOUT_S,
+                hide=False,
+            )
 
     alerts_url = _read_url(webhook_url_file, TEAMS_WEBHOOK_VARIABLE)
     oncall_url = _read_url(oncall_webhook_url_file, "TEAMS_ONCALL_WEBHOOK_URL") or alerts_url
@@ -284,7 +293,13 @@ def install_for(
                 for path in [*layout.values_files(env), generated_values]
                 for arg in ("-f", str(path))
             ]
-            c.run(cluster.helm(*pin.upgrade_args(*value_args, timeout="10m")))
+            Runner(c).run(
+                cluster.helm_argv(*pin.upgrade_args(*value_args, timeout=CHART_WAIT)),
+                timeout=CHART_TIMEOUT_S,
+                hide=False,
+                fix="helm's output above names what did not become ready; `helm history "
+                "kube-prometheus-stack -n monitoring` shows the releases",
+            )
 
     generated = layout.generated_dir
     _apply_file(c, cluster, generated / "prometheusrule.yaml")

@@ -21,6 +21,7 @@ from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit, UnexpectedExit
 
 from ops import azure, deploy, envconfig, image, k8s, tf, toolchain
+from ops.azure import providers
 from ops.core import azcli, git
 from ops.core.target import Target
 from ops.deploy import checks
@@ -67,7 +68,7 @@ SECRET_NOT_FOUND = (
 
 
 # The subscription as `invoke tf.bootstrap` leaves it: every provider and feature Registered.
-REGISTERED = json.dumps([[namespace, "Registered"] for namespace in azure.RESOURCE_PROVIDERS])
+REGISTERED = json.dumps([[namespace, "Registered"] for namespace in providers.RESOURCE_PROVIDERS])
 
 
 CERTIFICATE_READY = json.dumps(
@@ -282,10 +283,10 @@ def literal(command: str) -> str:
 # registrations.
 PREFLIGHT_READS = [
     literal("az account show --output json"),
-    literal("az provider list --query '[].[namespace, registrationState]' --output json "),
+    literal("az provider list --query '[].[namespace, registrationState]' --output json"),
     literal(
         "az feature show --namespace Microsoft.Compute --name EncryptionAtHost "
-        "--query properties.state --output tsv "
+        "--query properties.state --output tsv"
     ),
 ]
 # Then, before any change, the tokens the stages will need while the CI login is fresh.
@@ -1056,7 +1057,7 @@ def test_preflight_names_an_unregistered_resource_provider_before_terraform_runs
     shell = recorded_run(c).side_effect
     partly = [
         [namespace, "NotRegistered" if namespace == "Microsoft.KeyVault" else "Registered"]
-        for namespace in azure.RESOURCE_PROVIDERS
+        for namespace in providers.RESOURCE_PROVIDERS
     ]
     shell.answers.insert(0, (re.compile(r".*/az provider list "), json.dumps(partly)))
     shell.answers.insert(0, (re.compile(r".*/az feature show "), "Pending\n"))

@@ -56,9 +56,13 @@ DEPLOY = textwrap.dedent(
 
     c = Context(Config(overrides={"state_dir": sys.argv[1]}))
     stages = [
-        Stage("image", "push", (command_step("true"), Step("invoke sandbox.start", start_daemon))),
-        Stage("kubernetes", "roll out", (command_step("sleep 120"),)),
-        Stage("dns", "records", (command_step("true"),)),
+        Stage(
+            "image",
+            "push",
+            (command_step(["true"], timeout=10), Step("invoke sandbox.start", start_daemon)),
+        ),
+        Stage("kubernetes", "roll out", (command_step(["sleep", "120"], timeout=300),)),
+        Stage("dns", "records", (command_step(["true"], timeout=10),)),
     ]
     try:
         runner.execute(c, envconfig.load("local"), stages, "f" * 40)

@@ -17,7 +17,7 @@ from kubernetes import client as k8s
 
 from ops import envconfig
 from ops.core.kube import KubeTarget
-from ops.k8s import watch
+from ops.k8s import report, watch
 from tests.kubeapi import NOW, write_kubeconfig
 
 TARGET = KubeTarget(envconfig.load("local"), kubeconfig=None, context=None, request_timeout=2)
@@ -177,7 +177,7 @@ def test_the_logs_of_a_restarted_container_are_its_previous_runs() -> None:
     )
     lines = []
     for listed in cluster.listed:
-        lines += cluster.pod_logs(listed, 50)
+        lines += report.pod_logs(cluster, listed, 50)
     assert lines == [
         "[p-1/web (previous run)] line one",
         "[p-1/web (previous run)] line two",
@@ -201,7 +201,7 @@ def test_a_log_the_kubelet_no_longer_has_is_read_the_other_way() -> None:
         last=k8s.V1ContainerStateTerminated(exit_code=3),
     )
     cluster = Pods(pod("p-1", backing_off), gone={("p-1", False)})
-    assert cluster.pod_logs(cluster.listed[0], 50) == [
+    assert report.pod_logs(cluster, cluster.listed[0], 50) == [
         "[p-1/web (previous run)] line one",
         "[p-1/web (previous run)] line two",
     ]

@@ -6,17 +6,15 @@ overlay: k8s.render adds components/internal-ingress, so env.yaml alone chooses 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from invoke.context import MockContext
 from invoke.exceptions import Exit
-from invoke.runners import Result
 
 from ops import azure, envconfig, monitoring
+from ops.core.run import RecordingRunner
 from ops.envconfig import ENV_FILE
 from ops.k8s import cert_manager
 from ops.k8s.render import Rendered, render
@@ -175,16 +173,11 @@ def test_workload_identity_label_and_public_self_check_resolvers_only_when_inter
     assert all(resolver.endswith(":53") for resolver in resolvers)
 
 
-class RecordingContext(MockContext):
-    """Answers `az ... record-set a show` with `address`; records every command."""
-
-    def __init__(self, address: str) -> None:
-        super().__init__(run={re.compile(r".* record-set a show .*"): Result(address + "\n")})
-        self.commands: list[str] = []
-
-    def run(self, command: str, *args: Any, **kwargs: Any) -> Any:
-        self.commands.append(command)
-        return super().run(command, *args, **kwargs)
+def answering_records(address: str) -> RecordingRunner:
+    """Answers every `az ... record-set a show` with `address`; records every command."""
+    runner = RecordingRunner()
+    runner.answer("record-set", "a", "show", stdout=address + "\n", times=None)
+    return runner
 
 
 # Private DNS record sets list their addresses as aRecords, public ones as ARecords
@@ -193,22 +186,24 @@ def test_the_deploys_dns_check_reads_an_internal_environments_private_zone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     environment = internal_dev(tmp_path)
-    monkeypatch.setattr(azure, "az", lambda: "az")
+    monkeypatch.setattr("ops.core.azcli.find", lambda name: name)
     monkeypatch.setattr(azure, "ingress_address", lambda c, env: "10.10.16.10")
     monkeypatch.setattr(
         azure,
         "tf_outputs",
         lambda c, env: {"ingress_public_ip": "203.0.113.9", "ingress_private_ip": "10.10.16.10"},
     )
-    c = RecordingContext("10.10.16.10")
-    azure.check_dns_points_at_ingress(c, environment)
-    assert c.commands == [
-        "az network private-dns record-set a show --resource-group rg-orderdesk-dev "
-        f"--zone-name dev.orderdesk.example.com --name {name} "
-        "--query 'aRecords[].ipv4Address' --output tsv"
+    runner = answering_records("10.10.16.10")
+    azure.check_dns_points_at_ingress(runner.context, environment)
+    assert runner.calls == [
+        [
+            *("az", "network", "private-dns", "record-set", "a", "show"),
+            *("--resource-group", "rg-orderdesk-dev", "--zone-name", "dev.orderdesk.example.com"),
+            *("--name", name, "--query", "aRecords[].ipv4Address", "--output", "tsv"),
+        ]
         for name in ("@", "grafana")
     ]
     # The gateway answering on its public IP instead is refused, naming both addresses.
     monkeypatch.setattr(azure, "ingress_address", lambda c, env: "203.0.113.9")
     with pytest.raises(Exit, match=r"answers at 203\.0\.113\.9, but Terraform's gateway IP is "):
-        azure.check_dns_points_at_ingress(RecordingContext("10.10.16.10"), environment)
+        azure.check_dns_points_at_ingress(answering_records("10.10.16.10").context, environment)

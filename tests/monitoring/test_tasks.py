@@ -1,4 +1,4 @@
-"""How the monitoring tasks compose their commands (MockContext), and their errors.
+"""How the monitoring tasks compose their commands (a RecordingRunner), and their errors.
 
 The commands themselves run for real elsewhere: the loopback test sends `test-alert` through a
 real Alertmanager. What cannot run here is helm/kubectl against AKS, so this pins what they get.
@@ -6,7 +6,6 @@ real Alertmanager. What cannot run here is helm/kubectl against AKS, so this pin
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,9 @@ from invoke import Config, Context, MockContext, Result
 from invoke.exceptions import Exit
 
 from ops import monitoring
+from ops.core.run import RecordingRunner
 from ops.monitoring.layout import Layout
-from testkit.support import free_port, recorded_commands, recorded_run
+from testkit.support import free_port
 
 TEAM_URL = "https://prod-00.westeurope.logic.azure.com/workflows/team-secret-sig"
 ONCALL_URL = "https://prod-00.westeurope.logic.azure.com/workflows/oncall-secret-sig"
@@ -45,25 +45,29 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 STATE: dict[str, Path] = {}
 
 
-def context(*, teams_secret_exists: bool = True) -> MockContext:
+def context() -> MockContext:
+    """For a test that reads a file the task writes while the command runs (MockContext calls
+    back; a RecordingRunner only records)."""
     return MockContext(
         config=Config(overrides={"state_dir": str(STATE["root"])}),
-        run={
-            re.compile(r".* get secret alertmanager-teams-webhook "): Result(
-                exited=0 if teams_secret_exists else 1
-            ),
-            re.compile(r".* get secret grafana-admin "): Result(exited=0),
-            re.compile(r".*"): Result(),
-        },
+        run={re.compile(r".*"): Result()},
     )
 
 
-def stdin_of(c: MockContext) -> list[str]:
-    return [
-        call.kwargs["in_stream"].getvalue()
-        for call in recorded_run(c).call_args_list
-        if isinstance(call.kwargs.get("in_stream"), io.StringIO)
-    ]
+def recording(*, teams_secret_exists: bool = True) -> RecordingRunner:
+    runner = RecordingRunner(config_overrides={"state_dir": str(STATE["root"])})
+    runner.answer(
+        "get", "secret", "alertmanager-teams-webhook", exited=0 if teams_secret_exists else 1
+    )
+    return runner
+
+
+def stdin_of(runner: RecordingRunner) -> list[str]:
+    return [record.input for record in runner.records if record.input is not None]
+
+
+def values_files(argv: list[str]) -> list[str]:
+    return [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "-f"]
 
 
 def test_install_composes_the_whole_installation(
@@ -72,81 +76,95 @@ def test_install_composes_the_whole_installation(
     team, oncall = tmp_path / "team", tmp_path / "oncall"
     team.write_text(TEAM_URL + "\n")
     oncall.write_text(ONCALL_URL)
-    c = context()
+    runner = recording()
     monitoring.install(
-        c, env="dev", webhook_url_file=str(team), oncall_webhook_url_file=str(oncall)
+        runner.context, env="dev", webhook_url_file=str(team), oncall_webhook_url_file=str(oncall)
     )
-    run = recorded_commands(c)
+    run = runner.calls
     layout = Layout()
 
     # Every helm and kubectl call acts on dev's cluster: its kubeconfig and AKS context, never
     # whatever context is current on the machine (a bug the deploy once had).
     kubeconfig = STATE["root"] / "dev" / "kubeconfig"
     assert len(run) >= 5
-    for command in run:
-        assert f"--kubeconfig={kubeconfig}" in command, command
-        assert re.search(r"--(kube-)?context=aks-orderdesk-dev\b", command), command
-    helm = next(cmd for cmd in run if " upgrade --install " in cmd)
-    assert helm.startswith(
-        f"/usr/local/bin/helm --kubeconfig={kubeconfig} --kube-context=aks-orderdesk-dev "
-        "upgrade --install kube-prometheus-stack "
-    )
-    assert "--version 77.11.1 --namespace monitoring" in helm
-    values = re.findall(r"-f (\S+)", helm)
+    for argv in run:
+        assert f"--kubeconfig={kubeconfig}" in argv, argv
+        assert {"--context=aks-orderdesk-dev", "--kube-context=aks-orderdesk-dev"} & set(argv)
+    helm = runner.find("upgrade", "--install", "kube-prometheus-stack")
+    assert helm.argv[:5] == [
+        *("/usr/local/bin/helm", f"--kubeconfig={kubeconfig}"),
+        *("--kube-context=aks-orderdesk-dev", "upgrade", "--install"),
+    ]
+    runner.find("--version", "77.11.1", "--namespace", "monitoring")
+    # helm waits 10 minutes for the chart's workloads; the Runner gives it that and more.
+    runner.find("--timeout", "10m")
+    assert helm.timeout == monitoring.CHART_TIMEOUT_S > 600
+    values = values_files(helm.argv)
     assert values[:2] == [str(path) for path in layout.values_files("dev")]
     assert values[2].endswith("values-generated.yaml")
     generated = layout.generated_dir
-    kubectl = (
-        f"/usr/local/bin/kubectl --request-timeout=10s --kubeconfig={kubeconfig} "
-        "--context=aks-orderdesk-dev"
-    )
-    assert run[-3:] == [
-        f"{kubectl} apply -f {generated / 'prometheusrule.yaml'}",
-        f"{kubectl} delete --ignore-not-found -f {generated / 'prometheusrule-demo.yaml'}",
-        f"{kubectl} apply -f {generated / 'grafana-dashboards.yaml'}",
+    kubectl = [
+        *("/usr/local/bin/kubectl", "--request-timeout=10s"),
+        *(f"--kubeconfig={kubeconfig}", "--context=aks-orderdesk-dev"),
     ]
+    assert run[-3:] == [
+        [*kubectl, "apply", "-f", str(generated / "prometheusrule.yaml")],
+        [
+            *kubectl,
+            "delete",
+            "--ignore-not-found",
+            "-f",
+            str(generated / "prometheusrule-demo.yaml"),
+        ],
+        [*kubectl, "apply", "-f", str(generated / "grafana-dashboards.yaml")],
+    ]
+    assert all(0 < record.timeout <= monitoring.CHART_TIMEOUT_S for record in runner.records)
 
     # The webhook URLs travel only on stdin, into the Secret; never in a command or the output.
     secret = next(
         doc
-        for doc in map(yaml.safe_load, stdin_of(c))
+        for doc in map(yaml.safe_load, stdin_of(runner))
         if doc["metadata"]["name"] == "alertmanager-teams-webhook"
     )
     assert secret["stringData"] == {"alerts-url": TEAM_URL, "oncall-url": ONCALL_URL}
     assert secret["metadata"]["namespace"] == "monitoring"
     printed = capsys.readouterr()
     for url in (TEAM_URL, ONCALL_URL):
-        assert not any(url in cmd for cmd in run)
+        assert not any(url in word for argv in run for word in argv)
         assert url not in printed.out + printed.err
 
 
 def test_install_takes_the_urls_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEAMS_WEBHOOK_URL", TEAM_URL)
-    c = context(teams_secret_exists=False)
-    monitoring.install(c, env="local", demo_alerts=True, kube_context="aks-orderdesk-dev")
+    runner = recording(teams_secret_exists=False)
+    monitoring.install(
+        runner.context, env="local", demo_alerts=True, kube_context="aks-orderdesk-dev"
+    )
     secret = next(
         doc
-        for doc in map(yaml.safe_load, stdin_of(c))
+        for doc in map(yaml.safe_load, stdin_of(runner))
         if doc["kind"] == "Secret" and doc["metadata"]["name"] == "alertmanager-teams-webhook"
     )
     # Without an on-call URL, critical alerts go to the team channel.
     assert secret["stringData"] == {"alerts-url": TEAM_URL, "oncall-url": TEAM_URL}
-    run = recorded_commands(c)
-    assert any(cmd.endswith("prometheusrule-demo.yaml") and " apply " in cmd for cmd in run)
-    kubectl_calls = [cmd for cmd in run if "/kubectl " in cmd]
-    helm_calls = [cmd for cmd in run if "/helm " in cmd]
+    demo = runner.find("-f", str(Layout().generated_dir / "prometheusrule-demo.yaml"))
+    assert "apply" in demo.argv
+    named = runner.named()
+    kubectl_calls = [argv for argv in named if argv[0] == "kubectl"]
+    helm_calls = [argv for argv in named if argv[0] == "helm"]
     assert kubectl_calls
     assert helm_calls
-    assert all("--context=aks-orderdesk-dev" in cmd for cmd in kubectl_calls)
-    assert all("--kube-context=aks-orderdesk-dev" in cmd for cmd in helm_calls)
+    assert all("--context=aks-orderdesk-dev" in argv for argv in kubectl_calls)
+    assert all("--kube-context=aks-orderdesk-dev" in argv for argv in helm_calls)
 
 
 def test_install_keeps_an_existing_secret_when_no_url_is_given() -> None:
-    c = context(teams_secret_exists=True)
-    monitoring.install(c, env="dev")
+    runner = recording(teams_secret_exists=True)
+    monitoring.install(runner.context, env="dev")
+    runner.find("get", "secret", "alertmanager-teams-webhook")
     assert not [
         doc
-        for doc in map(yaml.safe_load, stdin_of(c))
+        for doc in map(yaml.safe_load, stdin_of(runner))
         if doc["metadata"]["name"] == "alertmanager-teams-webhook"
     ]
 
@@ -155,7 +173,7 @@ def test_install_without_any_webhook_url_says_where_to_put_it() -> None:
     with pytest.raises(
         Exit, match="no Teams webhook URL: set TEAMS_WEBHOOK_URL or pass --webhook-url-file"
     ):
-        monitoring.install(context(teams_secret_exists=False), env="dev")
+        monitoring.install(recording(teams_secret_exists=False).context, env="dev")
 
 
 def test_install_refuses_a_plain_http_webhook(tmp_path: Path) -> None:

@@ -17,7 +17,9 @@ import pytest
 from invoke import MockContext, Result
 from invoke.exceptions import Exit
 
-from ops import azure, envconfig, tf
+from ops import envconfig, tf
+from ops.azure import providers
+from ops.core.run import Call, RecordingRunner
 from testkit.support import (
     committed_lock_file,
     context_answering,
@@ -48,7 +50,9 @@ def answers(mapping: dict[str, Result]) -> dict[re.Pattern[str], Result]:
     return {re.compile(".*" + pattern): result for pattern, result in mapping.items()}
 
 
-ALL_REGISTERED = json.dumps([[namespace, "Registered"] for namespace in azure.RESOURCE_PROVIDERS])
+ALL_REGISTERED = json.dumps(
+    [[namespace, "Registered"] for namespace in providers.RESOURCE_PROVIDERS]
+)
 
 
 def logged_in_context(**extra: Result) -> MockContext:
@@ -500,40 +504,62 @@ def test_output_names_the_known_outputs_for_a_typo() -> None:
 # --- bootstrap ----------------------------------------------------------------------------------
 
 
+def logged_in_runner(account: str = ACCOUNT) -> RecordingRunner:
+    """A recording Runner logged in to a subscription with every provider and feature
+    registered; a user (ad signed-in-user) unless `account` says otherwise."""
+    runner = RecordingRunner()
+    runner.answer("account", "show", stdout=account, times=None)
+    runner.answer("provider", "list", stdout=ALL_REGISTERED, times=None)
+    runner.answer("feature", "show", stdout="Registered\n", times=None)
+    runner.answer("signed-in-user", "show", stdout="aaaaaaaa-0000-0000-0000-000000000001\n")
+    return runner
+
+
+def flag(call: Call, name: str) -> str:
+    """The value after `name` in a recorded call (its last occurrence)."""
+    words = call.argv
+    assert name in words, f"{name} not in {words}"
+    return words[len(words) - 1 - words[::-1].index(name) + 1]
+
+
 def test_bootstrap_creates_locked_entra_only_state_storage() -> None:
-    c = logged_in_context(
-        **{"az ad signed-in-user show": Result(stdout="aaaaaaaa-0000-0000-0000-000000000001\n")}
-    )
-    tf.bootstrap(c, env="dev")
-    run = recorded_commands(c)
+    runner = logged_in_runner()
+    tf.bootstrap(runner.context, env="dev")
+    named = runner.named()
+    assert named[0] == ["az", "account", "show", "--output", "json"]
     assert all(
-        f"--subscription {SUBSCRIPTION}" in command
-        for command in run[1:]
-        if "signed-in-user" not in command
+        command[-4:] == ["--subscription", SUBSCRIPTION, "--output", "none"]
+        for command in named
+        if "create" in command or "update" in command
     )
-    account = next(command for command in run if "storage account create" in command)
-    for setting in (
-        "--allow-shared-key-access false",
-        "--allow-blob-public-access false",
-        "--min-tls-version TLS1_2",
-        "--https-only true",
+    account = runner.find("storage", "account", "create")
+    for name, value in (
+        ("--allow-shared-key-access", "false"),
+        ("--allow-blob-public-access", "false"),
+        ("--min-tls-version", "TLS1_2"),
+        ("--https-only", "true"),
     ):
-        assert setting in account
-    assert any("--enable-versioning true" in command for command in run)
-    role = next(command for command in run if "role assignment create" in command)
-    assert "--assignee-object-id aaaaaaaa-0000-0000-0000-000000000001" in role
-    assert "--assignee-principal-type User" in role
-    assert "'Storage Blob Data Contributor'" in role
-    account_id = (
+        assert flag(account, name) == value
+    assert flag(runner.find("blob-service-properties", "update"), "--enable-versioning") == "true"
+    role = runner.find("role", "assignment", "create")
+    assert flag(role, "--assignee-object-id") == "aaaaaaaa-0000-0000-0000-000000000001"
+    assert flag(role, "--assignee-principal-type") == "User"
+    # One word for the shell-less Runner, whatever its spaces.
+    assert flag(role, "--role") == "Storage Blob Data Contributor"
+    assert flag(role, "--scope") == (
         f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-orderdesk-tfstate"
         "/providers/Microsoft.Storage/storageAccounts/storderdesktfdev"
     )
-    assert f"--scope {account_id} --subscription {SUBSCRIPTION} --output none" in role
-    assert (
-        "storage container create --name tfstate --account-name storderdesktfdev --auth-mode login"
-        in run[-2]
-    )
-    assert "lock create --name tfstate-cannot-delete --lock-type CanNotDelete" in run[-1]
+    assert named[-2][1:9] == [
+        *("storage", "container", "create", "--name", "tfstate"),
+        *("--account-name", "storderdesktfdev", "--auth-mode"),
+    ]
+    assert named[-1][1:7] == [
+        *("lock", "create", "--name", "tfstate-cannot-delete", "--lock-type", "CanNotDelete")
+    ]
+    # Every az call is bounded; creating the storage account is the slowest Azure allows for.
+    assert all(0 < record.timeout <= tf.AZ_CREATE_TIMEOUT_S for record in runner.records)
+    assert account.timeout == tf.AZ_CREATE_TIMEOUT_S
 
 
 # "it can take up to 10 minutes for changes to take effect" (a new storage data role):
@@ -544,7 +570,7 @@ def test_bootstrap_retries_the_state_container_until_the_new_storage_role_propag
     denied = Result(exited=1, stderr="ErrorCode:AuthorizationPermissionMismatch\n")
     answers_in_turn = iter([denied, denied, Result()])
     subscription = FakeSubscription(
-        registered={*azure.RESOURCE_PROVIDERS, "Microsoft.Compute/EncryptionAtHost"}
+        registered={*providers.RESOURCE_PROVIDERS, "Microsoft.Compute/EncryptionAtHost"}
     )
 
     def run(command: str, **kwargs: object) -> Result:
@@ -565,7 +591,7 @@ def test_bootstrap_retries_the_state_container_until_the_new_storage_role_propag
 
 def test_bootstrap_stops_after_ten_minutes_of_denied_container_creation() -> None:
     subscription = FakeSubscription(
-        registered={*azure.RESOURCE_PROVIDERS, "Microsoft.Compute/EncryptionAtHost"}
+        registered={*providers.RESOURCE_PROVIDERS, "Microsoft.Compute/EncryptionAtHost"}
     )
 
     def run(command: str, **kwargs: object) -> Result:
@@ -588,18 +614,20 @@ def test_bootstrap_as_a_service_principal_looks_up_its_object_id() -> None:
             "user": {"name": "11111111-aaaa-bbbb-cccc-222222222222", "type": "servicePrincipal"},
         }
     )
-    c = logged_in_context(
-        **{
-            "az account show": Result(stdout=account),
-            "az ad sp show --id 11111111-aaaa-bbbb-cccc-222222222222": Result(
-                stdout="bbbbbbbb-0000-0000-0000-000000000002\n"
-            ),
-        }
+    runner = logged_in_runner(account)
+    runner.answer(
+        "ad",
+        "sp",
+        "show",
+        "--id",
+        "11111111-aaaa-bbbb-cccc-222222222222",
+        stdout="bbbbbbbb-0000-0000-0000-000000000002\n",
     )
-    tf.bootstrap(c, env="prod")
-    role = next(command for command in recorded_commands(c) if "role assignment create" in command)
-    assert "--assignee-object-id bbbbbbbb-0000-0000-0000-000000000002" in role
-    assert "--assignee-principal-type ServicePrincipal" in role
+    tf.bootstrap(runner.context, env="prod")
+    assert not any("signed-in-user" in command for command in runner.calls)
+    role = runner.find("role", "assignment", "create")
+    assert flag(role, "--assignee-object-id") == "bbbbbbbb-0000-0000-0000-000000000002"
+    assert flag(role, "--assignee-principal-type") == "ServicePrincipal"
 
 
 def test_bootstrap_without_login_creates_nothing() -> None:
@@ -682,7 +710,7 @@ def test_bootstrap_registers_the_resource_providers_azurerm_5_no_longer_register
             named = re.search(r"--namespace (\S+)", command)
             assert named, f"{command} names the provider it registers"
             registered.append(named[1])
-    assert sorted(registered) == sorted(azure.RESOURCE_PROVIDERS)
+    assert sorted(registered) == sorted(providers.RESOURCE_PROVIDERS)
     for namespace in ("Microsoft.ContainerService", "Microsoft.KeyVault", "Microsoft.Network"):
         assert namespace in registered
     assert all(f"--subscription {SUBSCRIPTION}" in c for c in ran if " register " in c)
@@ -698,7 +726,7 @@ def test_bootstrap_registers_the_resource_providers_azurerm_5_no_longer_register
 # is required to get the change propagated"
 # (learn.microsoft.com/azure/virtual-machines/linux/disks-enable-host-based-encryption-cli).
 def test_bootstrap_registers_encryption_at_host_then_registers_compute_again() -> None:
-    subscription = FakeSubscription(registered=set(azure.RESOURCE_PROVIDERS))
+    subscription = FakeSubscription(registered=set(providers.RESOURCE_PROVIDERS))
     ran = bootstrap_against(subscription)
     feature = ran.index(
         "/opt/az/bin/az feature register --namespace Microsoft.Compute --name EncryptionAtHost "
@@ -717,7 +745,7 @@ def test_bootstrap_registers_encryption_at_host_then_registers_compute_again() -
 
 def test_bootstrap_on_a_registered_subscription_registers_nothing() -> None:
     subscription = FakeSubscription(
-        registered={*azure.RESOURCE_PROVIDERS, "Microsoft.Compute/EncryptionAtHost"}
+        registered={*providers.RESOURCE_PROVIDERS, "Microsoft.Compute/EncryptionAtHost"}
     )
     ran = bootstrap_against(subscription)
     assert not any(" register " in command for command in ran)
@@ -735,7 +763,7 @@ def test_bootstrap_waits_for_registration_only_so_long(capsys) -> None:
         tf.bootstrap(c, env="dev")
     assert caught.value.code == 1
     reads = [command for command in subscription.log if " feature show " in command]
-    assert len(reads) == 1 + azure.REGISTRATION_TIMEOUT_S // azure.REGISTRATION_INTERVAL_S
+    assert len(reads) == 1 + providers.REGISTRATION_TIMEOUT_S // providers.REGISTRATION_INTERVAL_S
     assert not any(" storage account create " in command for command in subscription.log)
     assert "not Registered yet" in capsys.readouterr().out
 
@@ -815,7 +843,7 @@ def test_bootstrap_registers_the_provider_of_every_resource_type_the_estate_decl
         prefixes = [prefix for prefix in NAMESPACE_OF_PREFIX if resource_type.startswith(prefix)]
         assert prefixes, f"{resource_type}: map it to its resource provider namespace"
         namespace = NAMESPACE_OF_PREFIX[max(prefixes, key=len)]
-        assert namespace in {*azure.RESOURCE_PROVIDERS, *ALWAYS_REGISTERED}, resource_type
+        assert namespace in {*providers.RESOURCE_PROVIDERS, *ALWAYS_REGISTERED}, resource_type
 
 
 # Azure Policy for Kubernetes: "Register the Microsoft.PolicyInsights resource provider" before the

@@ -9,7 +9,8 @@
 Terraform creates the estate (infra/); these check it and repair what can go missing between
 applies, and azure.entra applies the sign-in app registration, which Terraform cannot here (the
 azuread provider is not served: README, "Entra ID with Terraform"). Every command is
-`az ... --output ...` through invoke, so a MockContext test sees each one.
+`az ... --output ...` through ops/core/run.py's Runner, so a recording test reads each one.
+The resource providers and features the subscription needs are ops/azure/providers.py's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import contextlib
 import json
 import os
 import secrets as token
-import shlex
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -29,8 +29,11 @@ from invoke.exceptions import Exit
 
 from ops import entra as registration
 from ops.core import environments, kube, state
-from ops.core.azcli import az, require_login
+from ops.core.azcli import CALL_TIMEOUT_S as AZ_TIMEOUT_S
+from ops.core.azcli import program as az_program
+from ops.core.azcli import require_login
 from ops.core.environments import ENV_HELP
+from ops.core.run import Runner
 from ops.core.target import Target
 from ops.core.wait import NotYet, WaitTimeout, wait_until
 from ops.envconfig import (
@@ -44,31 +47,8 @@ from ops.monitoring.layout import Layout
 INGRESS = "orderdesk"
 INGRESS_TIMEOUT_S, INGRESS_INTERVAL_S = 300, 10
 
-# The resource providers the estate's resources belong to (infra/). azurerm 5 registers none by
-# itself (resource_provider_registrations defaults to "none", 5.0 upgrade guide), and a call to
-# an unregistered namespace fails with MissingSubscriptionRegistration, so `invoke tf.bootstrap`
-# registers them once per subscription and preflight checks them.
-RESOURCE_PROVIDERS = (
-    "Microsoft.Compute",  # the node pool's scale set
-    "Microsoft.ContainerRegistry",
-    "Microsoft.ContainerService",
-    "Microsoft.DBforPostgreSQL",
-    "Microsoft.Insights",  # metric alerts, action groups, diagnostic settings, workbooks
-    "Microsoft.KeyVault",
-    "Microsoft.ManagedIdentity",
-    "Microsoft.Network",
-    "Microsoft.OperationalInsights",
-    "Microsoft.OperationsManagement",  # Container insights (oms_agent)
-    # The AKS Azure Policy add-on (azure_policy_enabled) reports compliance through it; Azure
-    # Policy for Kubernetes lists its registration as a prerequisite of the add-on.
-    "Microsoft.PolicyInsights",
-    "Microsoft.Sql",  # database.kind mssql
-    "Microsoft.Storage",  # the Terraform state
-)
-# Preview features the estate uses, as (namespace, feature): the node pool encrypts at host
-# (host_encryption_enabled), which Azure refuses until the subscription has this feature.
-FEATURES = (("Microsoft.Compute", "EncryptionAtHost"),)
-REGISTRATION_TIMEOUT_S, REGISTRATION_INTERVAL_S = 900, 15
+# `kubectl get ingress`: the request itself is bounded by kubectl's --request-timeout.
+KUBECTL_GET_TIMEOUT_S = 60
 
 
 def account_problem(account: dict[str, Any]) -> str:
@@ -101,115 +81,23 @@ GRAPH_RESOURCE = "https://graph.microsoft.com"
 
 def fetch_tokens(c: Context, resources: list[str]) -> None:
     """Have az issue (and cache) a token for each resource now; an Exit naming a fresh login."""
-    program = az()
+    program, runner = az_program(), Runner(c)
     for resource in resources:
-        result = c.run(
-            f"{program} account get-access-token --resource {resource} --query expiresOn "
-            "--output tsv",
-            hide=True,
+        result = runner.run(
+            [
+                *(program, "account", "get-access-token", "--resource", resource),
+                *("--query", "expiresOn", "--output", "tsv"),
+            ],
+            timeout=AZ_TIMEOUT_S,
             warn=True,
         )
-        if result is None or not result.ok:
-            stderr = result.stderr if result is not None else ""
-            reason = (stderr.strip().splitlines() or ["no answer"])[-1]
+        if not result.ok:
+            reason = (result.stderr.strip().splitlines() or ["no answer"])[-1]
             raise Exit(
                 f"az could not get a token for {resource} ({reason}); sign in again "
                 "(`az login`; in CI the azure/login step right before this one) and retry",
                 code=1,
             )
-
-
-def _registration_states(c: Context, program: str, where: str) -> dict[str, str]:
-    """namespace -> registrationState of every resource provider, and feature -> state, keyed in
-    lower case: Azure spells some namespaces its own way (`microsoft.insights`)."""
-    listed = c.run(
-        f"{program} provider list --query '[].[namespace, registrationState]' --output json "
-        + where,
-        hide=True,
-        warn=True,
-    )
-    if listed is None or not listed.ok:
-        reason = (listed.stderr.strip() if listed is not None else "") or "no error message"
-        raise Exit(f"cannot list the subscription's resource providers ({reason})", code=1)
-    states = {str(name).lower(): str(state) for name, state in json.loads(listed.stdout or "[]")}
-    for namespace, feature in FEATURES:
-        shown = c.run(
-            f"{program} feature show --namespace {namespace} --name {feature} "
-            f"--query properties.state --output tsv {where}",
-            hide=True,
-            warn=True,
-        )
-        ok = shown is not None and shown.ok
-        states[f"{namespace}/{feature}".lower()] = shown.stdout.strip() if ok else "NotRegistered"
-    return states
-
-
-def registration_problems(
-    c: Context, *, where: str = "", env: str = "<env>", features_only: bool = False
-) -> list[str]:
-    """The resource providers and features the estate needs that are not Registered."""
-    states = _registration_states(c, az(), where)
-    features = [f"{namespace}/{feature}" for namespace, feature in FEATURES]
-    wanted = features if features_only else [*RESOURCE_PROVIDERS, *features]
-    return [
-        f"{name} is {states.get(name.lower()) or 'NotRegistered'} in this subscription; run "
-        f"`invoke tf.bootstrap --env {env}` (it registers what the estate needs)"
-        for name in wanted
-        if states.get(name.lower()) != "Registered"
-    ]
-
-
-def _wait_for_registration(c: Context, where: str, *, features_only: bool = False) -> None:
-    def registered() -> bool:
-        missing = registration_problems(c, where=where, features_only=features_only)
-        if missing:
-            raise NotYet(f"{len(missing)} not Registered yet, e.g. {missing[0].split(' is ')[0]}")
-        return True
-
-    try:
-        wait_until(
-            registered,
-            what="resource provider and feature registration",
-            timeout=REGISTRATION_TIMEOUT_S,
-            interval=REGISTRATION_INTERVAL_S,
-            progress=lambda attempt, attempts, reason: print(
-                f"  registration: {reason} ({attempt}/{attempts})"
-            ),
-        )
-    except WaitTimeout as exc:
-        raise Exit(
-            f"Azure has not finished registering after {REGISTRATION_TIMEOUT_S} s ({exc}); it "
-            "goes on in the background: run `invoke tf.bootstrap` again later (it only waits "
-            "for what is missing)",
-            code=1,
-        ) from exc
-
-
-def register_providers_and_features(c: Context, subscription: str) -> None:
-    """Register every resource provider and feature the estate needs, and wait (bounded) until
-    Azure says Registered. Idempotent: what is registered already is left alone."""
-    program = az()
-    where = f"--subscription {subscription}"
-    states = _registration_states(c, program, where)
-    new_features = [
-        (namespace, feature)
-        for namespace, feature in FEATURES
-        if states.get(f"{namespace}/{feature}".lower()) != "Registered"
-    ]
-    for namespace, feature in new_features:
-        c.run(
-            f"{program} feature register --namespace {namespace} --name {feature} "
-            f"--output none {where}"
-        )
-    if new_features:
-        _wait_for_registration(c, where, features_only=True)
-    # A feature reaches its provider when the provider is registered again after the feature
-    # is Registered (Azure's "Set up preview features": az provider register after az feature).
-    refresh = {namespace for namespace, _feature in new_features}
-    for namespace in RESOURCE_PROVIDERS:
-        if states.get(namespace.lower()) != "Registered" or namespace in refresh:
-            c.run(f"{program} provider register --namespace {namespace} --output none {where}")
-    _wait_for_registration(c, where)
 
 
 def tf_outputs(c: Context, environment: Environment) -> dict[str, Any]:
@@ -229,15 +117,15 @@ def tf_outputs(c: Context, environment: Environment) -> dict[str, Any]:
 NOT_FOUND_CODE = "(SecretNotFound)"
 
 
-def secret_exists(c: Context, command: str, environment: Environment, name: str) -> bool:
+def secret_exists(c: Context, command: list[str], environment: Environment, name: str) -> bool:
     """Whether `az keyvault secret show[-deleted]` found the secret: True, or False only on a
     confirmed "not found"; any other failure is an Exit, so nothing is created over a secret
     that may exist (a regenerated database password would no longer match PostgreSQL)."""
     vault = environments.require_azure(environment).key_vault.name
-    result = c.run(command, hide=True, warn=True)
-    if result is not None and result.ok:
+    result = Runner(c).run(command, timeout=AZ_TIMEOUT_S, warn=True)
+    if result.ok:
         return True
-    stderr = (result.stderr if result is not None else "").strip()
+    stderr = result.stderr.strip()
     if NOT_FOUND_CODE in stderr:
         return False
     reason = stderr.splitlines()[0] if stderr else "no error message"
@@ -281,20 +169,22 @@ def ensure_key_vault_secrets(c: Context, environment: Environment) -> None:
     the rotation step. Values are never printed."""
     vault = environments.require_azure(environment).key_vault.name
     names = tf_outputs(c, environment).get("key_vault_secret_names") or list(KEY_VAULT_SECRETS)
-    where = f"--vault-name {vault}"
-    program = az()
+    where = ["--vault-name", vault]
+    program, runner = az_program(), Runner(c)
     for name in names:
-        shown = f"{program} keyvault secret show {where} --name {name} --query id --output tsv"
-        if secret_exists(c, shown, environment, name):
+        shown = [program, "keyvault", "secret", "show", *where, "--name", name]
+        if secret_exists(c, [*shown, "--query", "id", "--output", "tsv"], environment, name):
             print(f"  secret {name}: present in {vault}")
             continue
         # Purge protection keeps deleted secrets recoverable, and their names taken.
-        deleted = (
-            f"{program} keyvault secret show-deleted {where} --name {name} --query id --output tsv"
-        )
-        if secret_exists(c, deleted, environment, name):
-            c.run(
-                f"{program} keyvault secret recover {where} --name {name} --output none", hide=True
+        deleted = [program, "keyvault", "secret", "show-deleted", *where, "--name", name]
+        if secret_exists(c, [*deleted, "--query", "id", "--output", "tsv"], environment, name):
+            runner.run(
+                [
+                    *(program, "keyvault", "secret", "recover", *where, "--name", name),
+                    *("--output", "none"),
+                ],
+                timeout=AZ_TIMEOUT_S,
             )
             print(f"  secret {name}: recovered from soft delete in {vault}")
             continue
@@ -302,10 +192,12 @@ def ensure_key_vault_secrets(c: Context, environment: Environment) -> None:
             raise _refuse_to_regenerate(environment, name)
         # The value goes through a 0600 file, never the command line (ps would show it).
         with _private_file(token.token_urlsafe(50)) as path:
-            c.run(
-                f"{program} keyvault secret set {where} --name {name} "
-                f"--file {shlex.quote(path)} --encoding utf-8 --output none",
-                hide=True,
+            runner.run(
+                [
+                    *(program, "keyvault", "secret", "set", *where, "--name", name, "--file", path),
+                    *("--encoding", "utf-8", "--output", "none"),
+                ],
+                timeout=AZ_TIMEOUT_S,
             )
         print(f"  secret {name}: created in {vault} (value not shown)")
 
@@ -339,15 +231,19 @@ def connect_alarms_to_teams(c: Context, environment: Environment) -> None:
             f"{environment.name} --save` after an apply of this version of infra/",
             code=1,
         )
-    program = az()
-    url = c.run(
-        f"{program} keyvault secret show --vault-name {vault} --name {TEAMS_WEBHOOK_SECRET} "
-        "--query value --output tsv",
-        hide=True,
+    program, runner = az_program(), Runner(c)
+    url = runner.run(
+        [
+            *(program, "keyvault", "secret", "show", "--vault-name", vault),
+            *("--name", TEAMS_WEBHOOK_SECRET, "--query", "value", "--output", "tsv"),
+        ],
+        timeout=AZ_TIMEOUT_S,
     ).stdout.strip()
     resource = f"https://management.azure.com{group_id}?api-version={ACTION_GROUP_API}"
     group = json.loads(
-        c.run(f"{program} rest --method get --url {shlex.quote(resource)}", hide=True).stdout
+        runner.run(
+            [program, "rest", "--method", "get", "--url", resource], timeout=AZ_TIMEOUT_S
+        ).stdout
     )
     properties = group["properties"]
     teams = {"name": "teams", "serviceUri": url, "useCommonAlertSchema": True}
@@ -363,10 +259,12 @@ def connect_alarms_to_teams(c: Context, environment: Environment) -> None:
         "properties": properties,
     }
     with _private_file(json.dumps(body)) as path:
-        c.run(
-            f"{program} rest --method put --url {shlex.quote(resource)} "
-            f"--body @{shlex.quote(path)} --output none",
-            hide=True,
+        runner.run(
+            [
+                *(program, "rest", "--method", "put", "--url", resource, "--body", f"@{path}"),
+                *("--output", "none"),
+            ],
+            timeout=AZ_TIMEOUT_S,
         )
     print(f"  alarms: action group's Teams receiver set from {TEAMS_WEBHOOK_SECRET} (not shown)")
 
@@ -389,13 +287,14 @@ def dns_record_names(environment: Environment) -> list[str]:
 def ingress_address(c: Context, environment: Environment) -> str:
     """The ingress's public address, waiting (bounded) for the gateway to assign it."""
     jsonpath = "{.status.loadBalancer.ingress[0].ip}"
-    command = kube.target(c, environment).kubectl(
+    command = kube.target(c, environment).kubectl_argv(
         "get", "ingress", INGRESS, f"--output=jsonpath={jsonpath}"
     )
+    runner = Runner(c)
 
     def assigned() -> str:
-        result = c.run(command, hide=True, warn=True)
-        address = result.stdout.strip() if result is not None and result.ok else ""
+        result = runner.run(command, timeout=KUBECTL_GET_TIMEOUT_S, warn=True)
+        address = result.stdout.strip() if result.ok else ""
         if not address:
             raise NotYet("no address yet")
         return address
@@ -428,7 +327,7 @@ def check_dns_points_at_ingress(c: Context, environment: Environment) -> None:
     # pointing at the gateway's private frontend; that API spells the list aRecords, the public
     # zone's ARecords (learn.microsoft.com/cli/azure/network/private-dns/record-set/a).
     internal = azure.ingress.internal
-    record_set = "private-dns record-set a" if internal else "dns record-set a"
+    record_set = ["private-dns", "record-set", "a"] if internal else ["dns", "record-set", "a"]
     records = "aRecords" if internal else "ARecords"
     output = "ingress_private_ip" if internal else "ingress_public_ip"
     expected = tf_outputs(c, environment).get(output)
@@ -439,15 +338,18 @@ def check_dns_points_at_ingress(c: Context, environment: Environment) -> None:
             code=1,
         )
     group, zone = azure.resource_group, azure.dns.zone
-    program = az()
+    program, runner = az_program(), Runner(c)
     for name in dns_record_names(environment):
-        result = c.run(
-            f"{program} network {record_set} show --resource-group {group} "
-            f"--zone-name {zone} --name {name} --query '{records}[].ipv4Address' --output tsv",
-            hide=True,
+        result = runner.run(
+            [
+                *(program, "network", *record_set, "show", "--resource-group", group),
+                *("--zone-name", zone, "--name", name, "--query", f"{records}[].ipv4Address"),
+                *("--output", "tsv"),
+            ],
+            timeout=AZ_TIMEOUT_S,
             warn=True,
         )
-        addresses = result.stdout.split() if result is not None and result.ok else []
+        addresses = result.stdout.split() if result.ok else []
         if address not in addresses:
             raise Exit(
                 f"{name}.{zone} resolves to {', '.join(addresses) or 'nothing'}, not the ingress "
