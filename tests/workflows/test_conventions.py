@@ -308,7 +308,7 @@ def test_the_devcontainer_runs_the_readme_s_test_setup_bootstrap_after_creating(
     # The README's two commands: run the app, and set up and run every test.
     assert commands[:2] == [
         "scripts/bootstrap && .venv/bin/invoke up",
-        "scripts/bootstrap --system && .venv/bin/nox",
+        "scripts/bootstrap --system && scripts/test",
     ]
     bootstrap, _ = commands[1].split(" && ")
     assert devcontainer()["postCreateCommand"] == bootstrap
