@@ -35,7 +35,7 @@ from ops.core.azcli import require_login
 from ops.core.environments import BAD_INPUT, ENV_HELP, TEAMS_WEBHOOK_VARIABLE
 from ops.core.run import RunFailed, Runner
 from ops.core.target import Target
-from ops.core.wait import NotYet, WaitTimeout, wait_until
+from ops.core.wait import NotYet, wait_or_exit
 from ops.envconfig import Azure, Environment
 from ops.terraform_cli import TerraformCli, TerraformNotFound, terraform_env
 
@@ -220,22 +220,17 @@ def _create_state_container(runner: Runner, command: list[str]) -> None:
             return True
         raise NotYet((result.stderr.strip().splitlines() or ["no message"])[-1])
 
-    try:
-        wait_until(
-            created,
-            what="the state container (Storage Blob Data Contributor granted just now)",
-            timeout=ROLE_PROPAGATION_TIMEOUT_S,
-            interval=ROLE_PROPAGATION_INTERVAL_S,
-            progress=lambda attempt, attempts, reason: print(
-                f"  state container: {reason} ({attempt}/{attempts})"
-            ),
-        )
-    except WaitTimeout as exc:
-        raise Exit(
+    wait_or_exit(
+        created,
+        what="the state container (Storage Blob Data Contributor granted just now)",
+        timeout=ROLE_PROPAGATION_TIMEOUT_S,
+        interval=ROLE_PROPAGATION_INTERVAL_S,
+        label="state container",
+        failure=lambda exc: (
             f"tf: {exc}; a new role assignment takes up to 10 minutes to reach the storage data "
-            "plane: run `invoke tf.bootstrap` again (every step is idempotent)",
-            code=1,
-        ) from exc
+            "plane: run `invoke tf.bootstrap` again (every step is idempotent)"
+        ),
+    )
 
 
 def _principal_type(account: dict[str, Any]) -> str:

@@ -35,7 +35,7 @@ from ops.core.azcli import require_login
 from ops.core.environments import ENV_HELP
 from ops.core.run import Runner
 from ops.core.target import Target
-from ops.core.wait import NotYet, WaitTimeout, wait_until
+from ops.core.wait import NotYet, wait_or_exit
 from ops.envconfig import (
     IRREPLACEABLE_SECRETS,
     KEY_VAULT_SECRETS,
@@ -299,23 +299,18 @@ def ingress_address(c: Context, environment: Environment) -> str:
             raise NotYet("no address yet")
         return address
 
-    try:
-        return wait_until(
-            assigned,
-            what="the ingress address",
-            timeout=INGRESS_TIMEOUT_S,
-            interval=INGRESS_INTERVAL_S,
-            progress=lambda attempt, attempts, _: print(
-                f"  ingress address: not yet ({attempt}/{attempts})"
-            ),
-        )
-    except WaitTimeout as exc:
-        raise Exit(
+    return wait_or_exit(
+        assigned,
+        what="the ingress address",
+        timeout=INGRESS_TIMEOUT_S,
+        interval=INGRESS_INTERVAL_S,
+        label="ingress address",
+        failure=lambda exc: (
             f"the ingress has no address after {INGRESS_TIMEOUT_S} s ({exc}); check the "
             f"application gateway (`kubectl describe ingress {INGRESS}`), then run `invoke "
-            f"azure.dns --env {environment.name}`",
-            code=1,
-        ) from exc
+            f"azure.dns --env {environment.name}`"
+        ),
+    )
 
 
 def check_dns_points_at_ingress(c: Context, environment: Environment) -> None:

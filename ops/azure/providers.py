@@ -12,7 +12,7 @@ from invoke.exceptions import Exit
 from ops.core.azcli import CALL_TIMEOUT_S as AZ_TIMEOUT_S
 from ops.core.azcli import program as az_program
 from ops.core.run import Runner
-from ops.core.wait import NotYet, WaitTimeout, wait_until
+from ops.core.wait import NotYet, wait_or_exit
 
 # The resource providers the estate's resources belong to (infra/). azurerm 5 registers none by
 # itself (resource_provider_registrations defaults to "none", 5.0 upgrade guide), and a call to
@@ -95,23 +95,18 @@ def _wait_for_registration(c: Context, where: list[str], *, features_only: bool 
             raise NotYet(f"{len(missing)} not Registered yet, e.g. {missing[0].split(' is ')[0]}")
         return True
 
-    try:
-        wait_until(
-            registered,
-            what="resource provider and feature registration",
-            timeout=REGISTRATION_TIMEOUT_S,
-            interval=REGISTRATION_INTERVAL_S,
-            progress=lambda attempt, attempts, reason: print(
-                f"  registration: {reason} ({attempt}/{attempts})"
-            ),
-        )
-    except WaitTimeout as exc:
-        raise Exit(
+    wait_or_exit(
+        registered,
+        what="resource provider and feature registration",
+        timeout=REGISTRATION_TIMEOUT_S,
+        interval=REGISTRATION_INTERVAL_S,
+        label="registration",
+        failure=lambda exc: (
             f"Azure has not finished registering after {REGISTRATION_TIMEOUT_S} s ({exc}); it "
             "goes on in the background: run `invoke tf.bootstrap` again later (it only waits "
-            "for what is missing)",
-            code=1,
-        ) from exc
+            "for what is missing)"
+        ),
+    )
 
 
 def register_providers_and_features(c: Context, subscription: str) -> None:

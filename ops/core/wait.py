@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import tenacity
+from invoke.exceptions import Exit
 
 T = TypeVar("T")
 
@@ -65,6 +66,34 @@ def wait_until(
         raise WaitTimeout(f"{what}: not after {timeout:g} s ({_reason(state)})") from None
     assert result  # noqa: S101 - tenacity retries every false result  # nosec B101
     return result
+
+
+def wait_or_exit(
+    check: Callable[[], T | None],
+    *,
+    what: str,
+    timeout: float,
+    interval: float,
+    failure: Callable[[WaitTimeout], str],
+    label: str | None = None,
+) -> T:
+    """wait_until for a task: a timeout ends the task (invoke's Exit, code 1) with `failure(exc)`,
+    a message that names what to do next. With `label`, each failed attempt is printed as
+    `  label: reason (attempt/attempts)`: a wait of minutes shows it is still alive."""
+
+    def progress(attempt: int, attempts: int, reason: str) -> None:
+        print(f"  {label}: {reason} ({attempt}/{attempts})")
+
+    try:
+        return wait_until(
+            check,
+            what=what,
+            timeout=timeout,
+            interval=interval,
+            progress=progress if label else None,
+        )
+    except WaitTimeout as exc:
+        raise Exit(failure(exc), code=1) from exc
 
 
 def _reason(state: tenacity.RetryCallState) -> str:

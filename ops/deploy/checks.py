@@ -15,7 +15,7 @@ from invoke.exceptions import Exit
 from ops.core import kube, state
 from ops.core.run import Runner
 from ops.core.settings import DeploySettings, Settings
-from ops.core.wait import NotYet, WaitTimeout, wait_until
+from ops.core.wait import NotYet, WaitTimeout, wait_or_exit
 from ops.core.web import Verify, wait_for_status
 from ops.envconfig import Environment
 from ops.k8s.cluster import APP
@@ -68,27 +68,21 @@ def certificate_ready(c: Context, environment: Environment) -> None:
             raise NotYet(str(condition.get("message") or "no Ready condition yet"))
         return True
 
-    timeout = float(configured.certificate_timeout)
-    try:
-        wait_until(
-            ready,
-            what=f"Certificate {APP_CERTIFICATE} Ready",
-            timeout=timeout,
-            interval=float(configured.certificate_interval),
-            progress=lambda attempt, attempts, reason: print(
-                f"  certificate: {reason} ({attempt}/{attempts})"
-            ),
-        )
-    except WaitTimeout as exc:
-        zone = environment.azure.dns.zone if environment.azure is not None else "the zone"
-        raise Exit(
+    zone = environment.azure.dns.zone if environment.azure is not None else "the zone"
+    wait_or_exit(
+        ready,
+        what=f"Certificate {APP_CERTIFICATE} Ready",
+        timeout=float(configured.certificate_timeout),
+        interval=float(configured.certificate_interval),
+        label="certificate",
+        failure=lambda exc: (
             f"{exc}. Let's Encrypt reaches the hosts only once {zone} is delegated to its Azure "
             "name servers (README, 'Before your first real deploy': DNS first; check `dig +short "
             f"NS {zone}`); `kubectl describe certificate {APP_CERTIFICATE} --namespace "
             f"{environment.kubernetes.namespace}` shows cert-manager's reason. Then run `invoke "
-            f"deploy --env {environment.name} --only kubernetes,dns` again",
-            code=1,
-        ) from exc
+            f"deploy --env {environment.name} --only kubernetes,dns` again"
+        ),
+    )
     print(f"  certificate {APP_CERTIFICATE}: Ready")
 
 

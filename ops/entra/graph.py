@@ -14,7 +14,7 @@ from invoke.exceptions import Exit
 
 from ops.core.azcli import program
 from ops.core.run import Runner
-from ops.core.wait import NotYet, WaitTimeout, wait_until
+from ops.core.wait import NotYet, wait_or_exit
 from ops.entra.desired import GRAPH, Desired
 
 # What the deploy identity needs, named in the error when Graph answers 403.
@@ -96,15 +96,13 @@ class Graph:
                 raise NotYet(stderr.splitlines()[0])
             raise self._refusal(argv, stderr, permission)
 
-        try:
-            return wait_until(
-                attempt,
-                what="Entra ID replicating a new object",
-                timeout=REPLICATION_TIMEOUT_S,
-                interval=REPLICATION_INTERVAL_S,
-            )
-        except WaitTimeout as exc:
-            raise Exit(f"`az {shlex.join(argv)}`: {exc}; run this again", code=1) from exc
+        return wait_or_exit(
+            attempt,
+            what="Entra ID replicating a new object",
+            timeout=REPLICATION_TIMEOUT_S,
+            interval=REPLICATION_INTERVAL_S,
+            failure=lambda exc: f"`az {shlex.join(argv)}`: {exc}; run this again",
+        )
 
 
 def app_lookup(desired: Desired) -> list[str]:

@@ -187,6 +187,37 @@ def test_wait_until_is_bounded_and_keeps_the_last_reason(no_sleep: list[float]) 
     assert seen == [(1, 3, "HTTP 501"), (2, 3, "HTTP 502")]
 
 
+def test_wait_or_exit_ends_the_task_with_the_fix_and_shows_each_attempt(
+    no_sleep: list[float], capsys: pytest.CaptureFixture[str]
+) -> None:
+    def never() -> None:
+        raise wait.NotYet("no address yet")
+
+    with pytest.raises(Exit) as caught:
+        wait.wait_or_exit(
+            never,
+            what="the ingress address",
+            timeout=20,
+            interval=10,
+            label="ingress address",
+            failure=lambda exc: f"{exc}; run `invoke azure.dns` again",
+        )
+    assert caught.value.code == 1
+    assert caught.value.message == (
+        "the ingress address: not after 20 s (no address yet); run `invoke azure.dns` again"
+    )
+    assert capsys.readouterr().out == "  ingress address: no address yet (1/2)\n"
+
+
+def test_wait_or_exit_without_a_label_waits_quietly(
+    no_sleep: list[float], capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers = iter([None, "ready"])
+    found = wait.wait_or_exit(lambda: next(answers), what="x", timeout=10, interval=5, failure=str)
+    assert found == "ready"
+    assert capsys.readouterr().out == ""
+
+
 def test_wait_until_lets_unexpected_errors_through(no_sleep: list[float]) -> None:
     def broken() -> None:
         raise KeyError("status")
