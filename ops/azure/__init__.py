@@ -28,7 +28,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops import entra as registration
-from ops.core import environments, kube, state
+from ops.core import environments, state
 from ops.core.azcli import CALL_TIMEOUT_S as AZ_TIMEOUT_S
 from ops.core.azcli import program as az_program
 from ops.core.azcli import require_login
@@ -284,13 +284,11 @@ def dns_record_names(environment: Environment) -> list[str]:
     return ["@" if host == zone else host.removesuffix("." + zone) for host in hosts]
 
 
-def ingress_address(c: Context, environment: Environment) -> str:
+def ingress_address(target: Target) -> str:
     """The ingress's public address, waiting (bounded) for the gateway to assign it."""
     jsonpath = "{.status.loadBalancer.ingress[0].ip}"
-    command = kube.target(c, environment).kubectl_argv(
-        "get", "ingress", INGRESS, f"--output=jsonpath={jsonpath}"
-    )
-    runner = Runner(c)
+    command = target.kube().kubectl_argv("get", "ingress", INGRESS, f"--output=jsonpath={jsonpath}")
+    runner = target.runner
 
     def assigned() -> str:
         result = runner.run(command, timeout=KUBECTL_GET_TIMEOUT_S, warn=True)
@@ -308,16 +306,16 @@ def ingress_address(c: Context, environment: Environment) -> str:
         failure=lambda exc: (
             f"the ingress has no address after {INGRESS_TIMEOUT_S} s ({exc}); check the "
             f"application gateway (`kubectl describe ingress {INGRESS}`), then run `invoke "
-            f"azure.dns --env {environment.name}`"
+            f"azure.dns --env {target.name}`"
         ),
     )
 
 
-def check_dns_points_at_ingress(c: Context, environment: Environment) -> None:
+def check_dns_points_at_ingress(target: Target) -> None:
     """Terraform owns the records (infra/modules/dns) and the gateway's public IP; this waits for
     the ingress to get that address, then checks every record answers with it."""
-    azure = environments.require_azure(environment)
-    address = ingress_address(c, environment)
+    c, environment, azure = target.context, target.environment, target.require_azure()
+    address = ingress_address(target)
     # An internal environment's records are in the private zone of the same name (split horizon),
     # pointing at the gateway's private frontend; that API spells the list aRecords, the public
     # zone's ARecords (learn.microsoft.com/cli/azure/network/private-dns/record-set/a).
@@ -333,7 +331,7 @@ def check_dns_points_at_ingress(c: Context, environment: Environment) -> None:
             code=1,
         )
     group, zone = azure.resource_group, azure.dns.zone
-    program, runner = az_program(), Runner(c)
+    program, runner = az_program(), target.runner
     for name in dns_record_names(environment):
         result = runner.run(
             [
@@ -392,7 +390,7 @@ def dns(c: Context, env: str = "") -> None:
 
 def dns_for(target: Target) -> None:
     """azure.dns for one environment."""
-    check_dns_points_at_ingress(target.context, target.environment)
+    check_dns_points_at_ingress(target)
 
 
 @task(

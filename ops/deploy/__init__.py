@@ -78,7 +78,7 @@ def deploy(  # noqa: PLR0917 - invoke maps each parameter to a flag
     if dry_run:
         runner.console.print("dry run: nothing was run")
         return
-    runner.execute(c, environment, stages, sha)
+    runner.execute(target, stages, sha)
 
 
 @task(help={"env": ENV_HELP})

@@ -1,5 +1,9 @@
 """The checks deploy adds between the other areas' tasks: is what runs what was pushed, and
-does it answer."""
+does it answer.
+
+Each check is called as a step is (ops/deploy/plan.py), with the context the step runs with, and
+acts on the deploy's one Target: its kube target, Runner, settings and state files.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,10 @@ import yaml
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from ops.core import kube, state
-from ops.core.run import Runner
-from ops.core.settings import DeploySettings, Settings
+from ops.core import state
+from ops.core.target import Target
 from ops.core.wait import NotYet, WaitTimeout, wait_or_exit
 from ops.core.web import Verify, wait_for_status
-from ops.envconfig import Environment
 from ops.k8s.cluster import APP
 
 DEPLOYMENT = APP
@@ -34,27 +36,19 @@ APP_CERTIFICATE = "orderdesk-tls"
 KUBECTL_GET_TIMEOUT_S = 60
 
 
-def settings(c: Context) -> DeploySettings:
-    return Settings.read(c.config).deploy
-
-
-def image_record(c: Context, environment: Environment) -> dict[str, Any]:
+def image_record(target: Target) -> dict[str, Any]:
     """What `invoke image.push` recorded: the pushed reference and digest."""
     return state.read_json(
-        state.EnvState.of(environment.name, c).image_record,
-        f"invoke deploy --env {environment.name} --only image",
+        target.state.image_record, f"invoke deploy --env {target.name} --only image"
     )
 
 
-def certificate_ready(c: Context, environment: Environment) -> None:
+def certificate_ready(c: Context, target: Target) -> None:
     """The app's Certificate is Ready (cert-manager's condition), within a bounded wait; on a
     timeout an Exit that names the DNS delegation a first deploy needs and cert-manager's own
     reason."""
-    configured = settings(c)
-    command = kube.target(c, environment).kubectl_argv(
-        "get", "certificate", APP_CERTIFICATE, "--output=json"
-    )
-    runner = Runner(c)
+    environment, configured, runner = target.environment, target.settings.deploy, target.runner
+    command = target.kube().kubectl_argv("get", "certificate", APP_CERTIFICATE, "--output=json")
 
     def ready() -> bool:
         result = runner.run(command, timeout=KUBECTL_GET_TIMEOUT_S, warn=True)
@@ -86,11 +80,11 @@ def certificate_ready(c: Context, environment: Environment) -> None:
     print(f"  certificate {APP_CERTIFICATE}: Ready")
 
 
-def https_smoke_test(c: Context, environment: Environment) -> None:
+def https_smoke_test(c: Context, target: Target) -> None:
     """The app answers /readyz through the ingress, over verified HTTPS, within a bounded wait."""
-    configured = settings(c)
-    url = f"https://{environment.app.hosts[0]}/readyz"
-    verify = smoke_trust(c, environment)
+    configured = target.settings.deploy
+    url = f"https://{target.environment.app.hosts[0]}/readyz"
+    verify = smoke_trust(target)
     try:
         wait_for_status(
             url,
@@ -103,16 +97,16 @@ def https_smoke_test(c: Context, environment: Environment) -> None:
     print(f"  smoke test: {url} answered 200")
 
 
-def issuer_directory(c: Context, environment: Environment) -> str:
+def issuer_directory(target: Target) -> str:
     """The ACME directory of the issuer the app's Certificate names, in the manifests k8s.apply
     sent ("" without a Certificate or an ACME issuer)."""
-    path = state.EnvState.of(environment.name, c).manifests
+    path = target.state.manifests
     try:
         documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
     except FileNotFoundError:
         raise Exit(
             f"smoke test: {path} is missing, so the issuer (and the roots to trust) is unknown; "
-            f"run `invoke k8s.apply --env {environment.name}` first",
+            f"run `invoke k8s.apply --env {target.name}` first",
             code=1,
         ) from None
     named = {(d.get("kind"), (d.get("metadata") or {}).get("name")): d for d in documents}
@@ -124,32 +118,32 @@ def issuer_directory(c: Context, environment: Environment) -> str:
     return str(((issuer.get("spec") or {}).get("acme") or {}).get("server", ""))
 
 
-def smoke_trust(c: Context, environment: Environment) -> Verify:
+def smoke_trust(target: Target) -> Verify:
     """What the HTTPS smoke test trusts: `deploy.ca_bundle` if set; else the public CAs, plus
     Let's Encrypt's staging roots where the app's issuer is the staging directory."""
-    configured = settings(c).ca_bundle
+    configured = target.settings.deploy.ca_bundle
     if configured:
         return configured
-    if issuer_directory(c, environment) != STAGING_DIRECTORY:
+    if issuer_directory(target) != STAGING_DIRECTORY:
         return True
-    bundle = state.EnvState.of(environment.name, c).directory / "smoke-ca-bundle.pem"
+    bundle = target.state.directory / "smoke-ca-bundle.pem"
     bundle.parent.mkdir(parents=True, exist_ok=True)
     public = Path(certifi.where()).read_text(encoding="ascii")
     bundle.write_text(public + "\n" + STAGING_ROOTS.read_text(encoding="ascii"), encoding="ascii")
     return str(bundle)
 
 
-def service_smoke_test(c: Context, environment: Environment) -> None:
+def service_smoke_test(c: Context, target: Target) -> None:
     """The app answers /readyz through its Service's ClusterIP, asked from inside the local node
     as a pod would; polled, since kube-proxy may not have written the Service's rules yet."""
     from ops.sandbox import bridge, cluster
 
-    configured = settings(c)
+    configured = target.settings.deploy
     jsonpath = "{.spec.clusterIP}:{.spec.ports[0].port}"
-    command = kube.target(c, environment).kubectl_argv(
+    command = target.kube().kubectl_argv(
         "get", "service", DEPLOYMENT, f"--output=jsonpath={jsonpath}"
     )
-    result = Runner(c).run(command, timeout=KUBECTL_GET_TIMEOUT_S)
+    result = target.runner.run(command, timeout=KUBECTL_GET_TIMEOUT_S)
     url = f"http://{result.stdout.strip()}/readyz"
     try:
         with cluster.node_network() as netns, bridge.entered(netns):
@@ -163,14 +157,14 @@ def service_smoke_test(c: Context, environment: Environment) -> None:
     print(f"  smoke test: {url} (Service {DEPLOYMENT}, from inside the node) answered 200")
 
 
-def check_deployment_image(c: Context, environment: Environment) -> None:
+def check_deployment_image(c: Context, target: Target) -> None:
     """The Deployment in the cluster now names the pushed digest."""
-    digest = image_record(c, environment)["digest"]
+    digest = image_record(target)["digest"]
     jsonpath = "{.spec.template.spec.containers[?(@.name=='web')].image}"
-    command = kube.target(c, environment).kubectl_argv(
+    command = target.kube().kubectl_argv(
         "get", "deployment", DEPLOYMENT, f"--output=jsonpath={jsonpath}"
     )
-    deployed = Runner(c).run(command, timeout=KUBECTL_GET_TIMEOUT_S).stdout.strip()
+    deployed = target.runner.run(command, timeout=KUBECTL_GET_TIMEOUT_S).stdout.strip()
     if not deployed.endswith(digest):
         raise Exit(f"the Deployment runs {deployed or 'nothing'}, not the pushed {digest}", code=1)
     print(f"  deployment {DEPLOYMENT}: image {deployed}")

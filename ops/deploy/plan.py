@@ -20,7 +20,6 @@ from ops.core.environments import BAD_INPUT
 from ops.core.run import Runner
 from ops.core.target import Target
 from ops.deploy import checks
-from ops.envconfig import Environment
 from ops.k8s.values import Image
 
 # The add-ons and monitoring come before kubernetes: the manifests hold cert-manager objects and
@@ -96,9 +95,10 @@ def kubectl_step(target: Target, *args: str) -> Step:
     return Step(" ".join(["kubectl", *args]), call)
 
 
-def check_step(shown: str, check: Callable[[Context, Environment], None], target: Target) -> Step:
-    """A check of deploy's own (ops/deploy/checks.py), described in words."""
-    return Step(shown, lambda c: check(c, target.environment), is_command=False)
+def check_step(shown: str, check: Callable[[Context, Target], None], target: Target) -> Step:
+    """A check of deploy's own (ops/deploy/checks.py), described in words, on the deploy's
+    Target."""
+    return Step(shown, lambda c: check(c, target), is_command=False)
 
 
 def image_steps(target: Target) -> tuple[Step, ...]:

@@ -23,13 +23,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from invoke.context import Context
 from invoke.exceptions import Exit, UnexpectedExit
 from rich.console import Console
 
-from ops import k8s
-from ops.core import kube, state
-from ops.core.run import Runner
+from ops.core import state
+from ops.core.target import Target
 from ops.deploy.checks import DEPLOYMENT, image_record
 from ops.deploy.plan import Stage, Step
 from ops.envconfig import Environment
@@ -210,7 +208,7 @@ def _failure(step: Step, error: Exception) -> str:
     return f"`{step.command}`: {error}"
 
 
-def run_step(c: Context, stage: Stage, number: int, step: Step, environment: Environment) -> None:
+def run_step(target: Target, stage: Stage, number: int, step: Step) -> None:
     """Run one step; a failure becomes StageFailed, after a return to the revision that ran
     before if the step calls for one (and a smoke test of that revision)."""
     # A spinner on a terminal while the step runs (its output scrolls above); plain in CI.
@@ -218,72 +216,75 @@ def run_step(c: Context, stage: Stage, number: int, step: Step, environment: Env
     smoke_test = next((s for s in stage.steps if s.rolls_back), None)
     try:
         with console.status(label, spinner="dots"):
-            step.call(c)
+            step.call(target.context)
     except RolloutFailed as exc:
         # k8s.rollout has dealt with the revision already; undoing again would return to the
         # failed one. What it restored still has to prove itself.
         message = _failure(step, exc)
         if exc.restored and smoke_test is not None:
-            message += f"; {smoke_test_restored(c, smoke_test)}"
+            message += f"; {smoke_test_restored(target, smoke_test)}"
         raise StageFailed(message) from exc
     except (Exit, UnexpectedExit, state.StateMissing) as exc:
         message = _failure(step, exc)
         if step.rolls_back:
-            message += f"; {roll_back(c, environment, step)}"
+            message += f"; {roll_back(target, step)}"
         raise StageFailed(message) from exc
 
 
-def run_stage(c: Context, stage: Stage, environment: Environment) -> None:
+def run_stage(target: Target, stage: Stage) -> None:
     for number, step in enumerate(stage.steps, 1):
-        run_step(c, stage, number, step, environment)
+        run_step(target, stage, number, step)
 
 
-def smoke_test_restored(c: Context, smoke_test: Step) -> str:
+def smoke_test_restored(target: Target, smoke_test: Step) -> str:
     """The revision that ran before is back: the same smoke test, on it."""
     console.print("smoke-testing the restored revision")
     try:
-        smoke_test.call(c)
+        smoke_test.call(target.context)
     except (Exit, UnexpectedExit) as exc:
         detail = exc.message if isinstance(exc, Exit) else f"exit {exc.result.exited}"
         return f"the restored revision fails the smoke test too ({detail})"
     return "the restored revision passed the smoke test"
 
 
-def roll_back(c: Context, environment: Environment, smoke_test: Step) -> str:
+def roll_back(target: Target, smoke_test: Step) -> str:
     """Return to the revision that ran before apply, only if this deploy moved the Deployment
     off it; say how it went, and what no undo restores."""
+    c, environment = target.context, target.environment
     console.print(f"[red]returning[/] {DEPLOYMENT} in {environment.name} to what ran before")
-    kubectl = Kubectl(c, kube.target(c, environment))
+    kubectl = Kubectl(c, target.kube())
     try:
-        undo = revisions.return_to_recorded(c, environment, kubectl, k8s.rollout_timeout(c))
+        undo = revisions.return_to_recorded(
+            c, environment, kubectl, target.settings.k8s.rollout_timeout
+        )
     except (Exit, UnexpectedExit) as exc:
         detail = exc.message if isinstance(exc, Exit) else f"exit {exc.result.exited}"
         return f"the rollback failed too ({detail})"
     if undo.restored:
-        return f"{undo.message}; {smoke_test_restored(c, smoke_test)}"
+        return f"{undo.message}; {smoke_test_restored(target, smoke_test)}"
     return undo.message
 
 
-def annotate(c: Context, environment: Environment, record: DeployRecord) -> None:
+def annotate(target: Target, record: DeployRecord) -> None:
     """Keep the record on the Deployment too, so the cluster says what put it there."""
     summary = json.dumps(
         {k: getattr(record, k) for k in ("git_sha", "image", "started", "ended", "result")},
         separators=(",", ":"),
     )
-    command = kube.target(c, environment).kubectl_argv(
+    command = target.kube().kubectl_argv(
         "annotate", "deployment", DEPLOYMENT, "--overwrite", f"{RECORD_ANNOTATION}={summary}"
     )
     # Best effort: the record is in the deploy log whatever the cluster answers.
-    Runner(c).run(command, timeout=ANNOTATE_TIMEOUT_S, warn=True)
+    target.runner.run(command, timeout=ANNOTATE_TIMEOUT_S, warn=True)
 
 
-def execute(c: Context, environment: Environment, stages: list[Stage], sha: str) -> DeployRecord:
+def execute(target: Target, stages: list[Stage], sha: str) -> DeployRecord:
     """Run the stages that are not skipped, in order; record each; stop at the first failure.
 
     The record says "running" before anything changes and is finished in every case: Ctrl-C,
     SIGTERM or an exception leave "interrupted at stage X", never the previous deploy's result.
     """
-    files = state.EnvState.of(environment.name, c)
+    environment, files = target.environment, target.state
     active = [stage for stage in stages if not stage.skipped]
     record = DeployRecord(
         environment=environment.name,
@@ -294,11 +295,11 @@ def execute(c: Context, environment: Environment, stages: list[Stage], sha: str)
         pid=os.getpid(),
     )
     if not any(stage.name == "image" for stage in active):
-        record.image = _recorded_image(c, environment)
+        record.image = _recorded_image(target)
     record.save(files)
     try:
         with signals_interrupt():
-            _run_stages(c, environment, active, record, files)
+            _run_stages(target, active, record)
     except Interrupted as exc:
         record.reason = exc.args[0]
         raise Exit(
@@ -319,10 +320,10 @@ def execute(c: Context, environment: Environment, stages: list[Stage], sha: str)
     return record
 
 
-def _recorded_image(c: Context, environment: Environment) -> str:
+def _recorded_image(target: Target) -> str:
     """The image the manifests name: pushed by this deploy, or by the one before (--only)."""
     with contextlib.suppress(state.StateMissing):
-        return str(image_record(c, environment)["reference"])
+        return str(image_record(target)["reference"])
     return ""
 
 
@@ -332,20 +333,15 @@ def _remaining(active: list[Stage], record: DeployRecord) -> str:
     return ",".join(names[start:])
 
 
-def _run_stages(
-    c: Context,
-    environment: Environment,
-    active: list[Stage],
-    record: DeployRecord,
-    files: state.EnvState,
-) -> None:
+def _run_stages(target: Target, active: list[Stage], record: DeployRecord) -> None:
+    environment, files = target.environment, target.state
     for index, stage in enumerate(active, 1):
         record.stage = stage.name
         record.save(files)
         started = time.monotonic()
         try:
             with stage_progress(stage, index, len(active)):
-                run_stage(c, stage, environment)
+                run_stage(target, stage)
         except StageFailed as exc:
             seconds = round(time.monotonic() - started, 1)
             record.stages.append({"name": stage.name, "result": "failed", "seconds": seconds})
@@ -361,10 +357,10 @@ def _run_stages(
         seconds = round(time.monotonic() - started, 1)
         record.stages.append({"name": stage.name, "result": "ok", "seconds": seconds})
         if stage.name == "image":
-            record.image = _recorded_image(c, environment)
-    record.image = _recorded_image(c, environment)
+            record.image = _recorded_image(target)
+    record.image = _recorded_image(target)
     record.result, record.ended = "succeeded", now()
     if any(stage.name == "kubernetes" for stage in active):
-        annotate(c, environment, record)
+        annotate(target, record)
     path = record.save(files)
     console.print(f"[bold green]deployed[/] {environment.name}: record {path}")

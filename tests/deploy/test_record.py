@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from invoke import Config, Context
 
-from ops import envconfig
+from ops.core.target import Target
 from ops.core.wait import wait_until
 from ops.deploy import runner
 from ops.deploy.plan import Stage, Step
@@ -39,7 +39,7 @@ DEPLOY = textwrap.dedent(
     from pathlib import Path
     from invoke import Config, Context
     from invoke.exceptions import Exit
-    from ops import envconfig
+    from ops.core.target import Target
     from ops.deploy import runner
     from ops.deploy.plan import Stage, Step, command_step
 
@@ -65,7 +65,7 @@ DEPLOY = textwrap.dedent(
         Stage("dns", "records", (command_step(["true"], timeout=10),)),
     ]
     try:
-        runner.execute(c, envconfig.load("local"), stages, "f" * 40)
+        runner.execute(Target.resolve(c, "local"), stages, "f" * 40)
     except Exit as exc:  # as invoke's Program ends a task that raised Exit
         print(exc.message, file=sys.stderr)
         sys.exit(exc.code)
@@ -251,7 +251,7 @@ def test_an_exception_in_a_stage_finishes_the_record_and_propagates(
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     during: list[Any] = []
     with pytest.raises(type(error)):
-        runner.execute(c, envconfig.load("local"), stages_failing_with(error, during), SHA)
+        runner.execute(Target.resolve(c, "local"), stages_failing_with(error, during), SHA)
     record = last_deploy(tmp_path)
     assert record["result"] == "interrupted at stage kubernetes"
     assert record["reason"] == reason

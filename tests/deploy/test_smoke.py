@@ -24,6 +24,7 @@ from invoke import Config, Context
 from invoke.exceptions import Exit
 
 from ops import envconfig
+from ops.core.target import Target
 from ops.deploy import checks
 from ops.envconfig import Environment
 from ops.k8s.render import render
@@ -81,6 +82,11 @@ def served_at(port: int) -> Environment:
     )
 
 
+def smoke_test(c: Context, environment: Environment) -> None:
+    """The check as deploy's step calls it: with its context and the deploy's Target."""
+    checks.https_smoke_test(c, Target.of(c, environment))
+
+
 def context(ca_bundle: Path | None, timeout: float = 5, state_dir: Path | None = None) -> Context:
     settings: dict[str, object] = {"smoke_timeout": timeout, "smoke_interval": 0.05}
     if ca_bundle is not None:
@@ -113,7 +119,7 @@ def test_waits_through_not_ready_answers_until_200(
     https_server: Server, ca_bundle: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     https_server.statuses.extend([503, 503])
-    checks.https_smoke_test(context(ca_bundle), served_at(https_server.port))
+    smoke_test(context(ca_bundle), served_at(https_server.port))
     assert https_server.paths == ["/readyz"] * 3
     assert f"https://localhost:{https_server.port}/readyz answered 200" in capsys.readouterr().out
 
@@ -127,7 +133,7 @@ def test_a_server_that_never_gets_ready_fails_with_its_last_answer(
         match=r"^smoke test: https://localhost:\d+/readyz answering 200: "
         r"not after 2 s \(HTTP 503\)$",
     ):
-        checks.https_smoke_test(context(ca_bundle, timeout=2), served_at(https_server.port))
+        smoke_test(context(ca_bundle, timeout=2), served_at(https_server.port))
     assert len(https_server.paths) >= 2
 
 
@@ -136,9 +142,7 @@ def test_a_certificate_from_an_untrusted_ca_is_refused(https_server: Server, app
     with pytest.raises(
         Exit, match=r"\(TLS: certificate verify failed: unable to get local issuer certificate\)$"
     ) as caught:
-        checks.https_smoke_test(
-            context(None, timeout=0.3, state_dir=applied), served_at(https_server.port)
-        )
+        smoke_test(context(None, timeout=0.3, state_dir=applied), served_at(https_server.port))
     assert caught.value.code == 1
     assert https_server.paths == []
 
@@ -191,10 +195,10 @@ def test_an_environment_on_the_staging_issuer_trusts_lets_encrypts_staging_roots
     # dev's Certificate names letsencrypt-staging, whose certificates chain to the staging roots,
     # which no trust store holds (https://letsencrypt.org/docs/staging-environment/).
     c = context(None, state_dir=applied)
-    dev, prod = envconfig.load("dev"), envconfig.load("prod")
-    assert checks.issuer_directory(c, dev) == checks.STAGING_DIRECTORY
-    assert checks.issuer_directory(c, prod) == "https://acme-v02.api.letsencrypt.org/directory"
-    bundle = checks.smoke_trust(c, dev)
+    dev, prod = Target.resolve(c, "dev"), Target.resolve(c, "prod")
+    assert checks.issuer_directory(dev) == checks.STAGING_DIRECTORY
+    assert checks.issuer_directory(prod) == "https://acme-v02.api.letsencrypt.org/directory"
+    bundle = checks.smoke_trust(dev)
     assert isinstance(bundle, str)
     # OpenSSL loads the bundle: the staging roots and every public CA requests trusts anyway.
     trusted = ssl.create_default_context(cafile=bundle).get_ca_certs()
@@ -211,11 +215,12 @@ def test_an_environment_on_the_staging_issuer_trusts_lets_encrypts_staging_roots
     assert public > 100
     assert len(trusted) >= public + len(STAGING_ROOTS)
     # prod's production issuer chains to public roots: nothing is added.
-    assert checks.smoke_trust(c, prod) is True
+    assert checks.smoke_trust(prod) is True
     # An explicit bundle wins, for any environment.
-    assert checks.smoke_trust(context(Path("/ca.pem"), state_dir=applied), dev) == "/ca.pem"
+    explicit = Target.of(context(Path("/ca.pem"), state_dir=applied), dev.environment)
+    assert checks.smoke_trust(explicit) == "/ca.pem"
 
 
 def test_without_the_applied_manifests_the_smoke_test_says_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(Exit, match=r"run `invoke k8s.apply --env dev` first"):
-        checks.smoke_trust(context(None, state_dir=tmp_path), envconfig.load("dev"))
+        checks.smoke_trust(Target.resolve(context(None, state_dir=tmp_path), "dev"))

@@ -15,6 +15,7 @@ from invoke.exceptions import Exit
 
 from ops import azure, envconfig, monitoring
 from ops.core.run import RecordingRunner
+from ops.core.target import Target
 from ops.envconfig import ENV_FILE
 from ops.k8s import cert_manager
 from ops.k8s.render import Rendered, render
@@ -187,14 +188,14 @@ def test_the_deploys_dns_check_reads_an_internal_environments_private_zone(
 ) -> None:
     environment = internal_dev(tmp_path)
     monkeypatch.setattr("ops.core.azcli.find", lambda name: name)
-    monkeypatch.setattr(azure, "ingress_address", lambda c, env: "10.10.16.10")
+    monkeypatch.setattr(azure, "ingress_address", lambda target: "10.10.16.10")
     monkeypatch.setattr(
         azure,
         "tf_outputs",
         lambda c, env: {"ingress_public_ip": "203.0.113.9", "ingress_private_ip": "10.10.16.10"},
     )
     runner = answering_records("10.10.16.10")
-    azure.check_dns_points_at_ingress(runner.context, environment)
+    azure.check_dns_points_at_ingress(Target.of(runner.context, environment))
     assert runner.calls == [
         [
             *("az", "network", "private-dns", "record-set", "a", "show"),
@@ -204,6 +205,8 @@ def test_the_deploys_dns_check_reads_an_internal_environments_private_zone(
         for name in ("@", "grafana")
     ]
     # The gateway answering on its public IP instead is refused, naming both addresses.
-    monkeypatch.setattr(azure, "ingress_address", lambda c, env: "203.0.113.9")
+    monkeypatch.setattr(azure, "ingress_address", lambda target: "203.0.113.9")
     with pytest.raises(Exit, match=r"answers at 203\.0\.113\.9, but Terraform's gateway IP is "):
-        azure.check_dns_points_at_ingress(answering_records("10.10.16.10").context, environment)
+        azure.check_dns_points_at_ingress(
+            Target.of(answering_records("10.10.16.10").context, environment)
+        )
