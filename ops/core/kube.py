@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops import toolchain
-from ops.core.settings import KubeSettings, Settings
+from ops.core.settings import KubeSettings
 from ops.core.state import EnvState
 from ops.envconfig import REPO_ROOT, Environment
 
@@ -160,15 +159,4 @@ def for_environment(
         request_timeout=configured.request_timeout,
         kubectl_program=configured.kubectl,
         helm_program=configured.helm,
-    )
-
-
-def target(c: Context, environment: Environment, *, context: str = "") -> KubeTarget:
-    """for_environment with the settings and state of `c`: for code that has no Target (ops.core.
-    target.Target.kube is the way for tasks)."""
-    return for_environment(
-        environment,
-        EnvState.of(environment.name, c),
-        Settings.read(c.config).k8s,
-        context=context,
     )

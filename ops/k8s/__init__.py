@@ -30,7 +30,6 @@ from invoke.runners import Result
 
 from ops import envconfig, toolchain
 from ops.core.environments import ENV_HELP
-from ops.core.settings import Settings
 from ops.core.target import Target
 from ops.image import ImageError, signing
 from ops.k8s import cert_manager, revisions
@@ -50,12 +49,6 @@ IMAGE_HELP = (
     "repository (default: .data/<env>/image.json)"
 )
 TF_HELP = "Terraform outputs JSON (default: .data/<env>/tf-outputs.json; unused for local)"
-
-
-def rollout_timeout(c: Context) -> int:
-    """How long a rollout (or a return to the revision before it) may take, in seconds: for code
-    that has no Target (a Target's is target.settings.k8s.rollout_timeout)."""
-    return Settings.read(c.config).k8s.rollout_timeout
 
 
 def render_checked(

@@ -27,9 +27,8 @@ import pytest
 from invoke import Config, Context
 from invoke.runners import Result
 
-from ops import envconfig
-from ops.core import kube
 from ops.core.run import Runner
+from ops.core.target import Target
 from ops.monitoring.layout import ChartPin
 from ops.sandbox import layout
 from testkit.cluster import kubectl, kubectl_json
@@ -107,10 +106,9 @@ def helm_run(local_cluster, tmp_path) -> Iterator[tuple[ChartPin, Any]]:
             super().__init__(*args, directory=str(repository), **kwargs)
 
     namespace = f"helm-probe-{secrets.token_hex(3)}"
-    target = kube.target(
-        Context(Config(overrides={"state_dir": "", "k8s": {"helm": helm}})),
-        envconfig.load("local"),
-    )
+    target = Target.resolve(
+        Context(Config(overrides={"state_dir": "", "k8s": {"helm": helm}})), "local"
+    ).kube()
 
     def run(pin: ChartPin, *args: str) -> Result:
         return Runner().run(target.helm_argv(*args), env=environ, timeout=300, warn=True)

@@ -16,9 +16,9 @@ import pytest
 import yaml
 from invoke import Config, Context
 
-from ops import envconfig, toolchain
-from ops.core import kube
+from ops import toolchain
 from ops.core.run import Runner
+from ops.core.target import Target
 from ops.monitoring.layout import MONITORING_NAMESPACE, TEAMS_SECRET, TEAMS_SECRET_KEYS
 from testkit import support
 from testkit.cluster import kubectl_json
@@ -100,7 +100,7 @@ def test_monitoring_install_and_helm_never_reach_another_cluster(local_cluster, 
     assert dashboards
 
     context = Context(Config(overrides={"state_dir": "", "k8s": {"helm": helm}}))
-    target = kube.target(context, envconfig.load("local"))
+    target = Target.resolve(context, "local").kube()
     listed = Runner().run(
         target.helm_argv("list", "--all-namespaces", "--output=json"),
         env=environ,

@@ -11,9 +11,10 @@ import pytest
 from invoke import Config, MockContext, Result
 from invoke.exceptions import Exit
 
-from ops import envconfig, k8s, toolchain
-from ops.core import kube, state
+from ops import k8s, toolchain
+from ops.core import state
 from ops.core.run import RecordingRunner
+from ops.core.target import Target
 from ops.image import ImageError, signing
 from ops.k8s import cert_manager, watch
 from ops.k8s.cluster import Kubectl, RolloutFailed
@@ -87,7 +88,7 @@ def test_the_kubeconfig_deploy_credentials_wrote_is_used(tmp_path, monkeypatch):
         tmp_path / "local" / "kubeconfig", "https://127.0.0.1:6443", "orderdesk-local"
     )
     c = mock({})
-    target = kube.target(c, envconfig.load("local"))
+    target = Target.resolve(c, "local").kube()
     assert target.kubeconfig == str(kubeconfig)
     assert watch.connect(target).api.configuration.host == "https://127.0.0.1:6443"
 
@@ -239,7 +240,7 @@ def test_cloud_environments_always_use_their_aks_context(monkeypatch, tmp_path):
         '"current-context": "aks-orderdesk-prod"', '"current-context": "kind-laptop"'
     )
     kubeconfig.write_text(config)
-    cluster = watch.connect(kube.target(c, envconfig.load("prod")))
+    cluster = watch.connect(Target.resolve(c, "prod").kube())
     assert cluster.api.configuration.host == "https://aks.example.invalid"
 
 
@@ -279,7 +280,7 @@ def test_an_unreachable_cloud_cluster_names_the_fix(monkeypatch, tmp_path):
 def test_a_cluster_of_another_version_is_refused(api):
     api.version = "1.31"
     c = mock({})
-    kubectl = Kubectl(c, kube.target(c, envconfig.load("local")))
+    kubectl = Kubectl(c, Target.resolve(c, "local").kube())
     with pytest.raises(
         Exit, match=r"runs Kubernetes 1.31, but env.yaml says local.kubernetes.version"
     ):
@@ -306,10 +307,11 @@ def test_open_refuses_a_port_that_is_not_one():
 
 
 def test_cert_manager_is_its_pinned_chart_on_the_environments_aks_context_with_a_timeout():
-    environment = envconfig.load("dev")
-    assert environment.azure is not None
     runner = RecordingRunner()
-    cert_manager.install(runner.context, kube.target(runner.context, environment))
+    target = Target.resolve(runner.context, "dev")
+    environment = target.environment
+    assert environment.azure is not None
+    cert_manager.install(runner.context, target.kube())
     pin, _ = cert_manager.chart_pin()
     values = cert_manager.chart_values(environment)
     [call] = runner.records

@@ -288,11 +288,10 @@ def unused_port() -> int:
 
 def test_cloud_commands_name_the_environments_kubeconfig_and_aks_context(tmp_path: Path) -> None:
     c = context_with(state_dir=str(tmp_path), k8s={"kubectl": "kubectl", "helm": "helm"})
-    prod = envconfig.load("prod")
     written = state.EnvState.of("prod", c).kubeconfig
     written.parent.mkdir(parents=True)
     written.write_text("apiVersion: v1\nkind: Config\n")
-    where = kube.target(c, prod)
+    where = Target.resolve(c, "prod").kube()
     flags = f"--kubeconfig={written} --context=aks-orderdesk-prod"
     assert where.kubectl("get", "pods") == (
         f"kubectl --request-timeout=10s {flags} --namespace=orderdesk get pods"
