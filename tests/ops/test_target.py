@@ -72,6 +72,7 @@ def test_no_task_defaults_to_an_environment() -> None:
 LOADS = re.compile(r"envconfig\.load(_all)?\(|environments\.load\(|load_env\(")
 SECTION_READS = re.compile(r"config\.get\(\s*[\"'](k8s|deploy|image|env_file)[\"']")
 ALLOWED_LOADS = {"ops/core/target.py", "ops/envconfig.py"}
+COMPOSES = re.compile(r"\bfor_environment\(")
 
 
 def python_files() -> list[Path]:
@@ -91,6 +92,21 @@ def test_only_the_target_loads_env_yaml() -> None:
     for path in sandbox:
         text = (ROOT / path).read_text(encoding="utf-8")
         assert set(re.findall(r"envconfig\.load\(([^)]*)\)", text)) == {'"local"'}, path
+
+
+def test_only_the_target_composes_an_environments_kube_target() -> None:
+    """An environment's kubeconfig, context and kubectl settings are put together by
+    kube.for_environment, and only Target.kube calls it: no wrapper re-reads the settings and
+    state from a context (the sandbox builds KubeTarget for its own node's kubeconfig)."""
+    found = {
+        str(path.relative_to(ROOT)): len(COMPOSES.findall(path.read_text(encoding="utf-8")))
+        for path in python_files()
+    }
+    # kube.py: the definition alone; target.py: Target.kube.
+    assert {path: count for path, count in found.items() if count} == {
+        "ops/core/kube.py": 1,
+        "ops/core/target.py": 1,
+    }
 
 
 def test_only_settings_reads_the_config_sections() -> None:
