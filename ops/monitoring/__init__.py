@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from invoke import Collection, Context, task
 from invoke.exceptions import Exit
@@ -207,41 +208,51 @@ def install(  # noqa: PLR0917 - invoke maps each parameter to a command-line fla
     chart: bool = True,
 ) -> None:
     """Install kube-prometheus-stack (pinned), the Teams webhook Secret, rules and dashboards."""
-    if teams not in TEAMS_FORMATS:
-        raise Exit(f"--teams must be one of {', '.join(TEAMS_FORMATS)}; got {teams!r}")
-    install_for(
-        Target.resolve(c, env),
-        teams=teams,
+    options = InstallOptions(
+        teams=teams_format(teams),
         webhook_url_file=webhook_url_file,
         oncall_webhook_url_file=oncall_webhook_url_file,
         demo_alerts=demo_alerts,
         kube_context=kube_context,
         chart=chart,
     )
+    install_for(Target.resolve(c, env), options)
 
 
-def install_for(
-    target: Target,
-    *,
-    teams: str = "workflows",
-    webhook_url_file: str = "",
-    oncall_webhook_url_file: str = "",
-    demo_alerts: bool = False,
-    kube_context: str = "",
-    chart: bool = True,
-) -> None:
+def teams_format(flag: str) -> render.TeamsFormat:
+    """--teams, checked before anything else."""
+    if flag not in TEAMS_FORMATS:
+        raise Exit(f"--teams must be one of {', '.join(TEAMS_FORMATS)}; got {flag!r}")
+    return cast("render.TeamsFormat", flag)
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    """What monitoring.install's flags choose, already checked. The defaults are what deploy
+    installs and the task's flag defaults too (invoke reads those from the task's signature;
+    tests/monitoring/test_tasks.py keeps the two equal)."""
+
+    teams: render.TeamsFormat = "workflows"
+    webhook_url_file: str = ""
+    oncall_webhook_url_file: str = ""
+    demo_alerts: bool = False
+    kube_context: str = ""
+    chart: bool = True
+
+
+def install_for(target: Target, options: InstallOptions = InstallOptions()) -> None:
     """monitoring.install for one environment: its cluster, its hosts, its values files."""
     c, environment, env = target.context, target.environment, target.name
     layout = Layout()
     _problems_or_exit(checks.check_generated(layout), "")
     pin = load_chart_pin(layout)
-    cluster = target.kube(context=kube_context)
+    cluster = target.kube(context=options.kube_context)
 
     namespace = render.dump_yaml(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MONITORING_NAMESPACE}}
     )
     _apply_stdin(c, cluster, namespace)
-    if not chart:
+    if not options.chart:
         # What the chart would bring first: the CRDs the rules and ServiceMonitor need.
         try:
             definitions = crds.operator_crds()
@@ -256,8 +267,10 @@ def install_for(
                 hide=False,
             )
 
-    alerts_url = _read_url(webhook_url_file, TEAMS_WEBHOOK_VARIABLE)
-    oncall_url = _read_url(oncall_webhook_url_file, "TEAMS_ONCALL_WEBHOOK_URL") or alerts_url
+    alerts_url = _read_url(options.webhook_url_file, TEAMS_WEBHOOK_VARIABLE)
+    oncall_url = (
+        _read_url(options.oncall_webhook_url_file, "TEAMS_ONCALL_WEBHOOK_URL") or alerts_url
+    )
     if alerts_url and oncall_url:
         _apply_stdin(c, cluster, teams_secret_manifest(alerts_url, oncall_url))
     elif not _secret_exists(c, cluster, TEAMS_SECRET):
@@ -282,10 +295,10 @@ def install_for(
             ),
         )
 
-    if chart:
+    if options.chart:
         with tempfile.TemporaryDirectory(prefix="orderdesk-monitoring-") as tmp:
             generated_values = Path(tmp) / "values-generated.yaml"
-            values = render.alertmanager_values(layout, teams=teams)  # type: ignore[arg-type]
+            values = render.alertmanager_values(layout, teams=options.teams)
             values.update(install_values(environment, layout))
             generated_values.write_text(render.dump_yaml(values), encoding="utf-8")
             value_args = [
@@ -303,9 +316,9 @@ def install_for(
 
     generated = layout.generated_dir
     _apply_file(c, cluster, generated / "prometheusrule.yaml")
-    _apply_file(c, cluster, generated / "prometheusrule-demo.yaml", delete=not demo_alerts)
+    _apply_file(c, cluster, generated / "prometheusrule-demo.yaml", delete=not options.demo_alerts)
     _apply_file(c, cluster, generated / "grafana-dashboards.yaml")
-    if not chart:
+    if not options.chart:
         print(
             f"monitoring: the operator's CRDs, the Teams Secret, rules and dashboards are in "
             f"{MONITORING_NAMESPACE} for {env}; kube-prometheus-stack not installed (--no-chart)"

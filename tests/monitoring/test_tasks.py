@@ -6,7 +6,10 @@ real Alertmanager. What cannot run here is helm/kubectl against AKS, so this pin
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,8 @@ from invoke.exceptions import Exit
 
 from ops import monitoring
 from ops.core.run import RecordingRunner
+from ops.core.target import Target
+from ops.monitoring import InstallOptions
 from ops.monitoring.layout import Layout
 from testkit.support import free_port
 
@@ -156,6 +161,35 @@ def test_install_takes_the_urls_from_the_environment(monkeypatch: pytest.MonkeyP
     assert helm_calls
     assert all("--context=aks-orderdesk-dev" in argv for argv in kubectl_calls)
     assert all("--kube-context=aks-orderdesk-dev" in argv for argv in helm_calls)
+
+
+def test_the_tasks_flags_default_to_what_deploy_installs() -> None:
+    """deploy runs install_for(target) with InstallOptions(); the task's flags, written again in
+    its signature for invoke, default to the same choices."""
+    flags = {
+        name: parameter.default
+        for name, parameter in inspect.signature(monitoring.install.body).parameters.items()
+        if name not in {"c", "env"}
+    }
+    defaults = {option.name: option.default for option in dataclasses.fields(InstallOptions)}
+    assert "teams" in defaults
+    assert flags == defaults
+
+
+def test_deploys_install_runs_the_commands_of_the_task_without_flags() -> None:
+    by_task, by_deploy = recording(), recording()
+    monitoring.install(by_task.context, env="dev")
+    monitoring.install_for(Target.resolve(by_deploy.context, "dev"))
+
+    def commands(runner: RecordingRunner) -> list[tuple[str, str | None]]:
+        # The generated values file sits in a temporary directory of each run's own.
+        return [
+            (re.sub(r"\S*/orderdesk-monitoring-[^/]+/", "<tmp>/", shlex.join(r.argv)), r.input)
+            for r in runner.records
+        ]
+
+    assert any("<tmp>/values-generated.yaml" in command for command, _ in commands(by_task))
+    assert commands(by_deploy) == commands(by_task)
 
 
 def test_install_keeps_an_existing_secret_when_no_url_is_given() -> None:
