@@ -59,7 +59,7 @@ import shlex
 import signal
 import subprocess  # nosec B404 - the one place a short-lived program is started
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -341,7 +341,8 @@ def _tail(result: Result | None, argv: Sequence[Word], env: Mapping[str, str] | 
 @dataclass
 class _Answer:
     words: tuple[str, ...]
-    result: Result
+    # A Result, or what makes one from the call (a fake program that acts on its arguments).
+    result: Result | Callable[[Call], Result]
     times: int | None  # None: every matching call
 
 
@@ -356,7 +357,9 @@ class RecordingRunner(Runner):
         assert runner.find("rollout", "status").timeout == 310
 
     A call matches an answer when the answer's words appear in it in a row (the program as its
-    base name); the first unused match answers, else an empty success.
+    base name); the first unused match answers, else an empty success. `answer_by` scripts a
+    fake program that acts on its arguments (writes the file a flag names, changes a fake's
+    state) instead of a fixed result.
     """
 
     answers: list[_Answer] = field(default_factory=list)
@@ -387,13 +390,21 @@ class RecordingRunner(Runner):
         result = Result(stdout=stdout, stderr=stderr, exited=exited)
         self.answers.append(_Answer(tuple(words), result, times))
 
+    def answer_by(
+        self, *words: str, respond: Callable[[Call], Result], times: int | None = None
+    ) -> None:
+        """`respond(call)` answers the next call(s) containing `words` in a row (every one by
+        default); what it raises reaches the caller, and a non-zero `exited` fails the run as a
+        scripted one does (RunFailed, or returned with warn=True)."""
+        self.answers.append(_Answer(tuple(words), respond, times))
+
     def answer_for(self, call: Call) -> Result:
         self.records.append(call)
         for scripted in self.answers:
             if scripted.times != 0 and _contains(_named(call.argv), scripted.words):
                 if scripted.times is not None:
                     scripted.times -= 1
-                result = scripted.result
+                result = scripted.result(call) if callable(scripted.result) else scripted.result
                 return Result(
                     stdout=result.stdout,
                     stderr=result.stderr,
