@@ -44,7 +44,7 @@ Adopting it in a task (what changes, what stays):
   (helm, terraform apply). A failure is a RunFailed (an Exit) instead of invoke's UnexpectedExit.
 
 Tests record instead of running: `RecordingRunner` keeps every call as an argument list (with
-its env keys, timeout, cwd and input), answers from scripted results, and its `.context` is a
+its env keys, timeout, cwd, input and hide), answers from scripted results, and its `.context` is a
 Context to hand to a task, recording the task's Runner calls (and any leftover `c.run` string, split
 as a shell would).
 """
@@ -132,6 +132,8 @@ class Call:
     env: tuple[str, ...] = ()
     cwd: str | None = None
     input: str | None = None
+    # Whether the output was hidden from the terminal (True for a secret's value read back).
+    hide: bool | str | None = True
 
 
 class _SessionLocal(Local):
@@ -247,6 +249,7 @@ class Runner:
             env=tuple(sorted(env or {})),
             cwd=None if cwd is None else str(cwd),
             input=input,
+            hide=hide,
         )
         if self.dry:
             print(self.config.run.echo_format.format(command=shown))
@@ -413,9 +416,13 @@ class RecordingRunner(Runner):
                 )
         return Result(command=shlex.join(call.argv), exited=0)
 
+    def matching(self, *words: str) -> list[Call]:
+        """Every call containing `words` in a row (the program as its base name), in order."""
+        return [record for record in self.records if _contains(_named(record.argv), words)]
+
     def find(self, *words: str) -> Call:
         """The one call containing `words` in a row; an AssertionError lists the calls if not."""
-        found = [record for record in self.records if _contains(_named(record.argv), words)]
+        found = self.matching(*words)
         if len(found) != 1:
             listed = "\n  ".join(display(argv) for argv in self.calls) or "(no call)"
             raise AssertionError(
@@ -439,7 +446,12 @@ class RecordingContext(MockContext):
         """A task's leftover run of a string: recorded as the words a shell would make of it."""
         timeout = kwargs.get("timeout") or 0
         env = kwargs.get("env") or {}
-        call = Call(argv=shlex.split(command), timeout=timeout, env=tuple(sorted(env)))
+        call = Call(
+            argv=shlex.split(command),
+            timeout=timeout,
+            env=tuple(sorted(env)),
+            hide=kwargs.get("hide"),
+        )
         return self.recorder.answer_for(call)
 
 

@@ -269,3 +269,16 @@ def test_an_answer_made_from_the_call_acts_on_its_arguments(tmp_path: Path) -> N
     once.answer_by("get", respond=lambda call: Result(stdout=call.argv[-1]), times=1)
     assert once.run(["kubectl", "get", "pods"], timeout=5).stdout == "pods"
     assert once.run(["kubectl", "get", "nodes"], timeout=5).stdout == ""
+
+
+def test_the_recorder_keeps_whether_output_was_hidden_and_lists_calls_by_their_words() -> None:
+    runner = RecordingRunner()
+    runner.run(["az", "keyvault", "secret", "show", "--query", "value"], timeout=60)
+    runner.run(["helm", "upgrade", "--install", "x"], timeout=600, hide=False)
+    runner.context.run("helm upgrade --install y")
+    runner.context.run("az keyvault secret show --query id", hide="out")
+    assert [call.hide for call in runner.records] == [True, False, None, "out"]
+    upgrades = runner.matching("helm", "upgrade", "--install")
+    assert [call.argv[-1] for call in upgrades] == ["x", "y"]
+    assert runner.matching("secret", "show", "--query", "value") == [runner.records[0]]
+    assert runner.matching("uninstall") == []
