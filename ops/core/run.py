@@ -79,6 +79,10 @@ class Secret(str):
 
     shown: str = ""
 
+    def __repr__(self) -> str:
+        # What a list of arguments shows (a test's failed comparison, a log of argv): masked.
+        return f"Secret({self.shown + MASK!r})"
+
     @classmethod
     def flag(cls, prefix: str, value: str) -> Secret:
         """`--password=VALUE`, printed as `--password=***`."""

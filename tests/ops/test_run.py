@@ -282,3 +282,13 @@ def test_the_recorder_keeps_whether_output_was_hidden_and_lists_calls_by_their_w
     assert [call.argv[-1] for call in upgrades] == ["x", "y"]
     assert runner.matching("secret", "show", "--query", "value") == [runner.records[0]]
     assert runner.matching("uninstall") == []
+
+
+def test_a_failed_comparison_of_recorded_calls_shows_secrets_masked() -> None:
+    runner = RecordingRunner()
+    runner.run(["az", "login", Secret.flag("--password=", "hunter2")], timeout=60)
+    with pytest.raises(AssertionError) as caught:
+        assert runner.named() == [["az", "login", "--password=other"]]
+    assert "--password=***" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    assert f"{runner.calls}" == "[['az', 'login', Secret('--password=***')]]"
