@@ -44,9 +44,10 @@ Adopting it in a task (what changes, what stays):
   (helm, terraform apply). A failure is a RunFailed (an Exit) instead of invoke's UnexpectedExit.
 
 Tests record instead of running: `RecordingRunner` keeps every call as an argument list (with
-its env keys, timeout, cwd, input and hide), answers from scripted results, and its `.context` is a
-Context to hand to a task, recording the task's Runner calls (and any leftover `c.run` string, split
-as a shell would).
+its env keys, timeout, cwd, input and hide), answers from scripted results (`answer`) or from a
+function of the call (`answer_by`: a fake program that acts on its arguments), and its
+`.context` is a Context to hand to a task, recording the task's Runner calls (and any leftover
+`c.run` string, split as a shell would).
 """
 
 from __future__ import annotations
