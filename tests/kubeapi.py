@@ -1,5 +1,5 @@
-"""The Kubernetes API side of the MockContext tests: a Deployment and its revisions as the client's
-own models, moved by the fake shells' `apply` and `rollout undo`.
+"""The Kubernetes API side of the command tests: a Deployment and its revisions as the client's
+own models, moved by their fake kubectl's `apply` and `rollout undo`.
 
 Only for how the tasks compose their calls (what is read before apply, which revision an undo
 returns to). The reads themselves run against real API servers: tests/deploy/test_watch.py (a

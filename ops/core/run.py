@@ -44,9 +44,10 @@ Adopting it in a task (what changes, what stays):
   (helm, terraform apply). A failure is a RunFailed (an Exit) instead of invoke's UnexpectedExit.
 
 Tests record instead of running: `RecordingRunner` keeps every call as an argument list (with
-its env keys, timeout, cwd and input), answers from scripted results, and its `.context` is a
-Context to hand to a task, recording the task's Runner calls (and any leftover `c.run` string, split
-as a shell would).
+its env keys, timeout, cwd, input and hide), answers from scripted results (`answer`) or from a
+function of the call (`answer_by`: a fake program that acts on its arguments), and its
+`.context` is a Context to hand to a task, recording the task's Runner calls (and any leftover
+`c.run` string, split as a shell would).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ import shlex
 import signal
 import subprocess  # nosec B404 - the one place a short-lived program is started
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,10 @@ class Secret(str):
     """An argument or env value that is never printed: shown as `shown` + ***."""
 
     shown: str = ""
+
+    def __repr__(self) -> str:
+        # What a list of arguments shows (a test's failed comparison, a log of argv): masked.
+        return f"Secret({self.shown + MASK!r})"
 
     @classmethod
     def flag(cls, prefix: str, value: str) -> Secret:
@@ -132,6 +137,8 @@ class Call:
     env: tuple[str, ...] = ()
     cwd: str | None = None
     input: str | None = None
+    # Whether the output was hidden from the terminal (True for a secret's value read back).
+    hide: bool | str | None = True
 
 
 class _SessionLocal(Local):
@@ -247,6 +254,7 @@ class Runner:
             env=tuple(sorted(env or {})),
             cwd=None if cwd is None else str(cwd),
             input=input,
+            hide=hide,
         )
         if self.dry:
             print(self.config.run.echo_format.format(command=shown))
@@ -341,7 +349,8 @@ def _tail(result: Result | None, argv: Sequence[Word], env: Mapping[str, str] | 
 @dataclass
 class _Answer:
     words: tuple[str, ...]
-    result: Result
+    # A Result, or what makes one from the call (a fake program that acts on its arguments).
+    result: Result | Callable[[Call], Result]
     times: int | None  # None: every matching call
 
 
@@ -356,7 +365,9 @@ class RecordingRunner(Runner):
         assert runner.find("rollout", "status").timeout == 310
 
     A call matches an answer when the answer's words appear in it in a row (the program as its
-    base name); the first unused match answers, else an empty success.
+    base name); the first unused match answers, else an empty success. `answer_by` scripts a
+    fake program that acts on its arguments (writes the file a flag names, changes a fake's
+    state) instead of a fixed result.
     """
 
     answers: list[_Answer] = field(default_factory=list)
@@ -387,13 +398,21 @@ class RecordingRunner(Runner):
         result = Result(stdout=stdout, stderr=stderr, exited=exited)
         self.answers.append(_Answer(tuple(words), result, times))
 
+    def answer_by(
+        self, *words: str, respond: Callable[[Call], Result], times: int | None = None
+    ) -> None:
+        """`respond(call)` answers the next call(s) containing `words` in a row (every one by
+        default); what it raises reaches the caller, and a non-zero `exited` fails the run as a
+        scripted one does (RunFailed, or returned with warn=True)."""
+        self.answers.append(_Answer(tuple(words), respond, times))
+
     def answer_for(self, call: Call) -> Result:
         self.records.append(call)
         for scripted in self.answers:
             if scripted.times != 0 and _contains(_named(call.argv), scripted.words):
                 if scripted.times is not None:
                     scripted.times -= 1
-                result = scripted.result
+                result = scripted.result(call) if callable(scripted.result) else scripted.result
                 return Result(
                     stdout=result.stdout,
                     stderr=result.stderr,
@@ -402,9 +421,13 @@ class RecordingRunner(Runner):
                 )
         return Result(command=shlex.join(call.argv), exited=0)
 
+    def matching(self, *words: str) -> list[Call]:
+        """Every call containing `words` in a row (the program as its base name), in order."""
+        return [record for record in self.records if _contains(_named(record.argv), words)]
+
     def find(self, *words: str) -> Call:
         """The one call containing `words` in a row; an AssertionError lists the calls if not."""
-        found = [record for record in self.records if _contains(_named(record.argv), words)]
+        found = self.matching(*words)
         if len(found) != 1:
             listed = "\n  ".join(display(argv) for argv in self.calls) or "(no call)"
             raise AssertionError(
@@ -428,7 +451,12 @@ class RecordingContext(MockContext):
         """A task's leftover run of a string: recorded as the words a shell would make of it."""
         timeout = kwargs.get("timeout") or 0
         env = kwargs.get("env") or {}
-        call = Call(argv=shlex.split(command), timeout=timeout, env=tuple(sorted(env)))
+        call = Call(
+            argv=shlex.split(command),
+            timeout=timeout,
+            env=tuple(sorted(env)),
+            hide=kwargs.get("hide"),
+        )
         return self.recorder.answer_for(call)
 
 

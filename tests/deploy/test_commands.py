@@ -1,41 +1,41 @@
-"""The exact command sequence of Azure deploys, with invoke's MockContext (no Azure here).
+"""The exact command sequence of Azure deploys, read as argument lists (no Azure here).
 
-Deploy calls the other areas' tasks in this process, so the fake shell below sees every real
-command they run: terraform, az, kubectl, helm. Only what does not go through the shell is
-replaced: the image tasks (the Docker SDK; tests/image runs them for real) and the HTTPS smoke
-test (test_smoke.py runs it against a real HTTPS server). The local deploy runs for real in
-test_local.py.
+Deploy calls the other areas' tasks in this process, and every external program they start goes
+through the Runner (ops/core/run.py): given a RecordingRunner's context, each call is recorded as
+its argument list and answered by the fake programs below (terraform, az, kubelogin, kubectl,
+helm). Only what starts no program is replaced: the image tasks (the Docker SDK; tests/image runs
+them for real) and the HTTPS smoke test (test_smoke.py runs it against a real HTTPS server); they
+leave a one-word stand-in among the calls. The local deploy runs for real in test_local.py.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import stat
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
 import pytest
-from invoke import Config, MockContext, Result
-from invoke.exceptions import Exit, UnexpectedExit
+from invoke import Context, Result
+from invoke.exceptions import Exit
 
 from ops import azure, deploy, envconfig, image, k8s, tf, toolchain
 from ops.azure import providers
 from ops.core import azcli, git
+from ops.core.charts import read_chart_pin
+from ops.core.run import Call, RecordingContext, RecordingRunner, Runner
 from ops.core.target import Target
 from ops.deploy import checks
 from ops.envconfig import Environment
 from ops.image import signing
 from ops.image.registry import PushRecord
 from ops.k8s import cert_manager, watch
-from testkit.support import (
-    committed_lock_file,
-    context_answering,
-    free_port,
-    need_tool,
-    recorded_run,
-)
+from testkit.support import committed_lock_file, free_port, need_tool
 from tests.kubeapi import FakeCluster, FakeDeployment, write_kubeconfig
 from tests.manifests.conftest import DATA, write_image_record
 
@@ -45,6 +45,7 @@ SUBSCRIPTION = "12345678-1234-1234-1234-123456789abc"
 TENANT = "87654321-4321-4321-4321-cba987654321"
 TEAMS_WEBHOOK_URL = "https://teams.example.invalid/workflows/alerts"
 SECRETS = ["django-secret-key", "card-fingerprint-key", "database-password", "teams-webhook-url"]
+VAULT = "kv-orderdesk-prod"
 ACTION_GROUP_ID = (
     f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-orderdesk-prod/providers/"
     "microsoft.insights/actionGroups/ag-orderdesk-prod"
@@ -65,6 +66,8 @@ SECRET_NOT_FOUND = (
     "key vault. If you recently deleted this secret you may be able to recover it using the "
     "correct recovery command."
 )
+# What a failing fake program writes when a test names no message.
+BOOM = "boom"
 
 
 # The subscription as `invoke tf.bootstrap` leaves it: every provider and feature Registered.
@@ -75,82 +78,21 @@ CERTIFICATE_READY = json.dumps(
     {"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Ready"}]}}
 )
 
-
-class FakeShell:
-    """c.run for a MockContext: answers by regex, fails like invoke (UnexpectedExit unless warn),
-    and does what the faked programs would leave behind (a plan file, a kubeconfig).
-
-    The Deployment (`api`, read through the fake API) runs revision 1 (ReplicaSet orderdesk-1,
-    ready) until an apply changes its pod template (`template_changes`), then revision 2;
-    `rollout undo --to-revision=N` returns to N. `revision = None`: no Deployment yet (a first
-    install).
-    """
-
-    def __init__(self, failing: str | None = None, stderr: str = "boom") -> None:
-        self.failing = re.compile(failing) if failing else None
-        self.stderr = stderr
-        self.log: list[str] = []
-        self.api = FakeDeployment(revision=1, images={1: "r/orderdesk:1", 2: "r/orderdesk:2"})
-        self.template_changes = True
-        # What `kubectl apply` reports for the objects it sent.
-        self.applied = "deployment.apps/orderdesk configured\nservice/orderdesk unchanged\n"
-        self.answers: list[tuple[re.Pattern[str], str]] = [
-            (re.compile(r".*/az account show "), json.dumps(account())),
-            (re.compile(r".*/az provider list "), REGISTERED),
-            (re.compile(r".*/az feature show "), "Registered\n"),
-            (
-                re.compile(r".* show -json "),
-                json.dumps({"variables": {"environment": {"value": "prod"}}}),
-            ),
-            (re.compile(r".* output -json"), json.dumps(tf_outputs())),
-            (re.compile(r".* get ingress orderdesk "), INGRESS_IP),
-            (re.compile(r".* get certificate orderdesk-tls "), CERTIFICATE_READY),
-            (re.compile(r".*/az network dns record-set a show "), INGRESS_IP + "\n"),
-            (re.compile(r".*/az keyvault secret show .* --query value "), TEAMS_WEBHOOK_URL),
-            (re.compile(r".*/az rest --method get "), ACTION_GROUP),
-        ]
-        SHELLS.append(self)
-
-    @property
-    def revision(self) -> int | None:
-        return self.api.revision
-
-    @revision.setter
-    def revision(self, number: int | None) -> None:
-        self.api.revision = number
-
-    def __call__(self, command: str, **kwargs: Any) -> Result:
-        self.log.append(command)
-        if self.failing and self.failing.search(command):
-            result = Result(command=command, exited=1, stderr=self.stderr)
-            if not kwargs.get("warn"):
-                raise UnexpectedExit(result)
-            return result
-        for flag in ("-out", "--file"):
-            written = re.search(rf" {flag}[= ](\S+)", command)
-            if written and ("plan" in command or "get-credentials" in command):
-                Path(written.group(1)).write_text("written by a faked program\n")
-        stdout = next((text for pattern, text in self.answers if pattern.match(command)), None)
-        if stdout is not None:
-            return Result(command=command, stdout=stdout)
-        return self.deployment(command)
-
-    def deployment(self, command: str) -> Result:
-        """The Deployment's side: apply moving it, undo returning it."""
-        if " apply --filename=" in command:
-            if self.template_changes:
-                self.revision = 2
-            return Result(command=command, stdout=self.applied)
-        undo = re.search(r" rollout undo deployment/orderdesk --to-revision=(\d+)", command)
-        if undo:
-            self.api.undo_to(int(undo.group(1)))
-        return Result(command=command, stdout="")
+# Words that appear in a row in a call (the program as its base name): what an answer is for.
+Words = tuple[str, ...]
 
 
-# The real client, for the tests that reach a real (unreachable) API server.
-CONNECT = watch.connect
-# The shells of the MockContexts made by context(), newest last: the fake API reads the newest.
-SHELLS: list[FakeShell] = []
+def vault_read(verb: str, name: str) -> Words:
+    """`az keyvault secret show` (or show-deleted) of one secret in prod's vault."""
+    return ("keyvault", "secret", verb, "--vault-name", VAULT, "--name", name)
+
+
+def dns_read(name: str) -> Words:
+    """`az network dns record-set a show` of one name in prod's zone."""
+    return (
+        *("network", "dns", "record-set", "a", "show", "--resource-group", "rg-orderdesk-prod"),
+        *("--zone-name", "orderdesk.example.com", "--name", name),
+    )
 
 
 def tf_outputs() -> dict[str, Any]:
@@ -177,9 +119,137 @@ def account(subscription: str = SUBSCRIPTION, user: dict[str, str] | None = None
     }
 
 
+# What the fake programs print, unless a test puts another answer first.
+PRINTS: dict[Words, str] = {
+    ("az", "account", "show"): json.dumps(account()),
+    ("az", "provider", "list"): REGISTERED,
+    ("az", "feature", "show"): "Registered\n",
+    ("show", "-json", "-no-color"): json.dumps({"variables": {"environment": {"value": "prod"}}}),
+    ("output", "-json", "-no-color"): json.dumps(tf_outputs()),
+    ("get", "ingress", "orderdesk"): INGRESS_IP,
+    ("get", "certificate", "orderdesk-tls"): CERTIFICATE_READY,
+    ("az", "network", "dns", "record-set", "a", "show"): INGRESS_IP + "\n",
+    (*vault_read("show", "teams-webhook-url"), "--query", "value"): TEAMS_WEBHOOK_URL,
+    ("az", "rest", "--method", "get"): ACTION_GROUP,
+}
+
+
+def flag_value(call: Call, name: str) -> str:
+    """The value of `name` in a call: the word after it, or what follows `name=`."""
+    for index, word in enumerate(call.argv):
+        if word == name:
+            return call.argv[index + 1]
+        if word.startswith(f"{name}="):
+            return word.removeprefix(f"{name}=")
+    raise AssertionError(f"{name} not in {call.argv}")
+
+
+class FakePrograms:
+    """The programs a deploy runs, answering a RecordingRunner's calls from their arguments.
+
+    What they print is scripted by the words of a call (PRINTS; `prints` comes first, and `fail`
+    before both: an exit 1 with that stderr, which the Runner raises unless the caller warns).
+    What they leave behind is done here: terraform plan writes its -out file, az aks
+    get-credentials its --file; az reads the files it is given (--file, --body @file), kept in
+    `files_read` with their modes.
+
+    The Deployment (`api`, read through the fake API) runs revision 1 (ReplicaSet orderdesk-1,
+    ready) until `kubectl apply --filename=` changes its pod template (`template_changes`), then
+    revision 2; `kubectl rollout undo --to-revision=N` returns to N. `revision = None`: no
+    Deployment yet (a first install).
+    """
+
+    def __init__(
+        self,
+        state: Path,
+        *,
+        fail: Mapping[Words, str] | None = None,
+        prints: Mapping[Words, str] | None = None,
+    ) -> None:
+        self.runner = RecordingRunner(config_overrides={"state_dir": str(state)})
+        self.api = FakeDeployment(revision=1, images={1: "r/orderdesk:1", 2: "r/orderdesk:2"})
+        self.template_changes = True
+        # What `kubectl apply` reports for the objects it sent.
+        self.applied = "deployment.apps/orderdesk configured\nservice/orderdesk unchanged\n"
+        # (the call, the file's text, its permission bits) for each file az read.
+        self.files_read: list[tuple[Call, str, int]] = []
+        for words, stderr in (fail or {}).items():
+            self.runner.answer(*words, exited=1, stderr=stderr, times=None)
+        for words, stdout in [*(prints or {}).items(), *PRINTS.items()]:
+            self.runner.answer(*words, stdout=stdout, times=None)
+        self.runner.answer_by("terraform", respond=self.terraform)
+        self.runner.answer_by("az", respond=self.az)
+        self.runner.answer_by("rollout", "undo", respond=self.undo)
+        self.runner.answer_by("kubectl", respond=self.kubectl)
+        FAKES.append(self)
+
+    @property
+    def context(self) -> RecordingContext:
+        """The Context to hand to a task: its programs run here."""
+        return self.runner.context
+
+    @property
+    def revision(self) -> int | None:
+        return self.api.revision
+
+    @revision.setter
+    def revision(self, number: int | None) -> None:
+        self.api.revision = number
+
+    def ran(self) -> list[list[str]]:
+        """The calls, in order, each program as its base name."""
+        return self.runner.named()
+
+    def terraform(self, call: Call) -> Result:
+        if "plan" in call.argv:
+            Path(flag_value(call, "-out")).write_text("written by a faked terraform plan\n")
+        return Result()
+
+    def az(self, call: Call) -> Result:
+        if "get-credentials" in call.argv:
+            Path(flag_value(call, "--file")).write_text("written by a faked az\n")
+        elif "--file" in call.argv:
+            self._read(call, flag_value(call, "--file"))
+        elif "--body" in call.argv:
+            self._read(call, flag_value(call, "--body").removeprefix("@"))
+        return Result()
+
+    def _read(self, call: Call, path: str) -> None:
+        mode = stat.S_IMODE(Path(path).stat().st_mode)
+        self.files_read.append((call, Path(path).read_text(), mode))
+
+    def kubectl(self, call: Call) -> Result:
+        """The Deployment's side: an apply moving it (undo returns it)."""
+        argv = call.argv
+        if "apply" in argv and any(word.startswith("--filename=") for word in argv):
+            if self.template_changes:
+                self.revision = 2
+            return Result(stdout=self.applied)
+        return Result()
+
+    def undo(self, call: Call) -> Result:
+        self.api.undo_to(int(flag_value(call, "--to-revision")))
+        return Result()
+
+
+# The real client, for the tests that reach a real (unreachable) API server.
+CONNECT = watch.connect
+# The fakes made by FakePrograms, newest last: the fake API reads the newest.
+FAKES: list[FakePrograms] = []
+
+
 # What az prints, exit status 1, when nobody is signed in (azure-cli-core's
 # azure/cli/core/_profile.py, _AZ_LOGIN_MESSAGE).
 SIGNED_OUT = "ERROR: Please run 'az login' to setup account."
+
+
+def stand_in(task: str, env: str, tool: str) -> list[str]:
+    """How a faked task shows among the calls: one word naming it, never a program."""
+    return [f"<{task} --env {env}: {tool}>"]
+
+
+# A stand-in is recorded like a program, and a Runner needs a timeout.
+STAND_IN_TIMEOUT_S = 1
 
 
 @pytest.fixture
@@ -207,7 +277,9 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(
         azure,
         "entra_for",
-        lambda target: target.context.run(f"<azure.entra --env {target.name}: Graph through az>"),
+        lambda target: target.runner.run(
+            stand_in("azure.entra", target.name, "Graph through az"), timeout=STAND_IN_TIMEOUT_S
+        ),
     )
     monkeypatch.setattr(checks, "https_smoke_test", lambda c, environment: None)
     monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
@@ -215,16 +287,18 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("build", "scan", "push", "sign"):
         monkeypatch.setattr(image, f"{name}_for", fake_image_task(name, tmp_path))
     monkeypatch.setattr(image, "verify_pushed", fake_verify(tmp_path))
-    SHELLS.clear()
-    monkeypatch.setattr(watch, "connect", lambda target: FakeCluster(target, SHELLS[-1].api))
+    FAKES.clear()
+    monkeypatch.setattr(watch, "connect", lambda target: FakeCluster(target, FAKES[-1].api))
     return tmp_path
 
 
 def fake_verify(state_dir: Path) -> Callable[..., PushRecord]:
     """image.verify_pushed as cosign would answer for a signed digest: the record it checked."""
 
-    def verify_pushed(c: MockContext, environment: Environment) -> PushRecord:
-        c.run(f"<image.verify --env {environment.name}: cosign>")
+    def verify_pushed(c: Context, environment: Environment) -> PushRecord:
+        Runner(c).run(
+            stand_in("image.verify", environment.name, "cosign"), timeout=STAND_IN_TIMEOUT_S
+        )
         pushed = json.loads((state_dir / environment.name / "image.json").read_text())
         return PushRecord(
             environment=environment.name,
@@ -243,150 +317,236 @@ def fake_image_task(name: str, state_dir: Path) -> Callable[..., None]:
     tool = "cosign" if name in {"sign", "verify"} else "Docker SDK"
 
     def task(target: Target) -> None:
-        target.context.run(f"<image.{name} --env {target.name}: {tool}>")
+        target.runner.run(stand_in(f"image.{name}", target.name, tool), timeout=STAND_IN_TIMEOUT_S)
         if name == "push":
             write_image_record(state_dir, target.name, DIGEST, target.environment)
 
     return task
 
 
-def context(state: Path, failing: str | None = None, stderr: str = "boom") -> MockContext:
-    config = Config(overrides={"state_dir": str(state)})
-    return context_answering(FakeShell(failing, stderr), config)
+class Varying:
+    """One argument that differs from run to run (a temporary file's name, the time in a
+    record): equal to every word `accepts` takes, shown as <what> when a comparison fails."""
+
+    def __init__(self, what: str, accepts: Callable[[str], bool]) -> None:
+        self.what = what
+        self.accepts = accepts
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and self.accepts(other)
+
+    __hash__ = None  # type: ignore[assignment]  # equal to many words: no hash fits them all
+
+    def __repr__(self) -> str:
+        return f"<{self.what}>"
 
 
-def commands(c: MockContext, state: Path) -> list[str]:
-    """The commands run, shortened: program paths to names, the state dir to {state}."""
-    shortened = []
-    for call in recorded_run(c).call_args_list:
-        command = call.args[0].replace(str(state), "{state}")
-        command = re.sub(r"(^|\s)/usr/bin/(\w+)", r"\1\2", command)
-        command = re.sub(r"^\S*/kustomize", "kustomize", command)
-        shortened.append(command)
-    return shortened
+def temporary_file(pattern: str, *, prefix: str = "") -> Varying:
+    """`prefix` and then a file in the temp dir whose path there matches the glob `pattern`."""
+    root = Path(tempfile.gettempdir())
+
+    def accepts(word: str) -> bool:
+        path = Path(word.removeprefix(prefix))
+        return (
+            word.startswith(prefix)
+            and path.is_relative_to(root)
+            and fnmatch(str(path.relative_to(root)), pattern)
+        )
+
+    return Varying(f"{prefix}{root}/{pattern}", accepts)
 
 
-KUBECTL = re.escape(
-    "kubectl --request-timeout=10s --kubeconfig={state}/prod/kubeconfig "
-    "--context=aks-orderdesk-prod"
+def deploy_record_annotation(state: Path) -> Varying:
+    """`orderdesk.dev/last-deploy=` and the summary of the record last-deploy.json holds."""
+    key = "orderdesk.dev/last-deploy"
+
+    def accepts(word: str) -> bool:
+        record = json.loads((state / "prod" / "last-deploy.json").read_text())
+        summary = {k: record[k] for k in ("git_sha", "image", "started", "ended", "result")}
+        name, _, value = word.partition("=")
+        try:
+            return name == key and json.loads(value) == summary
+        except ValueError:
+            return False
+
+    return Varying(f"{key}=<the record's summary as JSON>", accepts)
+
+
+Argv = Sequence[str | Varying]
+
+
+def kubectl(state: Path, *args: str | Varying) -> Argv:
+    """kubectl on prod's cluster, named by its kubeconfig and context, never the current one."""
+    return [
+        *("kubectl", "--request-timeout=10s", f"--kubeconfig={state}/prod/kubeconfig"),
+        *("--context=aks-orderdesk-prod", *args),
+    ]
+
+
+def helm(state: Path, *args: str | Varying) -> Argv:
+    """helm on prod's cluster, named as kubectl names it."""
+    return [
+        *("helm", f"--kubeconfig={state}/prod/kubeconfig", "--kube-context=aks-orderdesk-prod"),
+        *args,
+    ]
+
+
+def terraform(*args: str) -> Argv:
+    return ["terraform", f"-chdir={envconfig.REPO_ROOT / 'infra'}", *args]
+
+
+# terraform init of prod's state in the storage tf.bootstrap made.
+TF_INIT = terraform(
+    *("init", "-input=false", "-no-color", "-reconfigure", "-lockfile=readonly"),
+    "-backend-config=resource_group_name=rg-orderdesk-tfstate",
+    "-backend-config=storage_account_name=storderdesktfprod",
+    "-backend-config=container_name=tfstate",
+    "-backend-config=key=prod.tfstate",
+    f"-backend-config=subscription_id={SUBSCRIPTION}",
 )
-TERRAFORM = r"terraform -chdir=\S+/infra"
-PLAN = re.escape("{state}/terraform/prod.tfplan")
-
-
-def literal(command: str) -> str:
-    return re.escape(command)
-
-
-# Regular expressions, each matching one whole command, in order.
+AZ_ACCOUNT_SHOW: Argv = ["az", "account", "show", "--output", "json"]
 # Preflight's reads, before anything changes: the signed-in account, the subscription's
 # registrations.
-PREFLIGHT_READS = [
-    literal("az account show --output json"),
-    literal("az provider list --query '[].[namespace, registrationState]' --output json"),
-    literal(
-        "az feature show --namespace Microsoft.Compute --name EncryptionAtHost "
-        "--query properties.state --output tsv"
-    ),
+PREFLIGHT_READS: list[Argv] = [
+    AZ_ACCOUNT_SHOW,
+    ["az", "provider", "list", "--query", "[].[namespace, registrationState]", "--output", "json"],
+    [
+        *("az", "feature", "show", "--namespace", "Microsoft.Compute", "--name"),
+        *("EncryptionAtHost", "--query", "properties.state", "--output", "tsv"),
+    ],
 ]
 # Then, before any change, the tokens the stages will need while the CI login is fresh.
-TOKENS = [
-    literal(f"az account get-access-token --resource {resource} --query expiresOn --output tsv")
+TOKENS: list[Argv] = [
+    [
+        *("az", "account", "get-access-token", "--resource", resource),
+        *("--query", "expiresOn", "--output", "tsv"),
+    ]
     # Microsoft Graph's for the entra stage, which merged after the first-contact rules.
     for resource in (azure.KEY_VAULT_RESOURCE, azure.AKS_SERVER_APPLICATION, azure.GRAPH_RESOURCE)
 ]
-EXPECTED_PROD = [
-    *PREFLIGHT_READS,
-    *TOKENS,
-    # terraform: tf.plan, tf.apply
-    literal("az account show --output json"),
-    rf"{TERRAFORM} init .*-backend-config=key=prod.tfstate.*",
-    rf"{TERRAFORM} plan .*-var=environment=prod -out={PLAN}",
-    literal("az account show --output json"),
-    rf"{TERRAFORM} init .*",
-    rf"{TERRAFORM} show -json -no-color {PLAN}",
-    rf"{TERRAFORM} apply .*{PLAN}",
-    # image
-    literal("<image.build --env prod: Docker SDK>"),
-    literal("<image.scan --env prod: Docker SDK>"),
-    literal("<image.push --env prod: Docker SDK>"),
-    literal("<image.sign --env prod: cosign>"),
-    # credentials
-    literal("az account show --output json"),
-    rf"{TERRAFORM} init .*",
-    rf"{TERRAFORM} output -json -no-color",
-    literal(
-        "az aks get-credentials --resource-group rg-orderdesk-prod --name aks-orderdesk-prod "
-        "--file {state}/prod/kubeconfig --overwrite-existing"
-    ),
-    literal("kubelogin convert-kubeconfig --login azurecli --kubeconfig {state}/prod/kubeconfig"),
-    rf"{KUBECTL} version",
-    # entra
-    literal("<azure.entra --env prod: Graph through az>"),
-    # secrets
-    *[
-        literal(
-            f"az keyvault secret show --vault-name kv-orderdesk-prod --name {name} "
-            "--query id --output tsv"
-        )
-        for name in SECRETS
-    ],
-    # the alarms' Teams receiver, from the vault, its URL through a file
-    literal(
-        "az keyvault secret show --vault-name kv-orderdesk-prod --name teams-webhook-url "
-        "--query value --output tsv"
-    ),
-    literal(f"az rest --method get --url '{ACTION_GROUP_URL}'"),
-    literal(f"az rest --method put --url '{ACTION_GROUP_URL}' --body @") + r"\S+ --output none",
-    # addons: cert-manager's pinned chart, its CRDs included
-    re.escape("helm --kubeconfig={state}/prod/kubeconfig --kube-context=aks-orderdesk-prod ")
-    + r"upgrade --install cert-manager cert-manager --repo https://charts\.jetstack\.io "
-    r"--version v\S+ --namespace cert-manager --create-namespace --set crds\.enabled=true "
-    r"--wait=watcher --timeout 5m",
-    # monitoring: the namespace, secrets, the chart, rules and dashboards
-    rf"{KUBECTL} apply -f -",
-    rf"{KUBECTL} apply -f -",
-    rf"{KUBECTL} --namespace=monitoring get secret grafana-admin --output=name",
-    re.escape("helm --kubeconfig={state}/prod/kubeconfig --kube-context=aks-orderdesk-prod ")
-    + r"upgrade --install kube-prometheus-stack .* --wait=watcher --timeout 10m",
-    rf"{KUBECTL} apply -f \S+/prometheusrule\.yaml",
-    rf"{KUBECTL} delete --ignore-not-found -f \S+/prometheusrule-demo\.yaml",
-    rf"{KUBECTL} apply -f \S+/grafana-dashboards\.yaml",
-    # kubernetes: image.verify first, then k8s.apply of what it verified (the revision that
-    # runs is read through the API and recorded first); k8s.rollout watches through the API
-    # (the smoke test is faked)
-    literal("<image.verify --env prod: cosign>"),
-    rf"{KUBECTL} apply --filename={re.escape('{state}/prod/manifests.yaml')}",
-    # the Certificate Ready before the HTTPS smoke test (faked) asks the gateway
-    rf"{KUBECTL} --namespace=orderdesk get certificate orderdesk-tls --output=json",
-    # dns
-    rf"{KUBECTL} --namespace=orderdesk get ingress orderdesk "
-    + literal("'--output=jsonpath={.status.loadBalancer.ingress[0].ip}'"),
-    *[
-        literal(
-            "az network dns record-set a show --resource-group rg-orderdesk-prod "
-            f"--zone-name orderdesk.example.com --name {name} --query 'ARecords[].ipv4Address' "
-            "--output tsv"
-        )
-        for name in ("@", "grafana")
-    ],
-    # the record, on the Deployment
-    rf"{KUBECTL} --namespace=orderdesk annotate deployment orderdesk --overwrite "
-    r"'orderdesk\.dev/last-deploy=\{.*\}'",
-]
+MONITORING = envconfig.REPO_ROOT / "monitoring"
 
 
-def matches(expected: list[str], ran: list[str]) -> None:
-    assert len(ran) == len(expected), "\n".join(ran)
-    for pattern, command in zip(expected, ran, strict=True):
-        assert re.fullmatch(pattern, command), f"{command!r} !~ {pattern!r}"
+def cert_manager_install(state: Path) -> Argv:
+    """cert-manager's pinned chart, its CRDs included."""
+    pin, _ = cert_manager.chart_pin()
+    return helm(
+        state,
+        *("upgrade", "--install", "cert-manager", "cert-manager"),
+        *("--repo", "https://charts.jetstack.io", "--version", pin.version),
+        *("--namespace", "cert-manager", "--create-namespace", "--set", "crds.enabled=true"),
+        *("--wait=watcher", "--timeout", "5m"),
+    )
+
+
+def monitoring_install(state: Path) -> Argv:
+    """kube-prometheus-stack's pinned chart, with our values and the generated ones."""
+    chart = MONITORING / "kube-prometheus-stack"
+    pin = read_chart_pin(chart / "chart.yaml")
+    return helm(
+        state,
+        *("upgrade", "--install", "kube-prometheus-stack", "kube-prometheus-stack"),
+        *("--repo", "https://prometheus-community.github.io/helm-charts"),
+        *("--version", pin.version, "--namespace", "monitoring", "--create-namespace"),
+        *("-f", str(chart / "values.yaml"), "-f", str(chart / "values-prod.yaml")),
+        "-f",
+        temporary_file("orderdesk-monitoring-*/values-generated.yaml"),
+        *("--wait=watcher", "--timeout", "10m"),
+    )
+
+
+def expected_prod(state: Path) -> list[Argv]:
+    """Every call of a prod deploy, in order."""
+    plan = str(state / "terraform" / "prod.tfplan")
+    kubeconfig = str(state / "prod" / "kubeconfig")
+    generated = MONITORING / "generated"
+    return [
+        *PREFLIGHT_READS,
+        *TOKENS,
+        # terraform: tf.plan, tf.apply
+        AZ_ACCOUNT_SHOW,
+        TF_INIT,
+        terraform(
+            *("plan", "-input=false", "-no-color", "-lock-timeout=5m"),
+            *("-var=environment=prod", f"-out={plan}"),
+        ),
+        AZ_ACCOUNT_SHOW,
+        TF_INIT,
+        terraform("show", "-json", "-no-color", plan),
+        terraform("apply", "-input=false", "-no-color", "-lock-timeout=5m", plan),
+        # image
+        stand_in("image.build", "prod", "Docker SDK"),
+        stand_in("image.scan", "prod", "Docker SDK"),
+        stand_in("image.push", "prod", "Docker SDK"),
+        stand_in("image.sign", "prod", "cosign"),
+        # credentials
+        AZ_ACCOUNT_SHOW,
+        TF_INIT,
+        terraform("output", "-json", "-no-color"),
+        [
+            *("az", "aks", "get-credentials", "--resource-group", "rg-orderdesk-prod"),
+            *("--name", "aks-orderdesk-prod", "--file", kubeconfig, "--overwrite-existing"),
+        ],
+        ["kubelogin", "convert-kubeconfig", "--login", "azurecli", "--kubeconfig", kubeconfig],
+        kubectl(state, "version"),
+        # entra
+        stand_in("azure.entra", "prod", "Graph through az"),
+        # secrets
+        *[
+            ["az", *vault_read("show", name), "--query", "id", "--output", "tsv"]
+            for name in SECRETS
+        ],
+        # the alarms' Teams receiver, from the vault, its URL through a file
+        ["az", *vault_read("show", "teams-webhook-url"), "--query", "value", "--output", "tsv"],
+        ["az", "rest", "--method", "get", "--url", ACTION_GROUP_URL],
+        [
+            *("az", "rest", "--method", "put", "--url", ACTION_GROUP_URL),
+            *("--body", temporary_file("orderdesk-*", prefix="@"), "--output", "none"),
+        ],
+        # addons: cert-manager's pinned chart, its CRDs included
+        cert_manager_install(state),
+        # monitoring: the namespace, secrets, the chart, rules and dashboards
+        kubectl(state, "apply", "-f", "-"),
+        kubectl(state, "apply", "-f", "-"),
+        kubectl(state, "--namespace=monitoring", "get", "secret", "grafana-admin", "--output=name"),
+        monitoring_install(state),
+        kubectl(state, "apply", "-f", str(generated / "prometheusrule.yaml")),
+        kubectl(
+            state, "delete", "--ignore-not-found", "-f", str(generated / "prometheusrule-demo.yaml")
+        ),
+        kubectl(state, "apply", "-f", str(generated / "grafana-dashboards.yaml")),
+        # kubernetes: image.verify first, then k8s.apply of what it verified (the revision that
+        # runs is read through the API and recorded first); k8s.rollout watches through the API
+        # (the smoke test is faked)
+        stand_in("image.verify", "prod", "cosign"),
+        kubectl(state, "apply", f"--filename={state}/prod/manifests.yaml"),
+        # the Certificate Ready before the HTTPS smoke test (faked) asks the gateway
+        kubectl(
+            state, "--namespace=orderdesk", "get", "certificate", "orderdesk-tls", "--output=json"
+        ),
+        # dns
+        kubectl(
+            state,
+            *("--namespace=orderdesk", "get", "ingress", "orderdesk"),
+            "--output=jsonpath={.status.loadBalancer.ingress[0].ip}",
+        ),
+        *[
+            ["az", *dns_read(name), "--query", "ARecords[].ipv4Address", "--output", "tsv"]
+            for name in ("@", "grafana")
+        ],
+        # the record, on the Deployment
+        kubectl(
+            state,
+            *("--namespace=orderdesk", "annotate", "deployment", "orderdesk", "--overwrite"),
+            deploy_record_annotation(state),
+        ),
+    ]
 
 
 def test_prod_deploy_runs_every_stage_in_order(state: Path) -> None:
-    c = context(state)
-    deploy.deploy(c, env="prod")
-    ran = commands(c, state)
-    matches(EXPECTED_PROD, ran)
+    fake = FakePrograms(state)
+    deploy.deploy(fake.context, env="prod")
+    assert fake.ran() == expected_prod(state)
     record = json.loads((state / "prod" / "last-deploy.json").read_text())
     assert record["result"] == "succeeded"
     assert record["git_sha"] == "f" * 40
@@ -411,10 +571,15 @@ def test_a_full_azure_deploy_reads_env_yaml_once(
 
     monkeypatch.setattr(envconfig, "load_all", load_all)
     monkeypatch.setattr(envconfig, "load", load)
-    c = context(state)
-    deploy.deploy(c, env="prod")
-    matches(EXPECTED_PROD, commands(c, state))  # every stage ran
+    fake = FakePrograms(state)
+    deploy.deploy(fake.context, env="prod")
+    assert fake.ran() == expected_prod(state)  # every stage ran
     assert reads == ["load_all"]
+
+
+def position(fake: FakePrograms, *words: str) -> int:
+    """Where the one call containing `words` in a row ran."""
+    return fake.runner.records.index(fake.runner.find(*words))
 
 
 def test_crds_are_installed_before_the_objects_of_their_kinds_on_a_first_deploy(
@@ -423,20 +588,13 @@ def test_crds_are_installed_before_the_objects_of_their_kinds_on_a_first_deploy(
     # cert-manager's chart brings its CRDs only with crds.enabled=true, and its issuers come
     # after: https://cert-manager.io/docs/installation/helm/ (tests/deploy/test_addons.py shows
     # the API server refusing the other order).
-    c = context(state)
-    deploy.deploy(c, env="prod")
-    ran = commands(c, state)
-
-    def first(pattern: str) -> int:
-        return next(i for i, command in enumerate(ran) if re.search(pattern, command))
-
-    pin, _ = cert_manager.chart_pin()
-    cert_manager_chart = first(
-        rf"^helm .* upgrade --install cert-manager cert-manager .*--version "
-        rf"{re.escape(pin.version)} .*--set crds\.enabled=true --wait=watcher"
-    )
-    operator = first(r"^helm .* upgrade --install kube-prometheus-stack .* --wait=watcher")
-    manifests = first(r" apply --filename=\S+/manifests\.yaml$")
+    fake = FakePrograms(state)
+    deploy.deploy(fake.context, env="prod")
+    cert_manager_chart = position(fake, "upgrade", "--install", "cert-manager")
+    operator = position(fake, "upgrade", "--install", "kube-prometheus-stack")
+    manifests = position(fake, "apply", f"--filename={state}/prod/manifests.yaml")
+    assert fake.ran()[cert_manager_chart] == cert_manager_install(state)
+    assert fake.ran()[operator] == monitoring_install(state)
     assert cert_manager_chart < manifests
     assert operator < manifests
 
@@ -444,14 +602,15 @@ def test_crds_are_installed_before_the_objects_of_their_kinds_on_a_first_deploy(
 def test_every_cluster_command_names_the_environments_kubeconfig_and_context(state: Path) -> None:
     """kubectl and helm never act on whatever cluster is current on the machine."""
     write_image_record(state, "prod", DIGEST)
-    c = context(state)
-    deploy.deploy(c, env="prod", only="credentials,addons,monitoring,kubernetes,dns")
-    cluster_calls = [cmd for cmd in commands(c, state) if cmd.startswith(("kubectl", "helm"))]
+    fake = FakePrograms(state)
+    deploy.deploy(fake.context, env="prod", only="credentials,addons,monitoring,kubernetes,dns")
+    cluster_calls = [argv for argv in fake.ran() if argv[0] in {"kubectl", "helm"}]
     assert len(cluster_calls) >= 10
-    assert any(command.startswith("helm") for command in cluster_calls)
-    for command in cluster_calls:
-        assert "--kubeconfig={state}/prod/kubeconfig" in command, command
-        assert re.search(r"--(kube-)?context=aks-orderdesk-prod ", command), command
+    assert any(argv[0] == "helm" for argv in cluster_calls)
+    for argv in cluster_calls:
+        assert f"--kubeconfig={state}/prod/kubeconfig" in argv, argv
+        context_flag = "--kube-context" if argv[0] == "helm" else "--context"
+        assert f"{context_flag}=aks-orderdesk-prod" in argv, argv
 
 
 def previous_deploy(state: Path) -> None:
@@ -462,25 +621,29 @@ def previous_deploy(state: Path) -> None:
     (state / "prod" / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")
 
 
+def not_found(name: str) -> dict[Words, str]:
+    """Key Vault knows no secret `name`, nor a deleted one."""
+    return {vault_read(verb, name): SECRET_NOT_FOUND for verb in ("show", "show-deleted")}
+
+
 def test_a_missing_django_key_is_created_from_a_file_never_the_command_line(
     state: Path,
 ) -> None:
     previous_deploy(state)
-    c = context(
-        state,
-        failing=r".*az keyvault secret show(-deleted)? .*django-secret-key.*",
-        stderr=SECRET_NOT_FOUND,
-    )
-    deploy.deploy(c, env="prod", only="secrets")
-    created = [command for command in commands(c, state) if "secret set" in command]
-    assert len(created) == 1
-    assert re.fullmatch(
-        r"az keyvault secret set --vault-name kv-orderdesk-prod --name django-secret-key "
-        r"--file \S+ --encoding utf-8 --output none",
-        created[0],
-    )
-    set_call = next(call for call in recorded_run(c).call_args_list if "secret set" in call.args[0])
-    assert set_call.kwargs["hide"] is True
+    fake = FakePrograms(state, fail=not_found("django-secret-key"))
+    deploy.deploy(fake.context, env="prod", only="secrets")
+    [created] = fake.runner.matching("secret", "set")
+    assert created.hide is True
+    assert fake.runner.named()[fake.runner.records.index(created)] == [
+        *("az", "keyvault", "secret", "set", "--vault-name", VAULT, "--name", "django-secret-key"),
+        *("--file", temporary_file("orderdesk-*"), "--encoding", "utf-8", "--output", "none"),
+    ]
+    # az read the value from a file only this user can read; it is on no command line.
+    [(value, mode)] = [(text, mode) for call, text, mode in fake.files_read if call is created]
+    assert mode == 0o600
+    size = len(value)  # a failed assert shows this, never the value
+    assert size >= 50
+    assert not any(value in word for argv in fake.runner.calls for word in argv)
 
 
 # Key Vault confirms "not found" for the secret and for its deleted copy: a fresh value would not
@@ -497,73 +660,58 @@ def test_a_lost_secret_that_cannot_be_regenerated_is_refused_naming_the_rotation
     state: Path, name: str, rotation: str
 ) -> None:
     previous_deploy(state)
-    c = context(
-        state, failing=rf".*az keyvault secret show(-deleted)? .*{name} ", stderr=SECRET_NOT_FOUND
-    )
+    fake = FakePrograms(state, fail=not_found(name))
     with pytest.raises(Exit) as refused:
-        deploy.deploy(c, env="prod", only="secrets")
+        deploy.deploy(fake.context, env="prod", only="secrets")
     message = str(refused.value.message)
     assert f"secret {name} is not in Key Vault kv-orderdesk-prod, nor among its deleted" in message
     assert f"bump {name} in azure.key_vault.secret_versions in infra/env.yaml" in message
     assert f"invoke deploy --env prod {rotation}" in message
-    ran = commands(c, state)
-    assert any(
-        f"secret show-deleted --vault-name kv-orderdesk-prod --name {name} " in r for r in ran
-    )
-    assert not any(" secret set " in command or " secret recover " in command for command in ran)
+    assert fake.runner.matching(*vault_read("show-deleted", name))
+    assert not fake.runner.matching("secret", "set")
+    assert not fake.runner.matching("secret", "recover")
 
 
 def test_the_alarms_teams_url_goes_from_the_vault_to_azure_through_a_file_only(
-    state: Path,
+    state: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     previous_deploy(state)
-    c = context(state)
-    bodies: list[dict[str, Any]] = []
-    shell = recorded_run(c).side_effect
-
-    def answer(command: str, **kwargs: Any) -> Result:
-        body = re.search(r" --body @(\S+) ", command)
-        if body:
-            bodies.append(json.loads(Path(body.group(1)).read_text()))
-        return shell(command, **kwargs)
-
-    recorded_run(c).side_effect = answer
-    deploy.deploy(c, env="prod", only="secrets")
-    [body] = bodies
+    fake = FakePrograms(state)
+    deploy.deploy(fake.context, env="prod", only="secrets")
+    put = fake.runner.find("rest", "--method", "put")
+    [text] = [text for call, text, _ in fake.files_read if call is put]
+    body = json.loads(text)
     assert body["properties"]["webhookReceivers"] == [
         {"name": "teams", "serviceUri": TEAMS_WEBHOOK_URL, "useCommonAlertSchema": True}
     ]
     assert body["properties"]["groupShortName"] == "od-prod"
     assert body["location"] == "Global"
-    assert not any(TEAMS_WEBHOOK_URL in call.args[0] for call in recorded_run(c).call_args_list)
-    for call in recorded_run(c).call_args_list:
-        if "teams-webhook-url --query value" in call.args[0]:
-            assert call.kwargs["hide"] is True
+    assert not any(TEAMS_WEBHOOK_URL in word for argv in fake.runner.calls for word in argv)
+    reads = fake.runner.matching("--name", "teams-webhook-url", "--query", "value")
+    assert reads
+    assert all(read.hide is True for read in reads)
+    printed = capsys.readouterr()
+    assert TEAMS_WEBHOOK_URL not in printed.out + printed.err
 
     # Set already: nothing is written again.
     group = json.loads(ACTION_GROUP)
     group["properties"]["webhookReceivers"] = body["properties"]["webhookReceivers"]
-    again = context(state)
-    recorded_run(again).side_effect.answers.insert(
-        0, (re.compile(r".*/az rest --method get "), json.dumps(group))
-    )
-    deploy.deploy(again, env="prod", only="secrets")
-    assert not any("--method put" in command for command in commands(again, state))
+    again = FakePrograms(state, prints={("az", "rest", "--method", "get"): json.dumps(group)})
+    deploy.deploy(again.context, env="prod", only="secrets")
+    assert again.runner.matching("rest", "--method", "get")
+    assert not again.runner.matching("--method", "put")
 
 
 def test_a_soft_deleted_secret_is_recovered_not_replaced(state: Path) -> None:
     previous_deploy(state)
-    c = context(
-        state, failing=r".*az keyvault secret show .*database-password.*", stderr=SECRET_NOT_FOUND
-    )
-    deploy.deploy(c, env="prod", only="secrets")
-    ran = commands(c, state)
-    recover = (
-        "az keyvault secret recover --vault-name kv-orderdesk-prod --name database-password "
-        "--output none"
-    )
-    assert recover in ran
-    assert not any("secret set" in command for command in ran)
+    fake = FakePrograms(state, fail={vault_read("show", "database-password"): SECRET_NOT_FOUND})
+    deploy.deploy(fake.context, env="prod", only="secrets")
+    recover = [
+        *("az", "keyvault", "secret", "recover", "--vault-name", VAULT),
+        *("--name", "database-password", "--output", "none"),
+    ]
+    assert recover in fake.ran()
+    assert not fake.runner.matching("secret", "set")
 
 
 # Key Vault's "not found" is HTTP 404 with error code SecretNotFound (seen in
@@ -585,61 +733,54 @@ def test_only_secret_not_found_creates_a_key_vault_secret(
     state: Path, stderr: str, read: str
 ) -> None:
     previous_deploy(state)
-    c = context(state)
-    shell = recorded_run(c).side_effect
     failures = {"show": SECRET_NOT_FOUND if read == "show-deleted" else stderr, read: stderr}
-
-    def answer(command: str, **kwargs: Any) -> Result:
-        found = re.search(
-            r"az keyvault secret (show|show-deleted) .*--name database-password ", command
-        )
-        if found and found.group(1) in failures:
-            shell.log.append(command)
-            return Result(command=command, exited=1, stderr=failures[found.group(1)])
-        return shell(command, **kwargs)
-
-    recorded_run(c).side_effect = answer
+    fake = FakePrograms(
+        state,
+        fail={vault_read(verb, "database-password"): text for verb, text in failures.items()},
+    )
     with pytest.raises(
         Exit,
         match=r"cannot tell whether secret database-password exists in Key Vault "
         r"kv-orderdesk-prod .*nothing was created or changed",
     ) as caught:
-        deploy.deploy(c, env="prod", only="secrets")
-    ran = commands(c, state)
-    assert any(f"secret {read} " in command for command in ran)
-    assert not any(" secret set " in command or " secret recover " in command for command in ran)
+        deploy.deploy(fake.context, env="prod", only="secrets")
+    assert fake.runner.matching(*vault_read(read, "database-password"))
+    assert not fake.runner.matching("secret", "set")
+    assert not fake.runner.matching("secret", "recover")
     assert "stage secrets failed" in str(caught.value.message)
 
 
 def test_dns_pointing_elsewhere_is_refused(state: Path) -> None:
     previous_deploy(state)
-    c = context(state, failing=r".*az network dns record-set a show .*--name grafana ")
+    fake = FakePrograms(state, fail={dns_read("grafana"): BOOM})
     with pytest.raises(
         Exit,
         match=r"grafana.orderdesk.example.com resolves to nothing, not the "
         r"ingress 203.0.113.10; Terraform manages the record",
     ):
-        deploy.deploy(c, env="prod", only="dns")
+        deploy.deploy(fake.context, env="prod", only="dns")
 
 
-def undo_count(c: MockContext, state: Path) -> int:
-    return sum(" rollout undo " in command for command in commands(c, state))
+def undo_count(fake: FakePrograms) -> int:
+    return len(fake.runner.matching("rollout", "undo"))
 
 
-def shell_of(c: MockContext) -> FakeShell:
-    return recorded_run(c).side_effect
-
-
-def failed_without_undo(c: MockContext, state: Path) -> str:
+def failed_without_undo(fake: FakePrograms) -> str:
     """`deploy --only kubernetes` fails and runs no `rollout undo`: its message."""
     with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="prod", only="kubernetes")
-    assert undo_count(c, state) == 0
+        deploy.deploy(fake.context, env="prod", only="kubernetes")
+    assert undo_count(fake) == 0
     return str(caught.value.message)
 
 
 def unhealthy(c: object, environment: object) -> None:
     raise Exit("smoke test: https://orderdesk.example.com/readyz answering 200: not after 120 s")
+
+
+def undo_to_revision_1(state: Path) -> Argv:
+    return kubectl(
+        state, "--namespace=orderdesk", "rollout", "undo", "deployment/orderdesk", "--to-revision=1"
+    )
 
 
 def test_failed_rollout_returns_to_the_recorded_revision_once_then_smoke_tests_it(
@@ -650,18 +791,16 @@ def test_failed_rollout_returns_to_the_recorded_revision_once_then_smoke_tests_i
     smoke_tests: list[str] = []
     monkeypatch.setattr(checks, "https_smoke_test", lambda c, env: smoke_tests.append(env.name))
     previous_deploy(state)
-    c = context(state)
-    shell_of(c).api.never_ready = {2}
+    fake = FakePrograms(state)
+    fake.api.never_ready = {2}
     with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="prod", only="kubernetes,dns")
-    ran = commands(c, state)
-    assert undo_count(c, state) == 1
-    undo = next(i for i, command in enumerate(ran) if " rollout undo " in command)
-    assert ran[undo].endswith("rollout undo deployment/orderdesk --to-revision=1")
+        deploy.deploy(fake.context, env="prod", only="kubernetes,dns")
+    assert undo_count(fake) == 1
+    assert fake.ran()[position(fake, "rollout", "undo")] == undo_to_revision_1(state)
     # ...then it waits for that revision to be ready.
-    reads = shell_of(c).api.reads
+    reads = fake.api.reads
     assert "watch" in reads[reads.index("undo to 1") + 1 :], reads
-    assert not any(" get ingress " in command for command in ran)  # dns never started
+    assert not fake.runner.matching("get", "ingress")  # dns never started
     message = str(caught.value.message)
     assert "stage kubernetes failed: `invoke k8s.rollout --env prod`" in message
     assert (
@@ -681,25 +820,25 @@ def test_failed_rollout_returns_to_the_recorded_revision_once_then_smoke_tests_i
 def test_failed_smoke_test_returns_to_the_recorded_revision_and_smoke_tests_it(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    previous_deploy(state)
+    fake = FakePrograms(state)
     calls: list[int] = []
 
-    def fails_then_passes(c: MockContext, environment: object) -> None:
-        calls.append(shell_of(c).revision or 0)
+    def fails_then_passes(c: Context, environment: object) -> None:
+        calls.append(fake.revision or 0)
         if len(calls) == 1:
             unhealthy(c, environment)
 
     monkeypatch.setattr(checks, "https_smoke_test", fails_then_passes)
-    previous_deploy(state)
-    c = context(state)
     with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="prod", only="kubernetes")
+        deploy.deploy(fake.context, env="prod", only="kubernetes")
     message = str(caught.value.message)
     assert "not after 120 s; rolled back to revision 1 (r/orderdesk:1), the one that ran" in message
     assert "the restored revision passed the smoke test" in message
     # The new revision failed it, the restored one (revision 1) passed it.
     assert calls == [2, 1]
-    [undo] = [command for command in commands(c, state) if " rollout undo " in command]
-    assert undo.endswith("rollout undo deployment/orderdesk --to-revision=1")
+    assert undo_count(fake) == 1
+    assert fake.ran()[position(fake, "rollout", "undo")] == undo_to_revision_1(state)
 
 
 def test_a_smoke_test_failing_after_a_change_outside_the_pod_template_undoes_nothing(
@@ -709,13 +848,13 @@ def test_a_smoke_test_failing_after_a_change_outside_the_pod_template_undoes_not
     would bring back the previous deploy's image and leave the Ingress broken."""
     monkeypatch.setattr(checks, "https_smoke_test", unhealthy)
     previous_deploy(state)
-    c = context(state)
-    shell_of(c).template_changes = False
-    shell_of(c).applied = (
+    fake = FakePrograms(state)
+    fake.template_changes = False
+    fake.applied = (
         "deployment.apps/orderdesk unchanged\ningress.networking.k8s.io/orderdesk configured\n"
         "horizontalpodautoscaler.autoscaling/orderdesk configured\n"
     )
-    message = failed_without_undo(c, state)
+    message = failed_without_undo(fake)
     assert (
         "not rolled back: deployment/orderdesk still runs revision 1 (r/orderdesk:1), the "
         "revision that ran before this deploy" in message
@@ -733,10 +872,10 @@ def test_a_failed_first_install_is_never_rolled_back(
 ) -> None:
     monkeypatch.setattr(checks, "https_smoke_test", unhealthy)
     previous_deploy(state)
-    c = context(state)
-    shell_of(c).revision = None
-    shell_of(c).applied = "namespace/orderdesk created\ndeployment.apps/orderdesk created\n"
-    message = failed_without_undo(c, state)
+    fake = FakePrograms(state)
+    fake.revision = None
+    fake.applied = "namespace/orderdesk created\ndeployment.apps/orderdesk created\n"
+    message = failed_without_undo(fake)
     assert (
         "not rolled back: this was the first install of deployment/orderdesk, so there is no "
         "earlier revision to return to" in message
@@ -748,25 +887,26 @@ def test_a_failed_rollout_with_an_unchanged_template_undoes_nothing(state: Path)
     """The same digest redeployed: the rollout can still time out (a pod that stopped being
     ready); the old roll_back_once then returned to the revision before the running one."""
     previous_deploy(state)
-    c = context(state)
-    shell_of(c).api.never_ready = {1}
-    shell_of(c).template_changes = False
-    shell_of(c).applied = "deployment.apps/orderdesk unchanged\nservice/orderdesk unchanged\n"
-    message = failed_without_undo(c, state)
+    fake = FakePrograms(state)
+    fake.api.never_ready = {1}
+    fake.template_changes = False
+    fake.applied = "deployment.apps/orderdesk unchanged\nservice/orderdesk unchanged\n"
+    message = failed_without_undo(fake)
     assert "the rollout failed and was not rolled back: deployment/orderdesk still runs " in message
     assert "this apply changed nothing else" in message
-    assert shell_of(c).revision == 1
+    assert fake.revision == 1
 
 
 def test_a_failed_apply_rolls_nothing_back(state: Path) -> None:
     """Nothing new was rolled out, so an undo would replace the healthy revision."""
     previous_deploy(state)
-    c = context(state, failing=r".* apply --filename=")
+    fake = FakePrograms(state, fail={("apply", f"--filename={state}/prod/manifests.yaml"): BOOM})
     with pytest.raises(
         Exit, match=r"`invoke k8s.apply --env prod --image <the digest image.verify checked>`"
     ):
-        deploy.deploy(c, env="prod", only="kubernetes")
-    assert undo_count(c, state) == 0
+        deploy.deploy(fake.context, env="prod", only="kubernetes")
+    fake.runner.find("apply", f"--filename={state}/prod/manifests.yaml")  # it ran, once
+    assert undo_count(fake) == 0
 
 
 def test_preflight_asks_only_for_the_tools_of_the_chosen_stages(
@@ -776,9 +916,10 @@ def test_preflight_asks_only_for_the_tools_of_the_chosen_stages(
     absent = {"terraform", "helm", "kubelogin"}
     present = toolchain.find
     monkeypatch.setattr(toolchain, "find", lambda tool: None if tool in absent else present(tool))
-    deploy.deploy(context(state), env="prod", only="image,secrets")  # needs none of them
+    # needs none of them
+    deploy.deploy(FakePrograms(state).context, env="prod", only="image,secrets")
     with pytest.raises(Exit, match=r"helm is not installed") as caught:
-        deploy.deploy(context(state), env="prod", only="monitoring")
+        deploy.deploy(FakePrograms(state).context, env="prod", only="monitoring")
     assert caught.value.code == 2
 
 
@@ -786,16 +927,19 @@ def test_failed_scan_pushes_nothing_and_applies_nothing(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def vulnerable(target: Target) -> None:
-        target.context.run(f"<image.scan --env {target.name}: Docker SDK>")
+        target.runner.run(
+            stand_in("image.scan", target.name, "Docker SDK"), timeout=STAND_IN_TIMEOUT_S
+        )
         raise Exit("image: hadolint found DL3002")
 
     monkeypatch.setattr(image, "scan_for", vulnerable)
-    c = context(state)
+    fake = FakePrograms(state)
     with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="prod")
-    ran = commands(c, state)
-    assert ran[-1] == "<image.scan --env prod: Docker SDK>"
-    assert not any("image.push" in command or "apply --filename" in command for command in ran)
+        deploy.deploy(fake.context, env="prod")
+    # Every call up to the scan, and none after it.
+    scan = stand_in("image.scan", "prod", "Docker SDK")
+    expected = expected_prod(state)
+    assert fake.ran() == expected[: expected.index(scan) + 1]
     message = str(caught.value.message)
     assert "stage image failed: `invoke image.scan --env prod`: image: hadolint found DL3002" in (
         message
@@ -808,16 +952,20 @@ def test_a_digest_that_does_not_verify_is_refused_before_anything_is_applied(
 ) -> None:
     previous_deploy(state)
 
-    def unsigned(c: MockContext, environment: Environment) -> PushRecord:
-        c.run(f"<image.verify --env {environment.name}: cosign>")
+    def unsigned(c: Context, environment: Environment) -> PushRecord:
+        Runner(c).run(
+            stand_in("image.verify", environment.name, "cosign"), timeout=STAND_IN_TIMEOUT_S
+        )
         raise image.ImageError(f"{DIGEST} is not signed by azurekms://kv/image-signing: none")
 
     monkeypatch.setattr(image, "verify_pushed", unsigned)
-    c = context(state)
+    fake = FakePrograms(state)
     with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="prod", only="kubernetes")
-    assert commands(c, state)[-1] == "<image.verify --env prod: cosign>"
-    assert not any("apply" in command or "rollout" in command for command in commands(c, state))
+        deploy.deploy(fake.context, env="prod", only="kubernetes")
+    assert fake.ran()[-1] == stand_in("image.verify", "prod", "cosign")
+    assert not any(
+        "apply" in word or "rollout" in word for argv in fake.runner.calls for word in argv
+    )
     message = str(caught.value.message)
     assert f"stage kubernetes failed: `invoke image.verify --env prod`: image: {DIGEST}" in message
     assert "is not signed" in message
@@ -832,16 +980,18 @@ def test_apply_uses_the_reference_verify_checked_not_the_record_read_again(
     verified = fake_verify(state)
     other = "sha256:" + "b" * 64
 
-    def verify_then_another_push(c: MockContext, environment: Environment) -> PushRecord:
+    def verify_then_another_push(c: Context, environment: Environment) -> PushRecord:
         record = verified(c, environment)
         write_image_record(state, "prod", other)
         return record
 
     monkeypatch.setattr(image, "verify_pushed", verify_then_another_push)
-    deploy.deploy(context(state), env="prod", only="kubernetes")
+    fake = FakePrograms(state)
+    deploy.deploy(fake.context, env="prod", only="kubernetes")
     sent = (state / "prod" / "manifests.yaml").read_text()
     assert f"acrorderdeskprod.azurecr.io/orderdesk:0.1.0@{DIGEST}" in sent
     assert other not in sent
+    fake.runner.find("apply", f"--filename={state}/prod/manifests.yaml")  # what was sent
     recorded = json.loads((state / "prod" / "before-apply.json").read_text())
     assert recorded["applying"] == f"acrorderdeskprod.azurecr.io/orderdesk:0.1.0@{DIGEST}"
 
@@ -857,32 +1007,31 @@ def test_apply_of_a_named_image_verifies_it_first(
         raise image.ImageError(f"{digest} is not signed by azurekms://kv/image-signing: none")
 
     monkeypatch.setattr(signing, "verify_reference", refuse)
-    c = context(state)
+    fake = FakePrograms(state)
     with pytest.raises(Exit, match=r"k8s.apply --env prod: sha256:a+ is not signed .*nothing was"):
-        k8s.apply(c, env="prod", image=f":1.2.3@{DIGEST}")
+        k8s.apply(fake.context, env="prod", image=f":1.2.3@{DIGEST}")
     assert checked == [("acrorderdeskprod.azurecr.io/orderdesk", DIGEST)]
-    assert commands(c, state) == []  # not even the cluster's version was asked
+    assert fake.runner.calls == []  # not even the cluster's version was asked
     with pytest.raises(Exit, match=r"is not from acrorderdeskprod.azurecr.io/orderdesk"):
-        k8s.apply(c, env="prod", image=f"evil.example.com/orderdesk@{DIGEST}")
+        k8s.apply(fake.context, env="prod", image=f"evil.example.com/orderdesk@{DIGEST}")
     assert len(checked) == 1
 
 
 def test_ingress_without_an_address_times_out_clearly(state: Path) -> None:
     previous_deploy(state)
-    c = context(state)
-    recorded_run(c).side_effect.answers.insert(0, (re.compile(r".* get ingress "), ""))
+    fake = FakePrograms(state, prints={("get", "ingress"): ""})
     with pytest.raises(Exit, match=r"the ingress has no address after 300 s"):
-        deploy.deploy(c, env="prod", only="dns")
-    polls = [command for command in commands(c, state) if "get ingress" in command]
+        deploy.deploy(fake.context, env="prod", only="dns")
+    polls = fake.runner.matching("get", "ingress", "orderdesk")
     assert len(polls) == azure.INGRESS_TIMEOUT_S // azure.INGRESS_INTERVAL_S
 
 
 def test_dry_run_runs_nothing_and_prints_every_command(
     state: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    c = context(state)
-    deploy.deploy(c, env="prod", dry_run=True)
-    assert recorded_run(c).call_args_list == []
+    fake = FakePrograms(state)
+    deploy.deploy(fake.context, env="prod", dry_run=True)
+    assert fake.runner.calls == []
     printed = capsys.readouterr().out
     for stage in deploy.STAGES:
         assert re.search(rf"^ \d\. {stage}: ", printed, re.M), stage
@@ -910,9 +1059,11 @@ def test_dry_run_runs_nothing_and_prints_every_command(
     ],
 )
 def test_bad_arguments(state: Path, kwargs: dict[str, str], message: str) -> None:
+    fake = FakePrograms(state)
     with pytest.raises(Exit, match=re.escape(message)) as caught:
-        deploy.deploy(MockContext(), **kwargs)
+        deploy.deploy(fake.context, **kwargs)
     assert caught.value.code == 2
+    assert fake.runner.calls == []
 
 
 def test_dirty_tree_missing_tool_and_login_are_named_before_anything_runs(
@@ -921,11 +1072,11 @@ def test_dirty_tree_missing_tool_and_login_are_named_before_anything_runs(
     monkeypatch.setattr(git, "changes", lambda *a, **k: [" M app/orders/views.py"])
     present = toolchain.find
     monkeypatch.setattr(toolchain, "find", lambda tool: None if tool == "helm" else present(tool))
-    c = context(state, failing=r"/az account show ", stderr=SIGNED_OUT)
+    fake = FakePrograms(state, fail={("az", "account", "show"): SIGNED_OUT})
     with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="prod")
+        deploy.deploy(fake.context, env="prod")
     # Preflight stopped the deploy after its first read, before anything else ran.
-    assert commands(c, state) == ["az account show --output json"]
+    assert fake.ran() == [AZ_ACCOUNT_SHOW]
     message = str(caught.value.message)
     assert "helm is not installed" in message
     assert "1 uncommitted change(s)" in message
@@ -941,31 +1092,33 @@ def test_a_missing_teams_webhook_secret_fails_in_preflight_before_any_change(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TEAMS_WEBHOOK_URL")
-    c = context(state)
+    fake = FakePrograms(state)
     with pytest.raises(
         Exit, match=r"preflight failed:\n  - TEAMS_WEBHOOK_URL is not set"
     ) as caught:
-        deploy.deploy(c, env="prod")
+        deploy.deploy(fake.context, env="prod")
     assert caught.value.code == 2
-    matches(PREFLIGHT_READS, commands(c, state))
+    assert fake.ran() == PREFLIGHT_READS
     monkeypatch.setenv("TEAMS_WEBHOOK_URL", "$(TEAMS_WEBHOOK_URL)")
     with pytest.raises(Exit, match=r"TEAMS_WEBHOOK_URL is not set"):
-        deploy.deploy(context(state), env="prod", preflight_only=True)
+        deploy.deploy(FakePrograms(state).context, env="prod", preflight_only=True)
     monkeypatch.setenv("TEAMS_WEBHOOK_URL", "http://teams.example.invalid/plain")
     with pytest.raises(Exit, match=r"TEAMS_WEBHOOK_URL does not start with https://"):
-        deploy.deploy(context(state), env="prod", preflight_only=True)
+        deploy.deploy(FakePrograms(state).context, env="prod", preflight_only=True)
     # The terraform stage needs it too (the action group's URL is a root variable).
     monkeypatch.delenv("TEAMS_WEBHOOK_URL")
     with pytest.raises(Exit, match=r"TEAMS_WEBHOOK_URL is not set"):
-        deploy.deploy(context(state), env="prod", only="terraform", preflight_only=True)
+        deploy.deploy(
+            FakePrograms(state).context, env="prod", only="terraform", preflight_only=True
+        )
     # A job that runs neither goes on without it.
-    deploy.deploy(context(state), env="prod", only="image")
+    deploy.deploy(FakePrograms(state).context, env="prod", only="image")
 
 
 def test_preflight_only_changes_nothing(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    c = context(state)
-    deploy.deploy(c, env="prod", preflight_only=True)
-    matches(PREFLIGHT_READS, commands(c, state))
+    fake = FakePrograms(state)
+    deploy.deploy(fake.context, env="prod", preflight_only=True)
+    assert fake.ran() == PREFLIGHT_READS
     assert "preflight: deploy --env prod can start" in capsys.readouterr().out
 
 
@@ -977,7 +1130,7 @@ def test_outside_a_git_checkout_preflight_says_so(
 
     monkeypatch.setattr(git, "head", no_checkout)
     with pytest.raises(Exit, match=r"preflight failed:\n  - `git rev-parse` failed; run from"):
-        deploy.deploy(context(state), env="prod", only="secrets")
+        deploy.deploy(FakePrograms(state).context, env="prod", only="secrets")
 
 
 def test_status_shows_the_last_deploy_the_deployment_and_its_revisions(
@@ -986,9 +1139,9 @@ def test_status_shows_the_last_deploy_the_deployment_and_its_revisions(
     previous_deploy(state)
     record = {"result": "succeeded", "started": "s", "ended": "e", "git_sha": "f" * 40}
     (state / "prod" / "last-deploy.json").write_text(json.dumps({**record, "image": "img"}))
-    c = context(state)
-    shell_of(c).api.annotations = {"orderdesk.dev/last-deploy": '{"result":"succeeded"}'}
-    deploy.status(c, env="prod")
+    fake = FakePrograms(state)
+    fake.api.annotations = {"orderdesk.dev/last-deploy": '{"result":"succeeded"}'}
+    deploy.status(fake.context, env="prod")
     printed = capsys.readouterr().out.splitlines()
     assert printed[:6] == [
         f"last deploy: succeeded at e (git {'f' * 12}, image img)",
@@ -1000,7 +1153,7 @@ def test_status_shows_the_last_deploy_the_deployment_and_its_revisions(
         "  revision 1: orderdesk-1 r/orderdesk:1 (1/1 ready) <- the Deployment's revision",
     ]
     # All of it read through the API: no kubectl.
-    assert commands(c, state) == []
+    assert fake.runner.calls == []
 
 
 def test_status_of_an_unreachable_cluster_names_the_fix(
@@ -1013,12 +1166,17 @@ def test_status_of_an_unreachable_cluster_names_the_fix(
     )
     started = time.monotonic()
     with pytest.raises(Exit) as caught:
-        deploy.status(context(state), env="prod")
+        deploy.status(FakePrograms(state).context, env="prod")
     assert time.monotonic() - started < 10
     message = str(caught.value.message)
     assert "cannot reach the Kubernetes API server (context aks-orderdesk-prod of " in message
     assert "Connection refused" in message
     assert "`invoke deploy --env prod --only credentials`" in message
+
+
+def signed_in_as(state: Path, signed_in: dict[str, Any]) -> FakePrograms:
+    """Fake programs whose `az account show` reports this account."""
+    return FakePrograms(state, prints={("az", "account", "show"): json.dumps(signed_in)})
 
 
 # Preflight reads the account as `az account show` reports it, the public surface of az's
@@ -1027,25 +1185,25 @@ def test_preflight_checks_the_subscription_and_tenant_az_account_show_reports(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     other = "99999999-1234-1234-1234-123456789abc"
-    c = signed_in_as(state, account(other))
+    fake = signed_in_as(state, account(other))
     with pytest.raises(Exit, match=rf"signed in to subscription {other} .*ARM_SUBSCRIPTION_ID"):
-        deploy.deploy(c, env="prod", preflight_only=True)
-    assert commands(c, state) == ["az account show --output json"]
+        deploy.deploy(fake.context, env="prod", preflight_only=True)
+    assert fake.ran() == [AZ_ACCOUNT_SHOW]
     monkeypatch.setenv("ARM_TENANT_ID", "11111111-2222-3333-4444-555555555555")
     with pytest.raises(Exit, match=r"signed in to tenant 87654321-.* not ARM_TENANT_ID"):
-        deploy.deploy(context(state), env="prod", preflight_only=True)
+        deploy.deploy(FakePrograms(state).context, env="prod", preflight_only=True)
 
 
 def test_a_signed_out_az_stops_preflight_with_a_message_naming_az_login(state: Path) -> None:
-    c = context(state, failing=r"/az account show ", stderr=SIGNED_OUT)
+    fake = FakePrograms(state, fail={("az", "account", "show"): SIGNED_OUT})
     with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="prod", only="image")
+        deploy.deploy(fake.context, env="prod", only="image")
     assert caught.value.code == 2
     assert str(caught.value.message) == (
         "deploy --env prod: preflight failed:\n  - not logged in to Azure; run `az login` (in CI: "
         "azure/login with OIDC) and try again"
     )
-    assert commands(c, state) == ["az account show --output json"]
+    assert fake.ran() == [AZ_ACCOUNT_SHOW]
 
 
 # azurerm 5.0 registers no resource provider by default (its 5.0 upgrade guide: "no Resource
@@ -1053,23 +1211,26 @@ def test_a_signed_out_az_stops_preflight_with_a_message_naming_az_login(state: P
 def test_preflight_names_an_unregistered_resource_provider_before_terraform_runs(
     state: Path,
 ) -> None:
-    c = context(state)
-    shell = recorded_run(c).side_effect
     partly = [
         [namespace, "NotRegistered" if namespace == "Microsoft.KeyVault" else "Registered"]
         for namespace in providers.RESOURCE_PROVIDERS
     ]
-    shell.answers.insert(0, (re.compile(r".*/az provider list "), json.dumps(partly)))
-    shell.answers.insert(0, (re.compile(r".*/az feature show "), "Pending\n"))
+    fake = FakePrograms(
+        state,
+        prints={
+            ("az", "provider", "list"): json.dumps(partly),
+            ("az", "feature", "show"): "Pending\n",
+        },
+    )
     with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="prod")
+        deploy.deploy(fake.context, env="prod")
     message = str(caught.value.message)
     assert "Microsoft.KeyVault is NotRegistered in this subscription" in message
     assert "Microsoft.Compute/EncryptionAtHost is Pending" in message
     assert "run `invoke tf.bootstrap --env prod`" in message
-    matches(PREFLIGHT_READS, commands(c, state))
+    assert fake.ran() == PREFLIGHT_READS
     # A job that does not apply Terraform does not need them.
-    deploy.deploy(context(state), env="prod", only="image")
+    deploy.deploy(FakePrograms(state).context, env="prod", only="image")
 
 
 # GitHub's OIDC token, az's client assertion after azure/login, lasts 5 minutes and az cannot
@@ -1077,47 +1238,41 @@ def test_preflight_names_an_unregistered_resource_provider_before_terraform_runs
 def test_a_deploy_fetches_its_stages_tokens_right_after_login_before_any_change(
     state: Path,
 ) -> None:
-    c = context(state)
-    deploy.deploy(c, env="prod", only="image")
-    ran = commands(c, state)
+    fake = FakePrograms(state)
+    deploy.deploy(fake.context, env="prod", only="image")
+    ran = fake.ran()
     vault = TOKENS[0]
-    assert ran[0] == "az account show --output json"
-    assert re.fullmatch(vault, ran[1]), ran
-    assert ran[2] == "<image.build --env prod: Docker SDK>"
-    assert ran[-1] == "<image.sign --env prod: cosign>"
+    assert ran[0] == AZ_ACCOUNT_SHOW
+    assert ran[1] == vault
+    assert ran[2] == stand_in("image.build", "prod", "Docker SDK")
+    assert ran[-1] == stand_in("image.sign", "prod", "cosign")
     # The image job needs no AKS token; the cluster job needs both, before its first command.
-    assert not any(re.fullmatch(TOKENS[1], command) for command in ran)
+    assert TOKENS[1] not in ran
     write_image_record(state, "prod", DIGEST)
-    c = context(state)
+    fake = FakePrograms(state)
     # The kubernetes job's stages, as the workflows name them.
-    deploy.deploy(c, env="prod", only="credentials,entra,secrets,addons,monitoring,kubernetes,dns")
-    ran = commands(c, state)
-    matches(["az account show --output json", *TOKENS], ran[: len(TOKENS) + 1])
+    deploy.deploy(
+        fake.context, env="prod", only="credentials,entra,secrets,addons,monitoring,kubernetes,dns"
+    )
+    assert fake.ran()[: len(TOKENS) + 1] == [AZ_ACCOUNT_SHOW, *TOKENS]
     # --preflight-only and --dry-run ask for none.
     for kwargs in ({"preflight_only": True}, {"dry_run": True}):
-        c = context(state)
-        deploy.deploy(c, env="prod", **kwargs)
-        assert not any("get-access-token" in command for command in commands(c, state))
+        fake = FakePrograms(state)
+        deploy.deploy(fake.context, env="prod", **kwargs)
+        assert not fake.runner.matching("get-access-token")
 
 
 def test_a_token_az_cannot_issue_stops_the_deploy_before_any_change(state: Path) -> None:
-    c = context(state, failing=r".* account get-access-token ", stderr="AADSTS700024: expired")
+    fake = FakePrograms(state, fail={("account", "get-access-token"): "AADSTS700024: expired"})
     with pytest.raises(
         Exit,
         match=r"could not get a token for https://vault\.azure\.net "
         r"\(AADSTS700024: expired\); sign in again",
     ) as caught:
-        deploy.deploy(c, env="prod", only="image")
+        deploy.deploy(fake.context, env="prod", only="image")
     assert caught.value.code == 1
-    assert not any(command.startswith("<image.") for command in commands(c, state))
-
-
-def signed_in_as(state: Path, signed_in: dict[str, Any]) -> MockContext:
-    """A context whose `az account show` reports this account."""
-    c = context(state)
-    answer = (re.compile(r".*/az account show "), json.dumps(signed_in))
-    recorded_run(c).side_effect.answers.insert(0, answer)
-    return c
+    assert fake.runner.matching("get-access-token")
+    assert not any(argv[0].startswith("<image.") for argv in fake.ran())
 
 
 # Who deploys from where (README): the registry and the vault admit only the runners' ranges
@@ -1128,18 +1283,18 @@ def test_a_person_is_told_at_preflight_that_azure_deploys_run_from_the_runner(
     state: Path,
 ) -> None:
     person = account(user={"name": "ana@example.com", "type": "user"})
-    c = signed_in_as(state, person)
+    fake = signed_in_as(state, person)
     with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="dev", only="image")
+        deploy.deploy(fake.context, env="dev", only="image")
     assert caught.value.code == 2
     message = str(caught.value.message)
     assert "signed in as ana@example.com, a person" in message
     assert "deploy identity on the runner orderdesk-dev" in message
     assert "`invoke deploy --env dev --dry-run` or `--preflight-only`" in message
-    assert commands(c, state) == ["az account show --output json"]
+    assert fake.ran() == [AZ_ACCOUNT_SHOW]
     # What a person may run from a laptop still works.
-    deploy.deploy(signed_in_as(state, person), env="dev", preflight_only=True)
-    deploy.deploy(signed_in_as(state, person), env="dev", dry_run=True)
+    deploy.deploy(signed_in_as(state, person).context, env="dev", preflight_only=True)
+    deploy.deploy(signed_in_as(state, person).context, env="dev", dry_run=True)
 
 
 def test_a_first_deploy_waits_for_its_certificate_and_names_dns_delegation_when_it_never_comes(
@@ -1161,17 +1316,15 @@ def test_a_first_deploy_waits_for_its_certificate_and_names_dns_delegation_when_
             }
         }
     )
-    c = context(state)
-    shell = recorded_run(c).side_effect
-    shell.answers.insert(0, (re.compile(r".* get certificate orderdesk-tls "), issuing))
+    fake = FakePrograms(state, prints={("get", "certificate", "orderdesk-tls"): issuing})
     with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="prod", only="credentials,kubernetes")
+        deploy.deploy(fake.context, env="prod", only="credentials,kubernetes")
     message = str(caught.value.message)
     assert "Certificate orderdesk-tls Ready: not after 900 s" in message
     assert "Issuing certificate as Secret does not exist" in message
     assert "dig +short NS orderdesk.example.com" in message
     assert "--only kubernetes,dns` again" in message
-    polls = [cmd for cmd in commands(c, state) if " get certificate orderdesk-tls " in cmd]
+    polls = fake.runner.matching("get", "certificate", "orderdesk-tls")
     assert len(polls) == 900 // 15
     assert "certificate: Issuing certificate as Secret does not exist (1/60)" in (
         capsys.readouterr().out
@@ -1186,11 +1339,11 @@ def test_each_deploy_profile_tool_missing_names_the_command_that_installs_it(
     present = toolchain.find
     profile = {"hadolint", "detect-secrets", "syft", "cosign", "kustomize"}
     monkeypatch.setattr(toolchain, "find", lambda tool: None if tool in profile else present(tool))
-    c = context(state)
+    fake = FakePrograms(state)
     with pytest.raises(Exit) as caught:
-        deploy.deploy(c, env="prod", preflight_only=True)
+        deploy.deploy(fake.context, env="prod", preflight_only=True)
     message = str(caught.value.message)
     for tool in sorted(profile):
         assert f"{tool} is not installed (scripts/bootstrap --deploy)" in message, tool
     # Nothing but preflight's reads ran.
-    matches(PREFLIGHT_READS, commands(c, state))
+    assert fake.ran() == PREFLIGHT_READS

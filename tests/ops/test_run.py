@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from invoke import Config, Context, MockContext, Result
 
-from ops.core.run import RecordingRunner, RunFailed, Runner, RunTimedOut, Secret, display
+from ops.core.run import Call, RecordingRunner, RunFailed, Runner, RunTimedOut, Secret, display
 
 
 def test_a_program_runs_from_an_argument_list_with_no_shell_in_between(tmp_path: Path) -> None:
@@ -237,3 +238,57 @@ def test_the_recorder_keeps_secrets_marked_and_never_lists_them() -> None:
         runner.find("logout")
     assert "az login --password ***" in str(caught.value)
     assert "hunter2" not in str(caught.value)
+
+
+def test_an_answer_made_from_the_call_acts_on_its_arguments(tmp_path: Path) -> None:
+    """A fake program that writes the file its flag names, and fails on the arguments it refuses."""
+    runner = RecordingRunner()
+
+    def plan(call: Call) -> Result:
+        out = next(word.removeprefix("-out=") for word in call.argv if word.startswith("-out="))
+        Path(out).write_text("a plan\n")
+        if "-var=environment=qa" in call.argv:
+            return Result(exited=1, stderr="no such environment")
+        return Result(stdout=f"saved {out}")
+
+    runner.answer_by("plan", respond=plan)
+    runner.answer("plan", stdout="never: the acting answer comes first and answers every call")
+    first = runner.run(["/opt/terraform", "plan", f"-out={tmp_path / 'a'}"], timeout=60)
+    assert first.stdout == f"saved {tmp_path / 'a'}"
+    assert (tmp_path / "a").read_text() == "a plan\n"
+    refused = [f"-out={tmp_path / 'b'}", "-var=environment=qa"]
+    with pytest.raises(RunFailed, match=r"terraform plan failed .exit 1.:\n  no such environment"):
+        runner.run(["terraform", "plan", *refused], timeout=60)
+    warned = runner.run(["terraform", "plan", *refused], timeout=60, warn=True)
+    assert (warned.exited, warned.stderr) == (1, "no such environment")
+    assert warned.command == shlex.join(["terraform", "plan", *refused])
+    assert (tmp_path / "b").exists()
+    assert [call[1] for call in runner.calls] == ["plan", "plan", "plan"]
+
+    once = RecordingRunner()
+    once.answer_by("get", respond=lambda call: Result(stdout=call.argv[-1]), times=1)
+    assert once.run(["kubectl", "get", "pods"], timeout=5).stdout == "pods"
+    assert once.run(["kubectl", "get", "nodes"], timeout=5).stdout == ""
+
+
+def test_the_recorder_keeps_whether_output_was_hidden_and_lists_calls_by_their_words() -> None:
+    runner = RecordingRunner()
+    runner.run(["az", "keyvault", "secret", "show", "--query", "value"], timeout=60)
+    runner.run(["helm", "upgrade", "--install", "x"], timeout=600, hide=False)
+    runner.context.run("helm upgrade --install y")
+    runner.context.run("az keyvault secret show --query id", hide="out")
+    assert [call.hide for call in runner.records] == [True, False, None, "out"]
+    upgrades = runner.matching("helm", "upgrade", "--install")
+    assert [call.argv[-1] for call in upgrades] == ["x", "y"]
+    assert runner.matching("secret", "show", "--query", "value") == [runner.records[0]]
+    assert runner.matching("uninstall") == []
+
+
+def test_a_failed_comparison_of_recorded_calls_shows_secrets_masked() -> None:
+    runner = RecordingRunner()
+    runner.run(["az", "login", Secret.flag("--password=", "hunter2")], timeout=60)
+    with pytest.raises(AssertionError) as caught:
+        assert runner.named() == [["az", "login", "--password=other"]]
+    assert "--password=***" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    assert f"{runner.calls}" == "[['az', 'login', Secret('--password=***')]]"
