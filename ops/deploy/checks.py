@@ -13,7 +13,6 @@ from typing import Any
 
 import certifi
 import yaml
-from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops.core import state
@@ -43,7 +42,7 @@ def image_record(target: Target) -> dict[str, Any]:
     )
 
 
-def certificate_ready(c: Context, target: Target) -> None:
+def certificate_ready(target: Target) -> None:
     """The app's Certificate is Ready (cert-manager's condition), within a bounded wait; on a
     timeout an Exit that names the DNS delegation a first deploy needs and cert-manager's own
     reason."""
@@ -80,7 +79,7 @@ def certificate_ready(c: Context, target: Target) -> None:
     print(f"  certificate {APP_CERTIFICATE}: Ready")
 
 
-def https_smoke_test(c: Context, target: Target) -> None:
+def https_smoke_test(target: Target) -> None:
     """The app answers /readyz through the ingress, over verified HTTPS, within a bounded wait."""
     configured = target.settings.deploy
     url = f"https://{target.environment.app.hosts[0]}/readyz"
@@ -133,7 +132,7 @@ def smoke_trust(target: Target) -> Verify:
     return str(bundle)
 
 
-def service_smoke_test(c: Context, target: Target) -> None:
+def service_smoke_test(target: Target) -> None:
     """The app answers /readyz through its Service's ClusterIP, asked from inside the local node
     as a pod would; polled, since kube-proxy may not have written the Service's rules yet."""
     from ops.sandbox import bridge, cluster
@@ -157,7 +156,7 @@ def service_smoke_test(c: Context, target: Target) -> None:
     print(f"  smoke test: {url} (Service {DEPLOYMENT}, from inside the node) answered 200")
 
 
-def check_deployment_image(c: Context, target: Target) -> None:
+def check_deployment_image(target: Target) -> None:
     """The Deployment in the cluster now names the pushed digest."""
     digest = image_record(target)["digest"]
     jsonpath = "{.spec.template.spec.containers[?(@.name=='web')].image}"

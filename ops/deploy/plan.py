@@ -95,10 +95,10 @@ def kubectl_step(target: Target, *args: str) -> Step:
     return Step(" ".join(["kubectl", *args]), call)
 
 
-def check_step(shown: str, check: Callable[[Context, Target], None], target: Target) -> Step:
+def check_step(shown: str, check: Callable[[Target], None], target: Target) -> Step:
     """A check of deploy's own (ops/deploy/checks.py), described in words, on the deploy's
     Target."""
-    return Step(shown, lambda c: check(c, target), is_command=False)
+    return Step(shown, lambda _c: check(target), is_command=False)
 
 
 def image_steps(target: Target) -> tuple[Step, ...]:

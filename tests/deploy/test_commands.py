@@ -281,7 +281,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             stand_in("azure.entra", target.name, "Graph through az"), timeout=STAND_IN_TIMEOUT_S
         ),
     )
-    monkeypatch.setattr(checks, "https_smoke_test", lambda c, environment: None)
+    monkeypatch.setattr(checks, "https_smoke_test", lambda target: None)
     monkeypatch.setattr("ops.core.wait.time.sleep", lambda seconds: None)
     assert real_find is not find
     for name in ("build", "scan", "push", "sign"):
@@ -773,7 +773,7 @@ def failed_without_undo(fake: FakePrograms) -> str:
     return str(caught.value.message)
 
 
-def unhealthy(c: object, environment: object) -> None:
+def unhealthy(target: object) -> None:
     raise Exit("smoke test: https://orderdesk.example.com/readyz answering 200: not after 120 s")
 
 
@@ -789,7 +789,7 @@ def test_failed_rollout_returns_to_the_recorded_revision_once_then_smoke_tests_i
     """k8s.rollout undoes a failed rollout itself, to the revision k8s.apply recorded; a second
     undo would return to the failed revision (and still report "rolled back")."""
     smoke_tests: list[str] = []
-    monkeypatch.setattr(checks, "https_smoke_test", lambda c, env: smoke_tests.append(env.name))
+    monkeypatch.setattr(checks, "https_smoke_test", lambda target: smoke_tests.append(target.name))
     previous_deploy(state)
     fake = FakePrograms(state)
     fake.api.never_ready = {2}
@@ -824,10 +824,10 @@ def test_failed_smoke_test_returns_to_the_recorded_revision_and_smoke_tests_it(
     fake = FakePrograms(state)
     calls: list[int] = []
 
-    def fails_then_passes(c: Context, environment: object) -> None:
+    def fails_then_passes(target: object) -> None:
         calls.append(fake.revision or 0)
         if len(calls) == 1:
-            unhealthy(c, environment)
+            unhealthy(target)
 
     monkeypatch.setattr(checks, "https_smoke_test", fails_then_passes)
     with pytest.raises(Exit) as caught:

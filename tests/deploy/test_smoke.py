@@ -84,7 +84,7 @@ def served_at(port: int) -> Environment:
 
 def smoke_test(c: Context, environment: Environment) -> None:
     """The check as deploy's step calls it: with its context and the deploy's Target."""
-    checks.https_smoke_test(c, Target.of(c, environment))
+    checks.https_smoke_test(Target.of(c, environment))
 
 
 def context(ca_bundle: Path | None, timeout: float = 5, state_dir: Path | None = None) -> Context:
