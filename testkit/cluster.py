@@ -2,8 +2,8 @@
 
 Started for the first test module that needs it (and again for any module that finds it
 stopped), and stopped at the end only if the session started it (a developer's running cluster
-is left as found). Without the build (tools/build/kubernetes) or root, the tests skip on a
-laptop and fail in CI.
+is left as found); the same for the engine and registry the deploys start. Without the build
+(tools/build/kubernetes) or root, the tests skip on a laptop and fail in CI.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from invoke.runners import Result
 
-from ops import envconfig
+from ops import envconfig, sandbox
 from ops.core.kube import KubeTarget
 from ops.core.run import Runner
 from ops.sandbox import cluster, layout
@@ -47,11 +47,20 @@ def cluster_for_the_session() -> Iterator[None]:
         print(f"cluster: a killed run left {'; '.join(leftovers)}; cleaning up", file=sys.stderr)
         cluster.stop(progress=lambda message: print(message, file=sys.stderr))
     was_running = cluster.running()
+    # Deploys to `local` start the engine and registry and leave them up, as a developer wants
+    # after `invoke deploy`; the session stops them too unless it found them running.
+    registry = sandbox.local_registry()
+    engine_was_running = sandbox.engine_running()
+    registry_was_running = sandbox.registry_running(registry)
     try:
         yield
     finally:
         if not was_running:
             cluster.stop()
+        if not registry_was_running:
+            sandbox.stop_registry(registry)
+        if not engine_was_running:
+            sandbox.stop_engine()
 
 
 @pytest.fixture(scope="module")
