@@ -48,6 +48,11 @@ class Lane:
 
     def __init__(self, name: str, argv: Sequence[str]) -> None:
         self.name = name
+        # A shell that starts this in the background leaves SIGINT ignored, and an ignored
+        # signal stays ignored across exec: the lane's nox would never act on interrupt(). A
+        # handler here (not SIG_IGN) is reset to the default in the child.
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         self.process = subprocess.Popen(  # nosec B603 - nox_argv's, or a test's
             list(argv),
             cwd=ROOT,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,17 @@ def test_a_lane_s_lines_carry_its_name(capsysbinary: pytest.CaptureFixture[bytes
     assert capsysbinary.readouterr().out == b"[other] one\n[other] two\n"
 
 
+@pytest.fixture(params=["default", "ignored"], ids=["sigint-default", "sigint-ignored"])
+def inherited_sigint(request: pytest.FixtureRequest) -> Iterator[None]:
+    """SIGINT as this process got it: Python's handler, or ignored (a job a shell started in the
+    background, as `nohup ... &` does)."""
+    handler = signal.SIG_IGN if request.param == "ignored" else signal.default_int_handler
+    previous = signal.signal(signal.SIGINT, handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("inherited_sigint")
 def test_an_interrupted_lane_gets_sigint_as_at_ctrl_c(tmp_path: Path) -> None:
     ready, stopped = tmp_path / "ready", tmp_path / "stopped"
     program = (
