@@ -33,6 +33,7 @@ from ops.core.azcli import CALL_TIMEOUT_S as AZ_TIMEOUT_S
 from ops.core.azcli import program as az_program
 from ops.core.azcli import require_login
 from ops.core.environments import ENV_HELP
+from ops.core.kube import KUBECTL_CALL_TIMEOUT_S
 from ops.core.run import Runner
 from ops.core.target import Target
 from ops.core.wait import NotYet, wait_or_exit
@@ -46,9 +47,6 @@ from ops.monitoring.layout import Layout
 
 INGRESS = "orderdesk"
 INGRESS_TIMEOUT_S, INGRESS_INTERVAL_S = 300, 10
-
-# `kubectl get ingress`: the request itself is bounded by kubectl's --request-timeout.
-KUBECTL_GET_TIMEOUT_S = 60
 
 
 def account_problem(account: dict[str, Any]) -> str:
@@ -291,7 +289,7 @@ def ingress_address(target: Target) -> str:
     runner = target.runner
 
     def assigned() -> str:
-        result = runner.run(command, timeout=KUBECTL_GET_TIMEOUT_S, warn=True)
+        result = runner.run(command, timeout=KUBECTL_CALL_TIMEOUT_S, warn=True)
         address = result.stdout.strip() if result.ok else ""
         if not address:
             raise NotYet("no address yet")

@@ -38,6 +38,11 @@ def _program(configured: str, name: str) -> str:
         raise Exit(str(exc), code=1) from exc
 
 
+# The Runner's bound on one kubectl call: its API requests are bounded by --request-timeout
+# (KubeTarget.request_timeout); this also covers kubectl's start and a kubelogin token refresh.
+KUBECTL_CALL_TIMEOUT_S = 60
+
+
 @dataclass(frozen=True)
 class KubeTarget:
     """Where kubectl and helm act for one environment."""

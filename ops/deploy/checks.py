@@ -1,8 +1,8 @@
 """The checks deploy adds between the other areas' tasks: is what runs what was pushed, and
 does it answer.
 
-Each check is called as a step is (ops/deploy/plan.py), with the context the step runs with, and
-acts on the deploy's one Target: its kube target, Runner, settings and state files.
+Each check is a step of the plan (ops/deploy/plan.py check_step) and acts on the deploy's one
+Target: its kube target, Runner, settings and state files.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import yaml
 from invoke.exceptions import Exit
 
 from ops.core import state
+from ops.core.kube import KUBECTL_CALL_TIMEOUT_S
 from ops.core.target import Target
 from ops.core.wait import NotYet, WaitTimeout, wait_or_exit
 from ops.core.web import Verify, wait_for_status
@@ -31,8 +32,6 @@ DEPLOYMENT = APP
 STAGING_DIRECTORY = "https://acme-staging-v02.api.letsencrypt.org/directory"
 STAGING_ROOTS = Path(__file__).with_name("ca") / "letsencrypt-staging-roots.pem"
 APP_CERTIFICATE = "orderdesk-tls"
-# One kubectl get (its request bounded by kubectl's own --request-timeout).
-KUBECTL_GET_TIMEOUT_S = 60
 
 
 def image_record(target: Target) -> dict[str, Any]:
@@ -50,7 +49,7 @@ def certificate_ready(target: Target) -> None:
     command = target.kube().kubectl_argv("get", "certificate", APP_CERTIFICATE, "--output=json")
 
     def ready() -> bool:
-        result = runner.run(command, timeout=KUBECTL_GET_TIMEOUT_S, warn=True)
+        result = runner.run(command, timeout=KUBECTL_CALL_TIMEOUT_S, warn=True)
         if not result.ok:
             raise NotYet((result.stderr.strip().splitlines() or ["no answer"])[-1])
         conditions = (json.loads(result.stdout).get("status") or {}).get("conditions") or []
@@ -142,7 +141,7 @@ def service_smoke_test(target: Target) -> None:
     command = target.kube().kubectl_argv(
         "get", "service", DEPLOYMENT, f"--output=jsonpath={jsonpath}"
     )
-    result = target.runner.run(command, timeout=KUBECTL_GET_TIMEOUT_S)
+    result = target.runner.run(command, timeout=KUBECTL_CALL_TIMEOUT_S)
     url = f"http://{result.stdout.strip()}/readyz"
     try:
         with cluster.node_network() as netns, bridge.entered(netns):
@@ -163,7 +162,7 @@ def check_deployment_image(target: Target) -> None:
     command = target.kube().kubectl_argv(
         "get", "deployment", DEPLOYMENT, f"--output=jsonpath={jsonpath}"
     )
-    deployed = target.runner.run(command, timeout=KUBECTL_GET_TIMEOUT_S).stdout.strip()
+    deployed = target.runner.run(command, timeout=KUBECTL_CALL_TIMEOUT_S).stdout.strip()
     if not deployed.endswith(digest):
         raise Exit(f"the Deployment runs {deployed or 'nothing'}, not the pushed {digest}", code=1)
     print(f"  deployment {DEPLOYMENT}: image {deployed}")

@@ -17,6 +17,7 @@ from invoke.exceptions import Exit
 
 from ops import azure, image, k8s, monitoring, sandbox, tf
 from ops.core.environments import BAD_INPUT
+from ops.core.kube import KUBECTL_CALL_TIMEOUT_S
 from ops.core.run import Runner
 from ops.core.target import Target
 from ops.deploy import checks
@@ -38,8 +39,6 @@ STAGES = (
 )
 # az aks get-credentials and kubelogin convert: one call to Azure, or none.
 CREDENTIALS_TIMEOUT_S = 120
-# kubectl version: bounded by kubectl's own --request-timeout.
-KUBECTL_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,9 @@ def kubectl_step(target: Target, *args: str) -> Step:
 
     def call(c: Context) -> None:
         target.runner.run(
-            target.kube().kubectl_argv(*args, namespace=None), timeout=KUBECTL_TIMEOUT_S, hide=False
+            target.kube().kubectl_argv(*args, namespace=None),
+            timeout=KUBECTL_CALL_TIMEOUT_S,
+            hide=False,
         )
 
     return Step(" ".join(["kubectl", *args]), call)

@@ -27,6 +27,7 @@ from invoke.exceptions import Exit, UnexpectedExit
 from rich.console import Console
 
 from ops.core import state
+from ops.core.kube import KUBECTL_CALL_TIMEOUT_S
 from ops.core.target import Target
 from ops.deploy.checks import DEPLOYMENT, image_record
 from ops.deploy.plan import Stage, Step
@@ -35,8 +36,6 @@ from ops.k8s import revisions
 from ops.k8s.cluster import Kubectl, RolloutFailed
 
 RECORD_ANNOTATION = "orderdesk.dev/last-deploy"
-# One kubectl annotate (its request is bounded by kubectl's own --request-timeout).
-ANNOTATE_TIMEOUT_S = 60
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -275,7 +274,7 @@ def annotate(target: Target, record: DeployRecord) -> None:
         "annotate", "deployment", DEPLOYMENT, "--overwrite", f"{RECORD_ANNOTATION}={summary}"
     )
     # Best effort: the record is in the deploy log whatever the cluster answers.
-    target.runner.run(command, timeout=ANNOTATE_TIMEOUT_S, warn=True)
+    target.runner.run(command, timeout=KUBECTL_CALL_TIMEOUT_S, warn=True)
 
 
 def execute(target: Target, stages: list[Stage], sha: str) -> DeployRecord:

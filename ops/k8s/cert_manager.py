@@ -38,8 +38,6 @@ CERT_MANAGER_CRDS = (
 HELM_WAIT = "5m"
 # helm's own --timeout and a minute for the release's bookkeeping around it.
 HELM_TIMEOUT_S = 5 * 60 + 60
-# One kubectl call against the API server (a large CRD applied server-side).
-KUBECTL_TIMEOUT_S = 60
 # Internal environments (env.yaml azure.ingress.exposure) answer DNS-01 as an Azure identity: the
 # workload identity webhook gives a pod its token only when the pod carries this label
 # (learn.microsoft.com/azure/aks/workload-identity-overview; cert-manager.io/docs/configuration/
@@ -115,7 +113,7 @@ def install(c: Context, cluster: kube.KubeTarget, *, chart: bool = True) -> None
         # Server-side: CRDs are too large for client-side apply's last-applied annotation.
         runner.run(
             cluster.kubectl_argv("apply", "--server-side", "-f", str(definition), namespace=None),
-            timeout=KUBECTL_TIMEOUT_S,
+            timeout=kube.KUBECTL_CALL_TIMEOUT_S,
             hide=False,
         )
     # A kind is served only once its CRD is Established; applying sooner is refused.
@@ -127,6 +125,6 @@ def install(c: Context, cluster: kube.KubeTarget, *, chart: bool = True) -> None
             *(f"crd/{name}" for name in crd_names(path.stem for path in definitions)),
             namespace=None,
         ),
-        timeout=60 + KUBECTL_TIMEOUT_S,
+        timeout=60 + kube.KUBECTL_CALL_TIMEOUT_S,
         hide=False,
     )
