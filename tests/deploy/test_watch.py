@@ -88,6 +88,16 @@ def container(name: str, restarts: int = 0, **state: Any) -> Any:
     )
 
 
+def backing_off(restarts: int) -> Any:
+    """The web container in CrashLoopBackOff after a run that exited 3."""
+    return container(
+        "web",
+        restarts=restarts,
+        waiting=k8s.V1ContainerStateWaiting(reason="CrashLoopBackOff"),
+        last=k8s.V1ContainerStateTerminated(exit_code=3),
+    )
+
+
 def pod(name: str, *statuses: Any, conditions: list[Any] | None = None) -> Any:
     return k8s.V1Pod(
         metadata=k8s.V1ObjectMeta(name=name, creation_timestamp=NOW),
@@ -154,12 +164,6 @@ def test_each_kind_of_stuck_pod_is_named_with_its_reason() -> None:
 
 
 def test_the_logs_of_a_restarted_container_are_its_previous_runs() -> None:
-    backing_off = container(
-        "web",
-        restarts=2,
-        waiting=k8s.V1ContainerStateWaiting(reason="CrashLoopBackOff"),
-        last=k8s.V1ContainerStateTerminated(exit_code=3),
-    )
     running = container("web", running=k8s.V1ContainerStateRunning())
     waiting = container("web", waiting=k8s.V1ContainerStateWaiting(reason="ErrImagePull"))
     running_again = container(
@@ -169,7 +173,7 @@ def test_the_logs_of_a_restarted_container_are_its_previous_runs() -> None:
         last=k8s.V1ContainerStateTerminated(exit_code=3),
     )
     cluster = Pods(
-        pod("p-1", backing_off),
+        pod("p-1", backing_off(restarts=2)),
         pod("p-2", running),
         pod("p-3", waiting),
         pod("p-4"),
@@ -194,13 +198,7 @@ def test_the_logs_of_a_restarted_container_are_its_previous_runs() -> None:
 
 
 def test_a_log_the_kubelet_no_longer_has_is_read_the_other_way() -> None:
-    backing_off = container(
-        "web",
-        restarts=3,
-        waiting=k8s.V1ContainerStateWaiting(reason="CrashLoopBackOff"),
-        last=k8s.V1ContainerStateTerminated(exit_code=3),
-    )
-    cluster = Pods(pod("p-1", backing_off), gone={("p-1", False)})
+    cluster = Pods(pod("p-1", backing_off(restarts=3)), gone={("p-1", False)})
     assert report.pod_logs(cluster, cluster.listed[0], 50) == [
         "[p-1/web (previous run)] line one",
         "[p-1/web (previous run)] line two",
