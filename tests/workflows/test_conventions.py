@@ -314,6 +314,11 @@ def test_the_devcontainer_runs_the_readme_s_test_setup_bootstrap_after_creating(
     assert devcontainer()["postCreateCommand"] == bootstrap
 
 
+def test_ci_runs_the_readme_s_test_command() -> None:
+    ci_lines = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert fresh_machine_commands()[1] in ci_lines
+
+
 def test_the_devcontainer_builds_on_ci_s_go_and_python():
     build = devcontainer()["build"]
     pins = {
