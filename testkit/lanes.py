@@ -1,12 +1,18 @@
-"""Every nox session in two lanes side by side, then `quality` over both (scripts/test).
+"""Every nox session in three lanes side by side, then `quality` over all (scripts/test).
 
-The sandbox lane runs image, deploy and cleanroom one after another: they share the machine's
-one Docker engine (its `local` image tag among them) and its one Kubernetes node. The other lane
-runs every other session nox lists, niced, as the sandbox lane is the longer one. Plain `nox`
-runs the same sessions one after another.
+- sandbox: image, then deploy (one Kubernetes node, rollouts with their own timeouts), at full
+  priority, as it is the longest lane;
+- cleanroom: the workflow jobs in stand-ins of their runners, niced. It builds `local` under a
+  repository of its own (tests/cleanroom/expect.py), so it never retags the sandbox lane's image;
+- other: every other session nox lists, niced.
 
-Each lane is its own process group: Ctrl-C reaches both as SIGINT (pytest then stops what its
-fixtures started), and neither outlives this process.
+The sandbox and clean room lanes share the machine's one Docker engine and its registry: this
+starts them before the lanes and stops them after (when it started them), since a session's
+fixture that started the engine would stop it under the other lane. Plain `nox` runs the same
+sessions one after another.
+
+Each lane is its own process group: Ctrl-C reaches every lane as SIGINT (pytest then stops what
+its fixtures started), and none outlives this process.
 """
 
 from __future__ import annotations
@@ -17,18 +23,22 @@ import signal
 import subprocess  # nosec B404 - runs this checkout's own nox
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+
+from ops import sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 NOX = ROOT / ".venv" / "bin" / "nox"
-SANDBOX_LANE = ("image", "deploy", "cleanroom")
+SANDBOX_LANE = ("image", "deploy")
+CLEANROOM_LANE = ("cleanroom",)
 LAST = "quality"
 
 
 def other_lane(sessions: Sequence[str]) -> list[str]:
-    """Every session but the sandbox lane's and the last: a new session is never left out."""
-    return [name for name in sessions if name not in {*SANDBOX_LANE, LAST}]
+    """Every session but the named lanes' and the last: a new session is never left out."""
+    return [name for name in sessions if name not in {*SANDBOX_LANE, *CLEANROOM_LANE, LAST}]
 
 
 def listed_sessions() -> list[str]:
@@ -84,6 +94,41 @@ def _stop_as_interrupted(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
+@contextmanager
+def shared_engine() -> Iterator[None]:
+    """The sandbox engine and registry up for every lane's whole run; stopped after, unless
+    they were already running. Where they cannot start (no root, no dockerd), the sessions'
+    own fixtures say why and skip (or fail, in CI)."""
+    registry = sandbox.local_registry()
+    engine_was_running = sandbox.engine_running()
+    registry_was_running = sandbox.registry_running(registry)
+    try:
+        sandbox.ensure_engine()
+        sandbox.start_registry(registry)
+    except sandbox.SandboxError as exc:
+        print(f"scripts/test: no shared sandbox engine ({exc})", file=sys.stderr)
+    try:
+        yield
+    finally:
+        if not registry_was_running:
+            sandbox.stop_registry(registry)
+        if not engine_was_running and not os.environ.get("DOCKER_HOST"):
+            sandbox.stop_engine()
+
+
+def run_lanes(lanes: Sequence[tuple[str, list[str]]]) -> dict[str, int] | None:
+    """Each lane's exit status, or None when interrupted (every lane then stopped as at Ctrl-C)."""
+    started = [Lane(name, argv) for name, argv in lanes]
+    try:
+        return {lane.name: lane.wait() for lane in started}
+    except KeyboardInterrupt:
+        for lane in started:
+            lane.interrupt()
+        for lane in started:
+            lane.wait()
+        return None
+
+
 def main() -> int:
     if not NOX.is_file():
         print(
@@ -93,14 +138,15 @@ def main() -> int:
     others = other_lane(listed_sessions())
     # A cancelled CI job sends SIGTERM: the lanes get the same clean stop as at Ctrl-C.
     signal.signal(signal.SIGTERM, _stop_as_interrupted)
-    lanes = [Lane("sandbox", nox_argv(SANDBOX_LANE)), Lane("other", nox_argv(others, nice=10))]
-    try:
-        statuses = {lane.name: lane.wait() for lane in lanes}
-    except KeyboardInterrupt:
-        for lane in lanes:
-            lane.interrupt()
-        for lane in lanes:
-            lane.wait()
+    with shared_engine():
+        statuses = run_lanes(
+            [
+                ("sandbox", nox_argv(SANDBOX_LANE)),
+                ("cleanroom", nox_argv(CLEANROOM_LANE, nice=10)),
+                ("other", nox_argv(others, nice=10)),
+            ]
+        )
+    if statuses is None:
         return 130
     last = subprocess.run([str(NOX), "--sessions", LAST], cwd=ROOT, check=False)  # nosec B603
     statuses[LAST] = last.returncode

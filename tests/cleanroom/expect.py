@@ -64,22 +64,38 @@ AZURE_ENGINE = (
     "from ops.image.common import engine_url; print(engine_url(envconfig.load('dev')))\") "
     "&& export DOCKER_HOST"
 )
+# The probes build `local` under a repository of their own: the image and deploy sessions build
+# the same commit's `<sha>-local` tag on the same engine, and scripts/test runs the clean room
+# beside them (testkit/lanes.py), so a shared tag would be retagged under a running deploy.
+# env_file is the setting every task reads env.yaml from (ops/core/settings.py).
+LOCAL_REPOSITORY = "127.0.0.1:5000/orderdesk"
+PROBE_REPOSITORY = "127.0.0.1:5000/orderdesk-cleanroom"
+PROBE_ENV_FILE = (
+    "INVOKE_ENV_FILE=$(mktemp) && export INVOKE_ENV_FILE && "
+    f"sed 's#image_repository: {LOCAL_REPOSITORY}$#image_repository: {PROBE_REPOSITORY}#' "
+    'infra/env.yaml > "$INVOKE_ENV_FILE"'
+)
 IMAGE_PROBES = (
     room.Probe(
         "clean room: image.build",
-        f"{BASES} && {AZURE_ENGINE} && invoke image.build --env local",
+        f"{BASES} && {AZURE_ENGINE} && {PROBE_ENV_FILE} && invoke image.build --env local",
     ),
-    room.Probe("clean room: image.scan", f"{AZURE_ENGINE} && invoke image.scan --env local"),
+    room.Probe(
+        "clean room: image.scan",
+        f"{AZURE_ENGINE} && {PROBE_ENV_FILE} && invoke image.scan --env local",
+    ),
 )
 
 
 def assert_image_built(run: room.JobRun) -> None:
     step = run.step("clean room: image.build")
     assert step.outcome == "success", step.text[-3000:]
-    assert re.search(r"^built \S+ \(sha256:", step.text, re.MULTILINE), step.text[-3000:]
+    built = rf"^built {re.escape(PROBE_REPOSITORY)}:\S+ \(sha256:"
+    assert re.search(built, step.text, re.MULTILINE), step.text[-3000:]
 
 
 def assert_image_scanned(run: room.JobRun) -> None:
     step = run.step("clean room: image.scan")
     assert step.outcome == "success", step.text[-3000:]
-    assert re.search(r"^scan: \S+ clean", step.text, re.MULTILINE), step.text[-3000:]
+    scanned = rf"^scan: {re.escape(PROBE_REPOSITORY)}:\S+ clean"
+    assert re.search(scanned, step.text, re.MULTILINE), step.text[-3000:]

@@ -3,14 +3,16 @@ each stand-in says it is one, and a derived job keeps the real steps up to its b
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from ops import envconfig
 from ops.envconfig import REPO_ROOT
 from tests.cleanroom import room
-from tests.cleanroom.expect import PIPELINE_JOBS
+from tests.cleanroom.expect import PIPELINE_JOBS, PROBE_ENV_FILE, PROBE_REPOSITORY
 
 WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
 
@@ -117,3 +119,28 @@ def test_act_log_steps_keep_their_order_output_and_outcome(tmp_path: Path) -> No
         ("Set up job", "success", []),
         ("Build", "failure", ["compiling"]),
     ]
+
+
+def test_the_image_probes_build_local_under_a_repository_of_their_own() -> None:
+    """The probes' env.yaml moves only local's image, so the clean room never retags the
+    `<sha>-local` image a deploy beside it (testkit/lanes.py) is rolling out."""
+    derived = subprocess.run(
+        ["bash", "-c", f'{PROBE_ENV_FILE} && echo "$INVOKE_ENV_FILE"'],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    path = Path(derived.stdout.strip())
+    try:
+        assert envconfig.load("local", path).app.image_repository == PROBE_REPOSITORY
+        for name in ("dev", "prod"):
+            assert envconfig.load(name, path) == envconfig.load(name), name
+        changed = [
+            line
+            for line in path.read_text().splitlines()
+            if line not in envconfig.ENV_FILE.read_text().splitlines()
+        ]
+        assert changed == [f"      image_repository: {PROBE_REPOSITORY}"]
+    finally:
+        path.unlink()

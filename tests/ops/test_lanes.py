@@ -19,13 +19,77 @@ def test_every_session_nox_lists_runs_in_exactly_one_lane_or_last() -> None:
         need(f"{lanes.NOX} is missing (scripts/bootstrap --dev)")
     listed = lanes.listed_sessions()
     others = lanes.other_lane(listed)
-    assert set(lanes.SANDBOX_LANE) <= set(listed), "a sandbox lane session is no longer defined"
+    named = [*lanes.SANDBOX_LANE, *lanes.CLEANROOM_LANE]
+    assert set(named) <= set(listed), "a named lane's session is no longer defined"
     assert lanes.LAST in listed
-    assert sorted([*lanes.SANDBOX_LANE, *others, lanes.LAST]) == sorted(listed)
+    assert sorted([*named, *others, lanes.LAST]) == sorted(listed)
 
 
 def test_a_new_session_joins_the_other_lane() -> None:
-    assert lanes.other_lane(["lint", "deploy", "docs", "quality", "cleanroom"]) == ["lint", "docs"]
+    listed = ["lint", "image", "deploy", "docs", "quality", "cleanroom"]
+    assert lanes.other_lane(listed) == ["lint", "docs"]
+
+
+def test_lanes_run_side_by_side_and_each_reports_its_status(tmp_path: Path) -> None:
+    """The first lane finishes only once the second has started: one after another, it would
+    wait out its timeout and fail."""
+    mark = tmp_path / "second-started"
+    waits_for_second = (
+        "import pathlib, sys, time\n"
+        "deadline = time.monotonic() + 30\n"
+        f"while not pathlib.Path({str(mark)!r}).exists():\n"
+        "    if time.monotonic() > deadline: sys.exit(9)\n"
+        "    time.sleep(0.05)\n"
+    )
+    second = f"import pathlib, sys; pathlib.Path({str(mark)!r}).touch(); sys.exit(4)"
+    statuses = lanes.run_lanes(
+        [
+            ("first", [sys.executable, "-c", waits_for_second]),
+            ("second", [sys.executable, "-c", second]),
+        ]
+    )
+    assert statuses == {"first": 0, "second": 4}
+
+
+class FakeSandbox:
+    """ops.sandbox's start/stop/running calls, recorded: which of engine and registry run."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, engine: bool, registry: bool) -> None:
+        self.running = {"engine": engine, "registry": registry}
+        self.calls: list[str] = []
+        monkeypatch.delenv("DOCKER_HOST", raising=False)
+        monkeypatch.setattr(lanes.sandbox, "engine_running", lambda: self.running["engine"])
+        monkeypatch.setattr(lanes.sandbox, "registry_running", lambda _r: self.running["registry"])
+        monkeypatch.setattr(lanes.sandbox, "ensure_engine", lambda: self._start("engine"))
+        monkeypatch.setattr(lanes.sandbox, "start_registry", lambda _r: self._start("registry"))
+        monkeypatch.setattr(lanes.sandbox, "stop_engine", lambda: self._stop("engine"))
+        monkeypatch.setattr(lanes.sandbox, "stop_registry", lambda _r: self._stop("registry"))
+
+    def _start(self, name: str) -> None:
+        self.calls.append(f"start {name}")
+        self.running[name] = True
+
+    def _stop(self, name: str) -> None:
+        self.calls.append(f"stop {name}")
+        self.running[name] = False
+
+
+def test_the_shared_engine_runs_through_every_lane_and_stops_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = FakeSandbox(monkeypatch, engine=False, registry=False)
+    with lanes.shared_engine():
+        assert fake.running == {"engine": True, "registry": True}
+    assert fake.running == {"engine": False, "registry": False}
+    assert fake.calls == ["start engine", "start registry", "stop registry", "stop engine"]
+
+
+def test_an_engine_found_running_is_left_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeSandbox(monkeypatch, engine=True, registry=False)
+    with lanes.shared_engine():
+        pass
+    assert fake.running == {"engine": True, "registry": False}
+    assert "stop engine" not in fake.calls
 
 
 def test_a_lane_s_lines_carry_its_name(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
