@@ -27,7 +27,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import docker.errors
+
 from ops import sandbox
+from ops.core import git
 
 ROOT = Path(__file__).resolve().parent.parent
 NOX = ROOT / ".venv" / "bin" / "nox"
@@ -96,14 +99,16 @@ def _stop_as_interrupted(_signum: int, _frame: object) -> None:
 
 @contextmanager
 def shared_engine() -> Iterator[None]:
-    """The sandbox engine and registry up for every lane's whole run; stopped after, unless
-    they were already running. Where they cannot start (no root, no dockerd), the sessions'
-    own fixtures say why and skip (or fail, in CI)."""
+    """The sandbox engine and registry up for every lane's whole run; pruned of the run's
+    leftovers and stopped after, unless they were already running (a developer's engine is
+    theirs to prune: `invoke sandbox.prune`). Where they cannot start (no root, no dockerd),
+    the sessions' own fixtures say why and skip (or fail, in CI)."""
     registry = sandbox.local_registry()
-    engine_was_running = sandbox.engine_running()
+    ours = not os.environ.get("DOCKER_HOST") and not sandbox.engine_running()
     registry_was_running = sandbox.registry_running(registry)
+    url = ""
     try:
-        sandbox.ensure_engine()
+        url = sandbox.ensure_engine()
         sandbox.start_registry(registry)
     except sandbox.SandboxError as exc:
         print(f"scripts/test: no shared sandbox engine ({exc})", file=sys.stderr)
@@ -112,8 +117,22 @@ def shared_engine() -> Iterator[None]:
     finally:
         if not registry_was_running:
             sandbox.stop_registry(registry)
-        if not engine_was_running and not os.environ.get("DOCKER_HOST"):
+        if ours and url:
+            prune(url, registry)
+        if ours:
             sandbox.stop_engine()
+
+
+def prune(url: str, registry: sandbox.Registry) -> None:
+    """What this run built goes with it: the next run builds its own commit again anyway."""
+    try:
+        pruned = sandbox.prune_engine(url, registry=registry, keep_commit=git.head(short=12))
+    except (docker.errors.DockerException, git.GitError) as exc:
+        print(f"scripts/test: the engine was not pruned ({exc})", file=sys.stderr)
+        return
+    print(
+        f"scripts/test: engine pruned: {pruned.tags} image tags, {pruned.freed_bytes / 1e9:.1f} GB"
+    )
 
 
 def run_lanes(lanes: Sequence[tuple[str, list[str]]]) -> dict[str, int] | None:

@@ -17,6 +17,7 @@ from ops.sandbox import cluster
 from ops.sandbox.engine import (
     ENGINE,
     Engine,
+    Pruned,
     Registry,
     SandboxError,
     engine_client,
@@ -25,6 +26,8 @@ from ops.sandbox.engine import (
     ensure_registry,
     env,
     local_registry,
+    prune,
+    prune_engine,
     registry_config,
     registry_running,
     start,
@@ -39,6 +42,7 @@ from ops.sandbox.engine import (
 __all__ = [
     "ENGINE",
     "Engine",
+    "Pruned",
     "Registry",
     "SandboxError",
     "cluster",
@@ -48,6 +52,7 @@ __all__ = [
     "ensure_registry",
     "local_registry",
     "ns",
+    "prune_engine",
     "registry_config",
     "registry_running",
     "start_engine",
@@ -56,4 +61,6 @@ __all__ = [
     "stop_registry",
 ]
 
-ns = Collection("sandbox", start, stop, status, env, cluster.cluster_start, cluster.cluster_stop)
+ns = Collection(
+    "sandbox", start, stop, status, env, prune, cluster.cluster_start, cluster.cluster_stop
+)

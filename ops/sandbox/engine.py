@@ -8,6 +8,7 @@ no bridge and no iptables (the sandbox allows neither): containers use the host 
     invoke sandbox.start     # engine + registry + the image's base stand-ins; again: a no-op
     invoke sandbox.status
     invoke sandbox.env       # `eval "$(invoke sandbox.env)"` points the docker CLI at the engine
+    invoke sandbox.prune     # images of other commits, stopped containers, unused build cache
     invoke sandbox.stop      # and unmounts what dockerd left under its directories; again: a no-op
 
 Other areas call `ensure_engine()` / `ensure_registry()` rather than the tasks.
@@ -31,7 +32,7 @@ from invoke import Context, task
 from invoke.exceptions import Exit
 
 from ops import envconfig
-from ops.core import mounts, processes
+from ops.core import git, mounts, processes
 from ops.sandbox import owned
 from ops.sandbox.stand_ins import BUILD_STAND_IN, RUNTIME_STAND_IN, StandInError, import_stand_in
 from ops.toolchain import CACHE_DIR, find
@@ -297,6 +298,42 @@ def stop_engine(engine: Engine = ENGINE) -> bool:
     return was_running
 
 
+# The build stage's apt and uv layers are about 0.5 GB.
+BUILD_CACHE_KEPT_BYTES = 2 * 10**9
+
+
+@dataclass(frozen=True)
+class Pruned:
+    tags: int
+    freed_bytes: int
+
+
+def prune_engine(url: str, *, registry: Registry, keep_commit: str) -> Pruned:
+    """Free what builds and tests leave in the engine, whose data would otherwise grow by every
+    commit built (125 tags and 13 GB here after a week of runs): stopped containers, every tag
+    under the local registry's address but those of `keep_commit` (tags begin with the commit:
+    ops/image/common.image_tag; what was pushed stays in the registry), then the layers and the
+    build cache no image uses beyond the newest BUILD_CACHE_KEPT_BYTES (so the next build of an
+    unchanged uv.lock stays warm). The base stand-ins and other names outside the registry stay."""
+    client = engine_client(url, timeout=600)
+    before = client.df()
+    client.containers.prune()
+    removed = 0
+    for image in client.images.list():
+        for name in image.tags:
+            repository, _, tag = name.rpartition(":")
+            if repository.startswith(registry.address + "/") and not tag.startswith(keep_commit):
+                client.images.remove(name, noprune=False)
+                removed += 1
+    client.images.prune(filters={"dangling": True})
+    client.api.prune_builds(keep_storage=BUILD_CACHE_KEPT_BYTES)
+    after = client.df()
+    freed = before.get("LayersSize", 0) - after.get("LayersSize", 0)
+    freed += sum(entry.get("Size", 0) for entry in before.get("BuildCache") or [])
+    freed -= sum(entry.get("Size", 0) for entry in after.get("BuildCache") or [])
+    return Pruned(tags=removed, freed_bytes=freed)
+
+
 def ensure_engine() -> str:
     """URL of the engine to use: $DOCKER_HOST when set (CI runners, laptops), else the sandbox's."""
     if os.environ.get("DOCKER_HOST"):
@@ -406,6 +443,20 @@ def stop(c: Context) -> None:
         raise _exit(exc) from exc
     print(f"registry: {'stopped' if stopped_registry else 'was not running'}")
     print(f"engine:   {'stopped' if stopped_engine else 'was not running'}")
+
+
+@task
+def prune(c: Context) -> None:
+    """Remove the engine's images of other commits, stopped containers and unused build cache."""
+    if not engine_running():
+        raise Exit("sandbox: the engine is not running; nothing to prune (invoke sandbox.start)")
+    try:
+        pruned = prune_engine(ENGINE.url, registry=local_registry(), keep_commit=git.head(short=12))
+    except (git.GitError, envconfig.EnvConfigError) as exc:
+        raise _exit(exc) from exc
+    except docker.errors.APIError as exc:
+        raise Exit(f"sandbox: the engine refused to prune ({exc.explanation or exc})", 1) from exc
+    print(f"pruned {pruned.tags} image tags, {pruned.freed_bytes / 1e9:.1f} GB freed")
 
 
 @task

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ops.core import git
 from ops.core.wait import wait_until
 from testkit import lanes
 from testkit.support import need
@@ -61,13 +62,20 @@ class FakeSandbox:
         monkeypatch.setattr(lanes.sandbox, "engine_running", lambda: self.running["engine"])
         monkeypatch.setattr(lanes.sandbox, "registry_running", lambda _r: self.running["registry"])
         monkeypatch.setattr(lanes.sandbox, "ensure_engine", lambda: self._start("engine"))
+        monkeypatch.setattr(lanes.sandbox, "prune_engine", self._prune)
         monkeypatch.setattr(lanes.sandbox, "start_registry", lambda _r: self._start("registry"))
         monkeypatch.setattr(lanes.sandbox, "stop_engine", lambda: self._stop("engine"))
         monkeypatch.setattr(lanes.sandbox, "stop_registry", lambda _r: self._stop("registry"))
 
-    def _start(self, name: str) -> None:
+    def _start(self, name: str) -> str:
         self.calls.append(f"start {name}")
         self.running[name] = True
+        return "unix:///fake/docker.sock"
+
+    def _prune(self, url: str, *, registry: object, keep_commit: str) -> lanes.sandbox.Pruned:
+        assert self.running["engine"], "pruned a stopped engine"
+        self.calls.append(f"prune {url} keeping {keep_commit}")
+        return lanes.sandbox.Pruned(tags=0, freed_bytes=0)
 
     def _stop(self, name: str) -> None:
         self.calls.append(f"stop {name}")
@@ -81,7 +89,14 @@ def test_the_shared_engine_runs_through_every_lane_and_stops_after(
     with lanes.shared_engine():
         assert fake.running == {"engine": True, "registry": True}
     assert fake.running == {"engine": False, "registry": False}
-    assert fake.calls == ["start engine", "start registry", "stop registry", "stop engine"]
+    head = git.head(short=12)
+    assert fake.calls == [
+        "start engine",
+        "start registry",
+        "stop registry",
+        f"prune unix:///fake/docker.sock keeping {head}",
+        "stop engine",
+    ]
 
 
 def test_an_engine_found_running_is_left_running(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,7 +104,7 @@ def test_an_engine_found_running_is_left_running(monkeypatch: pytest.MonkeyPatch
     with lanes.shared_engine():
         pass
     assert fake.running == {"engine": True, "registry": False}
-    assert "stop engine" not in fake.calls
+    assert not [call for call in fake.calls if call.startswith(("stop engine", "prune"))]
 
 
 def test_a_lane_s_lines_carry_its_name(capsysbinary: pytest.CaptureFixture[bytes]) -> None:

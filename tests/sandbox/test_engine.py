@@ -23,7 +23,16 @@ import docker.errors
 import pytest
 
 from ops.core import processes
-from ops.sandbox import Engine, SandboxError, engine_client, owned, start_engine, stop_engine
+from ops.sandbox import (
+    Engine,
+    Registry,
+    SandboxError,
+    engine_client,
+    owned,
+    prune_engine,
+    start_engine,
+    stop_engine,
+)
 from testkit.support import need, need_tool
 
 pytestmark = pytest.mark.slow
@@ -270,3 +279,39 @@ def test_a_start_interrupted_while_dockerd_comes_up_leaves_nothing(
     assert owned.present(private_engine.cgroup) == []
     assert not private_engine.pidfile.exists()
     assert mounted_under(private_engine.root) == []
+
+
+def import_one_file_image(engine: Engine, name: str, size: int) -> None:
+    """An image of one file of `size` random bytes (so each has a layer of its own), as `name`."""
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        info = tarfile.TarInfo("data")
+        info.size = size
+        tar.addfile(info, io.BytesIO(os.urandom(size)))
+    repository, tag = name.rsplit(":", 1)
+    engine_client(engine.url).api.import_image_from_data(
+        layer.getvalue(), repository=repository, tag=tag
+    )
+
+
+def test_prune_keeps_the_commit_s_images_and_what_is_not_the_registry_s(
+    private_engine: Engine,
+) -> None:
+    registry = Registry(address="127.0.0.1:5000")
+    old, kept = "0123456789ab", "ba9876543210"
+    start_engine(private_engine)
+    client = engine_client(private_engine.url)
+    import_one_file_image(private_engine, f"127.0.0.1:5000/orderdesk:{old}-local", 2_000_000)
+    import_one_file_image(private_engine, f"127.0.0.1:5000/sc-1a2b3c4d:{old}-local", 1_000_000)
+    import_one_file_image(private_engine, f"127.0.0.1:5000/orderdesk:{kept}-local", 1_000)
+    import_one_file_image(private_engine, "orderdesk-build:trixie", 1_000)
+    # A stopped container would keep its image: prune takes it first.
+    client.containers.create(f"127.0.0.1:5000/orderdesk:{old}-local", command=["/data"])
+
+    pruned = prune_engine(private_engine.url, registry=registry, keep_commit=kept)
+
+    tags = sorted(tag for image in client.images.list() for tag in image.tags)
+    assert tags == [f"127.0.0.1:5000/orderdesk:{kept}-local", "orderdesk-build:trixie"]
+    assert client.containers.list(all=True) == []
+    assert pruned.tags == 2
+    assert pruned.freed_bytes >= 3_000_000
