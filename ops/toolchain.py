@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess  # nosec B404 - runs the Go toolchain with fixed arguments
 import sys
+import time
 from pathlib import Path
 
 CACHE_DIR = Path(os.environ.get("ORDERDESK_CACHE", Path.home() / ".cache" / "orderdesk"))
@@ -168,7 +169,9 @@ def _command(command: str, names: list[str]) -> bool:
         for name in list(DEPLOY_TOOLS) if names == ["--deploy"] else names or sorted(GO_TOOLS):
             # Each line as its tool is done: a CI log (a pipe, so block-buffered) shows progress
             # through an hour of builds, and the clean room stops a job at the first one.
-            print(f"{name}: {install_go_tool(name)}", flush=True)
+            started = time.monotonic()
+            path = install_go_tool(name)
+            print(f"{name}: {path} ({time.monotonic() - started:.0f} s)", flush=True)
     elif command == "path" and len(names) == 1:
         print(require(names[0]))
     elif command == "drop-go-caches" and not names:

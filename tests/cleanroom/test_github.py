@@ -114,8 +114,8 @@ def test_other_deploy_jobs_set_themselves_up_until_azure(
 # --- ci.yml ------------------------------------------------------------------------------------
 
 BOOTSTRAP_SYSTEM = "Bootstrap the project and its system tools"
-# ops.toolchain prints "name: path" for each Go tool it has built: Go is there and builds.
-FIRST_GO_TOOL_BUILT = re.compile(r"^[\w-]+: /\S+/\.cache/orderdesk/bin/[\w-]+$")
+# ops.toolchain prints "name: path (N s)" for each Go tool it has built: Go is there and builds.
+FIRST_GO_TOOL_BUILT = re.compile(r"^[\w-]+: /\S+/\.cache/orderdesk/bin/[\w-]+ \(\d+ s\)$")
 
 
 @pytest.fixture(scope="module")

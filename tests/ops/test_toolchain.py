@@ -3,6 +3,7 @@ a fresh machine would otherwise keep)."""
 
 from __future__ import annotations
 
+import re
 import stat
 import subprocess  # nosec B404 - runs go with fixed arguments
 from pathlib import Path
@@ -70,3 +71,13 @@ def test_a_tool_built_from_its_pin_is_kept_and_a_changed_pin_rebuilds_it(
     with pytest.raises(subprocess.CalledProcessError) as rebuilt:
         toolchain.install_go_tool("hello")
     assert rebuilt.value.cmd[1:] == ["install", "example.com/hello@v2.0.0"]
+
+
+def test_install_prints_each_tool_with_its_path_and_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The line a CI log shows per tool, and the clean room's FIRST_GO_TOOL_BUILT reads."""
+    binary = hello_tool(tmp_path, monkeypatch)
+    monkeypatch.setitem(toolchain.GO_TOOLS, "hello", "example.com/hello@(devel)")
+    assert toolchain.main(["install", "hello"]) == 0
+    assert re.fullmatch(rf"hello: {re.escape(str(binary))} \(\d+ s\)\n", capsys.readouterr().out)
