@@ -298,7 +298,7 @@ def test_prune_keeps_the_commit_s_images_and_what_is_not_the_registry_s(
     private_engine: Engine,
 ) -> None:
     registry = Registry(address="127.0.0.1:5000")
-    old, kept = "0123456789ab", "ba9876543210"
+    old, kept = "oldcommit000", "keptcommit00"
     start_engine(private_engine)
     client = engine_client(private_engine.url)
     import_one_file_image(private_engine, f"127.0.0.1:5000/orderdesk:{old}-local", 2_000_000)
