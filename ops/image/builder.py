@@ -14,15 +14,17 @@ builder still builds it too (`docker build` with DOCKER_BUILDKIT=0; bench/image_
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import docker
-from docker.utils.build import create_archive, exclude_paths
+from docker.utils.build import exclude_paths
 from invoke import Context
 
 from ops import envconfig
@@ -67,13 +69,25 @@ def context_files() -> list[str]:
 
 
 def build_context(ca_bundle: Path | None) -> IO[bytes]:
-    """The context as a tar, with the CA bundle added in memory (never written into the tree)."""
-    extra = []
-    if ca_bundle is not None:
-        extra.append(("build-ca.pem", ca_bundle.read_text(encoding="utf-8")))
-    archive: IO[bytes] = create_archive(
-        root=str(REPO_ROOT), files=context_files(), extra_files=extra
-    )
+    """The context as a tar in memory, with the CA bundle added (never written into the tree).
+
+    GNU tar, not Python's default PAX format: PAX gives every file a header of its own (its
+    mtime is a float), and the docker CLI takes stdin for a tar only when the first 1024 bytes
+    hold a whole tar header (docker/buildx build/opt.go peeks archiveHeaderSize * 2 for
+    moby/buildkit util/archiveutil.IsArchive); a PAX entry's header comes after 1024 bytes,
+    and the CLI then reads the tar as a Dockerfile ("ambiguous Dockerfile source").
+    """
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name in context_files():
+            tar.add(REPO_ROOT / name, arcname=name, recursive=False)
+        if ca_bundle is not None:
+            content = ca_bundle.read_bytes()
+            info = tarfile.TarInfo("build-ca.pem")
+            info.size = len(content)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(content))
+    archive.seek(0)
     return archive
 
 

@@ -217,3 +217,16 @@ def test_the_context_tar_is_what_docker_build_reads_from_stdin() -> None:
     text = (REPO_ROOT / "app" / "Dockerfile").read_text(encoding="utf-8")
     assert "--mount=" not in text
     assert not [line for line in text.splitlines() if line.lower().startswith("# syntax=")]
+
+
+def test_the_context_starts_with_a_whole_tar_header_as_the_cli_sniffs_it() -> None:
+    """The docker CLI reads stdin as a tar only if a header parses from its first 1024 bytes
+    (docker/buildx build/opt.go, moby/buildkit util/archiveutil.IsArchive); else it takes the
+    tar for a Dockerfile and fails with "ambiguous Dockerfile source"."""
+    with builder.build_context(None) as archive:
+        head = archive.read(1024)
+    with tarfile.open(fileobj=io.BytesIO(head + b"\0" * 1024)) as context:
+        first = context.next()
+    assert first is not None
+    assert first.name == builder.context_files()[0]
+    assert not first.pax_headers
