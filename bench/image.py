@@ -91,10 +91,11 @@ def time_builds(
     engine: docker.DockerClient, environment: envconfig.Environment
 ) -> dict[str, float]:
     """A build without the layer cache, then the same build with it, on the classic builder
-    (bench/image_build.py times a code change's build, and BuildKit's, beside these)."""
+    (bench/image_build.py times image.build's BuildKit builds, and a code change's, beside
+    these)."""
     buildargs = builder.base_images_for(engine, environment)
     ref = f"orderdesk-bench:{uuid.uuid4().hex[:8]}"
-    context = image_build.context_tar(common.DOCKERFILE.read_text(encoding="utf-8"))
+    context = image_build.context_tar()
     try:
         cold = image_build.classic_build(engine, context, ref, buildargs, nocache=True)
         # The classic builder does not reuse a --no-cache build's layers at once: one untimed

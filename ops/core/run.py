@@ -136,7 +136,8 @@ class Call:
     timeout: float
     env: tuple[str, ...] = ()
     cwd: str | None = None
-    input: str | None = None
+    # Text, or bytes written as they are (a tar on stdin: `docker build -`).
+    input: str | bytes | None = None
     # Whether the output was hidden from the terminal (True for a secret's value read back).
     hide: bool | str | None = True
 
@@ -227,7 +228,7 @@ class Runner:
         env: Mapping[str, str] | None = None,
         replace_env: bool = False,
         cwd: Path | str | None = None,
-        input: str | None = None,
+        input: str | bytes | None = None,
         interactive: bool = False,
         hide: bool | str | None = True,
         warn: bool = False,
@@ -238,9 +239,10 @@ class Runner:
 
         hide: True captures quietly (the default: output is read by the caller or quoted in the
         error), False shows it as it comes, "out"/"err" hides one stream. interactive: the program
-        reads this process's stdin (a prompt); else it gets `input` or nothing. fix: what to do
-        when it fails (fix_timeout: when it hangs, if that differs). env is added to this
-        process's environment, or with replace_env is the whole of it.
+        reads this process's stdin (a prompt); else it gets `input` (text, or bytes as they
+        are) or nothing. fix: what to do when it fails (fix_timeout: when it hangs, if that
+        differs). env is added to this process's environment, or with replace_env is the whole
+        of it.
         """
         if not argv:
             raise ValueError("an empty command line")
@@ -315,7 +317,9 @@ class Runner:
         if isinstance(self.c, RecordingContext):
             return self.c.recorder.answer_for(call)
         if isinstance(self.c, MockContext):
-            if call.input is not None:
+            if isinstance(call.input, bytes):
+                options["in_stream"] = io.BytesIO(call.input)
+            elif call.input is not None:
                 options["in_stream"] = io.StringIO(call.input)
             result: Result = self.c.run(command, **options)
             return result
@@ -325,7 +329,8 @@ class Runner:
             local.feed = None
         else:
             options["in_stream"] = False
-            local.feed = (call.input or "").encode()
+            feed = call.input or ""
+            local.feed = feed if isinstance(feed, bytes) else feed.encode()
         # A Result, never None: runs are not disowned.
         return local.run(command, **options)
 

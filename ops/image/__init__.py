@@ -7,7 +7,8 @@
     invoke image.verify --env local    # what deploy checks before it applies anything
     invoke image.run    --env local    # the hardened `docker run` the tests use, on 127.0.0.1
 
-Modules: common (settings, names, engine), base (base images and local stand-ins), builder,
+Modules: common (settings, names, engine), base (base images and local stand-ins), builder (the
+context; BuildKit through the docker CLI),
 registry (push + the record), checks (scan), runner, inventory (SBOM), signing; tasks holds the
 invoke collection, whose tasks and their functions of a Target (`build_for`, ...) are attributes
 here too (deploy calls the functions in process).

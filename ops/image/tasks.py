@@ -56,7 +56,8 @@ def build_for(target: Target, base_image: str = "") -> None:
             buildargs["BASE_IMAGE"] = base_image
         started = time.monotonic()
         image_id = builder.build_image(
-            engine,
+            target.runner,
+            engine_url(environment),
             ref,
             buildargs=buildargs,
             ca_bundle=builder.build_ca_bundle(c),

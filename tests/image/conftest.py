@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import certifi
 import docker
 import pytest
 
 from ops import envconfig, sandbox
-from ops.image import common
+from ops.image import builder, common
 from ops.sandbox.stand_ins import BUILD_STAND_IN, RUNTIME_STAND_IN
 from testkit import support
 from testkit.support import need_tool
@@ -29,6 +30,9 @@ class Built:
     ref: str
     image_id: str
     environment: envconfig.Environment
+    # What image.build printed, and the CA bundle it added to the context.
+    output: str
+    ca_bundle: Path
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -71,11 +75,25 @@ def built(engine: docker.DockerClient, engine_url: str) -> Built:
     """The app's image for `local`, built by the real task (`invoke image.build --env local`)."""
     if not all(stand_in.tarball.is_file() for stand_in in (BUILD_STAND_IN, RUNTIME_STAND_IN)):
         need_tool("debootstrap", "the local stand-in base images are made with debootstrap")
-    result = invoke("image.build", "--env", "local", env={"DOCKER_HOST": engine_url})
+    # Always with a CA bundle in the context, so the image is known to have been built from one:
+    # the host's own (PIP_CERT, ...) where it trusts one, else certifi's public CAs.
+    ca_bundle = builder.build_ca_bundle(None) or Path(certifi.where())
+    result = invoke(
+        "image.build",
+        "--env",
+        "local",
+        env={"DOCKER_HOST": engine_url, "INVOKE_IMAGE_CA_BUNDLE": str(ca_bundle)},
+    )
     assert result.returncode == 0, f"image.build failed:\n{result.stdout[-3000:]}{result.stderr}"
     environment = envconfig.load("local")
     ref = common.image_ref(environment)
-    return Built(ref=ref, image_id=str(engine.images.get(ref).id), environment=environment)
+    return Built(
+        ref=ref,
+        image_id=str(engine.images.get(ref).id),
+        environment=environment,
+        output=result.stdout,
+        ca_bundle=ca_bundle,
+    )
 
 
 @pytest.fixture

@@ -7,11 +7,13 @@ import io
 import json
 import subprocess
 import tarfile
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
+import docker.errors
 import pytest
 import requests
 import yaml
@@ -19,7 +21,7 @@ from invoke import MockContext
 
 from ops import envconfig, sandbox
 from ops.core import environments
-from ops.core.run import RecordingRunner
+from ops.core.run import RecordingRunner, Runner
 from ops.image import builder, checks, common, registry
 from testkit.support import free_port, need_tool
 from tests.image.conftest import Built, invoke
@@ -199,6 +201,69 @@ def test_push_refused_midway_is_not_reported_as_done(  # noqa: PLR0917
     assert "failed" in result.stderr
     assert "nothing was recorded" in result.stderr
     assert not (state_dir / "local" / "image.json").exists()
+
+
+def test_image_build_builds_with_buildkit_labels_the_image_and_reports_its_id(
+    built: Built, engine: docker.DockerClient
+) -> None:
+    image = engine.images.get(built.ref)
+    # BuildKit's Dockerfile frontend marks each step it adds to the history; the classic
+    # builder leaves the comment empty (moby/buildkit frontend/dockerfile/dockerfile2llb).
+    comments = {entry.get("Comment", "") for entry in image.history()}
+    assert "buildkit.dockerfile.v0" in comments
+    assert image.labels["org.opencontainers.image.revision"] == common.git("rev-parse", "HEAD")
+    assert image.labels["org.opencontainers.image.title"] == built.environment.app.name
+    assert image.labels["io.orderdesk.environment"] == "local"
+    # The id image.build reports is the id of what it tagged (from --iidfile).
+    assert f"built {built.ref} ({built.image_id[:19]}, " in built.output
+
+
+def test_the_ca_bundle_in_the_build_context_never_reaches_the_image(
+    built: Built, engine: docker.DockerClient
+) -> None:
+    assert built.ca_bundle.is_file()
+    container = engine.containers.create(built.ref, command=["never-run"], network_mode="none")
+    try:
+        with tempfile.TemporaryFile() as exported:
+            for chunk in container.export():
+                exported.write(chunk)
+            exported.seek(0)
+            with tarfile.open(fileobj=exported) as archive:
+                names = archive.getnames()
+    finally:
+        container.remove(force=True)
+    assert "opt/venv/bin/python" in names or "./opt/venv/bin/python" in names
+    assert not [name for name in names if name.endswith("build-ca.pem")]
+
+
+def test_a_failing_build_step_fails_with_the_end_of_the_build_output(
+    engine: docker.DockerClient, engine_url: str
+) -> None:
+    """A real BuildKit build that fails at its first RUN: the build stage on the runtime
+    stand-in, which has no shell (distroless' shape)."""
+    buildargs = builder.base_images_for(engine, envconfig.load("local"))
+    buildargs["BUILD_IMAGE"] = buildargs["BASE_IMAGE"]
+    ref = "orderdesk-failing-build:test"
+    with pytest.raises(common.ImageError) as caught:
+        builder.build_image(
+            Runner(),
+            engine_url,
+            ref,
+            buildargs=buildargs,
+            ca_bundle=None,
+            network="host",
+            show_output=False,
+        )
+    message = str(caught.value)
+    assert message.startswith("docker build failed (exit 1, BuildKit through ")
+    assert "last build output:" in message
+    # The step that failed and BuildKit's own error line are in the quoted tail.
+    tail = message.split("last build output:", 1)[1]
+    assert "apt-get update" in tail
+    assert "error" in tail.lower()
+    assert "fix the step it names (app/Dockerfile" in message
+    with pytest.raises(docker.errors.ImageNotFound):
+        engine.images.get(ref)
 
 
 def test_scan_passes_on_the_built_image(built: Built, engine_url: str) -> None:

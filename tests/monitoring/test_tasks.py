@@ -67,7 +67,7 @@ def recording(*, teams_secret_exists: bool = True) -> RecordingRunner:
     return runner
 
 
-def stdin_of(runner: RecordingRunner) -> list[str]:
+def stdin_of(runner: RecordingRunner) -> list[str | bytes]:
     return [record.input for record in runner.records if record.input is not None]
 
 
@@ -181,7 +181,7 @@ def test_deploys_install_runs_the_commands_of_the_task_without_flags() -> None:
     monitoring.install(by_task.context, env="dev")
     monitoring.install_for(Target.resolve(by_deploy.context, "dev"))
 
-    def commands(runner: RecordingRunner) -> list[tuple[str, str | None]]:
+    def commands(runner: RecordingRunner) -> list[tuple[str, str | bytes | None]]:
         # The generated values file sits in a temporary directory of each run's own.
         return [
             (re.sub(r"\S*/orderdesk-monitoring-[^/]+/", "<tmp>/", shlex.join(r.argv)), r.input)

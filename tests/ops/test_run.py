@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import signal
@@ -211,6 +212,13 @@ def test_a_large_input_is_written_whole_and_quickly() -> None:
     result = Runner().run(["wc", "-c"], input="x" * 200_000, timeout=10)
     assert result.stdout.strip() == "200000"
     assert time.monotonic() - started < 5
+
+
+def test_a_binary_input_reaches_the_program_byte_for_byte() -> None:
+    # A tar context on `docker build -`'s stdin: every byte value, none decoded or re-encoded.
+    data = bytes(range(256)) * 800
+    result = Runner().run(["sha256sum"], input=data, timeout=10)
+    assert result.stdout.split()[0] == hashlib.sha256(data).hexdigest()
 
 
 def test_without_input_a_program_reading_stdin_sees_its_end_at_once() -> None:
