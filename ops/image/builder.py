@@ -174,6 +174,10 @@ def buildkit_cli(runner: Runner, search_path: str | None = None) -> BuildKitCli:
     the fix when none does."""
     search_path = os.environ.get("PATH", "") if search_path is None else search_path
     programs = docker_programs(search_path)
+    # The questions only read the CLI's version, so they are asked in a dry run too: the build
+    # line it prints is then the one a real run would start.
+    if runner.dry:
+        runner = Runner(runner.c, dry=False)
     if not programs:
         raise ImageError(f"no docker CLI on PATH; {INSTALL_BUILDX}")
     tried = []
@@ -231,7 +235,8 @@ def build_image(
     labels: dict[str, str] | None = None,
     show_output: bool = True,
 ) -> str:
-    """Build app/Dockerfile with BuildKit on the engine at `engine_url`; return the image id."""
+    """Build app/Dockerfile with BuildKit on the engine at `engine_url`; return the image id
+    ("" in a dry run)."""
     cli = buildkit_cli(runner)
     with build_context(ca_bundle) as archive:
         context = archive.read()
@@ -251,6 +256,8 @@ def build_image(
             )
         except RunFailed as exc:  # past the timeout, or the CLI could not start
             raise ImageError(f"docker build did not finish: {exc}") from exc
+        if runner.dry:  # `invoke --dry`: the Runner printed the command and built nothing
+            return ""
         image_id = iidfile.read_text(encoding="utf-8").strip() if iidfile.is_file() else ""
     if result.exited != 0 or not image_id:
         # --progress plain writes the build's log to stderr.

@@ -68,6 +68,9 @@ def build_for(target: Target, base_image: str = "") -> None:
                 "io.orderdesk.environment": environment.name,
             },
         )
+        if target.runner.dry:
+            print(f"dry run: {ref} not built")
+            return
         size = engine.images.get(image_id).attrs.get("Size", 0)
     except ImageError as exc:
         raise fail(exc) from exc

@@ -3,9 +3,10 @@
 Deploy calls the other areas' tasks in this process, and every external program they start goes
 through the Runner (ops/core/run.py): given a RecordingRunner's context, each call is recorded as
 its argument list and answered by the fake programs below (terraform, az, kubelogin, kubectl,
-helm). Only what starts no program is replaced: the image tasks (the Docker SDK; tests/image runs
-them for real) and the HTTPS smoke test (test_smoke.py runs it against a real HTTPS server); they
-leave a one-word stand-in among the calls. The local deploy runs for real in test_local.py.
+helm). Only the engine's work is replaced: the image tasks (BuildKit through the docker CLI, the
+Docker SDK; tests/image runs them for real) and the HTTPS smoke test (test_smoke.py runs it
+against a real HTTPS server); they leave a one-word stand-in among the calls. The local deploy
+runs for real in test_local.py.
 """
 
 from __future__ import annotations
@@ -313,8 +314,11 @@ def fake_verify(state_dir: Path) -> Callable[..., PushRecord]:
     return verify_pushed
 
 
+IMAGE_TASK_TOOLS = {"build": "BuildKit", "sign": "cosign", "verify": "cosign"}
+
+
 def fake_image_task(name: str, state_dir: Path) -> Callable[..., None]:
-    tool = "cosign" if name in {"sign", "verify"} else "Docker SDK"
+    tool = IMAGE_TASK_TOOLS.get(name, "Docker SDK")
 
     def task(target: Target) -> None:
         target.runner.run(stand_in(f"image.{name}", target.name, tool), timeout=STAND_IN_TIMEOUT_S)
@@ -475,7 +479,7 @@ def expected_prod(state: Path) -> list[Argv]:
         terraform("show", "-json", "-no-color", plan),
         terraform("apply", "-input=false", "-no-color", "-lock-timeout=5m", plan),
         # image
-        stand_in("image.build", "prod", "Docker SDK"),
+        stand_in("image.build", "prod", "BuildKit"),
         stand_in("image.scan", "prod", "Docker SDK"),
         stand_in("image.push", "prod", "Docker SDK"),
         stand_in("image.sign", "prod", "cosign"),
@@ -1244,7 +1248,7 @@ def test_a_deploy_fetches_its_stages_tokens_right_after_login_before_any_change(
     vault = TOKENS[0]
     assert ran[0] == AZ_ACCOUNT_SHOW
     assert ran[1] == vault
-    assert ran[2] == stand_in("image.build", "prod", "Docker SDK")
+    assert ran[2] == stand_in("image.build", "prod", "BuildKit")
     assert ran[-1] == stand_in("image.sign", "prod", "cosign")
     # The image job needs no AKS token; the cluster job needs both, before its first command.
     assert TOKENS[1] not in ran

@@ -170,6 +170,33 @@ def test_the_build_sends_the_filtered_context_with_the_ca_bundle_on_stdin(
     assert not (REPO_ROOT / "build-ca.pem").exists()
 
 
+def test_a_dry_run_prints_the_build_and_runs_no_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    program = fake_docker(
+        tmp_path / "bin", "20.10.24+dfsg1", buildx=False, build_script=RECORDING_BUILD
+    )
+    record = tmp_path / "record"
+    record.mkdir()
+    monkeypatch.setenv("PATH", f"{program.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_DOCKER_RECORD", str(record))
+
+    image_id = builder.build_image(
+        Runner(dry=True),
+        ENGINE_URL,
+        "orderdesk:test",
+        buildargs={},
+        ca_bundle=None,
+        network="host",
+    )
+
+    assert image_id == ""
+    assert not (record / "argv").exists(), "a dry run ran the build"
+    printed = capsys.readouterr().out
+    assert f"{program} build --file app/Dockerfile --tag orderdesk:test" in printed
+    assert "--version" not in printed, "the CLI's version was not asked for real"
+
+
 def test_a_failed_build_quotes_the_end_of_its_output_and_names_the_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
