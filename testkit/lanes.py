@@ -130,9 +130,8 @@ def prune(url: str, registry: sandbox.Registry) -> None:
     except (docker.errors.DockerException, git.GitError) as exc:
         print(f"scripts/test: the engine was not pruned ({exc})", file=sys.stderr)
         return
-    print(
-        f"scripts/test: engine pruned: {pruned.tags} image tags, {pruned.freed_bytes / 1e9:.1f} GB"
-    )
+    freed = pruned.freed_bytes / 1e9
+    print(f"scripts/test: engine pruned: {pruned.tags} image tags, {freed:.1f} GB freed")
 
 
 def run_lanes(lanes: Sequence[tuple[str, list[str]]]) -> dict[str, int] | None:
