@@ -14,7 +14,11 @@ from ops.core import processes
 from ops.core.wait import NotYet
 
 # Ignores SIGTERM, as a daemon stuck in a write does: only SIGKILL ends it.
-STUBBORN = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(300)\n"
+# Says "ignoring" once SIGTERM is ignored: a SIGTERM before that would end it at once.
+STUBBORN = (
+    "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "print('ignoring', flush=True)\ntime.sleep(300)\n"
+)
 
 
 def test_a_daemon_runs_in_its_own_session_with_its_output_in_its_log(tmp_path: Path) -> None:
@@ -68,8 +72,12 @@ def test_a_daemon_never_ready_fails_at_the_timeout_with_the_reason_and_its_log(
 def test_stop_sends_sigkill_after_the_grace_to_a_daemon_that_ignores_sigterm(
     tmp_path: Path,
 ) -> None:
-    process = processes.spawn("stubborn", [sys.executable, "-c", STUBBORN], log=tmp_path / "x.log")
-    time.sleep(0.5)  # let it install its handler
+    log = tmp_path / "x.log"
+    process = processes.spawn("stubborn", [sys.executable, "-c", STUBBORN], log=log)
+    # A fixed sleep was too short on a loaded machine: SIGTERM then came first and ended it.
+    processes.wait_ready(
+        process, lambda: "ignoring" in log.read_text(), what="SIGTERM ignored", timeout=30
+    )
     started = time.monotonic()
     assert processes.stop([process], grace=1) is True
     assert 1 <= time.monotonic() - started < 10
