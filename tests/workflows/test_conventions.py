@@ -409,15 +409,18 @@ def test_the_devcontainer_image_installs_every_debian_package_tools_apt_names():
     assert "packages=$(tools/apt/packages " in bootstrap
 
 
-def test_tools_apt_adds_docker_cli_on_trixie_only():
+def test_tools_apt_adds_the_docker_cli_and_buildx_on_trixie_only():
     """Trixie moved the docker CLI out of docker.io into docker-cli (docker.io only Recommends
-    it, and bootstrap installs without recommends); bookworm has no docker-cli. Checked against
-    each release's package index: `apt-cache policy docker-cli` on each."""
+    it, and bootstrap installs without recommends), and its CLI (26) drives BuildKit only through
+    the buildx plugin, docker-buildx (0.13.1 in trixie: packages.debian.org/trixie/docker-buildx);
+    bookworm has neither, and its docker.io 20.10 CLI has BuildKit's client built in. Checked
+    against each release's package index: `apt-cache policy docker-cli docker-buildx` on each."""
     packages = ROOT / "tools" / "apt" / "packages"
     trixie = run(packages, "trixie")
     bookworm = run(packages, "bookworm")
     assert trixie.returncode == bookworm.returncode == 0, trixie.stderr + bookworm.stderr
-    assert set(trixie.stdout.split()) - set(bookworm.stdout.split()) == {"docker-cli"}
+    only_trixie = set(trixie.stdout.split()) - set(bookworm.stdout.split())
+    assert only_trixie == {"docker-cli", "docker-buildx"}
     assert "docker.io" in bookworm.stdout.split()
 
 
