@@ -33,6 +33,7 @@ from invoke.exceptions import Exit
 
 from ops import envconfig
 from ops.core import git, mounts, processes
+from ops.core.wait import WaitTimeout, wait_until
 from ops.sandbox import owned
 from ops.sandbox.stand_ins import BUILD_STAND_IN, RUNTIME_STAND_IN, StandInError, import_stand_in
 from ops.toolchain import CACHE_DIR, find
@@ -44,6 +45,8 @@ REGISTRY_DIR = SANDBOX_DIR / "registry"
 ENGINE_START_TIMEOUT_S = 30.0
 REGISTRY_START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 30.0
+# A SIGKILLed containerd exits in well under a second unless the machine is very busy.
+CONTAINERD_EXIT_WAIT_S = 10.0
 
 
 class SandboxError(Exception):
@@ -233,10 +236,22 @@ def _forget_dead_containerd(engine: Engine) -> None:
     socket and gives up after 15 s ("failed to start containerd: timeout"). Without the pidfile
     it starts a containerd of its own at once; waiting for the reaping instead would add that
     second to every restart after a crash, and fail outright under an init that never reaps.
-    A live containerd is left alone: dockerd reuses it.
+
+    A containerd still alive is still dying: dockerd starts it with Pdeathsig SIGKILL (moby
+    libcontainerd/supervisor/utils_linux.go), and on a loaded machine its exit can take seconds,
+    during which dockerd would reuse it and then time out on its socket as above (seen in a cold
+    .ci/run). So it is given CONTAINERD_EXIT_WAIT_S to go; one that outlives that is reused.
     """
-    if not _containerd_runs(engine.containerd_pidfile):
-        engine.containerd_pidfile.unlink(missing_ok=True)
+    pidfile = engine.containerd_pidfile
+    with contextlib.suppress(WaitTimeout):
+        wait_until(
+            lambda: not _containerd_runs(pidfile),
+            what="the killed dockerd's containerd to exit",
+            timeout=CONTAINERD_EXIT_WAIT_S,
+            interval=0.1,
+        )
+    if not _containerd_runs(pidfile):
+        pidfile.unlink(missing_ok=True)
 
 
 def _containerd_runs(pidfile: Path) -> bool:

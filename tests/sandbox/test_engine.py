@@ -15,6 +15,7 @@ import subprocess
 import tarfile
 import tempfile
 import textwrap
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ import docker.errors
 import pytest
 
 from ops.core import processes
+from ops.core.wait import wait_until
 from ops.sandbox import (
     Engine,
     Registry,
@@ -33,6 +35,8 @@ from ops.sandbox import (
     start_engine,
     stop_engine,
 )
+from ops.sandbox import engine as engine_module
+from ops.sandbox.engine import _forget_dead_containerd
 from testkit.support import need, need_tool
 
 pytestmark = pytest.mark.slow
@@ -315,3 +319,53 @@ def test_prune_keeps_the_commit_s_images_and_what_is_not_the_registry_s(
     assert client.containers.list(all=True) == []
     assert pruned.tags == 2
     assert pruned.freed_bytes >= 3_000_000
+
+
+def a_containerd(tmp_path: Path, seconds: int) -> subprocess.Popen[bytes]:
+    """A process /proc calls "containerd" (a copy of sleep) that exits after `seconds`."""
+    program = tmp_path / "containerd"
+    sleep = shutil.which("sleep")
+    assert sleep is not None
+    shutil.copy(sleep, program)
+    started = subprocess.Popen([str(program), str(seconds)])
+    # Popen can return while the child is still this Python (seen when a thread had run): as
+    # dockerd writes the pid file only once containerd runs, wait for the name.
+    comm = Path(f"/proc/{started.pid}/comm")
+    wait_until(
+        lambda: comm.read_text().strip() == "containerd", what="the exec", timeout=10, interval=0.01
+    )
+    return started
+
+
+def test_a_dying_containerd_is_waited_for_then_forgotten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The killed dockerd's containerd, still exiting when the next start looks (a loaded
+    machine): reusing it would time dockerd out on its socket."""
+    engine = Engine(root=tmp_path / "engine")
+    engine.containerd_pidfile.parent.mkdir(parents=True)
+    dying = a_containerd(tmp_path, 2)
+    engine.containerd_pidfile.write_text(str(dying.pid))
+    # Reaped as init would, so it stops counting as alive once it exits.
+    threading.Thread(target=dying.wait, daemon=True).start()
+
+    _forget_dead_containerd(engine)
+
+    assert dying.poll() is not None, "returned while it still ran"
+    assert not engine.containerd_pidfile.exists()
+
+
+def test_a_containerd_that_outlives_the_wait_is_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "CONTAINERD_EXIT_WAIT_S", 0.5)
+    engine = Engine(root=tmp_path / "engine")
+    engine.containerd_pidfile.parent.mkdir(parents=True)
+    live = a_containerd(tmp_path, 300)
+    try:
+        engine.containerd_pidfile.write_text(str(live.pid))
+        _forget_dead_containerd(engine)
+        assert engine.containerd_pidfile.read_text() == str(live.pid)
+    finally:
+        live.kill()
+        live.wait()
