@@ -119,9 +119,10 @@ printf 'sha256:%064d' 7 > "$iidfile"
 """
 
 
-def test_the_build_sends_the_filtered_context_with_the_ca_bundle_on_stdin(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def recording_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A bookworm-like docker first on PATH whose build records its argv, env and stdin in the
+    directory it returns beside itself."""
     program = fake_docker(
         tmp_path / "bin", "20.10.24+dfsg1", buildx=False, build_script=RECORDING_BUILD
     )
@@ -129,6 +130,13 @@ def test_the_build_sends_the_filtered_context_with_the_ca_bundle_on_stdin(
     record.mkdir()
     monkeypatch.setenv("PATH", f"{program.parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_DOCKER_RECORD", str(record))
+    return program, record
+
+
+def test_the_build_sends_the_filtered_context_with_the_ca_bundle_on_stdin(
+    tmp_path: Path, recording_docker: tuple[Path, Path]
+) -> None:
+    _, record = recording_docker
     bundle = tmp_path / "ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n")
 
@@ -171,15 +179,9 @@ def test_the_build_sends_the_filtered_context_with_the_ca_bundle_on_stdin(
 
 
 def test_a_dry_run_prints_the_build_and_runs_no_build(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    recording_docker: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    program = fake_docker(
-        tmp_path / "bin", "20.10.24+dfsg1", buildx=False, build_script=RECORDING_BUILD
-    )
-    record = tmp_path / "record"
-    record.mkdir()
-    monkeypatch.setenv("PATH", f"{program.parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_DOCKER_RECORD", str(record))
+    program, record = recording_docker
 
     image_id = builder.build_image(
         Runner(dry=True),
