@@ -25,6 +25,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -342,11 +343,13 @@ def prune_engine(url: str, *, registry: Registry, keep_commit: str) -> Pruned:
                 removed += 1
     client.images.prune(filters={"dangling": True})
     client.api.prune_builds(keep_storage=BUILD_CACHE_KEPT_BYTES)
-    after = client.df()
-    freed = before.get("LayersSize", 0) - after.get("LayersSize", 0)
-    freed += sum(entry.get("Size", 0) for entry in before.get("BuildCache") or [])
-    freed -= sum(entry.get("Size", 0) for entry in after.get("BuildCache") or [])
-    return Pruned(tags=removed, freed_bytes=freed)
+    return Pruned(tags=removed, freed_bytes=_bytes_held(before) - _bytes_held(client.df()))
+
+
+def _bytes_held(usage: dict[str, Any]) -> int:
+    """Image layers plus build cache, from the engine's `docker system df` answer."""
+    cache = sum(entry.get("Size", 0) for entry in usage.get("BuildCache") or [])
+    return int(usage.get("LayersSize", 0)) + cache
 
 
 def ensure_engine() -> str:
