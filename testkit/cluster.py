@@ -46,21 +46,15 @@ def cluster_for_the_session() -> Iterator[None]:
         # every test refuse to start; the session does what that refusal asks of a developer.
         print(f"cluster: a killed run left {'; '.join(leftovers)}; cleaning up", file=sys.stderr)
         cluster.stop(progress=lambda message: print(message, file=sys.stderr))
-    was_running = cluster.running()
     # Deploys to `local` start the engine and registry and leave them up, as a developer wants
     # after `invoke deploy`; the session stops them too unless it found them running.
-    registry = sandbox.local_registry()
-    engine_was_running = sandbox.engine_running()
-    registry_was_running = sandbox.registry_running(registry)
-    try:
-        yield
-    finally:
-        if not was_running:
-            cluster.stop()
-        if not registry_was_running:
-            sandbox.stop_registry(registry)
-        if not engine_was_running:
-            sandbox.stop_engine()
+    with sandbox.left_as_found():
+        was_running = cluster.running()
+        try:
+            yield
+        finally:
+            if not was_running:
+                cluster.stop()
 
 
 @pytest.fixture(scope="module")

@@ -104,29 +104,24 @@ def shared_engine() -> Iterator[None]:
     theirs to prune: `invoke sandbox.prune`). Where they cannot start (no root, no dockerd),
     the sessions' own fixtures say why and skip (or fail, in CI)."""
     registry = sandbox.local_registry()
-    ours = not os.environ.get("DOCKER_HOST") and not sandbox.engine_running()
-    registry_was_running = sandbox.registry_running(registry)
-    url = ""
-    try:
-        url = sandbox.ensure_engine()
-        sandbox.start_registry(registry)
-    except sandbox.SandboxError as exc:
-        print(f"scripts/test: no shared sandbox engine ({exc})", file=sys.stderr)
-    try:
-        yield
-    finally:
-        if not registry_was_running:
-            sandbox.stop_registry(registry)
-        if ours and url:
-            prune(url, registry)
-        if ours:
-            sandbox.stop_engine()
+    with sandbox.left_as_found(registry) as found:
+        url = ""
+        try:
+            url = sandbox.ensure_engine()
+            sandbox.start_registry(registry)
+        except sandbox.SandboxError as exc:
+            print(f"scripts/test: no shared sandbox engine ({exc})", file=sys.stderr)
+        try:
+            yield
+        finally:
+            if url and not found.engine:
+                prune(url, registry)
 
 
 def prune(url: str, registry: sandbox.Registry) -> None:
     """What this run built goes with it: the next run builds its own commit again anyway."""
     try:
-        pruned = sandbox.prune_engine(url, registry=registry, keep_commit=git.head(short=12))
+        pruned = sandbox.prune_engine(url, registry=registry)
     except (docker.errors.DockerException, git.GitError) as exc:
         print(f"scripts/test: the engine was not pruned ({exc})", file=sys.stderr)
         return

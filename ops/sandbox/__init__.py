@@ -17,6 +17,7 @@ from ops.sandbox import cluster
 from ops.sandbox.engine import (
     ENGINE,
     Engine,
+    Found,
     Pruned,
     Registry,
     SandboxError,
@@ -25,6 +26,7 @@ from ops.sandbox.engine import (
     ensure_engine,
     ensure_registry,
     env,
+    left_as_found,
     local_registry,
     prune,
     prune_engine,
@@ -42,6 +44,7 @@ from ops.sandbox.engine import (
 __all__ = [
     "ENGINE",
     "Engine",
+    "Found",
     "Pruned",
     "Registry",
     "SandboxError",
@@ -50,6 +53,7 @@ __all__ = [
     "engine_running",
     "ensure_engine",
     "ensure_registry",
+    "left_as_found",
     "local_registry",
     "ns",
     "prune_engine",

@@ -22,7 +22,7 @@ import os
 import signal
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -324,13 +324,17 @@ class Pruned:
     freed_bytes: int
 
 
-def prune_engine(url: str, *, registry: Registry, keep_commit: str) -> Pruned:
+def prune_engine(url: str, *, registry: Registry, keep_commit: str | None = None) -> Pruned:
     """Free what builds and tests leave in the engine, whose data would otherwise grow by every
     commit built (125 tags and 13 GB here after a week of runs): stopped containers, every tag
     under the local registry's address but those of `keep_commit` (tags begin with the commit:
-    ops/image/common.image_tag; what was pushed stays in the registry), then the layers and the
-    build cache no image uses beyond the newest BUILD_CACHE_KEPT_BYTES (so the next build of an
-    unchanged uv.lock stays warm). The base stand-ins and other names outside the registry stay."""
+    ops/image/common.image_tag; what was pushed stays in the registry; default: this checkout's
+    HEAD, whose image the next run reuses), then the layers and the build cache no image uses
+    beyond the newest BUILD_CACHE_KEPT_BYTES (so the next build of an unchanged uv.lock stays
+    warm). The base stand-ins and other names outside the registry stay.
+
+    Raises git.GitError when `keep_commit` is not given and this is no git checkout."""
+    keep_commit = keep_commit or git.head(short=12)
     client = engine_client(url, timeout=600)
     before = client.df()
     client.containers.prune()
@@ -350,6 +354,33 @@ def _bytes_held(usage: dict[str, Any]) -> int:
     """Image layers plus build cache, from the engine's `docker system df` answer."""
     cache = sum(entry.get("Size", 0) for entry in usage.get("BuildCache") or [])
     return int(usage.get("LayersSize", 0)) + cache
+
+
+@dataclass(frozen=True)
+class Found:
+    """Which of the sandbox engine and registry were running before a block that may start them."""
+
+    engine: bool
+    registry: bool
+
+
+@contextlib.contextmanager
+def left_as_found(registry: Registry | None = None, engine: Engine = ENGINE) -> Iterator[Found]:
+    """Stop after the block whatever of the engine and the registry it started; what was running
+    before it (a developer's engine, another run's) keeps running. With $DOCKER_HOST set, the
+    engine is somebody else's and is never stopped."""
+    registry = registry or local_registry()
+    found = Found(
+        engine=bool(os.environ.get("DOCKER_HOST")) or engine_running(engine),
+        registry=registry_running(registry),
+    )
+    try:
+        yield found
+    finally:
+        if not found.registry:
+            stop_registry(registry)
+        if not found.engine:
+            stop_engine(engine)
 
 
 def ensure_engine() -> str:
@@ -469,7 +500,7 @@ def prune(c: Context) -> None:
     if not engine_running():
         raise Exit("sandbox: the engine is not running; nothing to prune (invoke sandbox.start)")
     try:
-        pruned = prune_engine(ENGINE.url, registry=local_registry(), keep_commit=git.head(short=12))
+        pruned = prune_engine(ENGINE.url, registry=local_registry())
     except (git.GitError, envconfig.EnvConfigError) as exc:
         raise _exit(exc) from exc
     except docker.errors.APIError as exc:

@@ -47,11 +47,8 @@ def engine_url() -> Iterator[str]:
         return
     for tool in ("dockerd", "containerd", "runc", "docker"):
         need_tool(tool, "the image tests build and run on a real Docker engine")
-    was_running = sandbox.engine_running()
-    url = sandbox.start_engine()
-    yield url
-    if not was_running:
-        sandbox.stop_engine()
+    with sandbox.left_as_found():
+        yield sandbox.start_engine()
 
 
 @pytest.fixture(scope="session")
@@ -63,11 +60,8 @@ def engine(engine_url: str) -> docker.DockerClient:
 def local_registry() -> Iterator[sandbox.Registry]:
     need_tool("docker-registry", "pushes go to Debian's registry on 127.0.0.1")
     registry = sandbox.local_registry()
-    was_running = sandbox.registry_running(registry)
-    sandbox.start_registry(registry)
-    yield registry
-    if not was_running:
-        sandbox.stop_registry(registry)
+    with sandbox.left_as_found(registry):
+        yield sandbox.start_registry(registry)
 
 
 @pytest.fixture(scope="session")

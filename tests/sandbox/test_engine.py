@@ -23,7 +23,7 @@ from pathlib import Path
 import docker.errors
 import pytest
 
-from ops.core import processes
+from ops.core import git, processes
 from ops.core.wait import wait_until
 from ops.sandbox import (
     Engine,
@@ -298,11 +298,9 @@ def import_one_file_image(engine: Engine, name: str, size: int) -> None:
     )
 
 
-def test_prune_keeps_the_commit_s_images_and_what_is_not_the_registry_s(
-    private_engine: Engine,
-) -> None:
+def test_prune_keeps_head_s_images_and_what_is_not_the_registry_s(private_engine: Engine) -> None:
     registry = Registry(address="127.0.0.1:5000")
-    old, kept = "oldcommit000", "keptcommit00"
+    old, kept = "oldcommit000", git.head(short=12)
     start_engine(private_engine)
     client = engine_client(private_engine.url)
     import_one_file_image(private_engine, f"127.0.0.1:5000/orderdesk:{old}-local", 2_000_000)
@@ -312,7 +310,7 @@ def test_prune_keeps_the_commit_s_images_and_what_is_not_the_registry_s(
     # A stopped container would keep its image: prune takes it first.
     client.containers.create(f"127.0.0.1:5000/orderdesk:{old}-local", command=["/data"])
 
-    pruned = prune_engine(private_engine.url, registry=registry, keep_commit=kept)
+    pruned = prune_engine(private_engine.url, registry=registry)
 
     tags = sorted(tag for image in client.images.list() for tag in image.tags)
     assert tags == [f"127.0.0.1:5000/orderdesk:{kept}-local", "orderdesk-build:trixie"]
@@ -337,9 +335,7 @@ def a_containerd(tmp_path: Path, seconds: int) -> subprocess.Popen[bytes]:
     return started
 
 
-def test_a_dying_containerd_is_waited_for_then_forgotten(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_dying_containerd_is_waited_for_then_forgotten(tmp_path: Path) -> None:
     """The killed dockerd's containerd, still exiting when the next start looks (a loaded
     machine): reusing it would time dockerd out on its socket."""
     engine = Engine(root=tmp_path / "engine")
