@@ -24,6 +24,9 @@ from tests.image.conftest import engine_url
 
 __all__ = ["CleanRoom", "clean_room", "engine_url"]
 
+# Every job this session ran, for the summary below.
+JOB_RUNS: list[room.JobRun] = []
+
 
 @dataclass(frozen=True)
 class CleanRoom:
@@ -46,7 +49,7 @@ class CleanRoom:
 
         as_root: the job runs in a root container (ci.yml's), which gets no shared caches.
         """
-        return room.run_workflow_job(
+        run = room.run_workflow_job(
             self.act,
             self.checkout,
             self.engine_url,
@@ -59,12 +62,14 @@ class CleanRoom:
             caches=None if as_root else self.caches,
             **options,
         )
+        JOB_RUNS.append(run)
+        return run
 
     def run_pipeline(
         self, job: str, boundary: str, probes: tuple[room.Probe, ...] = ()
     ) -> room.JobRun:
         """One job of azure-pipelines.yml for the dev environment."""
-        return room.run_pipeline_job(
+        run = room.run_pipeline_job(
             self.engine,
             self.socket,
             self.checkout,
@@ -76,6 +81,8 @@ class CleanRoom:
             socket_gid=self.socket_gid,
             caches=self.caches,
         )
+        JOB_RUNS.append(run)
+        return run
 
 
 @pytest.fixture(scope="session")
@@ -108,3 +115,11 @@ def clean_room(engine_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         )
     # Go's module cache and uv's: several GB that pytest would otherwise keep in its temp dirs.
     shutil.rmtree(caches.host_dir)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Where the clean room's minutes went, a line a job (its slowest steps), in every run's log."""
+    if JOB_RUNS:
+        terminalreporter.write_sep("-", "clean room: each job's seconds and its slowest steps")
+        for run in JOB_RUNS:
+            terminalreporter.write_line(run.timing())

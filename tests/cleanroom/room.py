@@ -21,9 +21,11 @@ import os
 import re
 import shlex
 import subprocess  # nosec B404 - runs act with fixed arguments
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +160,7 @@ class Step:
     name: str
     outcome: str = ""
     output: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def text(self) -> str:
@@ -182,6 +185,14 @@ class JobRun:
 
     def excerpt(self, name: str, lines: int = 25) -> str:
         return "\n".join(self.step(name).output[-lines:])
+
+    def timing(self, slowest: int = 4) -> str:
+        """One line: the job's seconds, then its slowest steps' (where a clean room run's
+        minutes go: a cold tool build, an image build, a venv)."""
+        total = sum(step.seconds for step in self.steps)
+        ranked = sorted(self.steps, key=lambda step: step.seconds, reverse=True)[:slowest]
+        steps = ", ".join(f"{step.name} {step.seconds:.0f} s" for step in ranked)
+        return f"{self.job}: {total:.0f} s ({steps})"
 
 
 def ensure_images(engine: docker.DockerClient) -> None:
@@ -315,8 +326,10 @@ def _remove_leftovers(engine: docker.DockerClient, run_name: str) -> None:
 
 
 def parse_act_log(lines: Sequence[str]) -> list[Step]:
-    """Steps in the order they started, from act's --json log."""
+    """Steps in the order they started, from act's --json log; each step's seconds from the
+    times of its first and last lines."""
     steps: dict[str, Step] = {}
+    first_seen: dict[str, datetime] = {}
     for line in lines:
         try:
             entry = json.loads(line)
@@ -326,6 +339,9 @@ def parse_act_log(lines: Sequence[str]) -> list[Step]:
         if not name or entry.get("stage") not in (None, "Main"):
             continue
         step = steps.setdefault(name, Step(name))
+        if entry.get("time"):
+            seen = datetime.fromisoformat(str(entry["time"]))
+            step.seconds = (seen - first_seen.setdefault(name, seen)).total_seconds()
         if entry.get("stepResult"):
             step.outcome = str(entry["stepResult"])
         elif entry.get("raw_output"):
@@ -674,6 +690,11 @@ class PipelineJob:
         return code, output
 
 
+def _pipeline_step(name: str, code: int, output: str, started: float) -> Step:
+    outcome = "success" if code == 0 else "failure"
+    return Step(name, outcome, output.splitlines(), seconds=time.monotonic() - started)
+
+
 def run_pipeline_job(
     engine: docker.DockerClient,
     engine_socket: str,
@@ -700,29 +721,28 @@ def run_pipeline_job(
     log: list[str] = []
     stand_ins: list[str] = [f"{POOL_PREREQUISITES} -> tests/cleanroom/actions/setup-terraform"]
     try:
+        started = time.monotonic()
         code, output = runner.install_pool_prerequisites()
-        steps.append(
-            Step(POOL_PREREQUISITES, "success" if code == 0 else "failure", output.splitlines())
-        )
+        steps.append(_pipeline_step(POOL_PREREQUISITES, code, output, started))
         log.append(f"--- {POOL_PREREQUISITES}: {steps[-1].outcome}\n{output}")
         for raw in definition["steps"] if code == 0 else []:
             if raw.get("download") == "none":
                 continue
             name = str(raw.get("displayName") or raw.get("task") or "checkout")
+            started = time.monotonic()
             code, output = runner.run_step(raw, variables)
-            step = Step(name, "success" if code == 0 else "failure", output.splitlines())
+            step = _pipeline_step(name, code, output, started)
             steps.append(step)
             if "task" in raw:
                 stand_ins.append(f"{raw['task']} ({name}) -> tests/cleanroom/room.py")
             log.append(f"--- {name}: {step.outcome}\n{output}")
             if name == boundary:
                 for probe in probes:
+                    started = time.monotonic()
                     code, output = runner.run_step(
                         {"script": probe.run, "env": raw.get("env")}, variables
                     )
-                    steps.append(
-                        Step(probe.name, "success" if code == 0 else "failure", output.splitlines())
-                    )
+                    steps.append(_pipeline_step(probe.name, code, output, started))
                     log.append(f"--- {probe.name}: {steps[-1].outcome}\n{output}")
                 break
             if code != 0:

@@ -3,6 +3,7 @@ each stand-in says it is one, and a derived job keeps the real steps up to its b
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -119,6 +120,25 @@ def test_act_log_steps_keep_their_order_output_and_outcome(tmp_path: Path) -> No
         ("Set up job", "success", []),
         ("Build", "failure", ["compiling"]),
     ]
+
+
+def test_a_step_s_seconds_run_from_its_first_line_to_its_result() -> None:
+    """act's --json lines carry logrus's RFC 3339 time; the job's summary ranks its steps."""
+    entries: list[dict[str, object]] = [
+        {"step": "Checkout", "msg": "start", "time": "2026-12-07T07:00:00Z"},
+        {"step": "Checkout", "stepResult": "success", "time": "2026-12-07T07:00:03Z"},
+        {"step": "Bootstrap", "msg": "go", "time": "2026-12-07T07:00:03Z"},
+        {"step": "Bootstrap", "raw_output": True, "msg": "built", "time": "2026-12-07T07:04:10Z"},
+        {"step": "Bootstrap", "stepResult": "success", "time": "2026-12-07T07:05:03Z"},
+    ]
+    lines = [json.dumps({"stage": "Main", **entry}) for entry in entries]
+    steps = room.parse_act_log(lines)
+    assert [(step.name, step.seconds) for step in steps] == [
+        ("Checkout", 3.0),
+        ("Bootstrap", 300.0),
+    ]
+    run = room.JobRun(job="deploy.yml:image", steps=steps, log="", stand_ins=[])
+    assert run.timing() == "deploy.yml:image: 303 s (Bootstrap 300 s, Checkout 3 s)"
 
 
 def test_the_image_probes_build_local_under_a_repository_of_their_own() -> None:
