@@ -60,6 +60,18 @@ def install_groups(session: nox.Session, *groups: str) -> None:
 COVERAGE_DIR = ROOT / "build" / "coverage"
 # The floor applies to all sessions together (quality), never to one alone.
 PYTEST = ("pytest", "--cov", "--cov-report=", "--cov-fail-under=0")
+# Ctrl-C, or scripts/test's lanes being stopped, reaches pytest as SIGINT: its fixtures then stop
+# what they started (a cluster, an engine, a PostgreSQL), which takes up to a minute. nox's own
+# default waits 0.3 s and then kills pytest, which left a running API server behind.
+TEARDOWN_GRACE_S = 180
+
+
+def run_pytest(
+    session: nox.Session, *args: str, env: dict[str, str], wrapper: tuple[str, ...] = ()
+) -> None:
+    """pytest with coverage (PYTEST), given TEARDOWN_GRACE_S to stop what it started when
+    interrupted; `wrapper`: a program that runs it (e.g. with a database of its own)."""
+    session.run(*wrapper, *PYTEST, *args, env=env, interrupt_timeout=TEARDOWN_GRACE_S)
 
 
 def ci_env(**extra: str) -> dict[str, str]:
@@ -190,28 +202,22 @@ def tests(session: nox.Session) -> None:
     paths = session.posargs or default_paths
     # The local identity provider needs no database: its tests run in the SQLite pass only.
     first_pass = paths if session.posargs or on_image_python else [*paths, IDENTITY_PROVIDER_TESTS]
-    session.run(
-        *PYTEST, *first_pass, "-m", "not postgres", env=ci_env(ORDERDESK_EXPECT_DB="sqlite")
-    )
+    run_pytest(session, *first_pass, "-m", "not postgres", env=ci_env(ORDERDESK_EXPECT_DB="sqlite"))
     # tests/app/test_browser.py: every page at 1280 and 390 px, kept as the run's artifacts.
     session.log(f"screenshots: {ROOT / 'build' / 'screenshots'}")
     if postgres_bindir() is None:
         reason = "PostgreSQL server binaries not found (Debian: postgresql) for the second pass"
         missing_in_ci_fails(session, reason, skip=False)
         return
-    session.run(
-        "python",
-        "-m",
-        "testkit.pgcluster",
-        "run",
-        "--",
-        *PYTEST,
+    run_pytest(
+        session,
         *paths,
         "-m",
         "postgres or not (browser or gunicorn or sqlite)",
         "-p",
         "no:cacheprovider",
         env=ci_env(ORDERDESK_EXPECT_DB="postgresql"),
+        wrapper=("python", "-m", "testkit.pgcluster", "run", "--"),
     )
 
 
@@ -263,7 +269,7 @@ def monitoring(session: nox.Session) -> None:
     install_groups(session, "monitoring")
     # Fails naming each bad file: rule syntax and policy, promtool tests, dashboards, routes.
     session.run("python", "-m", "ops.monitoring", "check")
-    session.run(*PYTEST, "tests/monitoring", *session.posargs, env=ci_env())
+    run_pytest(session, "tests/monitoring", *session.posargs, env=ci_env())
 
 
 AZURE_PIPELINE = "azure-pipelines.yml"
@@ -319,7 +325,7 @@ def workflows(session: nox.Session) -> None:
     session.run(
         *checkov, "--framework", "azure_pipelines", f"--file={AZURE_PIPELINE}", external=True
     )
-    session.run(*PYTEST, "tests/workflows", *session.posargs, env=ci_env())
+    run_pytest(session, "tests/workflows", *session.posargs, env=ci_env())
 
 
 @nox.session(python=PYTHON)
@@ -327,7 +333,7 @@ def image(session: nox.Session) -> None:
     """Build, scan, run and push the app image on a real Docker engine and local registry."""
     install_groups(session, "image", "test")
     # The tests start the sandbox engine and registry (ops/sandbox.py) if they are not running.
-    session.run(*PYTEST, "tests/image", *session.posargs, env=ci_env())
+    run_pytest(session, "tests/image", *session.posargs, env=ci_env())
 
 
 @nox.session(python=PYTHON)
@@ -347,7 +353,7 @@ def terraform(session: nox.Session) -> None:
     # validate + terraform test of the root, every module and its examples, plans of dev and prod,
     # bad env.yaml files, the Teams URL absent from plan output, the tf.* tasks' commands: all in
     # the area's pytest suite.
-    session.run(*PYTEST, "tests/terraform", *session.posargs, env=env)
+    run_pytest(session, "tests/terraform", *session.posargs, env=env)
     session.run(
         str(tflint),
         "--chdir=infra",
@@ -382,7 +388,7 @@ def manifests(session: nox.Session) -> None:
         if outputs.exists():
             args += ["--tf-outputs", str(outputs)]
         session.run("invoke", "k8s.lint", *args, env=ci_env(INVOKE_STATE_DIR=state_dir))
-    session.run(*PYTEST, "tests/manifests", *session.posargs, env=ci_env())
+    run_pytest(session, "tests/manifests", *session.posargs, env=ci_env())
 
 
 @nox.session(python=PYTHON)
@@ -395,7 +401,7 @@ def deploy(session: nox.Session) -> None:
         "tests/deploy",
         f"--ignore={IDENTITY_PROVIDER_TESTS}",
     ]
-    session.run(*PYTEST, *paths, env=ci_env())
+    run_pytest(session, *paths, env=ci_env())
 
 
 @nox.session(python=PYTHON)
@@ -404,7 +410,7 @@ def cleanroom(session: nox.Session) -> None:
     install_groups(session, "test")
     if toolchain.find("act") is None:
         missing_in_ci_fails(session, "act is missing (python -m ops.toolchain install act)")
-    session.run(*PYTEST, "tests/cleanroom", *session.posargs, env=ci_env())
+    run_pytest(session, "tests/cleanroom", *session.posargs, env=ci_env())
 
 
 @nox.session(python=PYTHON)

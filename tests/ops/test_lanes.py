@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -9,15 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from ops.core import git
 from ops.core.wait import wait_until
+from ops.sandbox import engine as engine_module
 from testkit import lanes
 from testkit.support import need
 
 
-def test_every_session_nox_lists_runs_in_exactly_one_lane_or_last() -> None:
+@pytest.fixture
+def project_nox() -> Path:
+    """The project's own nox, which scripts/test's lanes run."""
     if not lanes.NOX.is_file():
         need(f"{lanes.NOX} is missing (scripts/bootstrap --dev)")
+    return lanes.NOX
+
+
+@pytest.mark.usefixtures("project_nox")
+def test_every_session_nox_lists_runs_in_exactly_one_lane_or_last() -> None:
     listed = lanes.listed_sessions()
     others = lanes.other_lane(listed)
     named = [*lanes.SANDBOX_LANE, *lanes.CLEANROOM_LANE]
@@ -59,22 +67,23 @@ class FakeSandbox:
         self.running = {"engine": engine, "registry": registry}
         self.calls: list[str] = []
         monkeypatch.delenv("DOCKER_HOST", raising=False)
-        monkeypatch.setattr(lanes.sandbox, "engine_running", lambda: self.running["engine"])
-        monkeypatch.setattr(lanes.sandbox, "registry_running", lambda _r: self.running["registry"])
+        # What sandbox.left_as_found calls in its own module, then what lanes calls.
+        monkeypatch.setattr(engine_module, "engine_running", lambda _e: self.running["engine"])
+        monkeypatch.setattr(engine_module, "registry_running", lambda _r: self.running["registry"])
+        monkeypatch.setattr(engine_module, "stop_engine", lambda _e: self._stop("engine"))
+        monkeypatch.setattr(engine_module, "stop_registry", lambda _r: self._stop("registry"))
         monkeypatch.setattr(lanes.sandbox, "ensure_engine", lambda: self._start("engine"))
         monkeypatch.setattr(lanes.sandbox, "prune_engine", self._prune)
         monkeypatch.setattr(lanes.sandbox, "start_registry", lambda _r: self._start("registry"))
-        monkeypatch.setattr(lanes.sandbox, "stop_engine", lambda: self._stop("engine"))
-        monkeypatch.setattr(lanes.sandbox, "stop_registry", lambda _r: self._stop("registry"))
 
     def _start(self, name: str) -> str:
         self.calls.append(f"start {name}")
         self.running[name] = True
         return "unix:///fake/docker.sock"
 
-    def _prune(self, url: str, *, registry: object, keep_commit: str) -> lanes.sandbox.Pruned:
+    def _prune(self, url: str, *, registry: object) -> lanes.sandbox.Pruned:
         assert self.running["engine"], "pruned a stopped engine"
-        self.calls.append(f"prune {url} keeping {keep_commit}")
+        self.calls.append(f"prune {url}")
         return lanes.sandbox.Pruned(tags=0, freed_bytes=0)
 
     def _stop(self, name: str) -> None:
@@ -89,12 +98,11 @@ def test_the_shared_engine_runs_through_every_lane_and_stops_after(
     with lanes.shared_engine():
         assert fake.running == {"engine": True, "registry": True}
     assert fake.running == {"engine": False, "registry": False}
-    head = git.head(short=12)
     assert fake.calls == [
         "start engine",
         "start registry",
+        "prune unix:///fake/docker.sock",
         "stop registry",
-        f"prune unix:///fake/docker.sock keeping {head}",
         "stop engine",
     ]
 
@@ -105,6 +113,14 @@ def test_an_engine_found_running_is_left_running(monkeypatch: pytest.MonkeyPatch
         pass
     assert fake.running == {"engine": True, "registry": False}
     assert not [call for call in fake.calls if call.startswith(("stop engine", "prune"))]
+
+
+def test_an_engine_given_by_docker_host_is_never_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeSandbox(monkeypatch, engine=False, registry=True)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///somebody/else.sock")
+    with lanes.sandbox.left_as_found(lanes.sandbox.Registry(address="127.0.0.1:5000")) as found:
+        assert found == lanes.sandbox.Found(engine=True, registry=True)
+    assert fake.calls == []
 
 
 def test_a_lane_s_lines_carry_its_name(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
@@ -140,3 +156,69 @@ def test_an_interrupted_lane_gets_sigint_as_at_ctrl_c(tmp_path: Path) -> None:
     lane.interrupt()
     assert lane.wait() == 3
     assert stopped.exists(), "the program was killed instead of interrupted"
+
+
+SLOW_TEARDOWN_TEST = """
+import pathlib, time, pytest
+
+@pytest.fixture(scope="session")
+def started():
+    yield
+    time.sleep(2)  # a cluster's stop takes longer still
+    pathlib.Path({stopped!r}).touch()
+
+def test_runs_until_interrupted(started):
+    pathlib.Path({ready!r}).touch()
+    time.sleep(60)
+"""
+
+NOXFILE_RUNNING_IT = """
+import importlib.util, nox
+
+spec = importlib.util.spec_from_file_location("project_noxfile", {noxfile!r})
+project = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(project)
+
+@nox.session(python=False)
+def interrupted(session):
+    args = ["-p", "no:cacheprovider", "-p", "no:django", {test!r}]
+    if {with_grace!r}:
+        project.run_pytest(session, *args, env={{"COVERAGE_FILE": {coverage!r}}})
+    else:
+        session.run(*project.PYTEST, *args, env={{"COVERAGE_FILE": {coverage!r}}})
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("with_grace", "torn_down"), [(True, True), (False, False)], ids=["run_pytest", "nox-default"]
+)
+def test_an_interrupted_session_s_pytest_stops_what_its_fixtures_started(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    project_nox: Path,
+    with_grace: bool,
+    torn_down: bool,
+) -> None:
+    """A lane stopped (Ctrl-C, a cancelled job) interrupts its nox and pytest together. Through
+    the noxfile's run_pytest, pytest's session fixtures finish stopping what they started; with
+    nox's default 0.3 s, pytest is killed halfway (a kube-apiserver was left running so)."""
+    ready, stopped = tmp_path / "ready", tmp_path / "stopped"
+    test = tmp_path / "test_slow_teardown.py"
+    test.write_text(SLOW_TEARDOWN_TEST.format(ready=str(ready), stopped=str(stopped)))
+    noxfile = tmp_path / "noxfile.py"
+    noxfile.write_text(
+        NOXFILE_RUNNING_IT.format(
+            noxfile=str(lanes.ROOT / "noxfile.py"),
+            test=str(test),
+            with_grace=with_grace,
+            coverage=str(tmp_path / ".coverage"),
+        )
+    )
+    # pytest from this interpreter's environment, as a session's venv would put it first.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    lane = lanes.Lane("sandbox", [str(project_nox), "-f", str(noxfile), "-s", "interrupted"])
+    wait_until(ready.exists, what="the session's test to start", timeout=60, interval=0.1)
+    lane.interrupt()
+    lane.wait()
+    assert stopped.exists() == torn_down
