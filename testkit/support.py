@@ -15,11 +15,11 @@ import pytest
 import requests
 from invoke import Config, MockContext, Result
 
-from ops.core import web
+from ops.core import processes, web
 from ops.core.ci import in_ci, skip_or_fail
 from ops.core.ports import free_port
 from ops.core.run import Runner
-from ops.core.wait import NotYet, wait_until
+from ops.core.wait import NotYet
 from ops.envconfig import REPO_ROOT
 from ops.toolchain import find
 
@@ -72,14 +72,11 @@ def serving_on_loopback(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def wait_for_http(
-    url: str, process: subprocess.Popen[bytes], what: str, timeout: float = 30.0
-) -> None:
-    """Poll a server the test started until `url` answers 200; fail at once if it exits."""
+def wait_for_http(url: str, process: processes.Process, timeout: float = 30.0) -> None:
+    """Poll a server the test started until `url` answers 200; a ProcessError with its log's
+    last lines if it exits first or never answers."""
 
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"{what} exited with {process.returncode} before it was ready")
+    def answers() -> bool:
         try:
             status = web.get(url, timeout=2).status_code
         except requests.RequestException as exc:
@@ -88,7 +85,9 @@ def wait_for_http(
             raise NotYet(f"HTTP {status}")
         return True
 
-    wait_until(ready, what=f"{what} ready at {url}", timeout=timeout, interval=0.1)
+    processes.wait_ready(
+        process, answers, what=f"{process.name} ready at {url}", timeout=timeout, interval=0.1
+    )
 
 
 def invoke_argv(*args: str) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,16 +13,19 @@ from pathlib import Path
 
 import requests
 
+from ops.core import processes
 from testkit.support import free_port, wait_for_http
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = REPO_ROOT / "app"
+# gunicorn's own graceful stop is GUNICORN_GRACEFUL_TIMEOUT (5 s here), then its workers are killed.
+STOP_GRACE_S = 15
 
 
 @dataclass
 class AppServer:
     url: str
-    process: subprocess.Popen[bytes]
+    process: processes.Process
     log_path: Path
     data_dir: Path
     metrics_dir: Path
@@ -141,25 +143,19 @@ def run_app(
         manage(env, "migrate", "--noinput")
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     log_path = tmp_path / "gunicorn.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "orderdesk.wsgi"],
-            cwd=APP_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process = processes.spawn(
+        "gunicorn",
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "orderdesk.wsgi"],
+        log=log_path,
+        cwd=APP_DIR,
+        env=env,
+        replace_env=True,
+    )
     url = f"http://127.0.0.1:{port}"
     server = AppServer(url, process, log_path, data_dir, metrics_dir, env)
     try:
         if wait_ready:
-            wait_for_http(f"{url}/readyz", process, "gunicorn")
+            wait_for_http(f"{url}/readyz", process)
         yield server
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        processes.stop([process], grace=STOP_GRACE_S)

@@ -1,16 +1,14 @@
 """Real servers on loopback for the monitoring tests: the app (gunicorn), Prometheus, Alertmanager.
 
-Every process gets its own session (so its children can be signalled together), logs to a file in
-the test's temporary directory, binds 127.0.0.1 only, and is stopped by `Processes.stop_all` in a
-fixture's teardown whatever the test's outcome.
+Every process is an ops.core.processes daemon (a session of its own, its log in the test's
+temporary directory), binds 127.0.0.1 only, and is stopped by `Processes.stop_all` in a fixture's
+teardown whatever the test's outcome.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from ops.core.processes import Process, spawn, stop
 from ops.monitoring import render
 from ops.monitoring.layout import REPO_ROOT, Layout
 from testkit.support import wait_for_http
@@ -32,11 +31,11 @@ TEST_TIMING = {"group_wait": "1s", "group_interval": "2s", "repeat_interval": "1
 
 
 class Processes:
-    """Start processes and stop them all (SIGTERM, then SIGKILL) when done."""
+    """Start daemons (ops.core.processes) and stop them all, newest first, when done."""
 
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
-        self.running: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.running: list[Process] = []
 
     def start(
         self,
@@ -45,18 +44,16 @@ class Processes:
         *,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
-    ) -> subprocess.Popen[bytes]:
-        log = (self.log_dir / f"{name}.log").open("wb")
-        process = subprocess.Popen(
+    ) -> Process:
+        process = spawn(
+            name,
             args,
+            log=self.log_dir / f"{name}.log",
             cwd=cwd,
             env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            replace_env=env is not None,
         )
-        log.close()
-        self.running.append((name, process))
+        self.running.append(process)
         return process
 
     def log(self, name: str, tail: int = 40) -> str:
@@ -66,17 +63,7 @@ class Processes:
         return "\n".join(path.read_text(errors="replace").splitlines()[-tail:])
 
     def stop_all(self) -> None:
-        for _name, process in reversed(self.running):
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        for _name, process in reversed(self.running):
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+        stop(reversed(self.running), grace=10)
         self.running.clear()
 
 
@@ -124,7 +111,7 @@ def prometheus_config(
 
 def start_prometheus(
     processes: Processes, binary: str, workdir: Path, port: int, config: dict[str, Any]
-) -> subprocess.Popen[bytes]:
+) -> Process:
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "prometheus.yml"
     config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -140,7 +127,7 @@ def start_prometheus(
             "--log.level=warn",
         ],
     )
-    wait_for_http(f"http://127.0.0.1:{port}/-/ready", process, "Prometheus")
+    wait_for_http(f"http://127.0.0.1:{port}/-/ready", process)
     return process
 
 
@@ -152,7 +139,7 @@ def start_alertmanager(
     workdir: Path,
     port: int,
     config: dict[str, Any],
-) -> subprocess.Popen[bytes]:
+) -> Process:
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "alertmanager.yaml"
     config_file.write_text(render.dump_yaml(config), encoding="utf-8")
@@ -168,7 +155,7 @@ def start_alertmanager(
             "--log.level=info",
         ],
     )
-    wait_for_http(f"http://127.0.0.1:{port}/-/ready", process, f"Alertmanager ({name})")
+    wait_for_http(f"http://127.0.0.1:{port}/-/ready", process)
     return process
 
 
@@ -209,14 +196,14 @@ def issue_token(env: dict[str, str], name: str) -> str:
     return manage(env, "orderdesk_token", name, "--days", "1").split()[-1]
 
 
-def start_app(processes: Processes, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def start_app(processes: Processes, env: dict[str, str], port: int) -> Process:
     process = processes.start(
         "gunicorn",
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "orderdesk.wsgi:application"],
         env=env,
         cwd=APP_DIR,
     )
-    wait_for_http(f"http://127.0.0.1:{port}/healthz", process, "gunicorn (the app)")
+    wait_for_http(f"http://127.0.0.1:{port}/healthz", process)
     return process
 
 
