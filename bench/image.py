@@ -37,6 +37,7 @@ from bench import image_build  # noqa: E402
 from ops import envconfig, sandbox  # noqa: E402
 from ops.core.run import Runner  # noqa: E402
 from ops.core.state import SECRET_FILES  # noqa: E402
+from ops.core.target import Target  # noqa: E402
 from ops.core.wait import WaitTimeout  # noqa: E402
 from ops.core.web import wait_for_status  # noqa: E402
 from ops.image import builder, common, inventory, registry, runner, signing, tasks  # noqa: E402
@@ -130,8 +131,8 @@ def time_supply_chain(
             pushed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
         registry.write_record(state / "image.json", record)
-        context = Context(Config(overrides={"state_dir": temp}))
-        key = signing.signing_key(context, bench_env)  # made outside the timings
+        target = Target.of(Context(Config(overrides={"state_dir": temp})), bench_env)
+        key = signing.signing_key(target)  # made outside the timings
 
         started = time.monotonic()
         record = inventory.generate(bench_env, record, state / inventory.SBOM_FILE)
@@ -147,7 +148,7 @@ def time_supply_chain(
 
         # What deploy runs: the tag check and the verification, from the record.
         started = time.monotonic()
-        tasks.verify_pushed(context, bench_env)
+        tasks.verify_pushed(target)
         deploy_check_s = time.monotonic() - started
     engine.images.remove(f"{repository}:{tag}")
     return {

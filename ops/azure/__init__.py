@@ -98,12 +98,11 @@ def fetch_tokens(c: Context, resources: list[str]) -> None:
             )
 
 
-def tf_outputs(c: Context, environment: Environment) -> dict[str, Any]:
+def tf_outputs(target: Target) -> dict[str, Any]:
     """What `invoke tf.output --save` wrote; an Exit naming that command if it has not run."""
     try:
         return state.read_json(
-            state.EnvState.of(environment.name, c).tf_outputs,
-            f"invoke tf.output --env {environment.name} --save",
+            target.state.tf_outputs, f"invoke tf.output --env {target.name} --save"
         )
     except state.StateMissing as exc:
         raise Exit(str(exc), code=1) from exc
@@ -115,12 +114,12 @@ def tf_outputs(c: Context, environment: Environment) -> dict[str, Any]:
 NOT_FOUND_CODE = "(SecretNotFound)"
 
 
-def secret_exists(c: Context, command: list[str], environment: Environment, name: str) -> bool:
+def secret_exists(target: Target, command: list[str], name: str) -> bool:
     """Whether `az keyvault secret show[-deleted]` found the secret: True, or False only on a
     confirmed "not found"; any other failure is an Exit, so nothing is created over a secret
     that may exist (a regenerated database password would no longer match PostgreSQL)."""
-    vault = environments.require_azure(environment).key_vault.name
-    result = Runner(c).run(command, timeout=AZ_TIMEOUT_S, warn=True)
+    vault = target.require_azure().key_vault.name
+    result = target.runner.run(command, timeout=AZ_TIMEOUT_S, warn=True)
     if result.ok:
         return True
     stderr = result.stderr.strip()
@@ -131,7 +130,7 @@ def secret_exists(c: Context, command: list[str], environment: Environment, name
         f"cannot tell whether secret {name} exists in Key Vault {vault} ({reason}); nothing was "
         "created or changed. Check the vault's firewall admits this machine and that the "
         "identity may read secrets, then run "
-        f"`invoke azure.secrets --env {environment.name}` again",
+        f"`invoke azure.secrets --env {target.name}` again",
         code=1,
     )
 
@@ -160,23 +159,23 @@ def _refuse_to_regenerate(environment: Environment, name: str) -> Exit:
     return Exit(f"secret {name} is not in Key Vault {vault}, nor among its deleted ones; {how}")
 
 
-def ensure_key_vault_secrets(c: Context, environment: Environment) -> None:
+def ensure_key_vault_secrets(target: Target) -> None:
     """Every secret exists in Key Vault: Terraform writes them; this puts back one that went
     missing by recovering it from soft delete (which keeps its value). Only a secret whose loss
     costs nothing (the Django key: sessions end) is generated anew; the others are refused with
     the rotation step. Values are never printed."""
-    vault = environments.require_azure(environment).key_vault.name
-    names = tf_outputs(c, environment).get("key_vault_secret_names") or list(KEY_VAULT_SECRETS)
+    vault = target.require_azure().key_vault.name
+    names = tf_outputs(target).get("key_vault_secret_names") or list(KEY_VAULT_SECRETS)
     where = ["--vault-name", vault]
-    program, runner = az_program(), Runner(c)
+    program, runner = az_program(), target.runner
     for name in names:
         shown = [program, "keyvault", "secret", "show", *where, "--name", name]
-        if secret_exists(c, [*shown, "--query", "id", "--output", "tsv"], environment, name):
+        if secret_exists(target, [*shown, "--query", "id", "--output", "tsv"], name):
             print(f"  secret {name}: present in {vault}")
             continue
         # Purge protection keeps deleted secrets recoverable, and their names taken.
         deleted = [program, "keyvault", "secret", "show-deleted", *where, "--name", name]
-        if secret_exists(c, [*deleted, "--query", "id", "--output", "tsv"], environment, name):
+        if secret_exists(target, [*deleted, "--query", "id", "--output", "tsv"], name):
             runner.run(
                 [
                     *(program, "keyvault", "secret", "recover", *where, "--name", name),
@@ -187,7 +186,7 @@ def ensure_key_vault_secrets(c: Context, environment: Environment) -> None:
             print(f"  secret {name}: recovered from soft delete in {vault}")
             continue
         if name in IRREPLACEABLE_SECRETS or name == TEAMS_WEBHOOK_SECRET:
-            raise _refuse_to_regenerate(environment, name)
+            raise _refuse_to_regenerate(target.environment, name)
         # The value goes through a 0600 file, never the command line (ps would show it).
         with _private_file(token.token_urlsafe(50)) as path:
             runner.run(
@@ -214,22 +213,22 @@ def _private_file(text: str) -> Iterator[str]:
 ACTION_GROUP_API = "2023-01-01"
 
 
-def connect_alarms_to_teams(c: Context, environment: Environment) -> None:
+def connect_alarms_to_teams(target: Target) -> None:
     """Point the Azure Monitor action group's Teams receiver at Key Vault's teams-webhook-url.
 
     An action group's service URI is no write-only argument, so Terraform never holds the URL (it
     would sit in the saved plan and the state); Terraform ignores this receiver. The URL travels
     from the vault to Azure Resource Manager through a 0600 file, never printed.
     """
-    vault = environments.require_azure(environment).key_vault.name
-    group_id = tf_outputs(c, environment).get("alarms_action_group_id")
+    vault = target.require_azure().key_vault.name
+    group_id = tf_outputs(target).get("alarms_action_group_id")
     if not group_id:
         raise Exit(
             "the Terraform outputs name no alarms_action_group_id; run `invoke tf.output --env "
-            f"{environment.name} --save` after an apply of this version of infra/",
+            f"{target.name} --save` after an apply of this version of infra/",
             code=1,
         )
-    program, runner = az_program(), Runner(c)
+    program, runner = az_program(), target.runner
     url = runner.run(
         [
             *(program, "keyvault", "secret", "show", "--vault-name", vault),
@@ -312,7 +311,7 @@ def ingress_address(target: Target) -> str:
 def check_dns_points_at_ingress(target: Target) -> None:
     """Terraform owns the records (infra/modules/dns) and the gateway's public IP; this waits for
     the ingress to get that address, then checks every record answers with it."""
-    c, environment, azure = target.context, target.environment, target.require_azure()
+    environment, azure = target.environment, target.require_azure()
     address = ingress_address(target)
     # An internal environment's records are in the private zone of the same name (split horizon),
     # pointing at the gateway's private frontend; that API spells the list aRecords, the public
@@ -321,7 +320,7 @@ def check_dns_points_at_ingress(target: Target) -> None:
     record_set = ["private-dns", "record-set", "a"] if internal else ["dns", "record-set", "a"]
     records = "aRecords" if internal else "ARecords"
     output = "ingress_private_ip" if internal else "ingress_public_ip"
-    expected = tf_outputs(c, environment).get(output)
+    expected = tf_outputs(target).get(output)
     if expected and address != expected:
         raise Exit(
             f"the ingress answers at {address}, but Terraform's gateway IP is {expected}; "
@@ -376,8 +375,8 @@ def secrets(c: Context, env: str = "") -> None:
 
 def secrets_for(target: Target) -> None:
     """azure.secrets for one environment."""
-    ensure_key_vault_secrets(target.context, target.environment)
-    connect_alarms_to_teams(target.context, target.environment)
+    ensure_key_vault_secrets(target)
+    connect_alarms_to_teams(target)
 
 
 @task(help={"env": ENV_HELP})

@@ -117,12 +117,12 @@ def verified_apply_steps(target: Target) -> tuple[Step, Step]:
     """`image.verify`, then `k8s.apply` of exactly the reference it verified, handed over in this
     process: the image record is not read again, so a push between the two cannot slip another
     digest in."""
-    environment, name = target.environment, target.name
+    name = target.name
     verified: list[str] = []
 
-    def verify(c: Context) -> None:
+    def verify(_c: Context) -> None:
         try:
-            record = image.verify_pushed(c, environment)
+            record = image.verify_pushed(target)
         except image.ImageError as exc:
             raise Exit(f"image: {exc}", code=1) from exc
         verified[:] = [Image(record.repository, record.tag or None, record.digest).reference]

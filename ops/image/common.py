@@ -14,7 +14,6 @@ from invoke.exceptions import Exit
 from ops import envconfig, sandbox
 from ops.core import git as core_git
 from ops.core.settings import Settings
-from ops.core.state import EnvState
 
 REPO_ROOT = envconfig.REPO_ROOT
 DOCKERFILE = REPO_ROOT / "app" / "Dockerfile"
@@ -58,15 +57,6 @@ def image_tag(environment: envconfig.Environment) -> str:
 
 def image_ref(environment: envconfig.Environment, tag: str | None = None) -> str:
     return f"{environment.app.image_repository}:{tag or image_tag(environment)}"
-
-
-def state_path(c: Context | None, environment: envconfig.Environment, name: str) -> Path:
-    """<state_dir>/<env>/<name> (ops.core.state): the SBOM and (local) signing keys."""
-    return EnvState.of(environment.name, c).directory / name
-
-
-def record_path(c: Context | None, environment: envconfig.Environment) -> Path:
-    return EnvState.of(environment.name, c).image_record
 
 
 # Hosted runners serve Docker at this socket to their (non-root) user: the image enables

@@ -11,11 +11,10 @@ from typing import IO, Any
 
 import docker
 import docker.errors
-from invoke import Context
 
-from ops import envconfig, sandbox
-from ops.core.run import Runner
+from ops import sandbox
 from ops.core.state import StateMissing, read_json, write_json
+from ops.core.target import Target
 from ops.image.common import ImageError
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -44,8 +43,9 @@ class PushRecord:
         return dict(asdict(self), reference=self.reference)
 
 
-def registry_login(c: Context, environment: envconfig.Environment) -> None:
+def registry_login(target: Target) -> None:
     """Make sure the engine may push: ACR through `az acr login`, the local registry answering."""
+    environment = target.environment
     registry = environment.registry
     if registry.kind == "local":
         local = sandbox.Registry(address=registry.login_server)
@@ -62,7 +62,7 @@ def registry_login(c: Context, environment: envconfig.Environment) -> None:
             "az not found; install the Azure CLI and `az login` (CI logs in with OIDC), "
             f"then push again: ACR {registry.login_server} needs `az acr login`"
         )
-    result = Runner(c).run(
+    result = target.runner.run(
         ["az", "acr", "login", "--name", environment.azure.acr.name],
         timeout=ACR_LOGIN_TIMEOUT_S,
         hide=False,

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from invoke import Context
 from invoke.runners import Result
 
 from ops import envconfig
 from ops.core.run import Runner
-from ops.image.common import ImageError, setting, state_path
+from ops.core.target import Target
+from ops.image.common import ImageError
 from ops.image.inventory import SBOM_TYPE, describes, tool
 from ops.image.registry import DIGEST, PushRecord, registry_login
 
@@ -46,16 +46,16 @@ class SigningKey:
     env: dict[str, str]
 
 
-def signing_key(
-    c: Context | None, environment: envconfig.Environment, *, create: bool = True
-) -> SigningKey:
+def signing_key(target: Target, *, create: bool = True) -> SigningKey:
     """The environment's key; the local pair is made on first use when `create` (sign), and
     its absence is an error otherwise (verify: a new key could only say "not signed")."""
+    environment = target.environment
     if environment.azure is not None:
         vault = environment.azure.key_vault.name
-        uri = f"azurekms://{vault}.vault.azure.net/{setting(c, 'signing_key_name')}"
+        name = target.settings.image.signing_key_name
+        uri = f"azurekms://{vault}.vault.azure.net/{name}"
         return SigningKey(sign=uri, verify=uri, env={})
-    private = state_path(c, environment, f"{LOCAL_KEY_PREFIX}.key")
+    private = target.state.directory / f"{LOCAL_KEY_PREFIX}.key"
     public = private.with_suffix(".pub")
     # A throwaway key for one machine's sandbox: its password protects nothing a file mode does not.
     env = {"COSIGN_PASSWORD": ""}  # nosec B105 - an empty password, on purpose (see above)
@@ -162,15 +162,13 @@ def verify(
     return dict(describing[-1])
 
 
-def verify_reference(
-    c: Context, environment: envconfig.Environment, repository: str, digest: str
-) -> dict[str, Any]:
+def verify_reference(target: Target, repository: str, digest: str) -> dict[str, Any]:
     """Verify repository@digest with the environment's key, as deploy verifies what it applies
     (for an image named by hand: `k8s.apply --image`, `k8s.rollback --revision`)."""
     # As image.verify_pushed: cosign finds ACR's credentials only in Docker's config.
-    registry_login(c, environment)
-    key = signing_key(c, environment, create=False)
-    return verify(environment, key, f"{repository}@{digest}", digest)
+    registry_login(target)
+    key = signing_key(target, create=False)
+    return verify(target.environment, key, f"{repository}@{digest}", digest)
 
 
 def served_digest(environment: envconfig.Environment, key: SigningKey, ref: str) -> str:

@@ -12,7 +12,6 @@ import docker.errors
 from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 
-from ops import envconfig
 from ops.core.environments import ENV_HELP
 from ops.core.target import Target
 from ops.image import builder, checks, inventory, registry, runner, signing
@@ -25,8 +24,6 @@ from ops.image.common import (
     git,
     image_ref,
     image_tag,
-    record_path,
-    state_path,
 )
 
 # The container's migrate on its own SQLite database: seconds; a minute means a stuck engine.
@@ -118,7 +115,7 @@ def push(c: Context, env: str = "") -> None:
 
 def push_for(target: Target) -> None:
     """image.push for one environment."""
-    c, environment, env = target.context, target.environment, target.name
+    environment, env = target.environment, target.name
     try:
         tag = image_tag(environment)
         ref = image_ref(environment, tag)
@@ -129,7 +126,7 @@ def push_for(target: Target) -> None:
             raise ImageError(
                 f"image {ref} is not built; run `invoke image.build --env {env}` first"
             ) from exc
-        registry.registry_login(c, environment)
+        registry.registry_login(target)
         digest = registry.push_image(engine, ref)
         record = registry.PushRecord(
             environment=environment.name,
@@ -140,7 +137,7 @@ def push_for(target: Target) -> None:
             image_id=str(image.id),
             pushed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
-        path = record_path(c, environment)
+        path = target.state.image_record
         registry.write_record(path, record)
     except ImageError as exc:
         raise fail(exc) from exc
@@ -153,7 +150,7 @@ def sbom(c: Context, env: str = "") -> None:
     target = Target.resolve(c, env)
     environment = target.environment
     try:
-        path = record_path(c, environment)
+        path = target.state.image_record
         record = inventory.generate(
             environment, registry.read_record(path, env), path.with_name(inventory.SBOM_FILE)
         )
@@ -170,23 +167,21 @@ def sign(c: Context, env: str = "") -> None:
 
 def sign_for(target: Target) -> None:
     """image.sign for one environment."""
-    c, environment, env = target.context, target.environment, target.name
+    environment, env = target.environment, target.name
     try:
-        path = record_path(c, environment)
+        path = target.state.image_record
         record = registry.read_record(path, env)
         sbom_path = path.with_name(inventory.SBOM_FILE)
         if not record.sbom or not sbom_path.is_file():
             record = inventory.generate(environment, record, sbom_path)
-        key = signing.signing_key(c, environment)
+        key = signing.signing_key(target)
         signing.sign(environment, key, record, sbom_path)
     except ImageError as exc:
         raise fail(exc) from exc
     print(f"signed {record.reference}\nsbom attached (key {key.verify})")
 
 
-def verify_pushed(
-    c: Context, environment: envconfig.Environment, digest: str = ""
-) -> registry.PushRecord:
+def verify_pushed(target: Target, digest: str = "") -> registry.PushRecord:
     """The push record, after checking that what the registry serves is what was signed.
 
     The tag must still point at the recorded digest (a rebuilt or altered image pushed under the
@@ -195,13 +190,14 @@ def verify_pushed(
     """
     # cosign reads the registry's credentials from Docker's config only: in a job that did not
     # push (deploy's kubernetes stage), ACR would answer 401 without this login.
-    registry.registry_login(c, environment)
-    path = record_path(c, environment)
+    environment = target.environment
+    registry.registry_login(target)
+    path = target.state.image_record
     record = registry.read_record(path, environment.name)
     digest = digest or record.digest
     if not registry.DIGEST.fullmatch(digest):
         raise ImageError(f"{digest!r} is not a sha256 digest (sha256:<64 hex>)")
-    key = signing.signing_key(c, environment, create=False)
+    key = signing.signing_key(target, create=False)
     if digest == record.digest:
         served = signing.served_digest(environment, key, f"{record.repository}:{record.tag}")
         if served != record.digest:
@@ -228,9 +224,8 @@ def verify_pushed(
 )
 def verify(c: Context, env: str = "", digest: str = "") -> None:
     """Check the signature and the SBOM of the pushed digest; fail naming what does not match."""
-    environment = Target.resolve(c, env).environment
     try:
-        record = verify_pushed(c, environment, digest)
+        record = verify_pushed(Target.resolve(c, env), digest)
     except ImageError as exc:
         raise fail(exc) from exc
     print(f"verified {record.repository}@{digest or record.digest}: signature and SBOM")
@@ -257,7 +252,7 @@ def run(c: Context, env: str = "", port: int = 8000) -> None:
             ) from exc
         cli, cli_env = runner.docker_cli(engine_url(environment))
         state = target.state.directory
-        data_dir = state_path(c, environment, "container-data")
+        data_dir = state / "container-data"
         data_dir.mkdir(parents=True, exist_ok=True)
         runner.give_to_app_user(data_dir, 0o700)
         migrate, serve = runner.local_run_args(

@@ -229,17 +229,16 @@ def apply(c: Context, env: str = "", image: str = "", tf_outputs: str = "") -> N
 def apply_for(target: Target, image: str = "", tf_outputs: str = "") -> None:
     """k8s.apply: a named image is verified first, then applied as apply_verified does."""
     if image:
-        image = verify_signed(
-            target.context, target.environment, image, f"k8s.apply --env {target.name}"
-        )
+        image = verify_signed(target, image, f"k8s.apply --env {target.name}")
     apply_verified(target, image, tf_outputs)
 
 
-def verify_signed(c: Context, environment: envconfig.Environment, image: str, task: str) -> str:
+def verify_signed(target: Target, image: str, task: str) -> str:
     """Check an image's signature and SBOM as deploy does (cosign against the registry) before
     anything changes; return the pinned reference checked, to use as is."""
     # Admission-time enforcement on AKS (Image Integrity) is preview only: this client-side check
     # is the gate (docs/deploy.md, "Verified images").
+    environment = target.environment
     if image.startswith((":", "@")):
         image = environment.app.image_repository + image
     try:
@@ -253,7 +252,7 @@ def verify_signed(c: Context, environment: envconfig.Environment, image: str, ta
             code=1,
         )
     try:
-        signing.verify_reference(c, environment, pinned.repository, pinned.digest)
+        signing.verify_reference(target, pinned.repository, pinned.digest)
     except ImageError as exc:
         raise Exit(f"{task}: {exc}; nothing was changed", code=1) from exc
     return pinned.reference
@@ -326,13 +325,12 @@ def rollback(c: Context, env: str = "", revision: int = 0) -> None:
     """Return the Deployment to an earlier revision (kubectl rollout undo); a --revision's image
     is verified (signature and SBOM) first."""
     target = Target.resolve(c, env)
-    environment = target.environment
     kubectl = _kubectl(target)
     kubectl.server_minor()
     args = ["rollout", "undo", DEPLOYMENT]
     if revision:
         earlier = revisions.revision_image(kubectl, revision)
-        verify_signed(c, environment, earlier["image"], f"k8s.rollback --env {env}")
+        verify_signed(target, earlier["image"], f"k8s.rollback --env {env}")
         args.append(f"--to-revision={revision}")
     result = kubectl.run(*args, warn=True)
     if not result.ok:
@@ -360,7 +358,7 @@ def addons(c: Context, env: str = "", chart: bool = True) -> None:
 def addons_for(target: Target, *, chart: bool = True) -> None:
     """k8s.addons: cert-manager's pinned chart (or only its CRDs) on the environment's cluster."""
     env = target.name
-    cert_manager.install(target.context, target.kube(), chart=chart)
+    cert_manager.install(target, chart=chart)
     what = "chart" if chart else "CRDs"
     print(f"k8s.addons --env {env}: cert-manager's {what} in place; `invoke k8s.apply` can follow")
 

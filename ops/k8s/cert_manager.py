@@ -16,12 +16,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
-from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops.core import kube
 from ops.core.charts import ChartPin, CrdsMissing, module_files, read_chart_pin
-from ops.core.run import Runner
+from ops.core.target import Target
 from ops.envconfig import Environment
 from ops.k8s.render import MANIFESTS_DIR
 
@@ -96,10 +95,9 @@ def chart_values(environment: Environment) -> list[str]:
     return values
 
 
-def install(c: Context, cluster: kube.KubeTarget, *, chart: bool = True) -> None:
+def install(target: Target, *, chart: bool = True) -> None:
     """cert-manager on the environment's cluster: the chart (CRDs included), or only its CRDs."""
-    environment = cluster.environment
-    runner = Runner(c)
+    environment, cluster, runner = target.environment, target.kube(), target.runner
     pin, _ = chart_pin()
     if chart:
         runner.run(

@@ -55,23 +55,23 @@ KUBECTL_TIMEOUT_S = 120
 CHART_WAIT, CHART_TIMEOUT_S = "10m", 12 * 60
 
 
-def _apply_stdin(c: Context, cluster: KubeTarget, manifest: str) -> None:
+def _apply_stdin(runner: Runner, cluster: KubeTarget, manifest: str) -> None:
     """kubectl apply a manifest given on stdin, so secret values never reach a file or the log."""
     command = cluster.kubectl_argv("apply", "-f", "-", namespace=None)
-    Runner(c).run(command, timeout=KUBECTL_TIMEOUT_S, input=manifest, hide="out")
+    runner.run(command, timeout=KUBECTL_TIMEOUT_S, input=manifest, hide="out")
 
 
-def _apply_file(c: Context, cluster: KubeTarget, path: Path, *, delete: bool = False) -> None:
+def _apply_file(runner: Runner, cluster: KubeTarget, path: Path, *, delete: bool = False) -> None:
     verb = ("delete", "--ignore-not-found") if delete else ("apply",)
     command = cluster.kubectl_argv(*verb, "-f", str(path), namespace=None)
-    Runner(c).run(command, timeout=KUBECTL_TIMEOUT_S, hide=False)
+    runner.run(command, timeout=KUBECTL_TIMEOUT_S, hide=False)
 
 
-def _secret_exists(c: Context, cluster: KubeTarget, name: str) -> bool:
+def _secret_exists(runner: Runner, cluster: KubeTarget, name: str) -> bool:
     command = cluster.kubectl_argv(
         "get", "secret", name, "--output=name", namespace=MONITORING_NAMESPACE
     )
-    return Runner(c).run(command, timeout=KUBECTL_TIMEOUT_S, warn=True).ok
+    return runner.run(command, timeout=KUBECTL_TIMEOUT_S, warn=True).ok
 
 
 def _read_url(path: str | None, variable: str) -> str | None:
@@ -177,7 +177,7 @@ def dashboards(c: Context, apply: bool = False, env: str = "", kube_context: str
         f"{render.repo_relative(configmaps)}"
     )
     if target is not None:
-        _apply_file(c, target.kube(context=kube_context), configmaps)
+        _apply_file(target.runner, target.kube(context=kube_context), configmaps)
 
 
 @task(
@@ -242,7 +242,7 @@ class InstallOptions:
 
 def install_for(target: Target, options: InstallOptions = InstallOptions()) -> None:
     """monitoring.install for one environment: its cluster, its hosts, its values files."""
-    c, environment, env = target.context, target.environment, target.name
+    runner, environment, env = target.runner, target.environment, target.name
     layout = Layout()
     _problems_or_exit(checks.check_generated(layout), "")
     pin = load_chart_pin(layout)
@@ -251,7 +251,7 @@ def install_for(target: Target, options: InstallOptions = InstallOptions()) -> N
     namespace = render.dump_yaml(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MONITORING_NAMESPACE}}
     )
-    _apply_stdin(c, cluster, namespace)
+    _apply_stdin(runner, cluster, namespace)
     if not options.chart:
         # What the chart would bring first: the CRDs the rules and ServiceMonitor need.
         try:
@@ -261,7 +261,7 @@ def install_for(target: Target, options: InstallOptions = InstallOptions()) -> N
         for definition in definitions:
             # Server-side: the CRDs are too large for client-side apply's annotation.
             apply = ("apply", "--server-side", "-f", str(definition))
-            Runner(c).run(
+            runner.run(
                 cluster.kubectl_argv(*apply, namespace=None),
                 timeout=KUBECTL_TIMEOUT_S,
                 hide=False,
@@ -272,17 +272,17 @@ def install_for(target: Target, options: InstallOptions = InstallOptions()) -> N
         _read_url(options.oncall_webhook_url_file, "TEAMS_ONCALL_WEBHOOK_URL") or alerts_url
     )
     if alerts_url and oncall_url:
-        _apply_stdin(c, cluster, teams_secret_manifest(alerts_url, oncall_url))
-    elif not _secret_exists(c, cluster, TEAMS_SECRET):
+        _apply_stdin(runner, cluster, teams_secret_manifest(alerts_url, oncall_url))
+    elif not _secret_exists(runner, cluster, TEAMS_SECRET):
         raise Exit(
             f"no Teams webhook URL: set TEAMS_WEBHOOK_URL or pass --webhook-url-file (the secret "
             f"{MONITORING_NAMESPACE}/{TEAMS_SECRET} does not exist yet); see monitoring/README.md"
         )
 
-    if not _secret_exists(c, cluster, GRAFANA_ADMIN_SECRET):
+    if not _secret_exists(runner, cluster, GRAFANA_ADMIN_SECRET):
         password = secrets.token_urlsafe(24)
         _apply_stdin(
-            c,
+            runner,
             cluster,
             render.dump_yaml(
                 {
@@ -306,7 +306,7 @@ def install_for(target: Target, options: InstallOptions = InstallOptions()) -> N
                 for path in [*layout.values_files(env), generated_values]
                 for arg in ("-f", str(path))
             ]
-            Runner(c).run(
+            runner.run(
                 cluster.helm_argv(*pin.upgrade_args(*value_args, timeout=CHART_WAIT)),
                 timeout=CHART_TIMEOUT_S,
                 hide=False,
@@ -315,9 +315,11 @@ def install_for(target: Target, options: InstallOptions = InstallOptions()) -> N
             )
 
     generated = layout.generated_dir
-    _apply_file(c, cluster, generated / "prometheusrule.yaml")
-    _apply_file(c, cluster, generated / "prometheusrule-demo.yaml", delete=not options.demo_alerts)
-    _apply_file(c, cluster, generated / "grafana-dashboards.yaml")
+    _apply_file(runner, cluster, generated / "prometheusrule.yaml")
+    _apply_file(
+        runner, cluster, generated / "prometheusrule-demo.yaml", delete=not options.demo_alerts
+    )
+    _apply_file(runner, cluster, generated / "grafana-dashboards.yaml")
     if not options.chart:
         print(
             f"monitoring: the operator's CRDs, the Teams Secret, rules and dashboards are in "

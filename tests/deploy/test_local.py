@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from invoke import Context
 from invoke.runners import Result
 
 from ops import envconfig, sandbox
+from ops.core.target import Target
 from ops.core.wait import wait_until
 from ops.image import inventory, registry, signing
 from ops.k8s.render import MANIFESTS_DIR
@@ -86,7 +88,8 @@ def variant(tag: str, dockerfile_tail: str, *, signed: bool = True) -> str:
         with tempfile.TemporaryDirectory() as scratch:
             sbom = Path(scratch) / inventory.SBOM_FILE
             record = inventory.generate(environment, record, sbom)
-            signing.sign(environment, signing.signing_key(None, environment), record, sbom)
+            key = signing.signing_key(Target.of(Context(), environment))
+            signing.sign(environment, key, record, sbom)
         assert pushed() == deployed_record, "signing a variant changed the deployed image's record"
     return f":{tag}@{digest}"
 

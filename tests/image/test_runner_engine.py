@@ -77,7 +77,9 @@ def _verify_in_deploy(c: Context, environment: envconfig.Environment) -> None:
 
 
 def _verify_named_by_hand(c: Context, environment: envconfig.Environment) -> None:
-    k8s.verify_signed(c, environment, f"@{DIGEST}", f"k8s.apply --env {environment.name}")
+    k8s.verify_signed(
+        Target.of(c, environment), f"@{DIGEST}", f"k8s.apply --env {environment.name}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -103,7 +105,7 @@ def test_every_cosign_check_against_acr_logs_in_first(
         pushed_at="2026-12-06T00:00:00+00:00",
     )
     monkeypatch.setattr(registry, "read_record", lambda path, env: record)
-    monkeypatch.setattr(signing, "signing_key", lambda c, env, create=True: None)
+    monkeypatch.setattr(signing, "signing_key", lambda target, create=True: None)
 
     def served_digest(environment: object, key: object, ref: str) -> str:
         happened.append("cosign triangulate")

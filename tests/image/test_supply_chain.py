@@ -20,10 +20,11 @@ import docker
 import pytest
 import requests
 import yaml
-from invoke import Config, MockContext
+from invoke import Config, Context, MockContext
 from invoke.exceptions import Exit
 
 from ops import deploy, envconfig, sandbox
+from ops.core.target import Target
 from ops.image import inventory, registry, signing
 from testkit.support import need_tool, recorded_run
 from tests.image.conftest import Built, invoke
@@ -328,7 +329,7 @@ def test_azure_environments_sign_with_their_key_vault_key() -> None:
     # (sigstore/sigstore pkg/signature/kms/azure README).
     environment = envconfig.load("dev")
     assert environment.azure is not None
-    key = signing.signing_key(None, environment)
+    key = signing.signing_key(Target.of(Context(), environment))
     vault = environment.azure.key_vault.name
     assert key.sign == key.verify == f"azurekms://{vault}.vault.azure.net/image-signing"
     assert key.env == {}

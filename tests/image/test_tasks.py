@@ -22,6 +22,7 @@ from invoke import MockContext
 from ops import envconfig, sandbox
 from ops.core import environments
 from ops.core.run import RecordingRunner, Runner
+from ops.core.target import Target
 from ops.image import builder, checks, common, registry
 from testkit.support import free_port, need_tool
 from tests.image.conftest import Built, invoke
@@ -343,20 +344,20 @@ def test_acr_push_logs_in_with_az_first(monkeypatch: pytest.MonkeyPatch) -> None
     environment = envconfig.load("dev")
     monkeypatch.setattr(registry.shutil, "which", lambda name: f"/usr/bin/{name}")
     runner = RecordingRunner()
-    registry.registry_login(runner.context, environment)
+    registry.registry_login(Target.of(runner.context, environment))
     assert runner.calls == [["az", "acr", "login", "--name", "acrorderdeskdev"]]
 
     failing = RecordingRunner()
     failing.answer("acr", "login", exited=1)
     with pytest.raises(common.ImageError, match="az login"):
-        registry.registry_login(failing.context, environment)
+        registry.registry_login(Target.of(failing.context, environment))
     assert failing.calls == runner.calls
 
 
 def test_acr_push_without_az_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(registry.shutil, "which", lambda name: None)
     with pytest.raises(common.ImageError, match="install the Azure CLI"):
-        registry.registry_login(MockContext(), envconfig.load("prod"))
+        registry.registry_login(Target.of(MockContext(), envconfig.load("prod")))
 
 
 @pytest.mark.parametrize(

@@ -192,7 +192,7 @@ def test_the_deploys_dns_check_reads_an_internal_environments_private_zone(
     monkeypatch.setattr(
         azure,
         "tf_outputs",
-        lambda c, env: {"ingress_public_ip": "203.0.113.9", "ingress_private_ip": "10.10.16.10"},
+        lambda _target: {"ingress_public_ip": "203.0.113.9", "ingress_private_ip": "10.10.16.10"},
     )
     runner = answering_records("10.10.16.10")
     azure.check_dns_points_at_ingress(Target.of(runner.context, environment))

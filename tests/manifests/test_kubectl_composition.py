@@ -203,7 +203,7 @@ def test_rollback_to_a_revision_verifies_its_image_first(monkeypatch, api):
     api.images = {3: good}
     verified: list[tuple[str, str]] = []
     monkeypatch.setattr(
-        signing, "verify_reference", lambda c, env, repo, digest: verified.append((repo, digest))
+        signing, "verify_reference", lambda target, repo, digest: verified.append((repo, digest))
     )
     c = mock({r"rollout undo": Result()})
     k8s.rollback(c, env="local", revision=3)
@@ -214,7 +214,7 @@ def test_rollback_to_a_revision_verifies_its_image_first(monkeypatch, api):
 def test_rollback_to_an_unsigned_revision_changes_nothing(monkeypatch, api):
     api.images = {3: f"127.0.0.1:5000/orderdesk:0.1.0@sha256:{'b' * 64}"}
 
-    def unsigned(c, env, repo, digest):
+    def unsigned(target, repo, digest):
         raise ImageError(f"{digest} is not signed by cosign.pub: no matching signatures")
 
     monkeypatch.setattr(signing, "verify_reference", unsigned)
@@ -311,7 +311,7 @@ def test_cert_manager_is_its_pinned_chart_on_the_environments_aks_context_with_a
     target = Target.resolve(runner.context, "dev")
     environment = target.environment
     assert environment.azure is not None
-    cert_manager.install(runner.context, target.kube())
+    cert_manager.install(target)
     pin, _ = cert_manager.chart_pin()
     values = cert_manager.chart_values(environment)
     [call] = runner.records
