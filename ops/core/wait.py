@@ -38,11 +38,12 @@ def wait_until(
     """Call `check` every `interval` seconds until it returns a true value, and return it.
 
     `check` says "not yet" by returning something false or raising NotYet (or one of `errors`).
-    The wait ends after `timeout` seconds or timeout/interval attempts, whichever comes first, so
-    it stays bounded even when the clock does not move (tests). `progress(attempt, attempts,
-    reason)` is told of every failed attempt before the pause.
+    The wait ends after `timeout` seconds or timeout/interval + 1 attempts (one at the start and
+    one after each pause up to `timeout`), whichever comes first, so it stays bounded even when
+    the clock does not move (tests); an attempt fewer would give up one interval early.
+    `progress(attempt, attempts, reason)` is told of every failed attempt before the pause.
     """
-    attempts = max(1, math.ceil(timeout / interval))
+    attempts = math.ceil(timeout / interval) + 1
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         if progress is not None:

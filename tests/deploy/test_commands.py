@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from invoke import Context, Result
+from invoke import Result
 from invoke.exceptions import Exit
 
 from ops import azure, deploy, envconfig, image, k8s, tf, toolchain
 from ops.azure import providers
 from ops.core import azcli, git
 from ops.core.charts import read_chart_pin
-from ops.core.run import Call, RecordingContext, RecordingRunner, Runner
+from ops.core.run import Call, RecordingContext, RecordingRunner
 from ops.core.target import Target
 from ops.deploy import checks
 from ops.envconfig import Environment
@@ -296,13 +296,13 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def fake_verify(state_dir: Path) -> Callable[..., PushRecord]:
     """image.verify_pushed as cosign would answer for a signed digest: the record it checked."""
 
-    def verify_pushed(c: Context, environment: Environment) -> PushRecord:
-        Runner(c).run(
-            stand_in("image.verify", environment.name, "cosign"), timeout=STAND_IN_TIMEOUT_S
+    def verify_pushed(target: Target) -> PushRecord:
+        target.runner.run(
+            stand_in("image.verify", target.name, "cosign"), timeout=STAND_IN_TIMEOUT_S
         )
-        pushed = json.loads((state_dir / environment.name / "image.json").read_text())
+        pushed = json.loads((state_dir / target.name / "image.json").read_text())
         return PushRecord(
-            environment=environment.name,
+            environment=target.name,
             repository=pushed["repository"],
             tag=pushed["tag"],
             digest=pushed["digest"],
@@ -956,9 +956,9 @@ def test_a_digest_that_does_not_verify_is_refused_before_anything_is_applied(
 ) -> None:
     previous_deploy(state)
 
-    def unsigned(c: Context, environment: Environment) -> PushRecord:
-        Runner(c).run(
-            stand_in("image.verify", environment.name, "cosign"), timeout=STAND_IN_TIMEOUT_S
+    def unsigned(target: Target) -> PushRecord:
+        target.runner.run(
+            stand_in("image.verify", target.name, "cosign"), timeout=STAND_IN_TIMEOUT_S
         )
         raise image.ImageError(f"{DIGEST} is not signed by azurekms://kv/image-signing: none")
 
@@ -984,8 +984,8 @@ def test_apply_uses_the_reference_verify_checked_not_the_record_read_again(
     verified = fake_verify(state)
     other = "sha256:" + "b" * 64
 
-    def verify_then_another_push(c: Context, environment: Environment) -> PushRecord:
-        record = verified(c, environment)
+    def verify_then_another_push(target: Target) -> PushRecord:
+        record = verified(target)
         write_image_record(state, "prod", other)
         return record
 
@@ -1006,7 +1006,7 @@ def test_apply_of_a_named_image_verifies_it_first(
     previous_deploy(state)
     checked: list[tuple[str, str]] = []
 
-    def refuse(c: object, environment: Environment, repository: str, digest: str) -> None:
+    def refuse(_target: Target, repository: str, digest: str) -> None:
         checked.append((repository, digest))
         raise image.ImageError(f"{digest} is not signed by azurekms://kv/image-signing: none")
 
@@ -1027,7 +1027,8 @@ def test_ingress_without_an_address_times_out_clearly(state: Path) -> None:
     with pytest.raises(Exit, match=r"the ingress has no address after 300 s"):
         deploy.deploy(fake.context, env="prod", only="dns")
     polls = fake.runner.matching("get", "ingress", "orderdesk")
-    assert len(polls) == azure.INGRESS_TIMEOUT_S // azure.INGRESS_INTERVAL_S
+    # One poll at the start and one after each pause, up to the timeout (ops.core.wait).
+    assert len(polls) == azure.INGRESS_TIMEOUT_S // azure.INGRESS_INTERVAL_S + 1
 
 
 def test_dry_run_runs_nothing_and_prints_every_command(
@@ -1329,8 +1330,8 @@ def test_a_first_deploy_waits_for_its_certificate_and_names_dns_delegation_when_
     assert "dig +short NS orderdesk.example.com" in message
     assert "--only kubernetes,dns` again" in message
     polls = fake.runner.matching("get", "certificate", "orderdesk-tls")
-    assert len(polls) == 900 // 15
-    assert "certificate: Issuing certificate as Secret does not exist (1/60)" in (
+    assert len(polls) == 900 // 15 + 1
+    assert "certificate: Issuing certificate as Secret does not exist (1/61)" in (
         capsys.readouterr().out
     )
 

@@ -181,10 +181,11 @@ def test_wait_until_is_bounded_and_keeps_the_last_reason(no_sleep: list[float]) 
             interval=10,
             progress=lambda *args: seen.append(args),
         )
-    # The clock never moved (sleep is a no-op): the attempt bound still ended the wait.
-    assert len(calls) == 3
-    assert str(caught.value) == "the ingress address: not after 30 s (HTTP 503)"
-    assert seen == [(1, 3, "HTTP 501"), (2, 3, "HTTP 502")]
+    # The clock never moved (sleep is a no-op): the attempt bound still ended the wait, after
+    # the attempts at 0, 10, 20 and 30 s.
+    assert len(calls) == 4
+    assert str(caught.value) == "the ingress address: not after 30 s (HTTP 504)"
+    assert seen == [(1, 4, "HTTP 501"), (2, 4, "HTTP 502"), (3, 4, "HTTP 503")]
 
 
 def test_wait_or_exit_ends_the_task_with_the_fix_and_shows_each_attempt(
@@ -206,7 +207,9 @@ def test_wait_or_exit_ends_the_task_with_the_fix_and_shows_each_attempt(
     assert caught.value.message == (
         "the ingress address: not after 20 s (no address yet); run `invoke azure.dns` again"
     )
-    assert capsys.readouterr().out == "  ingress address: no address yet (1/2)\n"
+    assert capsys.readouterr().out == (
+        "  ingress address: no address yet (1/3)\n  ingress address: no address yet (2/3)\n"
+    )
 
 
 def test_wait_or_exit_without_a_label_waits_quietly(

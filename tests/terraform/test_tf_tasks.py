@@ -586,7 +586,7 @@ def test_bootstrap_retries_the_state_container_until_the_new_storage_role_propag
     assert len(tries) == 3
     assert ran.index(next(c for c in ran if "role assignment create" in c)) < tries[0]
     assert "lock create" in ran[-1]
-    assert "AuthorizationPermissionMismatch (1/40)" in capsys.readouterr().out
+    assert "AuthorizationPermissionMismatch (1/41)" in capsys.readouterr().out
 
 
 def test_bootstrap_stops_after_ten_minutes_of_denied_container_creation() -> None:
@@ -603,7 +603,8 @@ def test_bootstrap_stops_after_ten_minutes_of_denied_container_creation() -> Non
     c = context_answering(run)
     with pytest.raises(Exit, match=r"not after 600 s .*run `invoke tf\.bootstrap` again"):
         tf.bootstrap(c, env="dev")
-    assert sum(" storage container create " in command for command in subscription.log) == 40
+    # Tries at 0, 15, ..., 600 s (ops.core.wait: one at the start and one after each pause).
+    assert sum(" storage container create " in command for command in subscription.log) == 41
     assert not any("lock create" in command for command in subscription.log)
 
 
@@ -763,7 +764,7 @@ def test_bootstrap_waits_for_registration_only_so_long(capsys) -> None:
         tf.bootstrap(c, env="dev")
     assert caught.value.code == 1
     reads = [command for command in subscription.log if " feature show " in command]
-    assert len(reads) == 1 + providers.REGISTRATION_TIMEOUT_S // providers.REGISTRATION_INTERVAL_S
+    assert len(reads) == 2 + providers.REGISTRATION_TIMEOUT_S // providers.REGISTRATION_INTERVAL_S
     assert not any(" storage account create " in command for command in subscription.log)
     assert "not Registered yet" in capsys.readouterr().out
 
