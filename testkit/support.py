@@ -96,6 +96,11 @@ def invoke_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "invoke", *args]
 
 
+# Of the 180 s an interrupted session's pytest gets (noxfile TEARDOWN_GRACE_S), what a task it
+# runs may take to stop: the rest is for the session's own fixtures.
+CHILD_TEARDOWN_S = 120
+
+
 def invoke(
     *args: str,
     env: Mapping[str, str] | None = None,
@@ -113,16 +118,31 @@ def invoke(
     argv = invoke_argv(*args)
     if repo != REPO_ROOT:
         argv[0] = str(repo / ".venv" / "bin" / "python")
-    return subprocess.run(
+    with subprocess.Popen(  # nosec B603 - invoke_argv's
         argv,
         cwd=repo,
         env=dict(env) if env is not None else None,
-        input=stdin,
-        capture_output=True,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-        check=False,
-    )
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(stdin, timeout=timeout)
+        except KeyboardInterrupt:
+            # The task got the same Ctrl-C (one process group) and is stopping what it started:
+            # a deploy's cluster parts. subprocess.run would kill it 0.25 s later, halfway,
+            # and leave an etcd and an API server that no state file names.
+            try:
+                process.wait(timeout=CHILD_TEARDOWN_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            raise
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
 
 def committed_lock_file(checkout: Path) -> Path:

@@ -222,3 +222,52 @@ def test_an_interrupted_session_s_pytest_stops_what_its_fixtures_started(
     lane.interrupt()
     lane.wait()
     assert stopped.exists() == torn_down
+
+
+TASK_STOPPING_SLOWLY = """
+import pathlib, time
+from invoke import task
+
+@task
+def slow_stop(c):
+    pathlib.Path({ready!r}).touch()
+    try:
+        time.sleep(60)
+    except KeyboardInterrupt:
+        time.sleep(2)  # a deploy's cluster parts take longer still to stop
+        pathlib.Path({stopped!r}).touch()
+        raise
+"""
+
+TEST_RUNNING_THE_TASK = """
+import sys
+from pathlib import Path
+
+sys.path.insert(0, {root!r})
+from testkit import support
+
+try:
+    support.invoke("slow-stop", repo=Path({repo!r}))
+except KeyboardInterrupt:
+    sys.exit(3)
+"""
+
+
+@pytest.mark.slow
+def test_an_interrupted_test_waits_for_the_task_it_runs_to_stop(tmp_path: Path) -> None:
+    """Ctrl-C reaches a test and the `invoke deploy` it runs together; the test waits for the
+    task to stop what it started instead of killing it halfway (an etcd was left so)."""
+    ready, stopped, repo = tmp_path / "ready", tmp_path / "stopped", tmp_path / "repo"
+    (repo / ".venv" / "bin").mkdir(parents=True)
+    python = repo / ".venv" / "bin" / "python"
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    (repo / "tasks.py").write_text(
+        TASK_STOPPING_SLOWLY.format(ready=str(ready), stopped=str(stopped))
+    )
+    program = TEST_RUNNING_THE_TASK.format(root=str(lanes.ROOT), repo=str(repo))
+    lane = lanes.Lane("sandbox", [sys.executable, "-c", program])
+    wait_until(ready.exists, what="the task to start", timeout=60, interval=0.1)
+    lane.interrupt()
+    assert lane.wait() == 3
+    assert stopped.exists(), "the task was killed halfway through its own stop"
