@@ -430,6 +430,13 @@ state = "/run/containerd"
             ),
             f"node {NODE_NAME} Ready",
         )
+        # The Node object outlives a stop in etcd's data: a run killed between a test's cordon
+        # and its uncordon would leave every later start with no node to schedule a pod on.
+        self.runner.run(
+            self.kube.kubectl_argv("uncordon", NODE_NAME, namespace=None),
+            timeout=60,
+            fix="the API server's log says why it refused to make the node schedulable",
+        )
         self.state["ready_seconds"] = round(time.monotonic() - self.started, 1)
 
     def addons(self) -> None:

@@ -161,6 +161,17 @@ def test_stop_leaves_nothing_and_start_touches_nothing_on_the_host(local_cluster
     cluster.start()  # for the tests after this one
 
 
+def test_a_node_left_cordoned_is_schedulable_after_the_next_start(local_cluster) -> None:
+    """A run killed between a test's cordon and its uncordon (tests/deploy/test_local.py) left
+    the Node unschedulable in etcd's data; every later deploy then waited for a node in vain."""
+    [node] = kubectl("get", "nodes", "--output=name").stdout.split()
+    kubectl("cordon", node)
+    assert kubectl_json("get", node)["spec"].get("unschedulable") is True
+    cluster.stop()
+    cluster.start()
+    assert not kubectl_json("get", node)["spec"].get("unschedulable"), "still cordoned"
+
+
 def test_a_killed_run_is_named_and_cluster_stop_cleans_it(local_cluster) -> None:
     state = cluster.read_state()
     os.kill(int(state["pids"]["kube-scheduler"]), signal.SIGKILL)
