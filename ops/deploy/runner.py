@@ -253,9 +253,7 @@ def roll_back(target: Target, smoke_test: Step) -> str:
     console.print(f"[red]returning[/] {DEPLOYMENT} in {environment.name} to what ran before")
     kubectl = Kubectl(c, target.kube())
     try:
-        undo = revisions.return_to_recorded(
-            c, environment, kubectl, target.settings.k8s.rollout_timeout
-        )
+        undo = revisions.return_to_recorded(target, kubectl, target.settings.k8s.rollout_timeout)
     except (Exit, UnexpectedExit) as exc:
         detail = exc.message if isinstance(exc, Exit) else f"exit {exc.result.exited}"
         return f"the rollback failed too ({detail})"

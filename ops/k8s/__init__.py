@@ -261,11 +261,11 @@ def verify_signed(target: Target, image: str, task: str) -> str:
 def apply_verified(target: Target, image: str, tf_outputs: str = "") -> None:
     """Apply with `image` used exactly as given (deploy hands over the reference image.verify
     checked, in process); record the revision that runs before, then what apply changed."""
-    c, env = target.context, target.name
+    env = target.name
     environment, path, kubectl = _ready_to_send(target, image, tf_outputs)
-    revisions.record_before_apply(c, environment, kubectl, image)
+    revisions.record_before_apply(target, kubectl, image)
     applied = kubectl.run("apply", f"--filename={path}", namespaced=False)
-    revisions.record_changes(c, environment, applied.stdout)
+    revisions.record_changes(target, applied.stdout)
     if environment.is_local:
         kubectl.ensure_local_secret(target.state.secrets)
     print(f"k8s.apply --env {env}: applied {path}; `invoke k8s.rollout --env {env}` waits for it")
@@ -280,7 +280,7 @@ def rollout(c: Context, env: str = "", timeout: int = 0) -> None:
 
 def rollout_for(target: Target, timeout: int = 0) -> None:
     """k8s.rollout: wait; on failure report, then return to the revision recorded before apply."""
-    c, env = target.context, target.name
+    env = target.name
     kubectl = _kubectl(target)
     kubectl.server_minor()
     seconds = int(timeout or target.settings.k8s.rollout_timeout)
@@ -295,7 +295,7 @@ def rollout_for(target: Target, timeout: int = 0) -> None:
         file=sys.stderr,
     )
     kubectl.print_failure_report()
-    undo = roll_back_once(c, kubectl, seconds)
+    undo = roll_back_once(target, kubectl, seconds)
     raise RolloutFailed(
         f"k8s.rollout --env {env}: the rollout failed and was {undo.message}",
         code=1,
@@ -303,7 +303,7 @@ def rollout_for(target: Target, timeout: int = 0) -> None:
     )
 
 
-def roll_back_once(c: Context, kubectl: Kubectl, timeout: int) -> revisions.Undo:
+def roll_back_once(target: Target, kubectl: Kubectl, timeout: int) -> revisions.Undo:
     """After a failed rollout: why the newest revision failed, then a return to the revision
     recorded before apply, once, and only if the Deployment moved off it."""
     newest = kubectl.replica_sets()
@@ -313,7 +313,7 @@ def roll_back_once(c: Context, kubectl: Kubectl, timeout: int) -> revisions.Undo
         if newest
         else "No ReplicaSet was created"
     )
-    undo = revisions.return_to_recorded(c, kubectl.environment, kubectl, timeout)
+    undo = revisions.return_to_recorded(target, kubectl, timeout)
     return revisions.Undo(
         undo.restored,
         f"{undo.message}. {why}; the pods, events and logs above say more.",

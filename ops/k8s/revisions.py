@@ -16,11 +16,10 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops.core import state
-from ops.envconfig import Environment
+from ops.core.target import Target
 from ops.k8s.cluster import DEPLOYMENT, Kubectl, Revision
 
 # `kubectl apply` reports each object as created, configured, unchanged (or serverside-applied).
@@ -36,7 +35,7 @@ class Undo:
     message: str
 
 
-def record_before_apply(c: Context, environment: Environment, kubectl: Kubectl, image: str) -> None:
+def record_before_apply(target: Target, kubectl: Kubectl, image: str) -> None:
     """Write what runs now, before apply changes anything (a crash mid-apply keeps it)."""
     before = kubectl.cluster.current_revision()
     record: dict[str, Any] = {
@@ -47,13 +46,13 @@ def record_before_apply(c: Context, environment: Environment, kubectl: Kubectl, 
         "changed": [],
         "recorded": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
-    state.write_json(state.EnvState.of(environment.name, c).before_apply, record)
+    state.write_json(target.state.before_apply, record)
 
 
-def record_changes(c: Context, environment: Environment, apply_output: str) -> list[str]:
+def record_changes(target: Target, apply_output: str) -> list[str]:
     """Add what apply created or changed (its own report) to the record."""
-    path = state.EnvState.of(environment.name, c).before_apply
-    record = state.read_json(path, f"invoke k8s.apply --env {environment.name}")
+    path = target.state.before_apply
+    record = state.read_json(path, f"invoke k8s.apply --env {target.name}")
     changed = [line.strip() for line in apply_output.splitlines() if line.endswith(CHANGED)]
     state.write_json(path, {**record, "changed": changed})
     return changed
@@ -82,19 +81,17 @@ def not_undone(record: dict[str, Any], moved: bool) -> str:
     return "; ".join(parts) + ". Fix them in manifests/ (or the image) and deploy again"
 
 
-def return_to_recorded(
-    c: Context, environment: Environment, kubectl: Kubectl, timeout: int
-) -> Undo:
+def return_to_recorded(target: Target, kubectl: Kubectl, timeout: int) -> Undo:
     """Undo the deploy to the revision recorded before apply, only if the Deployment has moved
     off it; wait for it to be ready; say what runs now and what stays changed."""
-    path = state.EnvState.of(environment.name, c).before_apply
+    path = target.state.before_apply
     try:
-        record = state.read_json(path, f"invoke k8s.apply --env {environment.name}")
+        record = state.read_json(path, f"invoke k8s.apply --env {target.name}")
     except state.StateMissing as exc:
         return Undo(
             False,
             f"not rolled back: no record of the revision that ran before apply ({exc}); "
-            f"return by hand with `invoke k8s.rollback --env {environment.name} --revision N`",
+            f"return by hand with `invoke k8s.rollback --env {target.name} --revision N`",
         )
     if record["revision"] is None:
         return Undo(
@@ -113,10 +110,10 @@ def return_to_recorded(
             f"and an undo would bring back an older image; {not_undone(record, moved=False)}",
         )
     # An undo renumbers the ReplicaSet it returns to: find the recorded one by name.
-    target = next(
+    recorded = next(
         (rs for rs in kubectl.cluster.replica_sets() if rs.name == record["replica_set"]), None
     )
-    if target is None:
+    if recorded is None:
         return Undo(
             False,
             f"not rolled back: the revision that ran before ({record['replica_set']}, "
@@ -125,14 +122,16 @@ def return_to_recorded(
         )
     # kubectl, not the API: an undo is a change like apply (kubectl copies the ReplicaSet's pod
     # template back into the Deployment), and its command line is what the deploy log shows.
-    undo = kubectl.run("rollout", "undo", DEPLOYMENT, f"--to-revision={target.revision}", warn=True)
+    undo = kubectl.run(
+        "rollout", "undo", DEPLOYMENT, f"--to-revision={recorded.revision}", warn=True
+    )
     if not undo.ok:
         return Undo(
             False,
-            f"could not be rolled back to revision {target.revision} "
+            f"could not be rolled back to revision {recorded.revision} "
             f"({undo.stderr.strip()}); {not_undone(record, moved=True)}",
         )
-    back = f"revision {target.revision} ({target.image})"
+    back = f"revision {recorded.revision} ({recorded.image})"
     ready = wait_for_undo(kubectl, timeout)
     running = kubectl.cluster.current_revision()
     if not ready or running is None or running.replica_set != record["replica_set"]:
