@@ -403,7 +403,7 @@ def entra(c: Context, env: str = "", dry_run: bool = False) -> None:
 
 def entra_for(target: Target, *, dry_run: bool = False) -> None:
     """azure.entra for one environment."""
-    registration.sync(target.context, target.environment, dry_run=dry_run)
+    registration.sync(target, dry_run=dry_run)
 
 
 ns = Collection("azure", account, secrets, dns, entra)

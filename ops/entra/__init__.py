@@ -22,35 +22,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from invoke.context import Context
 from invoke.exceptions import Exit
 
 from ops.core import environments, state
 from ops.core.azcli import require_login
+from ops.core.target import Target
 from ops.entra.changes import CLIENT, apply_changes, plan_changes, show_difference
 from ops.entra.desired import desired_state, placeholder_problems, service_account_subject
 from ops.entra.graph import Graph, read_current
-from ops.envconfig import Environment
 
 __all__ = ["CLIENT", "service_account_subject", "sync"]
 
 
-def load_outputs(c: Context, environment: Environment) -> dict[str, Any] | None:
+def load_outputs(target: Target) -> dict[str, Any] | None:
     """Terraform's saved outputs, or None before the first apply (the credential then waits)."""
     try:
         return state.read_json(
-            state.EnvState.of(environment.name, c).tf_outputs,
-            f"invoke tf.output --env {environment.name} --save",
+            target.state.tf_outputs, f"invoke tf.output --env {target.name} --save"
         )
     except state.StateMissing:
         return None
 
 
-def sync(c: Context, environment: Environment, *, dry_run: bool = False) -> dict[str, str]:
+def sync(target: Target, *, dry_run: bool = False) -> dict[str, str]:
     """Make Entra match env.yaml: show the difference, then write it (unless a dry run).
 
     Returns the tenant id and client id the app needs.
     """
+    c, environment = target.context, target.environment
     problems = placeholder_problems(environment)
     if problems:
         raise Exit(
@@ -60,7 +59,7 @@ def sync(c: Context, environment: Environment, *, dry_run: bool = False) -> dict
         )
     account = require_login(c)
     tenant = str(account.get("tenantId", ""))
-    outputs = load_outputs(c, environment)
+    outputs = load_outputs(target)
     if outputs and outputs.get("tenant_id") and outputs["tenant_id"] != tenant:
         raise Exit(
             f"az is signed in to tenant {tenant}, but {environment.name}'s cluster trusts tenant "

@@ -19,6 +19,7 @@ from invoke import Config, MockContext
 from invoke.exceptions import Exit
 
 from ops import azure, deploy, entra, envconfig
+from ops.core.target import Target
 from ops.envconfig import EnvConfigError, Environment
 from testkit.support import context_answering
 from tests.deploy.graph import GRAPH, TENANT, FakeGraph, Tenant, option
@@ -73,7 +74,7 @@ def context(state_dir: Path, graph: FakeGraph) -> MockContext:
 
 
 def sync(state_dir: Path, graph: FakeGraph, env: Environment | None = None, **kw: Any) -> Any:
-    return entra.sync(context(state_dir, graph), env or environment(), **kw)
+    return entra.sync(Target.of(context(state_dir, graph), env or environment()), **kw)
 
 
 def requests(graph: FakeGraph) -> list[tuple[str, str, Any]]:
