@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from ops.core.processes import Process, spawn, stop
+from ops.core.processes import tail as log_tail
 from ops.monitoring import render
 from ops.monitoring.layout import REPO_ROOT, Layout
 from testkit.support import wait_for_http
@@ -57,10 +58,7 @@ class Processes:
         return process
 
     def log(self, name: str, tail: int = 40) -> str:
-        path = self.log_dir / f"{name}.log"
-        if not path.exists():
-            return ""
-        return "\n".join(path.read_text(errors="replace").splitlines()[-tail:])
+        return log_tail(self.log_dir / f"{name}.log", tail)
 
     def stop_all(self) -> None:
         stop(reversed(self.running), grace=10)
